@@ -1,0 +1,110 @@
+# corio -- the whole build.
+#
+#   make          build/corio, build/libcorio.a, build/corio.so
+#   make run      install what is missing, build, run examples/tour.lua
+#   make test     install what is missing, build, run every test
+#   make asan     the test suite under AddressSanitizer + UBSan
+#   make bench    benchmarks against Node.js, asyncio, uvloop and luv
+#   make install  binary, libraries, header and pkg-config file
+#
+# lua5.4 and libuv are found with pkg-config; nothing is vendored.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+PKGS      = lua5.4 libuv
+WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
+OPT      ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
+CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
+# The binary links Lua statically and exports its API (-E), so Lua C
+# modules such as busted's dependencies load into the same VM.
+LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
+BIN_LIBS   = -Wl,-E $(LUA_STATIC) $(UV_LIBS) -lm -ldl -lpthread
+
+# Debian packages the build, the tests and the tour need.
+DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted
+
+RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+BINDING_SRC = $(wildcard bindings/*.c)
+SCRIPTS     = $(wildcard scripts/*.lua)
+CMODULES    = $(shell grep -ho '^int luaopen_corio_[a-z0-9_]*' $(BINDING_SRC) /dev/null | sed 's/.*luaopen_corio_//' | sort -u)
+LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
+              $(BUILD)/obj/gen/modules.o
+HEADERS     = $(wildcard runtime/*.h)
+
+.PHONY: all run test check asan bench deps install clean examples fuzz
+
+all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/corio.so
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/modules.o: $(BUILD)/gen/modules.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/embed: tools/embed.c
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -Wall -Wextra -o $@ $<
+
+$(BUILD)/gen/modules.c: $(BUILD)/embed $(SCRIPTS) $(BINDING_SRC)
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed $@ --scripts $(SCRIPTS) --cmodules $(CMODULES)
+
+$(BUILD)/libcorio.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(BIN_LIBS)
+
+# For stock lua5.4: Lua's symbols come from the interpreter.
+$(BUILD)/corio.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -lm
+
+deps:
+	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/corio examples/tour.lua
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/corio test tests
+	@$(MAKE) --no-print-directory examples
+
+check: test
+
+# Every example runs with a time bound.
+examples: $(BUILD)/corio
+	@sh tools/run-examples.sh $(BUILD)/corio
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/corio test tests
+
+bench: deps
+	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
+	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
+	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
+	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
+	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
+	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,228 @@
+/*
+** timer.c -- time: corio.sleep, corio.yield, corio.now, and plain
+** callbacks (call_soon / call_later / call_at -> Handle).
+**
+** A sleeping task arms the timer entry embedded in it, so a sleep never
+** allocates; cancelling the task disarms it (the undo hook), so a
+** cancelled sleeper can never be resumed by its old deadline.
+*/
+#include <math.h>     /* isnan */
+
+#include "internal.h"
+
+
+/* {====================================================================
+** sleep, yield, now
+** ===================================================================== */
+
+static void sleep_fire(corio_rt *rt, corio_tentry *e) {
+  corio_task *t = container_of(e, corio_task, timer);
+  corio__wake(rt, t, rt->L, 0, WAKE_VALUES);
+}
+
+
+static void sleep_undo(corio_rt *rt, corio_task *t) {
+  corio__timer_disarm(rt, &t->timer);
+}
+
+
+static int l_yield(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_task *t = corio__check_await(L, rt, "yield");
+  corio__enqueue_next(rt, &t->node);
+  return corio__suspend(L, rt, t, NULL);
+}
+
+
+static int l_sleep(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  double s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, !isnan(s), 1, "not a number");
+  corio_task *t = corio__check_await(L, rt, "sleep");
+  if (s <= 0) {
+    corio__enqueue_next(rt, &t->node);
+    return corio__suspend(L, rt, t, NULL);
+  }
+  t->timer.fire = sleep_fire;
+  if (corio__timer_arm(rt, &t->timer, corio__due_after(rt, s)) != 0)
+    return luaL_error(L, "not enough memory");
+  return corio__suspend(L, rt, t, sleep_undo);
+}
+
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, corio__now());
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Handles: call_soon, call_later, call_at
+** ===================================================================== */
+
+static corio_handle *check_handle(lua_State *L) {
+  return luaL_checkudata(L, 1, CORIO_HANDLE_MT);
+}
+
+
+/* Pops fn and nargs arguments and pushes a pending Handle. */
+static corio_handle *handle_new(corio_rt *rt, lua_State *L, int nargs) {
+  int fi = lua_gettop(L) - nargs;
+  corio_handle *h = lua_newuserdatauv(L, sizeof *h, 2);
+  h->node.next = NULL;
+  h->node.kind = NODE_HANDLE;
+  h->node.queued = 0;
+  h->timer.hidx = -1;
+  h->nargs = nargs;
+  h->state = H_PENDING;
+  h->anchor = 0;
+  luaL_setmetatable(L, CORIO_HANDLE_MT);
+  int hi = lua_gettop(L);
+  lua_pushvalue(L, fi);
+  lua_setiuservalue(L, hi, 1);
+  if (nargs == 1) {
+    lua_pushvalue(L, fi + 1);
+    lua_setiuservalue(L, hi, 2);
+  } else if (nargs > 1) {
+    lua_createtable(L, nargs, 0);
+    for (int i = 1; i <= nargs; i++) {
+      lua_pushvalue(L, fi + i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, hi, 2);
+  }
+  h->anchor = corio__anchor(rt, L, hi);
+  rt->nhandles++;
+  lua_replace(L, fi);
+  lua_settop(L, fi);
+  return h;
+}
+
+
+int corio__soon(corio_rt *rt, lua_State *L, int nargs) {
+  corio_handle *h = handle_new(rt, L, nargs);
+  lua_pop(L, 1);
+  corio__enqueue(rt, &h->node);
+  return 0;
+}
+
+
+static void handle_fire(corio_rt *rt, corio_tentry *e) {
+  corio_handle *h = container_of(e, corio_handle, timer);
+  corio__enqueue(rt, &h->node);
+}
+
+
+static void check_fn(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TFUNCTION) {
+    if (!luaL_getmetafield(L, idx, "__call")) luaL_typeerror(L, idx,
+                                                             "function");
+    lua_pop(L, 1);
+  }
+}
+
+
+static int l_call_soon(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  check_fn(L, 1);
+  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
+  corio__enqueue(rt, &h->node);
+  return 1;
+}
+
+
+/* Arms a handle for a deadline computed before anything was created. */
+static int call_due(lua_State *L, uint64_t due) {
+  corio_rt *rt = RT_UPVALUE(L);
+  check_fn(L, 2);
+  lua_remove(L, 1);
+  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
+  h->timer.fire = handle_fire;
+  if (corio__timer_arm(rt, &h->timer, due) != 0) {
+    h->state = H_CANCELLED;
+    corio__unanchor(rt, L, h->anchor);
+    h->anchor = 0;
+    rt->nhandles--;
+    return luaL_error(L, "not enough memory");
+  }
+  return 1;
+}
+
+
+static int l_call_later(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  double s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, !isnan(s), 1, "not a number");
+  return call_due(L, corio__due_after(rt, s));
+}
+
+
+static int l_call_at(lua_State *L) {
+  double t = luaL_checknumber(L, 1);
+  luaL_argcheck(L, !isnan(t), 1, "not a number");
+  return call_due(L, corio__due_at(t));
+}
+
+
+/* cancel() -> true if the callback had not run yet. */
+static int handle_cancel(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_handle *h = check_handle(L);
+  if (h->state != H_PENDING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  h->state = H_CANCELLED;
+  corio__timer_disarm(rt, &h->timer);
+  if (!h->node.queued) {        /* a queued one stays anchored until the */
+    corio__unanchor(rt, L, h->anchor);       /* queue reaches and skips it */
+    h->anchor = 0;
+  }
+  rt->nhandles--;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+static int handle_cancelled(lua_State *L) {
+  lua_pushboolean(L, check_handle(L)->state == H_CANCELLED);
+  return 1;
+}
+
+
+static int handle_tostring(lua_State *L) {
+  static const char *const names[] = {"pending", "done", "cancelled"};
+  corio_handle *h = check_handle(L);
+  lua_pushfstring(L, "corio.Handle (%s): %p", names[h->state], (void *)h);
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+void corio__open_timer(lua_State *L, corio_rt *rt) {
+  static const luaL_Reg methods[] = {
+    {"cancel", handle_cancel},
+    {"cancelled", handle_cancelled},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"sleep", l_sleep},
+    {"yield", l_yield},
+    {"now", l_now},
+    {"call_soon", l_call_soon},
+    {"call_later", l_call_later},
+    {"call_at", l_call_at},
+    {NULL, NULL}
+  };
+  luaL_newmetatable(L, CORIO_HANDLE_MT);
+  lua_newtable(L);
+  corio__setfuncs(L, rt, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, handle_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  corio__setfuncs(L, rt, funcs);
+}

@@ -1,0 +1,363 @@
+/*
+** future.c -- Futures, and the half of every Task that is a future:
+** results, errors, waiters and done callbacks.
+**
+** Results live in the UV_RES uservalue: one value inline, several in a
+** table, so a future (or task) that returns several values keeps them all.
+** A pending future lists the tasks suspended in await() in an intrusive
+** FIFO; completing it moves copies of the results onto each waiter's
+** coroutine and queues it.  Done callbacks run as call_soon callbacks.
+*/
+#include "internal.h"
+
+
+corio_fut *corio__to_fut(lua_State *L, int idx) {
+  void *p = luaL_testudata(L, idx, CORIO_TASK_MT);
+  if (p) return &((corio_task *)p)->fut;
+  return luaL_testudata(L, idx, CORIO_FUTURE_MT);
+}
+
+
+corio_fut *corio__check_fut(lua_State *L, int idx) {
+  corio_fut *f = corio__to_fut(L, idx);
+  if (f == NULL) luaL_typeerror(L, idx, "Future or Task");
+  return f;
+}
+
+
+void corio__fut_extra(lua_State *L, int fidx) {
+  if (lua_getiuservalue(L, fidx, UV_EXTRA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, fidx, UV_EXTRA);
+  }
+}
+
+
+void corio__fut_unlink(corio_fut *f, corio_task *t) {
+  if (t->wprev) t->wprev->wnext = t->wnext;
+  else f->whead = t->wnext;
+  if (t->wnext) t->wnext->wprev = t->wprev;
+  else f->wtail = t->wprev;
+  t->wnext = t->wprev = NULL;
+}
+
+
+/* Pushes the n stored results of the future at fidx. [-0,+n] */
+static int push_values(lua_State *L, int fidx, corio_fut *f) {
+  int n = f->nres;
+  if (n == 1) {
+    lua_getiuservalue(L, fidx, UV_RES);
+  } else if (n > 1) {
+    if (!lua_checkstack(L, n + 2)) luaL_error(L, "too many results");
+    lua_getiuservalue(L, fidx, UV_RES);
+    int tbl = lua_gettop(L);
+    for (int i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
+    lua_remove(L, tbl);
+  }
+  return n;
+}
+
+
+int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f) {
+  fidx = lua_absindex(L, fidx);
+  switch (f->state) {
+    case FUT_OK:
+      return push_values(L, fidx, f);
+    case FUT_PENDING:
+      return corio__error(L, "INVALID_STATE", "result",
+                          "result is not ready yet");
+    default:
+      lua_getiuservalue(L, fidx, UV_RES);
+      return lua_error(L);
+  }
+}
+
+
+void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
+  fidx = lua_absindex(L, fidx);
+  lua_checkstack(L, f->nres + 4);
+  if (f->whead) f->observed = 1;
+  while (f->whead) {
+    corio_task *t = f->whead;
+    corio__fut_unlink(f, t);
+    if (f->state == FUT_OK) {
+      int n = push_values(L, fidx, f);
+      corio__wake(rt, t, L, n, WAKE_VALUES);
+    } else {
+      lua_getiuservalue(L, fidx, UV_RES);
+      corio__wake(rt, t, L, 1, WAKE_RAISE);
+    }
+  }
+  if (lua_getiuservalue(L, fidx, UV_EXTRA) == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "callbacks") == LUA_TTABLE) {
+      int cbs = lua_gettop(L);
+      f->observed = 1;
+      lua_pushnil(L);
+      lua_setfield(L, cbs - 1, "callbacks");
+      for (lua_Integer i = 1; lua_rawgeti(L, cbs, i) != LUA_TNIL; i++) {
+        lua_pushvalue(L, fidx);
+        corio__soon(rt, L, 1);
+      }
+      lua_pop(L, 1);                          /* the nil */
+    }
+    lua_pop(L, 1);                            /* callbacks */
+  }
+  lua_pop(L, 1);                              /* extras */
+}
+
+
+/* {====================================================================
+** Methods shared by Future and Task
+** ===================================================================== */
+
+static void await_undo(corio_rt *rt, corio_task *t) {
+  (void)rt;
+  if (t->awaiting) corio__fut_unlink(t->awaiting, t);
+  t->awaiting = NULL;
+}
+
+
+static int fut_await(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_fut *f = corio__check_fut(L, 1);
+  corio_task *t = corio__check_await(L, rt, "await");
+  if (f->state != FUT_PENDING) {
+    f->observed = 1;
+    return corio__fut_push_results(L, 1, f);
+  }
+  /* Refuse to wait on ourselves, directly or through a chain of tasks
+  ** awaiting each other: that could never finish. */
+  for (corio_fut *g = f; g && g->type == TYPE_TASK;) {
+    corio_task *u = container_of(g, corio_task, fut);
+    if (u == t)
+      return corio__error(L, "INVALID_STATE", "await", g == f
+                          ? "a task cannot await itself"
+                          : "await would deadlock: the task awaits itself "
+                            "through a chain of tasks");
+    g = u->state == T_WAITING ? u->awaiting : NULL;
+  }
+  t->wnext = NULL;
+  t->wprev = f->wtail;
+  if (f->wtail) f->wtail->wnext = t;
+  else f->whead = t;
+  f->wtail = t;
+  t->awaiting = f;
+  f->observed = 1;
+  lua_settop(L, 1);                           /* keeps f alive meanwhile */
+  return corio__suspend(L, rt, t, await_undo);
+}
+
+
+static int fut_done(lua_State *L) {
+  lua_pushboolean(L, corio__check_fut(L, 1)->state != FUT_PENDING);
+  return 1;
+}
+
+
+static int fut_cancelled(lua_State *L) {
+  lua_pushboolean(L, corio__check_fut(L, 1)->state == FUT_CANCELLED);
+  return 1;
+}
+
+
+static int fut_result(lua_State *L) {
+  corio_fut *f = corio__check_fut(L, 1);
+  if (f->state != FUT_PENDING) f->observed = 1;
+  return corio__fut_push_results(L, 1, f);
+}
+
+
+/* error() -> the error value, or nil if it succeeded; raises if pending */
+static int fut_error(lua_State *L) {
+  corio_fut *f = corio__check_fut(L, 1);
+  if (f->state == FUT_PENDING)
+    return corio__error(L, "INVALID_STATE", "error",
+                        "result is not ready yet");
+  f->observed = 1;
+  if (f->state == FUT_OK) lua_pushnil(L);
+  else lua_getiuservalue(L, 1, UV_RES);
+  return 1;
+}
+
+
+/* add_done_callback(fn): fn(fut) runs as a callback once it is done
+** (at once, on a later turn, if it already is). */
+static int fut_add_done_callback(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_fut *f = corio__check_fut(L, 1);
+  luaL_checkany(L, 2);
+  if (!lua_isfunction(L, 2) && !luaL_getmetafield(L, 2, "__call"))
+    luaL_typeerror(L, 2, "function");
+  lua_settop(L, 2);
+  f->observed = 1;
+  if (f->state != FUT_PENDING) {
+    lua_pushvalue(L, 1);
+    corio__soon(rt, L, 1);
+    return 0;
+  }
+  corio__fut_extra(L, 1);
+  if (lua_getfield(L, -1, "callbacks") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "callbacks");
+  }
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  return 0;
+}
+
+
+/* Queues an unobserved failure for report at a safe point. */
+static int fut_gc(lua_State *L) {
+  corio_fut *f = corio__to_fut(L, 1);
+  corio_rt *rt = corio__rt_or_null(L);
+  if (f == NULL || rt == NULL || rt->closing) return 0;
+  if (f->state != FUT_FAILED || f->observed || f->reported) return 0;
+  f->reported = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->reports_ref);
+  lua_createtable(L, 3, 0);
+  lua_getiuservalue(L, 1, UV_RES);
+  lua_rawseti(L, -2, 1);
+  if (lua_getiuservalue(L, 1, UV_EXTRA) == LUA_TTABLE)
+    lua_getfield(L, -1, "traceback");
+  else
+    lua_pushnil(L);
+  lua_rawseti(L, -3, 2);
+  lua_pop(L, 1);
+  lua_pushstring(L, f->type == TYPE_TASK ? "task" : "future");
+  lua_rawseti(L, -2, 3);
+  lua_rawseti(L, -2, ++rt->nreports);
+  lua_pop(L, 1);
+  corio__kick(rt);
+  return 0;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Future-only methods
+** ===================================================================== */
+
+static corio_fut *check_future(lua_State *L) {
+  return luaL_checkudata(L, 1, CORIO_FUTURE_MT);
+}
+
+
+static void fut_settle(lua_State *L, corio_fut *f, int state, int first) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int n = lua_gettop(L) - first + 1;
+  if (f->state != FUT_PENDING)
+    corio__error(L, "INVALID_STATE", "set_result",
+                 "future is already done");
+  if (n == 1) {
+    lua_setiuservalue(L, 1, UV_RES);
+  } else if (n > 1) {
+    lua_createtable(L, n, 0);
+    lua_insert(L, first);
+    for (int i = n; i >= 1; i--) lua_rawseti(L, first, i);
+    lua_setiuservalue(L, 1, UV_RES);
+  }
+  f->nres = n;
+  f->state = (unsigned char)state;
+  corio__fut_complete(rt, L, 1, f);
+}
+
+
+static int future_set_result(lua_State *L) {
+  fut_settle(L, check_future(L), FUT_OK, 2);
+  return 0;
+}
+
+
+static int future_set_error(lua_State *L) {
+  corio_fut *f = check_future(L);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  fut_settle(L, f, corio__is_error(L, 2, "CANCELLED") ? FUT_CANCELLED
+                                                      : FUT_FAILED, 2);
+  return 0;
+}
+
+
+static int future_cancel(lua_State *L) {
+  corio_fut *f = check_future(L);
+  const char *msg = luaL_optstring(L, 2, "future was cancelled");
+  if (f->state != FUT_PENDING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 1);
+  corio__push_error(L, "CANCELLED", "cancel", msg);
+  fut_settle(L, f, FUT_CANCELLED, 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+static int future_tostring(lua_State *L) {
+  corio_fut *f = check_future(L);
+  static const char *const names[] = {"pending", "done", "failed",
+                                      "cancelled"};
+  lua_pushfstring(L, "corio.Future (%s): %p", names[f->state], (void *)f);
+  return 1;
+}
+
+
+static int l_future(lua_State *L) {
+  corio_fut *f = lua_newuserdatauv(L, sizeof *f, FUT_NUV);
+  f->type = TYPE_FUTURE;
+  f->state = FUT_PENDING;
+  f->observed = f->reported = 0;
+  f->nres = 0;
+  f->whead = f->wtail = NULL;
+  luaL_setmetatable(L, CORIO_FUTURE_MT);
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+const luaL_Reg corio__fut_methods[] = {
+  {"await", fut_await},
+  {"done", fut_done},
+  {"cancelled", fut_cancelled},
+  {"result", fut_result},
+  {"error", fut_error},
+  {"add_done_callback", fut_add_done_callback},
+  {NULL, NULL}
+};
+
+static const luaL_Reg future_methods[] = {
+  {"set_result", future_set_result},
+  {"set_error", future_set_error},
+  {"cancel", future_cancel},
+  {NULL, NULL}
+};
+
+
+/* Fills the metatable at -1: __index with the shared and own methods. */
+void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
+                          lua_CFunction tostring) {
+  lua_createtable(L, 0, 16);
+  corio__setfuncs(L, rt, corio__fut_methods);
+  corio__setfuncs(L, rt, own);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, fut_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+}
+
+
+void corio__open_future(lua_State *L, corio_rt *rt) {
+  luaL_newmetatable(L, CORIO_FUTURE_MT);
+  corio__fut_metatable(L, rt, future_methods, future_tostring);
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, l_future, 1);
+  lua_setfield(L, -2, "future");
+}

@@ -1,0 +1,321 @@
+/*
+** internal.h -- the private table of contents of the corio core.
+**
+** Everything here is shared between files of runtime/ and bindings/ and is
+** not part of the public embedding API (corio.h).  Each helper carries a
+** one-line contract; stack effects are noted as [-pop, +push].
+*/
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <stdint.h>   /* uint32_t, uint64_t */
+#include <stddef.h>   /* offsetof */
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#include "corio.h"
+
+#define CORIO_VERSION "0.1.0"
+
+/* How many ready entries one loop turn may run before polling I/O again. */
+#define CORIO_TURN_BUDGET 4096
+
+/* Finished coroutines kept for reuse by new tasks. */
+#define CORIO_THREAD_POOL 256
+
+#define container_of(p, type, field) \
+  ((type *)((char *)(p) - offsetof(type, field)))
+
+/* Registry-index keys (light userdata addresses are unique). */
+extern const char corio__key_rt;         /* runtime pointer */
+
+/* Metatable names. */
+#define CORIO_TASK_MT    "corio.Task"
+#define CORIO_FUTURE_MT  "corio.Future"
+#define CORIO_HANDLE_MT  "corio.Handle"
+#define CORIO_ERROR_MT   "corio.Error"
+#define CORIO_CTXVAR_MT  "corio.ContextVar"
+
+
+/* {====================================================================
+** Ready queue entries
+** ===================================================================== */
+
+enum { NODE_TASK = 1, NODE_HANDLE = 2 };
+
+/* Intrusive link embedded first in every runnable object. */
+typedef struct corio_node {
+  struct corio_node *next;
+  unsigned char kind;          /* NODE_TASK or NODE_HANDLE */
+  unsigned char queued;        /* 1 while linked in a queue */
+} corio_node;
+
+typedef struct corio_queue {
+  corio_node *head, *tail;
+} corio_queue;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Timer heap: one uv_timer drives every sleep and call_later.
+** ===================================================================== */
+
+struct corio_rt;
+struct corio_tentry;
+typedef void (*corio_fire_fn)(struct corio_rt *rt, struct corio_tentry *e);
+
+typedef struct corio_tentry {
+  uint64_t due;                /* loop time in ms */
+  uint64_t seq;                /* FIFO among equal deadlines */
+  corio_fire_fn fire;          /* called once the deadline passes */
+  int hidx;                    /* index in the heap, -1 when not armed */
+} corio_tentry;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Futures and tasks
+** ===================================================================== */
+
+enum { FUT_PENDING = 0, FUT_OK, FUT_FAILED, FUT_CANCELLED };
+enum { TYPE_FUTURE = 1, TYPE_TASK = 2 };
+
+/* Uservalue slots. */
+#define UV_FN    1             /* task: function before start, thread after */
+#define UV_RES   2             /* results (one value inline, else a table);
+                                  a task's spawn arguments before it starts */
+#define UV_EXTRA 3             /* nil or a table: name, callbacks, traceback,
+                                  cancel message, context.  A uservalue, not
+                                  a registry ref, so cycles through it are
+                                  still collected */
+#define FUT_NUV  3
+
+struct corio_task;
+
+/* The part a Task shares with a Future. */
+typedef struct corio_fut {
+  unsigned char type;          /* TYPE_FUTURE or TYPE_TASK */
+  unsigned char state;         /* FUT_* */
+  unsigned char observed;      /* someone awaited it or read its outcome */
+  unsigned char reported;      /* its unhandled error was reported */
+  int nres;                    /* number of results stored in UV_RES */
+  struct corio_task *whead, *wtail;  /* tasks suspended in await() */
+} corio_fut;
+
+enum {                          /* task->state */
+  T_NEW = 0,                    /* spawned, waiting for its first run */
+  T_RUNNING,                    /* inside lua_resume */
+  T_WAITING,                    /* suspended in an await */
+  T_READY,                      /* woken, queued to resume */
+  T_DONE                        /* finished; see fut.state */
+};
+
+enum {                          /* what the resumed await does */
+  WAKE_VALUES = 0,              /* return the pushed values */
+  WAKE_RAISE,                   /* raise the pushed value */
+  WAKE_CANCEL                   /* raise CANCELLED */
+};
+
+#define TF_CANCEL_REQ   0x01    /* raise CANCELLED at the next await */
+#define TF_CANCEL_WAKE  0x02    /* raise CANCELLED when woken */
+#define TF_SHIELDED     0x04    /* await does not forward cancel */
+#define TF_CORE_WAIT    0x08    /* suspended in core.wait (wakeable) */
+
+typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
+
+typedef struct corio_task {
+  corio_node node;             /* ready-queue link; must be first */
+  corio_fut fut;
+  lua_State *co;               /* the coroutine while started */
+  struct corio_task *wnext, *wprev;  /* link in awaited future's list */
+  corio_fut *awaiting;         /* what it is suspended on, or NULL */
+  corio_undo_fn undo;          /* undoes the pending wait on cancel */
+  corio_tentry timer;          /* sleep deadline */
+  uint32_t token;              /* bumped at every suspension */
+  uint32_t id;                 /* for the default name */
+  int anchor;                  /* slot in the live table, 0 when none */
+  int nwake;                   /* values pushed for the next resume */
+  int nargs;                   /* spawn arguments kept in UV_RES */
+  unsigned char state;         /* T_* */
+  unsigned char wake;          /* WAKE_* */
+  unsigned char flags;         /* TF_* */
+} corio_task;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Plain callbacks: call_soon / call_later / call_at
+** ===================================================================== */
+
+enum { H_PENDING = 0, H_DONE, H_CANCELLED };
+
+typedef struct corio_handle {
+  corio_node node;             /* must be first */
+  corio_tentry timer;
+  int anchor;                  /* slot in the live table while pending */
+  int nargs;
+  unsigned char state;
+} corio_handle;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** The runtime
+** ===================================================================== */
+
+typedef struct corio_rt {
+  uv_loop_t *loop;
+  int own_loop;                /* loop was created by us */
+  lua_State *L;                /* thread driving the loop (callbacks use it) */
+  lua_State *mainL;            /* the state's main thread */
+  corio_task *current;         /* running task or NULL */
+  corio_task *main_task;       /* task that corio.run waits for */
+
+  corio_queue ready;           /* runs this turn */
+  corio_queue deferred;        /* yield()/sleep(0): runs next turn */
+  uv_check_t check;            /* runs the ready queue after poll */
+  uv_idle_t idle;              /* keeps poll from blocking while ready */
+  int idle_on;
+  int in_turn;                 /* inside run_ready: no nested resume */
+  int loop_running;            /* inside corio.run / the binary loop */
+
+  /* Timer heap. */
+  corio_tentry **heap;
+  int heap_n, heap_cap;
+  uint64_t timer_seq;
+  uv_timer_t timer;
+  uint64_t timer_due;          /* deadline the uv timer is armed for */
+  int timer_on;
+
+  /* Anchors: live tasks and pending handles are held in a Lua table. */
+  int live_ref;                /* registry ref of the anchor table */
+  int *free_slots;             /* recycled slots of the anchor table */
+  int free_n, free_cap, max_slot;
+
+  /* Pool of finished coroutines for reuse. */
+  int pool_ref;                /* registry ref of a table anchoring them */
+  lua_State *pool[CORIO_THREAD_POOL];
+  int pool_n;
+
+  /* Bookkeeping. */
+  uint32_t next_id;
+  long ntasks;                 /* live (unfinished) tasks */
+  long nhandles;               /* pending call_soon/later handles */
+  int unobserved_ref;          /* weak table of failed, unobserved tasks */
+  int reports_ref;             /* queue of errors to report at a safe point */
+  int nreports;
+  int errh_ref;                /* custom error handler or LUA_NOREF */
+  int exit_code;               /* 1 once an unhandled error was reported */
+  int closing;                 /* runtime is being torn down */
+  int ctx_ref;                 /* context table outside tasks */
+} corio_rt;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Cross-file helpers
+** ===================================================================== */
+
+/* runtime.c */
+corio_rt *corio__rt(lua_State *L);            /* runtime of a state; raises
+                                                 if none */
+corio_rt *corio__rt_or_null(lua_State *L);    /* never raises (for __gc) */
+void corio__run_ready(corio_rt *rt);          /* one pass of the queue */
+void corio__kick(corio_rt *rt);               /* make the loop turn soon */
+void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */
+int corio__anchor(corio_rt *rt, lua_State *L, int idx);  /* slot > 0 */
+void corio__unanchor(corio_rt *rt, lua_State *L, int slot);
+int corio__loop(corio_rt *rt, corio_task *target, int all);
+void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
+int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
+
+/* module.c */
+int corio__preload(lua_State *L);  /* built-in modules into package.preload */
+
+/* queue helpers (sched.c) */
+void corio__enqueue(corio_rt *rt, corio_node *n);        /* this turn */
+void corio__enqueue_next(corio_rt *rt, corio_node *n);   /* next turn */
+
+/* sched.c: suspend/wake protocol */
+corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op);
+  /* the running task if L is its coroutine; raises a clear error outside
+     tasks and CANCELLED when a cancel is pending */
+int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
+                   corio_undo_fn undo);       /* yields; use as return */
+void corio__wake(corio_rt *rt, corio_task *t, lua_State *from, int n,
+                 int kind);                   /* moves n values [-n,+0] */
+int corio__throw(corio_rt *rt, corio_task *t, lua_State *from);
+  /* raise the value on top of from inside t's await [-1,+0]; 0 if t
+     cannot take it now */
+int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
+                       const char *msg);      /* 1 if the request was taken */
+void corio__step(corio_rt *rt, corio_task *t);  /* resume one task */
+void corio__push_task(corio_rt *rt, lua_State *L, corio_task *t); /* +1 */
+
+/* future.c */
+corio_fut *corio__to_fut(lua_State *L, int idx);     /* NULL if not one */
+corio_fut *corio__check_fut(lua_State *L, int idx);  /* raises */
+void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f);
+  /* results already stored; wakes waiters, schedules callbacks */
+int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f);
+  /* pushes the values or raises the error; returns count */
+void corio__fut_extra(lua_State *L, int fidx);  /* extras table [-0,+1] */
+void corio__fut_unlink(corio_fut *f, corio_task *t);
+void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
+                          lua_CFunction tostring);  /* fills mt at -1 */
+void corio__open_future(lua_State *L, corio_rt *rt);  /* [-0,+0] adds to
+                                                          module at -1 */
+
+/* task.c */
+void corio__open_task(lua_State *L, corio_rt *rt);
+
+/* timerheap.c */
+int corio__timer_arm(corio_rt *rt, corio_tentry *e, uint64_t due);
+  /* 0, or -1 when out of memory (then e is not armed) */
+void corio__timer_disarm(corio_rt *rt, corio_tentry *e);
+uint64_t corio__due_after(corio_rt *rt, double seconds);
+uint64_t corio__due_at(double t);
+double corio__now(void);
+void corio__timer_init(corio_rt *rt);
+
+/* error.c */
+int corio__error(lua_State *L, const char *code, const char *op,
+                 const char *fmt, ...);       /* raises; never returns */
+int corio__uverror(lua_State *L, int status, const char *op,
+                   const char *path);         /* raises; never returns */
+void corio__push_error(lua_State *L, const char *code, const char *op,
+                       const char *msg);      /* [-0,+1] */
+void corio__push_uverror(lua_State *L, int status, const char *op,
+                         const char *path);   /* [-0,+1] */
+int corio__is_error(lua_State *L, int idx, const char *code);
+void corio__open_error(lua_State *L);         /* adds to module at -1 */
+void corio__report(corio_rt *rt, lua_State *L, int eidx, const char *kind,
+                   int tbidx);                /* unhandled error [-0,+0] */
+void corio__flush_reports(corio_rt *rt);
+int corio__msgh(lua_State *L);                /* traceback message handler */
+void corio__tostring(lua_State *L, int idx);  /* [-0,+1] never raises */
+
+/* context.c */
+void corio__open_context(lua_State *L, corio_rt *rt);
+
+/* timer.c (bindings) */
+void corio__open_timer(lua_State *L, corio_rt *rt);
+int corio__soon(corio_rt *rt, lua_State *L, int nargs);
+  /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
+
+/* Push the upvalue rt in a Lua C function. */
+#define RT_UPVALUE(L) ((corio_rt *)lua_touserdata((L), lua_upvalueindex(1)))
+
+/* Registers funcs with rt as their single upvalue into the table at -1. */
+void corio__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l);
+
+/* }==================================================================== */
+
+#endif

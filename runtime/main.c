@@ -1,0 +1,192 @@
+/*
+** main.c -- the corio binary: `corio [options] [script [args]]`.
+**
+** Like lua.c, it parses the command line, builds the global `arg` table
+** and runs everything inside one protected task: the main task, so the
+** top level of a script can await.  SIGINT cancels the main task (its
+** cleanup runs, exit code 130); a second SIGINT kills the process, since
+** stopping our watcher gives the signal back its default action.
+*/
+#include <stdio.h>    /* fprintf */
+#include <stdlib.h>   /* EXIT_FAILURE */
+#include <string.h>   /* strcmp */
+#include <unistd.h>   /* isatty */
+
+#include "internal.h"
+
+static const char *progname = "corio";
+
+
+static void usage(void) {
+  fprintf(stderr,
+    "usage: %s [options] [script [args]]\n"
+    "       %s test [paths]\n"
+    "Available options are:\n"
+    "  -e stat   execute string 'stat' (in the main task: it may await)\n"
+    "  -l mod    require library 'mod' into global 'mod'\n"
+    "  -l g=mod  require library 'mod' into global 'g'\n"
+    "  -v        show version information\n"
+    "  --        stop handling options\n"
+    "  -         execute stdin and stop handling options\n",
+    progname, progname);
+}
+
+
+static void print_version(void) {
+  printf("corio %s (%s, libuv %s)\n", CORIO_VERSION, LUA_RELEASE,
+         uv_version_string());
+}
+
+
+/* Adds {kind=, [field]=value} to the actions list at -1. */
+static void add_action(lua_State *L, const char *kind, const char *field,
+                       const char *value) {
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  if (field) {
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+  }
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+
+/* Builds `arg` as lua.c does: arg[0] is the script, negative indices the
+** interpreter and options, positive ones the script's arguments.  Pushes
+** the script's arguments as a list {n=} for its `...`. [-0,+1] */
+static void create_arg(lua_State *L, char **argv, int argc, int script) {
+  if (script == argc) script = 0;             /* no script name */
+  lua_createtable(L, argc - script, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+  int n = argc - script - 1;
+  lua_createtable(L, n, 1);
+  for (int i = 1; i <= n; i++) {
+    lua_pushstring(L, argv[script + i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "n");
+}
+
+
+static corio_rt *the_rt;
+static int interrupted;
+
+static void on_sigint(uv_signal_t *h, int signum) {
+  (void)signum;
+  corio_rt *rt = the_rt;
+  interrupted = 1;
+  uv_signal_stop(h);             /* a second SIGINT now kills us */
+  if (rt->main_task && rt->main_task->state != T_DONE)
+    corio__task_cancel(rt, rt->main_task, rt->L, "interrupted");
+  else
+    corio__cancel_all(rt, "interrupted");
+}
+
+
+/* Parses options into the actions table at -1; returns the index of the
+** script in argv (argc if none), or -1 after printing usage. */
+static int parse(lua_State *L, int argc, char **argv, int *has_e) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') return i;
+    if (strcmp(a, "-") == 0) return i;
+    if (strcmp(a, "--") == 0) return i + 1;
+    if (strcmp(a, "-v") == 0) {
+      print_version();
+      continue;
+    }
+    if (a[1] == 'e' || a[1] == 'l') {
+      const char *v = a[2] ? a + 2 : argv[++i];
+      if (i >= argc || v == NULL) {
+        fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
+        usage();
+        return -1;
+      }
+      if (a[1] == 'e') {
+        add_action(L, "e", "code", v);
+        *has_e = 1;
+      } else {
+        add_action(L, "l", "module", v);
+      }
+      continue;
+    }
+    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+    usage();
+    return -1;
+  }
+  return i;
+}
+
+
+/* Adds the script action (path NULL: read stdin). */
+static void add_script(lua_State *L, const char *path) {
+  add_action(L, "script", NULL, NULL);
+  if (path && strcmp(path, "-") != 0) {
+    lua_rawgeti(L, -1, (lua_Integer)lua_rawlen(L, -1));
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+  }
+}
+
+
+int main(int argc, char **argv) {
+  corio_rt *rt = corio_new();
+  if (rt == NULL) {
+    fprintf(stderr, "%s: cannot create state: not enough memory\n",
+            progname);
+    return EXIT_FAILURE;
+  }
+  the_rt = rt;
+  lua_State *L = corio_state(rt);
+  lua_getglobal(L, "require");                /* the main task's body */
+  lua_pushliteral(L, "corio.cli");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+    corio_free(rt);
+    return EXIT_FAILURE;
+  }
+  lua_newtable(L);                            /* body, actions */
+  int script;
+  if (argc > 1 && strcmp(argv[1], "test") == 0) {
+    script = 1;
+    add_action(L, "test", NULL, NULL);
+  } else {
+    int has_e = 0;
+    script = parse(L, argc, argv, &has_e);
+    if (script < 0) {
+      corio_free(rt);
+      return EXIT_FAILURE;
+    }
+    if (script < argc) {
+      add_script(L, argv[script]);
+    } else if (!has_e && (argc == 1 || strcmp(argv[argc - 1], "-v") != 0)) {
+      if (isatty(0)) {                        /* nothing to run */
+        print_version();
+        usage();
+        corio_free(rt);
+        return EXIT_FAILURE;
+      }
+      add_script(L, NULL);                    /* a script on stdin */
+    }
+  }
+  create_arg(L, argv, argc, script);          /* body, actions, args */
+
+  uv_signal_t sigint;
+  uv_signal_init(corio_loop(rt), &sigint);
+  uv_signal_start(&sigint, on_sigint, SIGINT);
+  uv_unref((uv_handle_t *)&sigint);
+
+  int code = corio_run_main(rt, 2);
+  if (interrupted) code = 130;
+  uv_close((uv_handle_t *)&sigint, NULL);
+  corio_free(rt);
+  return code;
+}

@@ -1,0 +1,490 @@
+/*
+** runtime.c -- the runtime's life: creation, the loop turn, anchors,
+** running until done, shutdown and teardown.
+**
+** One loop turn, as libuv runs it: timers fire (waking sleepers) -> poll
+** for I/O (timeout 0 while anything is ready) -> check: run the ready
+** queue.  Work queued while the queue runs (a wake, a spawn, call_soon)
+** joins it in the same turn, up to CORIO_TURN_BUDGET entries; yield() and
+** sleep(0) go to a deferred queue that joins at the next turn, so I/O is
+** polled between yields.
+*/
+#include <stdlib.h>   /* calloc, free, realloc */
+#include <string.h>   /* memset */
+#include <signal.h>   /* signal, SIGPIPE */
+
+#include <lualib.h>   /* luaL_openlibs */
+
+#include "internal.h"
+
+const char corio__key_rt = 0;
+
+
+corio_rt *corio__rt_or_null(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
+  corio_rt *rt = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return rt;
+}
+
+
+corio_rt *corio__rt(lua_State *L) {
+  corio_rt *rt = corio__rt_or_null(L);
+  if (rt == NULL) luaL_error(L, "corio runtime is not initialised");
+  return rt;
+}
+
+
+void corio__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
+  for (; l->name; l++) {
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, l->func, 1);
+    lua_setfield(L, -2, l->name);
+  }
+}
+
+
+/* {====================================================================
+** Anchors
+** ===================================================================== */
+
+void corio__push_live(corio_rt *rt, lua_State *L, int slot) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_rawgeti(L, -1, slot);
+  lua_remove(L, -2);
+}
+
+
+void corio__push_task(corio_rt *rt, lua_State *L, corio_task *t) {
+  corio__push_live(rt, L, t->anchor);
+}
+
+
+/* Holds the value at idx in the live table; returns its slot.  Raises
+** only before anything changed. */
+int corio__anchor(corio_rt *rt, lua_State *L, int idx) {
+  int slot;
+  idx = lua_absindex(L, idx);
+  if (rt->free_n > 0) {
+    slot = rt->free_slots[--rt->free_n];
+  } else {
+    if (rt->max_slot == rt->free_cap) {       /* room to give it back */
+      int cap = rt->free_cap ? rt->free_cap * 2 : 256;
+      int *p = realloc(rt->free_slots, (size_t)cap * sizeof *p);
+      if (p == NULL) luaL_error(L, "not enough memory");
+      rt->free_slots = p;
+      rt->free_cap = cap;
+    }
+    slot = ++rt->max_slot;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+  return slot;
+}
+
+
+void corio__unanchor(corio_rt *rt, lua_State *L, int slot) {
+  if (slot <= 0) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+  rt->free_slots[rt->free_n++] = slot;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** The loop turn
+** ===================================================================== */
+
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+
+void corio__kick(corio_rt *rt) {
+  if (!rt->idle_on) {
+    uv_idle_start(&rt->idle, on_idle);
+    rt->idle_on = 1;
+  }
+}
+
+
+static void run_handle(corio_rt *rt, corio_handle *h);
+
+void corio__run_ready(corio_rt *rt) {
+  if (rt->in_turn) return;
+  rt->in_turn = 1;
+  if (rt->deferred.head) {                    /* yields of the last turn */
+    if (rt->ready.tail) rt->ready.tail->next = rt->deferred.head;
+    else rt->ready.head = rt->deferred.head;
+    rt->ready.tail = rt->deferred.tail;
+    rt->deferred.head = rt->deferred.tail = NULL;
+  }
+  for (int budget = CORIO_TURN_BUDGET; budget > 0; budget--) {
+    corio_node *n = rt->ready.head;
+    if (n == NULL) break;
+    rt->ready.head = n->next;
+    if (rt->ready.head == NULL) rt->ready.tail = NULL;
+    n->next = NULL;
+    n->queued = 0;
+    if (n->kind == NODE_TASK) corio__step(rt, (corio_task *)n);
+    else run_handle(rt, (corio_handle *)n);
+  }
+  corio__flush_reports(rt);
+  rt->in_turn = 0;
+  if (rt->ready.head == NULL && rt->deferred.head == NULL && rt->idle_on &&
+      rt->nreports == 0) {
+    uv_idle_stop(&rt->idle);
+    rt->idle_on = 0;
+  }
+}
+
+
+static void on_check(uv_check_t *h) {
+  corio__run_ready(h->data);
+}
+
+
+/* Runs a call_soon/call_later callback on the loop thread.  It is not a
+** task, so an await inside raises; an error is reported and the loop goes
+** on. */
+static void run_handle(corio_rt *rt, corio_handle *h) {
+  lua_State *L = rt->L;
+  if (h->state != H_PENDING) {                /* cancelled while queued */
+    corio__unanchor(rt, L, h->anchor);
+    h->anchor = 0;
+    return;
+  }
+  lua_checkstack(L, h->nargs + 4);
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, corio__msgh);
+  corio__push_live(rt, L, h->anchor);         /* msgh, handle */
+  h->state = H_DONE;
+  corio__unanchor(rt, L, h->anchor);
+  h->anchor = 0;
+  rt->nhandles--;
+  lua_getiuservalue(L, base + 2, 1);          /* fn */
+  if (h->nargs == 1) {
+    lua_getiuservalue(L, base + 2, 2);
+  } else if (h->nargs > 1) {
+    lua_getiuservalue(L, base + 2, 2);
+    for (int i = 1; i <= h->nargs; i++) lua_rawgeti(L, base + 4, i);
+    lua_remove(L, base + 4);
+  }
+  lua_remove(L, base + 2);                    /* msgh, fn, args */
+  if (lua_pcall(L, h->nargs, 0, base + 1) != LUA_OK) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "corio.traceback");
+    corio__report(rt, L, -2, "callback", lua_gettop(L));
+  }
+  lua_settop(L, base);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Running and shutting down
+** ===================================================================== */
+
+static int loop_alive(corio_rt *rt) {
+  return uv_loop_alive(rt->loop) || rt->ready.head || rt->deferred.head;
+}
+
+
+/* Cancels every live task (msg) and returns how many were asked. */
+int corio__cancel_all(corio_rt *rt, const char *msg) {
+  lua_State *L = rt->L;
+  int n = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  int live = lua_gettop(L);
+  for (int i = 1; i <= rt->max_slot; i++) {
+    lua_rawgeti(L, live, i);
+    corio_fut *f = corio__to_fut(L, -1);
+    if (f && f->type == TYPE_TASK) {
+      corio_task *t = container_of(f, corio_task, fut);
+      n += corio__task_cancel(rt, t, L, msg);
+    } else if (lua_type(L, -1) == LUA_TUSERDATA) {
+      /* a pending call_soon/call_later handle: drop it */
+      corio_handle *h = luaL_testudata(L, -1, CORIO_HANDLE_MT);
+      if (h && h->state == H_PENDING) {
+        h->state = H_CANCELLED;
+        corio__timer_disarm(rt, &h->timer);
+        if (!h->node.queued) {
+          corio__unanchor(rt, L, h->anchor);
+          h->anchor = 0;
+        }
+        rt->nhandles--;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+
+/* Runs the loop.  With a target task: until it is done (corio.run).  With
+** `all`: until every task has finished and nothing keeps the loop alive
+** (the binary).  A task that waits on something that can never happen is
+** woken with an error instead of hanging the process. */
+int corio__loop(corio_rt *rt, corio_task *target, int all) {
+  int stuck_rounds = 0;
+  rt->loop_running = 1;
+  for (;;) {
+    uv_run(rt->loop, UV_RUN_DEFAULT);
+    if (!all && target && target->state == T_DONE) break;
+    if (loop_alive(rt)) continue;             /* uv_stop from elsewhere */
+    if (rt->ntasks == 0) break;
+    /* Nothing can wake the tasks that are left. */
+    if (++stuck_rounds > 3) break;
+    if (target && target->state != T_DONE) {
+      corio__push_error(rt->L, "INVALID_STATE", "run",
+                        "deadlock: the main task waits for something that "
+                        "can never happen (no timer, I/O or task left to "
+                        "wake it)");
+      corio__throw(rt, target, rt->L);
+    } else {
+      corio__cancel_all(rt, "deadlock: nothing left to wake this task");
+    }
+  }
+  rt->loop_running = 0;
+  return 0;
+}
+
+
+/* Cancels every task left and runs the loop until they have unwound. */
+void corio__shutdown_tasks(corio_rt *rt) {
+  for (int round = 0; round < 4; round++) {
+    if (corio__cancel_all(rt, "runtime is shutting down") == 0 &&
+        rt->ready.head == NULL && rt->deferred.head == NULL)
+      break;
+    rt->main_task = NULL;
+    rt->loop_running = 1;
+    while (rt->ntasks > 0 && loop_alive(rt))
+      uv_run(rt->loop, UV_RUN_ONCE);
+    rt->loop_running = 0;
+  }
+}
+
+
+/* Reports failed tasks that nobody awaited and that are still alive. */
+static void report_unobserved(corio_rt *rt) {
+  lua_State *L = rt->L;
+  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT);
+  corio__flush_reports(rt);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->unobserved_ref);
+  int tbl = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    lua_pop(L, 1);
+    corio_fut *f = corio__to_fut(L, -1);
+    if (f && f->state == FUT_FAILED && !f->observed && !f->reported) {
+      f->reported = 1;
+      int ti = lua_gettop(L);
+      lua_getiuservalue(L, ti, UV_RES);
+      if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
+        lua_getfield(L, -1, "traceback");
+      else
+        lua_pushnil(L);
+      corio__report(rt, L, ti + 1, "task", lua_gettop(L));
+      lua_settop(L, ti);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Creation and teardown
+** ===================================================================== */
+
+static int new_ref_table(lua_State *L, const char *mode) {
+  lua_newtable(L);
+  if (mode) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+static void rt_gc_close_cb(uv_handle_t *h) { (void)h; }
+
+static void walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, rt_gc_close_cb);
+}
+
+
+/* Closes the loop's handles and the loop itself; nothing may use rt->L
+** afterwards.  Handles owned by Lua objects set their close callbacks to
+** free their own memory; the walk catches anything left. */
+static void rt_close_loop(corio_rt *rt) {
+  if (rt->loop == NULL) return;
+  uv_walk(rt->loop, walk_close, NULL);
+  while (uv_run(rt->loop, UV_RUN_NOWAIT)) {}
+  if (rt->own_loop) {
+    uv_loop_close(rt->loop);
+    free(rt->loop);
+  }
+  rt->loop = NULL;
+}
+
+
+static void rt_release(corio_rt *rt) {
+  free(rt->heap);
+  free(rt->free_slots);
+  free(rt);
+}
+
+
+/* __gc of the runtime sentinel: the state is closing (stock lua5.4). */
+static int rt_gc(lua_State *L) {
+  corio_rt **p = lua_touserdata(L, 1);
+  corio_rt *rt = *p;
+  if (rt == NULL) return 0;
+  *p = NULL;
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
+  rt->closing = 1;
+  rt_close_loop(rt);
+  rt_release(rt);
+  return 0;
+}
+
+
+corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
+  corio_rt *old = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (old) return old;
+  corio_rt *rt = calloc(1, sizeof *rt);
+  if (rt == NULL) return NULL;
+  if (loop == NULL) {
+    loop = malloc(sizeof *loop);
+    if (loop == NULL || uv_loop_init(loop) != 0) {
+      free(loop);
+      free(rt);
+      return NULL;
+    }
+    rt->own_loop = 1;
+  }
+  /* A write to a closed pipe must give EPIPE, not kill the process. */
+  signal(SIGPIPE, SIG_IGN);
+  rt->loop = loop;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->mainL = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  rt->L = rt->mainL;
+  rt->errh_ref = LUA_NOREF;
+  rt->ctx_ref = LUA_NOREF;
+  rt->next_id = 1;
+  uv_check_init(loop, &rt->check);
+  rt->check.data = rt;
+  uv_check_start(&rt->check, on_check);
+  uv_unref((uv_handle_t *)&rt->check);
+  uv_idle_init(loop, &rt->idle);
+  rt->idle.data = rt;
+  corio__timer_init(rt);
+  rt->live_ref = new_ref_table(L, NULL);
+  rt->pool_ref = new_ref_table(L, NULL);
+  rt->unobserved_ref = new_ref_table(L, "k");
+  rt->reports_ref = new_ref_table(L, NULL);
+  /* The sentinel's __gc tears the runtime down when the state closes. */
+  corio_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = rt;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, rt_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "corio.runtime");
+  lua_pushlightuserdata(L, rt);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
+  return rt;
+}
+
+
+lua_State *corio_state(corio_runtime *rt) { return rt->mainL; }
+uv_loop_t *corio_loop(corio_runtime *rt) { return rt->loop; }
+
+
+corio_runtime *corio_new(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  corio_rt *rt = corio_attach(L, NULL);
+  if (rt == NULL) {
+    lua_close(L);
+    return NULL;
+  }
+  corio__preload(L);            /* require "corio" and its submodules */
+  return rt;
+}
+
+
+/* Reports the main task's failure like lua.c: "corio: msg" and its
+** traceback.  A cancelled main task counts as a failure unless SIGINT
+** cancelled it (the binary then exits 130). */
+static void report_main(corio_rt *rt, lua_State *L, int ti) {
+  lua_getiuservalue(L, ti, UV_RES);           /* the error */
+  if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
+    lua_getfield(L, -1, "traceback");
+  else
+    lua_pushnil(L);
+  corio__report(rt, L, ti + 1, "main", lua_gettop(L));
+  rt->exit_code = 1;
+  lua_settop(L, ti);
+}
+
+
+int corio_run(corio_runtime *rt) {
+  corio__loop(rt, NULL, 1);
+  corio__shutdown_tasks(rt);
+  report_unobserved(rt);
+  return rt->exit_code;
+}
+
+
+int corio_run_main(corio_runtime *rt, int nargs) {
+  lua_State *L = rt->mainL;
+  corio_spawn(rt, nargs);                     /* task */
+  corio_task *t = lua_touserdata(L, -1);
+  t->fut.observed = 1;                        /* reported here instead */
+  rt->main_task = t;
+  corio__loop(rt, t, 0);
+  rt->main_task = NULL;
+  if (t->state == T_DONE && t->fut.state == FUT_OK)
+    corio__loop(rt, NULL, 1);                 /* wait for the others */
+  else if (t->state == T_DONE)
+    report_main(rt, L, lua_gettop(L));
+  lua_pop(L, 1);
+  corio__shutdown_tasks(rt);
+  report_unobserved(rt);
+  return rt->exit_code;
+}
+
+
+void corio_free(corio_runtime *rt) {
+  lua_State *L = rt->mainL;
+  corio__shutdown_tasks(rt);
+  rt->closing = 1;
+  /* Closing the state runs every __gc (closing handles), then the loop
+  ** runs their close callbacks; the runtime memory goes last. */
+  lua_getfield(L, LUA_REGISTRYINDEX, "corio.runtime");
+  corio_rt **p = lua_touserdata(L, -1);
+  if (p) *p = NULL;                           /* the sentinel lets go */
+  lua_pop(L, 1);
+  lua_close(L);
+  rt_close_loop(rt);
+  rt_release(rt);
+}
+
+/* }==================================================================== */

@@ -1,0 +1,156 @@
+/*
+** timerheap.c -- one binary min-heap of deadlines driven by one uv_timer.
+**
+** Every sleep and call_later is an entry embedded in its owner (a task or
+** a handle), so arming a timer never allocates.  Entries are ordered by
+** (due, seq): equal deadlines fire in the order they were armed.  The
+** single uv_timer is re-armed for the earliest deadline after each change,
+** and is referenced only while the heap is not empty, so pending timers
+** keep the loop alive exactly as libuv's own timers would.
+*/
+#include <math.h>     /* ceil */
+#include <stdlib.h>   /* realloc */
+
+#include "internal.h"
+
+
+static int earlier(const corio_tentry *a, const corio_tentry *b) {
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+
+static void place(corio_rt *rt, int i, corio_tentry *e) {
+  rt->heap[i] = e;
+  e->hidx = i;
+}
+
+
+static void sift_up(corio_rt *rt, int i) {
+  corio_tentry *e = rt->heap[i];
+  while (i > 0) {
+    int parent = (i - 1) / 2;
+    if (!earlier(e, rt->heap[parent])) break;
+    place(rt, i, rt->heap[parent]);
+    i = parent;
+  }
+  place(rt, i, e);
+}
+
+
+static void sift_down(corio_rt *rt, int i) {
+  corio_tentry *e = rt->heap[i];
+  int n = rt->heap_n;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && earlier(rt->heap[c + 1], rt->heap[c])) c++;
+    if (!earlier(rt->heap[c], e)) break;
+    place(rt, i, rt->heap[c]);
+    i = c;
+  }
+  place(rt, i, e);
+}
+
+
+static void remove_at(corio_rt *rt, int i) {
+  corio_tentry *last = rt->heap[--rt->heap_n];
+  rt->heap[i]->hidx = -1;
+  if (i < rt->heap_n) {
+    place(rt, i, last);
+    sift_up(rt, i);
+    sift_down(rt, last->hidx);
+  }
+}
+
+
+static void on_timer(uv_timer_t *h);
+
+/* Points the uv timer at the earliest deadline, or stops it. */
+static void rearm(corio_rt *rt) {
+  if (rt->heap_n == 0) {
+    if (rt->timer_on) {
+      uv_timer_stop(&rt->timer);
+      rt->timer_on = 0;
+    }
+    return;
+  }
+  uint64_t due = rt->heap[0]->due;
+  if (rt->timer_on && rt->timer_due == due) return;
+  uint64_t now = uv_hrtime() / 1000000;
+  uv_timer_start(&rt->timer, on_timer, due > now ? due - now : 0, 0);
+  rt->timer_due = due;
+  rt->timer_on = 1;
+}
+
+
+/* Fires every entry whose deadline has passed.  Entries armed by the fire
+** callbacks wait for the next turn: they get a sequence number above the
+** snapshot taken here.  Deadlines are compared with the precise clock, not
+** uv_now(): libuv may use a coarse clock for its own, which can lag.  Woken
+** tasks run in the check phase of this loop turn. */
+static void on_timer(uv_timer_t *h) {
+  corio_rt *rt = h->data;
+  uint64_t now = uv_hrtime() / 1000000;
+  uint64_t last_seq = rt->timer_seq;
+  rt->timer_on = 0;
+  while (rt->heap_n > 0) {
+    corio_tentry *e = rt->heap[0];
+    if (e->due > now || e->seq >= last_seq) break;
+    remove_at(rt, 0);
+    e->fire(rt, e);
+  }
+  rearm(rt);
+}
+
+
+int corio__timer_arm(corio_rt *rt, corio_tentry *e, uint64_t due) {
+  if (e->hidx >= 0) remove_at(rt, e->hidx);
+  if (rt->heap_n == rt->heap_cap) {
+    int cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
+    corio_tentry **h = realloc(rt->heap, (size_t)cap * sizeof *h);
+    if (h == NULL) return -1;  /* nothing changed but the disarm */
+    rt->heap = h;
+    rt->heap_cap = cap;
+  }
+  e->due = due;
+  e->seq = rt->timer_seq++;
+  place(rt, rt->heap_n++, e);
+  sift_up(rt, e->hidx);
+  rearm(rt);
+  return 0;
+}
+
+
+void corio__timer_disarm(corio_rt *rt, corio_tentry *e) {
+  if (e->hidx < 0) return;
+  remove_at(rt, e->hidx);
+  rearm(rt);
+}
+
+
+double corio__now(void) {
+  return (double)uv_hrtime() / 1e9;
+}
+
+
+/* Deadlines are whole milliseconds of uv_hrtime() rounded up, so a sleep
+** never ends early by corio.now(). */
+uint64_t corio__due_at(double t) {
+  double ms = ceil(t * 1000.0);
+  if (ms < 0) ms = 0;
+  if (ms > 9e15) ms = 9e15;
+  return (uint64_t)ms;
+}
+
+
+uint64_t corio__due_after(corio_rt *rt, double seconds) {
+  (void)rt;
+  if (seconds < 0) seconds = 0;
+  return corio__due_at(corio__now() + seconds);
+}
+
+
+void corio__timer_init(corio_rt *rt) {
+  uv_timer_init(rt->loop, &rt->timer);
+  rt->timer.data = rt;
+}

@@ -1,0 +1,28 @@
+--[[
+corio.cli -- the body of the binary's main task.
+
+main.c parses the command line and spawns the function returned here as
+the main task, with a list of actions and the script's arguments; running
+them in Lua, inside the task's coroutine, lets a script's top level await.
+]]
+local function check(chunk, err)
+  if not chunk then error(err, 0) end
+  return chunk
+end
+
+return function(actions, args)
+  for _, a in ipairs(actions) do
+    if a.kind == "e" then
+      check(load(a.code, "=(command line)"))()
+    elseif a.kind == "l" then
+      local name, mod = a.module:match("^([^=]+)=(.+)$")
+      name, mod = name or a.module, mod or a.module
+      _G[name] = require(mod)
+    elseif a.kind == "script" then
+      local chunk = check(loadfile(a.path))
+      return chunk(table.unpack(args, 1, args.n))
+    elseif a.kind == "test" then
+      return require("corio.test").main(args)
+    end
+  end
+end

@@ -1,0 +1,34 @@
+--[[
+corio -- asyncio for Lua 5.4, on libuv.
+
+The public `corio` module: the C core (corio.core) re-exported, plus lazy
+access to the submodules, so `corio.sync` works as well as
+`require "corio.sync"`.
+]]
+local core = require "corio.core"
+
+local corio = {}
+
+for _, name in ipairs {
+  "run", "spawn", "sleep", "yield", "now", "current",
+  "call_soon", "call_later", "call_at", "future", "context",
+  "set_error_handler", "Error", "is_cancelled", "is_timeout", "version",
+} do
+  corio[name] = core[name]
+end
+
+-- Submodules load on first use: corio.sync, corio.net, ...
+return setmetatable(corio, {
+  __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    local ok, mod = pcall(require, "corio." .. k)
+    if not ok then
+      if tostring(mod):find("module 'corio." .. k .. "' not found", 1, true) then
+        return nil
+      end
+      error(mod, 2)
+    end
+    rawset(t, k, mod)
+    return mod
+  end,
+})
