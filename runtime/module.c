@@ -122,6 +122,24 @@ static int l_throw(lua_State *L) {
 }
 
 
+/* cancel_others(msg): cancels every task but the running one (the test
+** runner cleans up after a leaking test with it). */
+static int l_cancel_others(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  lua_pushinteger(L, corio__cancel_all(rt, luaL_optstring(L, 1, NULL)));
+  return 1;
+}
+
+
+/* exit_code(n): the binary exits with at least n. */
+static int l_exit_code(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int code = (int)luaL_checkinteger(L, 1);
+  if (code > rt->exit_code) rt->exit_code = code;
+  return 0;
+}
+
+
 static void count_handle(uv_handle_t *h, void *arg) {
   if (uv_is_active(h) && uv_has_ref(h)) (*(int *)arg)++;
 }
@@ -159,6 +177,8 @@ static int luaopen_corio_core(lua_State *L) {
     {"wake", l_wake},
     {"throw", l_throw},
     {"stats", l_stats},
+    {"cancel_others", l_cancel_others},
+    {"exit_code", l_exit_code},
     {NULL, NULL}
   };
   lua_newtable(L);

@@ -194,7 +194,8 @@ static int loop_alive(corio_rt *rt) {
 }
 
 
-/* Cancels every live task (msg) and returns how many were asked. */
+/* Cancels every live task but the running one, drops pending callbacks,
+** and returns how many tasks were asked. */
 int corio__cancel_all(corio_rt *rt, const char *msg) {
   lua_State *L = rt->L;
   int n = 0;
@@ -205,7 +206,7 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
     corio_fut *f = corio__to_fut(L, -1);
     if (f && f->type == TYPE_TASK) {
       corio_task *t = container_of(f, corio_task, fut);
-      n += corio__task_cancel(rt, t, L, msg);
+      if (t != rt->current) n += corio__task_cancel(rt, t, L, msg);
     } else if (lua_type(L, -1) == LUA_TUSERDATA) {
       /* a pending call_soon/call_later handle: drop it */
       corio_handle *h = luaL_testudata(L, -1, CORIO_HANDLE_MT);

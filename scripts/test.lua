@@ -1,0 +1,140 @@
+--[[
+corio.test -- `corio test [paths]`: Debian's busted, run inside corio.
+
+The whole busted run happens in the binary's main task, so every test
+body (and before_each/after_each) may await.  After each test the runner
+lets the loop settle and checks that the test left nothing alive: no task
+besides the runner, no pending callback or timer, no active handle.  A
+leak fails the test (and is cleaned up so the next test starts clean).
+The run ends with the line `N passed, N failed` and exits 1 on failure.
+]]
+local corio = require "corio"
+local core = require "corio.core"
+
+local M = {}
+
+-- Lets cancelled or finishing tasks unwind: a few loop turns, then a
+-- wait for pending timers (bounded).
+local function settle()
+  for _ = 1, 3 do corio.yield() end
+  collectgarbage()
+  collectgarbage()
+  local deadline = corio.now() + 2
+  while corio.now() < deadline do
+    local s = core.stats()
+    if s.tasks <= 1 and s.callbacks == 0 and s.timers == 0 and s.handles == 0 then
+      break
+    end
+    corio.sleep(0.01)
+  end
+end
+
+local function leaks()
+  local s = core.stats()
+  local out = {}
+  if s.tasks > 1 then out[#out + 1] = (s.tasks - 1) .. " task(s)" end
+  if s.callbacks > 0 then out[#out + 1] = s.callbacks .. " callback(s)" end
+  if s.timers > 0 then out[#out + 1] = s.timers .. " timer(s)" end
+  if s.handles > 0 then out[#out + 1] = s.handles .. " handle(s)" end
+  if #out > 0 then return table.concat(out, ", ") end
+end
+
+-- Cancels whatever a test left behind and waits for it to unwind.
+local function cleanup()
+  core.cancel_others("test left it running")
+  settle()
+end
+
+local function fullname(element, busted)
+  local names = {}
+  local e = element
+  while e and e.descriptor ~= "file" do
+    if e.name then table.insert(names, 1, e.name) end
+    e = busted.context.parent(e)
+  end
+  return table.concat(names, " ")
+end
+
+function M.main(args)
+  local paths = {}
+  for i = 1, args.n or #args do paths[#paths + 1] = args[i] end
+  if #paths == 0 then paths[1] = "tests" end
+
+  local busted = require("busted.core")()
+  require("busted")(busted)
+  busted.register("file", "file", {})
+
+  local passed, failed, skipped = 0, 0, 0
+  local reports = {}
+
+  local function report(name, message, trace)
+    failed = failed + 1
+    local where = trace and trace.short_src and
+      (trace.short_src .. ":" .. tostring(trace.currentline)) or ""
+    reports[#reports + 1] = string.format("FAIL %s\n  %s %s\n", name, where,
+      tostring(message))
+    io.stdout:write("F")
+    io.stdout:flush()
+  end
+
+  busted.subscribe({ "test", "end" }, function(element, parent, status, trace)
+    local name = fullname(element, busted)
+    if status == "success" then
+      settle()
+      local leak = leaks()
+      if leak then
+        report(name, "left alive after the test: " .. leak)
+        cleanup()
+      else
+        passed = passed + 1
+        io.stdout:write(".")
+        io.stdout:flush()
+      end
+    elseif status == "pending" then
+      skipped = skipped + 1
+      io.stdout:write("-")
+    else
+      if leaks() then cleanup() end
+    end
+    return nil, true
+  end)
+
+  busted.subscribe({ "failure", "it" }, function(element, parent, message, trace)
+    report(fullname(element, busted), message, trace)
+    return nil, true
+  end)
+  busted.subscribe({ "error", "it" }, function(element, parent, message, trace)
+    report(fullname(element, busted), message, trace)
+    return nil, true
+  end)
+  for _, what in ipairs { "file", "describe" } do
+    for _, kind in ipairs { "failure", "error" } do
+      busted.subscribe({ kind, what }, function(element, parent, message, trace)
+        report((element.name or what) .. " (" .. what .. ")", message, trace)
+        return nil, true
+      end)
+    end
+  end
+  busted.subscribe({ "error" }, function(element, parent, message)
+    if element and (element.descriptor == "output" or element.descriptor == "helper") then
+      report(tostring(element.name), message)
+    end
+    return nil, true
+  end)
+
+  local loader = require("busted.modules.test_file_loader")(busted, { "lua" })
+  loader(paths, { "_spec" }, { excludes = {}, verbose = false, recursive = true })
+  local execute = require("busted.execute")(busted)
+  execute(1, { seed = 1, shuffle = false, sort = true })
+  busted.publish({ "exit" })
+
+  io.stdout:write("\n")
+  for _, r in ipairs(reports) do io.stdout:write(r) end
+  local line = string.format("%d passed, %d failed", passed, failed)
+  if skipped > 0 then line = line .. string.format(", %d skipped", skipped) end
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+  if failed > 0 or passed == 0 then core.exit_code(1) end
+end
+
+return M

@@ -1,0 +1,11 @@
+local corio = require "corio"
+describe("smoke", function()
+  it("sleeps inside a test", function()
+    local t0 = corio.now()
+    corio.sleep(0.02)
+    assert.is_true(corio.now() - t0 >= 0.02)
+  end)
+  it("detects a leaked task", function()
+    corio.spawn(function() corio.sleep(5) end)
+  end)
+end)
