@@ -101,7 +101,6 @@ typedef struct corio_fut {
   unsigned char type;          /* TYPE_FUTURE or TYPE_TASK */
   unsigned char state;         /* FUT_* */
   unsigned char observed;      /* someone awaited it or read its outcome */
-  unsigned char reported;      /* its unhandled error was reported */
   int nres;                    /* number of results stored in UV_RES */
   struct corio_task *whead, *wtail;  /* tasks suspended in await() */
 } corio_fut;
@@ -122,8 +121,8 @@ enum {                          /* what the resumed await does */
 
 #define TF_CANCEL_REQ   0x01    /* raise CANCELLED at the next await */
 #define TF_CANCEL_WAKE  0x02    /* raise CANCELLED when woken */
-#define TF_SHIELDED     0x04    /* await does not forward cancel */
 #define TF_CORE_WAIT    0x08    /* suspended in core.wait (wakeable) */
+#define TF_HAS_CTX      0x10    /* its extras hold a context table */
 
 typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
 
@@ -203,6 +202,10 @@ typedef struct corio_rt {
   lua_State *pool[CORIO_THREAD_POOL];
   int pool_n;
 
+  /* Metatables, compared by identity on hot paths (no name lookups). */
+  const void *mt_task, *mt_future;
+  int mt_task_ref, mt_future_ref;
+
   /* Bookkeeping. */
   uint32_t next_id;
   long ntasks;                 /* live (unfinished) tasks */
@@ -260,8 +263,14 @@ void corio__step(corio_rt *rt, corio_task *t);  /* resume one task */
 void corio__push_task(corio_rt *rt, lua_State *L, corio_task *t); /* +1 */
 
 /* future.c */
-corio_fut *corio__to_fut(lua_State *L, int idx);     /* NULL if not one */
-corio_fut *corio__check_fut(lua_State *L, int idx);  /* raises */
+corio_fut *corio__to_fut(corio_rt *rt, lua_State *L, int idx);
+  /* the Future or Task at idx, NULL if it is neither */
+corio_fut *corio__check_fut(corio_rt *rt, lua_State *L, int idx); /* raises */
+void corio__observe(lua_State *L, int fidx, corio_fut *f);
+  /* someone saw its outcome: no unhandled-error report */
+void corio__watch_failure(corio_rt *rt, lua_State *L, int fidx,
+                          corio_fut *f);
+  /* f failed and nobody saw it: report when collected or at exit */
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f);
   /* results already stored; wakes waiters, schedules callbacks */
 int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f);

@@ -203,7 +203,7 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
   int live = lua_gettop(L);
   for (int i = 1; i <= rt->max_slot; i++) {
     lua_rawgeti(L, live, i);
-    corio_fut *f = corio__to_fut(L, -1);
+    corio_fut *f = corio__to_fut(rt, L, -1);
     if (f && f->type == TYPE_TASK) {
       corio_task *t = container_of(f, corio_task, fut);
       if (t != rt->current) n += corio__task_cancel(rt, t, L, msg);
@@ -282,10 +282,10 @@ static void report_unobserved(corio_rt *rt) {
   lua_pushnil(L);
   while (lua_next(L, tbl)) {
     lua_pop(L, 1);
-    corio_fut *f = corio__to_fut(L, -1);
-    if (f && f->state == FUT_FAILED && !f->observed && !f->reported) {
-      f->reported = 1;
+    corio_fut *f = corio__to_fut(rt, L, -1);
+    if (f && f->state == FUT_FAILED && !f->observed) {
       int ti = lua_gettop(L);
+      corio__observe(L, ti, f);               /* disarms the sentinel */
       lua_getiuservalue(L, ti, UV_RES);
       if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
         lua_getfield(L, -1, "traceback");

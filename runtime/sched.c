@@ -274,13 +274,8 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   corio__unanchor(rt, L, t->anchor);
   t->anchor = 0;
   corio__fut_complete(rt, L, ti, f);
-  if (f->state == FUT_FAILED && !f->observed) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->unobserved_ref);
-    lua_pushvalue(L, ti);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-  }
+  if (f->state == FUT_FAILED && !f->observed)
+    corio__watch_failure(rt, L, ti, f);
   if (t == rt->main_task) uv_stop(rt->loop);
 }
 

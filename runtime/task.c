@@ -45,6 +45,7 @@ static void inherit_context(corio_rt *rt, lua_State *L, int ti) {
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "ctx_shared");
   lua_pop(L, 1);
+  ((corio_task *)lua_touserdata(L, ti))->flags |= TF_HAS_CTX;
 }
 
 
@@ -58,7 +59,8 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
   t->timer.hidx = -1;
   t->id = rt->next_id++;
   t->nargs = nargs;
-  luaL_setmetatable(L, CORIO_TASK_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_task_ref);
+  lua_setmetatable(L, -2);
   int ti = lua_gettop(L);
   lua_pushvalue(L, fi);
   lua_setiuservalue(L, ti, UV_FN);
@@ -73,7 +75,9 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
     }
     lua_setiuservalue(L, ti, UV_RES);
   }
-  if (rt->current || rt->ctx_ref != LUA_NOREF) inherit_context(rt, L, ti);
+  if (rt->current ? (rt->current->flags & TF_HAS_CTX)
+                  : rt->ctx_ref != LUA_NOREF)
+    inherit_context(rt, L, ti);
   t->anchor = corio__anchor(rt, L, ti);
   rt->ntasks++;
   corio__enqueue(rt, &t->node);
@@ -193,7 +197,8 @@ static const luaL_Reg task_methods[] = {
 void corio__open_task(lua_State *L, corio_rt *rt) {
   luaL_newmetatable(L, CORIO_TASK_MT);
   corio__fut_metatable(L, rt, task_methods, task_tostring);
-  lua_pop(L, 1);
+  rt->mt_task = lua_topointer(L, -1);
+  rt->mt_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
     {"current", l_current},
