@@ -36,7 +36,7 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h)
 
-.PHONY: all run test check asan bench deps install clean examples fuzz
+.PHONY: all run test check check-embed warnings asan bench deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/corio.so
 
@@ -80,6 +80,21 @@ test: deps
 	@$(MAKE) --no-print-directory examples
 
 check: test
+
+# The embedding API from a C host, under valgrind: no error, no leak.
+$(BUILD)/embed_test: tests/embed/embed_test.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(BIN_LIBS)
+
+check-embed: $(BUILD)/embed_test
+	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
+	  $(BUILD)/embed_test
+
+# Warning-free under gcc and clang (-Werror), in their own build folders.
+warnings:
+	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc CFLAGS=-Werror all
+	$(MAKE) --no-print-directory CC=clang BUILD=build/clang CFLAGS=-Werror all
 
 # Every example runs with a time bound.
 examples: $(BUILD)/corio

@@ -345,7 +345,7 @@ static int future_cancel(lua_State *L) {
     return 1;
   }
   lua_settop(L, 1);
-  corio__push_error(L, "CANCELLED", "cancel", msg);
+  corio__push_error(L, "CANCELLED", NULL, msg);
   fut_settle(L, f, FUT_CANCELLED, 2);
   lua_pushboolean(L, 1);
   return 1;

@@ -62,7 +62,7 @@ static void push_cancel_error(lua_State *L, corio_rt *rt, corio_task *t) {
   else
     lua_pushnil(L);
   const char *msg = lua_tostring(L, -1);
-  corio__push_error(L, "CANCELLED", "cancel",
+  corio__push_error(L, "CANCELLED", NULL,
                     msg ? msg : "task was cancelled");
   lua_replace(L, -4);
   lua_pop(L, 2);                              /* err */
