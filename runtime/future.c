@@ -81,8 +81,10 @@ int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f) {
 
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
   fidx = lua_absindex(L, fidx);
-  lua_checkstack(L, f->nres + 4);
-  if (f->whead) f->observed = 1;
+  if (f->whead) {
+    f->observed = 1;
+    if (f->nres > 8) lua_checkstack(L, f->nres + 4);
+  }
   while (f->whead) {
     corio_task *t = f->whead;
     corio__fut_unlink(f, t);

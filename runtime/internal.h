@@ -130,6 +130,7 @@ typedef struct corio_task {
   corio_node node;             /* ready-queue link; must be first */
   corio_fut fut;
   lua_State *co;               /* the coroutine while started */
+  int co_slot;                 /* its slot in the threads table */
   struct corio_task *wnext, *wprev;  /* link in awaited future's list */
   corio_fut *awaiting;         /* what it is suspended on, or NULL */
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
@@ -196,11 +197,18 @@ typedef struct corio_rt {
   int live_ref;                /* registry ref of the anchor table */
   int *free_slots;             /* recycled slots of the anchor table */
   int free_n, free_cap, max_slot;
+  long nanchored;              /* slots in use */
 
-  /* Pool of finished coroutines for reuse. */
-  int pool_ref;                /* registry ref of a table anchoring them */
-  lua_State *pool[CORIO_THREAD_POOL];
-  int pool_n;
+  /* Coroutines.  The threads table anchors every coroutine a task uses,
+  ** so a task only keeps a C pointer to its own; finished coroutines stay
+  ** there, idle, for reuse (up to CORIO_THREAD_POOL). */
+  int threads_ref;             /* registry ref: slot -> coroutine */
+  int *idle_slots;             /* slots holding an idle coroutine */
+  int idle_n;
+  int *empty_slots;            /* released slots, for reuse */
+  lua_State **slot_co;         /* slot -> coroutine, no Lua call needed */
+  int empty_n;
+  int slots_cap, max_tslot;
 
   /* Metatables, compared by identity on hot paths (no name lookups). */
   const void *mt_task, *mt_future;
@@ -238,6 +246,10 @@ void corio__unanchor(corio_rt *rt, lua_State *L, int slot);
 int corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
+
+/* alloc.c */
+lua_State *corio__newstate(void);             /* slab-allocated state */
+void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */
