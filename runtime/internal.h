@@ -238,6 +238,8 @@ int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */
+void corio__open_core(lua_State *L);  /* loads corio.core unless loaded
+                                         (its metatables) [-0,+0] */
 
 /* queue helpers (sched.c) */
 void corio__enqueue(corio_rt *rt, corio_node *n);        /* this turn */

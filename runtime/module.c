@@ -198,6 +198,19 @@ static int luaopen_corio_core(lua_State *L) {
 }
 
 
+/* Loads corio.core (its metatables) if no script has required it yet:
+** the C API may create tasks first (the binary spawns its main task
+** before the script runs), and a Task made before the "corio.Task"
+** metatable exists would have no methods and no __gc. */
+void corio__open_core(lua_State *L) {
+  if (luaL_getmetatable(L, CORIO_TASK_MT) == LUA_TNIL) {
+    luaL_requiref(L, "corio.core", luaopen_corio_core, 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+
 /* Loader of an embedded script; upvalue: its index in corio__scripts. */
 static int load_script(lua_State *L) {
   const corio_script *s = &corio__scripts[lua_tointeger(L,
