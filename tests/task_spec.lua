@@ -309,6 +309,14 @@ describe("corio.current", function()
     assert.equal(t, me)
   end)
 
+  it("returns a full Task in the binary's main task", function()
+    -- test bodies run in the main task of `corio test`
+    local me = corio.current()
+    assert.matches("^corio%.Task ", tostring(me))
+    assert.is_string(me:name())
+    assert.is_false(me:done())
+  end)
+
   it("returns nil in a callback", function()
     local f = corio.future()
     corio.call_soon(function() f:set_result(corio.current()) end)
