@@ -53,9 +53,12 @@ static int l_set_error_handler(lua_State *L) {
   } else {
     lua_pushnil(L);
   }
-  lua_pushvalue(L, 1);
-  rt->errh_ref = lua_isnil(L, 1) ? LUA_NOREF
-                                 : luaL_ref(L, LUA_REGISTRYINDEX);
+  if (lua_isnil(L, 1)) {        /* pushing nothing keeps `previous` on top */
+    rt->errh_ref = LUA_NOREF;
+  } else {
+    lua_pushvalue(L, 1);
+    rt->errh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   return 1;
 }
 
