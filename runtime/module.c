@@ -18,7 +18,11 @@
 ** finishes, then cancels what is left and lets it unwind. */
 static int l_run(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  luaL_checkany(L, 1);
+  if (lua_type(L, 1) != LUA_TFUNCTION) {      /* checked here, so that the
+                                                 error names 'run' */
+    if (!luaL_getmetafield(L, 1, "__call")) luaL_typeerror(L, 1, "function");
+    lua_pop(L, 1);
+  }
   if (rt->loop_running || rt->current)
     return corio__error(L, "INVALID_STATE", "run",
                         "corio.run: the loop is already running (await "
@@ -34,6 +38,7 @@ static int l_run(lua_State *L) {
   corio__loop(rt, t, 0);
   rt->main_task = NULL;
   corio__shutdown_tasks(rt);
+  corio__flush_reports(rt);    /* queued while the loop wound down */
   rt->L = saved;
   if (t->state != T_DONE)
     return corio__error(L, "INVALID_STATE", "run",
