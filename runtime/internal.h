@@ -253,6 +253,8 @@ void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */
+void corio__open_core(lua_State *L);  /* loads corio.core unless loaded
+                                         (its metatables) [-0,+0] */
 
 /* queue helpers (sched.c) */
 void corio__enqueue(corio_rt *rt, corio_node *n);        /* this turn */

@@ -375,9 +375,14 @@ static int rt_gc(lua_State *L) {
   corio_rt *rt = *p;
   if (rt == NULL) return 0;
   *p = NULL;
+  /* Failed tasks never awaited were finalized just before us (newer
+  ** objects go first) and queued their reports: print them now, with the
+  ** default report (closing), since no loop turn will flush them. */
+  rt->closing = 1;
+  rt->L = L;
+  corio__flush_reports(rt);
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
-  rt->closing = 1;
   rt_close_loop(rt);
   rt_release(rt);
   return 0;

@@ -106,6 +106,7 @@ static int l_spawn(lua_State *L) {
 int corio_spawn(corio_runtime *rt, int nargs) {
   lua_State *L = rt->mainL;
   check_callable(L, -nargs - 1);
+  corio__open_core(L);         /* the Task metatable must exist */
   task_new(rt, L, nargs);
   return 0;
 }
