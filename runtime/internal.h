@@ -22,6 +22,9 @@
 /* How many ready entries one loop turn may run before polling I/O again. */
 #define CORIO_TURN_BUDGET 4096
 
+/* --debug reports a step that holds the loop longer than this. */
+#define CORIO_SLOW_NS (100 * 1000000ull)
+
 /* Finished coroutines kept for reuse by new tasks. */
 #define CORIO_THREAD_POOL 256
 
@@ -224,6 +227,7 @@ typedef struct corio_rt {
   int errh_ref;                /* custom error handler or LUA_NOREF */
   int exit_code;               /* 1 once an unhandled error was reported */
   int closing;                 /* runtime is being torn down */
+  int debug;                   /* --debug: report slow steps */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
 
@@ -250,6 +254,12 @@ int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 /* alloc.c */
 lua_State *corio__newstate(void);             /* slab-allocated state */
 void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
+
+/* debug.c */
+void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,
+                       uint64_t ns);          /* t (or a callback if NULL)
+                                                 held the loop for ns */
+void corio__dump_tasks(corio_rt *rt);         /* every task's stack */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */

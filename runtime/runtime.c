@@ -189,7 +189,11 @@ static void run_handle(corio_rt *rt, corio_handle *h) {
     lua_remove(L, base + 4);
   }
   lua_remove(L, base + 2);                    /* msgh, fn, args */
-  if (lua_pcall(L, h->nargs, 0, base + 1) != LUA_OK) {
+  uint64_t t0 = rt->debug ? uv_hrtime() : 0;
+  int st = lua_pcall(L, h->nargs, 0, base + 1);
+  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS)
+    corio__debug_slow(rt, L, NULL, uv_hrtime() - t0);
+  if (st != LUA_OK) {
     lua_getfield(L, LUA_REGISTRYINDEX, "corio.traceback");
     corio__report(rt, L, -2, "callback", lua_gettop(L));
   }

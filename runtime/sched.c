@@ -372,8 +372,13 @@ void corio__step(corio_rt *rt, corio_task *t) {
   t->state = T_RUNNING;
   t->nwake = 0;
   rt->current = t;
+  uint64_t t0 = rt->debug ? uv_hrtime() : 0;
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
+  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
+    if (st == LUA_OK || st == LUA_YIELD) corio__debug_slow(rt, L, t,
+                                                           uv_hrtime() - t0);
+  }
   if (st == LUA_YIELD) {
     if (t->state == T_RUNNING) {
       /* A bare coroutine.yield() in a task body: treat it as yield(). */
