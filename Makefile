@@ -17,7 +17,7 @@ WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
-CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # The binary links Lua statically and exports its API (-E), so Lua C
@@ -93,8 +93,8 @@ check-embed: $(BUILD)/embed_test
 
 # Warning-free under gcc and clang (-Werror), in their own build folders.
 warnings:
-	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc CFLAGS=-Werror all
-	$(MAKE) --no-print-directory CC=clang BUILD=build/clang CFLAGS=-Werror all
+	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc WERROR=-Werror all
+	$(MAKE) --no-print-directory CC=clang BUILD=build/clang WERROR=-Werror all
 
 # Every example runs with a time bound.
 examples: $(BUILD)/corio
