@@ -38,7 +38,7 @@ HEADERS     = $(wildcard runtime/*.h)
 
 .PHONY: all run test check check-embed warnings asan bench deps install clean examples fuzz
 
-all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/corio.so
+all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -62,6 +62,11 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 
 $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(BIN_LIBS)
+
+# For C hosts that link Lua dynamically.
+$(BUILD)/libcorio.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
@@ -97,8 +102,13 @@ warnings:
 	$(MAKE) --no-print-directory CC=clang BUILD=build/clang WERROR=-Werror all
 
 # Every example runs with a time bound.
-examples: $(BUILD)/corio
+examples: $(BUILD)/corio $(BUILD)/embed_host
 	@sh tools/run-examples.sh $(BUILD)/corio
+	$(BUILD)/embed_host
+
+$(BUILD)/embed_host: examples/embed_host.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(BIN_LIBS)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
@@ -117,6 +127,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
 	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
 	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
+	install -m 755 $(BUILD)/libcorio.so $(DESTDIR)$(PREFIX)/lib/libcorio.so
 	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
 	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
