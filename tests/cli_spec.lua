@@ -310,6 +310,19 @@ describe("the corio binary", function()
       assert.matches("^corio: INVALID_STATE: deadlock", r.err)
     end)
 
+    it("a main task survives any number of deadlocks it catches", function()
+      local r = run [[
+        local corio = require "corio"
+        for i = 1, 6 do
+          local ok, err = pcall(function() corio.future():await() end)
+          io.write(err.code, " ")
+        end
+        print()
+      ]]
+      assert.equal(0, r.code)
+      assert.equal(string.rep("INVALID_STATE ", 6) .. "\n", r.out)
+    end)
+
     it("a deadlocked task after the main task is cancelled, not hung",
        function()
       local r = run [[

@@ -158,6 +158,49 @@ describe("corio.run from stock lua5.4", function()
     assert.equal("false\tINVALID_STATE\ttrue\n", r.out)
   end)
 
+  it("raises a deadlock error however many times the task survives one",
+     function()
+    local r = lua [[
+      local corio = require "corio"
+      print(corio.run(function()
+        local n = 0
+        for _ = 1, 6 do
+          local ok, err = pcall(function() corio.future():await() end)
+          if not ok and err.code == "INVALID_STATE" then n = n + 1 end
+        end
+        return n
+      end))
+    ]]
+    assert.equal("6\n", r.out)
+  end)
+
+  it("raises a clear error when awaiting outside corio.run", function()
+    local r = lua [[
+      local corio = require "corio"
+      local ok, err = pcall(corio.sleep, 1)
+      print(ok, err.code, err.message:match("not inside a task") ~= nil)
+      local f = corio.future()
+      ok, err = pcall(f.await, f)
+      print(ok, err.code)
+      print(pcall(corio.yield))
+      print(corio.current())
+    ]]
+    assert.equal(0, r.code)
+    assert.matches("^false\tINVALID_STATE\ttrue\nfalse\tINVALID_STATE\n" ..
+                   "false\tINVALID_STATE: yield: not inside a task[^\n]*\nnil\n$",
+                   r.out)
+  end)
+
+  it("runs tasks and callbacks made before it", function()
+    local r = lua [[
+      local corio = require "corio"
+      local t = corio.spawn(function() return "spawned before" end)
+      corio.call_soon(function() print("callback before") end)
+      print(corio.run(function() return t:await() end))
+    ]]
+    assert.equal("callback before\nspawned before\n", r.out)
+  end)
+
   it("reports a failed task nobody awaited, once", function()
     local r = lua [[
       local corio = require "corio"

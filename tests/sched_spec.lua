@@ -107,6 +107,35 @@ describe("the scheduler", function()
   end)
 end)
 
+describe("deadlock detection", function()
+  -- Test bodies run in the main task: when nothing is left that could
+  -- wake it, the loop raises an error in it instead of hanging.
+  it("raises INVALID_STATE in a main task that can never be woken", function()
+    local ok, err = pcall(function() corio.future():await() end)
+    assert.is_false(ok)
+    S.is_error(err, "INVALID_STATE")
+    assert.matches("deadlock", err.message)
+  end)
+
+  it("raises each time, however many deadlocks the task survives", function()
+    for _ = 1, 6 do
+      local ok, err = pcall(function() corio.future():await() end)
+      assert.is_false(ok)
+      S.is_error(err, "INVALID_STATE")
+    end
+  end)
+
+  it("covers a main task waiting on a task that waits forever", function()
+    local inner = corio.spawn(function() corio.future():await() end)
+    local ok, err = pcall(inner.await, inner)
+    assert.is_false(ok)
+    S.is_error(err, "INVALID_STATE")
+    -- the inner task is still stuck; cancel it
+    inner:cancel()
+    S.is_error(S.raises(inner.await, inner), "CANCELLED")
+  end)
+end)
+
 describe("core.waiter / core.wait / core.wake / core.throw", function()
   it("wake resumes the wait with every value", function()
     local task, token
