@@ -401,6 +401,39 @@ describe("the corio binary", function()
       assert.equal("ready\nchild cleanup\n", out)
     end)
 
+    it("an uncaught interrupt is reported once, like lua's", function()
+      local code, _, out, err = interrupt [[
+        local corio = require "corio"
+        print("ready")
+        io.stdout:flush()
+        corio.sleep(60)
+      ]]
+      assert.equal(130, code)
+      assert.equal("ready\n", out)
+      assert.matches("^corio: CANCELLED: interrupted", err)
+      assert.equal(1, S.count(err, "stack traceback:"))
+    end)
+
+    it("SIGINT after the main chunk returned cancels the other tasks",
+       function()
+      local code, _, out, err = interrupt [[
+        local corio = require "corio"
+        corio.spawn(function()
+          local c <close> = setmetatable({}, { __close = function(_, e)
+            corio.sleep(0.01)
+            print("cleanup", corio.is_cancelled(e))
+          end })
+          corio.sleep(0.01)
+          print("ready")
+          io.stdout:flush()
+          corio.sleep(60)
+        end)
+      ]]
+      assert.equal(130, code)
+      assert.equal("ready\ncleanup\ttrue\n", out)
+      assert.equal("", err)
+    end)
+
     it("a second SIGINT exits at once", function()
       local code, elapsed, out = interrupt([[
         local corio = require "corio"
