@@ -209,8 +209,10 @@ static lua_State *thread_get(corio_rt *rt, lua_State *L) {
 
 /* Returns the coroutine at the top of L to the pool. [-1,+0] */
 static void thread_put(corio_rt *rt, lua_State *L, lua_State *co) {
+  /* A coroutine with a debug hook (debug.sethook in the task) is not
+  ** reused: the hook would run in the next task given that coroutine. */
   if (rt->pool_n < CORIO_THREAD_POOL && lua_status(co) == LUA_OK &&
-      lua_gettop(co) == 0) {
+      lua_gettop(co) == 0 && lua_gethook(co) == NULL) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
     lua_insert(L, -2);
     lua_rawseti(L, -2, rt->pool_n + 1);
