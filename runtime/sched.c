@@ -79,6 +79,13 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op) {
     corio__error(L, "INVALID_STATE", op,
                  "%s: cannot await inside a coroutine nested in a task", op);
   }
+  /* Checked before the caller arms anything: if lua_yieldk failed later,
+  ** a timer or queue entry would be left pointing at a task that goes on
+  ** running (and may finish), and its wake would resume a dead task. */
+  if (!lua_isyieldable(L))
+    corio__error(L, "INVALID_STATE", op,
+                 "%s: cannot await across a C-call boundary (in a function "
+                 "called from C, e.g. by table.sort or string.gsub)", op);
   if (t->flags & TF_CANCEL_REQ) {
     t->flags &= ~TF_CANCEL_REQ;
     push_cancel_error(L, rt, t);
