@@ -113,7 +113,7 @@ $(BUILD)/embed_host: examples/embed_host.c $(BUILD)/libcorio.a
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio build/asan/corio.so
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/corio test tests
 

@@ -269,7 +269,11 @@ int corio__loop(corio_rt *rt, corio_task *target, int all) {
                         "deadlock: the main task waits for something that "
                         "can never happen (no timer, I/O or task left to "
                         "wake it)");
-      corio__throw(rt, target, rt->L);
+      /* Woken: the task goes on (it may catch the error), so a later
+      ** deadlock is a new one, not another round of this one.  Without the
+      ** reset, a long run (the test runner) that met three deadlocks had
+      ** its main task cancelled at the fourth. */
+      if (corio__throw(rt, target, rt->L)) stuck_rounds = 0;
     } else {
       corio__cancel_all(rt, "deadlock: nothing left to wake this task");
     }

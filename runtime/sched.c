@@ -79,6 +79,13 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op) {
     corio__error(L, "INVALID_STATE", op,
                  "%s: cannot await inside a coroutine nested in a task", op);
   }
+  /* Checked before the caller arms anything: if lua_yieldk failed later,
+  ** a timer or queue entry would be left pointing at a task that goes on
+  ** running (and may finish), and its wake would resume a dead task. */
+  if (!lua_isyieldable(L))
+    corio__error(L, "INVALID_STATE", op,
+                 "%s: cannot await across a C-call boundary (in a function "
+                 "called from C, e.g. by table.sort or string.gsub)", op);
   if (t->flags & TF_CANCEL_REQ) {
     t->flags &= ~TF_CANCEL_REQ;
     push_cancel_error(L, rt, t);
@@ -227,11 +234,14 @@ static lua_State *thread_get(corio_rt *rt, lua_State *L, corio_task *t) {
 
 
 /* Gives t's coroutine back: kept idle for reuse if it is clean and the
-** pool is not full, else released to the collector. */
+** pool is not full, else released to the collector.  A coroutine with a
+** debug hook (debug.sethook in the task) is not reused: the hook would
+** run in the next task given that coroutine. */
 static void thread_put(corio_rt *rt, lua_State *L, corio_task *t, int clean) {
   int slot = t->co_slot;
   t->co_slot = 0;
-  if (clean && rt->idle_n < CORIO_THREAD_POOL) {
+  if (clean && rt->idle_n < CORIO_THREAD_POOL &&
+      lua_gethook(rt->slot_co[slot]) == NULL) {
     rt->idle_slots[rt->idle_n++] = slot;
     return;
   }

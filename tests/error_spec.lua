@@ -68,6 +68,7 @@ describe("corio.Error", function()
     S.bad_argument(1, "Error", function() corio.Error({}) end)
     S.bad_argument(2, "Error", function() corio.Error("X", {}) end)
     S.bad_argument(3, "Error", function() corio.Error("X", "m", 5) end)
+    S.bad_argument(2, "is", function() corio.Error.is({}, {}) end)
   end)
 end)
 

@@ -31,13 +31,27 @@ local have_lua = S.sh("command -v lua5.4 >/dev/null 2>&1; echo $?")
   :match("^0")
 local have_so = io.open(so) ~= nil
 
+-- An ASan build of corio.so needs the sanitizer runtimes preloaded into
+-- the (uninstrumented) lua5.4.
+local preload = ""
+if have_so then
+  local libs = {}
+  for lib in S.sh("ldd " .. S.shquote(so) .. " 2>/dev/null")
+               :gmatch("(/%S*lib[a-z]*san%.so[%.%d]*)") do
+    libs[#libs + 1] = lib
+  end
+  if #libs > 0 then
+    preload = "LD_PRELOAD=" .. S.shquote(table.concat(libs, " ")) .. " "
+  end
+end
+
 -- Runs Lua code in stock lua5.4 with corio.so on its cpath.
 local function lua(code)
   local d = S.tmpdir()
   local path = S.write(d .. "/main.lua",
     "package.cpath = " .. string.format("%q", S.builddir .. "/?.so;") ..
     " .. package.cpath\n" .. code)
-  local line = "lua5.4 " .. S.shquote(path) .. " >" .. S.shquote(d .. "/out")
+  local line = preload .. "lua5.4 " .. S.shquote(path) .. " >" .. S.shquote(d .. "/out")
     .. " 2>" .. S.shquote(d .. "/err") .. " </dev/null"
   local _, code_ = S.sh(line)
   local r = { code = code_, out = S.read(d .. "/out"), err = S.read(d .. "/err") }
@@ -53,7 +67,7 @@ end
 describe("corio.run from stock lua5.4", function()
   it("runs the documented one-liner", function()
     local d = S.tmpdir()
-    local out = S.sh("cd " .. S.shquote(d) .. " && LUA_CPATH=" ..
+    local out = S.sh("cd " .. S.shquote(d) .. " && " .. preload .. "LUA_CPATH=" ..
       S.shquote(S.builddir .. "/?.so") .. " lua5.4 -e " .. S.shquote(
       'package.cpath="' .. S.builddir .. '/?.so;"..package.cpath; ' ..
       'local corio=require"corio"; print(corio.run(function() ' ..
@@ -142,6 +156,49 @@ describe("corio.run from stock lua5.4", function()
       print(ok, err.code, err.message:match("deadlock") ~= nil)
     ]]
     assert.equal("false\tINVALID_STATE\ttrue\n", r.out)
+  end)
+
+  it("raises a deadlock error however many times the task survives one",
+     function()
+    local r = lua [[
+      local corio = require "corio"
+      print(corio.run(function()
+        local n = 0
+        for _ = 1, 6 do
+          local ok, err = pcall(function() corio.future():await() end)
+          if not ok and err.code == "INVALID_STATE" then n = n + 1 end
+        end
+        return n
+      end))
+    ]]
+    assert.equal("6\n", r.out)
+  end)
+
+  it("raises a clear error when awaiting outside corio.run", function()
+    local r = lua [[
+      local corio = require "corio"
+      local ok, err = pcall(corio.sleep, 1)
+      print(ok, err.code, err.message:match("not inside a task") ~= nil)
+      local f = corio.future()
+      ok, err = pcall(f.await, f)
+      print(ok, err.code)
+      print(pcall(corio.yield))
+      print(corio.current())
+    ]]
+    assert.equal(0, r.code)
+    assert.matches("^false\tINVALID_STATE\ttrue\nfalse\tINVALID_STATE\n" ..
+                   "false\tINVALID_STATE: yield: not inside a task[^\n]*\nnil\n$",
+                   r.out)
+  end)
+
+  it("runs tasks and callbacks made before it", function()
+    local r = lua [[
+      local corio = require "corio"
+      local t = corio.spawn(function() return "spawned before" end)
+      corio.call_soon(function() print("callback before") end)
+      print(corio.run(function() return t:await() end))
+    ]]
+    assert.equal("callback before\nspawned before\n", r.out)
   end)
 
   it("reports a failed task nobody awaited, once", function()

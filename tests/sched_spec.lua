@@ -107,6 +107,35 @@ describe("the scheduler", function()
   end)
 end)
 
+describe("deadlock detection", function()
+  -- Test bodies run in the main task: when nothing is left that could
+  -- wake it, the loop raises an error in it instead of hanging.
+  it("raises INVALID_STATE in a main task that can never be woken", function()
+    local ok, err = pcall(function() corio.future():await() end)
+    assert.is_false(ok)
+    S.is_error(err, "INVALID_STATE")
+    assert.matches("deadlock", err.message)
+  end)
+
+  it("raises each time, however many deadlocks the task survives", function()
+    for _ = 1, 6 do
+      local ok, err = pcall(function() corio.future():await() end)
+      assert.is_false(ok)
+      S.is_error(err, "INVALID_STATE")
+    end
+  end)
+
+  it("covers a main task waiting on a task that waits forever", function()
+    local inner = corio.spawn(function() corio.future():await() end)
+    local ok, err = pcall(inner.await, inner)
+    assert.is_false(ok)
+    S.is_error(err, "INVALID_STATE")
+    -- the inner task is still stuck; cancel it
+    inner:cancel()
+    S.is_error(S.raises(inner.await, inner), "CANCELLED")
+  end)
+end)
+
 describe("core.waiter / core.wait / core.wake / core.throw", function()
   it("wake resumes the wait with every value", function()
     local task, token
@@ -196,6 +225,83 @@ describe("core.waiter / core.wait / core.wake / core.throw", function()
     t:cancel(); h:cancel()
     pcall(t.await, t)
   end)
+end)
+
+describe("a random mix of awaits, cancels and completions", function()
+  -- Deterministic pseudo-random programs: tasks sleep, yield, await
+  -- futures and each other, cancel each other and spawn more, while timer
+  -- callbacks settle futures.  Nothing may crash, hang or stay alive.
+  local function program(seed)
+    local function rnd(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local futures, tasks = {}, {}
+    local function body(id)
+      local c <close> = setmetatable({}, { __close = function()
+        if rnd(3) == 1 then corio.yield() end
+      end })
+      for step = 1, rnd(8) do
+        local k = rnd(7)
+        local ok, err = pcall(function()
+          if k == 1 then corio.sleep(rnd(5) / 1000)
+          elseif k == 2 then corio.yield()
+          elseif k == 3 then
+            local f = futures[rnd(#futures)]
+            if f then return f:await() end
+          elseif k == 4 then
+            local t = tasks[rnd(#tasks)]
+            if t then return t:await() end
+          elseif k == 5 then
+            local t = tasks[rnd(#tasks)]
+            if t then t:cancel("random") end
+          elseif k == 6 then
+            local f = corio.future()
+            futures[#futures + 1] = f
+            corio.call_later(rnd(10) / 1000, function()
+              if f:done() then return end
+              local r = rnd(3)
+              if r == 1 then f:set_result(id, step)
+              elseif r == 2 then f:set_error("e" .. id)
+              else f:cancel() end
+            end)
+          else
+            tasks[#tasks + 1] = corio.spawn(body, #tasks + 1)
+          end
+        end)
+        if not ok and corio.is_cancelled(err) and rnd(2) == 1 then
+          error(err, 0)
+        end
+      end
+      return id
+    end
+    for i = 1, 40 do tasks[i] = corio.spawn(body, i) end
+    local deadline = corio.now() + 20
+    local all = false
+    while not all and corio.now() < deadline do
+      corio.sleep(0.005)
+      all = true
+      for _, t in ipairs(tasks) do if not t:done() then all = false end end
+      for _, f in ipairs(futures) do
+        if not f:done() and rnd(4) == 1 then f:set_result() end
+      end
+    end
+    for _, f in ipairs(futures) do if not f:done() then f:cancel() end end
+    for _, t in ipairs(tasks) do pcall(t.await, t) end
+    for _, t in ipairs(tasks) do assert(t:done(), "a task did not finish") end
+    return #tasks
+  end
+
+  for _, seed in ipairs { 1, 7, 42 } do
+    it("leaves nothing behind (seed " .. seed .. ")", function()
+      local n
+      S.capture(function() n = program(seed) end)
+      assert.is_true(n >= 40)
+      corio.sleep(0.02)              -- let the last timer callbacks run
+      assert.same({ tasks = 1, callbacks = 0, timers = 0, handles = 0 },
+                  core.stats())
+    end)
+  end
 end)
 
 describe("at scale", function()

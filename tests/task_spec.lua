@@ -362,6 +362,13 @@ describe("finished tasks", function()
     for i = 1, 50 do assert.equal("thread", type(threads[i])) end
   end)
 
+  it("do not pass a debug hook on to later tasks", function()
+    corio.spawn(function() debug.sethook(function() end, "l") end):await()
+    for _ = 1, 5 do
+      assert.is_nil(corio.spawn(function() return debug.gethook() end):await())
+    end
+  end)
+
   it("are collected once nothing refers to them", function()
     local weak = setmetatable({}, { __mode = "k" })
     for _ = 1, 10 do
