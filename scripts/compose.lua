@@ -144,7 +144,7 @@ Scope.__index = Scope
 local function expire(sc)
   sc.timer = nil
   if sc.closed then return end
-  sc.expired = true
+  sc.passed = true
   local st = sc.st
   if not st.owed and sc.task:cancel(CANCEL_MSG) then st.owed = true end
 end
@@ -157,7 +157,7 @@ local function enter(task, delay, op)
   end
   local sc = setmetatable({ task = task, st = st, parent = st.top,
     level = task:cancelling() - (st.owed and 1 or 0), delay = delay,
-    op = op, expired = false, closed = false }, Scope)
+    op = op, passed = false, closed = false }, Scope)
   st.top = sc
   if delay then sc.timer = call_later(delay, expire, sc) end
   return sc
@@ -165,7 +165,7 @@ end
 
 local function enclosing_expired(sc)
   while sc do
-    if sc.expired then return true end
+    if sc.passed then return true end
     sc = sc.parent
   end
   return false
@@ -183,7 +183,7 @@ local function exit(sc, err)
   st.top = sc.parent
   local owed = enclosing_expired(st.top)
   local out
-  if sc.expired and st.owed and err ~= nil and is_cancelled(err) and
+  if sc.passed and st.owed and err ~= nil and is_cancelled(err) and
      task:cancelling() - 1 <= sc.level then
     task:uncancel()
     st.owed = false
@@ -205,12 +205,12 @@ end
 
 -- scope:expired() -> true once the deadline has passed.
 function Scope:expired()
-  return self.expired
+  return self.passed
 end
 
 function Scope:__tostring()
   return ("corio.TimeoutScope (%s s, %s)"):format(tostring(self.delay),
-    self.closed and "closed" or self.expired and "expired" or "open")
+    self.closed and "closed" or self.passed and "expired" or "open")
 end
 
 --[[ timeout(s, fn, ...) -> fn's results.  Runs fn(...) in the current task
