@@ -346,12 +346,57 @@ describe("corio.timeout", function()
           outcomes.timeout = outcomes.timeout + 1
         end
         corio.sleep(0)                  -- no stray cancellation after
+        assert(corio.current():cancelling() == 0)
         return true
       end)
     end
     for i = 1, 10000 do assert.is_true(tasks[i]:await()) end
     assert.are.equal(10000, outcomes.ok + outcomes.timeout)
     assert.are.equal(0, core.stats().timers)
+  end)
+
+  it("timeouts around queue puts and gets never lose or duplicate items",
+    function()
+    local sync = require "corio.sync"
+    local q = sync.Queue(5)
+    local x = 5
+    local function rand(n)
+      x = (x * 1103515245 + 12345) % 2147483648
+      return (x >> 16) % n
+    end
+    local got, timeouts, alive = {}, 0, 200
+    local consumers = {}
+    for c = 1, 200 do
+      local limit = rand(20) / 1000
+      consumers[c] = corio.spawn(function()
+        for _ = 1, 10 do
+          local ok, v = pcall(corio.timeout, limit, q.get, q)
+          if ok then
+            assert(not got[v], "duplicate")
+            got[v] = true
+          else
+            assert(corio.is_timeout(v), tostring(v))
+            timeouts = timeouts + 1
+          end
+        end
+        alive = alive - 1
+      end)
+    end
+    local put = 0
+    for i = 1, 1000 do
+      while alive > 0 do
+        local ok, e = pcall(corio.timeout, rand(10) / 1000, q.put, q, i)
+        if ok then put = i; break end
+        assert(corio.is_timeout(e), tostring(e))
+      end
+      if alive == 0 then break end
+      if rand(10) == 0 then corio.sleep(rand(5) / 1000) end
+    end
+    for c = 1, 200 do consumers[c]:await() end
+    local n = 0
+    for _ in pairs(got) do n = n + 1 end
+    assert.are.equal(put, n + q:qsize())
+    assert.is_true(timeouts > 0)
   end)
 
   it("needs a task and checks its arguments", function()
