@@ -282,9 +282,17 @@ function Barrier:reset()
   self._broken = false
 end
 
-function Barrier:parties() return check(self, Barrier, "parties")._parties end
-function Barrier:n_waiting() return check(self, Barrier, "n_waiting")._count end
-function Barrier:broken() return check(self, Barrier, "broken")._broken end
+function Barrier:parties()
+  return check(self, Barrier, "parties")._parties
+end
+
+function Barrier:n_waiting()
+  return check(self, Barrier, "n_waiting")._count
+end
+
+function Barrier:broken()
+  return check(self, Barrier, "broken")._broken
+end
 
 function Barrier:__tostring()
   return ("corio.Barrier (%d/%d waiting%s)"):format(self._count,
