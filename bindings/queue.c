@@ -30,6 +30,7 @@ enum { Q_FIFO = 0, Q_LIFO, Q_PRIO };
 #define Q_NUV     3
 
 typedef struct queue {
+  SYNC_HEAD;
   corio_fut getters, putters, joiners;
   lua_Integer maxsize;          /* 0: unbounded */
   lua_Integer count;            /* items held */
@@ -38,6 +39,12 @@ typedef struct queue {
   lua_Integer seq;              /* PRIO: last arrival number */
   unsigned char kind, closed;
 } queue;
+
+static sync_class queue_class = {"corio.Queue", sizeof(queue)};
+
+static queue *check_queue(lua_State *L) {
+  return sync__checkclass(L, 1, &queue_class);
+}
 
 static const char *const kind_names[] = {"Queue", "LifoQueue",
                                          "PriorityQueue"};
@@ -220,8 +227,8 @@ static int store(lua_State *L, queue *q, int vi) {
 
 
 /* Pushes the next item (and its priority for PRIO) and removes it.  Returns
-** the number of values, or raises (PRIO comparison) having changed
-** nothing. */
+** the number of values on top (other values may be left below them), or
+** raises (PRIO comparison) having changed nothing. */
 static int pop_item(lua_State *L, queue *q) {
   if (q->kind == Q_PRIO) {
     if (heap_pop(L, q) < 0) lua_error(L);
@@ -239,8 +246,7 @@ static int pop_item(lua_State *L, queue *q) {
   lua_rawgeti(L, -1, slot);
   lua_pushnil(L);
   lua_rawseti(L, -3, slot);
-  lua_remove(L, -2);
-  return 1;
+  return 1;                                   /* [items, item] */
 }
 
 /* }==================================================================== */
@@ -260,13 +266,13 @@ static int is_full(queue *q) {
 /* Takes the value(s) of put() at index 2 (and 3) into the queue: to a
 ** waiting getter, or into storage.  Returns 1, or 0 if the queue is full;
 ** raises on a PRIO comparison error. */
-static int offer(lua_State *L, corio_rt *rt, queue *q) {
+static int offer(lua_State *L, queue *q) {
   corio_task *g = sync__wl_pop(&q->getters);
   int n = nvalues(q);
   if (g) {
     lua_pushvalue(L, 2);
     if (n == 2) lua_pushvalue(L, 3);
-    corio__wake(rt, g, L, n, WAKE_VALUES);
+    corio__wake(RT_UPVALUE(L), g, L, n, WAKE_VALUES);
     q->unfinished++;
     return 1;
   }
@@ -301,9 +307,9 @@ static void refill(lua_State *L, corio_rt *rt, queue *q) {
 
 
 /* Pushes the next item (and priority) and lets a waiting putter in. */
-static int take(lua_State *L, corio_rt *rt, queue *q) {
+static int take(lua_State *L, queue *q) {
   int n = pop_item(L, q);
-  if (q->putters.whead) refill(L, rt, q);
+  if (q->putters.whead) refill(L, RT_UPVALUE(L), q);
   return n;
 }
 
@@ -322,10 +328,11 @@ static int closed_error(lua_State *L, const char *op) {
 /* Checks put()'s arguments: the item, and for PRIO the priority (the item
 ** itself by default) at index 3. */
 static void check_put(lua_State *L, queue *q) {
-  luaL_checkany(L, 2);
+  int top = lua_gettop(L);
+  if (top < 2) luaL_checkany(L, 2);
   if (q->kind != Q_PRIO) {
-    lua_settop(L, 2);
-    return;
+    if (top > 2) lua_settop(L, 2);            /* a waiting putter's stack */
+    return;                                   /* is [q, item] */
   }
   lua_settop(L, 3);
   if (lua_isnil(L, 3)) {
@@ -340,43 +347,40 @@ static void check_put(lua_State *L, queue *q) {
 
 
 static int q_put(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
+  queue *q = check_queue(L);
   check_put(L, q);
   if (q->closed) return closed_error(L, "put");
-  if (offer(L, rt, q)) return 0;
+  if (offer(L, q)) return 0;
+  corio_rt *rt = RT_UPVALUE(L);
   corio_task *t = corio__check_await(L, rt, "put");
   return sync__wl_wait(L, rt, t, &q->putters);
 }
 
 
 static int q_put_nowait(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
+  queue *q = check_queue(L);
   check_put(L, q);
   if (q->closed) return closed_error(L, "put_nowait");
-  if (offer(L, rt, q)) return 0;
+  if (offer(L, q)) return 0;
   return corio__error(L, "QUEUE_FULL", "put_nowait",
                       "queue is full (maxsize %I)", q->maxsize);
 }
 
 
 static int q_get(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
-  lua_settop(L, 1);
-  if (q->count > 0) return take(L, rt, q);
+  queue *q = check_queue(L);
+  if (q->count > 0) return take(L, q);
   if (q->closed) return closed_error(L, "get");
+  corio_rt *rt = RT_UPVALUE(L);
   corio_task *t = corio__check_await(L, rt, "get");
+  lua_settop(L, 1);
   return sync__wl_wait(L, rt, t, &q->getters);
 }
 
 
 static int q_get_nowait(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
-  lua_settop(L, 1);
-  if (q->count > 0) return take(L, rt, q);
+  queue *q = check_queue(L);
+  if (q->count > 0) return take(L, q);
   if (q->closed) return closed_error(L, "get_nowait");
   return corio__error(L, "QUEUE_EMPTY", "get_nowait", "queue is empty");
 }
@@ -384,7 +388,7 @@ static int q_get_nowait(lua_State *L) {
 
 static int q_task_done(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
+  queue *q = check_queue(L);
   if (q->unfinished <= 0)
     return corio__error(L, "INVALID_STATE", "task_done",
                         "task_done() called more times than items were "
@@ -396,7 +400,7 @@ static int q_task_done(lua_State *L) {
 
 static int q_join(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
+  queue *q = check_queue(L);
   if (q->unfinished == 0) return 0;
   corio_task *t = corio__check_await(L, rt, "join");
   lua_settop(L, 1);
@@ -409,7 +413,7 @@ static int q_join(lua_State *L) {
 ** items left are dropped (and count as done for join()). */
 static int q_close(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  queue *q = sync__check(L, 1);
+  queue *q = check_queue(L);
   int immediate = lua_toboolean(L, 2);
   lua_settop(L, 1);
   q->closed = 1;
@@ -432,37 +436,37 @@ static int q_close(lua_State *L) {
 
 
 static int q_qsize(lua_State *L) {
-  lua_pushinteger(L, ((queue *)sync__check(L, 1))->count);
+  lua_pushinteger(L, ((queue *)check_queue(L))->count);
   return 1;
 }
 
 
 static int q_empty(lua_State *L) {
-  lua_pushboolean(L, ((queue *)sync__check(L, 1))->count == 0);
+  lua_pushboolean(L, ((queue *)check_queue(L))->count == 0);
   return 1;
 }
 
 
 static int q_full(lua_State *L) {
-  lua_pushboolean(L, is_full(sync__check(L, 1)));
+  lua_pushboolean(L, is_full(check_queue(L)));
   return 1;
 }
 
 
 static int q_maxsize(lua_State *L) {
-  lua_pushinteger(L, ((queue *)sync__check(L, 1))->maxsize);
+  lua_pushinteger(L, ((queue *)check_queue(L))->maxsize);
   return 1;
 }
 
 
 static int q_closed(lua_State *L) {
-  lua_pushboolean(L, ((queue *)sync__check(L, 1))->closed);
+  lua_pushboolean(L, ((queue *)check_queue(L))->closed);
   return 1;
 }
 
 
 static int q_tostring(lua_State *L) {
-  queue *q = luaL_checkudata(L, 1, CORIO_QUEUE_MT);
+  queue *q = check_queue(L);
   lua_pushfstring(L, "corio.%s (%I items, maxsize %I%s): %p",
                   kind_names[q->kind], q->count, q->maxsize,
                   q->closed ? ", closed" : "", (void *)q);
@@ -473,16 +477,13 @@ static int q_tostring(lua_State *L) {
 static int q_new(lua_State *L, int kind) {
   lua_Integer maxsize = luaL_optinteger(L, 1, 0);
   luaL_argcheck(L, maxsize >= 0, 1, "maxsize must be >= 0 (0: unbounded)");
-  queue *q = lua_newuserdatauv(L, sizeof *q, Q_NUV);
+  queue *q = sync__new(L, &queue_class, Q_NUV);
   sync__wl_init(&q->getters);
   sync__wl_init(&q->putters);
   sync__wl_init(&q->joiners);
   q->maxsize = maxsize;
-  q->count = q->head = q->unfinished = q->seq = 0;
   q->cap = 4;
   q->kind = (unsigned char)kind;
-  q->closed = 0;
-  luaL_setmetatable(L, CORIO_QUEUE_MT);
   for (int i = 1; i <= (kind == Q_PRIO ? 3 : 1); i++) {
     lua_createtable(L, 4, 0);
     lua_setiuservalue(L, -2, i);
@@ -519,8 +520,8 @@ void corio__open_queue(lua_State *L, corio_rt *rt) {
     {"PriorityQueue", l_priority_queue},
     {NULL, NULL}
   };
-  sync__newclass(L, rt, CORIO_QUEUE_MT, methods, q_tostring);
-  luaL_getmetatable(L, CORIO_QUEUE_MT);
+  sync__newclass(L, rt, &queue_class, methods, q_tostring);
+  luaL_getmetatable(L, queue_class.name);
   lua_getfield(L, -2, "qsize");
   lua_setfield(L, -2, "__len");
   lua_pop(L, 1);

@@ -17,6 +17,8 @@
 **     CANCELLED at its next await), so nothing is lost or duplicated;
 **     `with`, `<close>` or pcall cleanup releases it.
 */
+#include <string.h>   /* memset */
+
 #include "sync.h"
 
 
@@ -101,41 +103,56 @@ static int wl_count(corio_fut *wl) {
 ** ===================================================================== */
 
 void *sync__check(lua_State *L, int idx) {
+  return sync__checkclass(L, idx, lua_touserdata(L, lua_upvalueindex(2)));
+}
+
+
+void *sync__checkclass(lua_State *L, int idx, const sync_class *cls) {
   void *p = lua_touserdata(L, idx);
-  if (p && lua_getmetatable(L, idx)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
-    lua_pop(L, 1);
-    if (same) return p;
-  }
-  lua_getfield(L, lua_upvalueindex(2), "__name");
-  luaL_typeerror(L, idx, lua_tostring(L, -1));
+  /* The size first: only then may the class pointer be read.  Light
+  ** userdata have size 0. */
+  if (p && lua_rawlen(L, idx) == cls->size &&
+      *(const sync_class *const *)p == cls)
+    return p;
+  luaL_typeerror(L, idx, cls->name);
   return NULL;
 }
 
 
-void sync__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
+void *sync__new(lua_State *L, const sync_class *cls, int nuv) {
+  void *p = lua_newuserdatauv(L, cls->size, nuv);
+  memset(p, 0, cls->size);
+  *(const sync_class **)p = cls;
+  luaL_setmetatable(L, cls->name);
+  return p;
+}
+
+
+/* Registers l into the table at -1; upvalues: rt, the class. */
+static void setfuncs(lua_State *L, corio_rt *rt, sync_class *cls,
+                     const luaL_Reg *l) {
   for (; l->name; l++) {
     lua_pushlightuserdata(L, rt);
-    lua_pushvalue(L, -3);                     /* the metatable */
+    lua_pushlightuserdata(L, cls);
     lua_pushcclosure(L, l->func, 2);
     lua_setfield(L, -2, l->name);
   }
 }
 
 
-/* Creates metatable `name`: __index holds the methods, __name the class;
-** a method named "release" is also __close.  [-0,+1] the __index table */
-void sync__newclass(lua_State *L, corio_rt *rt, const char *name,
+void sync__newclass(lua_State *L, corio_rt *rt, sync_class *cls,
                     const luaL_Reg *methods, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);                 /* mt (sets __name) */
+  luaL_newmetatable(L, cls->name);            /* mt (sets __name) */
   lua_newtable(L);                            /* mt, index */
-  sync__setfuncs(L, rt, methods);
+  setfuncs(L, rt, cls, methods);
   lua_getfield(L, -1, "release");
   if (!lua_isnil(L, -1)) lua_setfield(L, -3, "__close");
   else lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__index");
-  lua_pushcfunction(L, tostring);
+  lua_pushlightuserdata(L, rt);
+  lua_pushlightuserdata(L, cls);
+  lua_pushcclosure(L, tostring, 2);
   lua_setfield(L, -3, "__tostring");
   lua_remove(L, -2);                          /* the metatable */
 }
@@ -155,8 +172,11 @@ void sync__newclass(lua_State *L, corio_rt *rt, const char *name,
 ** ===================================================================== */
 
 typedef struct waitlist {
+  SYNC_HEAD;
   corio_fut wl;
 } waitlist;
+
+static sync_class waitlist_class = {"corio.WaitList", sizeof(waitlist)};
 
 
 static int waitlist_wait(lua_State *L) {
@@ -216,7 +236,7 @@ static int waitlist_count(lua_State *L) {
 
 
 static int waitlist_tostring(lua_State *L) {
-  waitlist *w = luaL_checkudata(L, 1, CORIO_WAITLIST_MT);
+  waitlist *w = sync__check(L, 1);
   lua_pushfstring(L, "corio.WaitList (%d waiting): %p", wl_count(&w->wl),
                   (void *)w);
   return 1;
@@ -224,9 +244,8 @@ static int waitlist_tostring(lua_State *L) {
 
 
 static int l_waitlist(lua_State *L) {
-  waitlist *w = lua_newuserdatauv(L, sizeof *w, 0);
+  waitlist *w = sync__new(L, &waitlist_class, 0);
   sync__wl_init(&w->wl);
-  luaL_setmetatable(L, CORIO_WAITLIST_MT);
   return 1;
 }
 
@@ -246,18 +265,22 @@ static int l_waitlist(lua_State *L) {
 enum { SEM_LOCK = 0, SEM_PLAIN, SEM_BOUNDED };
 
 typedef struct sem {
+  SYNC_HEAD;
   corio_fut waiters;
   lua_Integer value;            /* free permits */
   lua_Integer bound;            /* SEM_LOCK / SEM_BOUNDED: the maximum */
   unsigned char kind;
 } sem;
 
+static sync_class lock_class = {"corio.Lock", sizeof(sem)};
+static sync_class sem_class = {"corio.Semaphore", sizeof(sem)};
+
 
 static int sem_acquire(lua_State *L) {
   sem *s = sync__check(L, 1);
   if (s->value > 0) {                         /* free: no waiter can exist */
     s->value--;
-    lua_settop(L, 1);
+    lua_pushvalue(L, 1);
     return 1;
   }
   corio_rt *rt = RT_UPVALUE(L);
@@ -319,8 +342,7 @@ static int sem_waiting(lua_State *L) {
 
 
 static int sem_tostring(lua_State *L) {
-  sem *s = luaL_testudata(L, 1, CORIO_LOCK_MT);
-  if (s == NULL) s = luaL_checkudata(L, 1, CORIO_SEM_MT);
+  sem *s = sync__check(L, 1);
   static const char *const names[] = {"Lock", "Semaphore",
                                       "BoundedSemaphore"};
   if (s->kind == SEM_LOCK)
@@ -336,18 +358,17 @@ static int sem_tostring(lua_State *L) {
 
 
 static sem *sem_new(lua_State *L, int kind, lua_Integer value,
-                    const char *mt) {
-  sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+                    const sync_class *cls) {
+  sem *s = sync__new(L, cls, 0);
   sync__wl_init(&s->waiters);
   s->kind = (unsigned char)kind;
   s->value = s->bound = value;
-  luaL_setmetatable(L, mt);
   return s;
 }
 
 
 static int l_lock(lua_State *L) {
-  sem_new(L, SEM_LOCK, 1, CORIO_LOCK_MT);
+  sem_new(L, SEM_LOCK, 1, &lock_class);
   return 1;
 }
 
@@ -360,13 +381,13 @@ static lua_Integer check_permits(lua_State *L) {
 
 
 static int l_semaphore(lua_State *L) {
-  sem_new(L, SEM_PLAIN, check_permits(L), CORIO_SEM_MT);
+  sem_new(L, SEM_PLAIN, check_permits(L), &sem_class);
   return 1;
 }
 
 
 static int l_bounded_semaphore(lua_State *L) {
-  sem_new(L, SEM_BOUNDED, check_permits(L), CORIO_SEM_MT);
+  sem_new(L, SEM_BOUNDED, check_permits(L), &sem_class);
   return 1;
 }
 
@@ -409,14 +430,14 @@ int luaopen_corio__sync(lua_State *L) {
     {NULL, NULL}
   };
   lua_newtable(L);                            /* the module */
-  sync__newclass(L, rt, CORIO_WAITLIST_MT, wl_methods, waitlist_tostring);
-  luaL_getmetatable(L, CORIO_WAITLIST_MT);
+  sync__newclass(L, rt, &waitlist_class, wl_methods, waitlist_tostring);
+  luaL_getmetatable(L, waitlist_class.name);
   lua_getfield(L, -2, "count");
   lua_setfield(L, -2, "__len");
   lua_pop(L, 2);
-  sync__newclass(L, rt, CORIO_LOCK_MT, lock_methods, sem_tostring);
+  sync__newclass(L, rt, &lock_class, lock_methods, sem_tostring);
   lua_setfield(L, -2, "lock_methods");
-  sync__newclass(L, rt, CORIO_SEM_MT, sem_methods, sem_tostring);
+  sync__newclass(L, rt, &sem_class, sem_methods, sem_tostring);
   lua_setfield(L, -2, "semaphore_methods");
   corio__open_queue(L, rt);
   corio__setfuncs(L, rt, funcs);

@@ -18,11 +18,16 @@
 
 #define TYPE_WAITLIST 0
 
-/* Metatable names. */
-#define CORIO_WAITLIST_MT "corio.WaitList"
-#define CORIO_LOCK_MT     "corio.Lock"
-#define CORIO_SEM_MT      "corio.Semaphore"
-#define CORIO_QUEUE_MT    "corio.Queue"
+/* A class of sync objects.  Every object starts with a pointer to its
+** class, and every method gets its class as upvalue 2, so checking `self`
+** is a size and a pointer comparison -- much cheaper, on the hot path of
+** Queue(1) and Lock, than fetching and comparing metatables. */
+typedef struct sync_class {
+  const char *name;             /* metatable name, e.g. "corio.Queue" */
+  size_t size;                  /* userdata size */
+} sync_class;
+
+#define SYNC_HEAD const sync_class *cls
 
 void sync__wl_init(corio_fut *wl);
 int sync__wl_wait(lua_State *L, corio_rt *rt, corio_task *t, corio_fut *wl);
@@ -35,14 +40,15 @@ int sync__wl_wake_all(corio_rt *rt, lua_State *L, corio_fut *wl, int first,
   /* wakes every waiter with copies of the n values at first..; count */
 
 void *sync__check(lua_State *L, int idx);
-  /* the userdata at idx if its metatable is upvalue 2, else a type error
-     naming that metatable's __name (cheaper than luaL_checkudata) */
-void sync__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l);
-  /* registers l into the table at -1 with upvalues (rt, metatable at -2) */
-void sync__newclass(lua_State *L, corio_rt *rt, const char *name,
+  /* the object at idx if its class is upvalue 2, else a type error */
+void *sync__checkclass(lua_State *L, int idx, const sync_class *cls);
+  /* the same with the class given */
+void *sync__new(lua_State *L, const sync_class *cls, int nuv);
+  /* pushes a new object of class cls (memory zeroed) [-0,+1] */
+void sync__newclass(lua_State *L, corio_rt *rt, sync_class *cls,
                     const luaL_Reg *methods, lua_CFunction tostring);
-  /* creates metatable `name` with __index = methods (also __close if
-     methods has "release"); leaves __index table on the stack [-0,+1] */
+  /* creates metatable cls->name: __index holds the methods, "release"
+     is also __close; leaves the __index table on the stack [-0,+1] */
 
 void corio__open_queue(lua_State *L, corio_rt *rt);  /* adds constructors
                                                         to the table at -1 */
