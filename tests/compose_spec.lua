@@ -502,6 +502,21 @@ describe("corio.group", function()
     assert.are.equal(0, corio.current():cancelling())
   end)
 
+  it("a body that catches the group's cancellation still gets the error",
+    function()
+    local caught
+    local e = H.err(function()
+      local g <close> = corio.group()
+      g:spawn(function() corio.yield(); error("child", 0) end)
+      local ok, err = pcall(corio.sleep, 10)
+      caught = err
+      corio.sleep(0.01)                 -- the body carries on
+    end)
+    assert.are.equal("child", e)
+    assert.is_true(corio.is_cancelled(caught))
+    assert.are.equal(0, corio.current():cancelling())
+  end)
+
   it("reports every error; raises the first", function()
     local g = corio.group()
     local e = H.err(function()
@@ -561,6 +576,7 @@ describe("corio.group", function()
     g:spawn(function() error("oops", 0) end)
     assert.are.equal("oops", H.err(g.wait, g))
     assert.are.same({ "s" }, log)
+    assert.are.equal(0, corio.current():cancelling())  -- waiting: not cancelled
     H.code("INVALID_STATE", g.spawn, g, function() end)
     g:__close()                         -- already reported: no re-raise
   end)
