@@ -143,6 +143,8 @@ typedef struct corio_task {
   int anchor;                  /* slot in the live table, 0 when none */
   int nwake;                   /* values pushed for the next resume */
   int nargs;                   /* spawn arguments kept in UV_RES */
+  int ncancel;                 /* cancel requests taken, minus uncancel()s
+                                  (asyncio's cancelling()) */
   unsigned char state;         /* T_* */
   unsigned char wake;          /* WAKE_* */
   unsigned char flags;         /* TF_* */

@@ -254,6 +254,11 @@ int corio__preload(lua_State *L) {
   lua_pushcfunction(L, luaopen_corio);
   lua_setfield(L, -2, "corio");
   lua_pop(L, 1);
+  /* Load corio.core now: it registers the Task metatable, which a task
+  ** spawned before any require (the binary's main task, corio_spawn from a
+  ** host) needs, or core.wake would not recognise it. */
+  luaL_requiref(L, "corio.core", luaopen_corio_core, 0);
+  lua_pop(L, 1);
   return self;
 }
 

@@ -163,6 +163,7 @@ int corio__throw(corio_rt *rt, corio_task *t, lua_State *from) {
 int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
                        const char *msg) {
   if (t->state == T_DONE) return 0;
+  t->ncancel++;                               /* every taken request */
   if (t->flags & TF_CANCEL_WAKE) return 1;    /* already on its way */
   if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
   if (msg) {

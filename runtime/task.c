@@ -135,6 +135,27 @@ static int task_cancel(lua_State *L) {
 }
 
 
+/* cancelling() -> how many cancel requests are outstanding (asyncio's
+** Task.cancelling): every cancel() that returned true adds one, every
+** uncancel() removes one.  Timeout scopes and task groups use the pair to
+** tell their own cancellation from someone else's. */
+static int task_cancelling(lua_State *L) {
+  lua_pushinteger(L, check_task(L, 1)->ncancel);
+  return 1;
+}
+
+
+/* uncancel() -> the count left.  When it reaches 0, a cancellation that
+** was requested but not delivered yet is withdrawn. */
+static int task_uncancel(lua_State *L) {
+  corio_task *t = check_task(L, 1);
+  if (t->ncancel > 0 && --t->ncancel == 0)
+    t->flags &= ~(TF_CANCEL_REQ | TF_CANCEL_WAKE);
+  lua_pushinteger(L, t->ncancel);
+  return 1;
+}
+
+
 static int task_name(lua_State *L) {
   corio_task *t = check_task(L, 1);
   if (lua_getiuservalue(L, 1, UV_EXTRA) == LUA_TTABLE &&
@@ -188,6 +209,8 @@ static int task_tostring(lua_State *L) {
 
 static const luaL_Reg task_methods[] = {
   {"cancel", task_cancel},
+  {"cancelling", task_cancelling},
+  {"uncancel", task_uncancel},
   {"name", task_name},
   {"set_name", task_set_name},
   {"traceback", task_traceback},
