@@ -29,7 +29,7 @@
 void sync__wl_init(corio_fut *wl) {
   wl->type = TYPE_WAITLIST;
   wl->state = FUT_PENDING;
-  wl->observed = wl->reported = 0;
+  wl->observed = 0;
   wl->nres = 0;
   wl->whead = wl->wtail = NULL;
 }
