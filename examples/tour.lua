@@ -23,15 +23,15 @@ local answer = corio.future()
 corio.call_later(0.02, function() answer:set_result(42) end)
 say("the answer is %d", answer:await())
 
--- 3. Several tasks at once: they run concurrently, so waiting for all of
---    them takes as long as the slowest, not the sum.
+-- 3. Several tasks at once: they run concurrently, so gathering them takes
+--    as long as the slowest, not the sum.  gather returns their first
+--    results in order (and if one fails, cancels the others).
 local orders = {}
 for i, drink in ipairs { "espresso", "latte", "mocha" } do
   orders[i] = corio.spawn(brew, drink, 0.03 * i)
 end
 local started = corio.now()
-local served = {}
-for i, order in ipairs(orders) do served[i] = order:await() end
+local served = corio.gather(orders)
 say("served %s in %.2fs", table.concat(served, ", "), corio.now() - started)
 
 -- 4. Cancellation: the task's pending await raises CANCELLED inside it, so
@@ -50,12 +50,12 @@ worker:cancel("no longer needed")
 local ok, err = pcall(worker.await, worker)
 say("worker ended: %s (cancelled: %s)", tostring(err), tostring(corio.is_cancelled(err)))
 
--- 5. A deadline: give a slow job 50 ms, then cancel it and carry on.
+-- 5. A deadline: wait_for gives a slow job 50 ms, then cancels it (its
+--    cleanup runs) and raises TIMEOUT.
 local slow = corio.spawn(brew, "cold brew", 10)
-local deadline = corio.call_later(0.05, function() slow:cancel("deadline passed") end)
-local ok2, err2 = pcall(slow.await, slow)
-deadline:cancel()
-say("slow job: %s", ok2 and "done" or tostring(err2))
+local ok2, err2 = pcall(corio.wait_for, slow, 0.05)
+say("slow job: %s (timeout: %s, job cancelled: %s)", tostring(err2),
+  tostring(corio.is_timeout(err2)), tostring(slow:cancelled()))
 
 -- 6. Errors are values with a code: they travel through await unchanged.
 local failing = corio.spawn(function()
