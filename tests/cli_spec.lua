@@ -513,6 +513,43 @@ describe("the corio binary", function()
       assert.matches("\n1 passed, 2 failed\n$", out)
     end)
 
+    it("counts cleanup done in after_each, at every level", function()
+      local out, code = spec { ["clean_spec.lua"] = [[
+        local corio = require "corio"
+        describe("outer", function()
+          local outer_task
+          before_each(function() outer_task = corio.spawn(corio.sleep, 60) end)
+          after_each(function() outer_task:cancel() end)
+          describe("inner", function()
+            local h
+            before_each(function() h = corio.call_later(60, print) end)
+            after_each(function() h:cancel() end)
+            it("opens in before_each, closes in after_each", function()
+              corio.sleep(0.001)
+            end)
+          end)
+        end)
+      ]] }
+      assert.equal(0, code)
+      assert.matches("\n1 passed, 0 failed\n$", out)
+    end)
+
+    it("fails on an error in before_each or after_each", function()
+      local out, code = spec { ["hooks_spec.lua"] = [[
+        describe("a", function()
+          before_each(function() error("setup broke") end)
+          it("never runs", function() end)
+        end)
+        describe("b", function()
+          after_each(function() error("teardown broke") end)
+          it("runs", function() end)
+        end)
+      ]] }
+      assert.equal(1, code)
+      assert.matches("setup broke", out)
+      assert.matches("teardown broke", out)
+    end)
+
     it("reports failing and erroring tests and exits 1", function()
       local out, code = spec { ["bad_spec.lua"] = [[
         describe("bad", function()
