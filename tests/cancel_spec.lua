@@ -210,6 +210,38 @@ describe("Task:cancel", function()
     assert.matches("from above", inner:error().message)
   end)
 
+  it("of the head of a 100,000-task await chain reaches its tail", function()
+    -- In a child with a 1 MiB C stack: cancelling must not recurse along
+    -- the chain.  Each level catches the CANCELLED error, so that
+    -- unwinding does not build 100,000 tracebacks.
+    local d = S.tmpdir()
+    local script = S.write(d .. "/chain.lua", [[
+      local corio = require "corio"
+      local core = require "corio.core"
+      local N = 100000
+      local tail_cancelled = false
+      local function level(n)
+        if n == 0 then
+          local ok, err = pcall(corio.sleep, 60)
+          tail_cancelled = not ok and corio.is_cancelled(err)
+          return
+        end
+        local inner = corio.spawn(level, n - 1)
+        local ok = pcall(inner.await, inner)
+        return ok
+      end
+      local head = corio.spawn(level, N)
+      while core.stats().timers == 0 do corio.yield() end
+      print(core.stats().tasks, head:cancel("stop the chain"), head:await(),
+            tail_cancelled, core.stats().tasks)
+    ]])
+    local out, code = S.sh("ulimit -s 1024 && " .. S.shquote(S.corio) .. " " ..
+                           S.shquote(script) .. " 2>&1")
+    S.cleanup()
+    assert.equal(0, code)
+    assert.equal("100002" .. "\ttrue\tfalse\ttrue\t1\n", out)
+  end)
+
   it("of a task awaiting a future leaves the future alone", function()
     local f = corio.future()
     local t = corio.spawn(function() f:await() end)
