@@ -58,6 +58,12 @@ describe("the corio binary", function()
       assert.equal("main done\nlate task\n", r.out)
     end)
 
+    it("skips a #! first line", function()
+      local r = run "#!/usr/bin/env corio\nprint('shebang ok')\n"
+      assert.equal(0, r.code)
+      assert.equal("shebang ok\n", r.out)
+    end)
+
     it("ignores what the main chunk returns", function()
       local r = run "return 1, 2, 3"
       assert.equal(0, r.code)
@@ -140,6 +146,12 @@ describe("the corio binary", function()
       assert.equal(1, r.code)
       assert.matches("unrecognized option '%-x'", r.err)
       assert.matches("usage:", r.err)
+    end)
+
+    it("-e with a syntax error exits 1 and names the command line", function()
+      local r = run(nil, { pre = { "-e", "x = = 1" } })
+      assert.equal(1, r.code)
+      assert.matches("^corio: %(command line%):1: unexpected symbol", r.err)
     end)
 
     it("-e or -l without an argument exits 1", function()
