@@ -59,6 +59,15 @@ function M.main(args)
   local paths = {}
   for i = 1, args.n or #args do paths[#paths + 1] = args[i] end
   if #paths == 0 then paths[1] = "tests" end
+  for _, p in ipairs(paths) do       -- busted's loader fails obscurely
+    local f = io.open(p)
+    if not f then
+      io.stderr:write("corio test: ", p, ": no such file or directory\n")
+      core.exit_code(1)
+      return
+    end
+    f:close()
+  end
 
   local busted = require("busted.core")()
   require("busted")(busted)
