@@ -576,6 +576,24 @@ describe("the corio binary", function()
       assert.matches("\n1 passed, 2 failed\n$", out)
     end)
 
+    it("a spec with a syntax error fails the run", function()
+      local out, code = spec { ["bad_spec.lua"] = "x = = 1",
+                               ["good_spec.lua"] = [[
+        describe("good", function() it("passes", function() end) end)
+      ]] }
+      assert.equal(1, code)
+      assert.matches("bad_spec.lua:1: unexpected symbol", out, 1, true)
+      assert.matches("\n1 passed, 1 failed\n$", out)
+    end)
+
+    it("a missing path is a clear error", function()
+      local out, code = S.sh(S.shquote(S.corio) ..
+                             " test /nonexistent/specs 2>&1")
+      assert.equal(1, code)
+      assert.equal("corio test: /nonexistent/specs: no such file or directory\n",
+                   out)
+    end)
+
     it("exits 1 when there is no test to run", function()
       local out, code = spec { ["empty_spec.lua"] = "" }
       assert.equal(1, code)
