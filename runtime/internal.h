@@ -335,6 +335,8 @@ void corio__report(corio_rt *rt, lua_State *L, int eidx, const char *kind,
                    int tbidx);                /* unhandled error [-0,+0] */
 void corio__flush_reports(corio_rt *rt);
 int corio__msgh(lua_State *L);                /* traceback message handler */
+void corio__traceback(lua_State *L, lua_State *L1, const char *msg,
+                      int level);             /* cheap luaL_traceback */
 void corio__tostring(lua_State *L, int idx);  /* [-0,+1] never raises */
 
 /* context.c */

@@ -5,21 +5,31 @@ main.c parses the command line and spawns the function returned here as
 the main task, with a list of actions and the script's arguments; running
 them in Lua, inside the task's coroutine, lets a script's top level await.
 ]]
+local core = require "corio.core"
+
+-- A chunk that does not load (missing file, syntax error) is reported as
+-- lua.c does: the message alone, no traceback through this file.
 local function check(chunk, err)
-  if not chunk then error(err, 0) end
+  if not chunk then
+    io.stderr:write("corio: ", err, "\n")
+    core.exit_code(1)
+  end
   return chunk
 end
 
 return function(actions, args)
   for _, a in ipairs(actions) do
     if a.kind == "e" then
-      check(load(a.code, "=(command line)"))()
+      local chunk = check(load(a.code, "=(command line)"))
+      if not chunk then return end
+      chunk()
     elseif a.kind == "l" then
       local name, mod = a.module:match("^([^=]+)=(.+)$")
       name, mod = name or a.module, mod or a.module
       _G[name] = require(mod)
     elseif a.kind == "script" then
       local chunk = check(loadfile(a.path))
+      if not chunk then return end
       return chunk(table.unpack(args, 1, args.n))
     elseif a.kind == "test" then
       return require("corio.test").main(args)
