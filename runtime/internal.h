@@ -88,7 +88,8 @@ enum { FUT_PENDING = 0, FUT_OK, FUT_FAILED, FUT_CANCELLED };
 enum { TYPE_FUTURE = 1, TYPE_TASK = 2 };
 
 /* Uservalue slots. */
-#define UV_FN    1             /* task: function before start, thread after */
+#define UV_FN    1             /* task: its function (the coroutine is in the
+                                  runtime's threads table) */
 #define UV_RES   2             /* results (one value inline, else a table);
                                   a task's spawn arguments before it starts */
 #define UV_EXTRA 3             /* nil or a table: name, callbacks, traceback,
@@ -346,6 +347,10 @@ void corio__open_context(lua_State *L, corio_rt *rt);
 void corio__open_timer(lua_State *L, corio_rt *rt);
 int corio__soon(corio_rt *rt, lua_State *L, int nargs);
   /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
+
+void corio__check_callable(lua_State *L, int idx);  /* function or __call */
+void corio__store_call(lua_State *L, int ui, int fi, int nargs);
+  /* fn and args at fi into user values 1 and 2 of the userdata at ui */
 
 /* Push the upvalue rt in a Lua C function. */
 #define RT_UPVALUE(L) ((corio_rt *)lua_touserdata((L), lua_upvalueindex(1)))
