@@ -1,0 +1,845 @@
+/*
+** executor.c -- corio.executor: run Lua functions on worker threads (or
+** worker processes, procpool.c) without blocking the loop.
+**
+**   corio.to_thread(fn, ...)        the default thread pool
+**   executor.thread_pool(n)         -> Executor
+**   executor.process_pool(n, opts)  -> Executor
+**   ex:run(fn, ...), ex:map(fn, list), ex:close()
+**
+** A call (run or map) encodes its function and arguments in the caller
+** (marshal.c), so a bad argument is raised before anything runs, and
+** suspends the task.  The thread pool is ours, not libuv's uv_queue_work
+** pool, so CPU-bound jobs never starve file I/O: worker threads, started
+** on demand up to n, take jobs from a queue under a mutex/condition and
+** put finished jobs on a done list; a uv_async_t tells the loop, which
+** decodes the reply and wakes the task.  Each worker keeps one lua_State
+** (opened with the standard libraries) for all its jobs.
+**
+** Cancellation: the task's undo hook drops a queued job, and interrupts a
+** running one: it sets the worker's interrupt flag and sends XINTERRUPT_SIG
+** to the worker thread, whose handler arms an instruction-count hook with
+** lua_sethook -- from the worker's own thread, the use Lua documents as
+** safe inside a signal handler (lua.c's ^C).  Setting the hook from the
+** loop thread would race with the worker freeing CallInfo frames.  The
+** interrupted job unwinds, and the worker gets a fresh state.
+**
+** Ownership: a job is owned by the pool queue, then by its worker, then
+** by the done list; only the loop thread frees it.  A call is freed once
+** no task waits on it and none of its jobs is outstanding.  Pool memory
+** goes with the close callback of its async handle, after __gc has
+** joined the worker threads (state close, or the executor collected).
+*/
+#include <errno.h>    /* errno */
+#include <pthread.h>  /* pthread_kill, pthread_sigmask */
+#include <signal.h>   /* sigaction */
+#include <stdatomic.h>
+#include <stdlib.h>   /* calloc, free */
+#include <string.h>   /* memset */
+
+#include "executor.h"
+
+#define EXECUTOR_MT "corio.Executor"
+#define CALLS_KEY   "corio.executor.calls"    /* task -> call (undo) */
+#define DEFAULT_KEY "corio.executor.default"  /* the to_thread pool */
+
+enum { X_THREAD = 1, X_PROCESS = 2 };
+
+
+/* {====================================================================
+** The interrupt signal
+** ===================================================================== */
+
+static struct sigaction old_action;
+static uv_once_t signal_once = UV_ONCE_INIT;
+
+
+static void on_interrupt(int sig, siginfo_t *si, void *uc) {
+  int saved = errno;
+  xengine *e = xeng_current;
+  if (e && si && si->si_code == SI_QUEUE && e->child) {
+    e->kill_seq = si->si_value.sival_int;
+    if (e->kill_seq == e->seq) {              /* not a late one */
+      atomic_store(&e->interrupt, 1);
+      xeng_on_signal(e);
+    }
+  } else if (e && si && si->si_code == SI_TKILL && !e->child) {
+    xeng_on_signal(e);
+  } else if (old_action.sa_flags & SA_SIGINFO) {
+    if (old_action.sa_sigaction) old_action.sa_sigaction(sig, si, uc);
+  } else if (old_action.sa_handler != SIG_DFL &&
+             old_action.sa_handler != SIG_IGN) {
+    old_action.sa_handler(sig);
+  }
+  errno = saved;
+}
+
+
+static void install_signal(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_interrupt;
+  sa.sa_flags = SA_SIGINFO;      /* no SA_RESTART: a job blocked in a
+                                    system call gets EINTR and goes on to
+                                    its next hook */
+  sigemptyset(&sa.sa_mask);
+  sigaction(XINTERRUPT_SIG, &sa, &old_action);
+}
+
+
+void xeng_install_signal(void) {
+  uv_once(&signal_once, install_signal);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Keeping the loop alive
+** ===================================================================== */
+
+void xhold_add(xhold *h, int delta) {
+  int was = h->awaited;
+  h->awaited += delta;
+  if (was == 0 && h->awaited > 0) uv_ref((uv_handle_t *)&h->async);
+  else if (was > 0 && h->awaited == 0) uv_unref((uv_handle_t *)&h->async);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** The thread pool
+** ===================================================================== */
+
+typedef struct xworker {
+  xengine eng;
+  uv_thread_t tid;
+  struct xtpool *pool;
+  xjob *job;                   /* running job (under the pool mutex) */
+} xworker;
+
+typedef struct xtpool {
+  xhold hold;                  /* must be first: the async handle */
+  uv_mutex_t mu;
+  uv_cond_t cond;
+  xjob *qhead, *qtail;         /* queued jobs */
+  int qlen;
+  xjob *dhead, *dtail;         /* finished jobs, for the loop */
+  xworker *w;
+  int max, nstarted, nidle;
+  int stop;                    /* workers leave once the queue is empty */
+} xtpool;
+
+
+static void worker_main(void *arg) {
+  xworker *w = arg;
+  xtpool *p = w->pool;
+  sigset_t set;
+  xeng_current = &w->eng;
+  sigemptyset(&set);
+  sigaddset(&set, XINTERRUPT_SIG);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  uv_mutex_lock(&p->mu);
+  for (;;) {
+    while (p->qhead == NULL && !p->stop) {
+      p->nidle++;
+      uv_cond_wait(&p->cond, &p->mu);
+      p->nidle--;
+    }
+    xjob *j = p->qhead;
+    if (j == NULL) break;                     /* stopping, queue empty */
+    p->qhead = j->next;
+    if (p->qhead) p->qhead->prev = NULL;
+    else p->qtail = NULL;
+    p->qlen--;
+    j->next = j->prev = NULL;
+    j->state = J_RUNNING;
+    j->worker = w;
+    w->job = j;
+    atomic_store(&w->eng.interrupt, 0);
+    uv_mutex_unlock(&p->mu);
+
+    xbuf out = {NULL, 0, 0};
+    if (xeng_run(&w->eng, j->msg.p, j->msg.len, &out) != 0) xbuf_free(&out);
+    xbuf_free(&j->msg);
+    j->msg = out;                             /* empty: out of memory */
+
+    uv_mutex_lock(&p->mu);
+    w->job = NULL;
+    atomic_store(&w->eng.interrupt, 0);
+    j->state = J_DONE;
+    j->worker = NULL;
+    if (p->dtail) p->dtail->next = j;
+    else p->dhead = j;
+    p->dtail = j;
+    uv_async_send(&p->hold.async);
+  }
+  uv_mutex_unlock(&p->mu);
+  xeng_close(&w->eng);
+  xeng_current = NULL;
+}
+
+
+/* Starts one more worker thread (under the mutex).  Signals are blocked
+** in it, except the interrupt, so process signals go to the loop. */
+static int start_worker(xtpool *p) {
+  xworker *w = &p->w[p->nstarted];
+  uv_thread_options_t opts;
+  sigset_t all, old;
+  memset(w, 0, sizeof *w);
+  w->pool = p;
+  opts.flags = UV_THREAD_HAS_STACK_SIZE;
+  opts.stack_size = 8 << 20;                  /* deep tables, deep Lua */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = uv_thread_create_ex(&w->tid, &opts, worker_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc == 0) p->nstarted++;
+  return rc;
+}
+
+
+/* Queues a job; 0 or a libuv error (no thread could be started). */
+static int tpool_submit(xtpool *p, xjob *j) {
+  int rc = 0;
+  uv_mutex_lock(&p->mu);
+  j->state = J_QUEUED;
+  j->next = NULL;
+  j->prev = p->qtail;
+  if (p->qtail) p->qtail->next = j;
+  else p->qhead = j;
+  p->qtail = j;
+  p->qlen++;
+  if (p->qlen > p->nidle && p->nstarted < p->max) {
+    rc = start_worker(p);
+    if (rc != 0 && p->nstarted > 0) rc = 0;   /* the others will do it */
+  }
+  if (rc != 0) {                              /* nobody could run it */
+    p->qtail = j->prev;
+    if (p->qtail) p->qtail->next = NULL;
+    else p->qhead = NULL;
+    p->qlen--;
+  } else if (p->nidle > 0) {
+    uv_cond_signal(&p->cond);
+  }
+  uv_mutex_unlock(&p->mu);
+  return rc;
+}
+
+
+/* Drops a queued job (returns 1: the caller frees it) or interrupts a
+** running one (returns 0: it comes back through the done list). */
+static int tpool_cancel(xtpool *p, xjob *j) {
+  int dropped = 0;
+  uv_mutex_lock(&p->mu);
+  if (j->state == J_QUEUED) {
+    if (j->prev) j->prev->next = j->next;
+    else p->qhead = j->next;
+    if (j->next) j->next->prev = j->prev;
+    else p->qtail = j->prev;
+    j->next = j->prev = NULL;
+    p->qlen--;
+    dropped = 1;
+  } else if (j->state == J_RUNNING) {
+    xworker *w = j->worker;
+    atomic_store(&w->eng.interrupt, 1);
+    pthread_kill(w->tid, XINTERRUPT_SIG);
+  }
+  uv_mutex_unlock(&p->mu);
+  return dropped;
+}
+
+
+static void on_async(uv_async_t *a) {
+  xtpool *p = (xtpool *)a;
+  uv_mutex_lock(&p->mu);
+  xjob *list = p->dhead;
+  p->dhead = p->dtail = NULL;
+  uv_mutex_unlock(&p->mu);
+  while (list) {
+    xjob *j = list;
+    list = j->next;
+    j->next = NULL;
+    xcall_job_done(p->hold.rt, j);
+  }
+}
+
+
+static xtpool *tpool_new(corio_rt *rt, int n) {
+  xtpool *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->w = calloc((size_t)n, sizeof *p->w);
+  if (p->w == NULL || uv_mutex_init(&p->mu) != 0) {
+    free(p->w);
+    free(p);
+    return NULL;
+  }
+  if (uv_cond_init(&p->cond) != 0) {
+    uv_mutex_destroy(&p->mu);
+    free(p->w);
+    free(p);
+    return NULL;
+  }
+  p->max = n;
+  p->hold.rt = rt;
+  uv_async_init(rt->loop, &p->hold.async, on_async);
+  uv_unref((uv_handle_t *)&p->hold.async);
+  xeng_install_signal();
+  return p;
+}
+
+
+static void tpool_close(xtpool *p) {
+  uv_mutex_lock(&p->mu);
+  p->stop = 1;
+  uv_cond_broadcast(&p->cond);
+  uv_mutex_unlock(&p->mu);
+}
+
+
+static void tpool_free_cb(uv_handle_t *h) {
+  xtpool *p = (xtpool *)h;
+  uv_cond_destroy(&p->cond);
+  uv_mutex_destroy(&p->mu);
+  free(p->w);
+  free(p);
+}
+
+
+static void job_forget(xjob *j);
+
+/* Cancels what is queued, interrupts what runs, joins every worker and
+** frees the jobs without touching Lua (this may run inside lua_close). */
+static void tpool_teardown(xtpool *p) {
+  uv_mutex_lock(&p->mu);
+  p->stop = 1;
+  xjob *queued = p->qhead;
+  p->qhead = p->qtail = NULL;
+  p->qlen = 0;
+  for (int i = 0; i < p->nstarted; i++) {
+    xworker *w = &p->w[i];
+    if (w->job) {
+      atomic_store(&w->eng.interrupt, 1);
+      pthread_kill(w->tid, XINTERRUPT_SIG);
+    }
+  }
+  uv_cond_broadcast(&p->cond);
+  uv_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->nstarted; i++) uv_thread_join(&p->w[i].tid);
+  while (queued) {
+    xjob *j = queued;
+    queued = j->next;
+    job_forget(j);
+  }
+  while (p->dhead) {
+    xjob *j = p->dhead;
+    p->dhead = j->next;
+    job_forget(j);
+  }
+  uv_close((uv_handle_t *)&p->hold.async, tpool_free_cb);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Calls: one run() or map() waiting for its jobs
+** ===================================================================== */
+
+typedef struct xexec {
+  int kind;                    /* X_THREAD or X_PROCESS */
+  int closed;                  /* close() was called */
+  xtpool *tp;
+  xproc *pp;
+} xexec;
+
+struct xcall {
+  corio_task *task;            /* the waiting task, NULL once it is not */
+  xhold *hold;
+  int kind;                    /* X_THREAD or X_PROCESS */
+  void *impl;                  /* xtpool or xproc */
+  int map;                     /* a map(): results go in a table */
+  int results;                 /* map: anchor slot of the result list */
+  int njobs, pending;          /* jobs, and those not yet freed */
+  int left;                    /* map: results still to come */
+  xjob **jobs;                 /* njobs entries; NULL once freed */
+};
+
+
+void xjob_free(xjob *j) {
+  xbuf_free(&j->msg);
+  free(j);
+}
+
+
+static void call_free(xcall *c) {
+  free(c->jobs);
+  free(c);
+}
+
+
+/* A job leaves its call; frees the call when nothing needs it. */
+static void job_forget(xjob *j) {
+  xcall *c = j->call;
+  c->jobs[j->index] = NULL;
+  c->pending--;
+  xjob_free(j);
+  if (c->pending == 0 && c->task == NULL) call_free(c);
+}
+
+
+static void calls_set(lua_State *L, corio_task *t, xcall *c) {
+  lua_getfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
+  if (c) lua_pushlightuserdata(L, c);
+  else lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+}
+
+
+/* The task no longer waits: forget it and stop its jobs.  The caller
+** frees the call if call->pending is 0. */
+static void call_release(corio_rt *rt, xcall *c) {
+  lua_State *L = rt->L;
+  calls_set(L, c->task, NULL);
+  c->task = NULL;
+  xhold_add(c->hold, -1);
+  if (c->results) {
+    corio__unanchor(rt, L, c->results);
+    c->results = 0;
+  }
+  for (int i = 0; i < c->njobs; i++) {
+    xjob *j = c->jobs[i];
+    if (j == NULL) continue;
+    if (c->kind == X_THREAD) {
+      if (tpool_cancel(c->impl, j)) {
+        c->jobs[i] = NULL;
+        c->pending--;
+        xjob_free(j);
+      }
+    } else {
+      xproc_cancel(c->impl, j);               /* may deliver it now */
+    }
+  }
+}
+
+
+/* Undo hook: the waiting task was cancelled. */
+static void call_undo(corio_rt *rt, corio_task *t) {
+  lua_State *L = rt->L;
+  lua_getfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
+  xcall *c = lua_rawgetp(L, -1, t) == LUA_TLIGHTUSERDATA
+               ? lua_touserdata(L, -1) : NULL;
+  lua_pop(L, 2);
+  if (c == NULL) return;
+  c->pending++;                               /* no free inside release */
+  call_release(rt, c);
+  if (--c->pending == 0) call_free(c);
+}
+
+
+/* Pushes the outcome of a finished job: its values, or raises its error.
+** Runs under lua_pcall: arg 1 is the job, arg 2 true for "first value
+** only" (map). */
+static int push_reply(lua_State *L) {
+  xjob *j = lua_touserdata(L, 1);
+  int first_only = lua_toboolean(L, 2);
+  int kind, flags, n;
+  lua_settop(L, 0);
+  if (j->status == J_DIED) {
+    corio__push_error(L, XDIED_CODE, "run", j->died);
+    return lua_error(L);
+  }
+  const char *p = xdec_header(j->msg.p, j->msg.len, &kind, &flags, &n);
+  if (p == NULL) {
+    corio__push_error(L, "ENOMEM", "run",
+                      "the worker could not build a reply (out of memory)");
+    return lua_error(L);
+  }
+  if (kind == REP_INTERRUPTED) {
+    corio__push_error(L, "CANCELLED", "run", "the job was interrupted");
+    return lua_error(L);
+  }
+  xdec_values(L, p, j->msg.p + j->msg.len, flags, n);
+  if (kind == REP_ERROR) {                    /* err, traceback */
+    lua_settop(L, 2);
+    size_t tl = 0;
+    const char *tb = lua_tolstring(L, 2, &tl);
+    if (lua_type(L, 1) == LUA_TSTRING && tl > 0) {
+      lua_pushfstring(L, "%s\nworker %s", lua_tostring(L, 1), tb);
+      lua_replace(L, 1);
+    } else if (lua_type(L, 1) == LUA_TTABLE && tl > 0) {
+      lua_pushliteral(L, "traceback");
+      if (lua_rawget(L, 1) == LUA_TNIL) {
+        lua_pushvalue(L, 2);
+        lua_setfield(L, 1, "traceback");
+      }
+    }
+    lua_settop(L, 1);
+    return lua_error(L);
+  }
+  if (first_only) lua_settop(L, 1);
+  return lua_gettop(L);
+}
+
+
+void xcall_job_done(corio_rt *rt, xjob *j) {
+  xcall *c = j->call;
+  lua_State *L = rt->L;
+  if (c->task == NULL) {                      /* nobody waits any more */
+    job_forget(j);
+    return;
+  }
+  c->pending++;                               /* keep c while we work */
+  int base = lua_gettop(L);
+  lua_checkstack(L, 4);
+  lua_pushcfunction(L, push_reply);
+  lua_pushlightuserdata(L, j);
+  lua_pushboolean(L, c->map);
+  int ok = lua_pcall(L, 2, LUA_MULTRET, 0) == LUA_OK;
+  int idx = j->index;
+  job_forget(j);
+  corio_task *t = c->task;
+  if (!c->map || !ok) {                       /* values or the error */
+    int n = lua_gettop(L) - base;
+    call_release(rt, c);                      /* stops the other jobs */
+    corio__wake(rt, t, L, n, ok ? WAKE_VALUES : WAKE_RAISE);
+  } else {
+    corio__push_live(rt, L, c->results);      /* value, results */
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, idx + 1);
+    if (--c->left > 0) {
+      lua_pop(L, 1);
+    } else {                                  /* all in: wake with them */
+      call_release(rt, c);
+      corio__wake(rt, t, L, 1, WAKE_VALUES);
+    }
+  }
+  lua_settop(L, base);
+  if (--c->pending == 0 && c->task == NULL) call_free(c);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Submitting a call
+** ===================================================================== */
+
+/* Builds a request for the function whose bytecode is at bc, with n
+** arguments starting at a, into b.  On a value that cannot be copied it
+** frees b and raises bad argument #(argn + i), or #argn with `what` (map
+** items). */
+static void build_request(lua_State *L, xbuf *b, int bc, int a, int n,
+                          int argn, lua_Integer item) {
+  xenc e;
+  int top = lua_gettop(L);
+  const char *err = NULL;
+  int bad = 0;
+  xenc_init(&e, L, b);
+  if (xenc_header(&e, MSG_JOB, n + 1) || xenc_value(&e, bc)) {
+    err = "not enough memory";
+  } else {
+    for (int i = 0; i < n && !err; i++) {
+      err = xenc_value(&e, a + i);
+      bad = i;
+    }
+  }
+  if (err == NULL) {
+    xenc_finish(&e);
+    return;
+  }
+  lua_settop(L, top);
+  xbuf_free(b);
+  if (item > 0) {
+    lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)item, err);
+    luaL_argerror(L, argn, lua_tostring(L, -1));
+  }
+  luaL_argerror(L, argn + bad, err);
+}
+
+
+static xexec *check_exec(lua_State *L) {
+  xexec *x = luaL_checkudata(L, 1, EXECUTOR_MT);
+  if (x->closed)
+    corio__error(L, "CLOSED", "run", "the executor is closed");
+  return x;
+}
+
+
+/* Pushes the bytecode of the function at fidx, or raises bad argument. */
+static void push_bytecode(lua_State *L, int fidx) {
+  luaL_checktype(L, fidx, LUA_TFUNCTION);
+  const char *err = xenc_function(L, fidx);
+  if (err) luaL_argerror(L, fidx, err);
+}
+
+
+static xcall *call_new(xexec *x, int njobs) {
+  xcall *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->jobs = calloc((size_t)(njobs ? njobs : 1), sizeof *c->jobs);
+  if (c->jobs == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->kind = x->kind;
+  c->impl = x->kind == X_THREAD ? (void *)x->tp : (void *)x->pp;
+  c->hold = x->kind == X_THREAD ? &x->tp->hold : (xhold *)x->pp;
+  c->njobs = njobs;
+  return c;
+}
+
+
+static xjob *job_new(xcall *c, int index, xbuf *msg) {
+  xjob *j = calloc(1, sizeof *j);
+  if (j == NULL) return NULL;
+  j->call = c;
+  j->index = index;
+  j->msg = *msg;
+  c->jobs[index] = j;
+  c->pending++;
+  return j;
+}
+
+
+/* Hands every job of c to the executor and suspends the task. */
+static int call_start(lua_State *L, corio_rt *rt, corio_task *t, xcall *c) {
+  c->task = t;
+  calls_set(L, t, c);
+  xhold_add(c->hold, 1);
+  for (int i = 0; i < c->njobs; i++) {
+    if (c->kind == X_THREAD) {
+      int rc = tpool_submit(c->impl, c->jobs[i]);
+      if (rc != 0) {                          /* no thread at all */
+        xjob *j = c->jobs[i];
+        c->jobs[i] = NULL;
+        c->pending--;
+        xjob_free(j);
+        c->pending++;
+        call_release(rt, c);
+        if (--c->pending == 0) call_free(c);
+        return corio__uverror(L, rc, "run", NULL);
+      }
+    } else {
+      xproc_submit(c->impl, c->jobs[i]);
+    }
+  }
+  return corio__suspend(L, rt, t, call_undo);
+}
+
+
+/* run(fn, ...) with the function at fidx. */
+static int exec_run(lua_State *L, xexec *x, int fidx) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int nargs = lua_gettop(L) - fidx;
+  push_bytecode(L, fidx);
+  corio_task *t = corio__check_await(L, rt, "run");
+  xbuf b = {NULL, 0, 0};
+  build_request(L, &b, lua_gettop(L), fidx + 1, nargs, fidx + 1, 0);
+  xcall *c = call_new(x, 1);
+  if (c == NULL || job_new(c, 0, &b) == NULL) {
+    if (c) call_free(c);
+    xbuf_free(&b);
+    return luaL_error(L, "not enough memory");
+  }
+  lua_settop(L, 0);
+  return call_start(L, rt, t, c);
+}
+
+
+static int l_run(lua_State *L) {
+  return exec_run(L, check_exec(L), 2);
+}
+
+
+/* map(fn, list) -> list of the first result of fn(item), in order. */
+static int l_map(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  xexec *x = check_exec(L);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  push_bytecode(L, 2);                        /* 4: bytecode */
+  corio_task *t = corio__check_await(L, rt, "map");
+  lua_Integer n = luaL_len(L, 3);
+  luaL_argcheck(L, n < 1000000000, 3, "too many items");
+  lua_createtable(L, (int)n, 0);              /* 5: results */
+  if (n == 0) return 1;
+  xcall *c = call_new(x, (int)n);
+  if (c == NULL) return luaL_error(L, "not enough memory");
+  for (lua_Integer i = 1; i <= n; i++) {
+    xbuf b = {NULL, 0, 0};
+    lua_geti(L, 3, i);
+    int ok = lua_checkstack(L, 8);
+    if (ok) {
+      /* build_request raises after freeing b; free the rest first */
+      xenc e;
+      int top = lua_gettop(L);
+      const char *err = NULL;
+      xenc_init(&e, L, &b);
+      if (xenc_header(&e, MSG_JOB, 2) || xenc_value(&e, 4))
+        err = "not enough memory";
+      else
+        err = xenc_value(&e, top);
+      if (err == NULL) xenc_finish(&e);
+      lua_settop(L, top);
+      if (err || job_new(c, (int)i - 1, &b) == NULL) {
+        xbuf_free(&b);
+        for (int k = 0; k < c->njobs; k++)
+          if (c->jobs[k]) xjob_free(c->jobs[k]);
+        call_free(c);
+        if (err == NULL) return luaL_error(L, "not enough memory");
+        lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)i, err);
+        return luaL_argerror(L, 3, lua_tostring(L, -1));
+      }
+    }
+    lua_pop(L, 1);
+  }
+  c->map = 1;
+  c->left = c->njobs;
+  c->results = corio__anchor(rt, L, 5);
+  lua_settop(L, 0);
+  return call_start(L, rt, t, c);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Executors
+** ===================================================================== */
+
+static int check_size(lua_State *L, int idx) {
+  lua_Integer n = luaL_optinteger(L, idx, (lua_Integer)uv_available_parallelism());
+  luaL_argcheck(L, n >= 1 && n <= 1024, idx, "size must be 1..1024");
+  return (int)n;
+}
+
+
+static xexec *new_exec(lua_State *L, int kind) {
+  xexec *x = lua_newuserdatauv(L, sizeof *x, 0);
+  memset(x, 0, sizeof *x);
+  x->kind = kind;
+  x->closed = 1;                              /* born closed */
+  luaL_setmetatable(L, EXECUTOR_MT);
+  return x;
+}
+
+
+static void push_thread_pool(lua_State *L, corio_rt *rt, int n) {
+  xexec *x = new_exec(L, X_THREAD);
+  x->tp = tpool_new(rt, n);
+  if (x->tp == NULL) luaL_error(L, "not enough memory");
+  x->closed = 0;
+}
+
+
+static int l_thread_pool(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  push_thread_pool(L, rt, check_size(L, 1));
+  return 1;
+}
+
+
+static int l_process_pool(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int n = check_size(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  xexec *x = new_exec(L, X_PROCESS);
+  x->pp = xproc_new(rt, n, L, lua_isnoneornil(L, 2) ? 0 : 2);
+  x->closed = 0;
+  return 1;
+}
+
+
+/* to_thread(fn, ...): run on the default pool, made on first use. */
+static int l_to_thread(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  xexec *x;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    int n = (int)uv_available_parallelism() + 4;   /* as Python's default: */
+    push_thread_pool(L, rt, n > 32 ? 32 : n);      /* blocking work too */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY);
+  }
+  x = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return exec_run(L, x, 1);
+}
+
+
+/* close(): no new jobs; those already submitted still run.  Idempotent. */
+static int l_close(lua_State *L) {
+  xexec *x = luaL_checkudata(L, 1, EXECUTOR_MT);
+  if (x->closed) return 0;
+  x->closed = 1;
+  if (x->kind == X_THREAD) tpool_close(x->tp);
+  else if (x->pp) xproc_close(x->pp);
+  return 0;
+}
+
+
+/* __gc: the executor is unreachable (no task waits on it) or the state is
+** closing: stop everything and join. */
+static int l_gc(lua_State *L) {
+  xexec *x = luaL_checkudata(L, 1, EXECUTOR_MT);
+  x->closed = 1;
+  if (x->tp) tpool_teardown(x->tp);
+  if (x->pp) xproc_teardown(x->pp);
+  x->tp = NULL;
+  x->pp = NULL;
+  return 0;
+}
+
+
+static int l_tostring(lua_State *L) {
+  xexec *x = luaL_checkudata(L, 1, EXECUTOR_MT);
+  lua_pushfstring(L, "corio.Executor (%s pool%s): %p",
+                  x->kind == X_THREAD ? "thread" : "process",
+                  x->closed ? ", closed" : "", (void *)x);
+  return 1;
+}
+
+
+static int l_worker(lua_State *L) {
+  return xproc_worker_main(L);
+}
+
+/* }==================================================================== */
+
+
+int luaopen_corio_executor(lua_State *L) {
+  corio_rt *rt = corio__rt(L);
+  static const luaL_Reg methods[] = {
+    {"run", l_run},
+    {"map", l_map},
+    {"close", l_close},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"thread_pool", l_thread_pool},
+    {"process_pool", l_process_pool},
+    {"to_thread", l_to_thread},
+    {"_worker", l_worker},
+    {NULL, NULL}
+  };
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
+  if (luaL_newmetatable(L, EXECUTOR_MT)) {
+    lua_newtable(L);
+    corio__setfuncs(L, rt, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  corio__setfuncs(L, rt, funcs);
+  return 1;
+}
