@@ -141,7 +141,7 @@ static void worker_dead(xpw *w) {
     j->worker = NULL;
     if (w->term_signal)
       snprintf(j->died, sizeof j->died, "the worker process (pid %d) died "
-               "while running the job: killed by signal %s", w->pid,
+               "while running the job: killed by signal SIG%s", w->pid,
                sigabbrev_np(w->term_signal) ? sigabbrev_np(w->term_signal)
                                             : "?");
     else
