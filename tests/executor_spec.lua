@@ -123,7 +123,7 @@ for _, kind in ipairs { "thread", "process" } do
         function() return (pool:map(job, { 1, print })) end)
       expect_error("bad argument #2 to 'map' %(table expected",
         function() return (pool:map(job, 7)) end)
-      expect_error("calling 'run' on bad self",
+      expect_error("bad argument #1 to 'run' %(corio.Executor expected, got table%)",
         function() return (pool.run({}, job)) end)
       corio.sleep(0.1)
       assert.is_nil(io.open(marker))
