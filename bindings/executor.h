@@ -29,6 +29,10 @@ enum { REP_OK = 0, REP_ERROR = 1, REP_INTERRUPTED = 2 };
 /* Deepest table nesting a message may hold. */
 #define XMAX_DEPTH 10000
 
+/* Nesting of coroutines in a job that an interrupt can reach (Lua's own
+** C-stack limit, LUAI_MAXCCALLS, is 200). */
+#define XMAX_COS 200
+
 /* The signal that interrupts a running job: pthread_kill to a worker
 ** thread, kill(2) to a worker process.  SIGURG is ignored by default and
 ** practically unused (the Go runtime uses it for the same purpose); an
@@ -107,6 +111,8 @@ typedef struct xengine {
   int child;                   /* in a worker process, a signal carries */
   int seq;                     /*   the number of the job to interrupt: */
   volatile sig_atomic_t kill_seq;  /* the last one asked for */
+  lua_State *cos[XMAX_COS];    /* coroutines being resumed, outermost */
+  volatile sig_atomic_t ncos;  /*   first: the interrupt hooks them too */
 } xengine;
 
 /* Runs the request in `in` and writes the reply into `out` (emptied

@@ -470,12 +470,75 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
 }
 
 
+static void arm(lua_State *L) {
+  lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT,
+              1);
+}
+
+
+/* Hooks are per lua_State: the job's main thread and every coroutine it
+** is resuming.  (A coroutine made after this inherits the hook.) */
 void xeng_on_signal(xengine *e) {
   if (e->L && atomic_load(&e->running) && atomic_load(&e->interrupt)) {
     e->hooked = 1;
-    lua_sethook(e->L, interrupt_hook,
-                LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    arm(e->L);
+    for (int i = 0; i < e->ncos; i++) arm(e->cos[i]);
   }
+}
+
+
+/* coroutine.resume in a worker state: keeps the coroutine on the engine's
+** list while it runs, so an interrupt reaches it. */
+static int co_resume(lua_State *L) {
+  xengine *e = xeng_current;
+  lua_State *co = lua_tothread(L, 1);
+  int listed = 0;
+  if (e && co && e->ncos < XMAX_COS) {
+    e->cos[e->ncos] = co;
+    atomic_signal_fence(memory_order_seq_cst);  /* entry before count */
+    e->ncos++;
+    listed = 1;
+    if (e->hooked) arm(co);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  if (listed) e->ncos--;
+  if (st != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+
+/* coroutine.wrap on top of it, raising errors as the original does. */
+static const char wrap_src[] =
+  "local create, resume, close = ...\n"
+  "local function ret(co, ok, ...)\n"
+  "  if ok then return ... end\n"
+  "  close(co)\n"
+  "  local err = ...\n"
+  "  if type(err) == 'string' then error(err, 2) end\n"
+  "  error(err, 0)\n"
+  "end\n"
+  "return function(f)\n"
+  "  local co = create(f)\n"
+  "  return function(...) return ret(co, resume(co, ...)) end\n"
+  "end\n";
+
+static void wrap_coroutines(lua_State *L) {
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "resume");
+  lua_pushcclosure(L, co_resume, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "resume");              /* co, resume */
+  if (luaL_loadbuffer(L, wrap_src, sizeof wrap_src - 1, "=coroutine.wrap")
+      != LUA_OK)
+    lua_error(L);
+  lua_getfield(L, -3, "create");
+  lua_pushvalue(L, -3);
+  lua_getfield(L, -5, "close");
+  lua_call(L, 3, 1);
+  lua_setfield(L, -3, "wrap");
+  lua_pop(L, 2);
 }
 
 
@@ -600,12 +663,23 @@ static int run_protected(lua_State *L) {
 }
 
 
+static int open_state(lua_State *L) {
+  luaL_openlibs(L);
+  wrap_coroutines(L);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, JOBCACHE_KEY);
+  return 0;
+}
+
+
 static lua_State *new_state(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
-  luaL_openlibs(L);
-  lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, JOBCACHE_KEY);
+  lua_pushcfunction(L, open_state);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    lua_close(L);
+    return NULL;
+  }
   return L;
 }
 
@@ -629,6 +703,7 @@ int xeng_run(xengine *e, const char *in, size_t len, xbuf *out) {
   c.len = len;
   c.out = out;
   e->hooked = 0;
+  e->ncos = 0;
   lua_settop(L, 0);
   lua_pushcfunction(L, run_protected);
   lua_pushlightuserdata(L, &c);

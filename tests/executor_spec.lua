@@ -220,6 +220,34 @@ for _, kind in ipairs { "thread", "process" } do
       assert.are.equal(5, run(function() return 5 end))
     end)
 
+    it("interrupts a job spinning inside coroutines", function()
+      for _, body in ipairs {
+        function() coroutine.wrap(function() while true do end end)() end,
+        function()
+          local co = coroutine.create(function()
+            coroutine.wrap(function() while true do end end)()
+          end)
+          coroutine.resume(co)
+          while true do end
+        end,
+      } do
+        local task = corio.spawn(function() return pool:run(body) end)
+        corio.sleep(0.2)
+        task:cancel()
+        assert.is_false(pcall(task.await, task))
+      end
+      local gen = pool:run(function()
+        local out = {}
+        for v in coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end) do
+          out[#out + 1] = v
+        end
+        local ok, err = pcall(coroutine.wrap(function() error("inner") end))
+        return out, ok, err
+      end)
+      assert.are.same({ 1, 2, 3 }, gen)
+      assert.are.equal(2, pool:map(function() return 2 end, { 1, 2 })[2])
+    end)
+
     it("drops a queued job when its task is cancelled", function()
       local gate, marker = os.tmpname(), os.tmpname()
       os.remove(gate)
