@@ -1,12 +1,12 @@
 /*
-** executor.h -- what the three files of corio.executor share.
+** executor.h -- what the files of corio.executor share.
 **
-**   marshal.c   the value encoding (caller -> job -> caller) and the job
-**               engine that runs one encoded job in a worker lua_State;
-**               used by worker threads and by worker processes alike
-**   executor.c  jobs, calls, the thread pool, the Lua API, the interrupt
-**               signal
-**   procpool.c  the process pool: child corio processes over a pipe
+**   marshal.c     the value encoding (caller -> job -> caller)
+**   engine.c      runs one encoded job in a worker lua_State; used by
+**                 worker threads and worker processes alike
+**   executor.c    calls (run, map), cancellation, the Lua API
+**   threadpool.c  the thread pool and the interrupt signal
+**   procpool.c    the process pool: child corio processes over a pipe
 **
 ** A job travels as one message (an xbuf):
 **   request  [u8 MSG_JOB][u8 flags][varint n] fn-bytecode arg1 ... argn-1
@@ -100,7 +100,7 @@ const char *xdec_values(lua_State *L, const char *p, const char *lim,
 
 
 /* {====================================================================
-** marshal.c: the job engine (runs in a worker thread or process)
+** engine.c: the job engine (runs in a worker thread or process)
 ** ===================================================================== */
 
 typedef struct xengine {
@@ -170,11 +170,26 @@ typedef struct xhold {
 
 void xhold_add(xhold *h, int delta);
 
+/* Thread pool (threadpool.c). */
+typedef struct xtpool xtpool;
+xtpool *xtpool_new(corio_rt *rt, int n);     /* NULL: out of memory */
+int xtpool_submit(xtpool *p, xjob *j);        /* 0 or a libuv error */
+int xtpool_cancel(xtpool *p, xjob *j);        /* 1: dropped, free it;
+                                                 0: interrupted, it comes
+                                                 back through the done list */
+void xtpool_close(xtpool *p);                 /* no more jobs; workers
+                                                 leave once idle */
+void xtpool_teardown(xtpool *p);              /* cancel, interrupt, join;
+                                                 never touches Lua */
+
 /* Delivers a finished job to its call (loop thread); frees the job. */
 void xcall_job_done(corio_rt *rt, xjob *j);
 
 /* Frees a job (its call must not need it any more). */
 void xjob_free(xjob *j);
+
+/* Frees a job and lets its call go if nothing needs it (no Lua). */
+void xjob_forget(xjob *j);
 
 /* Process pool (procpool.c). */
 typedef struct xproc xproc;
