@@ -101,16 +101,19 @@ typedef struct xworker {
   uv_thread_t tid;
   struct xtpool *pool;
   xjob *job;                   /* running job (under the pool mutex) */
+  uv_cond_t cond;              /* signalled to give it work */
+  int listed;                  /* on the idle stack */
 } xworker;
 
 struct xtpool {
   xhold hold;                  /* must be first: the async handle */
   uv_mutex_t mu;
-  uv_cond_t cond;
   xjob *qhead, *qtail;         /* queued jobs */
   int qlen;
   xjob *dhead, *dtail;         /* finished jobs, for the loop */
   xworker *w;
+  xworker **idle;              /* idle workers, most recent on top: one
+                                  job at a time keeps one warm worker */
   int max, nstarted, nidle;
   int stop;                    /* workers leave once the queue is empty */
 };
@@ -127,9 +130,9 @@ static void worker_main(void *arg) {
   uv_mutex_lock(&p->mu);
   for (;;) {
     while (p->qhead == NULL && !p->stop) {
-      p->nidle++;
-      uv_cond_wait(&p->cond, &p->mu);
-      p->nidle--;
+      w->listed = 1;
+      p->idle[p->nidle++] = w;
+      while (w->listed) uv_cond_wait(&w->cond, &p->mu);
     }
     xjob *j = p->qhead;
     if (j == NULL) break;                     /* stopping, queue empty */
@@ -165,6 +168,14 @@ static void worker_main(void *arg) {
 }
 
 
+/* Wakes the most recently idle worker (under the mutex). */
+static void wake_one(xtpool *p) {
+  xworker *w = p->idle[--p->nidle];
+  w->listed = 0;
+  uv_cond_signal(&w->cond);
+}
+
+
 /* Starts one more worker thread (under the mutex).  Signals are blocked
 ** in it, except the interrupt, so process signals go to the loop. */
 static int start_worker(xtpool *p) {
@@ -173,6 +184,7 @@ static int start_worker(xtpool *p) {
   sigset_t all, old;
   memset(w, 0, sizeof *w);
   w->pool = p;
+  if (uv_cond_init(&w->cond) != 0) return UV_ENOMEM;
   opts.flags = UV_THREAD_HAS_STACK_SIZE;
   opts.stack_size = 8 << 20;                  /* deep tables, deep Lua */
   sigfillset(&all);
@@ -180,6 +192,7 @@ static int start_worker(xtpool *p) {
   int rc = uv_thread_create_ex(&w->tid, &opts, worker_main, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc == 0) p->nstarted++;
+  else uv_cond_destroy(&w->cond);
   return rc;
 }
 
@@ -205,7 +218,7 @@ int xtpool_submit(xtpool *p, xjob *j) {
     else p->qhead = NULL;
     p->qlen--;
   } else if (p->nidle > 0) {
-    uv_cond_signal(&p->cond);
+    wake_one(p);
   }
   uv_mutex_unlock(&p->mu);
   return rc;
@@ -254,14 +267,10 @@ xtpool *xtpool_new(corio_rt *rt, int n) {
   xtpool *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
   p->w = calloc((size_t)n, sizeof *p->w);
-  if (p->w == NULL || uv_mutex_init(&p->mu) != 0) {
+  p->idle = calloc((size_t)n, sizeof *p->idle);
+  if (p->w == NULL || p->idle == NULL || uv_mutex_init(&p->mu) != 0) {
     free(p->w);
-    free(p);
-    return NULL;
-  }
-  if (uv_cond_init(&p->cond) != 0) {
-    uv_mutex_destroy(&p->mu);
-    free(p->w);
+    free(p->idle);
     free(p);
     return NULL;
   }
@@ -277,19 +286,19 @@ xtpool *xtpool_new(corio_rt *rt, int n) {
 void xtpool_close(xtpool *p) {
   uv_mutex_lock(&p->mu);
   p->stop = 1;
-  uv_cond_broadcast(&p->cond);
+  while (p->nidle > 0) wake_one(p);
   uv_mutex_unlock(&p->mu);
 }
 
 
 static void xtpool_free_cb(uv_handle_t *h) {
   xtpool *p = (xtpool *)h;
-  uv_cond_destroy(&p->cond);
+  for (int i = 0; i < p->nstarted; i++) uv_cond_destroy(&p->w[i].cond);
   uv_mutex_destroy(&p->mu);
   free(p->w);
+  free(p->idle);
   free(p);
 }
-
 
 
 /* Cancels what is queued, interrupts what runs, joins every worker and
@@ -307,7 +316,7 @@ void xtpool_teardown(xtpool *p) {
       pthread_kill(w->tid, XINTERRUPT_SIG);
     }
   }
-  uv_cond_broadcast(&p->cond);
+  while (p->nidle > 0) wake_one(p);
   uv_mutex_unlock(&p->mu);
   for (int i = 0; i < p->nstarted; i++) uv_thread_join(&p->w[i].tid);
   while (queued) {
