@@ -165,11 +165,12 @@ static void reply_values(lua_State *L, xbuf *out, int status, int first) {
 }
 
 
-/* Pushes the job's function from its bytecode at idx (cached). */
+/* Pushes the job's function from its bytecode at idx, loading it only
+** the first time (the cache is emptied when it holds JOBCACHE_MAX). */
 static void load_job(lua_State *L, xengine *e, int idx) {
   lua_getfield(L, LUA_REGISTRYINDEX, JOBCACHE_KEY);
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+  if (lua_rawget(L, -2) == LUA_TFUNCTION) {   /* cache, fn */
     lua_remove(L, -2);
     return;
   }
@@ -179,23 +180,17 @@ static void load_job(lua_State *L, xengine *e, int idx) {
   if (bc == NULL || luaL_loadbufferx(L, bc, n, "=job", "b") != LUA_OK)
     luaL_error(L, "cannot load the job's function: %s",
                bc ? lua_tostring(L, -1) : "no bytecode");
-  lua_Integer count = (lua_Integer)luaL_len(L, -2);
-  (void)e;
-  if (lua_getfield(L, -2, "n") == LUA_TNUMBER) count = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  if (count >= JOBCACHE_MAX) {                /* keep the cache small */
+  if (++e->ncache > JOBCACHE_MAX) {           /* cache, fn */
     lua_newtable(L);
     lua_replace(L, -3);
     lua_pushvalue(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, JOBCACHE_KEY);
-    count = 0;
+    e->ncache = 1;
   }
-  lua_pushinteger(L, count + 1);
-  lua_setfield(L, -3, "n");
   lua_pushvalue(L, idx);
   lua_pushvalue(L, -2);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);                          /* fn */
+  lua_rawset(L, -4);                          /* cache[bytecode] = fn */
+  lua_remove(L, -2);
 }
 
 
@@ -273,7 +268,10 @@ void xeng_close(xengine *e) {
 int xeng_run(xengine *e, const char *in, size_t len, xbuf *out) {
   runctx c;
   int ok = 0;
-  if (e->L == NULL && (e->L = new_state()) == NULL) return -1;
+  if (e->L == NULL) {
+    if ((e->L = new_state()) == NULL) return -1;
+    e->ncache = 0;
+  }
   lua_State *L = e->L;
   c.e = e;
   c.in = in;

@@ -108,6 +108,7 @@ typedef struct xengine {
   _Atomic int running;         /* inside the job's protected call */
   _Atomic int interrupt;       /* the job must stop */
   int hooked;                  /* the interrupt hook was armed */
+  int ncache;                  /* functions in the state's job cache */
   int child;                   /* in a worker process, a signal carries */
   int seq;                     /*   the number of the job to interrupt: */
   volatile sig_atomic_t kill_seq;  /* the last one asked for */
@@ -157,7 +158,8 @@ struct xjob {
   char died[160];              /* process pool: why the worker died */
 };
 
-enum { J_QUEUED = 0, J_RUNNING, J_DONE, J_DIED };
+enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_DONE };   /* state */
+#define J_DIED 0x10            /* status: the worker process died */
 
 /* What keeps the loop alive while someone waits for a job: a never-sent
 ** async handle, referenced only while `awaited` > 0 (the thread pool also

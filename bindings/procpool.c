@@ -44,7 +44,7 @@
 
 typedef struct xpw {
   struct xproc *pp;
-  struct xpw *next;            /* the pool's list */
+  struct xpw *next;            /* the pool's list, until freed */
   uv_process_t proc;
   uv_pipe_t pipe;              /* the child's fd 3 */
   xjob *job;                   /* the job it runs */
@@ -52,20 +52,25 @@ typedef struct xpw {
   char hdr[8];                 /* length and number of the job sent */
   int seq;                     /* number of the last job sent */
   int pid;
-  int spawned, exited, eof, closing, nclose;
+  int exited, eof;             /* exit reaped; pipe at EOF */
+  int retiring;                /* no more jobs: its pipe is closed and
+                                  its exit awaited */
+  int dead;                    /* out of the pool (retired or died) */
+  int pipe_closed, proc_closed, nclose;
   int64_t exit_status;
   int term_signal;
 } xpw;
 
 struct xproc {
   xhold hold;                  /* must be first (executor.c casts) */
-  xpw *workers;
-  int max, nworkers;
+  xpw *workers;                /* every worker not yet freed */
+  int max, nactive;            /* size; workers that take jobs */
   xjob *qhead, *qtail;         /* jobs waiting for a worker */
   char *argv[4];               /* the worker command */
   int closed;                  /* close(): no new jobs */
-  int torn;                    /* torn down: free once all is closed */
-  int nclose;                  /* close callbacks still to come */
+  int torn;                    /* torn down: no Lua any more */
+  int nclose;                  /* workers + async not yet freed, + 1 for
+                                  the executor until teardown */
 };
 
 
@@ -74,6 +79,11 @@ static void pump(xproc *pp);
 
 /* {====================================================================
 ** Worker processes
+**
+** A worker's two handles close separately: the pipe when the worker
+** retires (the child sees EOF and exits) or dies, the process handle once
+** its exit was reaped (closing it earlier would leave a zombie) or at
+** teardown (which reaps by itself).  It is freed after both callbacks.
 ** ===================================================================== */
 
 static void pool_unref(xproc *pp) {
@@ -87,33 +97,46 @@ static void worker_close_cb(uv_handle_t *h) {
   xpw *w = h->data;
   if (--w->nclose > 0) return;
   xproc *pp = w->pp;
+  for (xpw **p = &pp->workers; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  }
   xbuf_free(&w->in);
   free(w);
   pool_unref(pp);
 }
 
 
-static void unlink_worker(xpw *w) {
-  xproc *pp = w->pp;
-  for (xpw **p = &pp->workers; *p; p = &(*p)->next) {
-    if (*p == w) {
-      *p = w->next;
-      pp->nworkers--;
-      return;
-    }
-  }
+static void close_pipe(xpw *w) {
+  if (w->pipe_closed) return;
+  w->pipe_closed = 1;
+  uv_close((uv_handle_t *)&w->pipe, worker_close_cb);
 }
 
 
-/* Closes both handles (once); the worker is freed after both callbacks. */
-static void worker_close(xpw *w) {
-  if (w->closing) return;
-  w->closing = 1;
-  unlink_worker(w);
-  w->nclose = 2;
-  w->pp->nclose++;
-  uv_close((uv_handle_t *)&w->pipe, worker_close_cb);
+static void close_proc(xpw *w) {
+  if (w->proc_closed) return;
+  w->proc_closed = 1;
   uv_close((uv_handle_t *)&w->proc, worker_close_cb);
+}
+
+
+/* Takes the worker out of the pool (it gets no more jobs). */
+static void worker_out(xpw *w) {
+  if (w->dead) return;
+  w->dead = 1;
+  w->pp->nactive--;
+}
+
+
+/* No more jobs for it: EOF to the child, which exits; reaped later. */
+static void worker_retire(xpw *w) {
+  w->retiring = 1;
+  worker_out(w);
+  close_pipe(w);
+  if (w->exited) close_proc(w);
 }
 
 
@@ -123,10 +146,8 @@ static void job_finish(xproc *pp, xjob *j) {
     j->state = J_DONE;
     return;
   }
-  if (pp->torn) {
-    j->status = J_DIED;
-  }
-  xcall_job_done(pp->hold.rt, j);
+  if (pp->torn) xjob_forget(j);               /* nothing may touch Lua */
+  else xcall_job_done(pp->hold.rt, j);
 }
 
 
@@ -135,7 +156,9 @@ static void worker_dead(xpw *w) {
   xproc *pp = w->pp;
   xjob *j = w->job;
   w->job = NULL;
-  worker_close(w);
+  worker_out(w);
+  close_pipe(w);
+  close_proc(w);
   if (j) {
     j->status = J_DIED;
     j->worker = NULL;
@@ -159,7 +182,8 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   w->exited = 1;
   w->exit_status = status;
   w->term_signal = sig;
-  if (w->eof && !w->closing) worker_dead(w);
+  if (w->retiring) close_proc(w);
+  else if (w->eof) worker_dead(w);
 }
 
 
@@ -218,7 +242,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (nread < 0) {                     /* EOF or error: dying */
     uv_read_stop(s);
     w->eof = 1;
-    if (w->exited && !w->closing) worker_dead(w);
+    if (w->exited && !w->retiring) worker_dead(w);
   }
 }
 
@@ -251,18 +275,23 @@ static xpw *worker_spawn(xproc *pp, int *err) {
   opts.stdio = stdio;
   opts.stdio_count = 4;
   int rc = uv_spawn(loop, &w->proc, &opts);
-  w->spawned = 1;                             /* initialised even if not */
+  w->nclose = 2;                              /* both handles initialised */
+  pp->nclose++;
+  w->next = pp->workers;
+  pp->workers = w;
+  pp->nactive++;
   if (rc == 0) {
     w->pid = w->proc.pid;
     rc = uv_read_start((uv_stream_t *)&w->pipe, on_alloc, on_read);
-    if (rc != 0) uv_process_kill(&w->proc, SIGKILL);
-  }
-  w->next = pp->workers;
-  pp->workers = w;
-  pp->nworkers++;
-  if (rc != 0) {
+    if (rc != 0) {
+      uv_process_kill(&w->proc, SIGKILL);
+      worker_retire(w);                       /* reaped when it exits */
+    }
+  } else {
     w->exited = w->eof = 1;
-    worker_close(w);
+    worker_dead(w);
+  }
+  if (rc != 0) {
     *err = rc;
     return NULL;
   }
@@ -307,7 +336,7 @@ static void send_job(xpw *w, xjob *j) {
 
 static xpw *idle_worker(xproc *pp) {
   for (xpw *w = pp->workers; w; w = w->next)
-    if (!w->closing && !w->eof && !w->exited && w->job == NULL) return w;
+    if (!w->dead && !w->eof && !w->exited && w->job == NULL) return w;
   return NULL;
 }
 
@@ -319,7 +348,7 @@ static void pump(xproc *pp) {
     xpw *w = idle_worker(pp);
     int err = 0;
     if (w == NULL) {
-      if (pp->nworkers >= pp->max) break;
+      if (pp->nactive >= pp->max) break;
       w = worker_spawn(pp, &err);
     }
     xjob *j = pp->qhead;
@@ -336,9 +365,9 @@ static void pump(xproc *pp) {
       job_finish(pp, j);
     }
   }
-  if (pp->closed) {
+  if (pp->closed && pp->qhead == NULL) {
     xpw *w;
-    while ((w = idle_worker(pp)) != NULL) worker_close(w);
+    while ((w = idle_worker(pp)) != NULL) worker_retire(w);
   }
 }
 
@@ -356,7 +385,10 @@ void xproc_submit(xproc *pp, xjob *j) {
 
 
 void xproc_cancel(xproc *pp, xjob *j) {
-  if (j->state == J_QUEUED) {
+  if (j->state == J_NEW) {                    /* never submitted */
+    j->state = J_DONE;
+    job_finish(pp, j);
+  } else if (j->state == J_QUEUED) {
     if (j->prev) j->prev->next = j->next;
     else pp->qhead = j->next;
     if (j->next) j->next->prev = j->prev;
@@ -364,7 +396,7 @@ void xproc_cancel(xproc *pp, xjob *j) {
     j->next = j->prev = NULL;
     j->state = J_DONE;
     j->status = REP_INTERRUPTED;
-    xcall_job_done(pp->hold.rt, j);           /* nobody waits: forgotten */
+    job_finish(pp, j);                        /* nobody waits: forgotten */
   } else if (j->state == J_RUNNING && j->worker) {
     xpw *w = j->worker;
     union sigval v;
@@ -398,15 +430,14 @@ void xproc_teardown(xproc *pp) {
   pp->closed = 1;
   while (pp->qhead) {                         /* queued: dropped */
     xjob *j = pp->qhead;
-    xproc_cancel(pp, j);
+    pp->qhead = j->next;
+    xjob_forget(j);
   }
+  pp->qtail = NULL;
   /* Interrupt running jobs and close every pipe: the children see EOF
   ** once their job has stopped, and leave. */
   int pids[1024], n = 0;
-  xpw *list = pp->workers;
-  while (list) {
-    xpw *w = list;
-    list = w->next;
+  for (xpw *w = pp->workers; w; w = w->next) {
     if (w->job) {
       union sigval v;
       v.sival_int = w->seq;
@@ -414,15 +445,14 @@ void xproc_teardown(xproc *pp) {
       xjob *j = w->job;
       w->job = NULL;
       j->worker = NULL;
-      j->status = J_DIED;
-      snprintf(j->died, sizeof j->died, "the executor was torn down");
-      if (!j->writing) xcall_job_done(pp->hold.rt, j);
-      else j->state = J_DONE;                 /* on_write finishes it */
+      job_finish(pp, j);                      /* forgotten, or by on_write */
     }
-    if (w->spawned && !w->exited && n < 1024) pids[n++] = w->pid;
-    worker_close(w);                          /* libuv forgets the pid */
+    if (w->pid > 0 && !w->exited && n < 1024) pids[n++] = w->pid;
+    worker_out(w);
+    close_pipe(w);
+    close_proc(w);                            /* libuv forgets the pid */
   }
-  /* Reap them ourselves: the loop may never run again. */
+  /* Reap them here: the loop may never run again. */
   int waited = 0;
   for (int i = 0; i < n; i++) {
     int st;

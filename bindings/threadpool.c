@@ -230,7 +230,9 @@ int xtpool_submit(xtpool *p, xjob *j) {
 int xtpool_cancel(xtpool *p, xjob *j) {
   int dropped = 0;
   uv_mutex_lock(&p->mu);
-  if (j->state == J_QUEUED) {
+  if (j->state == J_NEW) {                    /* never submitted */
+    dropped = 1;
+  } else if (j->state == J_QUEUED) {
     if (j->prev) j->prev->next = j->next;
     else p->qhead = j->next;
     if (j->next) j->next->prev = j->prev;

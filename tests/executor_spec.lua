@@ -384,6 +384,32 @@ describe("executor", function()
     pool:close()
   end)
 
+  it("reaps the workers of a closed or collected process pool", function()
+    local function gone(pid)
+      local deadline = corio.now() + 5
+      while corio.now() < deadline do
+        local f = io.open("/proc/" .. pid .. "/stat")   -- zombies have one
+        if not f then return true end
+        f:close()
+        corio.sleep(0.02)
+      end
+      return false
+    end
+    local getpid = function() return io.open("/proc/self/stat"):read("n") end
+    local pool = executor.process_pool(2)
+    local pids = pool:map(getpid, { 1, 2 })
+    pool:close()
+    for _, pid in ipairs(pids) do assert.is_true(gone(pid)) end
+    local pid
+    do
+      local lost = executor.process_pool(1)
+      pid = lost:run(getpid)
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(gone(pid))
+  end)
+
   it("process workers do not share the parent's state", function()
     local pool = executor.process_pool(1)
     SHARED_GLOBAL = 1
