@@ -341,7 +341,7 @@ static int exec_run(lua_State *L, xexec *x, int fidx) {
     xbuf_free(&b);
     return luaL_error(L, "not enough memory");
   }
-  lua_settop(L, 0);
+  lua_settop(L, fidx - 1);                    /* keeps the executor alive */
   return call_start(L, rt, t, c);
 }
 
@@ -396,7 +396,7 @@ static int l_map(lua_State *L) {
   c->map = 1;
   c->left = c->njobs;
   c->results = corio__anchor(rt, L, 5);
-  lua_settop(L, 0);
+  lua_settop(L, 1);                           /* keeps the executor alive */
   return call_start(L, rt, t, c);
 }
 

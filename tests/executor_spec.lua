@@ -410,6 +410,17 @@ describe("executor", function()
     assert.is_true(gone(pid))
   end)
 
+  it("keeps an executor alive while a task waits for it", function()
+    local t = corio.spawn(function()
+      return executor.thread_pool(1):run(function() for _ = 1, 2e6 do end return "ok" end)
+    end)
+    corio.yield()
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal("ok", t:await())
+    collectgarbage()
+  end)
+
   it("process workers do not share the parent's state", function()
     local pool = executor.process_pool(1)
     SHARED_GLOBAL = 1
