@@ -36,7 +36,8 @@
 ** The job engine
 ** ===================================================================== */
 
-_Thread_local xengine *xeng_current;
+_Thread_local xengine *xeng_current
+  __attribute__((tls_model("initial-exec")));
 
 
 /* Raises at every hook call until the job has unwound: a job that catches

@@ -123,8 +123,11 @@ typedef struct xengine {
 int xeng_run(xengine *e, const char *in, size_t len, xbuf *out);
 void xeng_close(xengine *e);
 
-/* The engine running on this thread, for the interrupt signal handler. */
-extern _Thread_local xengine *xeng_current;
+/* The engine running on this thread, for the interrupt signal handler.
+** initial-exec: reading it in a signal handler must not allocate (the
+** general-dynamic model of a dlopen'ed corio.so may, on first use). */
+extern _Thread_local xengine *xeng_current
+  __attribute__((tls_model("initial-exec")));
 
 /* Called from the interrupt signal handler on the engine's own thread:
 ** arms the instruction-count hook if a job is running and must stop. */
