@@ -66,6 +66,7 @@ struct xcall {
 
 void xjob_free(xjob *j) {
   xbuf_free(&j->msg);
+  xbuf_free(&j->sent);
   free(j);
 }
 

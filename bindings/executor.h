@@ -157,6 +157,7 @@ struct xjob {
   void *worker;                /* running on (thread or process worker) */
   void *pool;                  /* process pool: where it was submitted */
   uv_write_t wreq;             /* process pool: sending the request */
+  xbuf sent;                   /* process pool: the request being sent */
   int writing;                 /* wreq in flight: keep msg alive */
   char died[160];              /* process pool: why the worker died */
 };

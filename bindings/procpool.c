@@ -305,13 +305,16 @@ static void on_write(uv_write_t *req, int status) {
   xjob *j = req->data;
   (void)status;                               /* a death shows as EOF */
   j->writing = 0;
-  xbuf_free(&j->msg);
+  xbuf_free(&j->sent);
   if (j->state == J_DONE) job_finish(j->pool, j);
 }
 
 
 static void send_job(xpw *w, xjob *j) {
-  uint32_t len = (uint32_t)j->msg.len;
+  j->sent = j->msg;                           /* until on_write */
+  j->msg.p = NULL;
+  j->msg.len = j->msg.cap = 0;
+  uint32_t len = (uint32_t)j->sent.len;
   int32_t seq = ++w->seq;
   memcpy(w->hdr, &len, 4);
   memcpy(w->hdr + 4, &seq, 4);
@@ -320,11 +323,13 @@ static void send_job(xpw *w, xjob *j) {
   j->state = J_RUNNING;
   uv_buf_t bufs[2];
   bufs[0] = uv_buf_init(w->hdr, 8);
-  bufs[1] = uv_buf_init(j->msg.p, (unsigned)j->msg.len);
+  bufs[1] = uv_buf_init(j->sent.p, (unsigned)j->sent.len);
   j->wreq.data = j;
   j->writing = 1;
-  if (uv_write(&j->wreq, (uv_stream_t *)&w->pipe, bufs, 2, on_write) != 0)
+  if (uv_write(&j->wreq, (uv_stream_t *)&w->pipe, bufs, 2, on_write) != 0) {
     j->writing = 0;                           /* the death shows as EOF */
+    xbuf_free(&j->sent);
+  }
 }
 
 /* }==================================================================== */
