@@ -465,10 +465,12 @@ describe("executor", function()
       package.cpath = "build/?.so;" .. package.cpath
       local corio = require "corio"
       local ex = require "corio.executor"
+      local pp = ex.process_pool(2)
       print(corio.run(function()
-        local pp = ex.process_pool(1)
         local r = corio.to_thread(function(x) return x + 1 end, 1) + pp:run(function() return 40 end)
-        pp:close()
+        corio.spawn(function() corio.to_thread(function() while true do end end) end)
+        corio.spawn(function() pp:run(function() while true do end end) end)
+        corio.sleep(0.2)
         return r
       end))
     ]]
