@@ -18,7 +18,7 @@
 ** fresh one, so no job sees what a killed one left behind.
 */
 #include <stdatomic.h>  /* flags shared with the loop thread */
-#include <string.h>     /* strcmp */
+#include <string.h>     /* memcmp */
 
 #include <lualib.h>     /* luaL_openlibs */
 
@@ -122,7 +122,14 @@ static void wrap_coroutines(lua_State *L) {
 
 /* Message handler: keeps the traceback aside, the error value unchanged. */
 static int job_msgh(lua_State *L) {
+  static const char tail[] = "\n\t[C]: in ?";   /* the engine's own frame */
+  size_t n, k = sizeof tail - 1;
   luaL_traceback(L, L, NULL, 1);
+  const char *tb = lua_tolstring(L, -1, &n);
+  if (n > k && memcmp(tb + n - k, tail, k) == 0) {
+    lua_pushlstring(L, tb, n - k);
+    lua_replace(L, -2);
+  }
   lua_setfield(L, LUA_REGISTRYINDEX, TB_KEY);
   lua_settop(L, 1);
   return 1;
