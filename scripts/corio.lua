@@ -26,10 +26,18 @@ for _, name in ipairs {
   corio[name] = compose[name]
 end
 
+-- Functions that live in a submodule, loaded on first use.
+local lazy = { to_thread = "corio.executor" }
+
 -- Submodules load on first use: corio.sync, corio.net, ...
 return setmetatable(corio, {
   __index = function(t, k)
     if type(k) ~= "string" then return nil end
+    if lazy[k] then
+      local f = require(lazy[k])[k]
+      rawset(t, k, f)
+      return f
+    end
     local ok, mod = pcall(require, "corio." .. k)
     if not ok then
       if tostring(mod):find("module 'corio." .. k .. "' not found", 1, true) then
