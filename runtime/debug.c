@@ -12,7 +12,7 @@ static void push_label(corio_rt *rt, lua_State *L, corio_task *t) {
   if (t->state != T_DONE && t->fut.type == TYPE_TASK && t->anchor > 0) {
     corio__push_task(rt, L, t);
     int top = lua_gettop(L);
-    if (lua_getiuservalue(L, top, UV_EXTRA) == LUA_TTABLE &&
+    if (corio__get_extra(L, top) == LUA_TTABLE &&
         lua_getfield(L, -1, "name") == LUA_TSTRING) {
       lua_replace(L, top);
       lua_settop(L, top);

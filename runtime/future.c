@@ -29,13 +29,38 @@ corio_fut *corio__check_fut(corio_rt *rt, lua_State *L, int idx) {
 }
 
 
-void corio__fut_extra(lua_State *L, int fidx) {
-  if (lua_getiuservalue(L, fidx, UV_EXTRA) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, fidx, UV_EXTRA);
+/* The Future or Task at fidx, known to be one: a Task is the larger. */
+static corio_fut *fut_at(lua_State *L, int fidx) {
+  void *p = lua_touserdata(L, fidx);
+  return lua_rawlen(L, fidx) == sizeof(corio_task) ? &((corio_task *)p)->fut
+                                                    : p;
+}
+
+
+int corio__get_extra(lua_State *L, int fidx) {
+  if (!fut_at(L, fidx)->has_extra) {
+    lua_pushnil(L);
+    return LUA_TNIL;
   }
+  return lua_getiuservalue(L, fidx, UV_AUX);
+}
+
+
+void corio__fut_extra(lua_State *L, int fidx) {
+  fidx = lua_absindex(L, fidx);
+  corio_fut *f = fut_at(L, fidx);
+  if (f->has_extra) {
+    lua_getiuservalue(L, fidx, UV_AUX);
+    return;
+  }
+  lua_createtable(L, 0, 2);
+  if (f->type == TYPE_TASK) {                 /* keep the function */
+    lua_getiuservalue(L, fidx, UV_AUX);
+    lua_setfield(L, -2, "fn");
+  }
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, fidx, UV_AUX);
+  f->has_extra = 1;
 }
 
 
@@ -96,7 +121,7 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
       corio__wake(rt, t, L, 1, WAKE_RAISE);
     }
   }
-  if (lua_getiuservalue(L, fidx, UV_EXTRA) == LUA_TTABLE) {
+  if (corio__get_extra(L, fidx) == LUA_TTABLE) {
     if (lua_getfield(L, -1, "callbacks") == LUA_TTABLE) {
       int cbs = lua_gettop(L);
       f->observed = 1;
@@ -278,7 +303,7 @@ void corio__observe(lua_State *L, int fidx, corio_fut *f) {
   if (f->observed) return;
   f->observed = 1;
   if (f->state != FUT_FAILED) return;
-  if (lua_getiuservalue(L, fidx, UV_EXTRA) == LUA_TTABLE &&
+  if (corio__get_extra(L, fidx) == LUA_TTABLE &&
       lua_getfield(L, -1, "sentinel") == LUA_TUSERDATA) {
     sentinel *s = lua_touserdata(L, -1);
     s->armed = 0;
@@ -368,6 +393,7 @@ static int l_future(lua_State *L) {
   f->type = TYPE_FUTURE;
   f->state = FUT_PENDING;
   f->observed = 0;
+  f->has_extra = 0;
   f->nres = 0;
   f->whead = f->wtail = NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, RT_UPVALUE(L)->mt_future_ref);

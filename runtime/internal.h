@@ -87,16 +87,16 @@ typedef struct corio_tentry {
 enum { FUT_PENDING = 0, FUT_OK, FUT_FAILED, FUT_CANCELLED };
 enum { TYPE_FUTURE = 1, TYPE_TASK = 2 };
 
-/* Uservalue slots. */
-#define UV_FN    1             /* task: its function (the coroutine is in the
-                                  runtime's threads table) */
+/* Uservalue slots of a Future or Task.  Two, not three: a task's
+** function and the extras table share the first slot (the extras, when
+** made, keep the function as `fn`), which saves 16 bytes on every task. */
+#define UV_AUX   1             /* a future's extras; a task's function, or
+                                  its extras if fut.has_extra.  Extras:
+                                  name, callbacks, traceback, cancel
+                                  message, context */
 #define UV_RES   2             /* results (one value inline, else a table);
                                   a task's spawn arguments before it starts */
-#define UV_EXTRA 3             /* nil or a table: name, callbacks, traceback,
-                                  cancel message, context.  A uservalue, not
-                                  a registry ref, so cycles through it are
-                                  still collected */
-#define FUT_NUV  3
+#define FUT_NUV  2
 
 struct corio_task;
 
@@ -105,6 +105,7 @@ typedef struct corio_fut {
   unsigned char type;          /* TYPE_FUTURE or TYPE_TASK */
   unsigned char state;         /* FUT_* */
   unsigned char observed;      /* someone awaited it or read its outcome */
+  unsigned char has_extra;     /* UV_AUX holds the extras table */
   int nres;                    /* number of results stored in UV_RES */
   struct corio_task *whead, *wtail;  /* tasks suspended in await() */
 } corio_fut;
@@ -302,7 +303,10 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f);
   /* results already stored; wakes waiters, schedules callbacks */
 int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f);
   /* pushes the values or raises the error; returns count */
-void corio__fut_extra(lua_State *L, int fidx);  /* extras table [-0,+1] */
+void corio__fut_extra(lua_State *L, int fidx);  /* extras, made if need be
+                                                    [-0,+1] */
+int corio__get_extra(lua_State *L, int fidx);  /* extras or nil [-0,+1];
+                                                  returns the type */
 void corio__fut_unlink(corio_fut *f, corio_task *t);
 void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
                           lua_CFunction tostring);  /* fills mt at -1 */

@@ -343,7 +343,7 @@ static void report_unobserved(corio_rt *rt) {
       int ti = lua_gettop(L);
       corio__observe(L, ti, f);               /* disarms the sentinel */
       lua_getiuservalue(L, ti, UV_RES);
-      if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
+      if (corio__get_extra(L, ti) == LUA_TTABLE)
         lua_getfield(L, -1, "traceback");
       else
         lua_pushnil(L);
@@ -500,7 +500,7 @@ corio_runtime *corio_new(void) {
 ** cancelled it (the binary then exits 130). */
 static void report_main(corio_rt *rt, lua_State *L, int ti) {
   lua_getiuservalue(L, ti, UV_RES);           /* the error */
-  if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
+  if (corio__get_extra(L, ti) == LUA_TTABLE)
     lua_getfield(L, -1, "traceback");
   else
     lua_pushnil(L);

@@ -57,7 +57,7 @@ void corio__enqueue_next(corio_rt *rt, corio_node *n) {
 /* Pushes the CANCELLED error for t, with the message given to cancel(). */
 static void push_cancel_error(lua_State *L, corio_rt *rt, corio_task *t) {
   corio__push_task(rt, L, t);                 /* task */
-  if (lua_getiuservalue(L, -1, UV_EXTRA) == LUA_TTABLE)
+  if (corio__get_extra(L, -1) == LUA_TTABLE)
     lua_getfield(L, -1, "cancel_msg");        /* task, extra, msg */
   else
     lua_pushnil(L);
@@ -318,8 +318,8 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
 
 
 /* Moves the spawn function and arguments onto a fresh coroutine.  The
-** function stays in UV_FN (the task's traceback and name need nothing
-** else); the arguments are dropped. */
+** function stays in UV_AUX (or in the extras); the arguments are
+** dropped. */
 static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
   lua_State *co = thread_get(rt, L, t);
   if (co == NULL) return NULL;
@@ -329,7 +329,11 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
     return NULL;
   }
   lua_pushcfunction(co, task_main);
-  lua_getiuservalue(L, ti, UV_FN);
+  lua_getiuservalue(L, ti, UV_AUX);          /* the function... */
+  if (t->fut.has_extra) {                     /* ...or the extras */
+    lua_getfield(L, -1, "fn");
+    lua_remove(L, -2);
+  }
   lua_xmove(L, co, 1);
   if (t->nargs == 1) {
     lua_getiuservalue(L, ti, UV_RES);

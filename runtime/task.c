@@ -25,7 +25,7 @@ static void inherit_context(corio_rt *rt, lua_State *L, int ti) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->ctx_ref);
   } else {
     corio__push_task(rt, L, parent);
-    if (lua_getiuservalue(L, -1, UV_EXTRA) != LUA_TTABLE) {
+    if (corio__get_extra(L, -1) != LUA_TTABLE) {
       lua_pop(L, 2);
       return;
     }
@@ -62,7 +62,7 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_task_ref);
   lua_setmetatable(L, -2);
   int ti = lua_gettop(L);
-  corio__store_call(L, ti, fi, nargs);        /* UV_FN, UV_RES */
+  corio__store_call(L, ti, fi, nargs);        /* UV_AUX, UV_RES */
   if (rt->current ? (rt->current->flags & TF_HAS_CTX)
                   : rt->ctx_ref != LUA_NOREF)
     inherit_context(rt, L, ti);
@@ -137,7 +137,7 @@ static int task_uncancel(lua_State *L) {
 
 static int task_name(lua_State *L) {
   corio_task *t = check_task(L, 1);
-  if (lua_getiuservalue(L, 1, UV_EXTRA) == LUA_TTABLE &&
+  if (corio__get_extra(L, 1) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING)
     return 1;
   lua_pushfstring(L, "Task-%d", (int)t->id);
@@ -160,7 +160,7 @@ static int task_set_name(lua_State *L) {
 ** current stack of a suspended task, or nil. */
 static int task_traceback(lua_State *L) {
   corio_task *t = check_task(L, 1);
-  if (lua_getiuservalue(L, 1, UV_EXTRA) == LUA_TTABLE &&
+  if (corio__get_extra(L, 1) == LUA_TTABLE &&
       lua_getfield(L, -1, "traceback") == LUA_TSTRING)
     return 1;
   if (t->co && t->state != T_RUNNING) {
