@@ -72,8 +72,9 @@ typedef void (*corio_fire_fn)(struct corio_rt *rt, struct corio_tentry *e);
 
 typedef struct corio_tentry {
   uint64_t due;                /* loop time in ms */
-  uint64_t seq;                /* FIFO among equal deadlines */
   corio_fire_fn fire;          /* called once the deadline passes */
+  uint32_t seq;                /* FIFO among equal deadlines; compared
+                                  modulo 2^32 (seq_before) */
   int hidx;                    /* index in the heap, -1 when not armed */
 } corio_tentry;
 
@@ -135,12 +136,12 @@ typedef struct corio_task {
   corio_node node;             /* ready-queue link; must be first */
   corio_fut fut;
   lua_State *co;               /* the coroutine while started */
-  int co_slot;                 /* its slot in the threads table */
   struct corio_task *wnext, *wprev;  /* link in awaited future's list */
   corio_fut *awaiting;         /* what it is suspended on, or NULL */
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
   corio_tentry timer;          /* sleep deadline */
   uint32_t token;              /* bumped at every suspension */
+  int co_slot;                 /* slot of co in the threads table */
   uint32_t id;                 /* for the default name */
   int anchor;                  /* slot in the live table, 0 when none */
   int nwake;                   /* values pushed for the next resume */
@@ -195,7 +196,7 @@ typedef struct corio_rt {
   /* Timer heap. */
   corio_tentry **heap;
   int heap_n, heap_cap;
-  uint64_t timer_seq;
+  uint32_t timer_seq;
   uv_timer_t timer;
   uint64_t timer_due;          /* deadline the uv timer is armed for */
   int timer_on;

@@ -14,8 +14,12 @@
 #include "internal.h"
 
 
+/* Sequence numbers wrap; two armed entries are never 2^31 arms apart. */
+static int seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
+
 static int earlier(const corio_tentry *a, const corio_tentry *b) {
-  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+  return a->due < b->due || (a->due == b->due && seq_before(a->seq, b->seq));
 }
 
 
@@ -91,11 +95,11 @@ static void rearm(corio_rt *rt) {
 static void on_timer(uv_timer_t *h) {
   corio_rt *rt = h->data;
   uint64_t now = uv_hrtime() / 1000000;
-  uint64_t last_seq = rt->timer_seq;
+  uint32_t last_seq = rt->timer_seq;
   rt->timer_on = 0;
   while (rt->heap_n > 0) {
     corio_tentry *e = rt->heap[0];
-    if (e->due > now || e->seq >= last_seq) break;
+    if (e->due > now || !seq_before(e->seq, last_seq)) break;
     remove_at(rt, 0);
     e->fire(rt, e);
   }
