@@ -34,7 +34,7 @@ SCRIPTS     = $(wildcard scripts/*.lua)
 CMODULES    = $(shell grep -ho '^int luaopen_corio_[a-z0-9_]*' $(BINDING_SRC) /dev/null | sed 's/.*luaopen_corio_//' | sort -u)
 LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
-HEADERS     = $(wildcard runtime/*.h)
+HEADERS     = $(wildcard runtime/*.h bindings/*.h)
 
 .PHONY: all run test check asan bench deps install clean examples fuzz
 
