@@ -1,0 +1,30 @@
+--[[
+corio.signal -- signals as loop events (bindings/signal.c).
+
+  signal.on(name, fn) -> handler   fn(name) runs as a loop callback on
+                                   each delivery; handler:close() stops it
+  signal.wait(name) -> name        suspends the task until the signal comes
+
+Names are "SIGTERM" or "TERM", or numbers.  Handlers do not keep the loop
+alive; a task in signal.wait does.
+]]
+local core = require "corio.core"
+local S = require "corio._signal"
+
+local M = {}
+
+M.on = S.on
+M.signum = S.signum
+M.name = S.name
+
+function M.wait(name)
+  if not S.signum(name) then
+    error(string.format("bad argument #1 to 'wait' (unknown signal '%s')",
+                        tostring(name)), 2)
+  end
+  local task, token = core.waiter()
+  local h <close> = S.on(name, function(n) core.wake(task, token, n) end, true)
+  return core.wait()
+end
+
+return M
