@@ -17,7 +17,7 @@ WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
-CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # The binary links Lua statically and exports its API (-E), so Lua C
@@ -36,9 +36,9 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h)
 
-.PHONY: all run test check asan bench deps install clean examples fuzz
+.PHONY: all run test check check-embed warnings asan bench deps install clean examples fuzz
 
-all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/corio.so
+all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -63,6 +63,11 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(BIN_LIBS)
 
+# For C hosts that link Lua dynamically.
+$(BUILD)/libcorio.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm
+
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -lm
@@ -81,14 +86,34 @@ test: deps
 
 check: test
 
+# The embedding API from a C host, under valgrind: no error, no leak.
+$(BUILD)/embed_test: tests/embed/embed_test.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(BIN_LIBS)
+
+check-embed: $(BUILD)/embed_test
+	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
+	  $(BUILD)/embed_test
+
+# Warning-free under gcc and clang (-Werror), in their own build folders.
+warnings:
+	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc WERROR=-Werror all
+	$(MAKE) --no-print-directory CC=clang BUILD=build/clang WERROR=-Werror all
+
 # Every example runs with a time bound.
-examples: $(BUILD)/corio
+examples: $(BUILD)/corio $(BUILD)/embed_host
 	@sh tools/run-examples.sh $(BUILD)/corio
+	$(BUILD)/embed_host
+
+$(BUILD)/embed_host: examples/embed_host.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(BIN_LIBS)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio build/asan/corio.so
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/corio test tests
 
@@ -102,6 +127,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
 	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
 	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
+	install -m 755 $(BUILD)/libcorio.so $(DESTDIR)$(PREFIX)/lib/libcorio.so
 	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
 	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc

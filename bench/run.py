@@ -7,7 +7,7 @@ per workload: median time, spread, median peak RSS and the ratio to corio
 (peer_time / corio_time, so > 1 means corio is faster).
 
     /usr/bin/python3 bench/run.py [--corio build/corio] [--rounds 5] [--quick]
-                                  [--runtimes corio,node,...] [W1 W2 W3 W5]
+                                  [--runtimes corio,node,...] [W1 W2 W3 W5 W6 W7]
 
 Time is what each program prints (`time=<s>`, measured around the work inside
 the program), except W5 (startup) where it is the whole process wall time.
@@ -56,9 +56,13 @@ WORKLOADS = {
            "w3_sleep", lcg_check(), "internal"),
     "W5": ("startup: empty program, whole-process wall time", "w5_empty",
            None, "wall"),
+    "W6": ("1,000,000 items through Queue(1), one producer and one consumer task",
+           "w6_queue", "500000500000", "internal"),
+    "W7": ("100 tasks x 1,000 acquisitions of one shared Lock, yield() inside",
+           "w7_lock", "100000", "internal"),
 }
 # W5 first: it is cheap and W3's bytes-per-task column needs its RSS baseline.
-RUN_ORDER = ["W5", "W1", "W2", "W3"]
+RUN_ORDER = ["W5", "W1", "W2", "W3", "W6", "W7"]
 W3_TASKS = 100000
 W5_ROUND_FACTOR = 5   # W5 runs are ~10-100 ms: take 5x as many samples
 
@@ -301,7 +305,7 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 (default: all)")
+    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 W6 W7 (default: all)")
     ap.add_argument("--corio", default="build/corio", help="corio binary (default build/corio)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--quick", action="store_true", help="one round")

@@ -73,6 +73,7 @@ static int var_set(lua_State *L) {
   lua_replace(L, 3);                          /* 3: previous value */
   lua_settop(L, 3);
   if (push_holder(rt, L)) {                   /* 4: extras */
+    rt->current->flags |= TF_HAS_CTX;
     int shared = lua_getfield(L, 4, "ctx_shared") != LUA_TNIL;
     lua_pop(L, 1);
     if (lua_getfield(L, 4, "ctx") != LUA_TTABLE) {

@@ -139,13 +139,15 @@ static int l_is_timeout(lua_State *L) { return err_is_kind(L, 1); }
 
 /* corio.Error(code, message [, fields]) -> a new Error (not raised). */
 static int err_new(lua_State *L) {
-  const char *code = luaL_checkstring(L, 2);
-  const char *msg = luaL_optstring(L, 3, code);
-  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  lua_remove(L, 1);             /* the Error table (__call's self), so that
+                                   argument errors count from the user's 1 */
+  const char *code = luaL_checkstring(L, 1);
+  const char *msg = luaL_optstring(L, 2, code);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   corio__push_error(L, code, NULL, msg);
-  if (lua_istable(L, 4)) {
+  if (lua_istable(L, 3)) {
     lua_pushnil(L);
-    while (lua_next(L, 4)) {
+    while (lua_next(L, 3)) {
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, -4);

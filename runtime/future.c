@@ -11,15 +11,19 @@
 #include "internal.h"
 
 
-corio_fut *corio__to_fut(lua_State *L, int idx) {
-  void *p = luaL_testudata(L, idx, CORIO_TASK_MT);
-  if (p) return &((corio_task *)p)->fut;
-  return luaL_testudata(L, idx, CORIO_FUTURE_MT);
+corio_fut *corio__to_fut(corio_rt *rt, lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  if (mt == rt->mt_task) return &((corio_task *)p)->fut;
+  if (mt == rt->mt_future) return p;
+  return NULL;
 }
 
 
-corio_fut *corio__check_fut(lua_State *L, int idx) {
-  corio_fut *f = corio__to_fut(L, idx);
+corio_fut *corio__check_fut(corio_rt *rt, lua_State *L, int idx) {
+  corio_fut *f = corio__to_fut(rt, L, idx);
   if (f == NULL) luaL_typeerror(L, idx, "Future or Task");
   return f;
 }
@@ -77,8 +81,10 @@ int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f) {
 
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
   fidx = lua_absindex(L, fidx);
-  lua_checkstack(L, f->nres + 4);
-  if (f->whead) f->observed = 1;
+  if (f->whead) {
+    f->observed = 1;
+    if (f->nres > 8) lua_checkstack(L, f->nres + 4);
+  }
   while (f->whead) {
     corio_task *t = f->whead;
     corio__fut_unlink(f, t);
@@ -121,10 +127,10 @@ static void await_undo(corio_rt *rt, corio_task *t) {
 
 static int fut_await(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  corio_fut *f = corio__check_fut(L, 1);
+  corio_fut *f = corio__check_fut(RT_UPVALUE(L), L, 1);
   corio_task *t = corio__check_await(L, rt, "await");
   if (f->state != FUT_PENDING) {
-    f->observed = 1;
+    corio__observe(L, 1, f);
     return corio__fut_push_results(L, 1, f);
   }
   /* Refuse to wait on ourselves, directly or through a chain of tasks
@@ -151,31 +157,31 @@ static int fut_await(lua_State *L) {
 
 
 static int fut_done(lua_State *L) {
-  lua_pushboolean(L, corio__check_fut(L, 1)->state != FUT_PENDING);
+  lua_pushboolean(L, corio__check_fut(RT_UPVALUE(L), L, 1)->state != FUT_PENDING);
   return 1;
 }
 
 
 static int fut_cancelled(lua_State *L) {
-  lua_pushboolean(L, corio__check_fut(L, 1)->state == FUT_CANCELLED);
+  lua_pushboolean(L, corio__check_fut(RT_UPVALUE(L), L, 1)->state == FUT_CANCELLED);
   return 1;
 }
 
 
 static int fut_result(lua_State *L) {
-  corio_fut *f = corio__check_fut(L, 1);
-  if (f->state != FUT_PENDING) f->observed = 1;
+  corio_fut *f = corio__check_fut(RT_UPVALUE(L), L, 1);
+  if (f->state != FUT_PENDING) corio__observe(L, 1, f);
   return corio__fut_push_results(L, 1, f);
 }
 
 
 /* error() -> the error value, or nil if it succeeded; raises if pending */
 static int fut_error(lua_State *L) {
-  corio_fut *f = corio__check_fut(L, 1);
+  corio_fut *f = corio__check_fut(RT_UPVALUE(L), L, 1);
   if (f->state == FUT_PENDING)
     return corio__error(L, "INVALID_STATE", "error",
                         "result is not ready yet");
-  f->observed = 1;
+  corio__observe(L, 1, f);
   if (f->state == FUT_OK) lua_pushnil(L);
   else lua_getiuservalue(L, 1, UV_RES);
   return 1;
@@ -186,17 +192,18 @@ static int fut_error(lua_State *L) {
 ** (at once, on a later turn, if it already is). */
 static int fut_add_done_callback(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  corio_fut *f = corio__check_fut(L, 1);
+  corio_fut *f = corio__check_fut(RT_UPVALUE(L), L, 1);
   luaL_checkany(L, 2);
   if (!lua_isfunction(L, 2) && !luaL_getmetafield(L, 2, "__call"))
     luaL_typeerror(L, 2, "function");
   lua_settop(L, 2);
-  f->observed = 1;
   if (f->state != FUT_PENDING) {
+    corio__observe(L, 1, f);
     lua_pushvalue(L, 1);
     corio__soon(rt, L, 1);
     return 0;
   }
+  f->observed = 1;
   corio__fut_extra(L, 1);
   if (lua_getfield(L, -1, "callbacks") != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -210,30 +217,77 @@ static int fut_add_done_callback(lua_State *L) {
 }
 
 
-/* Queues an unobserved failure for report at a safe point. */
-static int fut_gc(lua_State *L) {
-  corio_fut *f = corio__to_fut(L, 1);
+/* {--------------------------------------------------------------------
+** Unhandled failures.  A future or task that fails while nobody waits
+** for it gets a small sentinel userdata in its extras, holding the error
+** and traceback.  If the failure is seen later (await, result, error,
+** add_done_callback), the sentinel is disarmed; if the future is collected
+** first, the sentinel's __gc queues the report.  Only failed futures carry
+** a finalizer, so the million that succeed cost the collector nothing.
+** --------------------------------------------------------------------- */
+
+typedef struct sentinel { int armed; } sentinel;
+
+static int sentinel_gc(lua_State *L) {
+  sentinel *s = lua_touserdata(L, 1);
   corio_rt *rt = corio__rt_or_null(L);
-  if (f == NULL || rt == NULL || rt->closing) return 0;
-  if (f->state != FUT_FAILED || f->observed || f->reported) return 0;
-  f->reported = 1;
+  if (!s->armed || rt == NULL || rt->closing) return 0;
+  s->armed = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->reports_ref);
   lua_createtable(L, 3, 0);
-  lua_getiuservalue(L, 1, UV_RES);
-  lua_rawseti(L, -2, 1);
-  if (lua_getiuservalue(L, 1, UV_EXTRA) == LUA_TTABLE)
-    lua_getfield(L, -1, "traceback");
-  else
-    lua_pushnil(L);
-  lua_rawseti(L, -3, 2);
-  lua_pop(L, 1);
-  lua_pushstring(L, f->type == TYPE_TASK ? "task" : "future");
-  lua_rawseti(L, -2, 3);
+  for (int i = 1; i <= 3; i++) {
+    lua_getiuservalue(L, 1, i);
+    lua_rawseti(L, -2, i);
+  }
   lua_rawseti(L, -2, ++rt->nreports);
   lua_pop(L, 1);
   corio__kick(rt);
   return 0;
 }
+
+
+void corio__watch_failure(corio_rt *rt, lua_State *L, int fidx,
+                          corio_fut *f) {
+  fidx = lua_absindex(L, fidx);
+  corio__fut_extra(L, fidx);                  /* extras */
+  sentinel *s = lua_newuserdatauv(L, sizeof *s, 3);
+  s->armed = 1;
+  lua_getiuservalue(L, fidx, UV_RES);
+  lua_setiuservalue(L, -2, 1);
+  lua_getfield(L, -2, "traceback");
+  lua_setiuservalue(L, -2, 2);
+  lua_pushstring(L, f->type == TYPE_TASK ? "task" : "future");
+  lua_setiuservalue(L, -2, 3);
+  if (luaL_newmetatable(L, "corio.sentinel")) {
+    lua_pushcfunction(L, sentinel_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "sentinel");
+  lua_pop(L, 1);
+  /* Also listed (weakly) for the report at exit. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->unobserved_ref);
+  lua_pushvalue(L, fidx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+
+void corio__observe(lua_State *L, int fidx, corio_fut *f) {
+  if (f->observed) return;
+  f->observed = 1;
+  if (f->state != FUT_FAILED) return;
+  if (lua_getiuservalue(L, fidx, UV_EXTRA) == LUA_TTABLE &&
+      lua_getfield(L, -1, "sentinel") == LUA_TUSERDATA) {
+    sentinel *s = lua_touserdata(L, -1);
+    s->armed = 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* }-------------------------------------------------------------------- */
 
 /* }==================================================================== */
 
@@ -264,6 +318,8 @@ static void fut_settle(lua_State *L, corio_fut *f, int state, int first) {
   f->nres = n;
   f->state = (unsigned char)state;
   corio__fut_complete(rt, L, 1, f);
+  if (f->state == FUT_FAILED && !f->observed)
+    corio__watch_failure(rt, L, 1, f);
 }
 
 
@@ -291,7 +347,7 @@ static int future_cancel(lua_State *L) {
     return 1;
   }
   lua_settop(L, 1);
-  corio__push_error(L, "CANCELLED", "cancel", msg);
+  corio__push_error(L, "CANCELLED", NULL, msg);
   fut_settle(L, f, FUT_CANCELLED, 2);
   lua_pushboolean(L, 1);
   return 1;
@@ -311,10 +367,11 @@ static int l_future(lua_State *L) {
   corio_fut *f = lua_newuserdatauv(L, sizeof *f, FUT_NUV);
   f->type = TYPE_FUTURE;
   f->state = FUT_PENDING;
-  f->observed = f->reported = 0;
+  f->observed = 0;
   f->nres = 0;
   f->whead = f->wtail = NULL;
-  luaL_setmetatable(L, CORIO_FUTURE_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, RT_UPVALUE(L)->mt_future_ref);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -346,8 +403,6 @@ void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
   corio__setfuncs(L, rt, corio__fut_methods);
   corio__setfuncs(L, rt, own);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, fut_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, tostring);
   lua_setfield(L, -2, "__tostring");
 }
@@ -356,7 +411,8 @@ void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
 void corio__open_future(lua_State *L, corio_rt *rt) {
   luaL_newmetatable(L, CORIO_FUTURE_MT);
   corio__fut_metatable(L, rt, future_methods, future_tostring);
-  lua_pop(L, 1);
+  rt->mt_future = lua_topointer(L, -1);
+  rt->mt_future_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, rt);
   lua_pushcclosure(L, l_future, 1);
   lua_setfield(L, -2, "future");

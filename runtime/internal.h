@@ -22,6 +22,9 @@
 /* How many ready entries one loop turn may run before polling I/O again. */
 #define CORIO_TURN_BUDGET 4096
 
+/* --debug reports a step that holds the loop longer than this. */
+#define CORIO_SLOW_NS (100 * 1000000ull)
+
 /* Finished coroutines kept for reuse by new tasks. */
 #define CORIO_THREAD_POOL 256
 
@@ -101,7 +104,6 @@ typedef struct corio_fut {
   unsigned char type;          /* TYPE_FUTURE or TYPE_TASK */
   unsigned char state;         /* FUT_* */
   unsigned char observed;      /* someone awaited it or read its outcome */
-  unsigned char reported;      /* its unhandled error was reported */
   int nres;                    /* number of results stored in UV_RES */
   struct corio_task *whead, *wtail;  /* tasks suspended in await() */
 } corio_fut;
@@ -122,8 +124,8 @@ enum {                          /* what the resumed await does */
 
 #define TF_CANCEL_REQ   0x01    /* raise CANCELLED at the next await */
 #define TF_CANCEL_WAKE  0x02    /* raise CANCELLED when woken */
-#define TF_SHIELDED     0x04    /* await does not forward cancel */
 #define TF_CORE_WAIT    0x08    /* suspended in core.wait (wakeable) */
+#define TF_HAS_CTX      0x10    /* its extras hold a context table */
 
 typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
 
@@ -131,6 +133,7 @@ typedef struct corio_task {
   corio_node node;             /* ready-queue link; must be first */
   corio_fut fut;
   lua_State *co;               /* the coroutine while started */
+  int co_slot;                 /* its slot in the threads table */
   struct corio_task *wnext, *wprev;  /* link in awaited future's list */
   corio_fut *awaiting;         /* what it is suspended on, or NULL */
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
@@ -140,6 +143,8 @@ typedef struct corio_task {
   int anchor;                  /* slot in the live table, 0 when none */
   int nwake;                   /* values pushed for the next resume */
   int nargs;                   /* spawn arguments kept in UV_RES */
+  int ncancel;                 /* cancel requests taken, minus uncancel()s
+                                  (asyncio's cancelling()) */
   unsigned char state;         /* T_* */
   unsigned char wake;          /* WAKE_* */
   unsigned char flags;         /* TF_* */
@@ -197,11 +202,22 @@ typedef struct corio_rt {
   int live_ref;                /* registry ref of the anchor table */
   int *free_slots;             /* recycled slots of the anchor table */
   int free_n, free_cap, max_slot;
+  long nanchored;              /* slots in use */
 
-  /* Pool of finished coroutines for reuse. */
-  int pool_ref;                /* registry ref of a table anchoring them */
-  lua_State *pool[CORIO_THREAD_POOL];
-  int pool_n;
+  /* Coroutines.  The threads table anchors every coroutine a task uses,
+  ** so a task only keeps a C pointer to its own; finished coroutines stay
+  ** there, idle, for reuse (up to CORIO_THREAD_POOL). */
+  int threads_ref;             /* registry ref: slot -> coroutine */
+  int *idle_slots;             /* slots holding an idle coroutine */
+  int idle_n;
+  int *empty_slots;            /* released slots, for reuse */
+  lua_State **slot_co;         /* slot -> coroutine, no Lua call needed */
+  int empty_n;
+  int slots_cap, max_tslot;
+
+  /* Metatables, compared by identity on hot paths (no name lookups). */
+  const void *mt_task, *mt_future;
+  int mt_task_ref, mt_future_ref;
 
   /* Bookkeeping. */
   uint32_t next_id;
@@ -213,6 +229,7 @@ typedef struct corio_rt {
   int errh_ref;                /* custom error handler or LUA_NOREF */
   int exit_code;               /* 1 once an unhandled error was reported */
   int closing;                 /* runtime is being torn down */
+  int debug;                   /* --debug: report slow steps */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
 
@@ -236,8 +253,20 @@ int corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 
+/* alloc.c */
+lua_State *corio__newstate(void);             /* slab-allocated state */
+void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
+
+/* debug.c */
+void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,
+                       uint64_t ns);          /* t (or a callback if NULL)
+                                                 held the loop for ns */
+void corio__dump_tasks(corio_rt *rt);         /* every task's stack */
+
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */
+void corio__open_core(lua_State *L);  /* loads corio.core unless loaded
+                                         (its metatables) [-0,+0] */
 
 /* queue helpers (sched.c) */
 void corio__enqueue(corio_rt *rt, corio_node *n);        /* this turn */
@@ -260,8 +289,14 @@ void corio__step(corio_rt *rt, corio_task *t);  /* resume one task */
 void corio__push_task(corio_rt *rt, lua_State *L, corio_task *t); /* +1 */
 
 /* future.c */
-corio_fut *corio__to_fut(lua_State *L, int idx);     /* NULL if not one */
-corio_fut *corio__check_fut(lua_State *L, int idx);  /* raises */
+corio_fut *corio__to_fut(corio_rt *rt, lua_State *L, int idx);
+  /* the Future or Task at idx, NULL if it is neither */
+corio_fut *corio__check_fut(corio_rt *rt, lua_State *L, int idx); /* raises */
+void corio__observe(lua_State *L, int fidx, corio_fut *f);
+  /* someone saw its outcome: no unhandled-error report */
+void corio__watch_failure(corio_rt *rt, lua_State *L, int fidx,
+                          corio_fut *f);
+  /* f failed and nobody saw it: report when collected or at exit */
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f);
   /* results already stored; wakes waiters, schedules callbacks */
 int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f);

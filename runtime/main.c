@@ -15,6 +15,7 @@
 #include "internal.h"
 
 static const char *progname = "corio";
+static corio_rt *the_rt;
 
 
 static void usage(void) {
@@ -26,6 +27,8 @@ static void usage(void) {
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
     "  -v        show version information\n"
+    "  --debug   warn when a step blocks the loop over 100 ms; dump every\n"
+    "            task's stack on SIGQUIT (also CORIO_DEBUG=1)\n"
     "  --        stop handling options\n"
     "  -         execute stdin and stop handling options\n",
     progname, progname);
@@ -74,7 +77,6 @@ static void create_arg(lua_State *L, char **argv, int argc, int script) {
 }
 
 
-static corio_rt *the_rt;
 static int interrupted;
 
 static void on_sigint(uv_signal_t *h, int signum) {
@@ -89,6 +91,13 @@ static void on_sigint(uv_signal_t *h, int signum) {
 }
 
 
+static void on_sigquit(uv_signal_t *h, int signum) {
+  (void)h;
+  (void)signum;
+  corio__dump_tasks(the_rt);
+}
+
+
 /* Parses options into the actions table at -1; returns the index of the
 ** script in argv (argc if none), or -1 after printing usage. */
 static int parse(lua_State *L, int argc, char **argv, int *has_e) {
@@ -98,6 +107,10 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e) {
     if (a[0] != '-') return i;
     if (strcmp(a, "-") == 0) return i;
     if (strcmp(a, "--") == 0) return i + 1;
+    if (strcmp(a, "--debug") == 0) {
+      the_rt->debug = 1;
+      continue;
+    }
     if (strcmp(a, "-v") == 0) {
       print_version();
       continue;
@@ -179,14 +192,22 @@ int main(int argc, char **argv) {
   }
   create_arg(L, argv, argc, script);          /* body, actions, args */
 
-  uv_signal_t sigint;
+  uv_signal_t sigint, sigquit;
   uv_signal_init(corio_loop(rt), &sigint);
   uv_signal_start(&sigint, on_sigint, SIGINT);
   uv_unref((uv_handle_t *)&sigint);
+  const char *dbg = getenv("CORIO_DEBUG");
+  if (dbg && dbg[0] && strcmp(dbg, "0") != 0) rt->debug = 1;
+  uv_signal_init(corio_loop(rt), &sigquit);
+  if (rt->debug) {
+    uv_signal_start(&sigquit, on_sigquit, SIGQUIT);
+    uv_unref((uv_handle_t *)&sigquit);
+  }
 
   int code = corio_run_main(rt, 2);
   if (interrupted) code = 130;
   uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigquit, NULL);
   corio_free(rt);
   return code;
 }

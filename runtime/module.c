@@ -18,7 +18,11 @@
 ** finishes, then cancels what is left and lets it unwind. */
 static int l_run(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  luaL_checkany(L, 1);
+  if (lua_type(L, 1) != LUA_TFUNCTION) {      /* checked here, so that the
+                                                 error names 'run' */
+    if (!luaL_getmetafield(L, 1, "__call")) luaL_typeerror(L, 1, "function");
+    lua_pop(L, 1);
+  }
   if (rt->loop_running || rt->current)
     return corio__error(L, "INVALID_STATE", "run",
                         "corio.run: the loop is already running (await "
@@ -34,6 +38,7 @@ static int l_run(lua_State *L) {
   corio__loop(rt, t, 0);
   rt->main_task = NULL;
   corio__shutdown_tasks(rt);
+  corio__flush_reports(rt);    /* queued while the loop wound down */
   rt->L = saved;
   if (t->state != T_DONE)
     return corio__error(L, "INVALID_STATE", "run",
@@ -53,9 +58,12 @@ static int l_set_error_handler(lua_State *L) {
   } else {
     lua_pushnil(L);
   }
-  lua_pushvalue(L, 1);
-  rt->errh_ref = lua_isnil(L, 1) ? LUA_NOREF
-                                 : luaL_ref(L, LUA_REGISTRYINDEX);
+  if (lua_isnil(L, 1)) {        /* pushing nothing keeps `previous` on top */
+    rt->errh_ref = LUA_NOREF;
+  } else {
+    lua_pushvalue(L, 1);
+    rt->errh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   return 1;
 }
 
@@ -198,6 +206,19 @@ static int luaopen_corio_core(lua_State *L) {
 }
 
 
+/* Loads corio.core (its metatables) if no script has required it yet:
+** the C API may create tasks first (the binary spawns its main task
+** before the script runs), and a Task made before the "corio.Task"
+** metatable exists would have no methods and no __gc. */
+void corio__open_core(lua_State *L) {
+  if (luaL_getmetatable(L, CORIO_TASK_MT) == LUA_TNIL) {
+    luaL_requiref(L, "corio.core", luaopen_corio_core, 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+
 /* Loader of an embedded script; upvalue: its index in corio__scripts. */
 static int load_script(lua_State *L) {
   const corio_script *s = &corio__scripts[lua_tointeger(L,
@@ -232,6 +253,11 @@ int corio__preload(lua_State *L) {
   }
   lua_pushcfunction(L, luaopen_corio);
   lua_setfield(L, -2, "corio");
+  lua_pop(L, 1);
+  /* Load corio.core now: it registers the Task metatable, which a task
+  ** spawned before any require (the binary's main task, corio_spawn from a
+  ** host) needs, or core.wake would not recognise it. */
+  luaL_requiref(L, "corio.core", luaopen_corio_core, 0);
   lua_pop(L, 1);
   return self;
 }

@@ -81,6 +81,7 @@ int corio__anchor(corio_rt *rt, lua_State *L, int idx) {
   lua_pushvalue(L, idx);
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
+  rt->nanchored++;
   return slot;
 }
 
@@ -92,6 +93,18 @@ void corio__unanchor(corio_rt *rt, lua_State *L, int slot) {
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
   rt->free_slots[rt->free_n++] = slot;
+  rt->nanchored--;
+}
+
+
+/* Once nothing is anchored, a live table grown by a burst of tasks is
+** replaced by a small one, so its memory goes back. */
+static void shrink_live(corio_rt *rt, lua_State *L) {
+  if (rt->nanchored != 0 || rt->max_slot < 4096) return;
+  lua_newtable(L);
+  lua_rawseti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  rt->max_slot = 0;
+  rt->free_n = 0;
 }
 
 /* }==================================================================== */
@@ -134,6 +147,7 @@ void corio__run_ready(corio_rt *rt) {
     else run_handle(rt, (corio_handle *)n);
   }
   corio__flush_reports(rt);
+  shrink_live(rt, rt->L);
   rt->in_turn = 0;
   if (rt->ready.head == NULL && rt->deferred.head == NULL && rt->idle_on &&
       rt->nreports == 0) {
@@ -175,7 +189,11 @@ static void run_handle(corio_rt *rt, corio_handle *h) {
     lua_remove(L, base + 4);
   }
   lua_remove(L, base + 2);                    /* msgh, fn, args */
-  if (lua_pcall(L, h->nargs, 0, base + 1) != LUA_OK) {
+  uint64_t t0 = rt->debug ? uv_hrtime() : 0;
+  int st = lua_pcall(L, h->nargs, 0, base + 1);
+  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS)
+    corio__debug_slow(rt, L, NULL, uv_hrtime() - t0);
+  if (st != LUA_OK) {
     lua_getfield(L, LUA_REGISTRYINDEX, "corio.traceback");
     corio__report(rt, L, -2, "callback", lua_gettop(L));
   }
@@ -199,17 +217,22 @@ static int loop_alive(corio_rt *rt) {
 int corio__cancel_all(corio_rt *rt, const char *msg) {
   lua_State *L = rt->L;
   int n = 0;
+  long tasks = rt->ntasks, handles = rt->nhandles;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
   int live = lua_gettop(L);
-  for (int i = 1; i <= rt->max_slot; i++) {
-    lua_rawgeti(L, live, i);
-    corio_fut *f = corio__to_fut(L, -1);
+  /* lua_next skips the free slots; stop once every task and handle has
+  ** been seen (the table also anchors requests of bindings). */
+  lua_pushnil(L);
+  while ((tasks > 0 || handles > 0) && lua_next(L, live)) {
+    corio_fut *f = corio__to_fut(rt, L, -1);
     if (f && f->type == TYPE_TASK) {
       corio_task *t = container_of(f, corio_task, fut);
+      tasks--;
       if (t != rt->current) n += corio__task_cancel(rt, t, L, msg);
     } else if (lua_type(L, -1) == LUA_TUSERDATA) {
       /* a pending call_soon/call_later handle: drop it */
       corio_handle *h = luaL_testudata(L, -1, CORIO_HANDLE_MT);
+      if (h) handles--;
       if (h && h->state == H_PENDING) {
         h->state = H_CANCELLED;
         corio__timer_disarm(rt, &h->timer);
@@ -246,7 +269,11 @@ int corio__loop(corio_rt *rt, corio_task *target, int all) {
                         "deadlock: the main task waits for something that "
                         "can never happen (no timer, I/O or task left to "
                         "wake it)");
-      corio__throw(rt, target, rt->L);
+      /* Woken: the task goes on (it may catch the error), so a later
+      ** deadlock is a new one, not another round of this one.  Without the
+      ** reset, a long run (the test runner) that met three deadlocks had
+      ** its main task cancelled at the fourth. */
+      if (corio__throw(rt, target, rt->L)) stuck_rounds = 0;
     } else {
       corio__cancel_all(rt, "deadlock: nothing left to wake this task");
     }
@@ -282,10 +309,10 @@ static void report_unobserved(corio_rt *rt) {
   lua_pushnil(L);
   while (lua_next(L, tbl)) {
     lua_pop(L, 1);
-    corio_fut *f = corio__to_fut(L, -1);
-    if (f && f->state == FUT_FAILED && !f->observed && !f->reported) {
-      f->reported = 1;
+    corio_fut *f = corio__to_fut(rt, L, -1);
+    if (f && f->state == FUT_FAILED && !f->observed) {
       int ti = lua_gettop(L);
+      corio__observe(L, ti, f);               /* disarms the sentinel */
       lua_getiuservalue(L, ti, UV_RES);
       if (lua_getiuservalue(L, ti, UV_EXTRA) == LUA_TTABLE)
         lua_getfield(L, -1, "traceback");
@@ -343,6 +370,9 @@ static void rt_close_loop(corio_rt *rt) {
 static void rt_release(corio_rt *rt) {
   free(rt->heap);
   free(rt->free_slots);
+  free(rt->idle_slots);
+  free(rt->empty_slots);
+  free(rt->slot_co);
   free(rt);
 }
 
@@ -353,9 +383,14 @@ static int rt_gc(lua_State *L) {
   corio_rt *rt = *p;
   if (rt == NULL) return 0;
   *p = NULL;
+  /* Failed tasks never awaited were finalized just before us (newer
+  ** objects go first) and queued their reports: print them now, with the
+  ** default report (closing), since no loop turn will flush them. */
+  rt->closing = 1;
+  rt->L = L;
+  corio__flush_reports(rt);
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
-  rt->closing = 1;
   rt_close_loop(rt);
   rt_release(rt);
   return 0;
@@ -398,7 +433,7 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   rt->idle.data = rt;
   corio__timer_init(rt);
   rt->live_ref = new_ref_table(L, NULL);
-  rt->pool_ref = new_ref_table(L, NULL);
+  rt->threads_ref = new_ref_table(L, NULL);
   rt->unobserved_ref = new_ref_table(L, "k");
   rt->reports_ref = new_ref_table(L, NULL);
   /* The sentinel's __gc tears the runtime down when the state closes. */
@@ -420,7 +455,7 @@ uv_loop_t *corio_loop(corio_runtime *rt) { return rt->loop; }
 
 
 corio_runtime *corio_new(void) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = corio__newstate();
   if (L == NULL) return NULL;
   luaL_openlibs(L);
   corio_rt *rt = corio_attach(L, NULL);
@@ -485,7 +520,10 @@ void corio_free(corio_runtime *rt) {
   corio_rt **p = lua_touserdata(L, -1);
   if (p) *p = NULL;                           /* the sentinel lets go */
   lua_pop(L, 1);
+  void *ud;
+  lua_Alloc af = lua_getallocf(L, &ud);
   lua_close(L);
+  corio__freestate_alloc(af, ud);
   rt_close_loop(rt);
   rt_release(rt);
 }

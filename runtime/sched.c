@@ -18,7 +18,7 @@
 ** that may themselves await.  When the body returns, the coroutine is
 ** clean (status LUA_OK, empty stack) and goes back to a pool for reuse.
 */
-#include <string.h>   /* memset */
+#include <stdlib.h>   /* realloc */
 
 #include "internal.h"
 
@@ -62,7 +62,7 @@ static void push_cancel_error(lua_State *L, corio_rt *rt, corio_task *t) {
   else
     lua_pushnil(L);
   const char *msg = lua_tostring(L, -1);
-  corio__push_error(L, "CANCELLED", "cancel",
+  corio__push_error(L, "CANCELLED", NULL,
                     msg ? msg : "task was cancelled");
   lua_replace(L, -4);
   lua_pop(L, 2);                              /* err */
@@ -79,6 +79,13 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op) {
     corio__error(L, "INVALID_STATE", op,
                  "%s: cannot await inside a coroutine nested in a task", op);
   }
+  /* Checked before the caller arms anything: if lua_yieldk failed later,
+  ** a timer or queue entry would be left pointing at a task that goes on
+  ** running (and may finish), and its wake would resume a dead task. */
+  if (!lua_isyieldable(L))
+    corio__error(L, "INVALID_STATE", op,
+                 "%s: cannot await across a C-call boundary (in a function "
+                 "called from C, e.g. by table.sort or string.gsub)", op);
   if (t->flags & TF_CANCEL_REQ) {
     t->flags &= ~TF_CANCEL_REQ;
     push_cancel_error(L, rt, t);
@@ -156,6 +163,7 @@ int corio__throw(corio_rt *rt, corio_task *t, lua_State *from) {
 int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
                        const char *msg) {
   if (t->state == T_DONE) return 0;
+  t->ncancel++;                               /* every taken request */
   if (t->flags & TF_CANCEL_WAKE) return 1;    /* already on its way */
   if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
   if (msg) {
@@ -192,31 +200,58 @@ int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
 ** Coroutines: start, resume, finish
 ** ===================================================================== */
 
-/* Pushes a clean coroutine: from the pool, or a new one. [-0,+1] */
-static lua_State *thread_get(corio_rt *rt, lua_State *L) {
-  if (rt->pool_n > 0) {
-    lua_State *co = rt->pool[--rt->pool_n];
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
-    lua_rawgeti(L, -1, rt->pool_n + 1);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, rt->pool_n + 1);
-    lua_remove(L, -2);
-    return co;
+/* Takes a clean coroutine for t: an idle one, or a new one.  Returns NULL
+** when out of memory (nothing changed). */
+static lua_State *thread_get(corio_rt *rt, lua_State *L, corio_task *t) {
+  lua_State *co;
+  if (rt->idle_n > 0) {
+    int slot = rt->idle_slots[--rt->idle_n];
+    t->co_slot = slot;
+    return rt->slot_co[slot];
   }
-  return lua_newthread(L);
+  if (rt->max_tslot == rt->slots_cap) {       /* room to give slots back */
+    int cap = rt->slots_cap ? rt->slots_cap * 2 : 256;
+    int *a = realloc(rt->idle_slots, (size_t)cap * sizeof *a);
+    if (a == NULL) return NULL;
+    rt->idle_slots = a;
+    a = realloc(rt->empty_slots, (size_t)cap * sizeof *a);
+    if (a == NULL) return NULL;
+    rt->empty_slots = a;
+    lua_State **c = realloc(rt->slot_co, (size_t)(cap + 1) * sizeof *c);
+    if (c == NULL) return NULL;
+    rt->slot_co = c;
+    rt->slots_cap = cap;
+  }
+  int slot = rt->empty_n > 0 ? rt->empty_slots[--rt->empty_n]
+                             : ++rt->max_tslot;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
+  co = lua_newthread(L);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+  rt->slot_co[slot] = co;
+  t->co_slot = slot;
+  return co;
 }
 
 
-/* Returns the coroutine at the top of L to the pool. [-1,+0] */
-static void thread_put(corio_rt *rt, lua_State *L, lua_State *co) {
-  if (rt->pool_n < CORIO_THREAD_POOL && lua_status(co) == LUA_OK &&
-      lua_gettop(co) == 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
-    lua_insert(L, -2);
-    lua_rawseti(L, -2, rt->pool_n + 1);
-    rt->pool[rt->pool_n++] = co;
+/* Gives t's coroutine back: kept idle for reuse if it is clean and the
+** pool is not full, else released to the collector.  A coroutine with a
+** debug hook (debug.sethook in the task) is not reused: the hook would
+** run in the next task given that coroutine. */
+static void thread_put(corio_rt *rt, lua_State *L, corio_task *t, int clean) {
+  int slot = t->co_slot;
+  t->co_slot = 0;
+  if (clean && rt->idle_n < CORIO_THREAD_POOL &&
+      lua_gethook(rt->slot_co[slot]) == NULL) {
+    rt->idle_slots[rt->idle_n++] = slot;
+    return;
   }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
+  rt->slot_co[slot] = NULL;
+  rt->empty_slots[rt->empty_n++] = slot;
 }
 
 
@@ -265,8 +300,6 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
                                                    : FUT_FAILED;
     store_results(L, ti, t, 1);
   }
-  lua_pushnil(L);
-  lua_setiuservalue(L, ti, UV_FN);
   t->co = NULL;
   t->state = T_DONE;
   t->undo = NULL;
@@ -274,22 +307,23 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   corio__unanchor(rt, L, t->anchor);
   t->anchor = 0;
   corio__fut_complete(rt, L, ti, f);
-  if (f->state == FUT_FAILED && !f->observed) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->unobserved_ref);
-    lua_pushvalue(L, ti);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-  }
+  if (f->state == FUT_FAILED && !f->observed)
+    corio__watch_failure(rt, L, ti, f);
   if (t == rt->main_task) uv_stop(rt->loop);
 }
 
 
-/* Moves the spawn function and arguments onto a fresh coroutine. */
+/* Moves the spawn function and arguments onto a fresh coroutine.  The
+** function stays in UV_FN (the task's traceback and name need nothing
+** else); the arguments are dropped. */
 static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
-  lua_State *co = thread_get(rt, L);          /* [task, co] */
-  lua_checkstack(co, t->nargs + 3);
-  lua_checkstack(L, t->nargs + 3);
+  lua_State *co = thread_get(rt, L, t);
+  if (co == NULL) return NULL;
+  if (t->nargs > 8 && (!lua_checkstack(co, t->nargs + 3) ||
+                       !lua_checkstack(L, t->nargs + 3))) {
+    thread_put(rt, L, t, 1);
+    return NULL;
+  }
   lua_pushcfunction(co, task_main);
   lua_getiuservalue(L, ti, UV_FN);
   lua_xmove(L, co, 1);
@@ -298,13 +332,15 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
     lua_xmove(L, co, 1);
   } else if (t->nargs > 1) {
     lua_getiuservalue(L, ti, UV_RES);
-    for (int i = 1; i <= t->nargs; i++) lua_rawgeti(L, ti + 2, i);
+    int tbl = lua_gettop(L);
+    for (int i = 1; i <= t->nargs; i++) lua_rawgeti(L, tbl, i);
     lua_xmove(L, co, t->nargs);
     lua_pop(L, 1);
   }
-  lua_setiuservalue(L, ti, UV_FN);            /* anchors co; [task] */
-  lua_pushnil(L);
-  lua_setiuservalue(L, ti, UV_RES);
+  if (t->nargs > 0) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, ti, UV_RES);
+  }
   t->co = co;
   return co;
 }
@@ -312,18 +348,25 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
 
 void corio__step(corio_rt *rt, corio_task *t) {
   lua_State *L = rt->L;
-  int nargs, nres, st;
+  int nargs, nres, st, ti = 0, base = lua_gettop(L);
   switch (t->state) {
     case T_NEW:
+      /* The task stays on L until it suspends: most finish at once. */
       corio__push_task(rt, L, t);
+      ti = lua_gettop(L);
       if (t->flags & TF_CANCEL_REQ) {         /* cancelled before start */
         push_cancel_error(L, rt, t);
-        finish(rt, L, lua_gettop(L) - 1, t, 0, 1);
-        lua_pop(L, 1);
+        finish(rt, L, ti, t, 0, 1);
+        lua_settop(L, base);
         return;
       }
-      start(rt, L, lua_gettop(L), t);
-      lua_pop(L, 1);
+      if (start(rt, L, ti, t) == NULL) {
+        corio__push_error(L, "ENOMEM", "spawn", "not enough memory to "
+                          "start the task");
+        finish(rt, L, ti, t, 0, 1);
+        lua_settop(L, base);
+        return;
+      }
       nargs = t->nargs + 1;
       break;
     case T_WAITING:                           /* yield() from deferred */
@@ -340,8 +383,13 @@ void corio__step(corio_rt *rt, corio_task *t) {
   t->state = T_RUNNING;
   t->nwake = 0;
   rt->current = t;
+  uint64_t t0 = rt->debug ? uv_hrtime() : 0;
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
+  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
+    if (st == LUA_OK || st == LUA_YIELD) corio__debug_slow(rt, L, t,
+                                                           uv_hrtime() - t0);
+  }
   if (st == LUA_YIELD) {
     if (t->state == T_RUNNING) {
       /* A bare coroutine.yield() in a task body: treat it as yield(). */
@@ -350,18 +398,20 @@ void corio__step(corio_rt *rt, corio_task *t) {
       t->token++;
       corio__enqueue_next(rt, &t->node);
     }
+    lua_settop(L, base);
     return;
   }
   lua_State *co = t->co;
-  corio__push_task(rt, L, t);
-  int ti = lua_gettop(L);
-  lua_checkstack(L, nres + 4);
+  if (ti == 0) {
+    corio__push_task(rt, L, t);
+    ti = lua_gettop(L);
+  }
+  if (nres > 8) lua_checkstack(L, nres + 4);
   if (st == LUA_OK) {
     int ok = lua_toboolean(co, -nres);
     lua_xmove(co, L, nres - 1);
     lua_settop(co, 0);
-    lua_getiuservalue(L, ti, UV_FN);          /* the coroutine */
-    thread_put(rt, L, co);
+    thread_put(rt, L, t, 1);
     finish(rt, L, ti, t, ok, ok ? nres - 1 : 1);
   } else {
     /* An error outside the body's pcall (out of memory, C stack
@@ -373,9 +423,10 @@ void corio__step(corio_rt *rt, corio_task *t) {
     lua_setfield(L, -3, "traceback");
     lua_pop(L, 2);
     lua_resetthread(co);
+    thread_put(rt, L, t, 0);
     finish(rt, L, ti, t, 0, 1);
   }
-  lua_settop(L, ti - 1);
+  lua_settop(L, base);
 }
 
 /* }==================================================================== */

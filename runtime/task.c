@@ -45,6 +45,7 @@ static void inherit_context(corio_rt *rt, lua_State *L, int ti) {
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "ctx_shared");
   lua_pop(L, 1);
+  ((corio_task *)lua_touserdata(L, ti))->flags |= TF_HAS_CTX;
 }
 
 
@@ -58,7 +59,8 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
   t->timer.hidx = -1;
   t->id = rt->next_id++;
   t->nargs = nargs;
-  luaL_setmetatable(L, CORIO_TASK_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_task_ref);
+  lua_setmetatable(L, -2);
   int ti = lua_gettop(L);
   lua_pushvalue(L, fi);
   lua_setiuservalue(L, ti, UV_FN);
@@ -73,7 +75,9 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
     }
     lua_setiuservalue(L, ti, UV_RES);
   }
-  if (rt->current || rt->ctx_ref != LUA_NOREF) inherit_context(rt, L, ti);
+  if (rt->current ? (rt->current->flags & TF_HAS_CTX)
+                  : rt->ctx_ref != LUA_NOREF)
+    inherit_context(rt, L, ti);
   t->anchor = corio__anchor(rt, L, ti);
   rt->ntasks++;
   corio__enqueue(rt, &t->node);
@@ -102,6 +106,7 @@ static int l_spawn(lua_State *L) {
 int corio_spawn(corio_runtime *rt, int nargs) {
   lua_State *L = rt->mainL;
   check_callable(L, -nargs - 1);
+  corio__open_core(L);         /* the Task metatable must exist */
   task_new(rt, L, nargs);
   return 0;
 }
@@ -126,6 +131,27 @@ static int task_cancel(lua_State *L) {
   corio_task *t = check_task(L, 1);
   const char *msg = luaL_optstring(L, 2, NULL);
   lua_pushboolean(L, corio__task_cancel(rt, t, L, msg));
+  return 1;
+}
+
+
+/* cancelling() -> how many cancel requests are outstanding (asyncio's
+** Task.cancelling): every cancel() that returned true adds one, every
+** uncancel() removes one.  Timeout scopes and task groups use the pair to
+** tell their own cancellation from someone else's. */
+static int task_cancelling(lua_State *L) {
+  lua_pushinteger(L, check_task(L, 1)->ncancel);
+  return 1;
+}
+
+
+/* uncancel() -> the count left.  When it reaches 0, a cancellation that
+** was requested but not delivered yet is withdrawn. */
+static int task_uncancel(lua_State *L) {
+  corio_task *t = check_task(L, 1);
+  if (t->ncancel > 0 && --t->ncancel == 0)
+    t->flags &= ~(TF_CANCEL_REQ | TF_CANCEL_WAKE);
+  lua_pushinteger(L, t->ncancel);
   return 1;
 }
 
@@ -183,6 +209,8 @@ static int task_tostring(lua_State *L) {
 
 static const luaL_Reg task_methods[] = {
   {"cancel", task_cancel},
+  {"cancelling", task_cancelling},
+  {"uncancel", task_uncancel},
   {"name", task_name},
   {"set_name", task_set_name},
   {"traceback", task_traceback},
@@ -193,7 +221,8 @@ static const luaL_Reg task_methods[] = {
 void corio__open_task(lua_State *L, corio_rt *rt) {
   luaL_newmetatable(L, CORIO_TASK_MT);
   corio__fut_metatable(L, rt, task_methods, task_tostring);
-  lua_pop(L, 1);
+  rt->mt_task = lua_topointer(L, -1);
+  rt->mt_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
     {"current", l_current},

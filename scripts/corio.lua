@@ -17,6 +17,15 @@ for _, name in ipairs {
   corio[name] = core[name]
 end
 
+-- Composition (scripts/compose.lua): gather, wait, wait_for, timeout
+-- scopes, shield, as_completed, task groups.
+local compose = require "corio.compose"
+for _, name in ipairs {
+  "gather", "wait", "wait_for", "timeout", "shield", "as_completed", "group",
+} do
+  corio[name] = compose[name]
+end
+
 -- Submodules load on first use: corio.sync, corio.net, ...
 return setmetatable(corio, {
   __index = function(t, k)

@@ -60,6 +60,7 @@ function M.main(args)
   for i = 1, args.n or #args do paths[#paths + 1] = args[i] end
   if #paths == 0 then paths[1] = "tests" end
 
+  require("busted.languages.en")            -- busted's messages
   local busted = require("busted.core")()
   require("busted")(busted)
   busted.register("file", "file", {})
@@ -116,8 +117,8 @@ function M.main(args)
     end
   end
   busted.subscribe({ "error" }, function(element, parent, message)
-    if element and (element.descriptor == "output" or element.descriptor == "helper") then
-      report(tostring(element.name), message)
+    if element and element.descriptor == nil then
+      report("(loading tests)", message)     -- e.g. no test files match
     end
     return nil, true
   end)

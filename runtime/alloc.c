@@ -1,0 +1,178 @@
+/*
+** alloc.c -- the Lua allocator of a corio state: size-class slabs for
+** small blocks, the C library for the rest.
+**
+** Lua tells its allocator the old size of every block it frees or
+** resizes, so small blocks need no header: they are carved from 64 KiB
+** chunks in classes of 16 bytes and recycled through one free list per
+** class.  A task, a coroutine's lua_State and its CallInfo records are all
+** small; without a header each saves 8-16 bytes of malloc overhead, which
+** matters with 100,000 sleeping tasks, and allocating is a pop from a list.
+** The state is single-threaded, so the slabs need no lock.  Chunks go back
+** to the C library when the state closes.
+**
+** Under AddressSanitizer or valgrind the slabs would hide use-after-free
+** inside a chunk, so sanitizer builds (and CORIO_PLAIN_ALLOC=1) use the C
+** library for every block.
+*/
+#include <stdio.h>    /* fputs */
+#include <stdlib.h>   /* malloc, realloc, free, getenv */
+#include <string.h>   /* memcpy */
+
+#include "internal.h"
+
+#define SLAB_MAX    1024                   /* largest slab block: a coroutine stack */
+#define SLAB_STEP   16
+#define NCLASSES    (SLAB_MAX / SLAB_STEP)
+#define CHUNK_SIZE  (64 * 1024)
+
+typedef struct chunk { struct chunk *next; } chunk;
+typedef struct block { struct block *next; } block;
+
+typedef struct slabs {
+  block *free[NCLASSES];
+  chunk *chunks;                           /* every chunk, for teardown */
+  char *bump, *bump_end;                   /* unused tail of the newest */
+} slabs;
+
+
+static int class_of(size_t n) { return (int)((n + SLAB_STEP - 1) / SLAB_STEP) - 1; }
+
+
+static void *slab_get(slabs *s, size_t n) {
+  int c = class_of(n);
+  block *b = s->free[c];
+  if (b) {
+    s->free[c] = b->next;
+    return b;
+  }
+  size_t size = (size_t)(c + 1) * SLAB_STEP;
+  if ((size_t)(s->bump_end - s->bump) < size) {
+    chunk *ch = malloc(CHUNK_SIZE);
+    if (ch == NULL) return NULL;
+    ch->next = s->chunks;
+    s->chunks = ch;
+    s->bump = (char *)ch + SLAB_STEP;      /* keeps blocks 16-aligned */
+    s->bump_end = (char *)ch + CHUNK_SIZE;
+  }
+  void *p = s->bump;
+  s->bump += size;
+  return p;
+}
+
+
+static void slab_put(slabs *s, void *p, size_t n) {
+  block *b = p;
+  int c = class_of(n);
+  b->next = s->free[c];
+  s->free[c] = b;
+}
+
+
+static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  slabs *s = ud;
+  if (p == NULL) osize = 0;                /* osize is then a type tag */
+  if (nsize == 0) {
+    if (p == NULL) return NULL;
+    if (osize <= SLAB_MAX) slab_put(s, p, osize);
+    else free(p);
+    return NULL;
+  }
+  if (osize > SLAB_MAX && nsize > SLAB_MAX) return realloc(p, nsize);
+  if (p && osize <= SLAB_MAX && nsize <= SLAB_MAX &&
+      class_of(osize) == class_of(nsize))
+    return p;
+  void *q = nsize <= SLAB_MAX ? slab_get(s, nsize) : malloc(nsize);
+  if (q == NULL) return NULL;              /* Lua keeps the old block */
+  if (p) {
+    memcpy(q, p, osize < nsize ? osize : nsize);
+    if (osize <= SLAB_MAX) slab_put(s, p, osize);
+    else free(p);
+  }
+  return q;
+}
+
+
+static void *plain_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  return realloc(p, nsize);
+}
+
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "corio: PANIC: unprotected error in call to Lua API (%s)\n",
+          msg ? msg : "error object is not a string");
+  return 0;                                /* then Lua aborts */
+}
+
+
+/* Warnings as in lauxlib: off until "@on"; pieces joined into one line. */
+static void warnf(void *ud, const char *msg, int tocont) {
+  int *state = ud;                         /* 0 off, 1 on, 2 continuing */
+  if (*state != 2 && !tocont && msg[0] == '@') {
+    if (strcmp(msg, "@off") == 0) *state = 0;
+    else if (strcmp(msg, "@on") == 0) *state = 1;
+    return;
+  }
+  if (*state == 0) return;
+  if (*state == 1) fputs("Lua warning: ", stderr);
+  fputs(msg, stderr);
+  if (tocont) *state = 2;
+  else {
+    fputs("\n", stderr);
+    *state = 1;
+  }
+}
+
+static int warn_state;  /* shared: only ever toggled on the loop thread */
+
+
+static lua_State *setup(lua_State *L) {
+  if (L) {
+    lua_atpanic(L, panic);
+    lua_setwarnf(L, warnf, &warn_state);
+  }
+  return L;
+}
+
+
+lua_State *corio__newstate(void) {
+  const char *plain = getenv("CORIO_PLAIN_ALLOC");
+#ifdef SANITIZED
+  plain = "1";
+#endif
+  if (plain && plain[0] == '1') return setup(lua_newstate(plain_alloc, NULL));
+  slabs *s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  lua_State *L = lua_newstate(slab_alloc, s);
+  if (L == NULL) free(s);
+  return setup(L);
+}
+
+
+/* Frees the slabs of a closed state made by corio__newstate. */
+void corio__freestate_alloc(lua_Alloc f, void *ud) {
+  if (f != slab_alloc || ud == NULL) return;
+  slabs *s = ud;
+  while (s->chunks) {
+    chunk *next = s->chunks->next;
+    free(s->chunks);
+    s->chunks = next;
+  }
+  free(s);
+}

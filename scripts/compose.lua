@@ -1,0 +1,663 @@
+--[[
+corio.compose -- running several awaitables together: gather, wait,
+wait_for, timeout scopes, shield, as_completed and task groups.  corio
+re-exports them (corio.gather, ...).
+
+An awaitable is a Task or a Future; where a list is taken, a function is
+spawned as a new task.  Python's asyncio is the model; where it is
+inconsistent corio is structured: whatever spawns or owns children does
+not return before they have finished, and a failing child cancels its
+siblings (gather, group).  See docs/API-composition.md.
+
+Cancellation bookkeeping relies on task:cancelling() / task:uncancel()
+(asyncio 3.11's counters, in the core): a timeout scope or a group that
+cancels a task to interrupt it takes its request back when it is done, so
+it can tell its own cancellation from anyone else's, and an outer cancel
+always passes through untouched.
+]]
+local core = require "corio.core"
+
+local spawn, future, current, call_later = core.spawn, core.future,
+  core.current, core.call_later
+local Error, is_cancelled = core.Error, core.is_cancelled
+local getmetatable, setmetatable, type, error, pcall, select, next =
+  getmetatable, setmetatable, type, error, pcall, select, next
+local pack, unpack = table.pack, table.unpack
+
+local M = {}
+
+local registry = debug.getregistry()
+local TASK_MT, FUTURE_MT = registry["corio.Task"], registry["corio.Future"]
+
+
+-- {====================================================================
+-- Argument helpers
+-- =====================================================================
+
+local function typename(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and type(mt.__name) == "string" and mt.__name
+    or type(v)
+end
+
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg),
+    (level or 2) + 1)
+end
+
+local function is_callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt ~= TASK_MT and mt ~= FUTURE_MT and
+    mt.__call ~= nil
+end
+
+local function is_fut(v)
+  local mt = getmetatable(v)
+  return mt == TASK_MT or mt == FUTURE_MT
+end
+
+local function check_delay(v, n, fname, optional)
+  if v == nil and optional then return nil end
+  if type(v) ~= "number" or v ~= v then
+    argerror(n, fname, "number expected, got " ..
+      (type(v) == "number" and "NaN" or typename(v)), 3)
+  end
+  return v < 0 and 0 or v
+end
+
+local function need_task(op)
+  local t = current()
+  if t == nil then
+    error(Error("INVALID_STATE", op .. ": not inside a task (start one " ..
+      "with corio.run or corio.spawn)", { op = op }), 3)
+  end
+  return t
+end
+
+-- Checks the awaitables of list[1..n] (argument `argn` of `fname`) before
+-- anything is spawned, then returns the futures (functions spawned).
+local function to_futs(list, n, fname, argn, what)
+  for i = 1, n do
+    local v = list[i]
+    if not is_fut(v) and not is_callable(v) then
+      argerror(argn or i, fname, ("%sTask, Future or function expected, " ..
+        "got %s"):format(what and what:format(i) or "", typename(v)), 3)
+    end
+  end
+  local futs = {}
+  for i = 1, n do
+    local v = list[i]
+    futs[i] = is_fut(v) and v or spawn(v)
+  end
+  return futs
+end
+
+-- list, n for the two calling forms f(list, opts) and f(a, b, ...).
+local function list_args(fname, ...)
+  local first = ...
+  if type(first) == "table" and not is_callable(first) then
+    local opts = select(2, ...)
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror(2, fname, "table expected, got " .. typename(opts), 3)
+    end
+    return first, first.n or #first, opts or {}, 1, "list item #%d: "
+  end
+  return pack(...), select("#", ...), {}, nil, nil
+end
+
+local function cancel_pending(futs, msg)
+  for i = 1, #futs do
+    local f = futs[i]
+    if not f:done() then f:cancel(msg) end
+  end
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- Timeout scopes
+--
+-- Each task with open scopes has a state {top = innermost open scope,
+-- owed = true while a scope's cancel request is outstanding}.  Only one
+-- scope cancel is outstanding at a time.  When a scope's deadline passes
+-- it marks itself expired and (unless one is outstanding already)
+-- cancels the task.  At scope exit:
+--   * an expired scope that sees CANCELLED while a scope request is
+--     outstanding and nobody else asked to cancel the task since it was
+--     entered takes that request back and raises TIMEOUT instead -- so the
+--     innermost expired scope reports; if an enclosing scope expired too,
+--     its cancel is requested anew and reaches the enclosing body at its
+--     next await;
+--   * otherwise an outstanding request that no enclosing scope is owed is
+--     withdrawn (the body finished first or swallowed the CANCELLED);
+--   * any other error, and anyone else's CANCELLED, passes through.
+-- =====================================================================
+
+local CANCEL_MSG = "deadline exceeded (timeout)"
+local states = setmetatable({}, { __mode = "k" })
+
+local Scope = { __name = "corio.TimeoutScope" }
+Scope.__index = Scope
+
+local function expire(sc)
+  sc.timer = nil
+  if sc.closed then return end
+  sc.passed = true
+  local st = sc.st
+  if not st.owed and sc.task:cancel(CANCEL_MSG) then st.owed = true end
+end
+
+local function enter(task, delay, op)
+  local st = states[task]
+  if st == nil then
+    st = { owed = false }
+    states[task] = st
+  end
+  local sc = setmetatable({ task = task, st = st, parent = st.top,
+    level = task:cancelling() - (st.owed and 1 or 0), delay = delay,
+    op = op, passed = false, closed = false }, Scope)
+  st.top = sc
+  if delay then sc.timer = call_later(delay, expire, sc) end
+  return sc
+end
+
+local function enclosing_expired(sc)
+  while sc do
+    if sc.passed then return true end
+    sc = sc.parent
+  end
+  return false
+end
+
+-- Closes the scope; returns the error to raise instead of err, or nil.
+local function exit(sc, err)
+  if sc.closed then return nil end
+  sc.closed = true
+  if sc.timer then
+    sc.timer:cancel()
+    sc.timer = nil
+  end
+  local st, task = sc.st, sc.task
+  st.top = sc.parent
+  local owed = enclosing_expired(st.top)
+  local out
+  if sc.passed and st.owed and err ~= nil and is_cancelled(err) and
+     task:cancelling() - 1 <= sc.level then
+    task:uncancel()
+    st.owed = false
+    if owed and task:cancel(CANCEL_MSG) then st.owed = true end
+    out = Error("TIMEOUT", ("timed out after %g s"):format(sc.delay),
+      { op = sc.op, cause = err })
+  elseif st.owed and not owed then
+    task:uncancel()
+    st.owed = false
+  end
+  if st.top == nil and not st.owed then states[task] = nil end
+  return out
+end
+
+function Scope:__close(err)
+  local out = exit(self, err)
+  if out then error(out, 0) end
+end
+
+-- scope:expired() -> true once the deadline has passed.
+function Scope:expired()
+  return self.passed
+end
+
+function Scope:__tostring()
+  return ("corio.TimeoutScope (%s s, %s)"):format(tostring(self.delay),
+    self.closed and "closed" or self.passed and "expired" or "open")
+end
+
+--[[ timeout(s, fn, ...) -> fn's results.  Runs fn(...) in the current task
+with a deadline s seconds away (nil: none).  At the deadline the pending
+await inside raises CANCELLED (so cleanup runs), and TIMEOUT comes out of
+the scope.  timeout(s) without fn returns the scope itself, for
+    local _ <close> = corio.timeout(s) ]]
+function M.timeout(s, fn, ...)
+  s = check_delay(s, 1, "timeout", true)
+  local task = need_task("timeout")
+  if fn == nil and select("#", ...) == 0 then
+    return enter(task, s, "timeout")
+  end
+  if not is_callable(fn) then
+    argerror(2, "timeout", "function expected, got " .. typename(fn))
+  end
+  local _ <close> = enter(task, s, "timeout")
+  return fn(...)
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- wait_for and shield
+-- =====================================================================
+
+--[[ wait_for(aw, s) -> aw's results.  Past the deadline, aw is cancelled
+and awaited (a task unwinds first), then TIMEOUT is raised.  If aw still
+finished with a result, the result wins.  Cancelling the caller cancels aw
+too. ]]
+function M.wait_for(aw, s)
+  if not is_fut(aw) and not is_callable(aw) then
+    argerror(1, "wait_for", "Task, Future or function expected, got " ..
+      typename(aw))
+  end
+  s = check_delay(s, 2, "wait_for", true)
+  local task = need_task("wait_for")
+  local f = is_fut(aw) and aw or spawn(aw)
+  if f:done() then return f:await() end
+  local sc = enter(task, s, "wait_for")
+  local r = pack(pcall(f.await, f))
+  local out
+  if r[1] then out = exit(sc, nil) else out = exit(sc, r[2]) end
+  if r[1] then return unpack(r, 2, r.n) end
+  if getmetatable(f) == FUTURE_MT and not f:done() then
+    f:cancel("wait_for was cancelled")
+  end
+  if out then
+    if f:done() and not f:cancelled() then   -- it finished after all
+      local got = pack(pcall(f.result, f))
+      if got[1] then return unpack(got, 2, got.n) end
+    end
+    error(out, 0)
+  end
+  error(r[2], 0)
+end
+
+--[[ shield(aw) -> aw's results.  Cancelling the caller interrupts only its
+own wait: aw goes on.  (If the caller is cancelled, an error aw raises later
+is dropped, as in asyncio.) ]]
+function M.shield(aw)
+  if not is_fut(aw) and not is_callable(aw) then
+    argerror(1, "shield", "Task, Future or function expected, got " ..
+      typename(aw))
+  end
+  local f = is_fut(aw) and aw or spawn(aw)
+  if f:done() then return f:await() end
+  local outer = future()
+  f:add_done_callback(function(inner)
+    if outer:done() then return end
+    local r = pack(pcall(inner.result, inner))
+    if r[1] then outer:set_result(unpack(r, 2, r.n))
+    else outer:set_error(r[2]) end
+  end)
+  local r = pack(pcall(outer.await, outer))
+  if not r[1] then
+    if not outer:done() then outer:cancel() end
+    error(r[2], 0)
+  end
+  return unpack(r, 2, r.n)
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- gather, wait, as_completed
+-- =====================================================================
+
+-- Waits until st.left == 0, whatever happens to the waiting task; returns
+-- the first CANCELLED (or other error) that interrupted the wait.
+local function wait_all(st)
+  local err
+  while st.left > 0 do
+    local sig = future()
+    st.sig = sig
+    local ok, e = pcall(sig.await, sig)
+    if not ok and err == nil then err = e end
+  end
+  st.sig = nil
+  return err
+end
+
+local function signal(st)
+  local sig = st.sig
+  if sig and not sig:done() then sig:set_result() end
+end
+
+-- Waits until everything finished or one failed (st.failed); returns the
+-- error that interrupted the caller's wait, if any.
+local function wait_all_or_first(st)
+  while st.left > 0 and not st.failed do
+    local sig = future()
+    st.sig = sig
+    local ok, e = pcall(sig.await, sig)
+    st.sig = nil
+    if not ok then return e end
+  end
+  return nil
+end
+
+--[[ gather(a, b, ...) or gather(list, {return_errors=}) -> results.
+The results list holds each awaitable's first result, in order (`n` is
+the count).  On the first error the others are cancelled and the error is
+raised once they have all finished; with return_errors the errors are put
+in the list instead.  Cancelling the caller cancels them all, and raises
+once they have finished. ]]
+function M.gather(...)
+  local list, n, opts, argn, what = list_args("gather", ...)
+  local return_errors = opts.return_errors
+  local futs = to_futs(list, n, "gather", argn, what)
+  local results = { n = n }
+  if n == 0 then return results end
+  local st = { left = n }
+  for i = 1, n do
+    futs[i]:add_done_callback(function(f)
+      st.left = st.left - 1
+      local ok, v = pcall(f.result, f)
+      if ok or return_errors then
+        results[i] = v
+      elseif not st.failed then
+        st.failed, st.err = true, v
+        signal(st)
+      end
+      if st.left == 0 then signal(st) end
+    end)
+  end
+  local err = wait_all_or_first(st)
+  if err ~= nil or st.failed then
+    cancel_pending(futs, err ~= nil and "gather was cancelled"
+      or "gather: another awaitable failed")
+    local e2 = wait_all(st)
+    if err == nil then err = e2 end
+    if err == nil then err = st.err end
+    error(err, 0)
+  end
+  return results
+end
+
+local WHEN = { all = true, first = true, first_error = true }
+
+--[[ wait(list, {timeout=, return_when=}) -> done, pending.  Waits until
+all (the default), the first ("first") or the first failed ("first_error",
+else all) of the awaitables finished, or the timeout passed; nothing is
+cancelled.  Both results are lists, in the order of `list`. ]]
+function M.wait(list, opts)
+  if type(list) ~= "table" or is_callable(list) then
+    argerror(1, "wait", "table expected, got " .. typename(list))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(2, "wait", "table expected, got " .. typename(opts))
+  end
+  opts = opts or {}
+  local delay = check_delay(opts.timeout, 2, "wait", true)
+  local when = opts.return_when or "all"
+  if not WHEN[when] then
+    argerror(2, "wait", "return_when must be \"all\", \"first\" or " ..
+      "\"first_error\", got " .. tostring(when))
+  end
+  local n = list.n or #list
+  local futs = to_futs(list, n, "wait", 1, "list item #%d: ")
+  local st = { left = 0 }
+  local function satisfied()
+    if st.left == 0 then return true end
+    if when == "first" then return st.left < n end
+    return when == "first_error" and st.failed
+  end
+  for i = 1, n do
+    if not futs[i]:done() then st.left = st.left + 1 end
+  end
+  for i = 1, n do
+    local f = futs[i]
+    if f:done() then
+      if not f:cancelled() and f:error() ~= nil then st.failed = true end
+    else
+      f:add_done_callback(function(g)
+        st.left = st.left - 1
+        if not g:cancelled() and not pcall(g.result, g) then
+          st.failed = true
+        end
+        if satisfied() then signal(st) end
+      end)
+    end
+  end
+  if not satisfied() and not st.timed_out then
+    need_task("wait")
+    local timer = delay and call_later(delay, function()
+      st.timed_out = true
+      signal(st)
+    end)
+    local _ <close> = timer and setmetatable({}, { __close = function()
+      timer:cancel()
+    end })
+    while not satisfied() and not st.timed_out do
+      local sig = future()
+      st.sig = sig
+      sig:await()
+      st.sig = nil
+    end
+  end
+  local done, pending = {}, {}
+  for i = 1, n do
+    local f = futs[i]
+    if f:done() then done[#done + 1] = f else pending[#pending + 1] = f end
+  end
+  return done, pending
+end
+
+--[[ as_completed(list, {timeout=}) -> iterator of futures in the order
+they finish:  for f in corio.as_completed(list) do ... f:result() end.
+Past the timeout the iterator raises TIMEOUT.  Leaving the loop early
+stops the timer. ]]
+function M.as_completed(list, opts)
+  if type(list) ~= "table" or is_callable(list) then
+    argerror(1, "as_completed", "table expected, got " .. typename(list))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(2, "as_completed", "table expected, got " .. typename(opts))
+  end
+  local delay = check_delay((opts or {}).timeout, 2, "as_completed", true)
+  local n = list.n or #list
+  local futs = to_futs(list, n, "as_completed", 1, "list item #%d: ")
+  local st = { left = 0 }
+  local ready, head, tail = {}, 1, 0
+  for i = 1, n do
+    futs[i]:add_done_callback(function(f)
+      tail = tail + 1
+      ready[tail] = f
+      signal(st)
+    end)
+  end
+  local timer = delay and n > 0 and call_later(delay, function()
+    st.timed_out = true
+    signal(st)
+  end)
+  local function stop()
+    if timer then
+      timer:cancel()
+      timer = nil
+    end
+  end
+  local given = 0
+  local function iter()
+    if given == n then
+      stop()
+      return nil
+    end
+    while head > tail do
+      if st.timed_out then
+        error(Error("TIMEOUT", ("timed out after %g s"):format(delay),
+          { op = "as_completed" }), 2)
+      end
+      local sig = future()
+      st.sig = sig
+      local ok, e = pcall(sig.await, sig)
+      st.sig = nil
+      if not ok then
+        stop()
+        error(e, 0)
+      end
+    end
+    local f = ready[head]
+    ready[head] = nil
+    head = head + 1
+    given = given + 1
+    if given == n then stop() end
+    return f
+  end
+  return iter, nil, nil, setmetatable({}, { __close = stop })
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- Task groups
+--
+--     local g <close> = corio.group()
+--     g:spawn(fn, ...)            -- children
+--     ...                         -- the body
+--   at scope exit (or g:wait()) every child has finished.  When a child
+--   fails, every other child is cancelled, and so is the body (the task
+--   that created the group) unless it is already waiting for the group;
+--   once all have unwound the first error is raised (g:errors() lists
+--   them all).  A cancelled child is not an error.  If the body is
+--   cancelled from outside, the children are cancelled and, once they
+--   have unwound, CANCELLED passes on.
+-- =====================================================================
+
+local Group = { __name = "corio.TaskGroup" }
+Group.__index = Group
+
+local function check_group(g, fname)
+  if getmetatable(g) ~= Group then
+    argerror(1, fname, "corio.TaskGroup expected, got " .. typename(g), 3)
+  end
+  return g
+end
+
+function M.group()
+  local parent = current()
+  return setmetatable({ _parent = parent, _tasks = {}, left = 0,
+    _errors = {}, _raised = 0, _aborting = false, _closed = false,
+    _waiting = false, _parent_cancel = false,
+    _level = parent and parent:cancelling() or 0 }, Group)
+end
+
+local function abort(g, msg)
+  if g._aborting then return end
+  g._aborting = true
+  for t in next, g._tasks do
+    if not t:done() then t:cancel(msg) end
+  end
+end
+
+local function child_done(g, t)
+  g._tasks[t] = nil
+  g.left = g.left - 1
+  if not t:cancelled() then
+    local ok, err = pcall(t.result, t)
+    if not ok then
+      local errs = g._errors
+      errs[#errs + 1] = err
+      if not g._aborting then
+        abort(g, "task group: another task failed")
+        local p = g._parent
+        if p and not g._waiting and not g._parent_cancel and not p:done()
+           and p:cancel("task group: a child task failed") then
+          g._parent_cancel = true
+        end
+      end
+    end
+  end
+  if g.left == 0 then signal(g) end
+end
+
+function Group:spawn(fn, ...)
+  check_group(self, "spawn")
+  if not is_callable(fn) then
+    argerror(1, "spawn", "function expected, got " .. typename(fn))
+  end
+  if self._closed or self._aborting then
+    error(Error("INVALID_STATE", self._closed and "task group is closed"
+      or "task group is shutting down (a task failed)", { op = "spawn" }),
+      2)
+  end
+  local t = spawn(fn, ...)
+  self._tasks[t] = true
+  self.left = self.left + 1
+  t:add_done_callback(function(task) child_done(self, task) end)
+  return t
+end
+
+-- Waits for every child (cancelling them all if the waiting task is
+-- cancelled meanwhile), then raises what there is to raise.
+local function join(g, body_err)
+  g._waiting = true
+  while g.left > 0 do
+    local sig = future()
+    g.sig = sig
+    local ok, e = pcall(sig.await, sig)
+    g.sig = nil
+    if not ok then
+      if is_cancelled(e) and g._parent_cancel and current() == g._parent then
+        -- our own request, delivered late: not a reason to give up,
+        -- unless someone else asked to cancel the task too
+        g._parent_cancel = false
+        if g._parent:uncancel() > g._level then body_err = e end
+      elseif body_err == nil or is_cancelled(e) then
+        body_err = e
+      end
+      abort(g, "task group was cancelled")
+    end
+  end
+  g._waiting = false
+  if g._parent_cancel and current() == g._parent then
+    g._parent_cancel = false
+    if g._parent:uncancel() <= g._level and body_err ~= nil and
+       is_cancelled(body_err) then
+      body_err = nil                            -- it was ours
+    end
+  end
+  if body_err ~= nil and is_cancelled(body_err) then
+    error(body_err, 0)                          -- cancellation wins
+  end
+  local errs = g._errors
+  if #errs > g._raised then
+    local e = errs[g._raised + 1]
+    g._raised = #errs
+    error(e, 0)
+  end
+  if body_err ~= nil then error(body_err, 0) end
+end
+
+-- g:wait(): waits for every child spawned so far; raises the first error.
+function Group:wait()
+  check_group(self, "wait")
+  need_task("wait")
+  return join(self, nil)
+end
+
+function Group:__close(err)
+  if self._closed then return end
+  self._closed = true
+  if err ~= nil then
+    if not is_cancelled(err) then
+      local errs = self._errors
+      errs[#errs + 1] = err           -- raised below like a child's
+    end
+    abort(self, "task group: the body failed")
+  end
+  join(self, err ~= nil and is_cancelled(err) and err or nil)
+end
+Group.close = Group.__close
+
+-- g:errors() -> every error so far (children's, then the body's), in order.
+function Group:errors()
+  check_group(self, "errors")
+  return { unpack(self._errors) }
+end
+
+function Group:__tostring()
+  return ("corio.TaskGroup (%d running, %d errors%s)"):format(self.left,
+    #self._errors, self._closed and ", closed" or "")
+end
+
+-- }====================================================================
+
+return M
