@@ -30,6 +30,11 @@ end
 return setmetatable(corio, {
   __index = function(t, k)
     if type(k) ~= "string" then return nil end
+    if k == "stdin" or k == "stdout" or k == "stderr" then
+      local s = require("corio.net")[k]     -- Streams, made on first use
+      rawset(t, k, s)
+      return s
+    end
     local ok, mod = pcall(require, "corio." .. k)
     if not ok then
       if tostring(mod):find("module 'corio." .. k .. "' not found", 1, true) then
