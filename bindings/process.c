@@ -122,22 +122,45 @@ static char **string_list(lua_State *L, int idx, int arg, const char *what) {
 }
 
 
-/* Fills one stdio slot from "inherit" | "null" | an fd. */
-static void stdio_slot(lua_State *L, uv_stdio_container_t *c, int fd) {
-  if (lua_type(L, -1) == LUA_TNUMBER) {
+/* Fills stdio slot i from the value at -1: "inherit" | "null" | "pipe" |
+** an fd | a Stream.  Pushes the new Stream for "pipe", else nil. [-0,+1] */
+static void stdio_slot(lua_State *L, corio_rt *rt, uv_stdio_container_t *c,
+                       int i) {
+  int v = lua_gettop(L);
+  const char *s = lua_type(L, v) == LUA_TSTRING ? lua_tostring(L, v) : NULL;
+  if (lua_type(L, v) == LUA_TNUMBER) {
     c->flags = UV_INHERIT_FD;
-    c->data.fd = (int)lua_tointeger(L, -1);
-    return;
-  }
-  const char *s = lua_tostring(L, -1);
-  if (s && strcmp(s, "null") == 0) {
+    c->data.fd = (int)lua_tointeger(L, v);
+  } else if (s && strcmp(s, "null") == 0) {
     c->flags = UV_IGNORE;
-  } else if (s == NULL || strcmp(s, "inherit") == 0) {
+  } else if (lua_isnil(L, v) || (s && strcmp(s, "inherit") == 0)) {
     c->flags = UV_INHERIT_FD;
-    c->data.fd = fd;
+    c->data.fd = i;
+  } else if (s && strcmp(s, "pipe") == 0) {
+    uv_pipe_t *pipe = corio__stream_new_pipe(L, rt);
+    c->flags = UV_CREATE_PIPE |
+               (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
+    c->data.stream = (uv_stream_t *)pipe;
+    return;
+  } else if (corio__stream_fd(L, v) >= 0) {
+    c->flags = UV_INHERIT_FD;
+    c->data.fd = corio__stream_fd(L, v);
+  } else if (corio__stream_handle(L, v) != NULL) {
+    c->flags = UV_INHERIT_STREAM;
+    c->data.stream = corio__stream_handle(L, v);
   } else {
-    luaL_error(L, "bad argument #2 to 'spawn' (invalid stdio '%s')", s);
+    luaL_error(L, "bad argument #2 to 'spawn' (invalid stdio %d: %s)", i,
+               luaL_tolstring(L, v, NULL));
   }
+  lua_pushnil(L);
+}
+
+
+/* is_stream(v) -> true for an open Stream (usable as stdio). */
+static int l_is_stream(lua_State *L) {
+  lua_pushboolean(L, corio__stream_fd(L, 1) >= 0 ||
+                     corio__stream_handle(L, 1) != NULL);
+  return 1;
 }
 
 
@@ -151,7 +174,8 @@ static int opt_field(lua_State *L, int idx, const char *k, int type) {
 
 
 /* spawn(argv, {cwd=, env=, stdio={3}, detached=, uid=, gid=, on_exit=})
-** -> handle.  env is a list of "NAME=value" strings. */
+** -> handle, stdin, stdout, stderr (Streams for "pipe", else nil).  env
+** is a list of "NAME=value" strings. */
 static int l_spawn(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   uv_process_options_t o;
@@ -178,12 +202,13 @@ static int l_spawn(lua_State *L) {
   if (lua_toboolean(L, -1)) o.flags |= UV_PROCESS_DETACHED;
   int st = opt_field(L, 2, "stdio", LUA_TTABLE);
   int sidx = lua_gettop(L);
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 3; i++) {              /* pushes 3 Streams or nils */
     if (st) lua_rawgeti(L, sidx, i + 1);
     else lua_pushnil(L);
-    stdio_slot(L, &stdio[i], i);
-    lua_pop(L, 1);
+    stdio_slot(L, rt, &stdio[i], i);
+    lua_remove(L, -2);
   }
+  int pidx = sidx + 1;                        /* the first of the three */
   o.stdio = stdio;
   o.stdio_count = 3;
   o.exit_cb = exit_cb;
@@ -205,13 +230,15 @@ static int l_spawn(lua_State *L) {
   int err = uv_spawn(rt->loop, &p->h, &o);
   if (err < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);  /* libuv wants it closed */
+    for (int i = 0; i < 3; i++) corio__stream_close(L, pidx + i);
     return corio__uverror(L, err, "spawn", o.file);
   }
   p->box = b;
   b->p = p;
   b->pid = p->h.pid;
   p->anchor = corio__anchor(rt, L, bidx);
-  return 1;
+  for (int i = 0; i < 3; i++) lua_pushvalue(L, pidx + i);
+  return 4;
 }
 
 /* }==================================================================== */
@@ -420,6 +447,7 @@ int luaopen_corio__process(lua_State *L) {
   };
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
+    {"is_stream", l_is_stream},
     {"kill", l_kill},
     {"pid", l_pid},
     {"ppid", l_ppid},

@@ -207,7 +207,8 @@ end
 --- (seconds), cwd, env, and stdout/stderr to override "pipe".  Returns
 --- once the child has exited AND its pipes reached EOF.  Past the
 --- timeout the child is killed (SIGKILL) and TIMEOUT is raised, with
---- the output so far in the error's stdout/stderr fields.  Cancelling
+--- the output so far in the error's stdout/stderr fields (and its
+--- exit_code and signal).  Cancelling
 --- the calling task kills the child too.
 function M.exec(argv, opts)
   if opts ~= nil and type(opts) ~= "table" then
@@ -260,10 +261,11 @@ function M.exec(argv, opts)
     stdout = table.concat(out), stderr = table.concat(err),
   }
   if timed_out then
-    res.op = "exec"
-    res.path = tostring(argv[1])
     error(core.Error("TIMEOUT", sformat("%s did not finish within %g s",
-                                         tostring(argv[1]), timeout), res), 0)
+                                         tostring(argv[1]), timeout), {
+      op = "exec", path = tostring(argv[1]), stdout = res.stdout,
+      stderr = res.stderr, exit_code = res.code, signal = res.signal,
+    }), 0)
   end
   return res
 end
