@@ -332,8 +332,12 @@ function M.exit(code)
   end
   for _, f in ipairs { io.stdout, io.stderr } do pcall(f.flush, f) end
   local net = package.loaded["corio.net"]
-  local out = net and rawget(require("corio"), "stdout")
-  if out and out.drain then pcall(out.drain, out) end
+  if net and core.current() then            -- Streams made on first use
+    for _, k in ipairs { "stdout", "stderr" } do
+      local s = rawget(net, k)
+      if s then pcall(s.drain, s) end
+    end
+  end
   P.exit(code)
 end
 

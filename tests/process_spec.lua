@@ -372,6 +372,16 @@ describe("process", function()
       assert.are.equal("bufferedcleanup true\n", r.stdout)
     end)
 
+    it("exit drains what was written to corio.stdout", function()
+      local r = corio_script([[
+        local corio = require "corio"
+        corio.stdout:write(string.rep("x", 1000000), "\nend\n")
+        require("corio.process").exit(5)
+      ]])
+      assert.are.equal(5, r.code, r.stderr)
+      assert.are.equal(1000005, #r.stdout)
+    end)
+
     it("exit from a task other than the main one", function()
       local r = corio_script([[
         local corio = require "corio"
