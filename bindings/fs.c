@@ -402,19 +402,6 @@ static int fs_rename(lua_State *L) {
 }
 
 
-/* copyfile(from, to, flags) with libuv's UV_FS_COPYFILE_* flags. */
-static int fs_copyfile(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  const char *from = luaL_checkstring(L, 1);
-  const char *to = luaL_checkstring(L, 2);
-  int flags = (int)luaL_optinteger(L, 3, 0);
-  corio_task *t;
-  corio_fsreq *r = prep(L, rt, &t, "copyfile", K_NONE, from, to);
-  return sent(L, rt, t, r, uv_fs_copyfile(rt->loop, &r->u.fs, from, to,
-                                          flags, on_fs));
-}
-
-
 /* symlink(target, linkpath): errors name the link as `path`. */
 static int fs_symlink(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
@@ -586,7 +573,6 @@ int luaopen_corio__fs(lua_State *L) {
     {"chmod", fs_chmod},
     {"utime", fs_utime},
     {"rename", fs_rename},
-    {"copyfile", fs_copyfile},
     {"symlink", fs_symlink},
     {"open", fs_open},
     {"read", fs_read},
@@ -603,9 +589,5 @@ int luaopen_corio__fs(lua_State *L) {
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);
   corio__open_fsjob(L, rt);
-  lua_pushinteger(L, UV_FS_COPYFILE_EXCL);
-  lua_setfield(L, -2, "COPYFILE_EXCL");
-  lua_pushinteger(L, UV_FS_COPYFILE_FICLONE);
-  lua_setfield(L, -2, "COPYFILE_FICLONE");
   return 1;
 }

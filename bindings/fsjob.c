@@ -5,7 +5,8 @@
 ** pool (open, fstat, read, close), each with a wake-up of the loop.
 ** Here a single uv_work_t does the four system calls on a pool thread
 ** and the loop is woken once, with the bytes.  write_file does the same
-** for open/write/close, and with `atomic` for mkstemp/write/fsync/rename.
+** for open/write/close, and with `atomic` for mkstemp/write/fsync/rename;
+** copyfile for open/open/copy_file_range/close.
 **
 ** A job only touches its own request (the path copy, its buffer, and an
 ** anchored Lua string that nothing can move or free), never the Lua
@@ -17,13 +18,17 @@
 #include <stdlib.h>   /* malloc, realloc, mkostemp */
 #include <string.h>   /* strlen, strncmp */
 #include <sys/stat.h> /* fstat, fchmod, umask */
-#include <unistd.h>   /* read, write, close, fsync, unlink */
+#include <sys/ioctl.h>    /* ioctl */
+#include <sys/sendfile.h> /* sendfile */
+#include <linux/fs.h>     /* FICLONE */
+#include <unistd.h>   /* read, write, close, fsync, unlink, copy_file_range */
 
 #include "internal.h"
 #include "fsreq.h"
 
-enum { JOB_READ = 1, JOB_WRITE };
+enum { JOB_READ = 1, JOB_WRITE, JOB_COPY };
 enum { WF_ATOMIC = 1, WF_APPEND = 2 };
+enum { CF_EXCL = 1, CF_CLONE = 2 };
 
 /* The process umask, read once: umask() itself cannot be read without
 ** changing it, which would race with files created on other threads. */
@@ -157,6 +162,74 @@ static void write_work(uv_work_t *w) {
   if (close(fd) < 0 && r->err == 0) r->err = -errno;
 }
 
+/* Copies n bytes in the kernel: copy_file_range, else sendfile, else
+** read/write.  Returns 0 or a negative errno. */
+static int copy_data(int in, int out, off_t n) {
+  int mode = 0;                       /* 0 copy_file_range, 1 sendfile */
+  char *buf = NULL;
+  while (n > 0) {
+    size_t chunk = n > (off_t)1 << 30 ? (size_t)1 << 30 : (size_t)n;
+    ssize_t k;
+    if (mode == 0) k = copy_file_range(in, NULL, out, NULL, chunk, 0);
+    else if (mode == 1) k = sendfile(out, in, NULL, chunk);
+    else {
+      if (buf == NULL && (buf = malloc(1 << 16)) == NULL) return UV_ENOMEM;
+      k = read(in, buf, chunk < (1 << 16) ? chunk : (1 << 16));
+      if (k > 0) {
+        int err = write_all(out, buf, (size_t)k);
+        if (err) { free(buf); return err; }
+      }
+    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && mode < 2 && (errno == EXDEV || errno == ENOSYS ||
+                              errno == EINVAL || errno == EOPNOTSUPP)) {
+      mode++;                         /* not for these files: fall back */
+      continue;
+    }
+    if (k < 0) { free(buf); return -errno; }
+    if (k == 0) break;                /* the source shrank */
+    n -= k;
+  }
+  free(buf);
+  return 0;
+}
+
+
+/* copyfile as `cp` does it: a new (or truncated) destination with the
+** source's permission bits, the bytes copied in the kernel.  libuv's
+** uv_fs_copyfile ftruncate()s the new file, which on ext4 makes close()
+** flush the whole file (auto_da_alloc): twice as slow for big files. */
+static void copy_work(uv_work_t *w) {
+  corio_fsreq *r = container_of(w, corio_fsreq, u.work);
+  struct stat st;
+  int in = open_retry(r->path, O_RDONLY | O_CLOEXEC, 0);
+  if (in < 0) {
+    r->err = -errno;
+    return;
+  }
+  if (fstat(in, &st) < 0 || S_ISDIR(st.st_mode)) {
+    r->err = S_ISDIR(st.st_mode) ? UV_EISDIR : -errno;
+    close(in);
+    return;
+  }
+  int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+              ((r->flags & CF_EXCL) ? O_EXCL : 0);
+  int out = open_retry(r->path2, flags, st.st_mode & 07777);
+  if (out < 0) {
+    r->err = -errno;
+    close(in);
+    return;
+  }
+  int err = 0;
+  if (!((r->flags & CF_CLONE) && ioctl(out, FICLONE, in) == 0))
+    err = copy_data(in, out, st.st_size);
+  if (err == 0 && fchmod(out, st.st_mode & 07777) < 0) err = -errno;
+  if (close(out) < 0 && err == 0) err = -errno;
+  close(in);
+  if (err) unlink(r->path2);
+  r->err = err;
+}
+
 /* }==================================================================== */
 
 
@@ -243,6 +316,19 @@ static int l_write_file(lua_State *L) {
   return queue(L, rt, t, r, write_work);
 }
 
+/* copyfile(from, to [, flags]) with CF_* flags (scripts/fs.lua). */
+static int l_copyfile(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  const char *from = luaL_checkstring(L, 1);
+  const char *to = luaL_checkstring(L, 2);
+  int flags = (int)luaL_optinteger(L, 3, 0);
+  corio_task *t = corio__check_await(L, rt, "copyfile");
+  corio_fsreq *r = corio__fsreq_new(L, rt, "copyfile", from, to);
+  r->kind = JOB_COPY;
+  r->flags = flags;
+  return queue(L, rt, t, r, copy_work);
+}
+
 /* }==================================================================== */
 
 
@@ -250,8 +336,13 @@ void corio__open_fsjob(lua_State *L, corio_rt *rt) {
   static const luaL_Reg funcs[] = {
     {"read_file", l_read_file},
     {"write_file", l_write_file},
+    {"copyfile", l_copyfile},
     {NULL, NULL}
   };
   read_umask();
   corio__setfuncs(L, rt, funcs);
+  lua_pushinteger(L, CF_EXCL);
+  lua_setfield(L, -2, "COPYFILE_EXCL");
+  lua_pushinteger(L, CF_CLONE);
+  lua_setfield(L, -2, "COPYFILE_FICLONE");
 }
