@@ -7,7 +7,7 @@ per workload: median time, spread, median peak RSS and the ratio to corio
 (peer_time / corio_time, so > 1 means corio is faster).
 
     /usr/bin/python3 bench/run.py [--corio build/corio] [--rounds 5] [--quick]
-                                  [--runtimes corio,node,...] [W1 ... W10]
+                                  [--runtimes corio,node,...] [W1 ... W11]
 
 Time is what each program prints (`time=<s>`, measured around the work inside
 the program), except W5 (startup) where it is the whole process wall time.
@@ -60,14 +60,17 @@ WORKLOADS = {
            "w6_queue", "500000500000", "internal"),
     "W7": ("100 tasks x 1,000 acquisitions of one shared Lock, yield() inside",
            "w7_lock", "100000", "internal"),
+    "W10": ("executor: primes below 5,000,000 by trial division as two jobs, on 1 "
+            "then 2 workers; then 10,000 empty jobs one at a time", "w10_executor",
+            "348513", "internal"),
     "W8": ("read 10,000 files of 1 KiB, 64 reads in flight", "w8_readfiles",
            "10240000", "internal"),
     "W9": ("spawn 1,000 `true` processes, 16 at a time", "w9_spawn",
            "1000", "internal"),
-    "W10": ("copy a 1 GiB file", "w10_copy", str(1 << 30), "internal"),
+    "W11": ("copy a 1 GiB file", "w11_copy", str(1 << 30), "internal"),
 }
 # W5 first: it is cheap and W3's bytes-per-task column needs its RSS baseline.
-RUN_ORDER = ["W5", "W1", "W2", "W3", "W6", "W7", "W8", "W9", "W10"]
+RUN_ORDER = ["W5", "W1", "W2", "W3", "W6", "W7", "W8", "W9", "W10", "W11"]
 W3_TASKS = 100000
 W5_ROUND_FACTOR = 5   # W5 runs are ~10-100 ms: take 5x as many samples
 
@@ -80,13 +83,13 @@ RUNTIME_LABEL = {
     "luv": "lua5.4 + luv",
     "cqueues": "lua5.4 + cqueues",
     "lua": "lua5.4 (plain, no loop)",
-    "c": "C on libuv (W10: cp)",
+    "c": "C on libuv (W11: cp)",
 }
 # native references: a C program on libuv (built on first use), or cp(1)
-NATIVE = {"W8": "w8_readfiles.c", "W9": "w9_spawn.c", "W10": "w10_copy_cp.sh"}
+NATIVE = {"W8": "w8_readfiles.c", "W9": "w9_spawn.c", "W11": "w11_copy_cp.sh"}
 # workloads cqueues has no implementation of (no file pool, no spawn)
-NO_CQUEUES = {"W8", "W9", "W10"}
-# W10's source file, made once by the driver and removed at the end
+NO_CQUEUES = {"W8", "W9", "W11"}
+# W11's source file, made once by the driver and removed at the end
 BIG_FILE = os.environ.get("CORIO_BENCH_1G", "/tmp/corio-bench-1g.bin")
 # plain Lua reference exists only for these workloads
 PLAIN_LUA = {"W2": "w2_plain_lua.lua", "W5": "w5_plain_lua.lua"}
@@ -183,6 +186,8 @@ GNU_TIME = "/usr/bin/time"
 RSS_RE = re.compile(r"^MAXRSS_KB=(\d+)\s*$", re.M)
 TIME_RE = re.compile(r"\btime=([-+0-9.eE]+)")
 CHECK_RE = re.compile(r"\bcheck=(\S+)")
+# W10 prints more than one figure: 1-worker and 2-worker times, round trip.
+EXTRA_RE = re.compile(r"\b(t1|t2|rtt_us)=([-+0-9.eE]+)")
 
 
 def have_gnu_time():
@@ -197,8 +202,9 @@ def have_gnu_time():
 
 
 class Result:
-    def __init__(self, ok, time=None, rss_kb=None, error=None):
+    def __init__(self, ok, time=None, rss_kb=None, error=None, extra=None):
         self.ok, self.time, self.rss_kb, self.error = ok, time, rss_kb, error
+        self.extra = extra or {}
 
 
 CURRENT_CHILD = [None]
@@ -269,7 +275,8 @@ def measure(argv, w, timeout, use_gnu_time):
         if not m:
             return Result(False, error="no time= line in output")
         t = float(m.group(1))
-    return Result(True, t, rss_kb)
+    extra = {k: float(v) for k, v in EXTRA_RE.findall(stdout)}
+    return Result(True, t, rss_kb, extra=extra)
 
 
 def fmt_time(t, w):
@@ -297,13 +304,16 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
     cols = ["runtime", "median time", "min - max", "peak RSS (MiB)", "vs corio"]
     if w == "W3":
         cols.append("bytes/task")
+    if w == "W10":
+        cols += ["1 worker", "2 workers", "speed-up", "empty job round trip"]
     print("\n### %s: %s\n" % (w, title))
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(cols))) + "|")
     for rt in impls:
         label = RUNTIME_LABEL[rt]
         if rt in skipped:
-            print("| %s | n/a | | | |%s" % (label, " |" if w == "W3" else ""))
+            print("| %s | n/a | | | |%s" % (label, " |" if w == "W3" else
+                                          " | | | |" if w == "W10" else ""))
             continue
         med, lo, hi, rss = stats[rt]
         n = len([r for r in results[rt] if r.ok])
@@ -315,6 +325,14 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
             base = w5_rss.get(rt)
             row.append("%.0f" % ((rss - base) * 1024.0 / W3_TASKS)
                        if rss is not None and base is not None else "n/a")
+        if w == "W10":
+            def med(key):
+                v = [r.extra[key] for r in results[rt] if r.ok and key in r.extra]
+                return statistics.median(v) if v else None
+            t1, t2, rtt = med("t1"), med("t2"), med("rtt_us")
+            row += [fmt_time(t1, w), fmt_time(t2, w),
+                    "%.2fx" % (t1 / t2) if t1 and t2 else "n/a",
+                    "%.1f us" % rtt if rtt is not None else "n/a"]
         print("| " + " | ".join(row) + " |")
     for rt in impls:
         if rt in skipped:
@@ -324,6 +342,10 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
     if w == "W3":
         print("\nbytes/task = (median peak RSS of W3 - median peak RSS of the same runtime's W5 run)"
               " / %d." % W3_TASKS)
+    if w == "W10":
+        print("\nspeed-up = 1-worker time / 2-worker time (median of each). corio and luv run"
+              " the same Lua code on worker threads; node uses worker_threads; python uses a"
+              " ProcessPoolExecutor awaited with run_in_executor.")
     if w == "W5":
         print("\nTime is whole-process wall time as seen by the driver (includes exec of the"
               " %s wrapper, ~1 ms, equally for all)." % ("GNU time" if rss_note is None else "no"))
@@ -334,7 +356,7 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 W6 W7 W8 W9 W10 (default: all)")
+    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 W6 W7 W8 W9 W10 W11 (default: all)")
     ap.add_argument("--corio", default="build/corio", help="corio binary (default build/corio)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--quick", action="store_true", help="one round")
@@ -372,7 +394,7 @@ def main():
           % (rounds, rounds * W5_ROUND_FACTOR, args.timeout, os.uname().nodename, os.cpu_count()))
     w5_rss = {}
     for w in todo:
-        if w == "W10":
+        if w == "W11":
             make_big_file()
         impls, skipped, results = [], {}, {}
         for r in runtimes:
@@ -407,7 +429,7 @@ def main():
         if w == "W5":
             w5_rss = {r: summarize(v)[3] for r, v in results.items()}
         print_table(w, impls, results, skipped, w5_rss, rss_note)
-        if w == "W10":
+        if w == "W11":
             try:
                 os.unlink(BIG_FILE)
             except OSError:
@@ -415,7 +437,7 @@ def main():
 
 
 def make_big_file():
-    """W10's 1 GiB source: random bytes (so nothing is sparse or cheap)."""
+    """W11's 1 GiB source: random bytes (so nothing is sparse or cheap)."""
     if os.path.isfile(BIG_FILE) and os.path.getsize(BIG_FILE) == 1 << 30:
         return
     chunk = os.urandom(1 << 20)

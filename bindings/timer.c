@@ -80,19 +80,7 @@ static corio_handle *handle_new(corio_rt *rt, lua_State *L, int nargs) {
   h->anchor = 0;
   luaL_setmetatable(L, CORIO_HANDLE_MT);
   int hi = lua_gettop(L);
-  lua_pushvalue(L, fi);
-  lua_setiuservalue(L, hi, 1);
-  if (nargs == 1) {
-    lua_pushvalue(L, fi + 1);
-    lua_setiuservalue(L, hi, 2);
-  } else if (nargs > 1) {
-    lua_createtable(L, nargs, 0);
-    for (int i = 1; i <= nargs; i++) {
-      lua_pushvalue(L, fi + i);
-      lua_rawseti(L, -2, i);
-    }
-    lua_setiuservalue(L, hi, 2);
-  }
+  corio__store_call(L, hi, fi, nargs);
   h->anchor = corio__anchor(rt, L, hi);
   rt->nhandles++;
   lua_replace(L, fi);
@@ -115,18 +103,9 @@ static void handle_fire(corio_rt *rt, corio_tentry *e) {
 }
 
 
-static void check_fn(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TFUNCTION) {
-    if (!luaL_getmetafield(L, idx, "__call")) luaL_typeerror(L, idx,
-                                                             "function");
-    lua_pop(L, 1);
-  }
-}
-
-
 static int l_call_soon(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  check_fn(L, 1);
+  corio__check_callable(L, 1);
   corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
   corio__enqueue(rt, &h->node);
   return 1;
@@ -136,7 +115,7 @@ static int l_call_soon(lua_State *L) {
 /* Arms a handle for a deadline computed before anything was created. */
 static int call_due(lua_State *L, uint64_t due) {
   corio_rt *rt = RT_UPVALUE(L);
-  check_fn(L, 2);
+  corio__check_callable(L, 2);
   lua_remove(L, 1);
   corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
   h->timer.fire = handle_fire;

@@ -211,6 +211,52 @@ void corio__tostring(lua_State *L, int idx) {
 }
 
 
+/* A traceback like luaL_traceback's, without its search of
+** package.loaded for a global name of every function (which made each
+** uncaught error in a task cost tens of microseconds with many modules
+** loaded).  Function names come from the calling instruction. [-0,+1] */
+void corio__traceback(lua_State *L, lua_State *L1, const char *msg,
+                      int level) {
+  enum { FIRST = 10, LAST = 11 };
+  luaL_Buffer b;
+  lua_Debug ar;
+  int last = level;
+  while (lua_getstack(L1, last + 1, &ar)) last++;   /* deepest level */
+  luaL_buffinit(L, &b);
+  if (msg) {
+    luaL_addstring(&b, msg);
+    luaL_addchar(&b, '\n');
+  }
+  luaL_addstring(&b, "stack traceback:");
+  for (; lua_getstack(L1, level, &ar); level++) {
+    if (level - 1 == FIRST && last - level > LAST) {  /* skip the middle */
+      lua_pushfstring(L, "\n\t...\t(skipping %d levels)",
+                      last - level - LAST + 1);
+      luaL_addvalue(&b);
+      level = last - LAST;
+      continue;
+    }
+    lua_getinfo(L1, "Slnt", &ar);
+    if (ar.currentline <= 0)
+      lua_pushfstring(L, "\n\t%s: in ", ar.short_src);
+    else
+      lua_pushfstring(L, "\n\t%s:%d: in ", ar.short_src, ar.currentline);
+    luaL_addvalue(&b);
+    if (*ar.namewhat != '\0')
+      lua_pushfstring(L, "%s '%s'", ar.namewhat, ar.name);
+    else if (*ar.what == 'm')
+      lua_pushliteral(L, "main chunk");
+    else if (*ar.what != 'C')
+      lua_pushfstring(L, "function <%s:%d>", ar.short_src, ar.linedefined);
+    else
+      lua_pushliteral(L, "?");
+    luaL_addvalue(&b);
+    if (ar.istailcall) luaL_addstring(&b, "\n\t(...tail calls...)");
+  }
+  luaL_pushresult(&b);
+}
+
+
 /* Message handler for protected calls: keeps the error value unchanged
 ** and stores the traceback beside it -- in the running task's extras when
 ** the error comes from a task body, else in the registry for the caller
@@ -220,7 +266,7 @@ int corio__msgh(lua_State *L) {
   lua_settop(L, 1);
   if (!lua_isstring(L, 1) || lua_isnumber(L, 1)) corio__tostring(L, 1);
   else lua_pushvalue(L, 1);
-  luaL_traceback(L, L, lua_tostring(L, -1), 1);
+  corio__traceback(L, L, lua_tostring(L, -1), 1);
   lua_remove(L, 2);                           /* error, traceback */
   corio_task *t = rt ? rt->current : NULL;
   if (t && t->co == L) {

@@ -88,7 +88,8 @@ enum { FUT_PENDING = 0, FUT_OK, FUT_FAILED, FUT_CANCELLED };
 enum { TYPE_FUTURE = 1, TYPE_TASK = 2 };
 
 /* Uservalue slots. */
-#define UV_FN    1             /* task: function before start, thread after */
+#define UV_FN    1             /* task: its function (the coroutine is in the
+                                  runtime's threads table) */
 #define UV_RES   2             /* results (one value inline, else a table);
                                   a task's spawn arguments before it starts */
 #define UV_EXTRA 3             /* nil or a table: name, callbacks, traceback,
@@ -335,6 +336,8 @@ void corio__report(corio_rt *rt, lua_State *L, int eidx, const char *kind,
                    int tbidx);                /* unhandled error [-0,+0] */
 void corio__flush_reports(corio_rt *rt);
 int corio__msgh(lua_State *L);                /* traceback message handler */
+void corio__traceback(lua_State *L, lua_State *L1, const char *msg,
+                      int level);             /* cheap luaL_traceback */
 void corio__tostring(lua_State *L, int idx);  /* [-0,+1] never raises */
 
 /* context.c */
@@ -344,6 +347,10 @@ void corio__open_context(lua_State *L, corio_rt *rt);
 void corio__open_timer(lua_State *L, corio_rt *rt);
 int corio__soon(corio_rt *rt, lua_State *L, int nargs);
   /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
+
+void corio__check_callable(lua_State *L, int idx);  /* function or __call */
+void corio__store_call(lua_State *L, int ui, int fi, int nargs);
+  /* fn and args at fi into user values 1 and 2 of the userdata at ui */
 
 /* stream.c (bindings): Streams for other bindings (process pipes).
 ** A Stream is corio.net's byte stream (see docs/API-net.md). */

@@ -26,6 +26,7 @@ static void usage(void) {
     "  -e stat   execute string 'stat' (in the main task: it may await)\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
+    "  -i        enter interactive mode after running the script\n"
     "  -v        show version information\n"
     "  --debug   warn when a step blocks the loop over 100 ms; dump every\n"
     "            task's stack on SIGQUIT (also CORIO_DEBUG=1)\n"
@@ -100,7 +101,8 @@ static void on_sigquit(uv_signal_t *h, int signum) {
 
 /* Parses options into the actions table at -1; returns the index of the
 ** script in argv (argc if none), or -1 after printing usage. */
-static int parse(lua_State *L, int argc, char **argv, int *has_e) {
+static int parse(lua_State *L, int argc, char **argv, int *has_e,
+                 int *interactive) {
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -113,6 +115,10 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e) {
     }
     if (strcmp(a, "-v") == 0) {
       print_version();
+      continue;
+    }
+    if (strcmp(a, "-i") == 0) {
+      *interactive = 1;
       continue;
     }
     if (a[1] == 'e' || a[1] == 'l') {
@@ -172,23 +178,20 @@ int main(int argc, char **argv) {
     script = 1;
     add_action(L, "test", NULL, NULL);
   } else {
-    int has_e = 0;
-    script = parse(L, argc, argv, &has_e);
+    int has_e = 0, interactive = 0;
+    script = parse(L, argc, argv, &has_e, &interactive);
     if (script < 0) {
       corio_free(rt);
       return EXIT_FAILURE;
     }
     if (script < argc) {
       add_script(L, argv[script]);
-    } else if (!has_e && (argc == 1 || strcmp(argv[argc - 1], "-v") != 0)) {
-      if (isatty(0)) {                        /* nothing to run */
-        print_version();
-        usage();
-        corio_free(rt);
-        return EXIT_FAILURE;
-      }
-      add_script(L, NULL);                    /* a script on stdin */
+    } else if (!has_e && !interactive &&
+               (argc == 1 || strcmp(argv[argc - 1], "-v") != 0)) {
+      if (isatty(0)) interactive = 1;         /* as lua: a REPL on a tty */
+      else add_script(L, NULL);               /* a script on stdin */
     }
+    if (interactive) add_action(L, "i", NULL, NULL);
   }
   create_arg(L, argv, argc, script);          /* body, actions, args */
 

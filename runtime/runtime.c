@@ -44,6 +44,35 @@ void corio__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
 }
 
 
+void corio__check_callable(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TFUNCTION) {
+    if (!luaL_getmetafield(L, idx, "__call")) luaL_typeerror(L, idx,
+                                                             "function");
+    lua_pop(L, 1);
+  }
+}
+
+
+/* Stores the call at fi (function, nargs arguments) in the userdata at ui:
+** the function in user value 1, the arguments in user value 2 (one inline,
+** several in a table). */
+void corio__store_call(lua_State *L, int ui, int fi, int nargs) {
+  lua_pushvalue(L, fi);
+  lua_setiuservalue(L, ui, 1);
+  if (nargs == 1) {
+    lua_pushvalue(L, fi + 1);
+    lua_setiuservalue(L, ui, 2);
+  } else if (nargs > 1) {
+    lua_createtable(L, nargs, 0);
+    for (int i = 1; i <= nargs; i++) {
+      lua_pushvalue(L, fi + i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, ui, 2);
+  }
+}
+
+
 /* {====================================================================
 ** Anchors
 ** ===================================================================== */

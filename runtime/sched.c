@@ -162,34 +162,38 @@ int corio__throw(corio_rt *rt, corio_task *t, lua_State *from) {
 
 int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
                        const char *msg) {
-  if (t->state == T_DONE) return 0;
-  t->ncancel++;                               /* every taken request */
-  if (t->flags & TF_CANCEL_WAKE) return 1;    /* already on its way */
-  if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
-  if (msg) {
-    corio__push_task(rt, L, t);
-    corio__fut_extra(L, lua_gettop(L));
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "cancel_msg");
-    lua_pop(L, 2);
-  }
-  switch (t->state) {
-    case T_WAITING:
-      if (t->awaiting && t->awaiting->type == TYPE_TASK) {
-        /* As in asyncio: cancel the awaited task and raise in this one
-        ** only once that one has unwound. */
-        corio_task *inner = container_of(t->awaiting, corio_task, fut);
-        t->flags |= TF_CANCEL_WAKE;
-        corio__task_cancel(rt, inner, L, msg);
+  /* A loop, not recursion: the chain of tasks awaiting tasks may be as
+  ** long as the script likes (200,000 overflowed the C stack).  Only the
+  ** first task's outcome is returned. */
+  for (int first = 1;; first = 0) {
+    if (t->state == T_DONE) return !first;
+    t->ncancel++;                             /* every taken request */
+    if (t->flags & TF_CANCEL_WAKE) return 1;  /* already on its way */
+    if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
+    if (msg) {
+      corio__push_task(rt, L, t);
+      corio__fut_extra(L, lua_gettop(L));
+      lua_pushstring(L, msg);
+      lua_setfield(L, -2, "cancel_msg");
+      lua_pop(L, 2);
+    }
+    switch (t->state) {
+      case T_WAITING:
+        if (t->awaiting && t->awaiting->type == TYPE_TASK) {
+          /* As in asyncio: cancel the awaited task and raise in this one
+          ** only once that one has unwound. */
+          t->flags |= TF_CANCEL_WAKE;
+          t = container_of(t->awaiting, corio_task, fut);
+          continue;
+        }
+        t->token++;
+        if (t->undo) t->undo(rt, t);
+        corio__wake(rt, t, L, 0, WAKE_CANCEL);
         return 1;
-      }
-      t->token++;
-      if (t->undo) t->undo(rt, t);
-      corio__wake(rt, t, L, 0, WAKE_CANCEL);
-      return 1;
-    default:                       /* new, running or already woken */
-      t->flags |= TF_CANCEL_REQ;
-      return 1;
+      default:                     /* new, running or already woken */
+        t->flags |= TF_CANCEL_REQ;
+        return 1;
+    }
   }
 }
 

@@ -62,19 +62,7 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_task_ref);
   lua_setmetatable(L, -2);
   int ti = lua_gettop(L);
-  lua_pushvalue(L, fi);
-  lua_setiuservalue(L, ti, UV_FN);
-  if (nargs == 1) {
-    lua_pushvalue(L, fi + 1);
-    lua_setiuservalue(L, ti, UV_RES);
-  } else if (nargs > 1) {
-    lua_createtable(L, nargs, 0);
-    for (int i = 1; i <= nargs; i++) {
-      lua_pushvalue(L, fi + i);
-      lua_rawseti(L, -2, i);
-    }
-    lua_setiuservalue(L, ti, UV_RES);
-  }
+  corio__store_call(L, ti, fi, nargs);        /* UV_FN, UV_RES */
   if (rt->current ? (rt->current->flags & TF_HAS_CTX)
                   : rt->ctx_ref != LUA_NOREF)
     inherit_context(rt, L, ti);
@@ -86,18 +74,9 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
 }
 
 
-static void check_callable(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TFUNCTION) {
-    if (!luaL_getmetafield(L, idx, "__call")) luaL_typeerror(L, idx,
-                                                             "function");
-    lua_pop(L, 1);
-  }
-}
-
-
 static int l_spawn(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  check_callable(L, 1);
+  corio__check_callable(L, 1);
   task_new(rt, L, lua_gettop(L) - 1);
   return 1;
 }
@@ -105,7 +84,7 @@ static int l_spawn(lua_State *L) {
 
 int corio_spawn(corio_runtime *rt, int nargs) {
   lua_State *L = rt->mainL;
-  check_callable(L, -nargs - 1);
+  corio__check_callable(L, -nargs - 1);
   corio__open_core(L);         /* the Task metatable must exist */
   task_new(rt, L, nargs);
   return 0;

@@ -5,24 +5,76 @@ main.c parses the command line and spawns the function returned here as
 the main task, with a list of actions and the script's arguments; running
 them in Lua, inside the task's coroutine, lets a script's top level await.
 ]]
+local core = require "corio.core"
+
+-- A chunk that does not load (missing file, syntax error) is reported as
+-- lua.c does: the message alone, no traceback through this file.
 local function check(chunk, err)
-  if not chunk then error(err, 0) end
+  if not chunk then
+    io.stderr:write("corio: ", err, "\n")
+    core.exit_code(1)
+  end
   return chunk
+end
+
+-- The REPL: every line runs in the main task, so it may await.  An
+-- expression's values are printed; an incomplete statement reads more
+-- lines.  Interrupting (SIGINT) a line that awaits cancels it, and the
+-- REPL ends after it unwinds.
+local function repl()
+  local corio = require "corio"
+  local stdin = corio.stdin
+  io.stdout:write("corio ", corio.version, " -- every line runs in a task",
+                  " and may await\n")
+  local pending = ""
+  while true do
+    io.stdout:write(pending == "" and "> " or ">> ")
+    io.stdout:flush()
+    local line = stdin:read("l")
+    if line == nil then
+      io.stdout:write("\n")
+      return
+    end
+    local src = pending .. line
+    local chunk, err = load("return " .. src, "=stdin")
+    if not chunk then chunk, err = load(src, "=stdin") end
+    if not chunk and err:find("<eof>$") then
+      pending = src .. "\n"                   -- incomplete: read on
+    else
+      pending = ""
+      if not chunk then
+        io.stderr:write(err, "\n")
+      else
+        local res = table.pack(xpcall(chunk, debug.traceback))
+        if not res[1] then
+          io.stderr:write(tostring(res[2]), "\n")
+          if corio.is_cancelled(res[2]) then return end
+        elseif res.n > 1 then
+          print(table.unpack(res, 2, res.n))
+        end
+      end
+    end
+  end
 end
 
 return function(actions, args)
   for _, a in ipairs(actions) do
     if a.kind == "e" then
-      check(load(a.code, "=(command line)"))()
+      local chunk = check(load(a.code, "=(command line)"))
+      if not chunk then return end
+      chunk()
     elseif a.kind == "l" then
       local name, mod = a.module:match("^([^=]+)=(.+)$")
       name, mod = name or a.module, mod or a.module
       _G[name] = require(mod)
     elseif a.kind == "script" then
       local chunk = check(loadfile(a.path))
+      if not chunk then return end
       return chunk(table.unpack(args, 1, args.n))
     elseif a.kind == "test" then
       return require("corio.test").main(args)
+    elseif a.kind == "i" then
+      repl()
     end
   end
 end

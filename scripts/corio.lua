@@ -26,6 +26,9 @@ for _, name in ipairs {
   corio[name] = compose[name]
 end
 
+-- Functions that live in a submodule, loaded on first use.
+local lazy = { to_thread = "corio.executor" }
+
 -- Submodules load on first use: corio.sync, corio.net, ...
 return setmetatable(corio, {
   __index = function(t, k)
@@ -34,6 +37,11 @@ return setmetatable(corio, {
       local s = require("corio.net")[k]     -- Streams, made on first use
       rawset(t, k, s)
       return s
+    end
+    if lazy[k] then
+      local f = require(lazy[k])[k]
+      rawset(t, k, f)
+      return f
     end
     local ok, mod = pcall(require, "corio." .. k)
     if not ok then

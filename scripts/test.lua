@@ -59,6 +59,15 @@ function M.main(args)
   local paths = {}
   for i = 1, args.n or #args do paths[#paths + 1] = args[i] end
   if #paths == 0 then paths[1] = "tests" end
+  for _, p in ipairs(paths) do       -- busted's loader fails obscurely
+    local f = io.open(p)
+    if not f then
+      io.stderr:write("corio test: ", p, ": no such file or directory\n")
+      core.exit_code(1)
+      return
+    end
+    f:close()
+  end
 
   require("busted.languages.en")            -- busted's messages
   local busted = require("busted.core")()
@@ -78,26 +87,33 @@ function M.main(args)
     io.stdout:flush()
   end
 
+  -- busted publishes "test end" *before* it runs the after_each hooks, so
+  -- the end handler only records the outcome; the leak check runs in an
+  -- after_each hook on the root context, which busted runs after every
+  -- other after_each (innermost first): cleanup done in after_each counts.
+  local last                  -- {name=, ok=} of the test being torn down
   busted.subscribe({ "test", "end" }, function(element, parent, status, trace)
-    local name = fullname(element, busted)
-    if status == "success" then
-      settle()
-      local leak = leaks()
-      if leak then
-        report(name, "left alive after the test: " .. leak)
-        cleanup()
-      else
-        passed = passed + 1
-        io.stdout:write(".")
-        io.stdout:flush()
-      end
-    elseif status == "pending" then
+    if status == "pending" then
       skipped = skipped + 1
       io.stdout:write("-")
     else
-      if leaks() then cleanup() end
+      last = { name = fullname(element, busted), ok = status == "success" }
     end
     return nil, true
+  end)
+  busted.executors.after_each(function()
+    local t = last
+    last = nil
+    settle()
+    local leak = leaks()
+    if t and t.ok and leak then
+      report(t.name, "left alive after the test: " .. leak)
+    elseif t and t.ok then
+      passed = passed + 1
+      io.stdout:write(".")
+      io.stdout:flush()
+    end
+    if leak then cleanup() end
   end)
 
   busted.subscribe({ "failure", "it" }, function(element, parent, message, trace)
@@ -108,7 +124,7 @@ function M.main(args)
     report(fullname(element, busted), message, trace)
     return nil, true
   end)
-  for _, what in ipairs { "file", "describe" } do
+  for _, what in ipairs { "file", "describe", "before_each", "after_each" } do
     for _, kind in ipairs { "failure", "error" } do
       busted.subscribe({ kind, what }, function(element, parent, message, trace)
         report((element.name or what) .. " (" .. what .. ")", message, trace)

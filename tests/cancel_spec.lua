@@ -155,6 +155,25 @@ describe("Task:cancel", function()
     assert.equal(1, caught)
   end)
 
+  it("a second cancel interrupts a cleanup that awaits", function()
+    local log = {}
+    local t = corio.spawn(function()
+      local c <close> = setmetatable({}, { __close = function()
+        log[#log + 1] = "cleanup starts"
+        local ok, err = pcall(corio.sleep, 30)
+        log[#log + 1] = "cleanup interrupted: " .. tostring(not ok and err.code)
+      end })
+      corio.sleep(30)
+    end)
+    corio.yield()
+    assert.is_true(t:cancel("first"))
+    corio.yield()
+    assert.same({ "cleanup starts" }, log)
+    assert.is_true(t:cancel("second"))
+    S.is_error(S.raises(t.await, t), "CANCELLED")
+    assert.same({ "cleanup starts", "cleanup interrupted: CANCELLED" }, log)
+  end)
+
   it("a task can cancel itself: its next await raises", function()
     local t = corio.spawn(function()
       local me = corio.current()
@@ -208,6 +227,38 @@ describe("Task:cancel", function()
     assert.is_true(inner:cancelled())
     assert.same({ "inner unwound", "outer got CANCELLED" }, log)
     assert.matches("from above", inner:error().message)
+  end)
+
+  it("of the head of a 100,000-task await chain reaches its tail", function()
+    -- In a child with a 1 MiB C stack: cancelling must not recurse along
+    -- the chain.  Each level catches the CANCELLED error, so that
+    -- unwinding does not build 100,000 tracebacks.
+    local d = S.tmpdir()
+    local script = S.write(d .. "/chain.lua", [[
+      local corio = require "corio"
+      local core = require "corio.core"
+      local N = 100000
+      local tail_cancelled = false
+      local function level(n)
+        if n == 0 then
+          local ok, err = pcall(corio.sleep, 60)
+          tail_cancelled = not ok and corio.is_cancelled(err)
+          return
+        end
+        local inner = corio.spawn(level, n - 1)
+        local ok = pcall(inner.await, inner)
+        return ok
+      end
+      local head = corio.spawn(level, N)
+      while core.stats().timers == 0 do corio.yield() end
+      print(core.stats().tasks, head:cancel("stop the chain"), head:await(),
+            tail_cancelled, core.stats().tasks)
+    ]])
+    local out, code = S.sh("ulimit -s 1024 && " .. S.shquote(S.corio) .. " " ..
+                           S.shquote(script) .. " 2>&1")
+    S.cleanup()
+    assert.equal(0, code)
+    assert.equal("100002" .. "\ttrue\tfalse\ttrue\t1\n", out)
   end)
 
   it("of a task awaiting a future leaves the future alone", function()

@@ -58,6 +58,12 @@ describe("the corio binary", function()
       assert.equal("main done\nlate task\n", r.out)
     end)
 
+    it("skips a #! first line", function()
+      local r = run "#!/usr/bin/env corio\nprint('shebang ok')\n"
+      assert.equal(0, r.code)
+      assert.equal("shebang ok\n", r.out)
+    end)
+
     it("ignores what the main chunk returns", function()
       local r = run "return 1, 2, 3"
       assert.equal(0, r.code)
@@ -140,6 +146,12 @@ describe("the corio binary", function()
       assert.equal(1, r.code)
       assert.matches("unrecognized option '%-x'", r.err)
       assert.matches("usage:", r.err)
+    end)
+
+    it("-e with a syntax error exits 1 and names the command line", function()
+      local r = run(nil, { pre = { "-e", "x = = 1" } })
+      assert.equal(1, r.code)
+      assert.matches("^corio: %(command line%):1: unexpected symbol", r.err)
     end)
 
     it("-e or -l without an argument exits 1", function()
@@ -513,6 +525,43 @@ describe("the corio binary", function()
       assert.matches("\n1 passed, 2 failed\n$", out)
     end)
 
+    it("counts cleanup done in after_each, at every level", function()
+      local out, code = spec { ["clean_spec.lua"] = [[
+        local corio = require "corio"
+        describe("outer", function()
+          local outer_task
+          before_each(function() outer_task = corio.spawn(corio.sleep, 60) end)
+          after_each(function() outer_task:cancel() end)
+          describe("inner", function()
+            local h
+            before_each(function() h = corio.call_later(60, print) end)
+            after_each(function() h:cancel() end)
+            it("opens in before_each, closes in after_each", function()
+              corio.sleep(0.001)
+            end)
+          end)
+        end)
+      ]] }
+      assert.equal(0, code)
+      assert.matches("\n1 passed, 0 failed\n$", out)
+    end)
+
+    it("fails on an error in before_each or after_each", function()
+      local out, code = spec { ["hooks_spec.lua"] = [[
+        describe("a", function()
+          before_each(function() error("setup broke") end)
+          it("never runs", function() end)
+        end)
+        describe("b", function()
+          after_each(function() error("teardown broke") end)
+          it("runs", function() end)
+        end)
+      ]] }
+      assert.equal(1, code)
+      assert.matches("setup broke", out)
+      assert.matches("teardown broke", out)
+    end)
+
     it("reports failing and erroring tests and exits 1", function()
       local out, code = spec { ["bad_spec.lua"] = [[
         describe("bad", function()
@@ -525,6 +574,24 @@ describe("the corio binary", function()
       assert.matches("FAIL bad fails", out, 1, true)
       assert.matches("FAIL bad errors", out, 1, true)
       assert.matches("\n1 passed, 2 failed\n$", out)
+    end)
+
+    it("a spec with a syntax error fails the run", function()
+      local out, code = spec { ["bad_spec.lua"] = "x = = 1",
+                               ["good_spec.lua"] = [[
+        describe("good", function() it("passes", function() end) end)
+      ]] }
+      assert.equal(1, code)
+      assert.matches("bad_spec.lua:1: unexpected symbol", out, 1, true)
+      assert.matches("\n1 passed, 1 failed\n$", out)
+    end)
+
+    it("a missing path is a clear error", function()
+      local out, code = S.sh(S.shquote(S.corio) ..
+                             " test /nonexistent/specs 2>&1")
+      assert.equal(1, code)
+      assert.equal("corio test: /nonexistent/specs: no such file or directory\n",
+                   out)
     end)
 
     it("exits 1 when there is no test to run", function()

@@ -107,6 +107,56 @@ describe("the scheduler", function()
   end)
 end)
 
+describe("an await across a C-call boundary", function()
+  -- e.g. in a table.sort comparator: Lua cannot yield there.  The await
+  -- must fail cleanly before arming anything, and the task go on sound.
+  local f, sleeper
+  before_each(function()
+    f = corio.future()
+    sleeper = corio.spawn(corio.sleep, 10)
+  end)
+  after_each(function()
+    sleeper:cancel()
+    pcall(sleeper.await, sleeper)
+  end)
+  local awaits = {
+    sleep = function() corio.sleep(0.01) end,
+    ["sleep(0)"] = function() corio.sleep(0) end,
+    yield = function() corio.yield() end,
+    future = function() f:await() end,
+    task = function() sleeper:await() end,
+    ["core.wait"] = function() core.waiter() core.wait() end,
+  }
+  local names = {}
+  for name in pairs(awaits) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    it("raises a clear error for " .. name .. " and the task goes on",
+       function()
+      local t = corio.spawn(function()
+        local ok, err = pcall(table.sort, { 3, 2, 1 }, function(a, b)
+          awaits[name]()
+          return a < b
+        end)
+        local ok2, err2 = pcall(string.gsub, "ab", "%w", function(c)
+          awaits[name]()
+          return c
+        end)
+        corio.sleep(0.01)                   -- awaits still work after
+        return ok, err, ok2, err2
+      end)
+      local ok, err, ok2, err2 = t:await()
+      assert.is_false(ok)
+      assert.is_false(ok2)
+      S.is_error(err, "INVALID_STATE")
+      S.is_error(err2, "INVALID_STATE")
+      assert.matches("C%-call boundary", err.message)
+      corio.sleep(0.03)                     -- no late wake may find it
+      assert.equal(2, core.stats().tasks)   -- the runner and the sleeper
+    end)
+  end
+end)
+
 describe("deadlock detection", function()
   -- Test bodies run in the main task: when nothing is left that could
   -- wake it, the loop raises an error in it instead of hanging.

@@ -369,6 +369,28 @@ describe("finished tasks", function()
     end
   end)
 
+  it("let go of their coroutine even while the Task is kept", function()
+    -- 1,000 tasks alive at once need 1,000 coroutines; once they finish,
+    -- only a bounded pool of coroutines may stay (the Tasks are kept).
+    local threads = setmetatable({}, { __mode = "k" })
+    local tasks = {}
+    local gate = corio.future()
+    for i = 1, 1000 do
+      tasks[i] = corio.spawn(function()
+        threads[coroutine.running()] = true
+        gate:await()
+        return i
+      end)
+    end
+    corio.yield()
+    gate:set_result()
+    for i = 1, 1000 do assert.equal(i, tasks[i]:await()) end
+    collectgarbage(); collectgarbage()
+    local left = 0
+    for _ in pairs(threads) do left = left + 1 end
+    assert.is_true(left <= 300, left .. " coroutines kept")
+  end)
+
   it("are collected once nothing refers to them", function()
     local weak = setmetatable({}, { __mode = "k" })
     for _ = 1, 10 do

@@ -325,6 +325,56 @@ describe("corio.call_later and corio.call_at", function()
     for i = 1, 100 do assert.equal(i, order[i]) end
   end)
 
+  it("keep deadline order through random arms and cancels", function()
+    -- Exercises the timer heap: 2,000 callbacks at random whole-ms
+    -- deadlines, half of them cancelled in random order; those left must
+    -- fire in (deadline, creation) order, the cancelled never.
+    local seed = 99
+    local function rnd(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local base = math.ceil(corio.now() * 1000) / 1000 + 0.02
+    local handles, fired, expect = {}, {}, {}
+    local N = 2000
+    for i = 1, N do
+      local at = base + rnd(60) / 1000
+      handles[i] = { at = at, i = i, h = corio.call_at(at, function()
+        fired[#fired + 1] = i
+      end) }
+    end
+    local order = {}
+    for i = 1, N do order[i] = i end
+    for i = N, 2, -1 do
+      local j = rnd(i)
+      order[i], order[j] = order[j], order[i]
+    end
+    local cancelled = {}
+    for k = 1, N // 2 do
+      local i = order[k]
+      assert(handles[i].h:cancel())
+      cancelled[i] = true
+    end
+    for i = 1, N do
+      if not cancelled[i] then expect[#expect + 1] = handles[i] end
+    end
+    -- deadlines are whole ms, rounded up (as corio rounds them)
+    local function ms(at) return math.ceil(at * 1000.0) end
+    table.sort(expect, function(a, b)
+      if ms(a.at) ~= ms(b.at) then return ms(a.at) < ms(b.at) end
+      return a.i < b.i
+    end)
+    while #fired < #expect and corio.now() < base + 5 do corio.sleep(0.01) end
+    assert.equal(#expect, #fired)
+    for k = 1, #expect do
+      if fired[k] ~= expect[k].i then
+        error(("callback #%d: fired %d, expected %d"):format(k, fired[k],
+                                                             expect[k].i))
+      end
+    end
+    assert.equal(0, core.stats().timers)
+  end)
+
   it("call_at runs no earlier than the given corio.now() time", function()
     local at = corio.now() + 0.05
     local f = corio.future()

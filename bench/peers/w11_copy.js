@@ -1,4 +1,4 @@
-// W10 copy a 1 GiB file with fs/promises copyFile (source made by run.py).
+// W11 copy a 1 GiB file with fs/promises copyFile (source made by run.py).
 'use strict';
 const fs = require('fs');
 const fsp = require('fs/promises');

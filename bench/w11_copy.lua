@@ -1,4 +1,4 @@
--- W10: copy a 1 GiB file (fs.copyfile: one pool job; libuv uses
+-- W11: copy a 1 GiB file (fs.copyfile: one pool job; libuv uses
 -- copy_file_range / sendfile, in the kernel).  The source is made by
 -- bench/run.py (or: head -c 1G /dev/urandom > /tmp/corio-bench-1g.bin).
 -- Prints time=<s> check=<bytes copied>.

@@ -1,7 +1,7 @@
-"""W10 copy a 1 GiB file: shutil.copyfile (sendfile on Linux) run with
+"""W11 copy a 1 GiB file: shutil.copyfile (sendfile on Linux) run with
 asyncio.to_thread.  The source is made by run.py.
 
-usage: w10_copy.py asyncio|uvloop
+usage: w11_copy.py asyncio|uvloop
 """
 import asyncio
 import os

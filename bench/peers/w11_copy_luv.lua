@@ -1,4 +1,4 @@
--- W10 copy a 1 GiB file with luv's fs_copyfile (source made by run.py).
+-- W11 copy a 1 GiB file with luv's fs_copyfile (source made by run.py).
 local uv = require "luv"
 local src = os.getenv("CORIO_BENCH_1G") or "/tmp/corio-bench-1g.bin"
 local dst = src .. ".luv-copy"

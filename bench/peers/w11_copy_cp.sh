@@ -1,5 +1,5 @@
 #!/bin/sh
-# W10 copy a 1 GiB file with coreutils cp (the reference speed).
+# W11 copy a 1 GiB file with coreutils cp (the reference speed).
 src=${CORIO_BENCH_1G:-/tmp/corio-bench-1g.bin}
 dst=$src.cp-copy
 sync
