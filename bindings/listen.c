@@ -151,7 +151,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void close_cb(uv_handle_t *h) {
   listener *l = h->data;
   if (--l->nclosing == 0) {
-    close(l->fd);
     free(l->path);
     free(l);
   }
@@ -163,7 +162,9 @@ static void listener_close(lua_State *L, listener_ud *ud) {
   if (l == NULL) return;
   ud->l = NULL;
   l->closed = 1;
-  poll_stop(l);
+  poll_stop(l);               /* also drops the fd from epoll at once, */
+  close(l->fd);               /* so it can close now: no more clients */
+  l->fd = -1;
   if (l->path) {                              /* unlink if still ours */
     struct stat st;
     if (stat(l->path, &st) == 0 && st.st_dev == l->dev &&

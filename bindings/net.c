@@ -15,5 +15,15 @@ int luaopen_corio__net(lua_State *L) {
   net__open_pipe(L, rt);
   net__open_stdio(L, rt);
   net__open_dns(L, rt);
+  net__open_udp(L, rt);
+  /* The method tables, for the Lua half (and future modules: TLS). */
+  luaL_getmetatable(L, STREAM_MT);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "stream_methods");
+  lua_pop(L, 1);
+  luaL_getmetatable(L, UDP_MT);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "udp_methods");
+  lua_pop(L, 1);
   return 1;
 }

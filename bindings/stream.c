@@ -546,6 +546,15 @@ static int stream_close(lua_State *L) {
 }
 
 
+/* close_nowait(): close() that never waits (for transports); the stream
+** still flushes what is queued before it really closes. */
+static int stream_close_nowait(lua_State *L) {
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  if (ud->s && !(ud->s->flags & SF_CLOSED)) close_begin(ud->s);
+  return 0;
+}
+
+
 static int stream_abort(lua_State *L) {
   stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
   if (ud->s) net__stream_abort(ud->s);
@@ -631,6 +640,7 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
     {"readuntil", stream_readuntil},
     {"lines", stream_lines},
     {"close", stream_close},
+    {"close_nowait", stream_close_nowait},
     {"abort", stream_abort},
     {"closed", stream_closed},
     {"at_eof", stream_at_eof},

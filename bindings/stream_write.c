@@ -313,6 +313,15 @@ static int stream_get_write_buffer_size(lua_State *L) {
 }
 
 
+/* get_write_buffer_limits() -> high, low */
+static int stream_get_write_buffer_limits(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "get_write_buffer_limits");
+  lua_pushinteger(L, (lua_Integer)s->hwm);
+  lua_pushinteger(L, (lua_Integer)s->lwm);
+  return 2;
+}
+
+
 /* set_write_buffer_limits(high [, low]) */
 static int stream_set_write_buffer_limits(lua_State *L) {
   stream *s = net__check_stream(L, 1, "set_write_buffer_limits");
@@ -410,5 +419,6 @@ const luaL_Reg net__write_methods[] = {
   {"shutdown", stream_shutdown},
   {"get_write_buffer_size", stream_get_write_buffer_size},
   {"set_write_buffer_limits", stream_set_write_buffer_limits},
+  {"get_write_buffer_limits", stream_get_write_buffer_limits},
   {NULL, NULL}
 };

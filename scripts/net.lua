@@ -271,6 +271,246 @@ end
 
 
 -- {====================================================================
+-- UDP
+-- =====================================================================
+
+local udp_methods = C.udp_methods
+local c_bind, c_connect, c_sendto =
+  udp_methods.bind, udp_methods.connect, udp_methods.sendto
+
+-- A numeric address for host (resolved if it is a name).
+local function ip_of(host, fname, n)
+  check_type(host, n, fname, "string")
+  if is_ip(host) then return host end
+  return addresses(host)[1].addr
+end
+
+--- sock:bind(host, port [, reuseaddr])
+function udp_methods.bind(self, host, port, reuseaddr)
+  port = check_port(port, 2, "bind")
+  return c_bind(self, ip_of(host, "bind", 1), port, reuseaddr)
+end
+
+--- sock:connect(host, port)
+function udp_methods.connect(self, host, port)
+  port = check_port(port, 2, "connect")
+  return c_connect(self, ip_of(host, "connect", 1), port)
+end
+
+--- sock:sendto(data, host, port)
+function udp_methods.sendto(self, data, host, port)
+  check_type(data, 1, "sendto", "string")
+  port = check_port(port, 3, "sendto")
+  return c_sendto(self, data, ip_of(host, "sendto", 2), port)
+end
+
+--- udp([opts]) -> UdpSocket
+-- opts: family ("inet" or "inet6"), host and port (bind at once),
+-- reuseaddr, broadcast.
+function net.udp(opts)
+  check_opts(opts, 1, "udp")
+  opts = opts or {}
+  local family = opts.family
+  if family ~= nil then
+    family = FAMILIES[family]
+    if not family then argerror(1, "udp", "bad family '" ..
+      tostring(opts.family) .. "'") end
+  end
+  local ip
+  if opts.host ~= nil then
+    check_type(opts.host, 1, "udp", "string")
+    ip = is_ip(opts.host) and opts.host or
+      addresses(opts.host, family)[1].addr
+    family = family or (ip:find(":", 1, true) and "inet6" or "inet")
+  end
+  local sock = C.udp(family)
+  if ip or opts.port then
+    local ok, err = pcall(c_bind, sock, ip or (family == "inet6" and "::" or
+      "0.0.0.0"), check_port(opts.port or 0, 1, "udp"), opts.reuseaddr)
+    if not ok then
+      sock:close()
+      error(err, 0)
+    end
+  end
+  if opts.broadcast then sock:set_broadcast(true) end
+  return sock
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- Protocols and transports (asyncio's low-level API, on Streams)
+--
+-- A task per connection reads the stream and calls the protocol:
+-- connection_made(transport) first, data_received(data) for each chunk,
+-- eof_received() at EOF (if it returns true the transport stays open for
+-- writing until closed), and connection_lost(err) last (err nil after a
+-- clean close or EOF).  Transport writes never wait: above the stream's
+-- high-water mark the protocol gets pause_writing(), and resume_writing()
+-- once the buffer has drained.
+-- =====================================================================
+
+local Transport = {}
+Transport.__index = Transport
+net.Transport = Transport
+
+local function call(proto, name, ...)
+  local f = proto[name]
+  if f then return f(proto, ...) end
+end
+
+local function new_transport(stream, proto)
+  return setmetatable({ _s = stream, _proto = proto, _paused = false,
+    _closing = false, _wpaused = false }, Transport)
+end
+
+--- write(data): queues data; never waits.
+function Transport:write(data)
+  local s = self._s
+  local n = s:write_nowait(data)
+  if n > (s:get_write_buffer_limits()) and not self._wpaused then
+    self._wpaused = true
+    call(self._proto, "pause_writing")
+    spawn(function()
+      pcall(s.drain, s)
+      self._wpaused = false
+      if not self._closing then call(self._proto, "resume_writing") end
+    end)
+  end
+end
+
+function Transport:writelines(list)
+  for _, data in ipairs(list) do self:write(data) end
+end
+
+--- close(): sends what is queued, then closes; connection_lost follows.
+function Transport:close()
+  if self._closing then return end
+  self._closing = true
+  self._s:close_nowait()
+  self:resume_reading()
+end
+
+--- abort(): closes now, dropping what is queued.
+function Transport:abort()
+  self._closing = true
+  self._s:abort()
+  self:resume_reading()
+end
+
+function Transport:is_closing() return self._closing end
+
+function Transport:pause_reading()
+  self._paused = true
+end
+
+function Transport:resume_reading()
+  self._paused = false
+  local f = self._resume
+  if f then
+    self._resume = nil
+    f:set_result()
+  end
+end
+
+function Transport:is_reading() return not self._paused and not self._closing end
+
+--- write_eof(): sends EOF after what is queued (a half-close).
+function Transport:write_eof()
+  local s = self._s
+  spawn(function() pcall(s.shutdown, s) end)
+end
+
+function Transport:can_write_eof() return true end
+
+function Transport:get_write_buffer_size()
+  return self._s:get_write_buffer_size()
+end
+
+function Transport:set_write_buffer_limits(high, low)
+  return self._s:set_write_buffer_limits(high, low)
+end
+
+--- get_extra_info(name [, default]): "peername" and "sockname" give
+-- host, port (or a path); "stream" the underlying Stream.
+function Transport:get_extra_info(name, default)
+  local s = self._s
+  if name == "stream" then return s end
+  if name == "peername" or name == "sockname" then
+    local ok, a, b = pcall(s[name], s)
+    if ok then return a, b end
+  end
+  return default
+end
+
+-- The reading loop of one connection (runs in its own task).
+local function run_protocol(stream, proto, transport)
+  local err
+  while true do
+    if transport._paused and not transport._closing then
+      transport._resume = future()
+      transport._resume:await()
+    end
+    local ok, data = pcall(stream.read, stream, 65536)
+    if not ok then
+      err = data
+      break
+    end
+    if data == nil then
+      if not call(proto, "eof_received") or transport._closing then break end
+      -- Kept open for writing: wait for the transport to close.
+      while not transport._closing do
+        transport._resume = future()
+        transport._resume:await()
+      end
+      break
+    end
+    if transport._paused and not transport._closing then
+      transport._resume = future()
+      transport._resume:await()
+    end
+    call(proto, "data_received", data)
+  end
+  if type(err) == "table" and err.code == "CLOSED" and transport._closing then
+    err = nil
+  end
+  if type(err) == "table" and err.code == "CANCELLED" then
+    transport:abort()
+    call(proto, "connection_lost", err)
+    error(err, 0)
+  end
+  transport._closing = true
+  stream:close_nowait()
+  call(proto, "connection_lost", err)
+end
+
+--- create_connection(factory, host, port [, opts]) -> transport, protocol
+function net.create_connection(factory, host, port, opts)
+  check_type(factory, 1, "create_connection", "function")
+  local stream = net.connect(host, port, opts)
+  local proto = factory()
+  local transport = new_transport(stream, proto)
+  call(proto, "connection_made", transport)
+  spawn(run_protocol, stream, proto, transport)
+  return transport, proto
+end
+
+--- create_server(factory, host, port [, opts]) -> Server
+function net.create_server(factory, host, port, opts)
+  check_type(factory, 1, "create_server", "function")
+  return net.serve(host, port, function(stream)
+    local proto = factory()
+    local transport = new_transport(stream, proto)
+    call(proto, "connection_made", transport)
+    run_protocol(stream, proto, transport)
+  end, opts)
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
 -- stdio: corio.stdin, corio.stdout, corio.stderr (made on first use)
 -- =====================================================================
 
