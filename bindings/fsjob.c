@@ -16,6 +16,7 @@
 #include <fcntl.h>    /* open, O_* */
 #include <stdio.h>    /* FILE, snprintf */
 #include <stdlib.h>   /* malloc, realloc, mkostemp */
+#include <stdint.h>   /* INT64_MAX */
 #include <string.h>   /* strlen, strncmp */
 #include <sys/stat.h> /* fstat, fchmod, umask */
 #include <sys/ioctl.h>    /* ioctl */
@@ -222,7 +223,8 @@ static void copy_work(uv_work_t *w) {
   }
   int err = 0;
   if (!((r->flags & CF_CLONE) && ioctl(out, FICLONE, in) == 0))
-    err = copy_data(in, out, st.st_size);
+    /* Size 0 may mean "unknown" (/proc): then copy until EOF. */
+    err = copy_data(in, out, st.st_size > 0 ? st.st_size : INT64_MAX);
   if (err == 0 && fchmod(out, st.st_mode & 07777) < 0) err = -errno;
   if (close(out) < 0 && err == 0) err = -errno;
   close(in);

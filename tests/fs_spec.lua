@@ -336,6 +336,8 @@ describe("fs", function()
       fs.write_file(dir .. "/small", "x")
       fs.copyfile(dir .. "/small", dir .. "/dst")        -- truncates
       assert.are.equal("x", fs.read_file(dir .. "/dst"))
+      fs.copyfile("/proc/self/status", dir .. "/proc")     -- size unknown
+      assert.is_truthy(fs.read_file(dir .. "/proc"):find("Pid:", 1, true))
       fs.copyfile(dir .. "/small", dir .. "/cl", { clone = true })
       assert.are.equal("x", fs.read_file(dir .. "/cl"))
       local err = raises("ENOENT", fs.copyfile, dir .. "/none", dir .. "/x")
