@@ -8,4 +8,4 @@ cp "$src" "$dst" || exit 1
 t1=$(date +%s.%N)
 size=$(stat -c %s "$dst")
 rm -f "$dst"
-echo "time=$(echo "$t1 - $t0" | bc -l) check=$size"
+echo "time=$(awk "BEGIN { printf \"%.4f\", $t1 - $t0 }") check=$size"
