@@ -7,7 +7,7 @@ per workload: median time, spread, median peak RSS and the ratio to corio
 (peer_time / corio_time, so > 1 means corio is faster).
 
     /usr/bin/python3 bench/run.py [--corio build/corio] [--rounds 5] [--quick]
-                                  [--runtimes corio,node,...] [W1 W2 W3 W5 W6 W7]
+                                  [--runtimes corio,node,...] [W1 ... W11]
 
 Time is what each program prints (`time=<s>`, measured around the work inside
 the program), except W5 (startup) where it is the whole process wall time.
@@ -63,13 +63,18 @@ WORKLOADS = {
     "W10": ("executor: primes below 5,000,000 by trial division as two jobs, on 1 "
             "then 2 workers; then 10,000 empty jobs one at a time", "w10_executor",
             "348513", "internal"),
+    "W8": ("read 10,000 files of 1 KiB, 64 reads in flight", "w8_readfiles",
+           "10240000", "internal"),
+    "W9": ("spawn 1,000 `true` processes, 16 at a time", "w9_spawn",
+           "1000", "internal"),
+    "W11": ("copy a 1 GiB file", "w11_copy", str(1 << 30), "internal"),
 }
 # W5 first: it is cheap and W3's bytes-per-task column needs its RSS baseline.
-RUN_ORDER = ["W5", "W1", "W2", "W3", "W6", "W7", "W10"]
+RUN_ORDER = ["W5", "W1", "W2", "W3", "W6", "W7", "W8", "W9", "W10", "W11"]
 W3_TASKS = 100000
 W5_ROUND_FACTOR = 5   # W5 runs are ~10-100 ms: take 5x as many samples
 
-RUNTIME_ORDER = ["corio", "node", "asyncio", "uvloop", "luv", "cqueues", "lua"]
+RUNTIME_ORDER = ["corio", "node", "asyncio", "uvloop", "luv", "cqueues", "lua", "c"]
 RUNTIME_LABEL = {
     "corio": "corio",
     "node": "node",
@@ -78,7 +83,14 @@ RUNTIME_LABEL = {
     "luv": "lua5.4 + luv",
     "cqueues": "lua5.4 + cqueues",
     "lua": "lua5.4 (plain, no loop)",
+    "c": "C on libuv (W11: cp)",
 }
+# native references: a C program on libuv (built on first use), or cp(1)
+NATIVE = {"W8": "w8_readfiles.c", "W9": "w9_spawn.c", "W11": "w11_copy_cp.sh"}
+# workloads cqueues has no implementation of (no file pool, no spawn)
+NO_CQUEUES = {"W8", "W9", "W11"}
+# W11's source file, made once by the driver and removed at the end
+BIG_FILE = os.environ.get("CORIO_BENCH_1G", "/tmp/corio-bench-1g.bin")
 # plain Lua reference exists only for these workloads
 PLAIN_LUA = {"W2": "w2_plain_lua.lua", "W5": "w5_plain_lua.lua"}
 
@@ -120,6 +132,8 @@ class Runtimes:
                 why = "/usr/bin/python3 not found"
             elif rt == "uvloop":
                 why = self._try([self.python, "-c", "import uvloop"], "python module uvloop missing")
+        elif rt == "c":
+            why = None if shutil.which("cc") else "cc not found"
         elif rt in ("luv", "cqueues", "lua"):
             if not self.lua:
                 why = "lua5.4 not found"
@@ -146,11 +160,26 @@ class Runtimes:
             return [self.node, os.path.join(PEERS, base + ".js")]
         if rt in ("asyncio", "uvloop"):
             return [self.python, os.path.join(PEERS, base + ".py"), rt]
+        if rt == "cqueues" and w in NO_CQUEUES:
+            return None
         if rt in ("luv", "cqueues"):
             return [self.lua, os.path.join(PEERS, "%s_%s.lua" % (base, rt))]
         if rt == "lua":
             return [self.lua, os.path.join(PEERS, PLAIN_LUA[w])] if w in PLAIN_LUA else None
+        if rt == "c":
+            return self.native(w) if w in NATIVE else None
         raise ValueError(rt)
+
+    def native(self, w):
+        """argv of the native reference of w; builds a C peer if stale."""
+        src = os.path.join(PEERS, NATIVE[w])
+        if src.endswith(".sh"):
+            return ["/bin/sh", src]
+        exe = os.path.join(ROOT, "build", "bench", NATIVE[w][:-2])
+        if not os.path.isfile(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+            os.makedirs(os.path.dirname(exe), exist_ok=True)
+            subprocess.run(["cc", "-O2", "-o", exe, src, "-luv"], check=False)
+        return [exe, src]
 
 
 GNU_TIME = "/usr/bin/time"
@@ -327,7 +356,7 @@ def print_table(w, impls, results, skipped, w5_rss, rss_note):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 W6 W7 W10 (default: all)")
+    ap.add_argument("workloads", nargs="*", metavar="W", help="W1 W2 W3 W5 W6 W7 W8 W9 W10 W11 (default: all)")
     ap.add_argument("--corio", default="build/corio", help="corio binary (default build/corio)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--quick", action="store_true", help="one round")
@@ -365,6 +394,8 @@ def main():
           % (rounds, rounds * W5_ROUND_FACTOR, args.timeout, os.uname().nodename, os.cpu_count()))
     w5_rss = {}
     for w in todo:
+        if w == "W11":
+            make_big_file()
         impls, skipped, results = [], {}, {}
         for r in runtimes:
             argv = rt.argv(r, w)
@@ -398,6 +429,23 @@ def main():
         if w == "W5":
             w5_rss = {r: summarize(v)[3] for r, v in results.items()}
         print_table(w, impls, results, skipped, w5_rss, rss_note)
+        if w == "W11":
+            try:
+                os.unlink(BIG_FILE)
+            except OSError:
+                pass
+
+
+def make_big_file():
+    """W11's 1 GiB source: random bytes (so nothing is sparse or cheap)."""
+    if os.path.isfile(BIG_FILE) and os.path.getsize(BIG_FILE) == 1 << 30:
+        return
+    chunk = os.urandom(1 << 20)
+    with open(BIG_FILE + ".tmp", "wb") as f:
+        for i in range(1024):
+            f.write(chunk[i:] + chunk[:i])
+    os.rename(BIG_FILE + ".tmp", BIG_FILE)
+    os.sync()
 
 
 if __name__ == "__main__":

@@ -357,6 +357,22 @@ void corio__check_callable(lua_State *L, int idx);  /* function or __call */
 void corio__store_call(lua_State *L, int ui, int fi, int nargs);
   /* fn and args at fi into user values 1 and 2 of the userdata at ui */
 
+/* stream.c (bindings): Streams for other bindings (process pipes).
+** A Stream is corio.net's byte stream (see docs/API-net.md). */
+uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt);
+  /* pushes a new Stream wrapping a freshly initialised uv_pipe_t (ipc 0)
+     and returns that pipe, e.g. for uv_spawn's stdio container
+     (UV_CREATE_PIPE); once the child is spawned the Stream reads and
+     writes it.  Raises on failure [-0,+1] */
+void corio__stream_close(lua_State *L, int idx);
+  /* closes (aborts) the Stream at idx at once, e.g. when uv_spawn failed;
+     any other value is ignored; idempotent [-0,+0] */
+uv_stream_t *corio__stream_handle(lua_State *L, int idx);
+  /* the libuv stream of the open Stream at idx, or NULL (not a Stream,
+     closed, or a Stream on a plain fd: see corio__stream_fd) */
+int corio__stream_fd(lua_State *L, int idx);
+  /* the OS fd under the open Stream at idx (for UV_INHERIT_FD), or -1 */
+
 /* Push the upvalue rt in a Lua C function. */
 #define RT_UPVALUE(L) ((corio_rt *)lua_touserdata((L), lua_upvalueindex(1)))
 

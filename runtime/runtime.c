@@ -11,7 +11,7 @@
 */
 #include <stdlib.h>   /* calloc, free, realloc */
 #include <string.h>   /* memset */
-#include <signal.h>   /* signal, SIGPIPE */
+#include <signal.h>   /* signal, SIGPIPE, SIGXFSZ */
 
 #include <lualib.h>   /* luaL_openlibs */
 
@@ -442,8 +442,10 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
     }
     rt->own_loop = 1;
   }
-  /* A write to a closed pipe must give EPIPE, not kill the process. */
+  /* A write to a closed pipe must give EPIPE, not kill the process; a
+  ** write past `ulimit -f` must give EFBIG. */
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
   rt->loop = loop;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->mainL = lua_tothread(L, -1);

@@ -33,6 +33,11 @@ local lazy = { to_thread = "corio.executor" }
 return setmetatable(corio, {
   __index = function(t, k)
     if type(k) ~= "string" then return nil end
+    if k == "stdin" or k == "stdout" or k == "stderr" then
+      local s = require("corio.net")[k]     -- Streams, made on first use
+      rawset(t, k, s)
+      return s
+    end
     if lazy[k] then
       local f = require(lazy[k])[k]
       rawset(t, k, f)

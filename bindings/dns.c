@@ -1,0 +1,164 @@
+/*
+** dns.c -- asynchronous name resolution: getaddrinfo and getnameinfo on
+** libuv's thread pool.
+**
+** The request outlives a cancelled task: the undo hook only forgets the
+** task (and asks libuv to cancel a request that has not started); the
+** callback frees the request and the result either way.
+*/
+#include <netdb.h>        /* struct addrinfo, NI_MAXHOST */
+#include <stdlib.h>       /* malloc, free */
+#include <string.h>       /* memset */
+
+#include "net.h"
+
+typedef struct dnsreq {
+  union {
+    uv_req_t req;
+    uv_getaddrinfo_t ai;
+    uv_getnameinfo_t ni;
+  } u;
+  corio_rt *rt;
+  corio_task *t;               /* NULL once cancelled */
+  char host[];
+} dnsreq;
+
+
+static void dns_undo(corio_rt *rt, corio_task *t) {
+  dnsreq *d = net__wait_obj(t);
+  (void)rt;
+  d->t = NULL;
+  uv_cancel(&d->u.req);
+}
+
+
+/* Pushes the error of a failed lookup: the EAI_ code is the name. */
+static void push_dns_error(lua_State *L, int status, const char *op,
+                           const char *host) {
+  corio__push_uverror(L, status, op, NULL);
+  lua_pushstring(L, host);
+  lua_setfield(L, -2, "host");
+}
+
+
+static void addrinfo_cb(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  dnsreq *d = container_of(req, dnsreq, u.ai);
+  corio_rt *rt = d->rt;
+  if (d->t && !rt->closing) {
+    lua_State *L = rt->L;
+    if (status < 0) {
+      push_dns_error(L, status, "resolve", d->host);
+      corio__wake(rt, d->t, L, 1, WAKE_RAISE);
+    } else {
+      char ip[INET6_ADDRSTRLEN + 1];
+      int n = 0;
+      lua_newtable(L);
+      for (struct addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        lua_createtable(L, 0, 3);
+        if (a->ai_family == AF_INET)
+          uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+        else
+          uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
+        lua_pushstring(L, ip);
+        lua_setfield(L, -2, "addr");
+        lua_pushstring(L, a->ai_family == AF_INET ? "inet" : "inet6");
+        lua_setfield(L, -2, "family");
+        net__push_addr(L, a->ai_addr);
+        if (lua_tointeger(L, -1) != 0) lua_setfield(L, -3, "port");
+        else lua_pop(L, 1);
+        lua_pop(L, 1);
+        lua_rawseti(L, -2, ++n);
+      }
+      corio__wake(rt, d->t, L, 1, WAKE_VALUES);
+    }
+  }
+  uv_freeaddrinfo(res);
+  free(d);
+}
+
+
+/* getaddrinfo(host, family|nil, service|nil) -> list */
+static int l_getaddrinfo(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  size_t len;
+  const char *host = luaL_checklstring(L, 1, &len);
+  const char *family = luaL_optstring(L, 2, NULL);
+  const char *service = luaL_optstring(L, 3, NULL);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = family == NULL ? AF_UNSPEC
+                  : family[4] == '6' ? AF_INET6 : AF_INET;
+  hints.ai_socktype = SOCK_STREAM;            /* one entry per address */
+  hints.ai_flags = AI_ADDRCONFIG;
+  corio_task *t = corio__check_await(L, rt, "resolve");
+  dnsreq *d = malloc(sizeof *d + len + 1);
+  if (d == NULL) return luaL_error(L, "not enough memory");
+  memcpy(d->host, host, len + 1);
+  d->rt = rt;
+  d->t = t;
+  int r = uv_getaddrinfo(rt->loop, &d->u.ai, addrinfo_cb, d->host, service,
+                         &hints);
+  if (r != 0) {
+    free(d);
+    push_dns_error(L, r, "resolve", host);
+    return lua_error(L);
+  }
+  return net__suspend(L, rt, t, d, dns_undo);
+}
+
+
+static void nameinfo_cb(uv_getnameinfo_t *req, int status,
+                        const char *hostname, const char *service) {
+  dnsreq *d = container_of(req, dnsreq, u.ni);
+  corio_rt *rt = d->rt;
+  if (d->t && !rt->closing) {
+    lua_State *L = rt->L;
+    if (status < 0) {
+      push_dns_error(L, status, "reverse", d->host);
+      corio__wake(rt, d->t, L, 1, WAKE_RAISE);
+    } else {
+      lua_pushstring(L, hostname);
+      lua_pushstring(L, service);
+      corio__wake(rt, d->t, L, 2, WAKE_VALUES);
+    }
+  }
+  free(d);
+}
+
+
+/* getnameinfo(ip, port) -> hostname, service */
+static int l_getnameinfo(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  size_t len;
+  const char *ip = luaL_checklstring(L, 1, &len);
+  int port = net__check_port(L, 2);
+  struct sockaddr_storage ss;
+  if (net__parse_addr(ip, port, &ss) != 0)
+    return luaL_argerror(L, 1, "not a numeric IP address");
+  corio_task *t = corio__check_await(L, rt, "reverse");
+  dnsreq *d = malloc(sizeof *d + len + 1);
+  if (d == NULL) return luaL_error(L, "not enough memory");
+  memcpy(d->host, ip, len + 1);
+  d->rt = rt;
+  d->t = t;
+  int r = uv_getnameinfo(rt->loop, &d->u.ni, nameinfo_cb,
+                         (struct sockaddr *)&ss, 0);
+  if (r != 0) {
+    free(d);
+    push_dns_error(L, r, "reverse", ip);
+    return lua_error(L);
+  }
+  return net__suspend(L, rt, t, d, dns_undo);
+}
+
+
+void net__open_dns(lua_State *L, corio_rt *rt) {
+  static const luaL_Reg funcs[] = {
+    {"getaddrinfo", l_getaddrinfo},
+    {"getnameinfo", l_getnameinfo},
+    {NULL, NULL}
+  };
+  corio__setfuncs(L, rt, funcs);
+}

@@ -1,0 +1,254 @@
+/*
+** signal.c -- corio._signal: signal.on(name, fn) -> SignalHandler, and
+** the signal names.  signal.wait is built on `on` in scripts/signal.lua.
+**
+** fn(name) runs as a plain loop callback (like call_soon: it may not
+** await) each time the signal arrives; libuv turns the signal into a
+** loop event, so fn never runs inside a real signal handler.  A handler
+** is a subscription: anchored until close(), not collected when
+** forgotten.  It does not keep the loop alive (as in Node), unless made
+** with keep_alive (signal.wait uses that: a task waiting for a signal is
+** not a deadlock).
+**
+** When the last handler of SIGPIPE or SIGXFSZ closes, libuv restores
+** SIG_DFL; we put back SIG_IGN, so a write to a closed pipe or past
+** `ulimit -f` gives EPIPE / EFBIG and never kills corio.
+*/
+#include <signal.h>   /* SIG*, signal */
+#include <stdlib.h>   /* malloc, free */
+#include <string.h>   /* strcmp, strncmp */
+
+#include "internal.h"
+#include "signame.h"
+
+#define SIGNAL_MT "corio.SignalHandler"
+
+
+/* {====================================================================
+** Names
+** ===================================================================== */
+
+static const struct { const char *name; int num; } signames[] = {
+  {"SIGHUP", SIGHUP}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT},
+  {"SIGILL", SIGILL}, {"SIGTRAP", SIGTRAP}, {"SIGABRT", SIGABRT},
+  {"SIGBUS", SIGBUS}, {"SIGFPE", SIGFPE}, {"SIGKILL", SIGKILL},
+  {"SIGUSR1", SIGUSR1}, {"SIGSEGV", SIGSEGV}, {"SIGUSR2", SIGUSR2},
+  {"SIGPIPE", SIGPIPE}, {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM},
+  {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT}, {"SIGSTOP", SIGSTOP},
+  {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
+  {"SIGURG", SIGURG}, {"SIGXCPU", SIGXCPU}, {"SIGXFSZ", SIGXFSZ},
+  {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF}, {"SIGWINCH", SIGWINCH},
+  {"SIGIO", SIGIO}, {"SIGSYS", SIGSYS},
+#ifdef SIGPWR
+  {"SIGPWR", SIGPWR},
+#endif
+  {NULL, 0}
+};
+
+
+const char *corio__signame(int signum) {
+  for (int i = 0; signames[i].name; i++)
+    if (signames[i].num == signum) return signames[i].name;
+  return NULL;
+}
+
+
+int corio__to_signum(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = lua_tointeger(L, idx);
+    return (n > 0 && n < 65) ? (int)n : 0;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  const char *s = lua_tostring(L, idx);
+  if (strncmp(s, "SIG", 3) == 0) s += 3;
+  for (int i = 0; signames[i].name; i++)
+    if (strcmp(signames[i].name + 3, s) == 0) return signames[i].num;
+  return 0;
+}
+
+
+int corio__check_signum(lua_State *L, int idx) {
+  int n = corio__to_signum(L, idx);
+  if (n == 0) {
+    if (lua_type(L, idx) != LUA_TNUMBER && lua_type(L, idx) != LUA_TSTRING)
+      return luaL_typeerror(L, idx, "signal name or number");
+    return luaL_argerror(L, idx, lua_pushfstring(L, "unknown signal '%s'",
+                                                 lua_tostring(L, idx)));
+  }
+  return n;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Handlers
+** ===================================================================== */
+
+typedef struct handler {
+  uv_signal_t h;
+  corio_rt *rt;
+  int anchor;                  /* live slot of the box while open */
+  int signum;
+} handler;
+
+typedef struct hbox {
+  handler *p;                  /* NULL once closed */
+} hbox;
+
+static int nhandlers[65];      /* open handlers per signal, process-wide */
+
+
+static void free_cb(uv_handle_t *h) {
+  free(h->data);
+}
+
+
+static void on_signal(uv_signal_t *h, int signum) {
+  handler *p = h->data;
+  corio_rt *rt = p->rt;
+  lua_State *L = rt->L;
+  const char *name = corio__signame(signum);
+  if (rt->closing || p->anchor == 0) return;
+  lua_checkstack(L, 4);
+  corio__push_live(rt, L, p->anchor);         /* box */
+  lua_getiuservalue(L, -1, 1);                /* box, fn */
+  lua_remove(L, -2);
+  if (name) lua_pushstring(L, name);
+  else lua_pushinteger(L, signum);
+  corio__soon(rt, L, 1);
+}
+
+
+static void hclose(lua_State *L, hbox *b) {
+  handler *p = b->p;
+  if (p == NULL) return;
+  b->p = NULL;
+  if (--nhandlers[p->signum] == 0 &&
+      (p->signum == SIGPIPE || p->signum == SIGXFSZ)) {
+    uv_signal_stop(&p->h);                    /* libuv sets SIG_DFL */
+    signal(p->signum, SIG_IGN);
+  }
+  corio_rt *rt = corio__rt_or_null(L);
+  if (rt == NULL) {                           /* the loop is gone */
+    free(p);
+    return;
+  }
+  if (p->anchor) {
+    corio__unanchor(rt, L, p->anchor);
+    p->anchor = 0;
+  }
+  if (!uv_is_closing((uv_handle_t *)&p->h))
+    uv_close((uv_handle_t *)&p->h, free_cb);
+}
+
+
+/* on(sig, fn [, keep_alive]) -> SignalHandler */
+static int l_on(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int signum = corio__check_signum(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int keep = lua_toboolean(L, 3);
+  luaL_argcheck(L, signum != SIGKILL && signum != SIGSTOP, 1,
+                "SIGKILL and SIGSTOP cannot be caught");
+  hbox *b = lua_newuserdatauv(L, sizeof *b, 1);
+  b->p = NULL;                                /* born closed */
+  luaL_setmetatable(L, SIGNAL_MT);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, 1);
+  handler *p = malloc(sizeof *p);
+  if (p == NULL) return luaL_error(L, "not enough memory");
+  uv_signal_init(rt->loop, &p->h);
+  p->h.data = p;
+  p->rt = rt;
+  p->anchor = 0;
+  p->signum = signum;
+  int st = uv_signal_start(&p->h, on_signal, signum);
+  if (st < 0) {
+    uv_close((uv_handle_t *)&p->h, free_cb);
+    return corio__uverror(L, st, "signal", NULL);
+  }
+  if (!keep) uv_unref((uv_handle_t *)&p->h);
+  nhandlers[signum]++;
+  b->p = p;
+  p->anchor = corio__anchor(rt, L, -1);
+  return 1;
+}
+
+
+static hbox *check_box(lua_State *L) {
+  return luaL_checkudata(L, 1, SIGNAL_MT);
+}
+
+
+static int h_close(lua_State *L) {
+  hclose(L, check_box(L));
+  return 0;
+}
+
+
+static int h_gc(lua_State *L) {
+  hclose(L, lua_touserdata(L, 1));
+  return 0;
+}
+
+
+static int h_tostring(lua_State *L) {
+  hbox *b = check_box(L);
+  if (b->p) lua_pushfstring(L, "corio.SignalHandler (%s)",
+                            corio__signame(b->p->signum));
+  else lua_pushliteral(L, "corio.SignalHandler (closed)");
+  return 1;
+}
+
+
+/* signum(name) -> number or nil */
+static int l_signum(lua_State *L) {
+  int n = corio__to_signum(L, 1);
+  if (n) lua_pushinteger(L, n);
+  else lua_pushnil(L);
+  return 1;
+}
+
+
+/* name(signum) -> "SIGTERM" or nil */
+static int l_name(lua_State *L) {
+  const char *s = corio__signame((int)luaL_checkinteger(L, 1));
+  if (s) lua_pushstring(L, s);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+int luaopen_corio__signal(lua_State *L);
+
+int luaopen_corio__signal(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"close", h_close},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"on", l_on},
+    {"signum", l_signum},
+    {"name", l_name},
+    {NULL, NULL}
+  };
+  corio_rt *rt = corio__rt(L);
+  if (luaL_newmetatable(L, SIGNAL_MT)) {
+    lua_newtable(L);
+    corio__setfuncs(L, rt, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, h_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, h_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, h_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  corio__setfuncs(L, rt, funcs);
+  return 1;
+}

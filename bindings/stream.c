@@ -1,0 +1,706 @@
+/*
+** stream.c -- the Stream: a buffered, awaitable byte stream over a libuv
+** stream handle (TCP, unix socket, pipe, tty) or a plain fd (stdio.c).
+** This file holds its life (creation, close, abort, GC) and its read
+** side; stream_write.c holds the write side.
+**
+** Life of a stream:  open -> closed (close/abort/GC: every method but
+** close raises CLOSED; a task blocked in it is woken with CLOSED) ->
+** lingering (close with writes still queued: the handle stays open until
+** they are out, then closes) -> closing (uv_close called) -> freed (in the
+** close callback, after libuv has called back every write request).  The
+** userdata only points at the C struct, so a collected Stream can still
+** linger and be freed later.
+**
+** Reading: a read first tries the bytes already buffered (rbuf.c decides);
+** otherwise the task becomes the stream's only reader (a second one gets
+** BUSY) and the read callback answers it.  Once someone has read, the
+** stream reads ahead while less than max(limit, 64 KiB) is buffered, so a
+** peer that sends without being read fills the kernel's buffers, not ours.
+** A chunk that arrives for a waiting reader with nothing buffered is
+** answered straight from the shared read buffer (no copy but the string).
+**
+** A stream handle is ref'ed (keeps the loop alive) only while a task waits
+** on it or it has writes queued: read-ahead alone never keeps a process
+** alive.
+*/
+#include <stdlib.h>   /* calloc, free, realloc */
+#include <string.h>   /* memcpy */
+
+#include "net.h"
+
+
+/* {====================================================================
+** The shared per-runtime state
+** ===================================================================== */
+
+static const char ns_key = 0;
+
+void net__state_unref(netstate *ns) {
+  if (--ns->refs == 0) free(ns);
+}
+
+
+static int ns_gc(lua_State *L) {
+  netstate **p = lua_touserdata(L, 1);
+  if (*p) net__state_unref(*p);
+  *p = NULL;
+  return 0;
+}
+
+
+netstate *net__state(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ns_key);
+  netstate **p = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (p == NULL || *p == NULL) {
+    p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, ns_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    *p = malloc(sizeof **p);
+    if (*p == NULL) luaL_error(L, "not enough memory");
+    (*p)->refs = 1;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ns_key);
+  }
+  (*p)->refs++;
+  return *p;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Life: creation, ref, close, free
+** ===================================================================== */
+
+/* Keeps the loop alive only while someone waits on this stream or (for a
+** stream the script still holds) writes are queued. */
+void net__update_ref(stream *s) {
+  if (!(s->flags & SF_HANDLE) || (s->flags & SF_CLOSING)) return;
+  int want = s->reader || s->nww || s->nreq > 0 ||
+             (s->wq > 0 && s->ud && !(s->flags & SF_LINGER));
+  if (want && !(s->flags & SF_REF)) {
+    uv_ref(&s->u.h);
+    s->flags |= SF_REF;
+  } else if (!want && (s->flags & SF_REF)) {
+    uv_unref(&s->u.h);
+    s->flags &= ~SF_REF;
+  }
+}
+
+
+stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
+  stream_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->s = NULL;                               /* born closed */
+  net__stream_metatable(L, rt);
+  lua_setmetatable(L, -2);
+  stream *s = calloc(1, sizeof *s);
+  if (s == NULL) luaL_error(L, "not enough memory");
+  s->ns = net__state(L);
+  s->rt = rt;
+  s->kind = (unsigned char)kind;
+  s->limit = NET_LIMIT;
+  s->hwm = NET_HWM;
+  s->lwm = NET_HWM / 2;
+  s->fd = -1;
+  s->ud = ud;
+  ud->s = s;
+  return s;
+}
+
+
+void net__stream_opened(stream *s) {
+  s->u.h.data = s;
+  s->flags |= SF_HANDLE | SF_REF;
+  net__update_ref(s);
+}
+
+
+static void stream_free(stream *s) {
+  if (s->ud) s->ud->s = NULL;
+  rbuf_free(&s->rb);
+  free(s->sep);
+  free(s->ww);
+  net__state_unref(s->ns);
+  free(s);
+}
+
+
+void net__stream_discard(stream *s) {
+  stream_free(s);
+}
+
+
+static void close_cb(uv_handle_t *h) {
+  stream_free(h->data);
+}
+
+
+void net__maybe_free(stream *s) {
+  if ((s->flags & SF_CLOSING) && s->nreq == 0) stream_free(s);
+}
+
+
+/* Closes the handle now: queued writes are cancelled. */
+static void close_now(stream *s) {
+  if (s->flags & SF_CLOSING) return;
+  s->flags |= SF_CLOSING;
+  s->flags &= ~SF_READING;
+  if (s->flags & SF_HANDLE) {
+    uv_close(&s->u.h, close_cb);
+  } else if (s->kind == SK_FD) {
+    net__fd_close(s);
+    net__maybe_free(s);
+  } else {
+    stream_free(s);
+  }
+}
+
+
+/* Wakes the reader with the error on top of rt->L [-1,+0]. */
+static void reader_raise(stream *s) {
+  corio_task *t = s->reader;
+  s->reader = NULL;
+  corio__wake(s->rt, t, s->rt->L, 1, WAKE_RAISE);
+}
+
+
+/* Marks the stream closed and wakes every task blocked in it. */
+static void mark_closed(stream *s) {
+  s->flags |= SF_CLOSED;
+  if (s->rt->closing) {
+    s->reader = NULL;
+    s->nww = 0;
+    return;
+  }
+  if (s->reader) {
+    corio__push_error(s->rt->L, "CLOSED", "read", "stream is closed");
+    reader_raise(s);
+  }
+  net__wake_writers(s);
+}
+
+
+void net__stream_abort(stream *s) {
+  if (!(s->flags & SF_CLOSED)) mark_closed(s);
+  close_now(s);
+}
+
+
+/* Called when the write queue shrinks: a lingering stream closes once it
+** is empty (or a write failed). */
+void net__linger_check(stream *s) {
+  if ((s->flags & SF_LINGER) && (s->wq == 0 || s->werr)) close_now(s);
+  else net__update_ref(s);
+}
+
+
+/* Starts a close: if writes are queued, the stream lingers until they are
+** out.  Returns 1 if it lingers. */
+static int close_begin(stream *s) {
+  if (!(s->flags & SF_CLOSED)) mark_closed(s);
+  if (s->wq > 0 && !s->werr && !(s->flags & SF_CLOSING)) {
+    s->flags |= SF_LINGER;
+    net__update_ref(s);
+    return 1;
+  }
+  close_now(s);
+  return 0;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Reading
+** ===================================================================== */
+
+static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  stream *s = h->data;
+  (void)hint;
+  buf->base = s->ns->buf;
+  buf->len = NET_RDBUF;
+}
+
+
+/* Starts or stops reading as the state asks.  Returns 0 or the error of
+** uv_read_start (also kept in s->rerr). */
+static int rd_want(stream *s) {
+  unsigned f = s->flags;
+  if (f & (SF_EOF | SF_CLOSED | SF_CLOSING) || s->rerr) {
+    if ((f & SF_READING) && s->kind != SK_FD && !(f & SF_CLOSING)) {
+      uv_read_stop(&s->u.s);
+      s->flags &= ~SF_READING;
+    }
+    return 0;
+  }
+  if (s->kind == SK_FD) {
+    if (s->reader) net__fd_want_read(s);
+    return s->rerr;
+  }
+  size_t cap = s->limit > NET_READAHEAD ? s->limit : NET_READAHEAD;
+  int want = s->reader || ((f & SF_RSTART) && s->rb.len < cap);
+  if (want && !(f & SF_READING)) {
+    int r = uv_read_start(&s->u.s, alloc_cb, read_cb);
+    if (r != 0) return s->rerr = r;
+    s->flags |= SF_READING;
+  } else if (!want && (f & SF_READING)) {
+    uv_read_stop(&s->u.s);
+    s->flags &= ~SF_READING;
+  }
+  return 0;
+}
+
+
+/* Pushes the answer of a match on data p (the buffer, or the chunk just
+** read): a value (returns 1) or an error (returns -1).  Does not consume. */
+static int push_answer(lua_State *L, stream *s, int r, const char *p,
+                       size_t take) {
+  switch (r) {
+    case RM_DATA:
+      lua_pushlstring(L, p, take);
+      return 1;
+    case RM_NIL:
+      lua_pushnil(L);
+      return 1;
+    case RM_LIMIT:
+      corio__push_error(L, "LIMIT", s->rq.kind == RQ_UNTIL ? "readuntil"
+                        : "read", s->rq.kind == RQ_UNTIL
+                        ? "separator not found within the stream's limit"
+                        : "line longer than the stream's limit");
+      lua_pushinteger(L, (lua_Integer)s->limit);
+      lua_setfield(L, -2, "limit");
+      return -1;
+    default:                                  /* RM_INCOMPLETE */
+      corio__push_error(L, "INCOMPLETE", s->rq.kind == RQ_UNTIL
+                        ? "readuntil" : "readexactly",
+                        s->rq.kind == RQ_UNTIL
+                        ? "EOF before the separator"
+                        : "EOF before the requested number of bytes");
+      lua_pushlstring(L, p, take);
+      lua_setfield(L, -2, "partial");
+      return -1;
+  }
+}
+
+
+/* Answers the waiting reader from the match r on p (already known not to
+** be RM_NEED) and drops what it consumed from the buffer. */
+static void answer(stream *s, int r, const char *p, size_t take,
+                   size_t consume, int from_buffer) {
+  corio_task *t = s->reader;
+  s->reader = NULL;
+  int ok = push_answer(s->rt->L, s, r, p, take);
+  if (from_buffer && r != RM_LIMIT && r != RM_NIL)
+    rbuf_consume(&s->rb, consume);
+  corio__wake(s->rt, t, s->rt->L, 1, ok > 0 ? WAKE_VALUES : WAKE_RAISE);
+}
+
+
+/* Tries to answer the waiting reader from the buffer. */
+static void deliver(stream *s) {
+  size_t take = 0, consume = 0;
+  int r = rreq_match(&s->rq, rbuf_data(&s->rb), s->rb.len,
+                     (s->flags & SF_EOF) != 0, &take, &consume);
+  if (r != RM_NEED) {
+    answer(s, r, rbuf_data(&s->rb), take, consume, 1);
+  } else if (s->rerr) {
+    corio__push_uverror(s->rt->L, s->rerr, "read", NULL);
+    reader_raise(s);
+  }
+}
+
+
+/* Data, EOF or an error from the handle (or the fd backend). */
+static void on_data(stream *s, const char *p, ssize_t n) {
+  if (s->rt->closing) return;
+  if (n > 0) {
+    if (s->reader && s->rb.len == 0) {
+      size_t take = 0, consume = 0;
+      int r = rreq_match(&s->rq, p, (size_t)n, 0, &take, &consume);
+      if (r != RM_NEED) {
+        answer(s, r, p, take, consume, 0);
+        if (r == RM_LIMIT) consume = 0;
+        if (rbuf_append(&s->rb, p + consume, (size_t)n - consume) != 0)
+          s->rerr = UV_ENOBUFS;
+        rd_want(s);
+        net__update_ref(s);
+        return;
+      }
+    }
+    if (rbuf_append(&s->rb, p, (size_t)n) != 0) s->rerr = UV_ENOBUFS;
+  } else if (n == UV_EOF || n == 0) {
+    s->flags |= SF_EOF;
+    s->flags &= ~SF_READING;                  /* libuv stopped reading */
+  } else {
+    s->rerr = (int)n;
+  }
+  if (s->reader) deliver(s);
+  rd_want(s);
+  net__update_ref(s);
+}
+
+
+static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
+  if (n == 0) return;                         /* EAGAIN */
+  on_data(h->data, buf->base, n);
+}
+
+
+void net__fd_read_done(stream *s, const char *p, ssize_t n) {
+  s->flags &= ~SF_READING;
+  on_data(s, p, n);
+}
+
+
+static void read_undo(corio_rt *rt, corio_task *t) {
+  stream *s = net__wait_obj(t);
+  (void)rt;
+  if (s->reader == t) s->reader = NULL;
+  rd_want(s);
+  net__update_ref(s);
+}
+
+
+/* Answers q now if the buffer can, else suspends the task as the reader.
+** The request's separator, if any, must stay valid during the call. */
+static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
+                   const char *op) {
+  size_t take = 0, consume = 0;
+  if (s->reader)
+    return corio__error(L, "BUSY", op, "another task is reading this "
+                        "stream");
+  q->scanned = 0;
+  q->limit = s->limit;
+  int r = rreq_match(q, rbuf_data(&s->rb), s->rb.len,
+                     (s->flags & SF_EOF) != 0, &take, &consume);
+  if (r == RM_NEED && s->rerr) return corio__uverror(L, s->rerr, op, NULL);
+  if (r != RM_NEED) {
+    s->rq = *q;                               /* push_answer reads kind */
+    int ok = push_answer(L, s, r, rbuf_data(&s->rb), take);
+    if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, consume);
+    if (s->rb.len == 0 && s->rb.cap > NET_READAHEAD) rbuf_free(&s->rb);
+    if (ok < 0) return lua_error(L);
+    if (s->flags & SF_RSTART) rd_want(s);
+    return 1;
+  }
+  corio_task *t = corio__check_await(L, rt, op);
+  if (q->kind == RQ_UNTIL) {                  /* keep our own copy */
+    if (s->sepcap < q->seplen) {
+      char *p = realloc(s->sep, q->seplen);
+      if (p == NULL) return luaL_error(L, "not enough memory");
+      s->sep = p;
+      s->sepcap = q->seplen;
+    }
+    memcpy(s->sep, q->sep, q->seplen);
+    q->sep = s->sep;
+  }
+  s->rq = *q;
+  s->flags |= SF_RSTART;
+  s->reader = t;
+  if (rd_want(s) != 0) {
+    s->reader = NULL;
+    return corio__uverror(L, s->rerr, op, NULL);
+  }
+  net__update_ref(s);
+  return net__suspend(L, rt, t, s, read_undo);
+}
+
+
+/* Parses a read format at idx into q; raises bad argument. */
+static void check_format(lua_State *L, int idx, rreq *q) {
+  q->sep = NULL;
+  q->seplen = 0;
+  q->n = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, n >= 0, idx, "negative size");
+    q->kind = RQ_SOME;
+    q->n = (size_t)n;
+    return;
+  }
+  const char *f = luaL_optstring(L, idx, "l");
+  if (*f == '*') f++;                         /* Lua 5.1/5.2 style */
+  switch (*f) {
+    case 'l': q->kind = RQ_LINE; return;
+    case 'L': q->kind = RQ_LINEKEEP; return;
+    case 'a': q->kind = RQ_ALL; return;
+    default: luaL_argerror(L, idx, "invalid format");
+  }
+}
+
+
+static int stream_read1(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  stream *s = net__check_stream(L, 1, "read");
+  rreq q;
+  check_format(L, 2, &q);
+  return do_read(L, rt, s, &q, "read");
+}
+
+
+/* read(f1, f2, ...): reads each in turn, stops at the first nil, like
+** file:read.  Each step may suspend, so the loop continues in k. */
+static int read_multi_k(lua_State *L, int status, lua_KContext ctx) {
+  int n = (int)ctx;                           /* stack: s, f1..fn, r1..rk */
+  int k = lua_gettop(L) - 1 - n;
+  (void)status;
+  if (k == n || (k > 0 && lua_isnil(L, -1))) return k;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcclosure(L, stream_read1, 1);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2 + k);
+  lua_callk(L, 2, 1, ctx, read_multi_k);
+  return read_multi_k(L, LUA_OK, ctx);
+}
+
+
+static int stream_read(lua_State *L) {
+  int n = lua_gettop(L) - 1;
+  if (n <= 1) return stream_read1(L);
+  net__check_stream(L, 1, "read");
+  for (int i = 2; i <= n + 1; i++) {          /* check them all first */
+    rreq q;
+    check_format(L, i, &q);
+  }
+  luaL_checkstack(L, n + 4, "too many formats");
+  return read_multi_k(L, LUA_OK, n);
+}
+
+
+static int stream_readexactly(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  stream *s = net__check_stream(L, 1, "readexactly");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "negative size");
+  rreq q = {RQ_EXACT, (size_t)n, NULL, 0, 0, 0};
+  return do_read(L, rt, s, &q, "readexactly");
+}
+
+
+static int stream_readuntil(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  stream *s = net__check_stream(L, 1, "readuntil");
+  size_t len;
+  const char *sep = luaL_optlstring(L, 2, "\n", &len);
+  luaL_argcheck(L, len > 0, 2, "empty separator");
+  rreq q = {RQ_UNTIL, 0, sep, len, 0, 0};
+  return do_read(L, rt, s, &q, "readuntil");
+}
+
+
+/* The iterator of lines(): upvalues rt, stream, formats... */
+static int lines_iter(lua_State *L) {
+  lua_settop(L, 0);
+  for (int i = 2; !lua_isnone(L, lua_upvalueindex(i)); i++)
+    lua_pushvalue(L, lua_upvalueindex(i));
+  return stream_read(L);
+}
+
+
+static int stream_lines(lua_State *L) {
+  int n = lua_gettop(L);
+  net__check_stream(L, 1, "lines");
+  luaL_argcheck(L, n <= 250, 250, "too many arguments");
+  for (int i = 2; i <= n; i++) {
+    rreq q;
+    check_format(L, i, &q);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_pushcclosure(L, lines_iter, n + 1);
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Close, abort, GC, small methods
+** ===================================================================== */
+
+stream *net__check_stream(lua_State *L, int idx, const char *op) {
+  stream_ud *ud = luaL_checkudata(L, idx, STREAM_MT);
+  stream *s = ud->s;
+  if (s == NULL || (s->flags & SF_CLOSED))
+    corio__error(L, "CLOSED", op, "stream is closed");
+  return s;
+}
+
+
+/* close(): flushes what is queued, then closes.  In a task it waits for
+** the flush (a cancel aborts); elsewhere the stream lingers on its own. */
+static int stream_close(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  stream *s = ud->s;
+  if (s == NULL || (s->flags & SF_CLOSED)) return 0;
+  if (close_begin(s) && net__can_wait(L, rt)) return net__close_wait(L, rt,
+                                                                    s);
+  return 0;
+}
+
+
+/* close_nowait(): close() that never waits (for transports); the stream
+** still flushes what is queued before it really closes. */
+static int stream_close_nowait(lua_State *L) {
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  if (ud->s && !(ud->s->flags & SF_CLOSED)) close_begin(ud->s);
+  return 0;
+}
+
+
+static int stream_abort(lua_State *L) {
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  if (ud->s) net__stream_abort(ud->s);
+  return 0;
+}
+
+
+/* __gc: a forgotten stream closes; queued writes still go out, but no
+** longer keep the loop alive. */
+static int stream_gc(lua_State *L) {
+  stream_ud *ud = lua_touserdata(L, 1);
+  stream *s = ud->s;
+  if (s == NULL) return 0;
+  s->ud = NULL;
+  ud->s = NULL;
+  if (!(s->flags & SF_CLOSED)) close_begin(s);
+  else net__update_ref(s);
+  return 0;
+}
+
+
+static int stream_closed(lua_State *L) {
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  lua_pushboolean(L, ud->s == NULL || (ud->s->flags & SF_CLOSED));
+  return 1;
+}
+
+
+static int stream_at_eof(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "at_eof");
+  lua_pushboolean(L, (s->flags & SF_EOF) && s->rb.len == 0);
+  return 1;
+}
+
+
+static int stream_tostring(lua_State *L) {
+  static const char *const kinds[] = {"?", "tcp", "unix", "tty", "fd"};
+  stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
+  if (ud->s == NULL || (ud->s->flags & SF_CLOSED))
+    lua_pushfstring(L, "corio.Stream (closed): %p", (void *)ud);
+  else
+    lua_pushfstring(L, "corio.Stream (%s): %p", kinds[ud->s->kind],
+                    (void *)ud);
+  return 1;
+}
+
+
+static size_t opt_size(lua_State *L, int oidx, const char *key, size_t def,
+                       size_t min) {
+  size_t v = def;
+  if (lua_getfield(L, oidx, key) != LUA_TNIL) {
+    lua_Integer n = lua_tointeger(L, -1);
+    if (!lua_isinteger(L, -1) || n < (lua_Integer)min)
+      luaL_error(L, "bad option '%s' (an integer >= %d expected)", key,
+                 (int)min);
+    v = (size_t)n;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+
+void net__stream_setopts(lua_State *L, stream *s, int oidx) {
+  if (oidx == 0 || !lua_istable(L, oidx)) return;
+  s->limit = opt_size(L, oidx, "limit", s->limit, 1);
+  s->hwm = opt_size(L, oidx, "high_water", s->hwm, 0);
+  s->lwm = s->hwm / 2;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Metatable, and the interface for process pipes (internal.h)
+** ===================================================================== */
+
+extern const luaL_Reg net__write_methods[];   /* stream_write.c */
+
+void net__stream_metatable(lua_State *L, corio_rt *rt) {
+  static const luaL_Reg methods[] = {
+    {"read", stream_read},
+    {"readexactly", stream_readexactly},
+    {"readuntil", stream_readuntil},
+    {"lines", stream_lines},
+    {"close", stream_close},
+    {"close_nowait", stream_close_nowait},
+    {"abort", stream_abort},
+    {"closed", stream_closed},
+    {"at_eof", stream_at_eof},
+    {"peername", net__peername},
+    {"sockname", net__sockname},
+    {"set_nodelay", net__set_nodelay},
+    {"set_keepalive", net__set_keepalive},
+    {NULL, NULL}
+  };
+  if (!luaL_newmetatable(L, STREAM_MT)) return;
+  lua_createtable(L, 0, 24);
+  corio__setfuncs(L, rt, methods);
+  corio__setfuncs(L, rt, net__write_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, stream_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, stream_close, 1);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, stream_tostring);
+  lua_setfield(L, -2, "__tostring");
+}
+
+
+uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt) {
+  stream *s = net__stream_new(L, rt, SK_PIPE);
+  int r = uv_pipe_init(rt->loop, &s->u.pipe, 0);
+  if (r != 0) {
+    s->ud->s = NULL;
+    net__stream_discard(s);
+    corio__uverror(L, r, "pipe", NULL);
+  }
+  net__stream_opened(s);
+  return &s->u.pipe;
+}
+
+
+void corio__stream_close(lua_State *L, int idx) {
+  stream_ud *ud = luaL_testudata(L, idx, STREAM_MT);
+  if (ud && ud->s) net__stream_abort(ud->s);
+}
+
+
+uv_stream_t *corio__stream_handle(lua_State *L, int idx) {
+  stream_ud *ud = luaL_testudata(L, idx, STREAM_MT);
+  stream *s = ud ? ud->s : NULL;
+  if (s == NULL || (s->flags & SF_CLOSED) || !(s->flags & SF_HANDLE))
+    return NULL;
+  return &s->u.s;
+}
+
+
+int corio__stream_fd(lua_State *L, int idx) {
+  stream_ud *ud = luaL_testudata(L, idx, STREAM_MT);
+  stream *s = ud ? ud->s : NULL;
+  uv_os_fd_t fd;
+  if (s == NULL || (s->flags & SF_CLOSED)) return -1;
+  if (s->kind == SK_FD) return s->fd;
+  if (uv_fileno(&s->u.h, &fd) != 0) return -1;
+  return fd;
+}
+
+/* }==================================================================== */

@@ -1,0 +1,43 @@
+--[[
+corio.signal -- signals as loop events (bindings/signal.c).
+
+  signal.on(name, fn) -> handler   fn(name) runs as a loop callback on
+                                   each delivery; handler:close() stops it
+  signal.wait(name) -> name        suspends the task until the signal comes
+
+Names are "SIGTERM" or "TERM", or numbers.  Handlers do not keep the loop
+alive (unless made with {keep_alive = true}); a task in signal.wait does.
+]]
+local core = require "corio.core"
+local S = require "corio._signal"
+
+local M = {}
+
+--- signal.on(name, fn [, {keep_alive=}]) -> handler.  A handler does
+--- not keep the loop alive unless keep_alive is true: a task that awaits
+--- something only a handler will do needs keep_alive (or signal.wait).
+function M.on(name, fn, opts)
+  local keep = false
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("bad argument #3 to 'on' (table expected, got " .. type(opts) .. ")", 2)
+    end
+    keep = opts.keep_alive and true or false
+  end
+  local h = S.on(name, fn, keep)
+  return h
+end
+M.signum = S.signum
+M.name = S.name
+
+function M.wait(name)
+  if not S.signum(name) then
+    error(string.format("bad argument #1 to 'wait' (unknown signal '%s')",
+                        tostring(name)), 2)
+  end
+  local task, token = core.waiter()
+  local h <close> = S.on(name, function(n) core.wake(task, token, n) end, true)
+  return core.wait()
+end
+
+return M

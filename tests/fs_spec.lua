@@ -1,0 +1,496 @@
+local corio = require "corio"
+local fs = require "corio.fs"
+
+local function tmpdir()
+  return fs.mkdtemp("/tmp/corio-fs-XXXXXX")
+end
+
+local function rmtree(path)
+  os.execute("rm -rf '" .. path .. "'")
+end
+
+local function nfds()
+  return #fs.readdir("/proc/self/fd")
+end
+
+-- Expects fn to raise a corio.Error with `code`; returns it.
+local function raises(code, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected " .. code)
+  assert.are.equal("table", type(err), tostring(err))
+  assert.are.equal(code, err.code, tostring(err))
+  return err
+end
+
+local function bad_argument(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok)
+  assert.is_truthy(tostring(err):find("bad argument", 1, true), tostring(err))
+end
+
+describe("fs", function()
+  local dir
+  before_each(function() dir = tmpdir() end)
+  after_each(function() rmtree(dir) end)
+
+  describe("read_file and write_file", function()
+    it("round-trips text, binary and empty data", function()
+      local bin = {}
+      for i = 0, 255 do bin[#bin + 1] = string.char(i) end
+      bin = table.concat(bin):rep(100)
+      for _, data in ipairs { "hello\n", bin, "" } do
+        fs.write_file(dir .. "/f", data)
+        assert.are.equal(data, fs.read_file(dir .. "/f"))
+      end
+    end)
+
+    it("reads a large file whole", function()
+      local big = string.rep("0123456789abcdef", 65536 * 4)   -- 4 MiB
+      fs.write_file(dir .. "/big", big)
+      assert.are.equal(#big, #fs.read_file(dir .. "/big"))
+      assert.are.equal(big, fs.read_file(dir .. "/big"))
+    end)
+
+    it("reads files whose size stat does not know (/proc)", function()
+      local s = fs.read_file("/proc/self/status")
+      assert.is_truthy(s:find("Pid:", 1, true))
+    end)
+
+    it("appends", function()
+      fs.write_file(dir .. "/f", "a")
+      fs.write_file(dir .. "/f", "b", { append = true })
+      assert.are.equal("ab", fs.read_file(dir .. "/f"))
+    end)
+
+    it("writes atomically, keeping the mode and leaving no temp file", function()
+      local p = dir .. "/f"
+      fs.write_file(p, "old")
+      fs.chmod(p, "640")
+      fs.write_file(p, "new", { atomic = true })
+      assert.are.equal("new", fs.read_file(p))
+      assert.are.equal(tonumber("640", 8), fs.stat(p).mode)
+      assert.are.equal(1, #fs.readdir(dir))
+      fs.write_file(dir .. "/g", "x", { atomic = true, mode = tonumber("600", 8) })
+      assert.are.equal(tonumber("600", 8), fs.stat(dir .. "/g").mode)
+    end)
+
+    it("a failed atomic write leaves the target and no temp file", function()
+      local err = raises("ENOENT", fs.write_file, dir .. "/no/f", "x", { atomic = true })
+      assert.are.equal(dir .. "/no/f", err.path)
+      assert.are.equal(0, #fs.readdir(dir))
+    end)
+
+    it("raises ENOENT and EISDIR with code and path", function()
+      local err = raises("ENOENT", fs.read_file, dir .. "/missing")
+      assert.are.equal(dir .. "/missing", err.path)
+      assert.is_truthy(tostring(err):find("ENOENT", 1, true))
+      err = raises("EISDIR", fs.read_file, dir)
+      assert.are.equal(dir, err.path)
+      raises("EISDIR", fs.write_file, dir, "x")
+      raises("EISDIR", fs.open, dir, "w")
+    end)
+
+    it("raises bad argument for wrong types", function()
+      bad_argument(fs.read_file, nil)
+      bad_argument(fs.write_file, dir .. "/f", {})
+      bad_argument(fs.write_file, dir .. "/f", "x", 5)
+      bad_argument(fs.stat, {})
+      bad_argument(fs.open, dir .. "/f", "q")
+      bad_argument(fs.chmod, dir, "9z")
+      bad_argument(fs.utime, dir, "x", 1)
+      bad_argument(fs.mkdir, nil)
+    end)
+
+    it("raises outside a task", function()
+      local co = coroutine.wrap(function() return pcall(fs.read_file, "/etc/hostname") end)
+      local ok, err = co()
+      assert.is_false(ok)
+      assert.are.equal("INVALID_STATE", err.code)
+    end)
+  end)
+
+  describe("File", function()
+    it("reads with Lua's formats", function()
+      fs.write_file(dir .. "/f", "line1\nline2\n42 0x10 -1.5e2 nan\nrest")
+      local f <close> = fs.open(dir .. "/f")
+      assert.are.equal("line1", f:read())
+      assert.are.equal("line2\n", f:read("L"))
+      local a, b, c = f:read("n", "n", "n")
+      assert.are.equal(42, a)
+      assert.are.equal(16, b)
+      assert.are.equal(-150.0, c)
+      assert.is_nil(f:read("n"))               -- "nan" is not a numeral
+      assert.are.equal("nan\nrest", f:read("a"))
+      assert.are.equal("", f:read("a"))
+      assert.is_nil(f:read("l"))
+      assert.is_nil(f:read(1))
+      assert.is_nil(f:read(0))
+    end)
+
+    it("read(n) returns exactly n bytes unless EOF comes first", function()
+      local data = string.rep("x", 200000)
+      fs.write_file(dir .. "/f", data)
+      local f <close> = fs.open(dir .. "/f")
+      assert.are.equal(3, #f:read(3))
+      assert.are.equal("", f:read(0))
+      assert.are.equal(150000, #f:read(150000))
+      assert.are.equal(49997, #f:read(100000))
+      assert.is_nil(f:read(1))
+    end)
+
+    it("reads lines across buffer boundaries", function()
+      local lines = {}
+      for i = 1, 20000 do lines[i] = ("line %d %s"):format(i, ("y"):rep(i % 50)) end
+      fs.write_file(dir .. "/f", table.concat(lines, "\n"))
+      local f <close> = fs.open(dir .. "/f")
+      local i = 0
+      for l in f:lines() do
+        i = i + 1
+        assert.are.equal(lines[i], l)
+      end
+      assert.are.equal(20000, i)
+    end)
+
+    it("fs.lines closes the file at the end and on break", function()
+      fs.write_file(dir .. "/f", "a\nb\nc\n")
+      local before = nfds()
+      local got = {}
+      for l in fs.lines(dir .. "/f") do got[#got + 1] = l end
+      assert.are.same({ "a", "b", "c" }, got)
+      for _ in fs.lines(dir .. "/f") do break end
+      assert.are.equal(before, nfds())
+    end)
+
+    it("writes, seeks and reports positions", function()
+      local f <close> = fs.open(dir .. "/f", "w+")
+      assert.are.equal(f, f:write("hello ", "world", 1, 2.5))
+      assert.are.equal(15, f:seek())
+      assert.are.equal(0, f:seek("set"))
+      assert.are.equal("hello", f:read(5))
+      assert.are.equal(6, f:seek("cur", 1))
+      f:write("W")
+      assert.are.equal(0, f:seek("set", 0))
+      assert.are.equal("hello World12.5", f:read("a"))
+      assert.are.equal(13, f:seek("end", -2))
+      assert.are.equal(".5", f:read("a"))
+      raises("EINVAL", f.seek, f, "set", -1)
+      bad_argument(f.seek, f, "nowhere")
+      assert.are.equal(15, f:stat().size)
+      f:sync()
+      f:truncate(5)
+      assert.are.equal(5, f:stat().size)
+    end)
+
+    it("append mode writes at the end", function()
+      fs.write_file(dir .. "/f", "abc")
+      local f <close> = fs.open(dir .. "/f", "a+")
+      f:write("def")
+      f:write("g")
+      assert.are.equal(7, f:seek())
+      f:seek("set", 0)
+      assert.are.equal("abcdefg", f:read("a"))
+    end)
+
+    it("x creates exclusively", function()
+      local f = fs.open(dir .. "/f", "wx")
+      f:close()
+      raises("EEXIST", fs.open, dir .. "/f", "wx")
+    end)
+
+    it("close is idempotent and a closed file raises CLOSED", function()
+      local f = fs.open(dir .. "/f", "w")
+      assert.is_true(f:close())
+      assert.is_true(f:close())
+      local err = raises("CLOSED", f.read, f)
+      assert.are.equal(dir .. "/f", err.path)
+      raises("CLOSED", f.write, f, "x")
+      raises("CLOSED", f.seek, f)
+      assert.is_truthy(tostring(f):find("closed"))
+    end)
+
+    it("methods check their arguments", function()
+      local f <close> = fs.open(dir .. "/f", "w+")
+      bad_argument(f.read, nil)
+      bad_argument(f.read, f, "z")
+      bad_argument(f.read, f, -1)
+      bad_argument(f.write, f, {})
+      bad_argument(f.close, "x")
+    end)
+
+    it("a second task using the file gets BUSY", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local f = fs.open(fifo, "r+")             -- r+ does not block on a FIFO
+      local reader = corio.spawn(function() return f:read(1) end)
+      corio.yield()
+      raises("BUSY", f.read, f, 1)
+      local w <close> = fs.open(fifo, "w")
+      w:write("z")
+      assert.are.equal("z", reader:await())
+      f:close()
+    end)
+
+    it("close during a read: the read raises CLOSED, the fd is closed", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local before = nfds()
+      local f = fs.open(fifo, "r+")
+      local reader = corio.spawn(function() return pcall(f.read, f, 1) end)
+      corio.yield()
+      f:close()
+      local w = fs.open(fifo, "w")
+      w:write("z")
+      w:close()
+      local ok, err = reader:await()
+      assert.is_false(ok)
+      assert.are.equal("CLOSED", err.code)
+      corio.sleep(0.05)
+      assert.are.equal(before, nfds())
+    end)
+
+    it("an unreferenced File is closed by the GC", function()
+      fs.write_file(dir .. "/f", "x")
+      local before = nfds()
+      do fs.open(dir .. "/f") end
+      collectgarbage()
+      collectgarbage()
+      corio.sleep(0.05)
+      assert.are.equal(before, nfds())
+    end)
+  end)
+
+  describe("paths", function()
+    it("stat gives the documented shape", function()
+      fs.write_file(dir .. "/f", "12345")
+      local st = fs.stat(dir .. "/f")
+      assert.are.equal(5, st.size)
+      assert.are.equal("file", st.type)
+      for _, k in ipairs { "mode", "mtime", "atime", "ctime", "ino", "dev", "nlink", "uid", "gid" } do
+        assert.are.equal("number", type(st[k]), k)
+      end
+      assert.is_true(math.abs(st.mtime - os.time()) < 100)
+      assert.are.equal("directory", fs.stat(dir).type)
+      assert.are.equal("char", fs.stat("/dev/null").type)
+      raises("ENOENT", fs.stat, dir .. "/none")
+    end)
+
+    it("lstat, symlink, readlink and realpath", function()
+      fs.write_file(dir .. "/f", "x")
+      fs.symlink(dir .. "/f", dir .. "/l")
+      assert.are.equal("link", fs.lstat(dir .. "/l").type)
+      assert.are.equal("file", fs.stat(dir .. "/l").type)
+      assert.are.equal(dir .. "/f", fs.readlink(dir .. "/l"))
+      assert.are.equal(fs.realpath(dir .. "/f"), fs.realpath(dir .. "/l"))
+      local err = raises("EEXIST", fs.symlink, dir .. "/f", dir .. "/l")
+      assert.are.equal(dir .. "/l", err.path)
+      raises("EINVAL", fs.readlink, dir .. "/f")
+    end)
+
+    it("exists", function()
+      assert.is_true(fs.exists(dir))
+      assert.is_false(fs.exists(dir .. "/none"))
+      fs.write_file(dir .. "/f", "")
+      assert.is_false(fs.exists(dir .. "/f/under-a-file"))
+    end)
+
+    it("mkdir, with parents, rmdir and remove", function()
+      fs.mkdir(dir .. "/a")
+      raises("EEXIST", fs.mkdir, dir .. "/a")
+      raises("ENOENT", fs.mkdir, dir .. "/b/c")
+      fs.mkdir(dir .. "/b/c/d", { parents = true })
+      fs.mkdir(dir .. "/b/c/d", { parents = true })   -- exists: fine
+      assert.are.equal("directory", fs.stat(dir .. "/b/c/d").type)
+      fs.write_file(dir .. "/file", "")
+      raises("EEXIST", fs.mkdir, dir .. "/file", { parents = true })
+      raises("ENOTEMPTY", fs.rmdir, dir .. "/b")
+      fs.rmdir(dir .. "/b/c/d")
+      fs.remove(dir .. "/b/c")                      -- an empty directory
+      fs.remove(dir .. "/file")
+      raises("ENOENT", fs.remove, dir .. "/file")
+      assert.is_false(fs.exists(dir .. "/file"))
+    end)
+
+    it("readdir and scandir list entries with types", function()
+      fs.write_file(dir .. "/f", "")
+      fs.mkdir(dir .. "/d")
+      fs.symlink("f", dir .. "/l")
+      local seen = {}
+      for _, e in ipairs(fs.readdir(dir)) do seen[e.name] = e.type end
+      assert.are.same({ f = "file", d = "directory", l = "link" }, seen)
+      local n = 0
+      for name, t in fs.scandir(dir) do
+        n = n + 1
+        assert.are.equal(seen[name], t)
+      end
+      assert.are.equal(3, n)
+      raises("ENOTDIR", fs.readdir, dir .. "/f")
+    end)
+
+    it("copyfile copies bytes and permission bits, like cp", function()
+      local data = string.rep("abcdefgh", 300000)
+      fs.write_file(dir .. "/src", data)
+      fs.chmod(dir .. "/src", "750")
+      fs.copyfile(dir .. "/src", dir .. "/dst")
+      assert.are.equal(data, fs.read_file(dir .. "/dst"))
+      assert.are.equal(tonumber("750", 8), fs.stat(dir .. "/dst").mode)
+      fs.write_file(dir .. "/small", "x")
+      fs.copyfile(dir .. "/small", dir .. "/dst")        -- truncates
+      assert.are.equal("x", fs.read_file(dir .. "/dst"))
+      fs.copyfile("/proc/self/status", dir .. "/proc")     -- size unknown
+      assert.is_truthy(fs.read_file(dir .. "/proc"):find("Pid:", 1, true))
+      fs.copyfile(dir .. "/small", dir .. "/cl", { clone = true })
+      assert.are.equal("x", fs.read_file(dir .. "/cl"))
+      local err = raises("ENOENT", fs.copyfile, dir .. "/none", dir .. "/x")
+      assert.are.equal(dir .. "/none", err.path)
+      assert.are.equal(dir .. "/x", err.dest)
+      raises("ENOENT", fs.copyfile, dir .. "/src", dir .. "/no/dir/x")
+      raises("EISDIR", fs.copyfile, dir, dir .. "/x")
+      bad_argument(fs.copyfile, dir .. "/src", dir .. "/x", "excl")
+    end)
+
+    it("rename, copyfile, chmod, utime, mkdtemp", function()
+      fs.write_file(dir .. "/a", "data")
+      fs.rename(dir .. "/a", dir .. "/b")
+      local err = raises("ENOENT", fs.rename, dir .. "/a", dir .. "/c")
+      assert.are.equal(dir .. "/a", err.path)
+      assert.are.equal(dir .. "/c", err.dest)
+      fs.copyfile(dir .. "/b", dir .. "/c")
+      assert.are.equal("data", fs.read_file(dir .. "/c"))
+      raises("EEXIST", fs.copyfile, dir .. "/b", dir .. "/c", { exclusive = true })
+      fs.chmod(dir .. "/c", tonumber("751", 8))
+      assert.are.equal(tonumber("751", 8), fs.stat(dir .. "/c").mode)
+      fs.utime(dir .. "/c", 1000.25, 2000.5)
+      local st = fs.stat(dir .. "/c")
+      assert.are.equal(1000.25, st.atime)
+      assert.are.equal(2000.5, st.mtime)
+      local t = fs.mkdtemp(dir .. "/tmpXXXXXX")
+      assert.are.equal("directory", fs.stat(t).type)
+      raises("EINVAL", fs.mkdtemp, dir .. "/bad")
+    end)
+  end)
+
+  describe("the loop", function()
+    it("is never blocked by a waiting fs call (a ticking task)", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local ticks, stop = 0, false
+      local ticker = corio.spawn(function()
+        while not stop do
+          corio.sleep(0.01)
+          ticks = ticks + 1
+        end
+      end)
+      -- Opening a FIFO for reading blocks (on a pool thread) until a
+      -- writer comes; the writer comes only after the ticker has ticked.
+      local opener = corio.spawn(function() return fs.open(fifo, "r") end)
+      while ticks < 5 do corio.sleep(0.01) end
+      assert.is_false(opener:done())
+      local w = fs.open(fifo, "w")
+      local r = opener:await()
+      w:write("ping")
+      w:close()
+      assert.are.equal("ping", r:read("a"))
+      r:close()
+      stop = true
+      ticker:await()
+      assert.is_true(ticks >= 5)
+    end)
+
+    it("many reads in flight overlap", function()
+      for i = 1, 200 do fs.write_file(dir .. "/" .. i, tostring(i)) end
+      local tasks = {}
+      for i = 1, 200 do
+        tasks[i] = corio.spawn(fs.read_file, dir .. "/" .. i)
+      end
+      for i = 1, 200 do assert.are.equal(tostring(i), tasks[i]:await()) end
+    end)
+  end)
+
+  describe("cancellation", function()
+    it("drops the result of a cancelled open and closes its fd", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local before = nfds()
+      local t = corio.spawn(function() return fs.open(fifo, "r") end)
+      corio.sleep(0.02)
+      assert.is_true(t:cancel())
+      local ok, err = pcall(t.await, t)
+      assert.is_false(ok)
+      assert.is_true(corio.is_cancelled(err))
+      -- Unblock the pool thread: its fd must be closed, not leaked.
+      local w = fs.open(fifo, "r+")
+      corio.sleep(0.1)
+      w:close()
+      assert.are.equal(before, nfds())
+    end)
+
+    it("cancelling queued reads takes them back from the pool", function()
+      -- Occupy every pool thread with an open() blocked on a FIFO, so the
+      -- reads below stay queued.
+      local nthreads = tonumber(os.getenv("UV_THREADPOOL_SIZE")) or 4
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local before = nfds()
+      local blockers = {}
+      for i = 1, nthreads do
+        blockers[i] = corio.spawn(function() return fs.open(fifo, "r") end)
+      end
+      fs.write_file(dir .. "/f", "x")
+      corio.sleep(0.05)
+      local tasks = {}
+      for i = 1, 2000 do tasks[i] = corio.spawn(fs.read_file, dir .. "/f") end
+      corio.yield()
+      for i = 1, 2000 do tasks[i]:cancel() end
+      for i = 1, 2000 do
+        local ok, err = pcall(tasks[i].await, tasks[i])
+        assert.is_false(ok)
+        assert.is_true(corio.is_cancelled(err))
+      end
+      -- Every pool thread is busy: unblock them without the pool (opening
+      -- a FIFO read-write never blocks on Linux).
+      local w = assert(io.open(fifo, "r+"))
+      for i = 1, nthreads do blockers[i]:await():close() end
+      w:close()
+      assert.are.equal("x", fs.read_file(dir .. "/f"))
+      assert.are.equal(before, nfds())
+    end)
+
+    it("a cancelled File read leaves the file usable", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true(os.execute("mkfifo " .. fifo))
+      local f <close> = fs.open(fifo, "r+")
+      local t = corio.spawn(function() return f:read(1) end)
+      corio.yield()
+      t:cancel()
+      assert.is_false(pcall(t.await, t))
+      assert.is_false(f.busy)
+      f:write("a")                       -- unblocks the dropped read
+      corio.sleep(0.05)
+    end)
+  end)
+
+  describe("watch", function()
+    it("reports changes to a directory and stops on close", function()
+      local fut = corio.future()
+      local events = {}
+      local w = fs.watch(dir, function(name, ev)
+        events[#events + 1] = { name, ev }
+        if name == "new" and not fut:done() then fut:set_result(ev) end
+      end)
+      assert.is_truthy(tostring(w):find(dir, 1, true))
+      fs.write_file(dir .. "/new", "x")
+      assert.is_truthy(fut:await())
+      w:close()
+      w:close()
+      assert.is_truthy(tostring(w):find("closed"))
+    end)
+
+    it("works with <close> and raises for a missing path", function()
+      do
+        local w <close> = fs.watch(dir, function() end)
+      end
+      raises("ENOENT", fs.watch, dir .. "/none", function() end)
+      bad_argument(fs.watch, dir, "not a function")
+    end)
+  end)
+end)

@@ -1,0 +1,183 @@
+-- The protocol / transport API (create_server, create_connection).
+local corio = require "corio"
+local net = require "corio.net"
+
+-- A protocol class that records its calls.
+local function recorder(extra)
+  local P = {}
+  P.__index = P
+  function P.new()
+    local self = setmetatable({ log = {}, data = {}, lost = corio.future() }, P)
+    return self
+  end
+  function P:connection_made(t)
+    self.t = t
+    self.log[#self.log + 1] = "made"
+  end
+  function P:data_received(d)
+    self.data[#self.data + 1] = d
+    if self.on_data then self:on_data(d) end
+  end
+  function P:eof_received()
+    self.log[#self.log + 1] = "eof"
+    return self.keep_open
+  end
+  function P:connection_lost(err)
+    self.log[#self.log + 1] = "lost"
+    self.lost:set_result(err or false)
+  end
+  for k, v in pairs(extra or {}) do P[k] = v end
+  return P
+end
+
+local function echo_server()
+  local Echo = recorder({ on_data = function(self, d) self.t:write(d) end })
+  local protos = {}
+  local srv = net.create_server(function()
+    local p = Echo.new()
+    protos[#protos + 1] = p
+    return p
+  end, "127.0.0.1", 0)
+  return srv, protos
+end
+
+describe("net protocols", function()
+  it("echo: connection_made, data_received, connection_lost in order", function()
+    local srv, protos = echo_server()
+    local _, port = srv:address()
+    local Client = recorder()
+    local got = corio.future()
+    local t, p = net.create_connection(function()
+      local c = Client.new()
+      c.on_data = function(self, d) if not got:done() then got:set_result(d) end end
+      return c
+    end, "127.0.0.1", port)
+    assert.same({ "made" }, p.log)                 -- before it returns
+    t:write("hello")
+    assert.equal("hello", got:await())
+    t:close()
+    assert.is_false(p.lost:await())
+    assert.same({ "made", "lost" }, p.log)
+    assert.is_false(protos[1].lost:await())
+    assert.same({ "made", "eof", "lost" }, protos[1].log)
+    assert.is_true(t:is_closing())
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("eof_received returning true keeps the transport open for writing", function()
+    local srv = net.create_server(function()
+      local P = recorder({ keep_open = true })
+      local p = P.new()
+      p.eof_received = function(self)
+        self.t:write("after eof")
+        self.t:close()
+        return true
+      end
+      return p
+    end, "127.0.0.1", 0)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    c:shutdown()
+    assert.equal("after eof", c:read("a"))
+    c:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("connection_lost gets the error of a reset", function()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:write("x")
+      s:read(1)
+      s:abort()
+    end)
+    local _, port = srv:address()
+    local t, p = net.create_connection(function() return recorder().new() end,
+      "127.0.0.1", port)
+    corio.sleep(0.02)
+    t:write("unread data")               -- the abort then resets
+    local err = p.lost:await()
+    assert.is_true(err == false or err.code == "ECONNRESET", tostring(err))
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("pause_reading stops data_received until resume_reading", function()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:write("one")
+      s:read("l")
+      s:write("two")
+      s:read("a")
+    end)
+    local _, port = srv:address()
+    local Client = recorder()
+    local t, p = net.create_connection(function()
+      local c = Client.new()
+      c.on_data = function(self) self.t:pause_reading() end
+      return c
+    end, "127.0.0.1", port)
+    corio.sleep(0.02)
+    assert.same({ "one" }, p.data)
+    assert.is_false(t:is_reading())
+    t:write("go\n")
+    corio.sleep(0.05)
+    assert.same({ "one" }, p.data)       -- "two" waits
+    t:resume_reading()
+    corio.sleep(0.02)
+    assert.same({ "one", "two" }, p.data)
+    t:close()
+    p.lost:await()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("pause_writing / resume_writing follow the write buffer", function()
+    local release = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      release:await()                  -- reads nothing for a while
+      s:read("a")
+    end)
+    local _, port = srv:address()
+    local calls = {}
+    local P = recorder({
+      pause_writing = function() calls[#calls + 1] = "pause" end,
+      resume_writing = function() calls[#calls + 1] = "resume" end,
+    })
+    local t, p = net.create_connection(function() return P.new() end,
+      "127.0.0.1", port, { high_water = 65536 })
+    local chunk = string.rep("w", 1024 * 1024)
+    for _ = 1, 16 do t:write(chunk) end
+    assert.same({ "pause" }, calls)
+    assert.is_true(t:get_write_buffer_size() > 65536)
+    release:set_result()
+    for _ = 1, 100 do
+      if #calls == 2 then break end
+      corio.sleep(0.02)
+    end
+    assert.same({ "pause", "resume" }, calls)
+    t:close()
+    p.lost:await()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("get_extra_info, write_eof, abort", function()
+    local srv, protos = echo_server()
+    local _, port = srv:address()
+    local t, p = net.create_connection(function() return recorder().new() end,
+      "127.0.0.1", port)
+    local host, pport = t:get_extra_info("peername")
+    assert.equal("127.0.0.1", host)
+    assert.equal(port, pport)
+    assert.is_not_nil(t:get_extra_info("stream"))
+    assert.equal("dflt", t:get_extra_info("nope", "dflt"))
+    assert.is_true(t:can_write_eof())
+    t:writelines({ "a", "b" })
+    t:write_eof()
+    corio.sleep(0.05)
+    t:abort()
+    p.lost:await()
+    srv:close()
+    srv:wait_closed()
+  end)
+end)
