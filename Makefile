@@ -34,9 +34,9 @@ SCRIPTS     = $(wildcard scripts/*.lua)
 CMODULES    = $(shell grep -ho '^int luaopen_corio_[a-z0-9_]*' $(BINDING_SRC) /dev/null | sed 's/.*luaopen_corio_//' | sort -u)
 LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
-HEADERS     = $(wildcard runtime/*.h)
+HEADERS     = $(wildcard runtime/*.h bindings/*.h)
 
-.PHONY: all run test check asan bench deps install clean examples fuzz
+.PHONY: all run test check asan bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/corio.so
 
@@ -95,6 +95,19 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
 	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
+	@$(MAKE) --no-print-directory bench-echo
+
+# W4: TCP echo against the peers, driven by one C load client.
+bench-echo: $(BUILD)/corio $(BUILD)/echo_client $(BUILD)/w4_echo_uv
+	/usr/bin/python3 bench/echo.py --corio $(BUILD)/corio --build $(BUILD)
+
+$(BUILD)/echo_client: bench/echo_client.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
+$(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
