@@ -220,11 +220,20 @@ static int close_begin(stream *s) {
 
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
 
+/* A waiting reader with nothing buffered is answered from the shared
+** buffer (the string is the only copy); otherwise the data is read
+** straight into the stream's own buffer. */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   stream *s = h->data;
   (void)hint;
-  buf->base = s->ns->buf;
-  buf->len = NET_RDBUF;
+  if ((s->reader == NULL || s->rb.len > 0) &&
+      rbuf_reserve(&s->rb, NET_RDBUF) == 0) {
+    buf->base = rbuf_tail(&s->rb);
+    buf->len = s->rb.cap - s->rb.off - s->rb.len;
+  } else {
+    buf->base = s->ns->buf;
+    buf->len = NET_RDBUF;
+  }
 }
 
 
@@ -319,7 +328,9 @@ static void deliver(stream *s) {
 /* Data, EOF or an error from the handle (or the fd backend). */
 static void on_data(stream *s, const char *p, ssize_t n) {
   if (s->rt->closing) return;
-  if (n > 0) {
+  if (n > 0 && s->rb.base && p == rbuf_tail(&s->rb)) {  /* read into rb */
+    s->rb.len += (size_t)n;
+  } else if (n > 0) {
     if (s->reader && s->rb.len == 0) {
       size_t take = 0, consume = 0;
       int r = rreq_match(&s->rq, p, (size_t)n, 0, &take, &consume);
@@ -384,12 +395,12 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
     s->rq = *q;                               /* push_answer reads kind */
     int ok = push_answer(L, s, r, rbuf_data(&s->rb), take);
     if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, consume);
-    if (s->rb.len == 0 && s->rb.cap > NET_READAHEAD) rbuf_free(&s->rb);
     if (ok < 0) return lua_error(L);
     if (s->flags & SF_RSTART) rd_want(s);
     return 1;
   }
   corio_task *t = corio__check_await(L, rt, op);
+  if (s->rb.len == 0) rbuf_free(&s->rb);      /* an idle stream holds none */
   if (q->kind == RQ_UNTIL) {                  /* keep our own copy */
     if (s->sepcap < q->seplen) {
       char *p = realloc(s->sep, q->seplen);
