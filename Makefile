@@ -5,6 +5,7 @@
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
+#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
 #   make install  binary, libraries, header and pkg-config file
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
@@ -108,6 +109,21 @@ $(BUILD)/echo_client: bench/echo_client.c
 $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
+# libFuzzer: a Stream's readers under random chunking and limits, checked
+# against a model (tests/fuzz_rbuf.c).  FUZZ_TIME bounds the run (CI).
+FUZZ_TIME ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory EXTRA_PKGS="clang libclang-rt-dev" deps
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_rbuf
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/rbuf.c bindings/rbuf.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
+	  -Ibindings tests/fuzz_rbuf.c bindings/rbuf.c -o $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
