@@ -77,11 +77,10 @@ netstate *net__state(lua_State *L) {
 ** ===================================================================== */
 
 /* Keeps the loop alive only while someone waits on this stream or (for a
-** stream the script still holds) writes are queued. */
+** stream the script has not dropped) writes are queued. */
 void net__update_ref(stream *s) {
   if (!(s->flags & SF_HANDLE) || (s->flags & SF_CLOSING)) return;
-  int want = s->reader || s->nww || s->nreq > 0 ||
-             (s->wq > 0 && s->ud && !(s->flags & SF_LINGER));
+  int want = s->reader || s->nww || s->nreq > 0 || (s->wq > 0 && s->ud);
   if (want && !(s->flags & SF_REF)) {
     uv_ref(&s->u.h);
     s->flags |= SF_REF;
