@@ -41,10 +41,24 @@ void net__state_unref(netstate *ns) {
 }
 
 
+static void close_now(stream *s);
+
+/* The state is closing: close every stream still open, including those
+** whose userdata is gone (lingering), so that each is freed by its own
+** close callback when the runtime runs the loop one last time. */
 static int ns_gc(lua_State *L) {
   netstate **p = lua_touserdata(L, 1);
-  if (*p) net__state_unref(*p);
+  netstate *ns = *p;
+  if (ns == NULL) return 0;
   *p = NULL;
+  for (stream *s = ns->all, *next; s; s = next) {
+    next = s->next;                /* close_now may free s (fd backend) */
+    s->reader = NULL;
+    s->nww = 0;
+    s->flags |= SF_CLOSED;
+    close_now(s);
+  }
+  net__state_unref(ns);
   return 0;
 }
 
@@ -63,6 +77,7 @@ netstate *net__state(lua_State *L) {
     *p = malloc(sizeof **p);
     if (*p == NULL) luaL_error(L, "not enough memory");
     (*p)->refs = 1;
+    (*p)->all = NULL;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ns_key);
   }
   (*p)->refs++;
@@ -107,6 +122,9 @@ stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
   s->fd = -1;
   s->ud = ud;
   ud->s = s;
+  s->next = s->ns->all;
+  if (s->next) s->next->prev = s;
+  s->ns->all = s;
   return s;
 }
 
@@ -119,6 +137,9 @@ void net__stream_opened(stream *s) {
 
 
 static void stream_free(stream *s) {
+  if (s->prev) s->prev->next = s->next;
+  else s->ns->all = s->next;
+  if (s->next) s->next->prev = s->prev;
   if (s->ud) s->ud->s = NULL;
   rbuf_free(&s->rb);
   free(s->sep);
