@@ -5,6 +5,7 @@
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
+#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
 #   make install  binary, libraries, header and pkg-config file
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
@@ -36,7 +37,7 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h)
 
-.PHONY: all run test check check-embed warnings asan bench deps install clean examples fuzz
+.PHONY: all run test check check-embed warnings asan bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -120,6 +121,34 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
 	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
+	@$(MAKE) --no-print-directory bench-echo
+
+# W4: TCP echo against the peers, driven by one C load client.
+bench-echo: $(BUILD)/corio $(BUILD)/echo_client $(BUILD)/w4_echo_uv
+	/usr/bin/python3 bench/echo.py --corio $(BUILD)/corio --build $(BUILD)
+
+$(BUILD)/echo_client: bench/echo_client.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
+$(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
+# libFuzzer: a Stream's readers under random chunking and limits, checked
+# against a model (tests/fuzz_rbuf.c).  FUZZ_TIME bounds the run (CI).
+FUZZ_TIME ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory EXTRA_PKGS="clang libclang-rt-dev" deps
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_rbuf
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/rbuf.c bindings/rbuf.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
+	  -Ibindings tests/fuzz_rbuf.c bindings/rbuf.c -o $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

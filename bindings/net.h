@@ -28,8 +28,11 @@
 /* Per-runtime state shared by every socket: one read buffer, since libuv
 ** calls alloc_cb and read_cb back to back for a stream, and the data is
 ** copied out (or handed to a reader) before read_cb returns. */
+struct stream;
+
 typedef struct netstate {
   int refs;                  /* the registry's, and one per live socket */
+  struct stream *all;        /* every stream not yet freed */
   char buf[NET_RDBUF];
 } netstate;
 
@@ -90,6 +93,7 @@ typedef struct stream {
   unsigned char kind;        /* SK_* */
   int fd;                    /* SK_FD */
   struct wchunk *fq, *fqtail;  /* SK_FD: write queue */
+  struct stream *next, *prev;  /* in ns->all */
 } stream;
 
 typedef struct stream_ud {

@@ -1,6 +1,6 @@
 /*
 ** rbuf.h -- a Stream's read buffer and the rules of its readers, with no
-** libuv and no Lua, so that the libFuzzer target (tools/fuzz_rbuf.c) can
+** libuv and no Lua, so that the libFuzzer target (tests/fuzz_rbuf.c) can
 ** check them alone against a simple model.
 **
 ** A reader asks for one thing (a request: "up to n bytes", "a line", "all

@@ -90,7 +90,10 @@ typedef struct handler {
   corio_rt *rt;
   int anchor;                  /* live slot of the box while open */
   int signum;
+  uint32_t seq;                /* creation order */
 } handler;
+
+static uint32_t next_seq;
 
 typedef struct hbox {
   handler *p;                  /* NULL once closed */
@@ -104,19 +107,74 @@ static void free_cb(uv_handle_t *h) {
 }
 
 
+/* libuv calls the watchers of one signal in the order of their addresses,
+** so on_signal only collects {seq, fn, name}; flush, queued by the first
+** of them, runs after all have been collected and queues the handlers in
+** the order they were made. */
+static int flush(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "corio.sigpending");
+  int t = lua_gettop(L), n = (int)lua_rawlen(L, t);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "corio.sigpending");
+  for (int i = 2; i <= n; i++) {              /* insertion sort by seq */
+    lua_rawgeti(L, t, i);
+    lua_rawgeti(L, -1, 1);
+    lua_Integer seq = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    int j = i - 1;
+    for (; j >= 1; j--) {
+      lua_rawgeti(L, t, j);
+      lua_rawgeti(L, -1, 1);
+      lua_Integer sj = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      if (sj <= seq) {
+        lua_pop(L, 1);
+        break;
+      }
+      lua_rawseti(L, t, j + 1);
+    }
+    lua_rawseti(L, t, j + 1);
+  }
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, t, i);
+    lua_rawgeti(L, -1, 2);
+    lua_rawgeti(L, -2, 3);
+    corio__soon(rt, L, 1);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+
 static void on_signal(uv_signal_t *h, int signum) {
   handler *p = h->data;
   corio_rt *rt = p->rt;
   lua_State *L = rt->L;
   const char *name = corio__signame(signum);
   if (rt->closing || p->anchor == 0) return;
-  lua_checkstack(L, 4);
+  lua_checkstack(L, 6);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "corio.sigpending") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "corio.sigpending");
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, flush, 1);
+    corio__soon(rt, L, 0);
+  }
+  lua_createtable(L, 3, 0);                   /* pending, entry */
+  lua_pushinteger(L, p->seq);
+  lua_rawseti(L, -2, 1);
   corio__push_live(rt, L, p->anchor);         /* box */
   lua_getiuservalue(L, -1, 1);                /* box, fn */
   lua_remove(L, -2);
+  lua_rawseti(L, -2, 2);
   if (name) lua_pushstring(L, name);
   else lua_pushinteger(L, signum);
-  corio__soon(rt, L, 1);
+  lua_rawseti(L, -2, 3);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
 }
 
 
@@ -163,6 +221,7 @@ static int l_on(lua_State *L) {
   p->rt = rt;
   p->anchor = 0;
   p->signum = signum;
+  p->seq = next_seq++;
   int st = uv_signal_start(&p->h, on_signal, signum);
   if (st < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);

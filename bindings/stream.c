@@ -41,10 +41,24 @@ void net__state_unref(netstate *ns) {
 }
 
 
+static void close_now(stream *s);
+
+/* The state is closing: close every stream still open, including those
+** whose userdata is gone (lingering), so that each is freed by its own
+** close callback when the runtime runs the loop one last time. */
 static int ns_gc(lua_State *L) {
   netstate **p = lua_touserdata(L, 1);
-  if (*p) net__state_unref(*p);
+  netstate *ns = *p;
+  if (ns == NULL) return 0;
   *p = NULL;
+  for (stream *s = ns->all, *next; s; s = next) {
+    next = s->next;                /* close_now may free s (fd backend) */
+    s->reader = NULL;
+    s->nww = 0;
+    s->flags |= SF_CLOSED;
+    close_now(s);
+  }
+  net__state_unref(ns);
   return 0;
 }
 
@@ -63,6 +77,7 @@ netstate *net__state(lua_State *L) {
     *p = malloc(sizeof **p);
     if (*p == NULL) luaL_error(L, "not enough memory");
     (*p)->refs = 1;
+    (*p)->all = NULL;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ns_key);
   }
   (*p)->refs++;
@@ -77,11 +92,10 @@ netstate *net__state(lua_State *L) {
 ** ===================================================================== */
 
 /* Keeps the loop alive only while someone waits on this stream or (for a
-** stream the script still holds) writes are queued. */
+** stream the script has not dropped) writes are queued. */
 void net__update_ref(stream *s) {
   if (!(s->flags & SF_HANDLE) || (s->flags & SF_CLOSING)) return;
-  int want = s->reader || s->nww || s->nreq > 0 ||
-             (s->wq > 0 && s->ud && !(s->flags & SF_LINGER));
+  int want = s->reader || s->nww || s->nreq > 0 || (s->wq > 0 && s->ud);
   if (want && !(s->flags & SF_REF)) {
     uv_ref(&s->u.h);
     s->flags |= SF_REF;
@@ -108,6 +122,9 @@ stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
   s->fd = -1;
   s->ud = ud;
   ud->s = s;
+  s->next = s->ns->all;
+  if (s->next) s->next->prev = s;
+  s->ns->all = s;
   return s;
 }
 
@@ -120,6 +137,9 @@ void net__stream_opened(stream *s) {
 
 
 static void stream_free(stream *s) {
+  if (s->prev) s->prev->next = s->next;
+  else s->ns->all = s->next;
+  if (s->next) s->next->prev = s->prev;
   if (s->ud) s->ud->s = NULL;
   rbuf_free(&s->rb);
   free(s->sep);
@@ -220,11 +240,20 @@ static int close_begin(stream *s) {
 
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
 
+/* A waiting reader with nothing buffered is answered from the shared
+** buffer (the string is the only copy); otherwise the data is read
+** straight into the stream's own buffer. */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   stream *s = h->data;
   (void)hint;
-  buf->base = s->ns->buf;
-  buf->len = NET_RDBUF;
+  if ((s->reader == NULL || s->rb.len > 0) &&
+      rbuf_reserve(&s->rb, NET_RDBUF) == 0) {
+    buf->base = rbuf_tail(&s->rb);
+    buf->len = s->rb.cap - s->rb.off - s->rb.len;
+  } else {
+    buf->base = s->ns->buf;
+    buf->len = NET_RDBUF;
+  }
 }
 
 
@@ -319,7 +348,9 @@ static void deliver(stream *s) {
 /* Data, EOF or an error from the handle (or the fd backend). */
 static void on_data(stream *s, const char *p, ssize_t n) {
   if (s->rt->closing) return;
-  if (n > 0) {
+  if (n > 0 && s->rb.base && p == rbuf_tail(&s->rb)) {  /* read into rb */
+    s->rb.len += (size_t)n;
+  } else if (n > 0) {
     if (s->reader && s->rb.len == 0) {
       size_t take = 0, consume = 0;
       int r = rreq_match(&s->rq, p, (size_t)n, 0, &take, &consume);
@@ -384,12 +415,12 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
     s->rq = *q;                               /* push_answer reads kind */
     int ok = push_answer(L, s, r, rbuf_data(&s->rb), take);
     if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, consume);
-    if (s->rb.len == 0 && s->rb.cap > NET_READAHEAD) rbuf_free(&s->rb);
     if (ok < 0) return lua_error(L);
     if (s->flags & SF_RSTART) rd_want(s);
     return 1;
   }
   corio_task *t = corio__check_await(L, rt, op);
+  if (s->rb.len == 0) rbuf_free(&s->rb);      /* an idle stream holds none */
   if (q->kind == RQ_UNTIL) {                  /* keep our own copy */
     if (s->sepcap < q->seplen) {
       char *p = realloc(s->sep, q->seplen);

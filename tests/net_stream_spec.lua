@@ -202,6 +202,23 @@ describe("net stream", function()
     done()
   end)
 
+  it("a peer sending 100 MB without a newline gets LIMIT, RSS flat", function()
+    local c, s, done = pair()
+    local before = rss()
+    local writer = corio.spawn(function()
+      local chunk = string.rep("n", 1024 * 1024)
+      for _ = 1, 100 do c:write(chunk) end
+    end)
+    assert.equal("LIMIT", (errcode(s.read, s, "l")))
+    corio.sleep(0.3)                    -- the writer pushes as it can
+    assert.is_true(rss() - before < 32 * 1024 * 1024,
+      "RSS grew by " .. (rss() - before))
+    assert.is_false(writer:done())      -- blocked: nobody reads any more
+    writer:cancel()
+    pcall(writer.await, writer)
+    done()
+  end)
+
   it("read('a') is not bounded by the limit", function()
     local c, s, done = pair({ limit = 16 })
     corio.spawn(function()
@@ -286,6 +303,24 @@ describe("net stream", function()
     c:drain()
     assert.equal(0, c:get_write_buffer_size())
     assert.equal(#blob, reader:await())
+    done()
+  end)
+
+  it("write buffer limits, write_nowait, close_nowait, at_eof", function()
+    local c, s, done = pair()
+    assert.same({ 65536, 32768 }, { c:get_write_buffer_limits() })
+    c:set_write_buffer_limits(1000)
+    assert.same({ 1000, 500 }, { c:get_write_buffer_limits() })
+    c:set_write_buffer_limits(1000, 10)
+    assert.same({ 1000, 10 }, { c:get_write_buffer_limits() })
+    assert.matches("bad argument #2 to 'set_write_buffer_limits'",
+      select(2, pcall(function() c:set_write_buffer_limits(10, 20) end)))
+    assert.is_number(c:write_nowait("abc"))
+    assert.is_false(s:at_eof())
+    c:close_nowait()
+    assert.is_true(c:closed())
+    assert.equal("abc", s:read("a"))
+    assert.is_true(s:at_eof())
     done()
   end)
 
