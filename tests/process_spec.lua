@@ -299,8 +299,11 @@ describe("process", function()
   describe("signals and limits in children", function()
     it("children start with default signal dispositions", function()
       local r = process.exec({ "cat", "/proc/self/status" })
-      assert.are.equal("0000000000000000", r.stdout:match("SigIgn:%s*(%x+)"))
-      assert.are.equal("0000000000000000", r.stdout:match("SigBlk:%s*(%x+)"))
+      -- The standard signals 1-31 (real-time ones are the C runtime's: the
+      -- sanitizers' runtime ignores signal 32, and children inherit that).
+      local function std(mask) return tonumber(mask, 16) & 0x7fffffff end
+      assert.are.equal(0, std(r.stdout:match("SigIgn:%s*(%x+)")))
+      assert.are.equal(0, std(r.stdout:match("SigBlk:%s*(%x+)")))
       -- so `yes | head -1` ends (yes dies of SIGPIPE)
       r = process.exec({ "sh", "-c", "yes | head -1" }, { timeout = 10 })
       assert.are.equal("y\n", r.stdout)
