@@ -82,6 +82,25 @@ describe("the corio binary", function()
   end)
 
   describe("options", function()
+    it("-i reads lines that may await, prints values, continues statements", function()
+      local r = run(nil, { pre = { "-i" }, stdin = table.concat({
+        "x = 40 + 2",
+        "x",
+        "local corio = require 'corio' corio.sleep(0.01) return 'slept'",
+        "for i = 1, 2 do",
+        "print('line', i)",
+        "end",
+        "error('oops')",
+        "'after the error'",
+      }, "\n") .. "\n" })
+      assert.equal(0, r.code)
+      assert.truthy(r.out:find("42\n", 1, true))
+      assert.truthy(r.out:find("slept\n", 1, true))
+      assert.truthy(r.out:find("line\t1\n.*line\t2\n"))
+      assert.truthy(r.out:find("after the error\n", 1, true))
+      assert.truthy(r.err:find("oops", 1, true))
+    end)
+
     it("-e runs code in the main task, in order, before the script", function()
       local r = run("print('script', x)", { pre = {
         "-e", "corio = require 'corio' corio.sleep(0.01) x = 1 print('e1')",
