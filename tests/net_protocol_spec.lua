@@ -181,3 +181,41 @@ describe("net protocols", function()
     srv:wait_closed()
   end)
 end)
+
+describe("net protocols, failures", function()
+  it("a failing callback aborts the connection and is reported", function()
+    local reported = {}
+    local old = corio.set_error_handler(function(err) reported[#reported + 1] = err end)
+    local lost = corio.future()
+    local srv <close> = net.create_server(function()
+      return {
+        data_received = function() error("protocol bug") end,
+        connection_lost = function(_, err) lost:set_result(err) end,
+      }
+    end, "127.0.0.1", 0)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    c:write("x")
+    assert.matches("protocol bug", tostring(lost:await()))
+    pcall(c.read, c, "a")               -- aborted: EOF or a reset
+    c:close()
+    srv:close()
+    srv:wait_closed()
+    collectgarbage()
+    collectgarbage()
+    corio.sleep(0.01)
+    corio.set_error_handler(old)
+    assert.equal(1, #reported)
+    assert.matches("protocol bug", tostring(reported[1]))
+  end)
+
+  it("writes after close are ignored", function()
+    local srv <close> = net.create_server(function()
+      return { connection_made = function(_, t) t:close() t:write("late") end }
+    end, "127.0.0.1", 0)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    assert.equal("", c:read("a"))
+    c:close()
+  end)
+end)
