@@ -555,8 +555,17 @@ static int stream_lines(lua_State *L) {
 ** Close, abort, GC, small methods
 ** ===================================================================== */
 
+/* Methods carry the metatable as upvalue 2, so the common check is one
+** pointer compare (luaL_checkudata looks the metatable up by name). */
 stream *net__check_stream(lua_State *L, int idx, const char *op) {
-  stream_ud *ud = luaL_checkudata(L, idx, STREAM_MT);
+  stream_ud *ud = lua_touserdata(L, idx);
+  if (ud == NULL || !lua_getmetatable(L, idx)) {
+    ud = luaL_checkudata(L, idx, STREAM_MT);
+  } else {
+    int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
+    lua_pop(L, 1);
+    if (!same) ud = luaL_checkudata(L, idx, STREAM_MT);
+  }
   stream *s = ud->s;
   if (s == NULL || (s->flags & SF_CLOSED))
     corio__error(L, "CLOSED", op, "stream is closed");
@@ -664,6 +673,16 @@ void net__stream_setopts(lua_State *L, stream *s, int oidx) {
 
 extern const luaL_Reg net__write_methods[];   /* stream_write.c */
 
+/* Like corio__setfuncs, with the metatable (at -2) as upvalue 2. */
+static void setmethods(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
+  for (; l->name; l++) {
+    lua_pushlightuserdata(L, rt);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l->func, 2);
+    lua_setfield(L, -2, l->name);
+  }
+}
+
 void net__stream_metatable(lua_State *L, corio_rt *rt) {
   static const luaL_Reg methods[] = {
     {"read", stream_read},
@@ -683,8 +702,8 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
   };
   if (!luaL_newmetatable(L, STREAM_MT)) return;
   lua_createtable(L, 0, 24);
-  corio__setfuncs(L, rt, methods);
-  corio__setfuncs(L, rt, net__write_methods);
+  setmethods(L, rt, methods);
+  setmethods(L, rt, net__write_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, stream_gc);
   lua_setfield(L, -2, "__gc");
