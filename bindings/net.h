@@ -121,6 +121,8 @@ void net__write_done(stream *s, size_t len, int status);
 void net__maybe_free(stream *s);      /* SK_FD: free once idle */
 void net__update_ref(stream *s);      /* ref the handle iff needed */
 void net__linger_check(stream *s);    /* the write queue shrank */
+void net__reader_raise(stream *s);    /* wakes the reader with the error
+                                         on top of rt->L [-1,+0] */
 
 /* stream_write.c */
 void net__wake_writers(stream *s);    /* wakes who may go on */
