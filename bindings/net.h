@@ -149,7 +149,7 @@ typedef struct net_creq {
 } net_creq;
 net_creq *net__creq_new(lua_State *L, corio_task *t, const char *host,
                         int port);            /* NULL when out of memory */
-extern uv_connect_cb net__connect_cb;
+extern const uv_connect_cb net__connect_cb;
 int net__connect_wait(lua_State *L, corio_rt *rt, stream *s, int si,
                       net_creq *c);           /* suspends; -> Stream */
 int net__connect_error(lua_State *L, int status, const char *host,
