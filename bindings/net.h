@@ -121,6 +121,8 @@ void net__write_done(stream *s, size_t len, int status);
 void net__maybe_free(stream *s);      /* SK_FD: free once idle */
 void net__update_ref(stream *s);      /* ref the handle iff needed */
 void net__linger_check(stream *s);    /* the write queue shrank */
+void net__reader_raise(stream *s);    /* wakes the reader with the error
+                                         on top of rt->L [-1,+0] */
 
 /* stream_write.c */
 void net__wake_writers(stream *s);    /* wakes who may go on */
@@ -147,7 +149,7 @@ typedef struct net_creq {
 } net_creq;
 net_creq *net__creq_new(lua_State *L, corio_task *t, const char *host,
                         int port);            /* NULL when out of memory */
-extern uv_connect_cb net__connect_cb;
+extern const uv_connect_cb net__connect_cb;
 int net__connect_wait(lua_State *L, corio_rt *rt, stream *s, int si,
                       net_creq *c);           /* suspends; -> Stream */
 int net__connect_error(lua_State *L, int status, const char *host,

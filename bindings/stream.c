@@ -1,8 +1,9 @@
 /*
 ** stream.c -- the Stream: a buffered, awaitable byte stream over a libuv
 ** stream handle (TCP, unix socket, pipe, tty) or a plain fd (stdio.c).
-** This file holds its life (creation, close, abort, GC) and its read
-** side; stream_write.c holds the write side.
+** This file holds its life (creation, close, abort, GC), the methods
+** table and the interface for other bindings; stream_read.c holds the
+** read side, stream_write.c the write side.
 **
 ** Life of a stream:  open -> closed (close/abort/GC: every method but
 ** close raises CLOSED; a task blocked in it is woken with CLOSED) ->
@@ -12,20 +13,11 @@
 ** userdata only points at the C struct, so a collected Stream can still
 ** linger and be freed later.
 **
-** Reading: a read first tries the bytes already buffered (rbuf.c decides);
-** otherwise the task becomes the stream's only reader (a second one gets
-** BUSY) and the read callback answers it.  Once someone has read, the
-** stream reads ahead while less than max(limit, 64 KiB) is buffered, so a
-** peer that sends without being read fills the kernel's buffers, not ours.
-** A chunk that arrives for a waiting reader with nothing buffered is
-** answered straight from the shared read buffer (no copy but the string).
-**
 ** A stream handle is ref'ed (keeps the loop alive) only while a task waits
 ** on it or it has writes queued: read-ahead alone never keeps a process
 ** alive.
 */
-#include <stdlib.h>   /* calloc, free, realloc */
-#include <string.h>   /* memcpy */
+#include <stdlib.h>   /* calloc, free, malloc */
 
 #include "net.h"
 
@@ -181,7 +173,7 @@ static void close_now(stream *s) {
 
 
 /* Wakes the reader with the error on top of rt->L [-1,+0]. */
-static void reader_raise(stream *s) {
+void net__reader_raise(stream *s) {
   corio_task *t = s->reader;
   s->reader = NULL;
   corio__wake(s->rt, t, s->rt->L, 1, WAKE_RAISE);
@@ -198,7 +190,7 @@ static void mark_closed(stream *s) {
   }
   if (s->reader) {
     corio__push_error(s->rt->L, "CLOSED", "read", "stream is closed");
-    reader_raise(s);
+    net__reader_raise(s);
   }
   net__wake_writers(s);
 }
@@ -234,329 +226,24 @@ static int close_begin(stream *s) {
 /* }==================================================================== */
 
 
-/* {====================================================================
-** Reading
-** ===================================================================== */
 
-static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
-
-/* A waiting reader with nothing buffered is answered from the shared
-** buffer (the string is the only copy); otherwise the data is read
-** straight into the stream's own buffer. */
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  stream *s = h->data;
-  (void)hint;
-  if ((s->reader == NULL || s->rb.len > 0) &&
-      rbuf_reserve(&s->rb, NET_RDBUF) == 0) {
-    buf->base = rbuf_tail(&s->rb);
-    buf->len = s->rb.cap - s->rb.off - s->rb.len;
-  } else {
-    buf->base = s->ns->buf;
-    buf->len = NET_RDBUF;
-  }
-}
-
-
-/* Starts or stops reading as the state asks.  Returns 0 or the error of
-** uv_read_start (also kept in s->rerr). */
-static int rd_want(stream *s) {
-  unsigned f = s->flags;
-  if (f & (SF_EOF | SF_CLOSED | SF_CLOSING) || s->rerr) {
-    if ((f & SF_READING) && s->kind != SK_FD && !(f & SF_CLOSING)) {
-      uv_read_stop(&s->u.s);
-      s->flags &= ~SF_READING;
-    }
-    return 0;
-  }
-  if (s->kind == SK_FD) {
-    if (s->reader) net__fd_want_read(s);
-    return s->rerr;
-  }
-  size_t cap = s->limit > NET_READAHEAD ? s->limit : NET_READAHEAD;
-  int want = s->reader || ((f & SF_RSTART) && s->rb.len < cap);
-  if (want && !(f & SF_READING)) {
-    int r = uv_read_start(&s->u.s, alloc_cb, read_cb);
-    if (r != 0) return s->rerr = r;
-    s->flags |= SF_READING;
-  } else if (!want && (f & SF_READING)) {
-    uv_read_stop(&s->u.s);
-    s->flags &= ~SF_READING;
-  }
-  return 0;
-}
-
-
-/* Pushes the answer of a match on data p (the buffer, or the chunk just
-** read): a value (returns 1) or an error (returns -1).  Does not consume. */
-static int push_answer(lua_State *L, stream *s, int r, const char *p,
-                       size_t take) {
-  switch (r) {
-    case RM_DATA:
-      lua_pushlstring(L, p, take);
-      return 1;
-    case RM_NIL:
-      lua_pushnil(L);
-      return 1;
-    case RM_LIMIT:
-      corio__push_error(L, "LIMIT", s->rq.kind == RQ_UNTIL ? "readuntil"
-                        : "read", s->rq.kind == RQ_UNTIL
-                        ? "separator not found within the stream's limit"
-                        : "line longer than the stream's limit");
-      lua_pushinteger(L, (lua_Integer)s->limit);
-      lua_setfield(L, -2, "limit");
-      return -1;
-    default:                                  /* RM_INCOMPLETE */
-      corio__push_error(L, "INCOMPLETE", s->rq.kind == RQ_UNTIL
-                        ? "readuntil" : "readexactly",
-                        s->rq.kind == RQ_UNTIL
-                        ? "EOF before the separator"
-                        : "EOF before the requested number of bytes");
-      lua_pushlstring(L, p, take);
-      lua_setfield(L, -2, "partial");
-      return -1;
-  }
-}
-
-
-/* Answers the waiting reader from the match r on p (already known not to
-** be RM_NEED) and drops what it consumed from the buffer. */
-static void answer(stream *s, int r, const char *p, size_t take,
-                   size_t consume, int from_buffer) {
-  corio_task *t = s->reader;
-  s->reader = NULL;
-  int ok = push_answer(s->rt->L, s, r, p, take);
-  if (from_buffer && r != RM_LIMIT && r != RM_NIL)
-    rbuf_consume(&s->rb, consume);
-  corio__wake(s->rt, t, s->rt->L, 1, ok > 0 ? WAKE_VALUES : WAKE_RAISE);
-}
-
-
-/* Tries to answer the waiting reader from the buffer. */
-static void deliver(stream *s) {
-  size_t take = 0, consume = 0;
-  int r = rreq_match(&s->rq, rbuf_data(&s->rb), s->rb.len,
-                     (s->flags & SF_EOF) != 0, &take, &consume);
-  if (r != RM_NEED) {
-    answer(s, r, rbuf_data(&s->rb), take, consume, 1);
-  } else if (s->rerr) {
-    corio__push_uverror(s->rt->L, s->rerr, "read", NULL);
-    reader_raise(s);
-  }
-}
-
-
-/* Data, EOF or an error from the handle (or the fd backend). */
-static void on_data(stream *s, const char *p, ssize_t n) {
-  if (s->rt->closing) return;
-  if (n > 0 && s->rb.base && p == rbuf_tail(&s->rb)) {  /* read into rb */
-    s->rb.len += (size_t)n;
-  } else if (n > 0) {
-    if (s->reader && s->rb.len == 0) {
-      size_t take = 0, consume = 0;
-      int r = rreq_match(&s->rq, p, (size_t)n, 0, &take, &consume);
-      if (r != RM_NEED) {
-        answer(s, r, p, take, consume, 0);
-        if (r == RM_LIMIT) consume = 0;
-        if (rbuf_append(&s->rb, p + consume, (size_t)n - consume) != 0)
-          s->rerr = UV_ENOBUFS;
-        rd_want(s);
-        net__update_ref(s);
-        return;
-      }
-    }
-    if (rbuf_append(&s->rb, p, (size_t)n) != 0) s->rerr = UV_ENOBUFS;
-  } else if (n == UV_EOF || n == 0) {
-    s->flags |= SF_EOF;
-    s->flags &= ~SF_READING;                  /* libuv stopped reading */
-  } else {
-    s->rerr = (int)n;
-  }
-  if (s->reader) deliver(s);
-  rd_want(s);
-  net__update_ref(s);
-}
-
-
-static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
-  if (n == 0) return;                         /* EAGAIN */
-  on_data(h->data, buf->base, n);
-}
-
-
-void net__fd_read_done(stream *s, const char *p, ssize_t n) {
-  s->flags &= ~SF_READING;
-  on_data(s, p, n);
-}
-
-
-static void read_undo(corio_rt *rt, corio_task *t) {
-  stream *s = net__wait_obj(t);
-  (void)rt;
-  if (s->reader == t) s->reader = NULL;
-  rd_want(s);
-  net__update_ref(s);
-}
-
-
-/* Answers q now if the buffer can, else suspends the task as the reader.
-** The request's separator, if any, must stay valid during the call. */
-static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
-                   const char *op) {
-  size_t take = 0, consume = 0;
-  if (s->reader)
-    return corio__error(L, "BUSY", op, "another task is reading this "
-                        "stream");
-  q->scanned = 0;
-  q->limit = s->limit;
-  int r = rreq_match(q, rbuf_data(&s->rb), s->rb.len,
-                     (s->flags & SF_EOF) != 0, &take, &consume);
-  if (r == RM_NEED && s->rerr) return corio__uverror(L, s->rerr, op, NULL);
-  if (r != RM_NEED) {
-    s->rq = *q;                               /* push_answer reads kind */
-    int ok = push_answer(L, s, r, rbuf_data(&s->rb), take);
-    if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, consume);
-    if (ok < 0) return lua_error(L);
-    if (s->flags & SF_RSTART) rd_want(s);
-    return 1;
-  }
-  corio_task *t = corio__check_await(L, rt, op);
-  if (s->rb.len == 0) rbuf_free(&s->rb);      /* an idle stream holds none */
-  if (q->kind == RQ_UNTIL) {                  /* keep our own copy */
-    if (s->sepcap < q->seplen) {
-      char *p = realloc(s->sep, q->seplen);
-      if (p == NULL) return luaL_error(L, "not enough memory");
-      s->sep = p;
-      s->sepcap = q->seplen;
-    }
-    memcpy(s->sep, q->sep, q->seplen);
-    q->sep = s->sep;
-  }
-  s->rq = *q;
-  s->flags |= SF_RSTART;
-  s->reader = t;
-  if (rd_want(s) != 0) {
-    s->reader = NULL;
-    return corio__uverror(L, s->rerr, op, NULL);
-  }
-  net__update_ref(s);
-  return net__suspend(L, rt, t, s, read_undo);
-}
-
-
-/* Parses a read format at idx into q; raises bad argument. */
-static void check_format(lua_State *L, int idx, rreq *q) {
-  q->sep = NULL;
-  q->seplen = 0;
-  q->n = 0;
-  if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer n = luaL_checkinteger(L, idx);
-    luaL_argcheck(L, n >= 0, idx, "negative size");
-    q->kind = RQ_SOME;
-    q->n = (size_t)n;
-    return;
-  }
-  const char *f = luaL_optstring(L, idx, "l");
-  if (*f == '*') f++;                         /* Lua 5.1/5.2 style */
-  switch (*f) {
-    case 'l': q->kind = RQ_LINE; return;
-    case 'L': q->kind = RQ_LINEKEEP; return;
-    case 'a': q->kind = RQ_ALL; return;
-    default: luaL_argerror(L, idx, "invalid format");
-  }
-}
-
-
-static int stream_read1(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  stream *s = net__check_stream(L, 1, "read");
-  rreq q;
-  check_format(L, 2, &q);
-  return do_read(L, rt, s, &q, "read");
-}
-
-
-/* read(f1, f2, ...): reads each in turn, stops at the first nil, like
-** file:read.  Each step may suspend, so the loop continues in k. */
-static int read_multi_k(lua_State *L, int status, lua_KContext ctx) {
-  int n = (int)ctx;                           /* stack: s, f1..fn, r1..rk */
-  int k = lua_gettop(L) - 1 - n;
-  (void)status;
-  if (k == n || (k > 0 && lua_isnil(L, -1))) return k;
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushcclosure(L, stream_read1, 1);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2 + k);
-  lua_callk(L, 2, 1, ctx, read_multi_k);
-  return read_multi_k(L, LUA_OK, ctx);
-}
-
-
-static int stream_read(lua_State *L) {
-  int n = lua_gettop(L) - 1;
-  if (n <= 1) return stream_read1(L);
-  net__check_stream(L, 1, "read");
-  for (int i = 2; i <= n + 1; i++) {          /* check them all first */
-    rreq q;
-    check_format(L, i, &q);
-  }
-  luaL_checkstack(L, n + 4, "too many formats");
-  return read_multi_k(L, LUA_OK, n);
-}
-
-
-static int stream_readexactly(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  stream *s = net__check_stream(L, 1, "readexactly");
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0, 2, "negative size");
-  rreq q = {RQ_EXACT, (size_t)n, NULL, 0, 0, 0};
-  return do_read(L, rt, s, &q, "readexactly");
-}
-
-
-static int stream_readuntil(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  stream *s = net__check_stream(L, 1, "readuntil");
-  size_t len;
-  const char *sep = luaL_optlstring(L, 2, "\n", &len);
-  luaL_argcheck(L, len > 0, 2, "empty separator");
-  rreq q = {RQ_UNTIL, 0, sep, len, 0, 0};
-  return do_read(L, rt, s, &q, "readuntil");
-}
-
-
-/* The iterator of lines(): upvalues rt, stream, formats... */
-static int lines_iter(lua_State *L) {
-  lua_settop(L, 0);
-  for (int i = 2; !lua_isnone(L, lua_upvalueindex(i)); i++)
-    lua_pushvalue(L, lua_upvalueindex(i));
-  return stream_read(L);
-}
-
-
-static int stream_lines(lua_State *L) {
-  int n = lua_gettop(L);
-  net__check_stream(L, 1, "lines");
-  luaL_argcheck(L, n <= 250, 250, "too many arguments");
-  for (int i = 2; i <= n; i++) {
-    rreq q;
-    check_format(L, i, &q);
-  }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_pushcclosure(L, lines_iter, n + 1);
-  return 1;
-}
-
-/* }==================================================================== */
 
 
 /* {====================================================================
 ** Close, abort, GC, small methods
 ** ===================================================================== */
 
+/* Methods carry the metatable as upvalue 2, so the common check is one
+** pointer compare (luaL_checkudata looks the metatable up by name). */
 stream *net__check_stream(lua_State *L, int idx, const char *op) {
-  stream_ud *ud = luaL_checkudata(L, idx, STREAM_MT);
+  stream_ud *ud = lua_touserdata(L, idx);
+  if (ud == NULL || !lua_getmetatable(L, idx)) {
+    ud = luaL_checkudata(L, idx, STREAM_MT);
+  } else {
+    int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
+    lua_pop(L, 1);
+    if (!same) ud = luaL_checkudata(L, idx, STREAM_MT);
+  }
   stream *s = ud->s;
   if (s == NULL || (s->flags & SF_CLOSED))
     corio__error(L, "CLOSED", op, "stream is closed");
@@ -662,14 +349,21 @@ void net__stream_setopts(lua_State *L, stream *s, int oidx) {
 ** Metatable, and the interface for process pipes (internal.h)
 ** ===================================================================== */
 
+extern const luaL_Reg net__read_methods[];    /* stream_read.c */
 extern const luaL_Reg net__write_methods[];   /* stream_write.c */
+
+/* Like corio__setfuncs, with the metatable (at -2) as upvalue 2. */
+static void setmethods(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
+  for (; l->name; l++) {
+    lua_pushlightuserdata(L, rt);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l->func, 2);
+    lua_setfield(L, -2, l->name);
+  }
+}
 
 void net__stream_metatable(lua_State *L, corio_rt *rt) {
   static const luaL_Reg methods[] = {
-    {"read", stream_read},
-    {"readexactly", stream_readexactly},
-    {"readuntil", stream_readuntil},
-    {"lines", stream_lines},
     {"close", stream_close},
     {"close_nowait", stream_close_nowait},
     {"abort", stream_abort},
@@ -683,8 +377,9 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
   };
   if (!luaL_newmetatable(L, STREAM_MT)) return;
   lua_createtable(L, 0, 24);
-  corio__setfuncs(L, rt, methods);
-  corio__setfuncs(L, rt, net__write_methods);
+  setmethods(L, rt, methods);
+  setmethods(L, rt, net__read_methods);
+  setmethods(L, rt, net__write_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, stream_gc);
   lua_setfield(L, -2, "__gc");

@@ -175,7 +175,7 @@ net_creq *net__creq_new(lua_State *L, corio_task *t, const char *host,
 }
 
 
-uv_connect_cb net__connect_cb = connect_cb;
+const uv_connect_cb net__connect_cb = connect_cb;
 
 
 int net__connect_error(lua_State *L, int status, const char *host,

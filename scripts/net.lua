@@ -365,8 +365,9 @@ local function new_transport(stream, proto)
     _closing = false, _wpaused = false }, Transport)
 end
 
---- write(data): queues data; never waits.
+--- write(data): queues data; never waits.  Ignored once closing.
 function Transport:write(data)
+  if self._closing then return end
   local s = self._s
   local n = s:write_nowait(data)
   if n > (s:get_write_buffer_limits()) and not self._wpaused then
@@ -444,45 +445,46 @@ function Transport:get_extra_info(name, default)
   return default
 end
 
--- The reading loop of one connection (runs in its own task).
-local function run_protocol(stream, proto, transport)
-  local err
+-- Waits while reading is paused (or, with wait_close, until closing).
+local function hold(transport, wait_close)
+  while (transport._paused or wait_close) and not transport._closing do
+    transport._resume = future()
+    transport._resume:await()
+  end
+end
+
+-- The reading loop of one connection (runs in its own task).  Returns
+-- the error that ended it (nil for a clean end); raises what a protocol
+-- callback raised.
+local function read_loop(stream, proto, transport)
   while true do
-    if transport._paused and not transport._closing then
-      transport._resume = future()
-      transport._resume:await()
-    end
+    hold(transport)
     local ok, data = pcall(stream.read, stream, 65536)
-    if not ok then
-      err = data
-      break
-    end
+    if not ok then return data end
     if data == nil then
-      if not call(proto, "eof_received") or transport._closing then break end
-      -- Kept open for writing: wait for the transport to close.
-      while not transport._closing do
-        transport._resume = future()
-        transport._resume:await()
-      end
-      break
+      if call(proto, "eof_received") then hold(transport, true) end
+      return nil
     end
-    if transport._paused and not transport._closing then
-      transport._resume = future()
-      transport._resume:await()
-    end
+    hold(transport)
     call(proto, "data_received", data)
   end
-  if type(err) == "table" and err.code == "CLOSED" and transport._closing then
-    err = nil
-  end
-  if type(err) == "table" and err.code == "CANCELLED" then
-    transport:abort()
+end
+
+local function run_protocol(stream, proto, transport)
+  local ok, err = pcall(read_loop, stream, proto, transport)
+  local code = type(err) == "table" and err.code
+  if ok and code == "CLOSED" and transport._closing then err = nil end
+  if ok and code ~= "CANCELLED" then
+    transport._closing = true
+    stream:close_nowait()
     call(proto, "connection_lost", err)
-    error(err, 0)
+    return
   end
-  transport._closing = true
-  stream:close_nowait()
-  call(proto, "connection_lost", err)
+  -- Cancelled, or a protocol callback failed: drop the connection, tell
+  -- the protocol, and let the error go on (a failure is reported).
+  transport:abort()
+  pcall(call, proto, "connection_lost", err)
+  error(err, 0)
 end
 
 --- create_connection(factory, host, port [, opts]) -> transport, protocol

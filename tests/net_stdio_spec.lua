@@ -126,6 +126,23 @@ describe("net stdio", function()
     assert.is_true(os.time() - t0 < 30)
   end)
 
+  it("stdin and stdout on a terminal", function()
+    if not os.execute("command -v script >/dev/null 2>&1") then
+      pending("no script(1) to make a pseudo-terminal")
+      return
+    end
+    local code = [[
+      local corio = require "corio"
+      corio.stdout:write("prompt> ")
+      local l = corio.stdin:read("l")
+      corio.stdout:write("got [", l, "]\n")
+    ]]
+    local out, ok = sh("printf 'typed\n' | script -qec \"CORIO -e " ..
+      q(code):gsub('"', '\\"') .. "\" /dev/null")
+    assert.is_true(ok, out)
+    assert.matches("got %[typed%]", out)
+  end)
+
   it("the stdio streams are the same objects every time", function()
     assert.equal(corio.stdout, corio.stdout)
     assert.equal(require("corio.net").stdout, corio.stdout)

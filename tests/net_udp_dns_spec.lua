@@ -142,13 +142,16 @@ describe("net udp", function()
   end)
 
   it("a GC'd socket is closed", function()
+    local port
     do
       local a = net.udp({ host = "127.0.0.1", port = 0 })
-      corio.spawn(function() end)
-      a = nil
+      port = select(2, a:sockname())
+      assert.equal("EADDRINUSE", (errcode(net.udp, { host = "127.0.0.1", port = port })))
     end
     collectgarbage()
     collectgarbage()
+    local b = net.udp({ host = "127.0.0.1", port = port })   -- free again
+    b:close()
   end)
 
   it("rejects bad arguments", function()
