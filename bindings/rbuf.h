@@ -27,7 +27,8 @@ int rbuf_reserve(rbuf *b, size_t n);  /* room for n more bytes at the end:
 int rbuf_append(rbuf *b, const char *p, size_t n);    /* 0 or -1 */
 void rbuf_consume(rbuf *b, size_t n);                 /* n <= b->len */
 void rbuf_free(rbuf *b);                              /* back to empty */
-#define rbuf_data(b) ((b)->base + (b)->off)
+/* NULL for a buffer never allocated (no offset on a null pointer). */
+#define rbuf_data(b) ((b)->base ? (b)->base + (b)->off : (b)->base)
 #define rbuf_tail(b) ((b)->base + (b)->off + (b)->len)  /* after reserve */
 
 enum {                   /* what a reader asks for */
