@@ -29,6 +29,8 @@
 
 #include "executor.h"
 
+#define SPIN_NS 50000          /* 50 µs */
+
 
 /* {====================================================================
 ** The interrupt signal
@@ -110,6 +112,7 @@ struct xtpool {
   uv_mutex_t mu;
   xjob *qhead, *qtail;         /* queued jobs */
   int qlen;
+  atomic_int nqueued;          /* qlen, readable without the mutex */
   xjob *dhead, *dtail;         /* finished jobs, for the loop */
   xworker *w;
   xworker **idle;              /* idle workers, most recent on top: one
@@ -129,6 +132,16 @@ static void worker_main(void *arg) {
   pthread_sigmask(SIG_UNBLOCK, &set, NULL);
   uv_mutex_lock(&p->mu);
   for (;;) {
+    if (p->qhead == NULL && !p->stop) {
+      /* A caller sending jobs one at a time submits the next one right
+      ** after it sees this one's result: wait a little for it before
+      ** sleeping, which saves a wake-up on an idle CPU. */
+      uv_mutex_unlock(&p->mu);
+      uint64_t until = uv_hrtime() + SPIN_NS;
+      while (atomic_load_explicit(&p->nqueued, memory_order_relaxed) == 0 &&
+             uv_hrtime() < until) {}
+      uv_mutex_lock(&p->mu);
+    }
     while (p->qhead == NULL && !p->stop) {
       w->listed = 1;
       p->idle[p->nidle++] = w;
@@ -140,6 +153,7 @@ static void worker_main(void *arg) {
     if (p->qhead) p->qhead->prev = NULL;
     else p->qtail = NULL;
     p->qlen--;
+    atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
     j->next = j->prev = NULL;
     j->state = J_RUNNING;
     j->worker = w;
@@ -208,6 +222,7 @@ int xtpool_submit(xtpool *p, xjob *j) {
   else p->qhead = j;
   p->qtail = j;
   p->qlen++;
+  atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
   if (p->qlen > p->nidle && p->nstarted < p->max) {
     rc = start_worker(p);
     if (rc != 0 && p->nstarted > 0) rc = 0;   /* the others will do it */
@@ -217,6 +232,7 @@ int xtpool_submit(xtpool *p, xjob *j) {
     if (p->qtail) p->qtail->next = NULL;
     else p->qhead = NULL;
     p->qlen--;
+    atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
   } else if (p->nidle > 0) {
     wake_one(p);
   }
@@ -239,6 +255,7 @@ int xtpool_cancel(xtpool *p, xjob *j) {
     else p->qtail = j->prev;
     j->next = j->prev = NULL;
     p->qlen--;
+    atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
     dropped = 1;
   } else if (j->state == J_RUNNING) {
     xworker *w = j->worker;
@@ -311,6 +328,7 @@ void xtpool_teardown(xtpool *p) {
   xjob *queued = p->qhead;
   p->qhead = p->qtail = NULL;
   p->qlen = 0;
+  atomic_store_explicit(&p->nqueued, 0, memory_order_relaxed);
   for (int i = 0; i < p->nstarted; i++) {
     xworker *w = &p->w[i];
     if (w->job) {
