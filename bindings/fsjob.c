@@ -125,7 +125,9 @@ static int write_atomic(corio_fsreq *r) {
   int err = 0;
   if (tmp == NULL) return UV_ENOMEM;
   memcpy(tmp, r->path, n);
-  memcpy(tmp + n, ".XXXXXX", 8);
+  tmp[n] = '.';                               /* mkostemp's template: */
+  memset(tmp + n + 1, 'X', 6);                /* path.XXXXXX */
+  tmp[n + 7] = '\0';
   int fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) {
     err = -errno;
