@@ -120,10 +120,7 @@ static int call_due(lua_State *L, uint64_t due) {
   corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
   h->timer.fire = handle_fire;
   if (corio__timer_arm(rt, &h->timer, due) != 0) {
-    h->state = H_CANCELLED;
-    corio__unanchor(rt, L, h->anchor);
-    h->anchor = 0;
-    rt->nhandles--;
+    corio__handle_cancel(rt, L, h);
     return luaL_error(L, "not enough memory");
   }
   return 1;
@@ -145,14 +142,8 @@ static int l_call_at(lua_State *L) {
 }
 
 
-/* cancel() -> true if the callback had not run yet. */
-static int handle_cancel(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  corio_handle *h = check_handle(L);
-  if (h->state != H_PENDING) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
+int corio__handle_cancel(corio_rt *rt, lua_State *L, corio_handle *h) {
+  if (h->state != H_PENDING) return 0;
   h->state = H_CANCELLED;
   corio__timer_disarm(rt, &h->timer);
   if (!h->node.queued) {        /* a queued one stays anchored until the */
@@ -160,7 +151,14 @@ static int handle_cancel(lua_State *L) {
     h->anchor = 0;
   }
   rt->nhandles--;
-  lua_pushboolean(L, 1);
+  return 1;
+}
+
+
+/* cancel() -> true if the callback had not run yet. */
+static int handle_cancel(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  lua_pushboolean(L, corio__handle_cancel(rt, L, check_handle(L)));
   return 1;
 }
 

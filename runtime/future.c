@@ -104,6 +104,21 @@ int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f) {
 }
 
 
+void corio__fut_store(lua_State *L, int fidx, corio_fut *f, int n) {
+  fidx = lua_absindex(L, fidx);
+  if (n == 1) {
+    lua_setiuservalue(L, fidx, UV_RES);
+  } else if (n > 1) {
+    lua_createtable(L, n, 0);
+    lua_insert(L, -n - 1);
+    int tbl = lua_gettop(L) - n;
+    for (int i = n; i >= 1; i--) lua_rawseti(L, tbl, i);
+    lua_setiuservalue(L, fidx, UV_RES);
+  }
+  f->nres = n;
+}
+
+
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
   fidx = lua_absindex(L, fidx);
   if (f->whead) {
@@ -136,6 +151,8 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
     lua_pop(L, 1);                            /* callbacks */
   }
   lua_pop(L, 1);                              /* extras */
+  if (f->state == FUT_FAILED && !f->observed)
+    corio__watch_failure(rt, L, fidx, f);
 }
 
 
@@ -332,19 +349,9 @@ static void fut_settle(lua_State *L, corio_fut *f, int state, int first) {
   if (f->state != FUT_PENDING)
     corio__error(L, "INVALID_STATE", "set_result",
                  "future is already done");
-  if (n == 1) {
-    lua_setiuservalue(L, 1, UV_RES);
-  } else if (n > 1) {
-    lua_createtable(L, n, 0);
-    lua_insert(L, first);
-    for (int i = n; i >= 1; i--) lua_rawseti(L, first, i);
-    lua_setiuservalue(L, 1, UV_RES);
-  }
-  f->nres = n;
+  corio__fut_store(L, 1, f, n);
   f->state = (unsigned char)state;
   corio__fut_complete(rt, L, 1, f);
-  if (f->state == FUT_FAILED && !f->observed)
-    corio__watch_failure(rt, L, 1, f);
 }
 
 

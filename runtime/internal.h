@@ -204,8 +204,7 @@ typedef struct corio_rt {
   /* Anchors: live tasks and pending handles are held in a Lua table. */
   int live_ref;                /* registry ref of the anchor table */
   int *free_slots;             /* recycled slots of the anchor table */
-  int free_n, free_cap, max_slot;
-  long nanchored;              /* slots in use */
+  int free_n, free_cap, max_slot;  /* in use: max_slot - free_n */
 
   /* Coroutines.  The threads table anchors every coroutine a task uses,
   ** so a task only keeps a C pointer to its own; finished coroutines stay
@@ -252,7 +251,7 @@ void corio__kick(corio_rt *rt);               /* make the loop turn soon */
 void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */
 int corio__anchor(corio_rt *rt, lua_State *L, int idx);  /* slot > 0 */
 void corio__unanchor(corio_rt *rt, lua_State *L, int slot);
-int corio__loop(corio_rt *rt, corio_task *target, int all);
+void corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 
@@ -300,8 +299,11 @@ void corio__observe(lua_State *L, int fidx, corio_fut *f);
 void corio__watch_failure(corio_rt *rt, lua_State *L, int fidx,
                           corio_fut *f);
   /* f failed and nobody saw it: report when collected or at exit */
+void corio__fut_store(lua_State *L, int fidx, corio_fut *f, int n);
+  /* pops n values from the top as the results [-n,+0] */
 void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f);
-  /* results already stored; wakes waiters, schedules callbacks */
+  /* results already stored; wakes waiters, schedules callbacks, watches
+     a failure nobody saw */
 int corio__fut_push_results(lua_State *L, int fidx, corio_fut *f);
   /* pushes the values or raises the error; returns count */
 void corio__fut_extra(lua_State *L, int fidx);  /* extras, made if need be
@@ -351,6 +353,8 @@ void corio__open_context(lua_State *L, corio_rt *rt);
 /* timer.c (bindings) */
 void corio__open_timer(lua_State *L, corio_rt *rt);
 int corio__soon(corio_rt *rt, lua_State *L, int nargs);
+int corio__handle_cancel(corio_rt *rt, lua_State *L, corio_handle *h);
+  /* 1 if it was pending (it will not run), else 0 */
   /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
 
 void corio__check_callable(lua_State *L, int idx);  /* function or __call */

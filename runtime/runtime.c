@@ -110,7 +110,6 @@ int corio__anchor(corio_rt *rt, lua_State *L, int idx) {
   lua_pushvalue(L, idx);
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
-  rt->nanchored++;
   return slot;
 }
 
@@ -122,14 +121,13 @@ void corio__unanchor(corio_rt *rt, lua_State *L, int slot) {
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
   rt->free_slots[rt->free_n++] = slot;
-  rt->nanchored--;
 }
 
 
 /* Once nothing is anchored, a live table grown by a burst of tasks is
 ** replaced by a small one, so its memory goes back. */
 static void shrink_live(corio_rt *rt, lua_State *L) {
-  if (rt->nanchored != 0 || rt->max_slot < 4096) return;
+  if (rt->free_n != rt->max_slot || rt->max_slot < 4096) return;
   lua_newtable(L);
   lua_rawseti(L, LUA_REGISTRYINDEX, rt->live_ref);
   rt->max_slot = 0;
@@ -261,15 +259,9 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
     } else if (lua_type(L, -1) == LUA_TUSERDATA) {
       /* a pending call_soon/call_later handle: drop it */
       corio_handle *h = luaL_testudata(L, -1, CORIO_HANDLE_MT);
-      if (h) handles--;
-      if (h && h->state == H_PENDING) {
-        h->state = H_CANCELLED;
-        corio__timer_disarm(rt, &h->timer);
-        if (!h->node.queued) {
-          corio__unanchor(rt, L, h->anchor);
-          h->anchor = 0;
-        }
-        rt->nhandles--;
+      if (h) {
+        handles--;
+        corio__handle_cancel(rt, L, h);
       }
     }
     lua_pop(L, 1);
@@ -283,7 +275,7 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
 ** `all`: until every task has finished and nothing keeps the loop alive
 ** (the binary).  A task that waits on something that can never happen is
 ** woken with an error instead of hanging the process. */
-int corio__loop(corio_rt *rt, corio_task *target, int all) {
+void corio__loop(corio_rt *rt, corio_task *target, int all) {
   int stuck_rounds = 0;
   rt->loop_running = 1;
   for (;;) {
@@ -308,7 +300,6 @@ int corio__loop(corio_rt *rt, corio_task *target, int all) {
     }
   }
   rt->loop_running = 0;
-  return 0;
 }
 
 
@@ -327,6 +318,20 @@ void corio__shutdown_tasks(corio_rt *rt) {
 }
 
 
+/* Reports the failure stored in the future or task at fi: its error and
+** the traceback kept beside it. */
+static void report_failure(corio_rt *rt, lua_State *L, int fi,
+                           const char *kind) {
+  lua_getiuservalue(L, fi, UV_RES);
+  if (corio__get_extra(L, fi) == LUA_TTABLE)
+    lua_getfield(L, -1, "traceback");
+  else
+    lua_pushnil(L);
+  corio__report(rt, L, fi + 1, kind, lua_gettop(L));
+  lua_settop(L, fi);
+}
+
+
 /* Reports failed tasks that nobody awaited and that are still alive. */
 static void report_unobserved(corio_rt *rt) {
   lua_State *L = rt->L;
@@ -340,15 +345,8 @@ static void report_unobserved(corio_rt *rt) {
     lua_pop(L, 1);
     corio_fut *f = corio__to_fut(rt, L, -1);
     if (f && f->state == FUT_FAILED && !f->observed) {
-      int ti = lua_gettop(L);
-      corio__observe(L, ti, f);               /* disarms the sentinel */
-      lua_getiuservalue(L, ti, UV_RES);
-      if (corio__get_extra(L, ti) == LUA_TTABLE)
-        lua_getfield(L, -1, "traceback");
-      else
-        lua_pushnil(L);
-      corio__report(rt, L, ti + 1, "task", lua_gettop(L));
-      lua_settop(L, ti);
+      corio__observe(L, lua_gettop(L), f);    /* disarms the sentinel */
+      report_failure(rt, L, lua_gettop(L), "task");
     }
   }
   lua_pop(L, 1);
@@ -373,11 +371,9 @@ static int new_ref_table(lua_State *L, const char *mode) {
 }
 
 
-static void rt_gc_close_cb(uv_handle_t *h) { (void)h; }
-
 static void walk_close(uv_handle_t *h, void *arg) {
   (void)arg;
-  if (!uv_is_closing(h)) uv_close(h, rt_gc_close_cb);
+  if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 
@@ -427,9 +423,7 @@ static int rt_gc(lua_State *L) {
 
 
 corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
-  corio_rt *old = lua_touserdata(L, -1);
-  lua_pop(L, 1);
+  corio_rt *old = corio__rt_or_null(L);
   if (old) return old;
   corio_rt *rt = calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
@@ -501,14 +495,8 @@ corio_runtime *corio_new(void) {
 ** traceback.  A cancelled main task counts as a failure unless SIGINT
 ** cancelled it (the binary then exits 130). */
 static void report_main(corio_rt *rt, lua_State *L, int ti) {
-  lua_getiuservalue(L, ti, UV_RES);           /* the error */
-  if (corio__get_extra(L, ti) == LUA_TTABLE)
-    lua_getfield(L, -1, "traceback");
-  else
-    lua_pushnil(L);
-  corio__report(rt, L, ti + 1, "main", lua_gettop(L));
+  report_failure(rt, L, ti, "main");
   rt->exit_code = 1;
-  lua_settop(L, ti);
 }
 
 

@@ -276,33 +276,18 @@ static int task_main(lua_State *L) {
 }
 
 
-/* Stores n values from the top of L as the results of the task at ti. */
-static void store_results(lua_State *L, int ti, corio_task *t, int n) {
-  if (n == 1) {
-    lua_setiuservalue(L, ti, UV_RES);
-  } else if (n > 1) {
-    lua_createtable(L, n, 0);
-    lua_insert(L, -n - 1);
-    int tbl = lua_gettop(L) - n;
-    for (int i = n; i >= 1; i--) lua_rawseti(L, tbl, i);
-    lua_setiuservalue(L, ti, UV_RES);
-  }
-  t->fut.nres = n;
-}
-
-
 /* Marks the task done with the outcome left on L's top and wakes its
 ** waiters.  The coroutine (if any) has already been released. */
 static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
                    int ok, int n) {
   corio_fut *f = &t->fut;
   if (ok) {
-    store_results(L, ti, t, n);
+    corio__fut_store(L, ti, f, n);
     f->state = FUT_OK;
   } else {
     f->state = corio__is_error(L, -1, "CANCELLED") ? FUT_CANCELLED
                                                    : FUT_FAILED;
-    store_results(L, ti, t, 1);
+    corio__fut_store(L, ti, f, 1);
   }
   t->co = NULL;
   t->state = T_DONE;
@@ -311,8 +296,6 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   corio__unanchor(rt, L, t->anchor);
   t->anchor = 0;
   corio__fut_complete(rt, L, ti, f);
-  if (f->state == FUT_FAILED && !f->observed)
-    corio__watch_failure(rt, L, ti, f);
   if (t == rt->main_task) uv_stop(rt->loop);
 }
 
