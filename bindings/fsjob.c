@@ -126,7 +126,7 @@ static int write_atomic(corio_fsreq *r) {
   if (tmp == NULL) return UV_ENOMEM;
   memcpy(tmp, r->path, n);
   tmp[n] = '.';                               /* mkostemp's template: */
-  memset(tmp + n + 1, 'X', 6);                /* path.XXXXXX */
+  memset(tmp + n + 1, 'X', 6);                /* the path, a dot, six X */
   tmp[n + 7] = '\0';
   int fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) {
