@@ -193,8 +193,11 @@ typedef struct corio_rt {
   int in_turn;                 /* inside run_ready: no nested resume */
   int loop_running;            /* inside corio.run / the binary loop */
 
-  /* Timer heap. */
+  /* Timer heap (timerheap.c): a 4-ary heap kept as two parallel arrays,
+  ** the entries and their keys. */
   corio_tentry **heap;
+  uint32_t *heap_key;
+  uint64_t timer_base;         /* ms that key 0 stands for */
   int heap_n, heap_cap;
   uint32_t timer_seq;
   uv_timer_t timer;

@@ -394,6 +394,7 @@ static void rt_close_loop(corio_rt *rt) {
 
 static void rt_release(corio_rt *rt) {
   free(rt->heap);
+  free(rt->heap_key);
   free(rt->free_slots);
   free(rt->idle_slots);
   free(rt->empty_slots);

@@ -450,6 +450,53 @@ describe("corio.call_later and corio.call_at", function()
     assert.equal(0, core.stats().callbacks)
     assert.equal(0, core.stats().timers)
   end)
+
+  it("fires 5,000 timers with colliding deadlines in (deadline, arm) order, never a cancelled one", function()
+    -- Many entries share a millisecond, some deadlines lie a day ahead
+    -- and a third are cancelled at random points: the heap's order and
+    -- its removal from the middle are checked against a sort.
+    math.randomseed(7)
+    local base = corio.now() + 0.02
+    local armed, fired, handles = {}, {}, {}
+    local done = corio.future()
+    local live = 0
+    for i = 1, 5000 do
+      local far = math.random(50) == 1
+      local at = far and base + 86400 + math.random(0, 3)
+                     or base + math.random(0, 40) / 1000
+      armed[i] = { due = math.ceil(at * 1000), i = i, far = far }
+      handles[i] = corio.call_at(at, function()
+        fired[#fired + 1] = i
+        live = live - 1
+        if live == 0 then done:set_result() end
+      end)
+      if not far then live = live + 1 end
+      local victim = math.random(i)
+      if math.random(3) == 1 and not armed[victim].far
+         and handles[victim]:cancel() then
+        armed[victim].cancelled = true
+        live = live - 1
+      end
+    end
+    done:await()
+    local expect = {}
+    for _, a in ipairs(armed) do
+      if not a.cancelled and not a.far then expect[#expect + 1] = a end
+    end
+    table.sort(expect, function(x, y)
+      if x.due ~= y.due then return x.due < y.due end
+      return x.i < y.i
+    end)
+    local order = {}
+    for k, a in ipairs(expect) do order[k] = a.i end
+    assert.same(order, fired)
+    local far = 0
+    for i, a in ipairs(armed) do
+      if a.far then far = far + 1; assert.is_true(handles[i]:cancel()) end
+    end
+    assert.is_true(far > 0)
+    assert.equal(0, core.stats().timers)
+  end)
 end)
 
 describe("Handle", function()
