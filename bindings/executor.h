@@ -159,6 +159,7 @@ struct xjob {
   uv_write_t wreq;             /* process pool: sending the request */
   xbuf sent;                   /* process pool: the request being sent */
   int writing;                 /* wreq in flight: keep msg alive */
+  uint64_t submitted;          /* thread pool: uv_hrtime() at submit */
   char died[160];              /* process pool: why the worker died */
 };
 

@@ -15,6 +15,15 @@
 ** ^C).  Calling lua_sethook from the loop thread instead would race with
 ** the worker freeing CallInfo frames while the hook walks them.
 **
+** Short jobs sent one at a time: a wake-up across threads costs more than
+** an empty job (a sleeping vCPU of a VM takes 20-50 µs to wake), so both
+** sides wait briefly before they sleep.  A worker that ran out of jobs
+** waits up to 50 µs for the next one; the loop, when it has nothing else
+** to run and the pool's recent round trips were under 100 µs, waits up to
+** 50 µs for the result in a prepare callback (just before it would block
+** in poll) and delivers it from there.  Longer jobs never make anyone
+** spin: the loop's estimate is a moving average of round-trip times.
+**
 ** Ownership: a job belongs to the queue, then to its worker, then to the
 ** done list; only the loop thread frees it.  The pool's memory goes with
 ** the close callback of its async handle, after teardown has joined every
@@ -30,6 +39,7 @@
 #include "executor.h"
 
 #define SPIN_NS 50000          /* 50 µs */
+#define SHORT_JOB_NS 100000    /* the loop waits for jobs shorter than this */
 
 
 /* {====================================================================
@@ -119,6 +129,12 @@ struct xtpool {
                                   job at a time keeps one warm worker */
   int max, nstarted, nidle;
   int stop;                    /* workers leave once the queue is empty */
+  int spinning;                /* a worker waits for the next job awake */
+  atomic_int has_done;         /* dhead != NULL, readable without the mutex */
+  uv_prepare_t wait;           /* the loop's brief wait for short jobs */
+  int inflight;                /* submitted, not yet delivered (loop side) */
+  int nclosing;                /* handles whose close callback is due */
+  uint64_t rtt_ns;             /* moving average of round trips */
 };
 
 
@@ -132,15 +148,19 @@ static void worker_main(void *arg) {
   pthread_sigmask(SIG_UNBLOCK, &set, NULL);
   uv_mutex_lock(&p->mu);
   for (;;) {
-    if (p->qhead == NULL && !p->stop) {
+    if (p->qhead == NULL && !p->stop && !p->spinning) {
       /* A caller sending jobs one at a time submits the next one right
       ** after it sees this one's result: wait a little for it before
-      ** sleeping, which saves a wake-up on an idle CPU. */
+      ** sleeping, which saves a wake-up on an idle CPU.  One worker at a
+      ** time: more spinning threads than cores would fight the loop for
+      ** them. */
+      p->spinning = 1;
       uv_mutex_unlock(&p->mu);
       uint64_t until = uv_hrtime() + SPIN_NS;
       while (atomic_load_explicit(&p->nqueued, memory_order_relaxed) == 0 &&
              uv_hrtime() < until) {}
       uv_mutex_lock(&p->mu);
+      p->spinning = 0;             /* and it looks at the queue next */
     }
     while (p->qhead == NULL && !p->stop) {
       w->listed = 1;
@@ -174,7 +194,10 @@ static void worker_main(void *arg) {
     if (p->dtail) p->dtail->next = j;
     else p->dhead = j;
     p->dtail = j;
+    atomic_store_explicit(&p->has_done, 1, memory_order_release);
+    uv_mutex_unlock(&p->mu);        /* the loop may be waiting to take it */
     uv_async_send(&p->hold.async);
+    uv_mutex_lock(&p->mu);
   }
   uv_mutex_unlock(&p->mu);
   xeng_close(&w->eng);
@@ -211,9 +234,12 @@ static int start_worker(xtpool *p) {
 }
 
 
+static void on_wait(uv_prepare_t *h);
+
 /* Queues a job; 0 or a libuv error (no thread could be started). */
 int xtpool_submit(xtpool *p, xjob *j) {
   int rc = 0;
+  j->submitted = uv_hrtime();
   uv_mutex_lock(&p->mu);
   j->state = J_QUEUED;
   j->next = NULL;
@@ -223,7 +249,7 @@ int xtpool_submit(xtpool *p, xjob *j) {
   p->qtail = j;
   p->qlen++;
   atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
-  if (p->qlen > p->nidle && p->nstarted < p->max) {
+  if (p->qlen > p->nidle + p->spinning && p->nstarted < p->max) {
     rc = start_worker(p);
     if (rc != 0 && p->nstarted > 0) rc = 0;   /* the others will do it */
   }
@@ -233,11 +259,23 @@ int xtpool_submit(xtpool *p, xjob *j) {
     else p->qhead = NULL;
     p->qlen--;
     atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
-  } else if (p->nidle > 0) {
-    wake_one(p);
+  } else if (p->nidle > 0 && p->qlen > p->spinning) {
+    wake_one(p);                              /* the spinner takes one */
   }
   uv_mutex_unlock(&p->mu);
+  if (rc == 0) {
+    if (p->inflight++ == 0) uv_prepare_start(&p->wait, on_wait);
+  }
   return rc;
+}
+
+
+/* A submitted job came back (or was dropped): it no longer keeps the
+** loop's wait armed, and its round trip feeds the average. */
+static void landed(xtpool *p, xjob *j) {
+  uint64_t rtt = uv_hrtime() - j->submitted;
+  p->rtt_ns = p->rtt_ns - p->rtt_ns / 8 + rtt / 8;
+  if (--p->inflight == 0) uv_prepare_stop(&p->wait);
 }
 
 
@@ -257,6 +295,7 @@ int xtpool_cancel(xtpool *p, xjob *j) {
     p->qlen--;
     atomic_store_explicit(&p->nqueued, p->qlen, memory_order_relaxed);
     dropped = 1;
+    landed(p, j);
   } else if (j->state == J_RUNNING) {
     xworker *w = j->worker;
     atomic_store(&w->eng.interrupt, 1);
@@ -272,13 +311,30 @@ static void on_async(uv_async_t *a) {
   uv_mutex_lock(&p->mu);
   xjob *list = p->dhead;
   p->dhead = p->dtail = NULL;
+  atomic_store_explicit(&p->has_done, 0, memory_order_relaxed);
   uv_mutex_unlock(&p->mu);
   while (list) {
     xjob *j = list;
     list = j->next;
     j->next = NULL;
+    landed(p, j);
     xcall_job_done(p->hold.rt, j);
   }
+}
+
+
+/* Just before the loop blocks in poll: if it has nothing else to run and
+** the pool's jobs have been short, wait a little for a result here. */
+static void on_wait(uv_prepare_t *h) {
+  xtpool *p = container_of(h, xtpool, wait);
+  corio_rt *rt = p->hold.rt;
+  if (p->rtt_ns > SHORT_JOB_NS || rt->ready.head || rt->deferred.head)
+    return;
+  uint64_t until = uv_hrtime() + SPIN_NS;
+  while (!atomic_load_explicit(&p->has_done, memory_order_acquire)) {
+    if (uv_hrtime() >= until) return;
+  }
+  on_async(&p->hold.async);
 }
 
 
@@ -295,8 +351,11 @@ xtpool *xtpool_new(corio_rt *rt, int n) {
   }
   p->max = n;
   p->hold.rt = rt;
+  p->rtt_ns = 2 * SHORT_JOB_NS;    /* no waiting until jobs prove short */
   uv_async_init(rt->loop, &p->hold.async, on_async);
   uv_unref((uv_handle_t *)&p->hold.async);
+  uv_prepare_init(rt->loop, &p->wait);
+  uv_unref((uv_handle_t *)&p->wait);
   xeng_install_signal();
   return p;
 }
@@ -311,7 +370,8 @@ void xtpool_close(xtpool *p) {
 
 
 static void xtpool_free_cb(uv_handle_t *h) {
-  xtpool *p = (xtpool *)h;
+  xtpool *p = h->data;
+  if (--p->nclosing > 0) return;
   for (int i = 0; i < p->nstarted; i++) uv_cond_destroy(&p->w[i].cond);
   uv_mutex_destroy(&p->mu);
   free(p->w);
@@ -349,7 +409,10 @@ void xtpool_teardown(xtpool *p) {
     p->dhead = j->next;
     xjob_forget(j);
   }
+  p->nclosing = 2;
+  p->hold.async.data = p->wait.data = p;
   uv_close((uv_handle_t *)&p->hold.async, xtpool_free_cb);
+  uv_close((uv_handle_t *)&p->wait, xtpool_free_cb);
 }
 
 /* }==================================================================== */

@@ -368,6 +368,35 @@ describe("executor", function()
     pool:close()
   end)
 
+  it("does not keep the loop spinning while a long job runs", function()
+    -- The loop waits awake only for jobs that have been short: after a
+    -- burst of empty jobs, a 0.4 s job must leave the loop thread asleep.
+    local function loop_cpu()              -- the main thread's CPU seconds
+      local pf = assert(io.open("/proc/self/stat"))
+      local pid = pf:read("n")
+      pf:close()
+      local f = assert(io.open("/proc/self/task/" .. pid .. "/stat"))
+      local line = f:read("a")
+      f:close()
+      local u, s = line:match("^%d+ %b() %S+" .. (" %S+"):rep(10) .. " (%d+) (%d+)")
+      return (tonumber(u) + tonumber(s)) / 100
+    end
+    local pool = executor.thread_pool(1)
+    for _ = 1, 200 do pool:run(function() end) end
+    local c0 = loop_cpu()
+    local t0 = corio.now()
+    pool:run(function()
+      local f = io.popen("sleep 0.4")
+      f:read("a")
+      f:close()
+    end)
+    local wall = corio.now() - t0
+    local spent = loop_cpu() - c0
+    assert.is_true(wall >= 0.35, "the job took " .. wall .. " s")
+    assert.is_true(spent < 0.15, "the loop thread used " .. spent .. " s of CPU")
+    pool:close()
+  end)
+
   it("fails the job of a process worker that dies and replaces the worker", function()
     local pool = executor.process_pool(1)
     local err = expect_error("WORKER_DIED", pool.run, pool, function() os.exit(3) end)
