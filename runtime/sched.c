@@ -267,10 +267,9 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 
-/* Body of every task coroutine: [fn, args...] -> ok, results... */
+/* Body of every task coroutine: [msgh, fn, args...] -> ok, results...
+** (start() pushes the message handler too, which spares an insert.) */
 static int task_main(lua_State *L) {
-  lua_pushcfunction(L, corio__msgh);
-  lua_insert(L, 1);
   return task_main_k(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0,
                                    task_main_k), 0);
 }
@@ -284,6 +283,10 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   if (ok) {
     corio__fut_store(L, ti, f, n);
     f->state = FUT_OK;
+    if (n == 0 && t->nargs > 0) {            /* drop the spawn arguments */
+      lua_pushnil(L);
+      lua_setiuservalue(L, ti, UV_RES);
+    }
   } else {
     f->state = corio__is_error(L, -1, "CANCELLED") ? FUT_CANCELLED
                                                    : FUT_FAILED;
@@ -300,9 +303,9 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
 }
 
 
-/* Moves the spawn function and arguments onto a fresh coroutine.  The
-** function stays in UV_AUX (or in the extras); the arguments are
-** dropped. */
+/* Copies the spawn function and arguments onto a fresh coroutine.  The
+** function stays in UV_AUX (or in the extras) and the arguments in UV_RES
+** until finish() stores the results there. */
 static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
   lua_State *co = thread_get(rt, L, t);
   if (co == NULL) return NULL;
@@ -312,6 +315,7 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
     return NULL;
   }
   lua_pushcfunction(co, task_main);
+  lua_pushcfunction(co, corio__msgh);
   lua_getiuservalue(L, ti, UV_AUX);          /* the function... */
   if (t->fut.has_extra) {                     /* ...or the extras */
     lua_getfield(L, -1, "fn");
@@ -327,10 +331,6 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
     for (int i = 1; i <= t->nargs; i++) lua_rawgeti(L, tbl, i);
     lua_xmove(L, co, t->nargs);
     lua_pop(L, 1);
-  }
-  if (t->nargs > 0) {
-    lua_pushnil(L);
-    lua_setiuservalue(L, ti, UV_RES);
   }
   t->co = co;
   return co;
@@ -358,7 +358,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
         lua_settop(L, base);
         return;
       }
-      nargs = t->nargs + 1;
+      nargs = t->nargs + 2;                   /* msgh, fn, args */
       break;
     case T_WAITING:                           /* yield() from deferred */
       t->wake = WAKE_VALUES;
