@@ -80,7 +80,7 @@ void corio__store_call(lua_State *L, int ui, int fi, int nargs) {
 void corio__push_live(corio_rt *rt, lua_State *L, int slot) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
   lua_rawgeti(L, -1, slot);
-  lua_remove(L, -2);
+  lua_replace(L, -2);                         /* cheaper than remove */
 }
 
 
