@@ -116,6 +116,39 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 }
 
 
+/* Can blocks of sizes a and b (both <= SLAB_MAX) be had without asking
+** the system for memory it may refuse?  If the free lists and the bump
+** area cannot serve them, a new arena is mapped now; 0 if that fails. */
+static int slab_can(slabs *s, size_t a, size_t b) {
+  size_t need = 0;
+  if (s->free[class_of(a)] == NULL) need += (size_t)(class_of(a) + 1) * SLAB_STEP;
+  if (s->free[class_of(b)] == NULL || (class_of(a) == class_of(b) &&
+                                       s->free[class_of(b)]->next == NULL))
+    need += (size_t)(class_of(b) + 1) * SLAB_STEP;
+  if ((size_t)(s->bump_end - s->bump) >= need) return 1;
+  arena *ar = arena_new(s);
+  if (ar == NULL) return 0;
+  s->bump = (char *)ar + SLAB_STEP;
+  s->bump_end = (char *)ar + ARENA_SIZE;
+  return 1;
+}
+
+
+static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize);
+
+/* Whether a new coroutine (its lua_State and stack) can be allocated
+** without Lua meeting a refused allocation.  Lua answers a refusal with
+** an emergency full collection before it raises, so the scheduler asks
+** first: when memory has run out, a million pending tasks then fail to
+** start at once instead of after a million full collections.  With the C
+** library's allocator (sanitizer builds) there is no way to ask: 1. */
+int corio__can_alloc_thread(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) != slab_alloc) return 1;
+  return slab_can(ud, CORIO_THREAD_BYTES, CORIO_STACK_BYTES);
+}
+
+
 static void *plain_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   (void)ud;
   (void)osize;

@@ -191,6 +191,9 @@ typedef struct corio_rt {
   uv_idle_t idle;              /* keeps poll from blocking while ready */
   int idle_on;
   int in_turn;                 /* inside run_ready: no nested resume */
+  int turn_budget;             /* steps left in this turn */
+  struct corio_task *stepping; /* the task corio__step is working on */
+  int step_phase;              /* how far that step got (sched.c STEP_*) */
   int loop_running;            /* inside corio.run / the binary loop */
 
   /* Timer heap (timerheap.c): a 4-ary heap kept as two parallel arrays,
@@ -233,6 +236,9 @@ typedef struct corio_rt {
   int nreports;
   int errh_ref;                /* custom error handler or LUA_NOREF */
   int exit_code;               /* 1 once an unhandled error was reported */
+  int enomem_ref;              /* the ENOMEM error of a task that could not
+                                  start (made in advance: no memory then) */
+  int nomem_reported;          /* that failure was reported once */
   int closing;                 /* runtime is being torn down */
   int debug;                   /* --debug: report slow steps */
   int ctx_ref;                 /* context table outside tasks */
@@ -250,6 +256,14 @@ corio_rt *corio__rt(lua_State *L);            /* runtime of a state; raises
                                                  if none */
 corio_rt *corio__rt_or_null(lua_State *L);    /* never raises (for __gc) */
 void corio__run_ready(corio_rt *rt);          /* one pass of the queue */
+/* alloc.c: room for a new coroutine without a refused allocation?  The
+** sizes are Lua 5.4's: a lua_State with its extra space, and a stack of
+** 2 * LUA_MINSTACK + 5 slots. */
+#define CORIO_THREAD_BYTES 208
+#define CORIO_STACK_BYTES  ((2 * LUA_MINSTACK + 5) * 16)
+int corio__can_alloc_thread(lua_State *L);
+void corio__step_recover(corio_rt *rt);       /* after an error escaped a
+                                                 step (sched.c) */
 void corio__kick(corio_rt *rt);               /* make the loop turn soon */
 void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */
 int corio__anchor(corio_rt *rt, lua_State *L, int idx);  /* slot > 0 */

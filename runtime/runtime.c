@@ -154,6 +154,66 @@ void corio__kick(corio_rt *rt) {
 
 static void run_handle(corio_rt *rt, corio_handle *h);
 
+/* The body of a turn, run under lua_pcall by corio__run_ready. */
+static int turn_body(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  while (rt->turn_budget > 0) {
+    corio_node *n = rt->ready.head;
+    if (n == NULL) break;
+    rt->turn_budget--;
+    rt->ready.head = n->next;
+    if (rt->ready.head == NULL) rt->ready.tail = NULL;
+    n->next = NULL;
+    n->queued = 0;
+    if (n->kind == NODE_TASK) corio__step(rt, (corio_task *)n);
+    else run_handle(rt, (corio_handle *)n);
+    rt->stepping = NULL;
+    rt->step_phase = 0;
+  }
+  corio__flush_reports(rt);
+  shrink_live(rt, rt->L);
+  return 0;
+}
+
+
+static int recover_body(lua_State *L) {
+  corio__step_recover(lua_touserdata(L, lua_upvalueindex(1)));
+  return 0;
+}
+
+
+/* Task bodies and callbacks run protected, but the scheduler's own work
+** can still run out of memory (a new coroutine, a traceback).  Each turn
+** runs under lua_pcall; when an error escapes, the task being stepped is
+** failed with it (corio__step_recover) after a full collection, and the
+** turn goes on.  Without this, Lua would call the panic handler and abort
+** the process. */
+static void run_protected(corio_rt *rt) {
+  lua_State *L = rt->L;
+  for (int escapes = 0; escapes < 16; escapes++) {  /* then next turn */
+    lua_pushcfunction(L, turn_body);
+    lua_pushlightuserdata(L, rt);
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
+    for (int tries = 0; rt->stepping; tries++) {
+      lua_gc(L, LUA_GCCOLLECT, 0);
+      if (tries == 3) {                       /* give the task up */
+        rt->stepping = NULL;
+        break;
+      }
+      lua_pushlightuserdata(L, rt);
+      lua_pushcclosure(L, recover_body, 1);
+      lua_rotate(L, -2, 1);                   /* recover_body, error */
+      if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
+        lua_pushnil(L);                       /* popped below */
+        break;
+      }
+    }
+    lua_pop(L, 1);                            /* the error */
+  }
+}
+
+
 void corio__run_ready(corio_rt *rt) {
   if (rt->in_turn) return;
   rt->in_turn = 1;
@@ -163,18 +223,8 @@ void corio__run_ready(corio_rt *rt) {
     rt->ready.tail = rt->deferred.tail;
     rt->deferred.head = rt->deferred.tail = NULL;
   }
-  for (int budget = CORIO_TURN_BUDGET; budget > 0; budget--) {
-    corio_node *n = rt->ready.head;
-    if (n == NULL) break;
-    rt->ready.head = n->next;
-    if (rt->ready.head == NULL) rt->ready.tail = NULL;
-    n->next = NULL;
-    n->queued = 0;
-    if (n->kind == NODE_TASK) corio__step(rt, (corio_task *)n);
-    else run_handle(rt, (corio_handle *)n);
-  }
-  corio__flush_reports(rt);
-  shrink_live(rt, rt->L);
+  rt->turn_budget = CORIO_TURN_BUDGET;
+  run_protected(rt);
   rt->in_turn = 0;
   if (rt->ready.head == NULL && rt->deferred.head == NULL && rt->idle_on &&
       rt->nreports == 0) {
@@ -460,6 +510,9 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   rt->threads_ref = new_ref_table(L, NULL);
   rt->unobserved_ref = new_ref_table(L, "k");
   rt->reports_ref = new_ref_table(L, NULL);
+  corio__push_error(L, "ENOMEM", "spawn", "not enough memory to start the "
+                    "task");
+  rt->enomem_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   /* The sentinel's __gc tears the runtime down when the state closes. */
   corio_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = rt;

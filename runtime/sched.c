@@ -18,6 +18,7 @@
 ** that may themselves await.  When the body returns, the coroutine is
 ** clean (status LUA_OK, empty stack) and goes back to a pool for reuse.
 */
+#include <stdio.h>    /* fputs */
 #include <stdlib.h>   /* realloc */
 
 #include "internal.h"
@@ -226,11 +227,17 @@ static lua_State *thread_get(corio_rt *rt, lua_State *L, corio_task *t) {
     rt->slot_co = c;
     rt->slots_cap = cap;
   }
-  int slot = rt->empty_n > 0 ? rt->empty_slots[--rt->empty_n]
-                             : ++rt->max_tslot;
+  if (!corio__can_alloc_thread(L)) return NULL;
+  /* Both calls below may still raise a memory error (the threads table
+  ** may grow): the slot is taken only once they are through (see
+  ** corio__step_recover). */
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
   co = lua_newthread(L);
+  int slot = rt->empty_n > 0 ? rt->empty_slots[rt->empty_n - 1]
+                             : rt->max_tslot + 1;
   lua_rawseti(L, -2, slot);
+  if (rt->empty_n > 0) rt->empty_n--;
+  else rt->max_tslot++;
   lua_pop(L, 1);
   rt->slot_co[slot] = co;
   t->co_slot = slot;
@@ -296,10 +303,10 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   t->state = T_DONE;
   t->undo = NULL;
   rt->ntasks--;
-  corio__unanchor(rt, L, t->anchor);
-  t->anchor = 0;
-  corio__fut_complete(rt, L, ti, f);
   if (t == rt->main_task) uv_stop(rt->loop);
+  corio__fut_complete(rt, L, ti, f);
+  corio__unanchor(rt, L, t->anchor);          /* last: recovery needs it */
+  t->anchor = 0;
 }
 
 
@@ -337,9 +344,65 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
 }
 
 
+/* How far corio__step got with rt->stepping, for corio__step_recover.
+** Task bodies run protected; the scheduler's own calls can still raise a
+** memory error (making a coroutine, storing several results, building an
+** error's traceback).  The loop runs each turn under lua_pcall, and the
+** phase says what the task needs when such an error escapes. */
+enum {
+  STEP_NONE = 0,     /* nothing to repair */
+  STEP_BEFORE,       /* not resumed: maybe no coroutine yet */
+  STEP_RETURNED,     /* the body returned; results on its coroutine */
+  STEP_DIED,         /* the coroutine died outside the body's pcall */
+  STEP_FINISH,       /* coroutine released; finish() under way */
+  STEP_SETTLED       /* suspended again: leave it alone */
+};
+
+
+/* Called with the escaped error on rt->L's top (popped): the task being
+** stepped fails with it, or, if finish() already marked it done, its
+** waiters are woken and its anchor dropped.  May raise again (out of
+** memory still); the caller retries after a full collection, and every
+** retry starts from the phase the last attempt reached. */
+void corio__step_recover(corio_rt *rt) {
+  lua_State *L = rt->L;
+  corio_task *t = rt->stepping;
+  int err = lua_gettop(L);
+  if (t == NULL || rt->step_phase == STEP_NONE ||
+      rt->step_phase == STEP_SETTLED || t->anchor == 0) {
+    rt->stepping = NULL;
+    lua_settop(L, err - 1);
+    return;
+  }
+  corio__push_task(rt, L, t);
+  int ti = lua_gettop(L);
+  if (t->state == T_DONE) {                   /* failed in fut_complete */
+    corio__fut_complete(rt, L, ti, &t->fut);
+    corio__unanchor(rt, L, t->anchor);
+    t->anchor = 0;
+  } else {
+    if (t->co_slot && rt->step_phase == STEP_RETURNED) {
+      lua_settop(t->co, 0);
+      thread_put(rt, L, t, 1);
+    } else if (t->co_slot && rt->step_phase == STEP_DIED) {
+      lua_resetthread(t->co);
+      thread_put(rt, L, t, 0);
+    }
+    rt->step_phase = STEP_FINISH;
+    lua_pushvalue(L, err);
+    finish(rt, L, ti, t, 0, 1);
+  }
+  rt->stepping = NULL;
+  rt->step_phase = STEP_NONE;
+  lua_settop(L, err - 1);
+}
+
+
 void corio__step(corio_rt *rt, corio_task *t) {
   lua_State *L = rt->L;
   int nargs, nres, st, ti = 0, base = lua_gettop(L);
+  rt->stepping = t;
+  rt->step_phase = STEP_BEFORE;
   switch (t->state) {
     case T_NEW:
       /* The task stays on L until it suspends: most finish at once. */
@@ -352,8 +415,15 @@ void corio__step(corio_rt *rt, corio_task *t) {
         return;
       }
       if (start(rt, L, ti, t) == NULL) {
-        corio__push_error(L, "ENOMEM", "spawn", "not enough memory to "
-                          "start the task");
+        /* Out of memory: the error was made in advance, and is reported
+        ** here once rather than watched per task (that would allocate). */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rt->enomem_ref);
+        if (!rt->nomem_reported) {
+          rt->nomem_reported = 1;
+          rt->exit_code = 1;
+          fputs("corio: out of memory: tasks that cannot get a coroutine "
+                "fail with ENOMEM\n", stderr);
+        }
         finish(rt, L, ti, t, 0, 1);
         lua_settop(L, base);
         return;
@@ -377,6 +447,8 @@ void corio__step(corio_rt *rt, corio_task *t) {
   uint64_t t0 = rt->debug ? uv_hrtime() : 0;
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
+  rt->step_phase = st == LUA_OK ? STEP_RETURNED
+                 : st == LUA_YIELD ? STEP_SETTLED : STEP_DIED;
   if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
     if (st == LUA_OK || st == LUA_YIELD) corio__debug_slow(rt, L, t,
                                                            uv_hrtime() - t0);
@@ -397,12 +469,13 @@ void corio__step(corio_rt *rt, corio_task *t) {
     corio__push_task(rt, L, t);
     ti = lua_gettop(L);
   }
-  if (nres > 8) lua_checkstack(L, nres + 4);
+  if (nres > 8) luaL_checkstack(L, nres + 4, "too many results");
   if (st == LUA_OK) {
     int ok = lua_toboolean(co, -nres);
     lua_xmove(co, L, nres - 1);
     lua_settop(co, 0);
     thread_put(rt, L, t, 1);
+    rt->step_phase = STEP_FINISH;
     finish(rt, L, ti, t, ok, ok ? nres - 1 : 1);
   } else {
     /* An error outside the body's pcall (out of memory, C stack
@@ -415,6 +488,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
     lua_pop(L, 2);
     lua_resetthread(co);
     thread_put(rt, L, t, 0);
+    rt->step_phase = STEP_FINISH;
     finish(rt, L, ti, t, 0, 1);
   }
   lua_settop(L, base);

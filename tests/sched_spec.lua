@@ -424,4 +424,33 @@ describe("at scale", function()
     end
     assert.equal(3 * 10000 * 10001 / 2, sum)
   end)
+
+  it("running out of memory fails tasks with ENOMEM instead of aborting", function()
+    -- Tasks are spawned until memory runs out; those that cannot get a
+    -- coroutine fail at once with one shared ENOMEM error (no emergency
+    -- collection per task), the script goes on, and the exit code is 1.
+    if S.sanitized() then return end        -- ulimit -v is not for ASan
+    local r = S.run([[
+      local corio = require "corio"
+      local tasks = {}
+      local ok = pcall(function()
+        for i = 1, 1e8 do tasks[i] = corio.spawn(corio.sleep, 5) end
+      end)
+      corio.yield()
+      local nomem = 0
+      for _, t in ipairs(tasks) do
+        local got, e = pcall(t.result, t)
+        if not got and e.code == "ENOMEM" then nomem = nomem + 1 end
+      end
+      for _, t in ipairs(tasks) do t:cancel() end
+      io.write(("spawn_ok=%s tasks=%d nomem=%d\n"):format(tostring(ok), #tasks, nomem))
+    ]], { limit = "ulimit -v 300000" })
+    assert.equal(1, r.code, r.err)
+    assert.matches("tasks that cannot get a coroutine fail with ENOMEM", r.err)
+    assert.not_matches("PANIC", r.err)
+    local n, nomem = r.out:match("spawn_ok=false tasks=(%d+) nomem=(%d+)")
+    assert.is_not_nil(n, r.out .. r.err)
+    assert.is_true(tonumber(n) > 1000)
+    assert.is_true(tonumber(nomem) > 0)
+  end)
 end)

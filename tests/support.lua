@@ -77,6 +77,7 @@ end
 --   opts.pre   -- options before the script path (a list)
 --   opts.stdin -- text fed on stdin
 --   opts.name  -- file name of the script (default "script.lua")
+--   opts.limit -- shell commands run first, e.g. "ulimit -v 300000"
 function S.run(text, opts)
   opts = opts or {}
   local d = S.tmpdir()
@@ -90,9 +91,19 @@ function S.run(text, opts)
   local line = table.concat(cmd, " ") .. " <" .. shquote(input) ..
     " >" .. shquote(d .. "/out") .. " 2>" .. shquote(d .. "/err")
   if opts.cwd then line = "cd " .. shquote(opts.cwd) .. " && " .. line end
+  if opts.limit then line = opts.limit .. " && " .. line end
   local _, code = S.sh(line)
   return { code = code, out = S.read(d .. "/out"), err = S.read(d .. "/err"),
            script = script, dir = d }
+end
+
+-- Whether this is a sanitizer build (ASan reserves terabytes of address
+-- space, so `ulimit -v` cannot be used under it).
+function S.sanitized()
+  local f = assert(io.open("/proc/self/maps"))
+  local maps = f:read("a")
+  f:close()
+  return maps:find("asan", 1, true) ~= nil
 end
 
 -- Counts the (plain) occurrences of needle in s.
