@@ -194,6 +194,7 @@ typedef struct corio_rt {
   int turn_budget;             /* steps left in this turn */
   struct corio_task *stepping; /* the task corio__step is working on */
   int step_phase;              /* how far that step got (sched.c STEP_*) */
+  int fault_phase;             /* tests: raise when a step reaches it */
   int loop_running;            /* inside corio.run / the binary loop */
 
   /* Timer heap (timerheap.c): a 4-ary heap kept as two parallel arrays,
@@ -262,7 +263,8 @@ void corio__run_ready(corio_rt *rt);          /* one pass of the queue */
 #define CORIO_THREAD_BYTES 208
 #define CORIO_STACK_BYTES  ((2 * LUA_MINSTACK + 5) * 16)
 int corio__can_alloc_thread(lua_State *L);
-void corio__step_recover(corio_rt *rt);       /* after an error escaped a
+void corio__step_recover(corio_rt *rt);
+void corio__inject_fault(lua_State *L, corio_rt *rt, const char *phase);       /* after an error escaped a
                                                  step (sched.c) */
 void corio__kick(corio_rt *rt);               /* make the loop turn soon */
 void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */

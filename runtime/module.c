@@ -148,6 +148,14 @@ static int l_exit_code(lua_State *L) {
 }
 
 
+/* _inject_fault(phase): for tests of the scheduler's recovery from an
+** error in its own code (what running out of memory there would do). */
+static int l_inject_fault(lua_State *L) {
+  corio__inject_fault(L, RT_UPVALUE(L), luaL_checkstring(L, 1));
+  return 0;
+}
+
+
 static void count_handle(uv_handle_t *h, void *arg) {
   if (uv_is_active(h) && uv_has_ref(h)) (*(int *)arg)++;
 }
@@ -187,6 +195,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"stats", l_stats},
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
+    {"_inject_fault", l_inject_fault},
     {NULL, NULL}
   };
   lua_newtable(L);

@@ -169,7 +169,7 @@ static int turn_body(lua_State *L) {
     if (n->kind == NODE_TASK) corio__step(rt, (corio_task *)n);
     else run_handle(rt, (corio_handle *)n);
     rt->stepping = NULL;
-    rt->step_phase = 0;
+    rt->step_phase = 0;                       /* STEP_NONE */
   }
   corio__flush_reports(rt);
   shrink_live(rt, rt->L);
@@ -177,8 +177,11 @@ static int turn_body(lua_State *L) {
 }
 
 
+/* [error, rt] -> (); see corio__step_recover. */
 static int recover_body(lua_State *L) {
-  corio__step_recover(lua_touserdata(L, lua_upvalueindex(1)));
+  corio_rt *rt = lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  corio__step_recover(rt);
   return 0;
 }
 
@@ -201,10 +204,12 @@ static void run_protected(corio_rt *rt) {
         rt->stepping = NULL;
         break;
       }
-      lua_pushlightuserdata(L, rt);
-      lua_pushcclosure(L, recover_body, 1);
+      /* Nothing here may allocate (memory may still be short): a light
+      ** C function and a light userdata. */
+      lua_pushcfunction(L, recover_body);
       lua_rotate(L, -2, 1);                   /* recover_body, error */
-      if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
+      lua_pushlightuserdata(L, rt);
+      if (lua_pcall(L, 2, 0, 0) == LUA_OK) {
         lua_pushnil(L);                       /* popped below */
         break;
       }

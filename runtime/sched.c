@@ -20,6 +20,7 @@
 */
 #include <stdio.h>    /* fputs */
 #include <stdlib.h>   /* realloc */
+#include <string.h>   /* strcmp */
 
 #include "internal.h"
 
@@ -282,6 +283,38 @@ static int task_main(lua_State *L) {
 }
 
 
+/* How far corio__step got with rt->stepping, for corio__step_recover.
+** Task bodies run protected; the scheduler's own calls can still raise a
+** memory error (making a coroutine, storing several results, building an
+** error's traceback).  The loop runs each turn under lua_pcall, and the
+** phase says what the task needs when such an error escapes. */
+enum {
+  STEP_NONE = 0,     /* nothing to repair */
+  STEP_BEFORE,       /* not resumed: maybe no coroutine yet */
+  STEP_RETURNED,     /* the body returned; results on its coroutine */
+  STEP_DIED,         /* the coroutine died outside the body's pcall */
+  STEP_FINISH,       /* coroutine released; finish() under way */
+  STEP_SETTLED,      /* suspended again: leave it alone */
+  STEP_COMPLETE      /* (tests only) finish() marked it done */
+};
+
+
+/* Sets the step's phase; a fault injected for that phase is raised here,
+** as the memory error it stands for would be. */
+static void fault(corio_rt *rt, lua_State *L, int ph) {
+  if (rt->fault_phase == ph) {
+    rt->fault_phase = STEP_NONE;
+    luaL_error(L, "fault injected in the scheduler");
+  }
+}
+
+
+static void phase(corio_rt *rt, lua_State *L, int ph) {
+  rt->step_phase = ph;
+  fault(rt, L, ph);
+}
+
+
 /* Marks the task done with the outcome left on L's top and wakes its
 ** waiters.  The coroutine (if any) has already been released. */
 static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
@@ -304,6 +337,7 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   t->undo = NULL;
   rt->ntasks--;
   if (t == rt->main_task) uv_stop(rt->loop);
+  fault(rt, L, STEP_COMPLETE);
   corio__fut_complete(rt, L, ti, f);
   corio__unanchor(rt, L, t->anchor);          /* last: recovery needs it */
   t->anchor = 0;
@@ -344,19 +378,21 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
 }
 
 
-/* How far corio__step got with rt->stepping, for corio__step_recover.
-** Task bodies run protected; the scheduler's own calls can still raise a
-** memory error (making a coroutine, storing several results, building an
-** error's traceback).  The loop runs each turn under lua_pcall, and the
-** phase says what the task needs when such an error escapes. */
-enum {
-  STEP_NONE = 0,     /* nothing to repair */
-  STEP_BEFORE,       /* not resumed: maybe no coroutine yet */
-  STEP_RETURNED,     /* the body returned; results on its coroutine */
-  STEP_DIED,         /* the coroutine died outside the body's pcall */
-  STEP_FINISH,       /* coroutine released; finish() under way */
-  STEP_SETTLED       /* suspended again: leave it alone */
-};
+/* core._inject_fault(phase): the next step of a task to reach `phase`
+** raises there (tests of corio__step_recover).  STEP_COMPLETE is inside
+** finish(), once the task is marked done. */
+void corio__inject_fault(lua_State *L, corio_rt *rt, const char *name) {
+  static const char *const names[] = {"before", "returned", "finish",
+                                      "settled", "complete", NULL};
+  static const int phases[] = {STEP_BEFORE, STEP_RETURNED, STEP_FINISH,
+                               STEP_SETTLED, STEP_COMPLETE};
+  for (int i = 0; names[i]; i++)
+    if (strcmp(name, names[i]) == 0) {
+      rt->fault_phase = phases[i];
+      return;
+    }
+  luaL_argerror(L, 1, "unknown phase");
+}
 
 
 /* Called with the escaped error on rt->L's top (popped): the task being
@@ -414,6 +450,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
         lua_settop(L, base);
         return;
       }
+      fault(rt, L, STEP_BEFORE);
       if (start(rt, L, ti, t) == NULL) {
         /* Out of memory: the error was made in advance, and is reported
         ** here once rather than watched per task (that would allocate). */
@@ -447,8 +484,8 @@ void corio__step(corio_rt *rt, corio_task *t) {
   uint64_t t0 = rt->debug ? uv_hrtime() : 0;
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
-  rt->step_phase = st == LUA_OK ? STEP_RETURNED
-                 : st == LUA_YIELD ? STEP_SETTLED : STEP_DIED;
+  phase(rt, L, st == LUA_OK ? STEP_RETURNED
+               : st == LUA_YIELD ? STEP_SETTLED : STEP_DIED);
   if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
     if (st == LUA_OK || st == LUA_YIELD) corio__debug_slow(rt, L, t,
                                                            uv_hrtime() - t0);
@@ -475,7 +512,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
     lua_xmove(co, L, nres - 1);
     lua_settop(co, 0);
     thread_put(rt, L, t, 1);
-    rt->step_phase = STEP_FINISH;
+    phase(rt, L, STEP_FINISH);
     finish(rt, L, ti, t, ok, ok ? nres - 1 : 1);
   } else {
     /* An error outside the body's pcall (out of memory, C stack
@@ -488,7 +525,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
     lua_pop(L, 2);
     lua_resetthread(co);
     thread_put(rt, L, t, 0);
-    rt->step_phase = STEP_FINISH;
+    phase(rt, L, STEP_FINISH);
     finish(rt, L, ti, t, 0, 1);
   }
   lua_settop(L, base);

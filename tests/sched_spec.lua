@@ -454,3 +454,46 @@ describe("at scale", function()
     assert.is_true(tonumber(nomem) > 0)
   end)
 end)
+
+describe("an error in the scheduler's own code", function()
+  -- What running out of memory inside the scheduler would do, injected at
+  -- each phase of a task's step (core._inject_fault).
+  local core = require "corio.core"
+
+  for _, ph in ipairs({ "before", "returned", "finish" }) do
+    it("at '" .. ph .. "' fails that task with the error, and the loop goes on", function()
+      local closed = false
+      core._inject_fault(ph)
+      local t = corio.spawn(function()
+        local guard <close> = setmetatable({}, { __close = function() closed = true end })
+        return 1, 2
+      end)
+      local ok, err = pcall(t.await, t)
+      assert.is_false(ok)
+      assert.matches("fault injected in the scheduler", tostring(err))
+      assert.is_true(t:done())
+      assert.equal(ph ~= "before", closed)   -- the body ran unless it never started
+      local u = corio.spawn(function() corio.sleep(0) return "fine" end)
+      assert.equal("fine", u:await())
+    end)
+  end
+
+  it("after a task suspended leaves that task alone", function()
+    core._inject_fault("settled")
+    local t = corio.spawn(function() corio.sleep(0.01) return "late" end)
+    assert.equal("late", t:await())
+  end)
+
+  it("once a task is marked done still wakes its waiters with its results", function()
+    core._inject_fault("complete")
+    local t = corio.spawn(function() return 1, 2 end)
+    local waiter = corio.spawn(function() return t:await() end)
+    local a, b = t:await()
+    assert.same({ 1, 2 }, { a, b })
+    assert.same({ 1, 2 }, { waiter:await() })
+  end)
+
+  it("rejects an unknown phase", function()
+    assert.matches("bad argument #1", select(2, pcall(core._inject_fault, "nowhere")))
+  end)
+end)
