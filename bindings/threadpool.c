@@ -263,9 +263,7 @@ int xtpool_submit(xtpool *p, xjob *j) {
     wake_one(p);                              /* the spinner takes one */
   }
   uv_mutex_unlock(&p->mu);
-  if (rc == 0) {
-    if (p->inflight++ == 0) uv_prepare_start(&p->wait, on_wait);
-  }
+  if (rc == 0 && p->inflight++ == 0) uv_prepare_start(&p->wait, on_wait);
   return rc;
 }
 

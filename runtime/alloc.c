@@ -64,6 +64,17 @@ static arena *arena_new(slabs *s) {
 }
 
 
+/* Makes a new arena the bump area (the old one's tail is given up);
+** 0 if the system refused it. */
+static int refill(slabs *s) {
+  arena *ar = arena_new(s);
+  if (ar == NULL) return 0;
+  s->bump = (char *)ar + SLAB_STEP;        /* keeps blocks 16-aligned */
+  s->bump_end = (char *)ar + ARENA_SIZE;
+  return 1;
+}
+
+
 static void *slab_get(slabs *s, size_t n) {
   int c = class_of(n);
   block *b = s->free[c];
@@ -72,12 +83,7 @@ static void *slab_get(slabs *s, size_t n) {
     return b;
   }
   size_t size = (size_t)(c + 1) * SLAB_STEP;
-  if ((size_t)(s->bump_end - s->bump) < size) {
-    arena *ar = arena_new(s);
-    if (ar == NULL) return NULL;
-    s->bump = (char *)ar + SLAB_STEP;      /* keeps blocks 16-aligned */
-    s->bump_end = (char *)ar + ARENA_SIZE;
-  }
+  if ((size_t)(s->bump_end - s->bump) < size && !refill(s)) return NULL;
   void *p = s->bump;
   s->bump += size;
   return p;
@@ -120,17 +126,12 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 ** the system for memory it may refuse?  If the free lists and the bump
 ** area cannot serve them, a new arena is mapped now; 0 if that fails. */
 static int slab_can(slabs *s, size_t a, size_t b) {
+  int ca = class_of(a), cb = class_of(b);
   size_t need = 0;
-  if (s->free[class_of(a)] == NULL) need += (size_t)(class_of(a) + 1) * SLAB_STEP;
-  if (s->free[class_of(b)] == NULL || (class_of(a) == class_of(b) &&
-                                       s->free[class_of(b)]->next == NULL))
-    need += (size_t)(class_of(b) + 1) * SLAB_STEP;
-  if ((size_t)(s->bump_end - s->bump) >= need) return 1;
-  arena *ar = arena_new(s);
-  if (ar == NULL) return 0;
-  s->bump = (char *)ar + SLAB_STEP;
-  s->bump_end = (char *)ar + ARENA_SIZE;
-  return 1;
+  if (s->free[ca] == NULL) need += (size_t)(ca + 1) * SLAB_STEP;
+  if (s->free[cb] == NULL || (ca == cb && s->free[cb]->next == NULL))
+    need += (size_t)(cb + 1) * SLAB_STEP;
+  return (size_t)(s->bump_end - s->bump) >= need || refill(s);
 }
 
 

@@ -151,15 +151,8 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
     lua_pop(L, 1);                            /* callbacks */
   }
   lua_pop(L, 1);                              /* extras */
-  if (f->state == FUT_FAILED && !f->observed) {
-    /* Tasks that could not start for want of memory share one error,
-    ** reported once when it happened: watching each would allocate. */
-    lua_getiuservalue(L, fidx, UV_RES);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->enomem_ref);
-    int nomem = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (!nomem) corio__watch_failure(rt, L, fidx, f);
-  }
+  if (f->state == FUT_FAILED && !f->observed)
+    corio__watch_failure(rt, L, fidx, f);
 }
 
 

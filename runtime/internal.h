@@ -263,9 +263,9 @@ void corio__run_ready(corio_rt *rt);          /* one pass of the queue */
 #define CORIO_THREAD_BYTES 208
 #define CORIO_STACK_BYTES  ((2 * LUA_MINSTACK + 5) * 16)
 int corio__can_alloc_thread(lua_State *L);
-void corio__step_recover(corio_rt *rt);
-void corio__inject_fault(lua_State *L, corio_rt *rt, const char *phase);       /* after an error escaped a
+void corio__step_recover(corio_rt *rt);       /* after an error escaped a
                                                  step (sched.c) */
+void corio__inject_fault(lua_State *L, corio_rt *rt, const char *phase);
 void corio__kick(corio_rt *rt);               /* make the loop turn soon */
 void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */
 int corio__anchor(corio_rt *rt, lua_State *L, int idx);  /* slot > 0 */

@@ -299,8 +299,8 @@ enum {
 };
 
 
-/* Sets the step's phase; a fault injected for that phase is raised here,
-** as the memory error it stands for would be. */
+/* Raises the fault injected for phase ph (core._inject_fault), as the
+** memory error it stands for would be. */
 static void fault(corio_rt *rt, lua_State *L, int ph) {
   if (rt->fault_phase == ph) {
     rt->fault_phase = STEP_NONE;
@@ -309,6 +309,7 @@ static void fault(corio_rt *rt, lua_State *L, int ph) {
 }
 
 
+/* Records how far the step got. */
 static void phase(corio_rt *rt, lua_State *L, int ph) {
   rt->step_phase = ph;
   fault(rt, L, ph);
@@ -461,6 +462,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
           fputs("corio: out of memory: tasks that cannot get a coroutine "
                 "fail with ENOMEM\n", stderr);
         }
+        t->fut.observed = 1;                  /* reported: not watched */
         finish(rt, L, ti, t, 0, 1);
         lua_settop(L, base);
         return;

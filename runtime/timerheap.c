@@ -83,8 +83,8 @@ static void remove_at(corio_rt *rt, int i) {
   if (i == n) return;
   corio_tentry *last = rt->heap[n];
   uint32_t k = rt->heap_key[n];
-  if (i > 0 && before(k, last, rt->heap_key[(i - 1) / ARITY],
-                      rt->heap[(i - 1) / ARITY]))
+  int parent = (i - 1) / ARITY;
+  if (i > 0 && before(k, last, rt->heap_key[parent], rt->heap[parent]))
     sift_up(rt, i, k, last);
   else
     sift_down(rt, i, k, last);
