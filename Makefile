@@ -58,7 +58,7 @@ $(BUILD)/obj/gen/modules.o: $(BUILD)/gen/modules.c $(HEADERS)
 
 $(BUILD)/embed: tools/embed.c
 	@mkdir -p $(BUILD)
-	$(CC) -O1 -Wall -Wextra -o $@ $<
+	$(CC) -O1 -Wall -Wextra $(PKG_CFLAGS) -o $@ $< $(LUA_STATIC) -lm -ldl
 
 $(BUILD)/gen/modules.c: $(BUILD)/embed $(SCRIPTS) $(BINDING_SRC)
 	@mkdir -p $(dir $@)
