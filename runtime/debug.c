@@ -43,11 +43,9 @@ void corio__dump_tasks(corio_rt *rt) {
                                        "ready", "done"};
   lua_State *L = rt->L;
   int n = 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
-  int live = lua_gettop(L);
   fprintf(stderr, "corio: [debug] %ld task(s):\n", rt->ntasks);
-  lua_pushnil(L);
-  while (lua_next(L, live)) {
+  for (int s = 1; s <= rt->max_slot; s++) {
+    corio__push_live(rt, L, s);
     corio_fut *f = corio__to_fut(rt, L, -1);
     if (f && f->type == TYPE_TASK) {
       corio_task *t = container_of(f, corio_task, fut);
@@ -64,7 +62,6 @@ void corio__dump_tasks(corio_rt *rt) {
     }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   if (n == 0) fprintf(stderr, "(none)\n");
   fflush(stderr);
 }

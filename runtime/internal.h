@@ -129,6 +129,8 @@ enum {                          /* what the resumed await does */
 #define TF_CANCEL_WAKE  0x02    /* raise CANCELLED when woken */
 #define TF_CORE_WAIT    0x08    /* suspended in core.wait (wakeable) */
 #define TF_HAS_CTX      0x10    /* its extras hold a context table */
+#define TF_CO_KEPT      0x20    /* UV_RES anchors its coroutine (it has
+                                   suspended since it started) */
 
 typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
 
@@ -141,7 +143,6 @@ typedef struct corio_task {
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
   corio_tentry timer;          /* sleep deadline */
   uint32_t token;              /* bumped at every suspension */
-  int co_slot;                 /* slot of co in the threads table */
   uint32_t id;                 /* for the default name */
   int anchor;                  /* slot in the live table, 0 when none */
   int nwake;                   /* values pushed for the next resume */
@@ -208,21 +209,19 @@ typedef struct corio_rt {
   uint64_t timer_due;          /* deadline the uv timer is armed for */
   int timer_on;
 
-  /* Anchors: live tasks and pending handles are held in a Lua table. */
-  int live_ref;                /* registry ref of the anchor table */
-  int *free_slots;             /* recycled slots of the anchor table */
+  /* Anchors (runtime.c): live tasks, pending handles and open bindings
+  ** sit in numbered slots on the stacks of never-run chunk threads. */
+  lua_State **chunks;
+  int nchunks;
+  int chunks_ref;              /* registry ref: table of the chunk threads */
+  int *free_slots;             /* recycled slots */
   int free_n, free_cap, max_slot;  /* in use: max_slot - free_n */
 
-  /* Coroutines.  The threads table anchors every coroutine a task uses,
-  ** so a task only keeps a C pointer to its own; finished coroutines stay
-  ** there, idle, for reuse (up to CORIO_THREAD_POOL). */
-  int threads_ref;             /* registry ref: slot -> coroutine */
-  int *idle_slots;             /* slots holding an idle coroutine */
-  int idle_n;
-  int *empty_slots;            /* released slots, for reuse */
-  lua_State **slot_co;         /* slot -> coroutine, no Lua call needed */
-  int empty_n;
-  int slots_cap, max_tslot;
+  /* Finished coroutines kept for reuse (up to CORIO_THREAD_POOL) sit on
+  ** the stack of this thread: taking or giving one back is a move
+  ** between stacks, no table involved. */
+  lua_State *poolL;
+  int pool_ref;                /* registry ref of poolL */
 
   /* Metatables, compared by identity on hot paths (no name lookups). */
   const void *mt_task, *mt_future;

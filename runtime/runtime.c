@@ -75,12 +75,30 @@ void corio__store_call(lua_State *L, int ui, int fi, int nargs) {
 
 /* {====================================================================
 ** Anchors
+**
+** Everything the loop must keep alive while only C points at it (a
+** pending task, a callback handle, an open server...) sits in a numbered
+** slot.  Slots are stack slots of "chunk" threads that never run, not
+** table entries: holding, reading and dropping a value is a copy between
+** stacks (no hashing, no write barrier, no registry lookup), which made
+** anchoring a third as costly per task.  Slot s (from 1) lives at index
+** ((s - 1) & CHUNK_MASK) + 2 of chunk (s - 1) >> CHUNK_BITS; index 1 of
+** every chunk is a nil that unanchor copies over the slot.  New slots are
+** numbered in order, so a new slot is always its chunk's next stack
+** index.  A chunk holds 65,536 slots, well under Lua's limit on a stack
+** (LUAI_MAXSTACK).
 ** ===================================================================== */
 
+#define CHUNK_BITS 16
+#define CHUNK_MASK ((1 << CHUNK_BITS) - 1)
+#define chunk_of(rt, s) ((rt)->chunks[((s) - 1) >> CHUNK_BITS])
+#define index_of(s) ((((s) - 1) & CHUNK_MASK) + 2)
+
+
 void corio__push_live(corio_rt *rt, lua_State *L, int slot) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
-  lua_rawgeti(L, -1, slot);
-  lua_replace(L, -2);                         /* cheaper than remove */
+  lua_State *A = chunk_of(rt, slot);
+  lua_pushvalue(A, index_of(slot));
+  lua_xmove(A, L, 1);
 }
 
 
@@ -89,47 +107,68 @@ void corio__push_task(corio_rt *rt, lua_State *L, corio_task *t) {
 }
 
 
-/* Holds the value at idx in the live table; returns its slot.  Raises
-** only before anything changed. */
+/* Makes room for one more slot: a free slot to give back later, and the
+** chunk the next new slot falls in.  Raises before anything changed. */
+static void anchor_room(corio_rt *rt, lua_State *L) {
+  if (rt->max_slot == rt->free_cap) {
+    int cap = rt->free_cap ? rt->free_cap * 2 : 256;
+    int *p = realloc(rt->free_slots, (size_t)cap * sizeof *p);
+    if (p == NULL) luaL_error(L, "not enough memory");
+    rt->free_slots = p;
+    rt->free_cap = cap;
+  }
+  int c = rt->max_slot >> CHUNK_BITS;         /* chunk of the next slot */
+  if (c == rt->nchunks) {
+    lua_State **p = realloc(rt->chunks, (size_t)(c + 1) * sizeof *p);
+    if (p == NULL) luaL_error(L, "not enough memory");
+    rt->chunks = p;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->chunks_ref);
+    lua_State *A = lua_newthread(L);
+    lua_rawseti(L, -2, c + 1);
+    lua_pop(L, 1);
+    lua_pushnil(A);                           /* index 1: the nil */
+    rt->chunks[c] = A;
+    rt->nchunks = c + 1;
+  }
+}
+
+
+/* Holds the value at idx; returns its slot.  Raises only before anything
+** changed. */
 int corio__anchor(corio_rt *rt, lua_State *L, int idx) {
   int slot;
   idx = lua_absindex(L, idx);
   if (rt->free_n > 0) {
     slot = rt->free_slots[--rt->free_n];
-  } else {
-    if (rt->max_slot == rt->free_cap) {       /* room to give it back */
-      int cap = rt->free_cap ? rt->free_cap * 2 : 256;
-      int *p = realloc(rt->free_slots, (size_t)cap * sizeof *p);
-      if (p == NULL) luaL_error(L, "not enough memory");
-      rt->free_slots = p;
-      rt->free_cap = cap;
-    }
-    slot = ++rt->max_slot;
+    lua_State *A = chunk_of(rt, slot);
+    lua_pushvalue(L, idx);
+    lua_xmove(L, A, 1);
+    lua_replace(A, index_of(slot));
+    return slot;
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  anchor_room(rt, L);
+  lua_State *A = chunk_of(rt, rt->max_slot + 1);
+  if (!lua_checkstack(A, 1)) luaL_error(L, "not enough memory");
+  slot = ++rt->max_slot;                      /* the chunk's next index */
   lua_pushvalue(L, idx);
-  lua_rawseti(L, -2, slot);
-  lua_pop(L, 1);
+  lua_xmove(L, A, 1);
   return slot;
 }
 
 
 void corio__unanchor(corio_rt *rt, lua_State *L, int slot) {
+  (void)L;
   if (slot <= 0) return;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, slot);
-  lua_pop(L, 1);
+  lua_copy(chunk_of(rt, slot), 1, index_of(slot));
   rt->free_slots[rt->free_n++] = slot;
 }
 
 
-/* Once nothing is anchored, a live table grown by a burst of tasks is
-** replaced by a small one, so its memory goes back. */
-static void shrink_live(corio_rt *rt, lua_State *L) {
+/* Once nothing is anchored, chunks grown by a burst of tasks are cut
+** back; the collector shrinks their stacks. */
+static void shrink_live(corio_rt *rt) {
   if (rt->free_n != rt->max_slot || rt->max_slot < 4096) return;
-  lua_newtable(L);
-  lua_rawseti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  for (int c = 0; c < rt->nchunks; c++) lua_settop(rt->chunks[c], 1);
   rt->max_slot = 0;
   rt->free_n = 0;
 }
@@ -172,7 +211,7 @@ static int turn_body(lua_State *L) {
     rt->step_phase = 0;                       /* STEP_NONE */
   }
   corio__flush_reports(rt);
-  shrink_live(rt, rt->L);
+  shrink_live(rt);
   return 0;
 }
 
@@ -300,12 +339,10 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
   lua_State *L = rt->L;
   int n = 0;
   long tasks = rt->ntasks, handles = rt->nhandles;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
-  int live = lua_gettop(L);
-  /* lua_next skips the free slots; stop once every task and handle has
-  ** been seen (the table also anchors requests of bindings). */
-  lua_pushnil(L);
-  while ((tasks > 0 || handles > 0) && lua_next(L, live)) {
+  /* Free slots hold nil; stop once every task and handle has been seen
+  ** (slots also anchor requests of bindings). */
+  for (int s = 1; s <= rt->max_slot && (tasks > 0 || handles > 0); s++) {
+    corio__push_live(rt, L, s);
     corio_fut *f = corio__to_fut(rt, L, -1);
     if (f && f->type == TYPE_TASK) {
       corio_task *t = container_of(f, corio_task, fut);
@@ -321,7 +358,6 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
     }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   return n;
 }
 
@@ -451,9 +487,7 @@ static void rt_release(corio_rt *rt) {
   free(rt->heap);
   free(rt->heap_key);
   free(rt->free_slots);
-  free(rt->idle_slots);
-  free(rt->empty_slots);
-  free(rt->slot_co);
+  free(rt->chunks);
   free(rt);
 }
 
@@ -511,8 +545,10 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   uv_idle_init(loop, &rt->idle);
   rt->idle.data = rt;
   corio__timer_init(rt);
-  rt->live_ref = new_ref_table(L, NULL);
-  rt->threads_ref = new_ref_table(L, NULL);
+  rt->chunks_ref = new_ref_table(L, NULL);
+  rt->poolL = lua_newthread(L);
+  lua_checkstack(rt->poolL, CORIO_THREAD_POOL + LUA_MINSTACK);
+  rt->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rt->unobserved_ref = new_ref_table(L, "k");
   rt->reports_ref = new_ref_table(L, NULL);
   corio__push_error(L, "ENOMEM", "spawn", "not enough memory to start the "

@@ -206,64 +206,49 @@ int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
 ** Coroutines: start, resume, finish
 ** ===================================================================== */
 
-/* Takes a clean coroutine for t: an idle one, or a new one.  Returns NULL
-** when out of memory (nothing changed). */
+/* Pushes a clean coroutine for t onto L and returns it: an idle one from
+** the pool, or a new one.  Returns NULL (nothing pushed, nothing changed)
+** when out of memory.  While the task runs, L's stack anchors the
+** coroutine; only a task that suspends anchors it for longer, in its
+** UV_RES slot (see anchor_co), so a task that finishes in its first step
+** never touches a table for its coroutine. */
 static lua_State *thread_get(corio_rt *rt, lua_State *L, corio_task *t) {
   lua_State *co;
-  if (rt->idle_n > 0) {
-    int slot = rt->idle_slots[--rt->idle_n];
-    t->co_slot = slot;
-    return rt->slot_co[slot];
+  if (lua_gettop(rt->poolL) > 0) {
+    co = lua_tothread(rt->poolL, -1);
+    lua_xmove(rt->poolL, L, 1);
+  } else {
+    if (!corio__can_alloc_thread(L)) return NULL;
+    co = lua_newthread(L);                    /* may raise: nothing taken */
   }
-  if (rt->max_tslot == rt->slots_cap) {       /* room to give slots back */
-    int cap = rt->slots_cap ? rt->slots_cap * 2 : 256;
-    int *a = realloc(rt->idle_slots, (size_t)cap * sizeof *a);
-    if (a == NULL) return NULL;
-    rt->idle_slots = a;
-    a = realloc(rt->empty_slots, (size_t)cap * sizeof *a);
-    if (a == NULL) return NULL;
-    rt->empty_slots = a;
-    lua_State **c = realloc(rt->slot_co, (size_t)(cap + 1) * sizeof *c);
-    if (c == NULL) return NULL;
-    rt->slot_co = c;
-    rt->slots_cap = cap;
-  }
-  if (!corio__can_alloc_thread(L)) return NULL;
-  /* Both calls below may still raise a memory error (the threads table
-  ** may grow): the slot is taken only once they are through (see
-  ** corio__step_recover). */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
-  co = lua_newthread(L);
-  int slot = rt->empty_n > 0 ? rt->empty_slots[rt->empty_n - 1]
-                             : rt->max_tslot + 1;
-  lua_rawseti(L, -2, slot);
-  if (rt->empty_n > 0) rt->empty_n--;
-  else rt->max_tslot++;
-  lua_pop(L, 1);
-  rt->slot_co[slot] = co;
-  t->co_slot = slot;
+  t->co = co;
   return co;
 }
 
 
-/* Gives t's coroutine back: kept idle for reuse if it is clean and the
-** pool is not full, else released to the collector.  A coroutine with a
+/* Anchors the coroutine (on L's top, popped) of a task whose first step
+** did not return: UV_RES held the spawn arguments, which are now on the
+** coroutine's stack, and holds the results once the task is done.  Never
+** allocates. */
+static void anchor_co(lua_State *L, int ti, corio_task *t) {
+  lua_setiuservalue(L, ti, UV_RES);
+  t->flags |= TF_CO_KEPT;
+}
+
+
+/* Lets go of t's coroutine: kept idle for reuse if it is clean and the
+** pool is not full, else left to the collector.  A coroutine with a
 ** debug hook (debug.sethook in the task) is not reused: the hook would
-** run in the next task given that coroutine. */
-static void thread_put(corio_rt *rt, lua_State *L, corio_task *t, int clean) {
-  int slot = t->co_slot;
-  t->co_slot = 0;
-  if (clean && rt->idle_n < CORIO_THREAD_POOL &&
-      lua_gethook(rt->slot_co[slot]) == NULL) {
-    rt->idle_slots[rt->idle_n++] = slot;
-    return;
+** run in the next task given that coroutine.  Never allocates (the pool
+** thread's stack was sized when it was made). */
+static void thread_put(corio_rt *rt, corio_task *t, int clean) {
+  lua_State *co = t->co;
+  t->co = NULL;
+  if (clean && lua_gettop(rt->poolL) < CORIO_THREAD_POOL &&
+      lua_gethook(co) == NULL) {
+    lua_pushthread(co);
+    lua_xmove(co, rt->poolL, 1);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, slot);
-  lua_pop(L, 1);
-  rt->slot_co[slot] = NULL;
-  rt->empty_slots[rt->empty_n++] = slot;
 }
 
 
@@ -324,7 +309,8 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   if (ok) {
     corio__fut_store(L, ti, f, n);
     f->state = FUT_OK;
-    if (n == 0 && t->nargs > 0) {            /* drop the spawn arguments */
+    if (n == 0 && (t->nargs > 0 || (t->flags & TF_CO_KEPT))) {
+      /* drop the spawn arguments or the coroutine */
       lua_pushnil(L);
       lua_setiuservalue(L, ti, UV_RES);
     }
@@ -345,15 +331,17 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
 }
 
 
-/* Copies the spawn function and arguments onto a fresh coroutine.  The
-** function stays in UV_AUX (or in the extras) and the arguments in UV_RES
-** until finish() stores the results there. */
+/* Copies the spawn function and arguments onto a clean coroutine, which
+** it leaves on L's top.  The function stays in UV_AUX (or in the extras)
+** and the arguments in UV_RES until the coroutine (anchor_co) or the
+** results (finish) replace them. */
 static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
   lua_State *co = thread_get(rt, L, t);
   if (co == NULL) return NULL;
   if (t->nargs > 8 && (!lua_checkstack(co, t->nargs + 3) ||
                        !lua_checkstack(L, t->nargs + 3))) {
-    thread_put(rt, L, t, 1);
+    thread_put(rt, t, 1);
+    lua_pop(L, 1);
     return NULL;
   }
   lua_pushcfunction(co, task_main);
@@ -374,7 +362,6 @@ static lua_State *start(corio_rt *rt, lua_State *L, int ti, corio_task *t) {
     lua_xmove(L, co, t->nargs);
     lua_pop(L, 1);
   }
-  t->co = co;
   return co;
 }
 
@@ -418,12 +405,16 @@ void corio__step_recover(corio_rt *rt) {
     corio__unanchor(rt, L, t->anchor);
     t->anchor = 0;
   } else {
-    if (t->co_slot && rt->step_phase == STEP_RETURNED) {
+    /* A coroutine that only L's stack anchored may be gone already (the
+    ** caller collected garbage): it is dropped without a look. */
+    if (t->co && !(t->flags & TF_CO_KEPT)) {
+      t->co = NULL;
+    } else if (t->co && rt->step_phase == STEP_RETURNED) {
       lua_settop(t->co, 0);
-      thread_put(rt, L, t, 1);
-    } else if (t->co_slot && rt->step_phase == STEP_DIED) {
+      thread_put(rt, t, 1);
+    } else if (t->co && rt->step_phase == STEP_DIED) {
       lua_resetthread(t->co);
-      thread_put(rt, L, t, 0);
+      thread_put(rt, t, 0);
     }
     rt->step_phase = STEP_FINISH;
     lua_pushvalue(L, err);
@@ -486,6 +477,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
   uint64_t t0 = rt->debug ? uv_hrtime() : 0;
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
+  if (st != LUA_OK && !(t->flags & TF_CO_KEPT)) anchor_co(L, ti, t);
   phase(rt, L, st == LUA_OK ? STEP_RETURNED
                : st == LUA_YIELD ? STEP_SETTLED : STEP_DIED);
   if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
@@ -513,7 +505,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
     int ok = lua_toboolean(co, -nres);
     lua_xmove(co, L, nres - 1);
     lua_settop(co, 0);
-    thread_put(rt, L, t, 1);
+    thread_put(rt, t, 1);
     phase(rt, L, STEP_FINISH);
     finish(rt, L, ti, t, ok, ok ? nres - 1 : 1);
   } else {
@@ -526,7 +518,7 @@ void corio__step(corio_rt *rt, corio_task *t) {
     lua_setfield(L, -3, "traceback");
     lua_pop(L, 2);
     lua_resetthread(co);
-    thread_put(rt, L, t, 0);
+    thread_put(rt, t, 0);
     phase(rt, L, STEP_FINISH);
     finish(rt, L, ti, t, 0, 1);
   }
