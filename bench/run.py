@@ -92,7 +92,8 @@ NO_CQUEUES = {"W8", "W9", "W11"}
 # W11's source file, made once by the driver and removed at the end
 BIG_FILE = os.environ.get("CORIO_BENCH_1G", "/tmp/corio-bench-1g.bin")
 # plain Lua reference exists only for these workloads
-PLAIN_LUA = {"W2": "w2_plain_lua.lua", "W5": "w5_plain_lua.lua"}
+PLAIN_LUA = {"W2": "w2_plain_lua.lua", "W3": "w3_plain_lua.lua",
+             "W5": "w5_plain_lua.lua"}
 
 
 def first_existing(*cands):
