@@ -7,7 +7,7 @@
 ** stay open until then, whatever happens to the Lua object.  Hence:
 **
 **   running -- the uv handle lives in malloc'ed memory (struct proc); the
-**              Lua userdata (struct pbox) is anchored in the live table,
+**              Lua userdata (struct pbox) is anchored (an anchor slot),
 **              so a forgotten Process cannot be collected before its exit
 **              and its on_exit callback still runs.
 **   exited  -- on_exit records the status in the box, queues the Lua

@@ -151,9 +151,9 @@ static void prefault_stop(prefault *pf) {
 /* }==================================================================== */
 
 
-/* Maps a 2 MiB arena.  Once the state has grown past a few arenas, each
+/* Maps an arena.  Once the state has grown past a few arenas, each
 ** new one is populated when mapped (MAP_POPULATE): the kernel fills its
-** 512 pages in one call instead of taking 512 page faults, which halved
+** pages in one call instead of taking a page fault for each, which halved
 ** the system time of a burst of a million tasks.  (Huge pages did better
 ** on average but sometimes stalled for most of a second in compaction.)
 ** Past a few more, the helper above maps them ahead.  Small scripts never

@@ -144,7 +144,7 @@ typedef struct corio_task {
   corio_tentry timer;          /* sleep deadline */
   uint32_t token;              /* bumped at every suspension */
   uint32_t id;                 /* for the default name */
-  int anchor;                  /* slot in the live table, 0 when none */
+  int anchor;                  /* anchor slot, 0 when none */
   int nwake;                   /* values pushed for the next resume */
   int nargs;                   /* spawn arguments kept in UV_RES */
   int ncancel;                 /* cancel requests taken, minus uncancel()s
@@ -166,7 +166,7 @@ enum { H_PENDING = 0, H_DONE, H_CANCELLED };
 typedef struct corio_handle {
   corio_node node;             /* must be first */
   corio_tentry timer;
-  int anchor;                  /* slot in the live table while pending */
+  int anchor;                  /* anchor slot while pending */
   int nargs;
   unsigned char state;
 } corio_handle;
