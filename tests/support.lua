@@ -78,11 +78,14 @@ end
 --   opts.stdin -- text fed on stdin
 --   opts.name  -- file name of the script (default "script.lua")
 --   opts.limit -- shell commands run first, e.g. "ulimit -v 300000"
+--   opts.timeout -- seconds before the child is killed (default 300), so
+--                   a child that hangs fails its test instead of the suite
 function S.run(text, opts)
   opts = opts or {}
   local d = S.tmpdir()
   local script = S.write(d .. "/" .. (opts.name or "script.lua"), text or "")
-  local cmd = { shquote(S.corio) }
+  local cmd = { "timeout", "-k", "5", tostring(opts.timeout or 300),
+                shquote(S.corio) }
   for _, a in ipairs(opts.pre or {}) do cmd[#cmd + 1] = shquote(a) end
   if text then cmd[#cmd + 1] = shquote(script) end
   for _, a in ipairs(opts.argv or {}) do cmd[#cmd + 1] = shquote(a) end
