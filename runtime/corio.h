@@ -16,7 +16,10 @@
 typedef struct corio_rt corio_runtime;
 
 /* Creates a runtime with a new Lua state (standard libraries and the corio
-** modules preloaded) and a loop of its own.  NULL when out of memory. */
+** modules preloaded) and a loop of its own.  NULL when out of memory.  The
+** state uses corio's slab allocator; once it holds more than 8 MiB, a
+** helper thread keeps two 1 MiB arenas populated ahead (joined by
+** corio_free).  corio_attach keeps the state's own allocator. */
 CORIO_API corio_runtime *corio_new(void);
 
 /* Installs a runtime into an existing Lua state, driving `loop` (NULL: a
