@@ -15,9 +15,12 @@
 ** sleep, yield, now
 ** ===================================================================== */
 
-static void sleep_fire(corio_rt *rt, corio_tentry *e) {
-  corio_task *t = container_of(e, corio_task, timer);
-  corio__wake(rt, t, rt->L, 0, WAKE_VALUES);
+void corio__timer_fired(corio_rt *rt, corio_tentry *e) {
+  corio_node *n = (corio_node *)((char *)e - sizeof(corio_node));
+  if (n->kind == NODE_TASK)                   /* a sleeper */
+    corio__wake(rt, (corio_task *)n, rt->L, 0, WAKE_VALUES);
+  else                                        /* call_later / call_at */
+    corio__enqueue(rt, n);
 }
 
 
@@ -43,7 +46,6 @@ static int l_sleep(lua_State *L) {
     corio__enqueue_next(rt, &t->node);
     return corio__suspend(L, rt, t, NULL);
   }
-  t->timer.fire = sleep_fire;
   if (corio__timer_arm(rt, &t->timer, corio__due_after(rt, s)) != 0)
     return luaL_error(L, "not enough memory");
   return corio__suspend(L, rt, t, sleep_undo);
@@ -97,12 +99,6 @@ int corio__soon(corio_rt *rt, lua_State *L, int nargs) {
 }
 
 
-static void handle_fire(corio_rt *rt, corio_tentry *e) {
-  corio_handle *h = container_of(e, corio_handle, timer);
-  corio__enqueue(rt, &h->node);
-}
-
-
 static int l_call_soon(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   corio__check_callable(L, 1);
@@ -118,7 +114,6 @@ static int call_due(lua_State *L, uint64_t due) {
   corio__check_callable(L, 2);
   lua_remove(L, 1);
   corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
-  h->timer.fire = handle_fire;
   if (corio__timer_arm(rt, &h->timer, due) != 0) {
     corio__handle_cancel(rt, L, h);
     return luaL_error(L, "not enough memory");

@@ -67,12 +67,12 @@ typedef struct corio_queue {
 ** ===================================================================== */
 
 struct corio_rt;
-struct corio_tentry;
-typedef void (*corio_fire_fn)(struct corio_rt *rt, struct corio_tentry *e);
 
+/* Embedded right after the ready-queue node of its owner (a task or a
+** handle), which is how corio__timer_fired finds the owner's kind: no
+** callback pointer per entry. */
 typedef struct corio_tentry {
   uint64_t due;                /* loop time in ms */
-  corio_fire_fn fire;          /* called once the deadline passes */
   uint32_t seq;                /* FIFO among equal deadlines; compared
                                   modulo 2^32 (seq_before) */
   int hidx;                    /* index in the heap, -1 when not armed */
@@ -131,22 +131,26 @@ enum {                          /* what the resumed await does */
 #define TF_HAS_CTX      0x10    /* its extras hold a context table */
 #define TF_CO_KEPT      0x20    /* UV_RES anchors its coroutine (it has
                                    suspended since it started) */
+#define TF_ARGS         0x40    /* it was spawned with arguments (UV_RES
+                                   held them) */
 
 typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
 
 typedef struct corio_task {
   corio_node node;             /* ready-queue link; must be first */
+  corio_tentry timer;          /* sleep deadline; right after node */
   corio_fut fut;
   lua_State *co;               /* the coroutine while started */
   struct corio_task *wnext, *wprev;  /* link in awaited future's list */
   corio_fut *awaiting;         /* what it is suspended on, or NULL */
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
-  corio_tentry timer;          /* sleep deadline */
   uint32_t token;              /* bumped at every suspension */
   uint32_t id;                 /* for the default name */
   int anchor;                  /* anchor slot, 0 when none */
-  int nwake;                   /* values pushed for the next resume */
-  int nargs;                   /* spawn arguments kept in UV_RES */
+  union {                      /* never needed at the same time: */
+    int nargs;                 /* T_NEW: spawn arguments kept in UV_RES */
+    int nwake;                 /* T_READY: values pushed for the resume */
+  };
   int ncancel;                 /* cancel requests taken, minus uncancel()s
                                   (asyncio's cancelling()) */
   unsigned char state;         /* T_* */
@@ -165,11 +169,16 @@ enum { H_PENDING = 0, H_DONE, H_CANCELLED };
 
 typedef struct corio_handle {
   corio_node node;             /* must be first */
-  corio_tentry timer;
+  corio_tentry timer;          /* right after node, as in a task */
   int anchor;                  /* anchor slot while pending */
   int nargs;
   unsigned char state;
 } corio_handle;
+
+/* corio__timer_fired finds an entry's owner through the node before it. */
+_Static_assert(offsetof(corio_task, timer) == sizeof(corio_node) &&
+               offsetof(corio_handle, timer) == sizeof(corio_node),
+               "a timer entry must follow its owner's node");
 
 /* }==================================================================== */
 
@@ -339,6 +348,9 @@ void corio__open_task(lua_State *L, corio_rt *rt);
 
 /* timerheap.c */
 int corio__timer_arm(corio_rt *rt, corio_tentry *e, uint64_t due);
+/* timer.c: the deadline of e passed (wakes the sleeper or queues the
+** callback of the task or handle that embeds it). */
+void corio__timer_fired(corio_rt *rt, corio_tentry *e);
   /* 0, or -1 when out of memory (then e is not armed) */
 void corio__timer_disarm(corio_rt *rt, corio_tentry *e);
 uint64_t corio__due_after(corio_rt *rt, double seconds);

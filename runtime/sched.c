@@ -309,7 +309,7 @@ static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
   if (ok) {
     corio__fut_store(L, ti, f, n);
     f->state = FUT_OK;
-    if (n == 0 && (t->nargs > 0 || (t->flags & TF_CO_KEPT))) {
+    if (n == 0 && (t->flags & (TF_ARGS | TF_CO_KEPT))) {
       /* drop the spawn arguments or the coroutine */
       lua_pushnil(L);
       lua_setiuservalue(L, ti, UV_RES);

@@ -59,6 +59,7 @@ static void task_new(corio_rt *rt, lua_State *L, int nargs) {
   t->timer.hidx = -1;
   t->id = rt->next_id++;
   t->nargs = nargs;
+  if (nargs > 0) t->flags |= TF_ARGS;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_task_ref);
   lua_setmetatable(L, -2);
   int ti = lua_gettop(L);

@@ -125,7 +125,7 @@ static void on_timer(uv_timer_t *h) {
     corio_tentry *e = rt->heap[0];
     if (e->due > now || !seq_before(e->seq, last_seq)) break;
     remove_at(rt, 0);
-    e->fire(rt, e);
+    corio__timer_fired(rt, e);
   }
   rearm(rt);
 }
