@@ -87,41 +87,47 @@ int corio__is_error(lua_State *L, int idx, const char *code) {
 ** Lua side: __tostring, corio.Error(...), is_cancelled, is_timeout
 ** ===================================================================== */
 
+/* "CODE: message (op path host:port)".  The pieces are pushed and joined
+** with one lua_concat: a luaL_Buffer cannot be used while fields are
+** fetched onto the stack (a buffer that grows past its initial size keeps
+** its box on the stack, and pushing above it made luaL_pushresult read
+** freed memory once a field was long, e.g. a 1 KiB path). */
 static int err_tostring(lua_State *L) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  lua_getfield(L, 1, "code");
-  luaL_addstring(&b, lua_isstring(L, -1) ? lua_tostring(L, -1) : "ERROR");
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "message");
-  if (lua_isstring(L, -1)) {
-    luaL_addstring(&b, ": ");
-    luaL_addvalue(&b);
-  } else lua_pop(L, 1);
-  int nop = lua_getfield(L, 1, "op") == LUA_TSTRING;
-  int npath = lua_getfield(L, 1, "path") == LUA_TSTRING;
-  int nhost = lua_getfield(L, 1, "host") == LUA_TSTRING;
-  int nport = lua_getfield(L, 1, "port") != LUA_TNIL;
-  if (nop || npath || nhost) {
-    luaL_addstring(&b, " (");
-    if (nop) luaL_addstring(&b, lua_tostring(L, -4));
-    if (npath) {
-      if (nop) luaL_addchar(&b, ' ');
-      luaL_addstring(&b, lua_tostring(L, -3));
-    }
-    if (nhost) {
-      if (nop || npath) luaL_addchar(&b, ' ');
-      luaL_addstring(&b, lua_tostring(L, -2));
-      if (nport) {
-        luaL_addchar(&b, ':');
-        luaL_addstring(&b, luaL_tolstring(L, -1, NULL));
-        lua_pop(L, 1);
-      }
-    }
-    luaL_addchar(&b, ')');
+  int n = 0;
+  if (lua_getfield(L, 1, "code") != LUA_TSTRING && !lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "ERROR");
   }
-  lua_pop(L, 4);
-  luaL_pushresult(&b);
+  n++;
+  if (lua_getfield(L, 1, "message") != LUA_TNIL && lua_isstring(L, -1)) {
+    lua_pushliteral(L, ": ");
+    lua_insert(L, -2);
+    n += 2;
+  } else lua_pop(L, 1);
+  static const char *const where[] = {"op", "path", "host"};
+  int opened = 0;
+  for (int i = 0; i < 3; i++) {
+    if (lua_getfield(L, 1, where[i]) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushstring(L, opened ? " " : " (");
+    lua_insert(L, -2);
+    n += 2;
+    opened = 1;
+    if (i == 2 && lua_getfield(L, 1, "port") != LUA_TNIL) {
+      luaL_tolstring(L, -1, NULL);
+      lua_remove(L, -2);
+      lua_pushliteral(L, ":");
+      lua_insert(L, -2);
+      n += 2;
+    } else if (i == 2) lua_pop(L, 1);
+  }
+  if (opened) {
+    lua_pushliteral(L, ")");
+    n++;
+  }
+  lua_concat(L, n);
   return 1;
 }
 

@@ -1,6 +1,7 @@
 -- Errors: corio.Error objects, errors through await, tracebacks, and the
 -- report of errors nobody else sees (corio.set_error_handler).
 local corio = require "corio"
+local fs = require "corio.fs"
 local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
                  .. "support.lua")
 
@@ -31,6 +32,20 @@ describe("corio.Error", function()
     assert.equal("E: m (/p)", tostring(corio.Error("E", "m", { path = "/p" })))
     local s = tostring(corio.Error("E", "m", { op = "x" }))
     assert.is_nil(s:find("\n"))
+  end)
+
+  it("tostring keeps long fields whole", function()
+    -- A field past the string buffer's first block once made tostring
+    -- read freed memory (and crash the binary on a long failing path).
+    local path = string.rep("p", 100000)
+    local s = tostring(corio.Error("X", "m", { op = "open", path = path }))
+    assert.equal("X: m (open " .. path .. ")", s)
+    local host = string.rep("h", 5000)
+    assert.equal("E: " .. path .. " (" .. host .. ":8080)",
+      tostring(corio.Error("E", path, { host = host, port = 8080 })))
+    local ok, err = pcall(fs.open, "/nonexistent/" .. string.rep("d/", 600) .. "x")
+    assert.is_false(ok)
+    assert.matches("^ENOENT: .*d/x%)$", tostring(err))
   end)
 
   it("tostring never fails on a damaged error", function()
