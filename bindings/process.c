@@ -25,7 +25,8 @@
 */
 #include <stdio.h>    /* fflush */
 #include <stdlib.h>   /* malloc, free, exit */
-#include <string.h>   /* strcmp */
+#include <limits.h>   /* INT_MAX */
+#include <string.h>   /* strcmp, strlen */
 #include <unistd.h>   /* getuid */
 
 #include "internal.h"
@@ -106,6 +107,29 @@ static void exit_cb(uv_process_t *h, int64_t status, int termsig) {
 
 /* A NULL-terminated array of the strings in the list at idx, in scratch
 ** memory owned by a userdata left on the stack. [-0,+1] */
+/* The string at idx, refused if it holds a zero byte: the OS would read
+** only the part before it (argv "ls\0-R" would run plain ls). */
+static const char *c_string(lua_State *L, int idx, int arg, const char *what) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
+  return s;
+}
+
+
+/* Option `k` of spawn's table at idx as a user or group id: an integer in
+** [0, 2^32).  (A cast of anything else gave 0, which is root.) */
+static uint32_t id_field(lua_State *L, const char *k) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  if (!isint || v < 0 || v > (lua_Integer)UINT32_MAX)
+    luaL_error(L, "bad argument #2 to 'spawn' (field '%s' must be an integer "
+               "from 0 to 4294967295)", k);
+  return (uint32_t)v;
+}
+
+
 static char **string_list(lua_State *L, int idx, int arg, const char *what) {
   lua_Integer n = luaL_len(L, idx);
   char **v = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
@@ -114,7 +138,9 @@ static char **string_list(lua_State *L, int idx, int arg, const char *what) {
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
       luaL_argerror(L, arg, lua_pushfstring(L, "%s[%d] is not a string",
                                             what, (int)i));
-    v[i - 1] = (char *)(uintptr_t)lua_tostring(L, -1);
+    char name[64];
+    snprintf(name, sizeof name, "%s[%d]", what, (int)i);
+    v[i - 1] = (char *)(uintptr_t)c_string(L, -1, arg, name);
     lua_pop(L, 1);           /* the list keeps the string alive */
   }
   v[n] = NULL;
@@ -129,8 +155,13 @@ static void stdio_slot(lua_State *L, corio_rt *rt, uv_stdio_container_t *c,
   int v = lua_gettop(L);
   const char *s = lua_type(L, v) == LUA_TSTRING ? lua_tostring(L, v) : NULL;
   if (lua_type(L, v) == LUA_TNUMBER) {
+    int isint;
+    lua_Integer fd = lua_tointegerx(L, v, &isint);
+    if (!isint || fd < 0 || fd > INT_MAX)
+      luaL_error(L, "bad argument #2 to 'spawn' (stdio[%d] is not a file "
+                 "descriptor)", i + 1);
     c->flags = UV_INHERIT_FD;
-    c->data.fd = (int)lua_tointeger(L, v);
+    c->data.fd = (int)fd;
   } else if (s && strcmp(s, "null") == 0) {
     c->flags = UV_IGNORE;
   } else if (lua_isnil(L, v) || (s && strcmp(s, "inherit") == 0)) {
@@ -187,16 +218,16 @@ static int l_spawn(lua_State *L) {
   o.args = string_list(L, 1, 1, "argv");
   luaL_argcheck(L, o.args[0] != NULL, 1, "argv is empty");
   o.file = o.args[0];
-  if (opt_field(L, 2, "cwd", LUA_TSTRING)) o.cwd = lua_tostring(L, -1);
+  if (opt_field(L, 2, "cwd", LUA_TSTRING)) o.cwd = c_string(L, -1, 2, "cwd");
   if (opt_field(L, 2, "env", LUA_TTABLE))
     o.env = string_list(L, lua_gettop(L), 2, "env");
   if (opt_field(L, 2, "uid", LUA_TNUMBER)) {
     o.flags |= UV_PROCESS_SETUID;
-    o.uid = (uv_uid_t)lua_tointeger(L, -1);
+    o.uid = (uv_uid_t)id_field(L, "uid");
   }
   if (opt_field(L, 2, "gid", LUA_TNUMBER)) {
     o.flags |= UV_PROCESS_SETGID;
-    o.gid = (uv_gid_t)lua_tointeger(L, -1);
+    o.gid = (uv_gid_t)id_field(L, "gid");
   }
   lua_getfield(L, 2, "detached");
   if (lua_toboolean(L, -1)) o.flags |= UV_PROCESS_DETACHED;
@@ -416,9 +447,14 @@ static int l_getenv(lua_State *L) {
 
 /* setenv(name, value | nil) */
 static int l_setenv(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  int err = lua_isnoneornil(L, 2) ? uv_os_unsetenv(name)
-                                  : uv_os_setenv(name, luaL_checkstring(L, 2));
+  luaL_checkstring(L, 1);
+  const char *name = c_string(L, 1, 1, "name");
+  const char *value = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checkstring(L, 2);
+    value = c_string(L, 2, 2, "value");
+  }
+  int err = value ? uv_os_setenv(name, value) : uv_os_unsetenv(name);
   if (err < 0) return corio__uverror(L, err, "setenv", NULL);
   return 0;
 }

@@ -129,6 +129,22 @@ describe("process", function()
       p:wait()
     end)
 
+    it("refuses ids that are not whole numbers, and zero bytes", function()
+      -- A uid of 65534.5 (or NaN, 1e300, 2^63) was cast to 0: root.
+      for _, v in ipairs({ 65534.5, 0 / 0, 1e300, 2 ^ 63, -1, 2 ^ 32, "0" }) do
+        bad_argument(process.exec, { "id", "-u" }, { uid = v })
+        bad_argument(process.exec, { "id", "-g" }, { gid = v })
+      end
+      -- The OS would read up to the zero byte: "a\0b" would run "a".
+      bad_argument(process.exec, { "echo", "a\0b" })
+      bad_argument(process.exec, { "echo\0x" })
+      bad_argument(process.exec, { "echo" }, { cwd = "/tmp\0x" })
+      bad_argument(process.exec, { "echo" }, { env = { "A=1\0B=2" } })
+      bad_argument(function() process.env.CORIO_T = "a\0b" end)
+      bad_argument(function() process.env["CORIO\0T"] = "ab" end)
+      assert.is_nil(process.env.CORIO_T)
+    end)
+
     it("runs in cwd with the environment given", function()
       local r = process.exec({ "sh", "-c", "pwd; echo $FOO; echo ${HOME:-none}" },
                              { cwd = "/tmp", env = { FOO = "bar" } })
