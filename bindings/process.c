@@ -462,10 +462,14 @@ static int l_setenv(lua_State *L) {
 
 /* exit(code): flushes C stdio and ends the process now.  The Lua half
 ** (scripts/process.lua) lets the other tasks unwind first. */
+/* _exit, not exit: exit() runs libuv's destructor, which joins its thread
+** pool, and a pool thread blocked in a call that never returns (a cancelled
+** fs.open on a FIFO with no writer) would hang process.exit forever.  The
+** Lua side has already flushed and drained what it must. */
 static int l_exit(lua_State *L) {
   int code = (int)luaL_optinteger(L, 1, 0);
   fflush(NULL);
-  exit(code);
+  _exit(code);
   return 0;
 }
 

@@ -47,7 +47,11 @@ CORIO_API int corio_run(corio_runtime *rt);
 CORIO_API int corio_run_main(corio_runtime *rt, int nargs);
 
 /* Cancels what is left, closes every handle, runs the loop until it is
-** empty, closes the Lua state (if corio_new made it) and frees it all. */
+** empty, closes the Lua state (if corio_new made it) and frees it all.
+** One exception: a request still running on libuv's thread pool a second
+** after everything else closed (a cancelled fs.open blocked on a FIFO) may
+** never finish; the loop and the runtime's small record are then left
+** allocated for it instead of being freed under it. */
 CORIO_API void corio_free(corio_runtime *rt);
 
 /* The `corio` module for stock lua5.4 (`require "corio"`). */

@@ -261,6 +261,10 @@ typedef struct corio_rt {
 ** ===================================================================== */
 
 /* runtime.c */
+extern int corio__teardown_stuck;             /* a runtime could not close
+                                                 its loop (a request runs
+                                                 on forever): exit without
+                                                 joining libuv's threads */
 corio_rt *corio__rt(lua_State *L);            /* runtime of a state; raises
                                                  if none */
 corio_rt *corio__rt_or_null(lua_State *L);    /* never raises (for __gc) */

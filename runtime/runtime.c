@@ -468,18 +468,44 @@ static void walk_close(uv_handle_t *h, void *arg) {
 }
 
 
+int corio__teardown_stuck = 0;
+
+static void on_guard(uv_timer_t *h) { (void)h; }
+
+
 /* Closes the loop's handles and the loop itself; nothing may use rt->L
 ** afterwards.  Handles owned by Lua objects set their close callbacks to
-** free their own memory; the walk catches anything left. */
-static void rt_close_loop(corio_rt *rt) {
-  if (rt->loop == NULL) return;
+** free their own memory; the walk catches anything left.  Returns 0 if
+** the loop could not be closed: a request still runs on libuv's thread
+** pool (a cancelled fs.open blocked on a FIFO with no writer can run
+** forever).  It is given a second, polled without spinning; after that
+** the loop and the runtime are left allocated -- the request points at
+** them -- rather than freed under it. */
+static int rt_close_loop(corio_rt *rt) {
+  if (rt->loop == NULL) return 1;
   uv_walk(rt->loop, walk_close, NULL);
-  while (uv_run(rt->loop, UV_RUN_NOWAIT)) {}
+  uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */
+  if (uv_loop_alive(rt->loop)) {
+    uv_timer_t guard;                         /* wakes the poll: no spin */
+    uv_timer_init(rt->loop, &guard);
+    uv_timer_start(&guard, on_guard, 20, 20);
+    uv_unref((uv_handle_t *)&guard);          /* not what keeps it alive */
+    uint64_t deadline = uv_hrtime() + 1000000000ull;
+    while (uv_loop_alive(rt->loop) && uv_hrtime() < deadline)
+      uv_run(rt->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(rt->loop, UV_RUN_NOWAIT);
+    if (uv_loop_alive(rt->loop)) {
+      corio__teardown_stuck = 1;
+      return 0;
+    }
+  }
   if (rt->own_loop) {
     uv_loop_close(rt->loop);
     free(rt->loop);
   }
   rt->loop = NULL;
+  return 1;
 }
 
 
@@ -506,8 +532,7 @@ static int rt_gc(lua_State *L) {
   corio__flush_reports(rt);
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
-  rt_close_loop(rt);
-  rt_release(rt);
+  if (rt_close_loop(rt)) rt_release(rt);
   return 0;
 }
 
@@ -636,8 +661,7 @@ void corio_free(corio_runtime *rt) {
   lua_Alloc af = lua_getallocf(L, &ud);
   lua_close(L);
   corio__freestate_alloc(af, ud);
-  rt_close_loop(rt);
-  rt_release(rt);
+  if (rt_close_loop(rt)) rt_release(rt);
 }
 
 /* }==================================================================== */

@@ -401,6 +401,32 @@ describe("process", function()
       assert.are.equal(1000005, #r.stdout)
     end)
 
+    it("exit and an uncaught error end the process though a pool thread is stuck", function()
+      -- A cancelled fs.open of a FIFO with no writer blocks one of libuv's
+      -- pool threads for good; exit() used to join it (a hang), and the
+      -- teardown after an uncaught error polled the loop at full speed.
+      local dir = fs.mkdtemp("/tmp/corio-fifo-XXXXXX")
+      assert.are.equal(0, process.exec({ "mkfifo", dir .. "/f" }).code)
+      local prelude = [[
+        local corio = require "corio"
+        local t = corio.spawn(function()
+          return require("corio.fs").open("]] .. dir .. [[/f", "r")
+        end)
+        print(pcall(corio.wait_for, t, 0.1))
+      ]]
+      local t0 = corio.now()
+      local r = corio_script(prelude .. [[require("corio.process").exit(4)]],
+                             { timeout = 20 })
+      assert.are.equal(4, r.code, r.stderr)
+      assert.matches("TIMEOUT", r.stdout)
+      r = corio_script(prelude .. [[error("boom")]], { timeout = 20 })
+      assert.are.equal(1, r.code, r.stderr)
+      assert.matches("boom", r.stderr)
+      assert.is_true(corio.now() - t0 < 10, "took " .. (corio.now() - t0))
+      fs.remove(dir .. "/f")
+      fs.rmdir(dir)
+    end)
+
     it("exit from a task other than the main one", function()
       local r = corio_script([[
         local corio = require "corio"
