@@ -27,10 +27,27 @@ function M.on(name, fn, opts)
   local h = S.on(name, fn, keep)
   return h
 end
-M.signum = S.signum
 M.name = S.name
 
+-- A signal argument must be a name or a number; an unknown one is for
+-- the caller to judge (signum: nil, wait: bad argument).  The C lookup
+-- stays lenient for process.lua, whose kill() names the bad argument.
+local function check_sig(sig, fname)
+  local t = type(sig)
+  if t ~= "string" and t ~= "number" then
+    error(string.format("bad argument #1 to '%s' (signal name or number "
+                        .. "expected, got %s)", fname, t), 3)
+  end
+end
+
+--- signal.signum(sig) -> the number, or nil for an unknown name or number.
+function M.signum(sig)
+  check_sig(sig, "signum")
+  return S.signum(sig)
+end
+
 function M.wait(name)
+  check_sig(name, "wait")
   if not S.signum(name) then
     error(string.format("bad argument #1 to 'wait' (unknown signal '%s')",
                         tostring(name)), 2)

@@ -84,6 +84,29 @@ describe("signal", function()
     assert.are.equal("SIGINT", signal.name(2))
   end)
 
+  it("signum: nil when unknown, bad argument for other types", function()
+    assert.is_nil(signal.signum("NOPE"))
+    assert.is_nil(signal.signum(""))
+    assert.is_nil(signal.signum(0))
+    assert.is_nil(signal.signum(65))
+    assert.is_nil(signal.signum(1.5))
+    assert.are.equal(15, signal.signum(15.0))
+    for _, v in ipairs { true, false, {}, print, coroutine.create(print) } do
+      local ok, err = pcall(signal.signum, v)
+      assert.is_false(ok, type(v))                 -- was a quiet nil
+      assert.is_truthy(tostring(err):find(
+        "bad argument #1 to 'signum' (signal name or number expected, got "
+          .. type(v) .. ")", 1, true), tostring(err))
+    end
+    bad_argument(signal.signum, nil)
+    bad_argument(signal.signum)
+    bad_argument(process.kill, process.pid, {})
+    local ok, err = pcall(signal.wait, {})
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("bad argument #1 to 'wait' (signal "
+      .. "name or number expected, got table)", 1, true), tostring(err))
+  end)
+
   it("checks its arguments", function()
     bad_argument(signal.on, "SIGNOPE", function() end)
     bad_argument(signal.on, {}, function() end)
