@@ -15,11 +15,23 @@
 #include <fcntl.h>    /* O_* */
 #include <math.h>     /* isnan */
 #include <stdlib.h>   /* malloc, free */
-#include <string.h>   /* strlen, memcpy */
+#include <string.h>   /* strlen, memcpy, memchr */
 #include <unistd.h>   /* close */
 
 #include "internal.h"
 #include "fsreq.h"
+
+
+/* Every path argument of corio.fs goes through here.  The kernel reads
+** a path up to its first zero byte, so "a\0b" would silently name "a"
+** (open would create it): refuse it, as Python does. */
+const char *corio__check_path(lua_State *L, int idx) {
+  size_t n;
+  const char *s = luaL_checklstring(L, idx, &n);
+  luaL_argcheck(L, memchr(s, '\0', n) == NULL, idx,
+                "path contains a zero byte");
+  return s;
+}
 
 
 /* {====================================================================
@@ -306,7 +318,7 @@ static corio_fsreq *prep(lua_State *L, corio_rt *rt, corio_task **t,
 #define PATH_CALL(name, kind, call)                                      \
   static int fs_##name(lua_State *L) {                                   \
     corio_rt *rt = RT_UPVALUE(L);                                        \
-    const char *path = luaL_checkstring(L, 1);                           \
+    const char *path = corio__check_path(L, 1);                          \
     corio_task *t;                                                       \
     corio_fsreq *r = prep(L, rt, &t, #name, kind, path, NULL);           \
     return sent(L, rt, t, r, call(rt->loop, &r->u.fs, path, on_fs));     \
@@ -324,7 +336,7 @@ PATH_CALL(mkdtemp, K_PATH, uv_fs_mkdtemp)
 
 static int fs_scandir(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   corio_task *t;
   corio_fsreq *r = prep(L, rt, &t, "readdir", K_DIR, path, NULL);
   return sent(L, rt, t, r, uv_fs_scandir(rt->loop, &r->u.fs, path, 0,
@@ -336,10 +348,12 @@ static int fs_scandir(lua_State *L) {
 static int check_mode(lua_State *L, int idx, int def) {
   if (lua_isnoneornil(L, idx)) return def;
   if (lua_type(L, idx) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, idx);
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
     char *end;
     long m = strtol(s, &end, 8);
-    luaL_argcheck(L, *s && *end == '\0' && m >= 0 && m <= 07777, idx,
+    /* end at the string's end, not at a zero byte inside ("7\0x") */
+    luaL_argcheck(L, n > 0 && end == s + n && m >= 0 && m <= 07777, idx,
                   "invalid mode");
     return (int)m;
   }
@@ -351,7 +365,7 @@ static int check_mode(lua_State *L, int idx, int def) {
 
 static int fs_mkdir(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   int mode = check_mode(L, 2, 0777);
   corio_task *t;
   corio_fsreq *r = prep(L, rt, &t, "mkdir", K_NONE, path, NULL);
@@ -362,7 +376,7 @@ static int fs_mkdir(lua_State *L) {
 
 static int fs_chmod(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   int mode;
   luaL_checkany(L, 2);
   mode = check_mode(L, 2, 0);
@@ -382,7 +396,7 @@ static double check_time(lua_State *L, int idx) {
 
 static int fs_utime(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   double at = check_time(L, 2), mt = check_time(L, 3);
   corio_task *t;
   corio_fsreq *r = prep(L, rt, &t, "utime", K_NONE, path, NULL);
@@ -393,8 +407,8 @@ static int fs_utime(lua_State *L) {
 
 static int fs_rename(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *from = luaL_checkstring(L, 1);
-  const char *to = luaL_checkstring(L, 2);
+  const char *from = corio__check_path(L, 1);
+  const char *to = corio__check_path(L, 2);
   corio_task *t;
   corio_fsreq *r = prep(L, rt, &t, "rename", K_NONE, from, to);
   return sent(L, rt, t, r, uv_fs_rename(rt->loop, &r->u.fs, from, to,
@@ -405,8 +419,8 @@ static int fs_rename(lua_State *L) {
 /* symlink(target, linkpath): errors name the link as `path`. */
 static int fs_symlink(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *target = luaL_checkstring(L, 1);
-  const char *link = luaL_checkstring(L, 2);
+  const char *target = corio__check_path(L, 1);
+  const char *link = corio__check_path(L, 2);
   corio_task *t;
   corio_fsreq *r = prep(L, rt, &t, "symlink", K_NONE, link, target);
   return sent(L, rt, t, r, uv_fs_symlink(rt->loop, &r->u.fs, target, link,
@@ -423,7 +437,9 @@ static int fs_symlink(lua_State *L) {
 /* Lua's io.open modes: r w a r+ w+ a+, with b (ignored) and x
 ** (exclusive create) anywhere after the first letter. */
 static int check_flags(lua_State *L, int idx) {
-  const char *m = luaL_optstring(L, idx, "r");
+  size_t n;
+  const char *m = luaL_optlstring(L, idx, "r", &n);
+  const char *end = m + n;     /* a zero byte inside must not end it */
   int flags;
   switch (*m++) {
     case 'r': flags = 0; break;
@@ -432,7 +448,7 @@ static int check_flags(lua_State *L, int idx) {
     default: return luaL_argerror(L, idx, "invalid mode");
   }
   int plus = 0;
-  for (; *m; m++) {
+  for (; m < end; m++) {
     if (*m == '+' && !plus) plus = 1;
     else if (*m == 'x' && (flags & O_CREAT) && !(flags & O_APPEND))
       flags |= O_EXCL;
@@ -447,7 +463,7 @@ static int check_flags(lua_State *L, int idx) {
 /* open(path, mode, perm) -> fd */
 static int fs_open(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   int flags = check_flags(L, 2);
   int perm = check_mode(L, 3, 0666);
   corio_task *t;

@@ -274,7 +274,7 @@ static int queue(lua_State *L, corio_rt *rt, corio_task *t, corio_fsreq *r,
 /* read_file(path) -> the whole content as a string. */
 static int l_read_file(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   corio_task *t = corio__check_await(L, rt, "read_file");
   corio_fsreq *r = corio__fsreq_new(L, rt, "read_file", path, NULL);
   r->kind = JOB_READ;
@@ -293,7 +293,7 @@ static int opt_flag(lua_State *L, int idx, const char *k) {
 /* write_file(path, data [, {atomic=, append=, mode=}]) */
 static int l_write_file(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   int flags = 0, mode = -1;
   if (lua_type(L, 2) == LUA_TNUMBER) lua_tostring(L, 2);
   luaL_checktype(L, 2, LUA_TSTRING);
@@ -323,8 +323,8 @@ static int l_write_file(lua_State *L) {
 /* copyfile(from, to [, flags]) with CF_* flags (scripts/fs.lua). */
 static int l_copyfile(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *from = luaL_checkstring(L, 1);
-  const char *to = luaL_checkstring(L, 2);
+  const char *from = corio__check_path(L, 1);
+  const char *to = corio__check_path(L, 2);
   int flags = (int)luaL_optinteger(L, 3, 0);
   corio_task *t = corio__check_await(L, rt, "copyfile");
   corio_fsreq *r = corio__fsreq_new(L, rt, "copyfile", from, to);

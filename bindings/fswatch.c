@@ -97,7 +97,7 @@ static void wclose(lua_State *L, wbox *b) {
 
 static int l_watch(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = corio__check_path(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   unsigned flags = 0;
   if (!lua_isnoneornil(L, 3)) {

@@ -395,6 +395,11 @@ void corio__check_callable(lua_State *L, int idx);  /* function or __call */
 void corio__store_call(lua_State *L, int ui, int fi, int nargs);
   /* fn and args at fi into user values 1 and 2 of the userdata at ui */
 
+/* fs.c (bindings) */
+const char *corio__check_path(lua_State *L, int idx);
+  /* the path string at idx; raises `bad argument` for a non-string and
+     for a zero byte inside (the kernel would stop the path there) */
+
 /* stream.c (bindings): Streams for other bindings (process pipes).
 ** A Stream is corio.net's byte stream (see docs/API-net.md). */
 uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt);

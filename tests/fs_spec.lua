@@ -367,6 +367,56 @@ describe("fs", function()
       assert.are.equal("directory", fs.stat(t).type)
       raises("EINVAL", fs.mkdtemp, dir .. "/bad")
     end)
+
+    it("refuses a path with a zero byte (not cut there)", function()
+      local z = dir .. "/a\0b"            -- would name dir/a for the kernel
+      local function zero_byte(n, fn, ...)
+        local ok, err = pcall(fn, ...)
+        assert.is_false(ok)
+        assert.is_truthy(tostring(err):find("bad argument #" .. n, 1, true)
+                         and tostring(err):find("zero byte", 1, true),
+                         tostring(err))
+      end
+      fs.write_file(dir .. "/f", "x")
+      zero_byte(1, fs.open, z, "w")
+      zero_byte(1, fs.open, z)
+      zero_byte(1, fs.lines, z)
+      zero_byte(1, fs.write_file, z, "x")
+      zero_byte(1, fs.write_file, z, "x", { atomic = true })
+      zero_byte(1, fs.read_file, z)
+      for _, fn in ipairs { fs.stat, fs.lstat, fs.exists, fs.mkdir, fs.rmdir,
+                            fs.remove, fs.readdir, fs.scandir, fs.realpath,
+                            fs.readlink } do
+        zero_byte(1, fn, z)
+      end
+      zero_byte(1, fs.mkdir, z, { parents = true })
+      zero_byte(1, fs.mkdtemp, z .. "XXXXXX")
+      zero_byte(1, fs.chmod, z, "644")
+      zero_byte(1, fs.utime, z, 1, 1)
+      zero_byte(1, fs.watch, z, function() end)
+      zero_byte(1, fs.rename, z, dir .. "/g")
+      zero_byte(2, fs.rename, dir .. "/f", z)
+      zero_byte(1, fs.copyfile, z, dir .. "/g")
+      zero_byte(2, fs.copyfile, dir .. "/f", z)
+      zero_byte(1, fs.symlink, z, dir .. "/g")
+      zero_byte(2, fs.symlink, dir .. "/f", z)
+      local ok, err = pcall(fs.open, z, "w")
+      assert.is_false(ok)
+      assert.is_truthy(tostring(err):find(
+        "bad argument #1 to 'open' (path contains a zero byte)", 1, true))
+      -- Nothing was made, moved or touched under the cut name.
+      assert.are.same({ { name = "f", type = "file" } }, fs.readdir(dir))
+      assert.are.equal("x", fs.read_file(dir .. "/f"))
+    end)
+
+    it("refuses modes with a zero byte", function()
+      bad_argument(fs.open, dir .. "/f", "w\0x")   -- was "w"
+      bad_argument(fs.open, dir .. "/f", "r\0")
+      fs.write_file(dir .. "/f", "x")
+      bad_argument(fs.chmod, dir .. "/f", "7\0x")  -- was 0007
+      bad_argument(fs.open, dir .. "/g", "w", "644\0")
+      assert.are.equal(false, fs.exists(dir .. "/g"))
+    end)
   end)
 
   describe("the loop", function()
