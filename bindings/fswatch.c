@@ -10,7 +10,8 @@
 ** with Node's fs.watch).  It keeps the loop alive while open.
 **
 ** Lifecycle: open (anchored) -> close(): stop, unanchor, uv_close ->
-** close_cb frees the uv handle.  The userdata only points at it.
+** close_cb frees the uv handle.  The userdata only points at it.  After
+** close, path() raises CLOSED (as a File's methods do).
 */
 #include <stdlib.h>   /* malloc, free */
 
@@ -136,9 +137,17 @@ static int w_close(lua_State *L) {
 }
 
 
+/* Like a File's methods, path() raises CLOSED after close (with the path,
+** so the error still says which watcher it was); __tostring works. */
 static int w_path(lua_State *L) {
-  check_box(L);
+  wbox *b = check_box(L);
   lua_getiuservalue(L, 1, 2);
+  if (b->w == NULL) {
+    corio__push_error(L, "CLOSED", "path", "attempt to use a closed watcher");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "path");
+    return lua_error(L);
+  }
   return 1;
 }
 

@@ -41,15 +41,20 @@ local function badself(op, f)
                 op, type(f)), 3)
 end
 
--- Checks self, marks it busy and runs impl(self, ...); busy is cleared
--- however impl ends (error, cancellation).  A close() that came meanwhile
--- is finished here, and the operation raises CLOSED.
-local function run(op, impl, self, ...)
+-- Checks that self is an open File: bad argument, or CLOSED (with path).
+local function check_open(op, self)
   if getmetatable(self) ~= File then badself(op, self) end
   if self.fd == nil then
     error(Error("CLOSED", "attempt to use a closed file",
                 { op = op, path = self.path }), 2)
   end
+end
+
+-- Checks self, marks it busy and runs impl(self, ...); busy is cleared
+-- however impl ends (error, cancellation).  A close() that came meanwhile
+-- is finished here, and the operation raises CLOSED.
+local function run(op, impl, self, ...)
+  check_open(op, self)
   if self.busy then
     error(Error("BUSY", "another task is using this file",
                 { op = op, path = self.path }), 2)
@@ -307,7 +312,7 @@ end
 
 --- f:lines(...) -> iterator over f:read(...) (default "l").
 function File:lines(...)
-  if getmetatable(self) ~= File then badself("lines", self) end
+  check_open("lines", self)          -- now, not at the first iteration
   local n, fmts = select("#", ...), table.pack(...)
   return function()
     if n == 0 then return self:read("l") end
@@ -336,8 +341,9 @@ function File:flush()
   return run("flush", function(s) return s end, self)
 end
 
+--- f:fileno() -> the fd; CLOSED once closed (never a nil to spawn with).
 function File:fileno()
-  if getmetatable(self) ~= File then badself("fileno", self) end
+  check_open("fileno", self)
   return self.fd
 end
 

@@ -208,6 +208,23 @@ describe("fs", function()
       assert.is_truthy(tostring(f):find("closed"))
     end)
 
+    it("fileno and lines raise CLOSED at the call on a closed file", function()
+      local f = fs.open(dir .. "/f", "w")
+      assert.is_true(math.type(f:fileno()) == "integer")
+      f:close()
+      local err = raises("CLOSED", f.fileno, f)    -- was nil
+      assert.are.equal(dir .. "/f", err.path)
+      assert.are.equal("fileno", err.op)
+      -- A nil fd made spawn quietly inherit stdout instead.
+      raises("CLOSED", require("corio.process").spawn, { "true" },
+             { stdout = f })
+      err = raises("CLOSED", f.lines, f)          -- was at the first call
+      assert.are.equal("lines", err.op)
+      raises("CLOSED", f.lines, f, "a")
+      bad_argument(f.fileno, "x")
+      bad_argument(f.lines, "x")
+    end)
+
     it("methods check their arguments", function()
       local f <close> = fs.open(dir .. "/f", "w+")
       bad_argument(f.read, nil)
@@ -541,6 +558,17 @@ describe("fs", function()
       end
       raises("ENOENT", fs.watch, dir .. "/none", function() end)
       bad_argument(fs.watch, dir, "not a function")
+    end)
+
+    it("path() raises CLOSED after close", function()
+      local w = fs.watch(dir, function() end)
+      assert.are.equal(dir, w:path())
+      w:close()
+      local err = raises("CLOSED", w.path, w)      -- was the path
+      assert.are.equal(dir, err.path)
+      assert.are.equal("path", err.op)
+      assert.is_truthy(tostring(w):find(dir, 1, true))  -- still says which
+      bad_argument(w.path, "x")
     end)
   end)
 end)
