@@ -66,6 +66,23 @@ local function check_delay(v, n, fname, optional)
   return v < 0 and 0 or v
 end
 
+-- Checks `self` of a Lua-side method (called as a plain function, it can
+-- be anything).
+local function check(self, class, fname)
+  if getmetatable(self) ~= class then
+    argerror(1, fname, class.__name .. " expected, got " .. typename(self), 3)
+  end
+  return self
+end
+
+-- Waiting for the current task could never end (it would wait for its own
+-- end): refused like task:await() refuses it.
+local function not_self(f, op)
+  if f == current() then
+    error(Error("INVALID_STATE", "a task cannot await itself", { op = op }))
+  end
+end
+
 local function need_task(op)
   local t = current()
   if t == nil then
@@ -76,14 +93,18 @@ local function need_task(op)
 end
 
 -- Checks the awaitables of list[1..n] (argument `argn` of `fname`) before
--- anything is spawned, then returns the futures (functions spawned).
-local function to_futs(list, n, fname, argn, what)
+-- anything is spawned, then returns the futures (functions spawned).  With
+-- `all` (the caller needs every one to finish) the current task is refused.
+local function to_futs(list, n, fname, argn, what, all)
   for i = 1, n do
     local v = list[i]
     if not is_fut(v) and not is_callable(v) then
       argerror(argn or i, fname, ("%sTask, Future or function expected, " ..
         "got %s"):format(what and what:format(i) or "", typename(v)), 3)
     end
+  end
+  if all then
+    for i = 1, n do not_self(list[i], fname) end
   end
   local futs = {}
   for i = 1, n do
@@ -199,16 +220,17 @@ local function exit(sc, err)
 end
 
 function Scope:__close(err)
-  local out = exit(self, err)
+  local out = exit(check(self, Scope, "__close"), err)
   if out then error(out, 0) end
 end
 
 -- scope:expired() -> true once the deadline has passed.
 function Scope:expired()
-  return self.passed
+  return check(self, Scope, "expired").passed
 end
 
 function Scope:__tostring()
+  check(self, Scope, "__tostring")
   return ("corio.TimeoutScope (%s s, %s)"):format(tostring(self.delay),
     self.closed and "closed" or self.passed and "expired" or "open")
 end
@@ -277,6 +299,7 @@ function M.shield(aw)
     argerror(1, "shield", "Task, Future or function expected, got " ..
       typename(aw))
   end
+  if is_fut(aw) then not_self(aw, "shield") end
   local f = is_fut(aw) and aw or spawn(aw)
   if f:done() then return f:await() end
   local outer = future()
@@ -301,15 +324,23 @@ end
 -- gather, wait, as_completed
 -- =====================================================================
 
--- Waits until st.left == 0, whatever happens to the waiting task; returns
--- the first CANCELLED (or other error) that interrupted the wait.
+-- Waits until st.left == 0 (the work was cancelled and unwinds), however
+-- often the waiting task is cancelled meanwhile; returns the first error
+-- that interrupted the wait.  As in asyncio only CANCELLED is waited
+-- through.  The one other error an await of a private future can raise
+-- is the runtime's deadlock report: nothing can wake the task, so the
+-- work can never finish, and awaiting again would raise it again at once,
+-- forever (a busy loop).
 local function wait_all(st)
   local err
   while st.left > 0 do
     local sig = future()
     st.sig = sig
     local ok, e = pcall(sig.await, sig)
-    if not ok and err == nil then err = e end
+    if not ok then
+      if err == nil then err = e end
+      if not is_cancelled(e) then break end
+    end
   end
   st.sig = nil
   return err
@@ -342,7 +373,7 @@ once they have finished. ]]
 function M.gather(...)
   local list, n, opts, argn, what = list_args("gather", ...)
   local return_errors = opts.return_errors
-  local futs = to_futs(list, n, "gather", argn, what)
+  local futs = to_futs(list, n, "gather", argn, what, true)
   local results = { n = n }
   if n == 0 then return results end
   local st = { left = n }
@@ -524,13 +555,6 @@ end
 local Group = { __name = "corio.TaskGroup" }
 Group.__index = Group
 
-local function check_group(g, fname)
-  if getmetatable(g) ~= Group then
-    argerror(1, fname, "corio.TaskGroup expected, got " .. typename(g), 3)
-  end
-  return g
-end
-
 function M.group()
   local parent = current()
   return setmetatable({ _parent = parent, _tasks = {}, left = 0,
@@ -569,7 +593,7 @@ local function child_done(g, t)
 end
 
 function Group:spawn(fn, ...)
-  check_group(self, "spawn")
+  check(self, Group, "spawn")
   if not is_callable(fn) then
     argerror(1, "spawn", "function expected, got " .. typename(fn))
   end
@@ -586,7 +610,10 @@ function Group:spawn(fn, ...)
 end
 
 -- Waits for every child (cancelling them all if the waiting task is
--- cancelled meanwhile), then raises what there is to raise.
+-- cancelled meanwhile), then raises what there is to raise.  An error
+-- other than CANCELLED is the runtime's deadlock report (see wait_all):
+-- the children are cancelled at the first one, and if they are stuck even
+-- so, the second one ends the wait instead of a busy loop.
 local function join(g, body_err)
   g._waiting = true
   while g.left > 0 do
@@ -595,6 +622,10 @@ local function join(g, body_err)
     local ok, e = pcall(sig.await, sig)
     g.sig = nil
     if not ok then
+      if not is_cancelled(e) and g._aborting then
+        if body_err == nil then body_err = e end
+        break
+      end
       if is_cancelled(e) and g._parent_cancel and current() == g._parent then
         -- our own request, delivered late: not a reason to give up,
         -- unless someone else asked to cancel the task too
@@ -628,12 +659,12 @@ end
 
 -- g:wait(): waits for every child spawned so far; raises the first error.
 function Group:wait()
-  check_group(self, "wait")
+  check(self, Group, "wait")
   need_task("wait")
   return join(self, nil)
 end
 
-function Group:__close(err)
+local function close(self, err)
   if self._closed then return end
   self._closed = true
   if err ~= nil then
@@ -645,15 +676,31 @@ function Group:__close(err)
   end
   join(self, err ~= nil and is_cancelled(err) and err or nil)
 end
-Group.close = Group.__close
+
+-- Scope exit: `err` is the error leaving the body, if any.
+function Group:__close(err)
+  return close(check(self, Group, "__close"), err)
+end
+
+-- g:close(): what leaving the scope normally does (waits for every child,
+-- raises the first error; no more spawns).  It takes no error: the one
+-- passed to __close would be raised as the body's.
+function Group:close(v)
+  check(self, Group, "close")
+  if v ~= nil then
+    argerror(1, "close", "no value expected, got " .. typename(v))
+  end
+  return close(self, nil)
+end
 
 -- g:errors() -> every error so far (children's, then the body's), in order.
 function Group:errors()
-  check_group(self, "errors")
+  check(self, Group, "errors")
   return { unpack(self._errors) }
 end
 
 function Group:__tostring()
+  check(self, Group, "__tostring")
   return ("corio.TaskGroup (%d running, %d errors%s)"):format(self.left,
     #self._errors, self._closed and ", closed" or "")
 end

@@ -39,8 +39,9 @@ local function typename(v)
     or type(v)
 end
 
-local function argerror(n, fname, msg)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg),
+    (level or 2) + 1)
 end
 
 local function is_callable(fn)
@@ -53,7 +54,7 @@ end
 local function check(self, class, fname)
   if getmetatable(self) ~= class then
     argerror(1, fname, ("%s expected, got %s"):format(class.__name,
-      typename(self)))
+      typename(self)), 3)
   end
   return self
 end
@@ -68,15 +69,25 @@ acquire() returns the object itself, and its __close releases it, so
     local _ <close> = lock:acquire()
 holds the lock to the end of the block; lock:with(fn, ...) does the same
 around one call and returns fn's results. ]]
-local function with(self, fn, ...)
+local lock_mt = getmetatable(C.Lock())
+local sem_mt = getmetatable(C.Semaphore())     -- BoundedSemaphore's too
+
+-- `lock` is known to be a Lock or a Semaphore here.
+local function with(lock, fn, ...)
   if not is_callable(fn) then
     argerror(1, "with", "function expected, got " .. typename(fn))
   end
-  local _ <close> = self:acquire()
+  local _ <close> = lock:acquire()
   return fn(...)
 end
-C.lock_methods.with = with
-C.semaphore_methods.with = with
+
+function C.lock_methods.with(self, fn, ...)
+  return with(check(self, lock_mt, "with"), fn, ...)
+end
+
+function C.semaphore_methods.with(self, fn, ...)
+  return with(check(self, sem_mt, "with"), fn, ...)
+end
 
 
 --[[ Event ------------------------------------------------------------------
@@ -111,6 +122,7 @@ function Event:wait()
 end
 
 function Event:__tostring()
+  check(self, Event, "__tostring")
   return ("corio.Event (%s, %d waiting)"):format(
     self._set and "set" or "clear", self._w:count())
 end
@@ -124,7 +136,6 @@ cancelled while it takes the lock back passes the notification on to the
 next waiter, so no notify is lost. ]]
 local Condition = { __name = "corio.Condition" }
 Condition.__index = Condition
-local lock_mt = getmetatable(C.Lock())
 
 function M.Condition(lock)
   if lock == nil then
@@ -220,6 +231,7 @@ function Condition:notify_all()
 end
 
 function Condition:__tostring()
+  check(self, Condition, "__tostring")
   return ("corio.Condition (%s, %d waiting)"):format(
     self._lock:locked() and "locked" or "unlocked", self._w:count())
 end
@@ -295,6 +307,7 @@ function Barrier:broken()
 end
 
 function Barrier:__tostring()
+  check(self, Barrier, "__tostring")
   return ("corio.Barrier (%d/%d waiting%s)"):format(self._count,
     self._parties, self._broken and ", broken" or "")
 end

@@ -4,6 +4,25 @@ local corio = require "corio"
 local core = require "corio.core"
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local H = dofile(here .. "helpers/sync_helpers.lua")
+local S = dofile(here .. "support.lua")
+
+-- Runs `body` in a child corio that must end within 20 s (a hang or a busy
+-- loop fails the test instead of hanging the suite); returns its stdout.
+local function child(body)
+  local r = S.run('local corio = require "corio"\n' .. body,
+    { timeout = 20 })
+  S.cleanup()
+  assert(r.code == 0, ("child exited with %s: %s"):format(r.code, r.err))
+  return r.out
+end
+
+-- A task body that ignores its cancellation and then waits for ever.
+local STUBBORN = [[
+local function stubborn()
+  pcall(corio.future().await, corio.future())
+  corio.future():await()
+end
+]]
 
 -- A task body that records, in `log`, that its cleanup ran (and awaited).
 local function sleeper(log, name, s)
@@ -79,6 +98,31 @@ describe("corio.gather", function()
       corio.gather({ function() end, true }) end)
     H.message("bad argument #2 to 'gather' (table expected", function()
       corio.gather({}, 5) end)
+  end)
+
+  it("refuses the current task, alone or in a list, like await", function()
+    -- In a child: without the check the main task cancelled itself and
+    -- spun at 100% CPU, and a spawned task hung.
+    local out = child([[
+local ran = false
+local function try(...) print(pcall(corio.gather, ...)) end
+try(corio.current())
+corio.spawn(function()
+  local me = corio.current()
+  try(function() ran = true end, me)
+  try({ me })
+end):await()
+print("ran", ran)]])
+    local line = "false\tINVALID_STATE: a task cannot await itself " ..
+      "(gather)\n"
+    assert.are.equal(line:rep(3) .. "ran\tfalse\n", out)
+  end)
+
+  it("does not spin when the cancelled work can never finish", function()
+    -- The main task's deadlock report cancels the work; it swallows the
+    -- CANCELLED and waits for ever, so the second report ends the wait.
+    local out = child(STUBBORN .. "print(pcall(corio.gather, stubborn))")
+    assert.matches("false\tINVALID_STATE: deadlock", out)
   end)
 end)
 
@@ -423,6 +467,18 @@ describe("corio.timeout", function()
     H.message("bad argument #2 to 'timeout' (function expected",
       function() corio.timeout(1, 5) end)
   end)
+
+  it("scope methods check self", function()
+    local sc <close> = corio.timeout(10)
+    H.message("bad argument #1 to 'expired' (corio.TimeoutScope expected, " ..
+      "got nil)", sc.expired)
+    H.message("bad argument #1 to 'expired' (corio.TimeoutScope expected, " ..
+      "got table)", sc.expired, {})
+    H.message("bad argument #1 to '__close' (corio.TimeoutScope expected",
+      sc.__close)
+    H.message("bad argument #1 to '__tostring'", sc.__tostring, 1)
+    assert.is_false(sc:expired())
+  end)
 end)
 
 
@@ -444,6 +500,15 @@ describe("corio.shield", function()
     assert.are.equal("bad", H.err(corio.shield,
       function() corio.yield(); error("bad", 0) end))
     H.message("bad argument #1 to 'shield'", function() corio.shield(1) end)
+  end)
+
+  it("refuses the current task, like await", function()
+    local t = corio.spawn(function()
+      return H.code("INVALID_STATE", corio.shield, corio.current())
+    end)
+    local e = corio.wait_for(t, 5)
+    assert.are.equal("shield", e.op)
+    assert.matches("cannot await itself", e.message)
   end)
 end)
 
@@ -618,5 +683,43 @@ describe("corio.group", function()
       corio.group():spawn(5) end)
     H.message("bad argument #1 to 'wait' (corio.TaskGroup expected",
       function() corio.group().wait({}) end)
+  end)
+
+  it("methods check self", function()
+    local g = corio.group()
+    for _, m in ipairs({ "close", "__close", "spawn", "wait", "errors",
+                         "__tostring" }) do
+      H.message("bad argument #1 to '" .. m .. "' (corio.TaskGroup " ..
+        "expected, got nil)", g[m])
+      H.message("(corio.TaskGroup expected, got table)", g[m], {})
+    end
+    g:close()
+  end)
+
+  it("close() is a normal scope exit and takes no error", function()
+    local g = corio.group()
+    for _, v in ipairs({ true, 0, {}, "boom" }) do
+      H.message("bad argument #1 to 'close' (no value expected", g.close, g, v)
+    end
+    local t = g:spawn(function() corio.sleep(0.01); return "done" end)
+    g:close()                       -- waits for the child
+    assert.are.equal("done", t:result())
+    H.code("INVALID_STATE", g.spawn, g, function() end)
+    g:close()                       -- again: nothing to do
+    local g2 = corio.group()
+    g2:spawn(function() error("child", 0) end)
+    assert.are.equal("child", H.err(g2.close, g2))
+    -- __close keeps passing the body's error
+    local g3 = corio.group()
+    assert.are.equal("body", H.err(g3.__close, g3, "body"))
+  end)
+
+  it("does not spin when a cancelled child can never finish", function()
+    local out = child(STUBBORN .. [[
+print(pcall(function()
+  local g <close> = corio.group()
+  g:spawn(stubborn)
+end))]])
+    assert.matches("false\tINVALID_STATE: deadlock", out)
   end)
 end)

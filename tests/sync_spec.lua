@@ -129,6 +129,11 @@ describe("corio.sync Lock", function()
     H.message("corio.Lock expected", function()
       lock.release(sync.Semaphore()) end)
     assert.matches("^corio.Lock %(unlocked", tostring(lock))
+    -- with is Lua: it checks self too
+    H.message("bad argument #1 to 'with' (corio.Lock expected, got nil)",
+      lock.with, nil, function() end)
+    H.message("bad argument #1 to 'with' (corio.Lock expected, got " ..
+      "corio.Semaphore)", lock.with, sync.Semaphore(), function() end)
   end)
 end)
 
@@ -203,6 +208,12 @@ describe("corio.sync Semaphore", function()
       sync.BoundedSemaphore(1.5) end)
     H.message("corio.Semaphore expected", function()
       sync.Semaphore().acquire(sync.Lock()) end)
+    for _, s in ipairs({ sync.Semaphore(), sync.BoundedSemaphore() }) do
+      H.message("bad argument #1 to 'with' (corio.Semaphore expected, " ..
+        "got nil)", s.with, nil, function() end)
+      H.message("(corio.Semaphore expected, got table)", s.with, {}, print)
+      assert.are.equal("in", s:with(function() return "in" end))
+    end
   end)
 end)
 
@@ -240,6 +251,12 @@ describe("corio.sync Event", function()
   it("rejects a wrong self", function()
     H.message("bad argument #1 to 'wait' (corio.Event expected, got table)",
       sync.Event().wait, {})
+    H.message("bad argument #1 to '__tostring' (corio.Event expected",
+      sync.Event().__tostring)
+    H.message("bad argument #1 to '__tostring' (corio.Condition expected",
+      sync.Condition().__tostring, {})
+    H.message("bad argument #1 to '__tostring' (corio.Barrier expected",
+      sync.Barrier(2).__tostring, 5)
   end)
 end)
 
