@@ -11,8 +11,9 @@ local core = require "corio.core"
 local C = require "corio._net"
 
 local spawn, future, current = core.spawn, core.future, core.current
-local type, select, error, pcall, setmetatable, ipairs, tostring =
-  type, select, error, pcall, setmetatable, ipairs, tostring
+local type, select, error, pcall, setmetatable, getmetatable, ipairs,
+  tostring = type, select, error, pcall, setmetatable, getmetatable, ipairs,
+  tostring
 local math_type = math.type
 
 local net = {}
@@ -33,22 +34,78 @@ local function check_type(v, n, fname, want, optional)
   end
 end
 
-local function check_port(v, n, fname)
-  if math_type(v) ~= "integer" then
-    if type(v) == "number" and v == math.floor(v) then
-      v = math.tointeger(v)
-    else
-      argerror(n, fname, "integer port expected, got " ..
-        (v == nil and "no value" or type(v)))
-    end
-  end
-  if v < 0 or v > 65535 then argerror(n, fname, "port out of range") end
-  return v
+-- What a bad value is, for a message: numbers as they are (1e+300, inf,
+-- nan), anything else by its type.
+local function describe(v)
+  if type(v) == "number" then return tostring(v) end
+  return v == nil and "no value" or type(v)
 end
+
+-- A port number: an integer 0-65535 (a float with such a value, 80.0, is
+-- taken too).  math.tointeger gives nil for fractions, infinities, NaN and
+-- floats beyond the integers, so each of those is a bad argument rather
+-- than a failed comparison with nil.
+local function port_of(v)
+  local p = type(v) == "number" and math.tointeger(v)
+  if p and p >= 0 and p <= 65535 then return p end
+end
+
+local function check_port(v, n, fname)
+  local p = port_of(v)
+  if not p then
+    argerror(n, fname, "port must be an integer 0-65535, got " .. describe(v))
+  end
+  return p
+end
+
+-- Is host a numeric IPv4 or IPv6 address (no resolution needed)?
+local function is_ip(host)
+  check_type(host, 1, "is_ip", "string")
+  return host:find(":", 1, true) ~= nil or
+    host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil
+end
+
+local FAMILIES = { inet = "inet", inet6 = "inet6", [4] = "inet", [6] = "inet6",
+  ipv4 = "inet", ipv6 = "inet6" }
+
+-- Integer options and their least values.  The C side reads them as they
+-- are (a negative limit would become a huge size_t), so they are checked
+-- here, where the caller's name and argument number are known.
+local INT_OPTS = { { "limit", 1 }, { "high_water", 0 }, { "backlog", 0 },
+  { "max_connections", 0 } }
 
 local function check_opts(v, n, fname)
   check_type(v, n, fname, "table", true)
+  if v == nil then return v end
+  for _, o in ipairs(INT_OPTS) do
+    local key, min = o[1], o[2]
+    local x = v[key]
+    if x ~= nil and (math_type(x) ~= "integer" or x < min) then
+      argerror(n, fname, ("option '%s' must be an integer >= %d, got %s")
+        :format(key, min, describe(x)))
+    end
+  end
+  if v.local_port ~= nil and not port_of(v.local_port) then
+    argerror(n, fname, "option 'local_port' must be an integer 0-65535, got "
+      .. describe(v.local_port))
+  end
+  if v.local_host ~= nil and
+      not (type(v.local_host) == "string" and is_ip(v.local_host)) then
+    argerror(n, fname, "option 'local_host' must be a numeric IP address")
+  end
+  if v.family ~= nil and not FAMILIES[v.family] then
+    argerror(n, fname, "bad family '" .. tostring(v.family) .. "'")
+  end
   return v
+end
+
+-- Methods written in Lua check self (a metatable identity test), so that
+-- Transport.write(nil, "x") fails at once with a clear message rather than
+-- later, maybe in a task of its own.
+local function check_self(self, class, fname)
+  if getmetatable(self) ~= class then
+    argerror(1, fname, class.__name .. " expected, got " .. type(self))
+  end
 end
 
 -- }====================================================================
@@ -58,15 +115,7 @@ end
 -- Names and addresses
 -- =====================================================================
 
--- Is host a numeric IPv4 or IPv6 address (no resolution needed)?
-local function is_ip(host)
-  return host:find(":", 1, true) ~= nil or
-    host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil
-end
 net.is_ip = is_ip
-
-local FAMILIES = { inet = "inet", inet6 = "inet6", [4] = "inet", [6] = "inet6",
-  ipv4 = "inet", ipv6 = "inet6" }
 
 --- resolve(host [, opts]) -> { {addr=, family=}, ... }
 -- opts.family: "inet" / "inet6" (or 4 / 6); opts.port: a service or port
@@ -74,12 +123,7 @@ local FAMILIES = { inet = "inet", inet6 = "inet6", [4] = "inet", [6] = "inet6",
 function net.resolve(host, opts)
   check_type(host, 1, "resolve", "string")
   check_opts(opts, 2, "resolve")
-  local family
-  if opts and opts.family ~= nil then
-    family = FAMILIES[opts.family]
-    if not family then argerror(2, "resolve", "bad family '" ..
-      tostring(opts.family) .. "'") end
-  end
+  local family = opts and opts.family and FAMILIES[opts.family]
   return C.getaddrinfo(host, family, opts and opts.port and
     tostring(opts.port) or nil)
 end
@@ -151,7 +195,7 @@ end
 local PEER_ERRORS = { ECONNRESET = true, EPIPE = true, ECONNABORTED = true,
   ETIMEDOUT = true, ENOTCONN = true, EHOSTUNREACH = true, ENETUNREACH = true }
 
-local Server = {}
+local Server = { __name = "corio.Server" }
 Server.__index = Server
 net.Server = Server
 
@@ -217,11 +261,13 @@ end
 
 --- address() -> host, port (a path for a unix server)
 function Server:address()
+  check_self(self, Server, "address")
   return self._l:address()
 end
 
 --- close(): stops accepting; running handlers go on.  Idempotent.
 function Server:close()
+  check_self(self, Server, "close")
   if self._closed then return end
   self._closed = true
   self._l:close()
@@ -233,17 +279,20 @@ end
 Server.__close = Server.close
 
 function Server:is_serving()
+  check_self(self, Server, "is_serving")
   return not self._closed
 end
 
 --- connections() -> number of handlers running
 function Server:connections()
+  check_self(self, Server, "connections")
   return self._n
 end
 
 --- wait_closed(): returns once the server is closed and every handler
 -- task has finished.
 function Server:wait_closed()
+  check_self(self, Server, "wait_closed")
   if self._closed and self._n == 0 then return end
   if not self._idle then self._idle = future() end
   self._idle:await()
@@ -252,6 +301,7 @@ end
 --- serve_forever(): waits until the server is closed; cancelling the
 -- waiting task closes the server.
 function Server:serve_forever()
+  check_self(self, Server, "serve_forever")
   if self._closed then return end
   if not self._stop then self._stop = future() end
   local ok, err = pcall(self._stop.await, self._stop)
@@ -262,6 +312,7 @@ function Server:serve_forever()
 end
 
 function Server:__tostring()
+  check_self(self, Server, "__tostring")
   if self._closed then return "corio.Server (closed)" end
   local host, port = self._l:address()
   return ("corio.Server (%s%s)"):format(host, port and (":" .. port) or "")
@@ -310,12 +361,7 @@ end
 function net.udp(opts)
   check_opts(opts, 1, "udp")
   opts = opts or {}
-  local family = opts.family
-  if family ~= nil then
-    family = FAMILIES[family]
-    if not family then argerror(1, "udp", "bad family '" ..
-      tostring(opts.family) .. "'") end
-  end
+  local family = opts.family and FAMILIES[opts.family]
   local ip
   if opts.host ~= nil then
     check_type(opts.host, 1, "udp", "string")
@@ -351,7 +397,7 @@ end
 -- once the buffer has drained.
 -- =====================================================================
 
-local Transport = {}
+local Transport = { __name = "corio.Transport" }
 Transport.__index = Transport
 net.Transport = Transport
 
@@ -365,9 +411,19 @@ local function new_transport(stream, proto)
     _closing = false, _wpaused = false }, Transport)
 end
 
---- write(data): queues data; never waits.  Ignored once closing.
+-- Once closing (close, abort, or the connection ended), what would send
+-- raises CLOSED, as a closed Stream's methods do: data silently dropped
+-- would hide the bug.
+local function check_open(self, op)
+  if self._closing then
+    error(core.Error("CLOSED", "transport is closed", { op = op }), 0)
+  end
+end
+
+--- write(data): queues data; never waits.  CLOSED once closing.
 function Transport:write(data)
-  if self._closing then return end
+  check_self(self, Transport, "write")
+  check_open(self, "write")
   local s = self._s
   local n = s:write_nowait(data)
   if n > (s:get_write_buffer_limits()) and not self._wpaused then
@@ -382,11 +438,15 @@ function Transport:write(data)
 end
 
 function Transport:writelines(list)
+  check_self(self, Transport, "writelines")
+  check_open(self, "writelines")
+  check_type(list, 1, "writelines", "table")
   for _, data in ipairs(list) do self:write(data) end
 end
 
 --- close(): sends what is queued, then closes; connection_lost follows.
 function Transport:close()
+  check_self(self, Transport, "close")
   if self._closing then return end
   self._closing = true
   self._s:close_nowait()
@@ -395,18 +455,26 @@ end
 
 --- abort(): closes now, dropping what is queued.
 function Transport:abort()
+  check_self(self, Transport, "abort")
   self._closing = true
   self._s:abort()
   self:resume_reading()
 end
 
-function Transport:is_closing() return self._closing end
+function Transport:is_closing()
+  check_self(self, Transport, "is_closing")
+  return self._closing
+end
 
+-- Once closing, pause_reading and resume_reading change nothing: the
+-- reading loop has stopped, or stops at its next step.
 function Transport:pause_reading()
+  check_self(self, Transport, "pause_reading")
   self._paused = true
 end
 
 function Transport:resume_reading()
+  check_self(self, Transport, "resume_reading")
   self._paused = false
   local f = self._resume
   if f then
@@ -415,27 +483,39 @@ function Transport:resume_reading()
   end
 end
 
-function Transport:is_reading() return not self._paused and not self._closing end
+function Transport:is_reading()
+  check_self(self, Transport, "is_reading")
+  return not self._paused and not self._closing
+end
 
---- write_eof(): sends EOF after what is queued (a half-close).
+--- write_eof(): sends EOF after what is queued (a half-close).  CLOSED
+-- once closing.
 function Transport:write_eof()
+  check_self(self, Transport, "write_eof")
+  check_open(self, "write_eof")
   local s = self._s
   spawn(function() pcall(s.shutdown, s) end)
 end
 
-function Transport:can_write_eof() return true end
+function Transport:can_write_eof()
+  check_self(self, Transport, "can_write_eof")
+  return true
+end
 
 function Transport:get_write_buffer_size()
+  check_self(self, Transport, "get_write_buffer_size")
   return self._s:get_write_buffer_size()
 end
 
 function Transport:set_write_buffer_limits(high, low)
+  check_self(self, Transport, "set_write_buffer_limits")
   return self._s:set_write_buffer_limits(high, low)
 end
 
 --- get_extra_info(name [, default]): "peername" and "sockname" give
 -- host, port (or a path); "stream" the underlying Stream.
 function Transport:get_extra_info(name, default)
+  check_self(self, Transport, "get_extra_info")
   local s = self._s
   if name == "stream" then return s end
   if name == "peername" or name == "sockname" then
@@ -466,6 +546,9 @@ local function read_loop(stream, proto, transport)
       return nil
     end
     hold(transport)
+    -- Closed while the data waited (reading paused): as in asyncio, no
+    -- data_received after close (its writes would raise CLOSED).
+    if transport._closing then return nil end
     call(proto, "data_received", data)
   end
 end
@@ -487,24 +570,47 @@ local function run_protocol(stream, proto, transport)
   error(err, 0)
 end
 
+-- A new connection's protocol and transport, connection_made done.
+local function start_protocol(factory, stream, fname)
+  local proto = factory()
+  if type(proto) ~= "table" then
+    argerror(1, fname, "protocol factory returned " .. type(proto) ..
+      ", a protocol table expected")
+  end
+  local transport = new_transport(stream, proto)
+  call(proto, "connection_made", transport)
+  return proto, transport
+end
+
 --- create_connection(factory, host, port [, opts]) -> transport, protocol
 function net.create_connection(factory, host, port, opts)
   check_type(factory, 1, "create_connection", "function")
+  check_type(host, 2, "create_connection", "string")
+  port = check_port(port, 3, "create_connection")
+  check_opts(opts, 4, "create_connection")
   local stream = net.connect(host, port, opts)
-  local proto = factory()
-  local transport = new_transport(stream, proto)
-  call(proto, "connection_made", transport)
+  -- Until its reading task runs, the connection is ours: if the factory
+  -- or connection_made fails, close it now rather than leave it to the GC.
+  local ok, proto, transport = pcall(start_protocol, factory, stream,
+    "create_connection")
+  if not ok then
+    stream:abort()
+    error(proto, 0)
+  end
   spawn(run_protocol, stream, proto, transport)
   return transport, proto
 end
 
 --- create_server(factory, host, port [, opts]) -> Server
+-- A factory or connection_made that fails fails the connection's handler
+-- (its stream is closed, the error reported); the server goes on.
 function net.create_server(factory, host, port, opts)
   check_type(factory, 1, "create_server", "function")
+  check_type(host, 2, "create_server", "string", true)
+  port = check_port(port, 3, "create_server")
+  check_opts(opts, 4, "create_server")
   return net.serve(host, port, function(stream)
-    local proto = factory()
-    local transport = new_transport(stream, proto)
-    call(proto, "connection_made", transport)
+    local proto, transport = start_protocol(factory, stream, "create_server")
     run_protocol(stream, proto, transport)
   end, opts)
 end

@@ -359,6 +359,61 @@ describe("net server", function()
     assert.matches("bad argument #1 to 'serve_unix'", msg(function() net.serve_unix(nil, echo) end))
     assert.matches("bad argument #1 to 'connect_unix'", msg(function() net.connect_unix({}) end))
   end)
+
+  it("rejects non-integer float ports with bad argument", function()
+    local function msg(f)                  -- closes what wrongly opened
+      local ok, r = pcall(f)
+      if ok and type(r) == "table" and r.close then r:close() end
+      return r
+    end
+    for _, port in ipairs { 1e300, math.huge, -math.huge, 2 ^ 63, 0 / 0 } do
+      assert.matches("bad argument #2 to 'connect' %(port must be an integer " ..
+        "0%-65535, got ", msg(function() return net.connect("127.0.0.1", port) end))
+      assert.matches("bad argument #2 to 'serve' %(port must be an integer " ..
+        "0%-65535, got ", msg(function() return net.serve("127.0.0.1", port, echo) end))
+    end
+    local srv <close> = net.serve("127.0.0.1", 0.0, echo)
+    local _, port = srv:address()
+    net.connect("127.0.0.1", port + 0.0):close()   -- an integral float is a port
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("rejects bad option values with bad argument naming the option", function()
+    local function msg(f)                  -- closes what wrongly opened
+      local ok, r = pcall(f)
+      if ok and type(r) == "table" and r.close then r:close() end
+      return r
+    end
+    assert.matches("bad argument #4 to 'serve' %(option 'limit' must be an " ..
+      "integer >= 1, got %-1%)", msg(function()
+        return net.serve("127.0.0.1", 0, echo, { limit = -1 }) end))
+    assert.matches("bad argument #4 to 'serve' %(option 'max_connections'",
+      msg(function() return net.serve("127.0.0.1", 0, echo, { max_connections = -2 }) end))
+    assert.matches("bad argument #4 to 'serve' %(option 'backlog'",
+      msg(function() return net.serve("127.0.0.1", 0, echo, { backlog = "x" }) end))
+    assert.matches("bad argument #3 to 'connect' %(option 'high_water'",
+      msg(function() return net.connect("127.0.0.1", 1, { high_water = 1.5 }) end))
+    assert.matches("bad argument #3 to 'connect' %(option 'local_port'",
+      msg(function() return net.connect("127.0.0.1", 1, { local_port = 1e300 }) end))
+    assert.matches("bad argument #3 to 'connect' %(option 'local_host'",
+      msg(function() return net.connect("127.0.0.1", 1, { local_host = "localhost" }) end))
+    assert.matches("bad argument #2 to 'connect_unix' %(option 'limit'",
+      msg(function() return net.connect_unix("/nonexistent", { limit = 0 }) end))
+    assert.matches("bad argument #3 to 'serve_unix' %(option 'high_water'",
+      msg(function() return net.serve_unix("/nonexistent", echo, { high_water = -1 }) end))
+  end)
+
+  it("Server methods check self", function()
+    local function msg(f) return select(2, pcall(f)) end
+    assert.matches("bad argument #1 to 'close' %(corio.Server expected, got table%)",
+      msg(function() return net.Server.close({}) end))
+    for _, m in ipairs { "address", "is_serving", "connections", "wait_closed",
+        "serve_forever", "__tostring" } do
+      assert.matches("bad argument #1 to '" .. m .. "' %(corio.Server expected, got nil%)",
+        msg(function() return net.Server[m]() end), m)
+    end
+  end)
 end)
 
 describe("net unix sockets", function()

@@ -165,6 +165,22 @@ describe("net udp", function()
     assert.matches("bad argument #1 to 'set_ttl'", msg(function() a:set_ttl("x") end))
     a:close()
   end)
+
+  it("rejects non-integer float ports with bad argument", function()
+    local a = net.udp()
+    local function msg(f) return select(2, pcall(f)) end
+    for _, port in ipairs { 1e300, math.huge, -math.huge, 2 ^ 63, 0 / 0 } do
+      assert.matches("bad argument #2 to 'bind' %(port must be an integer " ..
+        "0%-65535, got ", msg(function() return a:bind("127.0.0.1", port) end))
+      assert.matches("bad argument #2 to 'connect' %(port must be an integer",
+        msg(function() return a:connect("127.0.0.1", port) end))
+      assert.matches("bad argument #3 to 'sendto' %(port must be an integer",
+        msg(function() return a:sendto("x", "127.0.0.1", port) end))
+      assert.matches("bad argument #1 to 'udp' %(port must be an integer",
+        msg(function() return net.udp({ port = port }) end))
+    end
+    a:close()
+  end)
 end)
 
 describe("net dns", function()
@@ -213,5 +229,19 @@ describe("net dns", function()
     assert.matches("bad argument #1 to 'resolve'", msg(function() net.resolve(1) end))
     assert.matches("bad argument #2 to 'resolve'", msg(function() net.resolve("x", { family = 5 }) end))
     assert.matches("bad argument #1 to 'reverse'", msg(function() net.reverse("x") end))
+  end)
+
+  it("is_ip and reverse reject bad arguments", function()
+    local function msg(f) return select(2, pcall(f)) end
+    assert.is_true(net.is_ip("::1"))
+    assert.is_false(net.is_ip("localhost"))
+    assert.matches("bad argument #1 to 'is_ip' %(string expected, got no value%)",
+      msg(function() return net.is_ip() end))
+    assert.matches("bad argument #1 to 'is_ip' %(string expected, got number%)",
+      msg(function() return net.is_ip(5) end))
+    for _, port in ipairs { 1e300, math.huge, -math.huge, 2 ^ 63, 0 / 0 } do
+      assert.matches("bad argument #2 to 'reverse' %(port must be an integer",
+        msg(function() return net.reverse("127.0.0.1", port) end))
+    end
   end)
 end)
