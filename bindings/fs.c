@@ -95,7 +95,10 @@ static void fsreq_undo(corio_rt *rt, corio_task *t) {
   lua_pop(L, 1);
   if (r == NULL || r->task != t) return;
   r->task = NULL;
-  uv_cancel((uv_req_t *)&r->u);        /* EBUSY once running: fine */
+  if (uv_cancel((uv_req_t *)&r->u) != 0) {   /* already running */
+    r->orphan = 1;
+    corio__orphan(rt, 1);
+  }
 }
 
 
@@ -123,6 +126,7 @@ void corio__fsreq_hold(lua_State *L, corio_fsreq *r, int idx) {
 
 
 void corio__fsreq_free(corio_fsreq *r) {
+  if (r->orphan) corio__orphan(r->rt, -1);
   if (r->anchor && !r->rt->closing) corio__unanchor(r->rt, r->rt->L,
                                                     r->anchor);
   free(r->buf);

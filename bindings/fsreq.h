@@ -39,6 +39,8 @@ typedef struct corio_fsreq {
   int kind;                    /* what the result is (fs.c's K_*) */
   int err;                     /* a job's failure: negative errno */
   int flags, mode;             /* job parameters */
+  int orphan;                  /* its task gave up while it ran (counted
+                                  in rt->orphans until it ends) */
   char path[1];                /* path for errors ("" for none), path2 */
 } corio_fsreq;
 

@@ -249,6 +249,10 @@ typedef struct corio_rt {
                                   start (made in advance: no memory then) */
   int nomem_reported;          /* that failure was reported once */
   int closing;                 /* runtime is being torn down */
+  int orphans;                 /* requests still running on libuv's pool
+                                  for tasks that gave up on them */
+  uv_prepare_t orphan_check;   /* while orphans > 0 (see corio__orphan) */
+  int abandoned;               /* the loop was left to such requests */
   int debug;                   /* --debug: report slow steps */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
@@ -261,6 +265,9 @@ typedef struct corio_rt {
 ** ===================================================================== */
 
 /* runtime.c */
+void corio__orphan(corio_rt *rt, int delta);  /* a request whose task gave
+                                                 up starts (+1) or ends (-1)
+                                                 running alone */
 extern int corio__teardown_stuck;             /* a runtime could not close
                                                  its loop (a request runs
                                                  on forever): exit without

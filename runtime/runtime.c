@@ -333,6 +333,48 @@ static int loop_alive(corio_rt *rt) {
 }
 
 
+static void count_active(uv_handle_t *h, void *arg) {
+  if (uv_is_active(h) && uv_has_ref(h)) ++*(int *)arg;
+}
+
+
+/* Is the loop alive only for requests nobody waits for?  A task that gave
+** up on a file-system call cannot take it back from the thread that runs
+** it (an open() of a FIFO with no writer can block for good), and by the
+** exit rule -- no task, no callback, no handle left -- the process is
+** done: it must not wait for them. */
+static int only_orphans(corio_rt *rt) {
+  int active = 0;
+  if (rt->orphans == 0 || rt->ntasks > 0 || rt->nhandles > 0 ||
+      rt->ready.head || rt->deferred.head ||
+      rt->loop->active_reqs.count != (unsigned)rt->orphans)
+    return 0;
+  uv_walk(rt->loop, count_active, &active);
+  return active == 0;
+}
+
+
+/* Runs before the loop would block in poll while orphans > 0: when they
+** are all that is left, the binary's loop stops (corio__loop). */
+static void on_orphan_check(uv_prepare_t *h) {
+  corio_rt *rt = h->data;
+  if (rt->loop_running == 2 && only_orphans(rt)) {
+    rt->abandoned = 1;
+    uv_stop(rt->loop);
+  }
+}
+
+
+void corio__orphan(corio_rt *rt, int delta) {
+  rt->orphans += delta;
+  if (rt->closing || rt->loop == NULL) return;
+  if (rt->orphans > 0 && !uv_is_active((uv_handle_t *)&rt->orphan_check))
+    uv_prepare_start(&rt->orphan_check, on_orphan_check);
+  else if (rt->orphans == 0)
+    uv_prepare_stop(&rt->orphan_check);
+}
+
+
 /* Cancels every live task but the running one, drops pending callbacks,
 ** and returns how many tasks were asked. */
 int corio__cancel_all(corio_rt *rt, const char *msg) {
@@ -368,10 +410,11 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
 ** woken with an error instead of hanging the process. */
 void corio__loop(corio_rt *rt, corio_task *target, int all) {
   int stuck_rounds = 0;
-  rt->loop_running = 1;
+  rt->loop_running = all ? 2 : 1;
   for (;;) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     if (!all && target && target->state == T_DONE) break;
+    if (rt->abandoned && only_orphans(rt)) break;
     if (loop_alive(rt)) continue;             /* uv_stop from elsewhere */
     if (rt->ntasks == 0) break;
     /* Nothing can wake the tasks that are left. */
@@ -485,6 +528,11 @@ static int rt_close_loop(corio_rt *rt) {
   if (rt->loop == NULL) return 1;
   uv_walk(rt->loop, walk_close, NULL);
   uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */
+  if (uv_loop_alive(rt->loop) && rt->orphans > 0 &&
+      rt->loop->active_reqs.count == (unsigned)rt->orphans) {
+    corio__teardown_stuck = 1;                /* they may never end */
+    return 0;
+  }
   if (uv_loop_alive(rt->loop)) {
     uv_timer_t guard;                         /* wakes the poll: no spin */
     uv_timer_init(rt->loop, &guard);
@@ -569,6 +617,9 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   uv_unref((uv_handle_t *)&rt->check);
   uv_idle_init(loop, &rt->idle);
   rt->idle.data = rt;
+  uv_prepare_init(loop, &rt->orphan_check);
+  rt->orphan_check.data = rt;
+  uv_unref((uv_handle_t *)&rt->orphan_check);
   corio__timer_init(rt);
   rt->chunks_ref = new_ref_table(L, NULL);
   rt->poolL = lua_newthread(L);

@@ -401,7 +401,7 @@ describe("process", function()
       assert.are.equal(1000005, #r.stdout)
     end)
 
-    it("exit and an uncaught error end the process though a pool thread is stuck", function()
+    it("exit, an uncaught error and a normal end finish though a pool thread is stuck", function()
       -- A cancelled fs.open of a FIFO with no writer blocks one of libuv's
       -- pool threads for good; exit() used to join it (a hang), and the
       -- teardown after an uncaught error polled the loop at full speed.
@@ -422,6 +422,24 @@ describe("process", function()
       r = corio_script(prelude .. [[error("boom")]], { timeout = 20 })
       assert.are.equal(1, r.code, r.stderr)
       assert.matches("boom", r.stderr)
+      -- and a normal end: no task, callback or handle is left, so the
+      -- request nobody waits for does not keep the process alive
+      r = corio_script(prelude .. [[print("main done")]], { timeout = 20 })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("main done", r.stdout)
+      -- while a task still waits for such a call, the process waits too
+      r = corio_script([[
+        local corio = require "corio"
+        corio.spawn(function()
+          local f = require("corio.fs").open("]] .. dir .. [[/f", "r")
+          print("read " .. f:read("a"))
+          f:close()
+        end)
+        require("corio.process").spawn({ "sh", "-c",
+          "sleep 0.3; echo hi > ]] .. dir .. [[/f" })
+      ]], { timeout = 20 })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("read hi\n\n", r.stdout)
       assert.is_true(corio.now() - t0 < 10, "took " .. (corio.now() - t0))
       fs.remove(dir .. "/f")
       fs.rmdir(dir)
