@@ -35,7 +35,7 @@
 typedef struct arena { struct arena *next; } arena;
 typedef struct block { struct block *next; } block;
 
-/* The helper that maps the next arena while the state uses this one. */
+/* The helper that maps the next arenas while the state uses this one. */
 typedef struct prefault {
   uv_thread_t thread;
   uv_mutex_t mu;

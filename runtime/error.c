@@ -93,36 +93,33 @@ int corio__is_error(lua_State *L, int idx, const char *code) {
 ** its box on the stack, and pushing above it made luaL_pushresult read
 ** freed memory once a field was long, e.g. a 1 KiB path). */
 static int err_tostring(lua_State *L) {
-  int n = 0;
-  if (lua_getfield(L, 1, "code") != LUA_TSTRING && !lua_isstring(L, -1)) {
+  static const char *const where[] = {"op", "path", "host"};
+  int n = 1, opened = 0, host = 0;
+  lua_getfield(L, 1, "code");
+  if (!lua_isstring(L, -1)) {
     lua_pop(L, 1);
     lua_pushliteral(L, "ERROR");
   }
-  n++;
-  if (lua_getfield(L, 1, "message") != LUA_TNIL && lua_isstring(L, -1)) {
-    lua_pushliteral(L, ": ");
-    lua_insert(L, -2);
-    n += 2;
-  } else lua_pop(L, 1);
-  static const char *const where[] = {"op", "path", "host"};
-  int opened = 0;
+  lua_pushliteral(L, ": ");
+  lua_getfield(L, 1, "message");
+  if (lua_isstring(L, -1)) n += 2;
+  else lua_pop(L, 2);
   for (int i = 0; i < 3; i++) {
+    lua_pushstring(L, opened ? " " : " (");
     if (lua_getfield(L, 1, where[i]) != LUA_TSTRING) {
-      lua_pop(L, 1);
+      lua_pop(L, 2);
       continue;
     }
-    lua_pushstring(L, opened ? " " : " (");
-    lua_insert(L, -2);
     n += 2;
     opened = 1;
-    if (i == 2 && lua_getfield(L, 1, "port") != LUA_TNIL) {
-      luaL_tolstring(L, -1, NULL);
-      lua_remove(L, -2);
-      lua_pushliteral(L, ":");
-      lua_insert(L, -2);
-      n += 2;
-    } else if (i == 2) lua_pop(L, 1);
+    host = (i == 2);
   }
+  if (host && lua_getfield(L, 1, "port") != LUA_TNIL) {
+    lua_pushliteral(L, ":");
+    luaL_tolstring(L, -2, NULL);
+    lua_remove(L, -3);
+    n += 2;
+  } else if (host) lua_pop(L, 1);
   if (opened) {
     lua_pushliteral(L, ")");
     n++;

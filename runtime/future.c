@@ -136,7 +136,8 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
       corio__wake(rt, t, L, 1, WAKE_RAISE);
     }
   }
-  if (f->has_extra && lua_getiuservalue(L, fidx, UV_AUX) == LUA_TTABLE) {
+  if (f->has_extra) {                         /* only extras hold callbacks */
+    lua_getiuservalue(L, fidx, UV_AUX);
     if (lua_getfield(L, -1, "callbacks") == LUA_TTABLE) {
       int cbs = lua_gettop(L);
       f->observed = 1;
@@ -148,9 +149,8 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
       }
       lua_pop(L, 1);                          /* the nil */
     }
-    lua_pop(L, 1);                            /* callbacks */
+    lua_pop(L, 2);                            /* extras, callbacks */
   }
-  if (f->has_extra) lua_pop(L, 1);            /* extras */
   if (f->state == FUT_FAILED && !f->observed)
     corio__watch_failure(rt, L, fidx, f);
 }

@@ -187,6 +187,11 @@ _Static_assert(offsetof(corio_task, timer) == sizeof(corio_node) &&
 ** The runtime
 ** ===================================================================== */
 
+enum {                          /* rt->loop_running */
+  LOOP_TARGET = 1,              /* until one task is done (corio.run) */
+  LOOP_ALL                      /* until nothing is left (the binary) */
+};
+
 typedef struct corio_rt {
   uv_loop_t *loop;
   int own_loop;                /* loop was created by us */
@@ -205,7 +210,7 @@ typedef struct corio_rt {
   struct corio_task *stepping; /* the task corio__step is working on */
   int step_phase;              /* how far that step got (sched.c STEP_*) */
   int fault_phase;             /* tests: raise when a step reaches it */
-  int loop_running;            /* inside corio.run / the binary loop */
+  int loop_running;            /* LOOP_*: 0 when the loop is not run */
 
   /* Timer heap (timerheap.c): a 4-ary heap kept as two parallel arrays,
   ** the entries and their keys. */
@@ -252,7 +257,6 @@ typedef struct corio_rt {
   int orphans;                 /* requests still running on libuv's pool
                                   for tasks that gave up on them */
   uv_prepare_t orphan_check;   /* while orphans > 0 (see corio__orphan) */
-  int abandoned;               /* the loop was left to such requests */
   int debug;                   /* --debug: report slow steps */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;

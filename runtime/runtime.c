@@ -338,16 +338,22 @@ static void count_active(uv_handle_t *h, void *arg) {
 }
 
 
-/* Is the loop alive only for requests nobody waits for?  A task that gave
+/* Are the requests in flight all ones nobody waits for?  A task that gave
 ** up on a file-system call cannot take it back from the thread that runs
-** it (an open() of a FIFO with no writer can block for good), and by the
-** exit rule -- no task, no callback, no handle left -- the process is
-** done: it must not wait for them. */
+** it (an open() of a FIFO with no writer can block for good). */
+static int reqs_all_orphans(corio_rt *rt) {
+  return rt->orphans > 0 &&
+         rt->loop->active_reqs.count == (unsigned)rt->orphans;
+}
+
+
+/* Is the loop alive only for such requests?  By the exit rule -- no task,
+** no callback, no handle left -- the process is then done and must not
+** wait for them. */
 static int only_orphans(corio_rt *rt) {
   int active = 0;
-  if (rt->orphans == 0 || rt->ntasks > 0 || rt->nhandles > 0 ||
-      rt->ready.head || rt->deferred.head ||
-      rt->loop->active_reqs.count != (unsigned)rt->orphans)
+  if (!reqs_all_orphans(rt) || rt->ntasks > 0 || rt->nhandles > 0 ||
+      rt->ready.head || rt->deferred.head)
     return 0;
   uv_walk(rt->loop, count_active, &active);
   return active == 0;
@@ -358,10 +364,7 @@ static int only_orphans(corio_rt *rt) {
 ** are all that is left, the binary's loop stops (corio__loop). */
 static void on_orphan_check(uv_prepare_t *h) {
   corio_rt *rt = h->data;
-  if (rt->loop_running == 2 && only_orphans(rt)) {
-    rt->abandoned = 1;
-    uv_stop(rt->loop);
-  }
+  if (rt->loop_running == LOOP_ALL && only_orphans(rt)) uv_stop(rt->loop);
 }
 
 
@@ -410,11 +413,11 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
 ** woken with an error instead of hanging the process. */
 void corio__loop(corio_rt *rt, corio_task *target, int all) {
   int stuck_rounds = 0;
-  rt->loop_running = all ? 2 : 1;
+  rt->loop_running = all ? LOOP_ALL : LOOP_TARGET;
   for (;;) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     if (!all && target && target->state == T_DONE) break;
-    if (rt->abandoned && only_orphans(rt)) break;
+    if (all && only_orphans(rt)) break;       /* on_orphan_check stopped */
     if (loop_alive(rt)) continue;             /* uv_stop from elsewhere */
     if (rt->ntasks == 0) break;
     /* Nothing can wake the tasks that are left. */
@@ -444,7 +447,7 @@ void corio__shutdown_tasks(corio_rt *rt) {
         rt->ready.head == NULL && rt->deferred.head == NULL)
       break;
     rt->main_task = NULL;
-    rt->loop_running = 1;
+    rt->loop_running = LOOP_TARGET;
     while (rt->ntasks > 0 && loop_alive(rt))
       uv_run(rt->loop, UV_RUN_ONCE);
     rt->loop_running = 0;
@@ -521,32 +524,29 @@ static void on_guard(uv_timer_t *h) { (void)h; }
 ** free their own memory; the walk catches anything left.  Returns 0 if
 ** the loop could not be closed: a request still runs on libuv's thread
 ** pool (a cancelled fs.open blocked on a FIFO with no writer can run
-** forever).  It is given a second, polled without spinning; after that
-** the loop and the runtime are left allocated -- the request points at
-** them -- rather than freed under it. */
+** forever).  Requests some task still waited for get a second, polled
+** without spinning (orphans none); after that the loop and the runtime
+** are left allocated -- the requests point at them -- rather than freed
+** under them. */
 static int rt_close_loop(corio_rt *rt) {
   if (rt->loop == NULL) return 1;
   uv_walk(rt->loop, walk_close, NULL);
   uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */
-  if (uv_loop_alive(rt->loop) && rt->orphans > 0 &&
-      rt->loop->active_reqs.count == (unsigned)rt->orphans) {
-    corio__teardown_stuck = 1;                /* they may never end */
-    return 0;
-  }
-  if (uv_loop_alive(rt->loop)) {
+  if (uv_loop_alive(rt->loop) && !reqs_all_orphans(rt)) {
     uv_timer_t guard;                         /* wakes the poll: no spin */
     uv_timer_init(rt->loop, &guard);
     uv_timer_start(&guard, on_guard, 20, 20);
     uv_unref((uv_handle_t *)&guard);          /* not what keeps it alive */
     uint64_t deadline = uv_hrtime() + 1000000000ull;
-    while (uv_loop_alive(rt->loop) && uv_hrtime() < deadline)
+    while (uv_loop_alive(rt->loop) && !reqs_all_orphans(rt) &&
+           uv_hrtime() < deadline)
       uv_run(rt->loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&guard, NULL);
     uv_run(rt->loop, UV_RUN_NOWAIT);
-    if (uv_loop_alive(rt->loop)) {
-      corio__teardown_stuck = 1;
-      return 0;
-    }
+  }
+  if (uv_loop_alive(rt->loop)) {              /* they may never end */
+    corio__teardown_stuck = 1;
+    return 0;
   }
   if (rt->own_loop) {
     uv_loop_close(rt->loop);

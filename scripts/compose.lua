@@ -34,16 +34,9 @@ local TASK_MT, FUTURE_MT = registry["corio.Task"], registry["corio.Future"]
 -- Argument helpers
 -- =====================================================================
 
-local function typename(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and type(mt.__name) == "string" and mt.__name
-    or type(v)
-end
-
-local function argerror(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg),
-    (level or 2) + 1)
-end
+local args = require "corio._args"
+local typename, argerror = args.typename, args.argerror
+local check = args.check_self               -- check(self, class, fname)
 
 local function is_callable(v)
   if type(v) == "function" then return true end
@@ -64,15 +57,6 @@ local function check_delay(v, n, fname, optional)
       (type(v) == "number" and "NaN" or typename(v)), 3)
   end
   return v < 0 and 0 or v
-end
-
--- Checks `self` of a Lua-side method (called as a plain function, it can
--- be anything).
-local function check(self, class, fname)
-  if getmetatable(self) ~= class then
-    argerror(1, fname, class.__name .. " expected, got " .. typename(self), 3)
-  end
-  return self
 end
 
 -- Waiting for the current task could never end (it would wait for its own

@@ -102,11 +102,7 @@ end
 -- Methods written in Lua check self (a metatable identity test), so that
 -- Transport.write(nil, "x") fails at once with a clear message rather than
 -- later, maybe in a task of its own.
-local function check_self(self, class, fname)
-  if getmetatable(self) ~= class then
-    argerror(1, fname, class.__name .. " expected, got " .. type(self))
-  end
-end
+local check_self = require("corio._args").check_self
 
 -- }====================================================================
 

@@ -33,30 +33,14 @@ local M = {
   PriorityQueue = C.PriorityQueue,
 }
 
-local function typename(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and type(mt.__name) == "string" and mt.__name
-    or type(v)
-end
-
-local function argerror(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg),
-    (level or 2) + 1)
-end
+local args = require "corio._args"
+local typename, argerror = args.typename, args.argerror
+local check = args.check_self               -- check(self, class, fname)
 
 local function is_callable(fn)
   if type(fn) == "function" then return true end
   local mt = getmetatable(fn)
   return type(mt) == "table" and mt.__call ~= nil
-end
-
--- Checks `self` of a Lua-side method.
-local function check(self, class, fname)
-  if getmetatable(self) ~= class then
-    argerror(1, fname, ("%s expected, got %s"):format(class.__name,
-      typename(self)), 3)
-  end
-  return self
 end
 
 local function invalid(op, msg)

@@ -183,9 +183,26 @@ describe("net protocols", function()
 end)
 
 describe("net protocols, failures", function()
-  it("a failing callback aborts the connection and is reported", function()
+  -- Collects what reaches the error handler.  settle(srv) closes the
+  -- server, lets failed tasks nobody awaited be collected and reported,
+  -- and puts the old handler back.
+  local function watch_reports()
     local reported = {}
-    local old = corio.set_error_handler(function(err) reported[#reported + 1] = err end)
+    local old = corio.set_error_handler(function(err)
+      reported[#reported + 1] = err
+    end)
+    return reported, function(srv)
+      srv:close()
+      srv:wait_closed()
+      collectgarbage()
+      collectgarbage()
+      corio.sleep(0.01)
+      corio.set_error_handler(old)
+    end
+  end
+
+  it("a failing callback aborts the connection and is reported", function()
+    local reported, settle = watch_reports()
     local lost = corio.future()
     local srv <close> = net.create_server(function()
       return {
@@ -199,12 +216,7 @@ describe("net protocols, failures", function()
     assert.matches("protocol bug", tostring(lost:await()))
     pcall(c.read, c, "a")               -- aborted: EOF or a reset
     c:close()
-    srv:close()
-    srv:wait_closed()
-    collectgarbage()
-    collectgarbage()
-    corio.sleep(0.01)
-    corio.set_error_handler(old)
+    settle(srv)
     assert.equal(1, #reported)
     assert.matches("protocol bug", tostring(reported[1]))
   end)
@@ -233,8 +245,7 @@ describe("net protocols, failures", function()
   end)
 
   it("data that waited while reading was paused is not delivered after close", function()
-    local reported = {}
-    local old = corio.set_error_handler(function(err) reported[#reported + 1] = err end)
+    local reported, settle = watch_reports()
     local go = corio.future()
     local srv <close> = net.serve("127.0.0.1", 0, function(s)
       go:await()
@@ -252,18 +263,12 @@ describe("net protocols, failures", function()
     t:close()
     assert.is_false(p.lost:await())
     assert.same({}, p.data)
-    srv:close()
-    srv:wait_closed()
-    collectgarbage()
-    collectgarbage()
-    corio.sleep(0.01)
-    corio.set_error_handler(old)
+    settle(srv)
     assert.same({}, reported)
   end)
 
   it("a write after close in connection_made ends the handler quietly", function()
-    local reported = {}
-    local old = corio.set_error_handler(function(err) reported[#reported + 1] = err end)
+    local reported, settle = watch_reports()
     local srv <close> = net.create_server(function()
       return { connection_made = function(_, t) t:close() t:write("late") end }
     end, "127.0.0.1", 0)
@@ -271,12 +276,7 @@ describe("net protocols, failures", function()
     local c = net.connect("127.0.0.1", port)
     assert.equal("", c:read("a"))
     c:close()
-    srv:close()
-    srv:wait_closed()
-    collectgarbage()
-    collectgarbage()
-    corio.sleep(0.01)
-    corio.set_error_handler(old)
+    settle(srv)
     assert.same({}, reported)
   end)
 
@@ -305,8 +305,7 @@ describe("net protocols, failures", function()
   end)
 
   it("create_server: a factory returning nil fails that connection only", function()
-    local reported = {}
-    local old = corio.set_error_handler(function(err) reported[#reported + 1] = err end)
+    local reported, settle = watch_reports()
     local n = 0
     local srv <close> = net.create_server(function()
       n = n + 1
@@ -329,9 +328,7 @@ describe("net protocols, failures", function()
     c2:write("ping")
     assert.equal("ping", c2:read(4))
     c2:close()
-    srv:close()
-    srv:wait_closed()
-    corio.set_error_handler(old)
+    settle(srv)
     assert.equal(1, #reported)
   end)
 

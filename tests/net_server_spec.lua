@@ -360,17 +360,19 @@ describe("net server", function()
     assert.matches("bad argument #1 to 'connect_unix'", msg(function() net.connect_unix({}) end))
   end)
 
+  -- The error f raises; what f wrongly opened instead is closed.
+  local function raised(f)
+    local ok, r = pcall(f)
+    if ok and type(r) == "table" and r.close then r:close() end
+    return r
+  end
+
   it("rejects non-integer float ports with bad argument", function()
-    local function msg(f)                  -- closes what wrongly opened
-      local ok, r = pcall(f)
-      if ok and type(r) == "table" and r.close then r:close() end
-      return r
-    end
     for _, port in ipairs { 1e300, math.huge, -math.huge, 2 ^ 63, 0 / 0 } do
       assert.matches("bad argument #2 to 'connect' %(port must be an integer " ..
-        "0%-65535, got ", msg(function() return net.connect("127.0.0.1", port) end))
+        "0%-65535, got ", raised(function() return net.connect("127.0.0.1", port) end))
       assert.matches("bad argument #2 to 'serve' %(port must be an integer " ..
-        "0%-65535, got ", msg(function() return net.serve("127.0.0.1", port, echo) end))
+        "0%-65535, got ", raised(function() return net.serve("127.0.0.1", port, echo) end))
     end
     local srv <close> = net.serve("127.0.0.1", 0.0, echo)
     local _, port = srv:address()
@@ -380,28 +382,23 @@ describe("net server", function()
   end)
 
   it("rejects bad option values with bad argument naming the option", function()
-    local function msg(f)                  -- closes what wrongly opened
-      local ok, r = pcall(f)
-      if ok and type(r) == "table" and r.close then r:close() end
-      return r
-    end
     assert.matches("bad argument #4 to 'serve' %(option 'limit' must be an " ..
-      "integer >= 1, got %-1%)", msg(function()
+      "integer >= 1, got %-1%)", raised(function()
         return net.serve("127.0.0.1", 0, echo, { limit = -1 }) end))
     assert.matches("bad argument #4 to 'serve' %(option 'max_connections'",
-      msg(function() return net.serve("127.0.0.1", 0, echo, { max_connections = -2 }) end))
+      raised(function() return net.serve("127.0.0.1", 0, echo, { max_connections = -2 }) end))
     assert.matches("bad argument #4 to 'serve' %(option 'backlog'",
-      msg(function() return net.serve("127.0.0.1", 0, echo, { backlog = "x" }) end))
+      raised(function() return net.serve("127.0.0.1", 0, echo, { backlog = "x" }) end))
     assert.matches("bad argument #3 to 'connect' %(option 'high_water'",
-      msg(function() return net.connect("127.0.0.1", 1, { high_water = 1.5 }) end))
+      raised(function() return net.connect("127.0.0.1", 1, { high_water = 1.5 }) end))
     assert.matches("bad argument #3 to 'connect' %(option 'local_port'",
-      msg(function() return net.connect("127.0.0.1", 1, { local_port = 1e300 }) end))
+      raised(function() return net.connect("127.0.0.1", 1, { local_port = 1e300 }) end))
     assert.matches("bad argument #3 to 'connect' %(option 'local_host'",
-      msg(function() return net.connect("127.0.0.1", 1, { local_host = "localhost" }) end))
+      raised(function() return net.connect("127.0.0.1", 1, { local_host = "localhost" }) end))
     assert.matches("bad argument #2 to 'connect_unix' %(option 'limit'",
-      msg(function() return net.connect_unix("/nonexistent", { limit = 0 }) end))
+      raised(function() return net.connect_unix("/nonexistent", { limit = 0 }) end))
     assert.matches("bad argument #3 to 'serve_unix' %(option 'high_water'",
-      msg(function() return net.serve_unix("/nonexistent", echo, { high_water = -1 }) end))
+      raised(function() return net.serve_unix("/nonexistent", echo, { high_water = -1 }) end))
   end)
 
   it("Server methods check self", function()
