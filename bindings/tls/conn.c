@@ -17,6 +17,7 @@
 ** has called back every write request.
 */
 #include <arpa/inet.h>  /* inet_pton */
+#include <stdint.h>      /* uintptr_t */
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,7 +396,9 @@ int tls__wrap(lua_State *L) {
       if (verify)
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name);
     } else if (name && *name) {
-      SSL_set_tlsext_host_name(c->ssl, name);
+      /* SSL_set_tlsext_host_name, without its cast dropping const */
+      SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+               TLSEXT_NAMETYPE_host_name, (void *)(uintptr_t)name);
       if (verify) {
         SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         SSL_set1_host(c->ssl, name);
