@@ -54,6 +54,8 @@ typedef struct conn {
   int server;
   int nomem;                     /* a copy failed inside a callback */
   int failed;                    /* the peer broke framing: 1002 sent */
+  size_t reasonlen;              /* the peer's close reason */
+  char reason[123];
 } conn;
 
 
@@ -124,6 +126,12 @@ static void on_msg(wslay_event_context_ptr ctx,
                    const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
   conn *c = ud;
   (void)ctx;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length > 2) {
+    size_t n = arg->msg_length - 2;   /* wslay checked n <= 123 */
+    if (n > sizeof c->reason) n = sizeof c->reason;
+    memcpy(c->reason, arg->msg + 2, n);
+    c->reasonlen = n;
+  }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
     return;
   msg *m = malloc(sizeof(msg) + arg->msg_length);
@@ -295,7 +303,7 @@ static int c_close(lua_State *L) {
 
 
 /* conn:state() -> reading, close_received, code_received, code_sent,
-** failed.  Codes are wslay's: 1005 when a close carried no code, 0 when
+** failed, reason.  Codes are wslay's: 1005 when a close carried no code, 0 when
 ** none was received or sent. */
 static int c_state(lua_State *L) {
   conn *c = check_conn(L);
@@ -305,7 +313,8 @@ static int c_state(lua_State *L) {
   lua_pushinteger(L, c->failed ? 1002
                      : wslay_event_get_status_code_sent(c->ctx));
   lua_pushboolean(L, c->failed);
-  return 5;
+  lua_pushlstring(L, c->reason, c->reasonlen);
+  return 6;
 }
 
 
