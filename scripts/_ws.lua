@@ -556,9 +556,19 @@ function M.serve(host, port, handler, opts)
     argerror(3, "serve", "function expected, got " .. typename(handler))
   end
   return require("corio.net").serve(host, port, function(stream)
-    local req = M.read_request(stream)
-    if not req then return end
-    local ws <close> = M.accept(stream, req, opts)
+    -- A peer that is not a WebSocket client was answered (or is not
+    -- worth an answer): that is its fault, not the handler's.
+    local ok, req = pcall(M.read_request, stream)
+    local ws
+    if ok and req then ok, ws = pcall(M.accept, stream, req, opts) end
+    if not (ok and ws) then
+      if ok or core.Error.is(req) or core.Error.is(ws) then
+        stream:close()
+        return
+      end
+      error(ws or req, 0)
+    end
+    local _ <close> = ws
     handler(ws, req)
   end, opts)
 end
