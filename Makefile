@@ -6,7 +6,8 @@
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
 #   make check-layout  runtime/ depends on nothing in bindings/
-#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
+#   make fuzz     libFuzzer on the Stream readers and WebSocket frame
+#                 decoding (FUZZ_TIME=60 seconds each)
 #   make install  binary, libraries, header and pkg-config file
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
@@ -166,6 +167,18 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_ws
+	@mkdir -p $(BUILD)/fuzz-ws-corpus
+	$(BUILD)/fuzz_ws -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-ws-corpus
+
+# WebSocket frame decoding (wslay under corio's pull-mode state) under
+# random input and chunking (tests/fuzz_ws.c).
+$(BUILD)/fuzz_ws: tests/fuzz_ws.c bindings/http/wsconn.c bindings/http/wsconn.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
+	  -Ibindings/http tests/fuzz_ws.c bindings/http/wsconn.c -o $@ \
+	  -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 $(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
 	@mkdir -p $(BUILD)
