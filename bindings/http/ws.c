@@ -2,7 +2,8 @@
 ** ws.c -- corio._wslay: WebSocket framing (RFC 6455) on Debian's libwslay,
 ** and the handshake's two bits of cryptography on OpenSSL's libcrypto.
 **
-** Pull model, no I/O here.  A Conn is one wslay event context whose
+** Pull model, no I/O here.  A Conn (the ws_conn of wsconn.c, which holds
+** everything that does not need Lua) is one wslay event context whose
 ** callbacks never touch a socket: the recv callback reads from the bytes
 ** the caller hands to conn:feed(data) (a Lua string, borrowed for that
 ** call only), the send callback appends to an output buffer the caller
