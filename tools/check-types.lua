@@ -53,7 +53,13 @@ local function parse(path)
   f:close()
 end
 
-for _, path in ipairs(arg) do parse(path) end
+for _, path in ipairs(arg) do
+  -- A definition file is Lua too: a syntax error would silently hide
+  -- everything after it from the editor.
+  local ok, err = loadfile(path)
+  if not ok then io.stderr:write("check-types: ", err, "\n") os.exit(1) end
+  parse(path)
+end
 
 -- defined(c, k): k is defined on class c or one of its parents.
 local function defined(c, k)
