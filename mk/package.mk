@@ -3,6 +3,7 @@
 # the luarocks rock and the Debian packages.
 
 .PHONY: symbols check-symbols check-install check-types check-rock deb \
+        rockspec rock install-rock \
         check-deb check-package
 
 # corio.symbols is the exported C API; `make symbols` rewrites it.
@@ -22,3 +23,24 @@ check-types: $(BUILD)/corio
 
 # Everything CI runs for packaging, after `make test`.
 check-package: check-symbols check-install check-types check-rock check-deb
+
+# The luarocks rock.  rockspec/ holds the rockspec of VERSION, generated
+# from tools/corio.rockspec.in; luarocks runs `make rock` then
+# `make install-rock INST_LIBDIR=... INST_BINDIR=...` in the checkout.
+ROCKSPEC = rockspec/corio-$(VERSION)-1.rockspec
+
+rockspec:
+	@mkdir -p rockspec
+	sed 's/@VERSION@/$(VERSION)/g' tools/corio.rockspec.in > $(ROCKSPEC)
+
+rock: $(BUILD)/corio.so $(BUILD)/corio
+
+install-rock: rock
+	install -d $(INST_LIBDIR) $(INST_BINDIR)
+	install -m 755 $(BUILD)/corio.so $(INST_LIBDIR)/corio.so
+	install -m 755 $(BUILD)/corio $(INST_BINDIR)/corio
+
+# Debian's luarocks installs the rock into a fresh tree (no network), and
+# stock lua5.4 with the tree's paths runs a task.
+check-rock: all
+	sh tools/check-rock.sh $(ROCKSPEC)
