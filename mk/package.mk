@@ -44,3 +44,22 @@ install-rock: rock
 # stock lua5.4 with the tree's paths runs a task.
 check-rock: all
 	sh tools/check-rock.sh $(ROCKSPEC)
+
+# Debian packages with Debian's own tools: dpkg-buildpackage on a copy of
+# the tree in build/deb/corio-VERSION (so the .debs land in build/deb/, not
+# beside the checkout), with debian/changelog written from VERSION.
+DEB_DIR = build/deb
+
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/corio-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./.git . | \
+	  tar -xf - -C $(DEB_DIR)/corio-$(VERSION)
+	sh tools/deb-changelog.sh $(VERSION) \
+	  > $(DEB_DIR)/corio-$(VERSION)/debian/changelog
+	cd $(DEB_DIR)/corio-$(VERSION) && dpkg-buildpackage -b -us -uc
+	@ls $(DEB_DIR)/*.deb
+
+# Installs the four packages (dpkg -i, as root), smoke-tests them and
+# removes them again.
+check-deb: deb
+	sh tools/check-deb.sh $(DEB_DIR)
