@@ -3,7 +3,7 @@
 # the luarocks rock and the Debian packages.
 
 .PHONY: symbols check-symbols check-install check-types check-rock deb \
-        rockspec rock install-rock \
+        rockspec rock install-rock test-checks \
         check-deb check-package
 
 # corio.symbols is the exported C API; `make symbols` rewrites it.
@@ -22,7 +22,7 @@ check-types: $(BUILD)/corio
 	$(BUILD)/corio tools/check-types.lua $(wildcard types/*.lua types/*/*.lua)
 
 # Everything CI runs for packaging, after `make test`.
-check-package: check-symbols check-install check-types check-rock check-deb
+check-package: test-checks check-symbols check-install check-types check-rock check-deb
 
 # The luarocks rock.  rockspec/ holds the rockspec of VERSION, generated
 # from tools/corio.rockspec.in; luarocks runs `make rock` then
@@ -63,3 +63,7 @@ deb:
 # removes them again.
 check-deb: deb
 	sh tools/check-deb.sh $(DEB_DIR)
+
+# The checks above fail when they should (tools/test-checks.sh).
+test-checks: all
+	sh tools/test-checks.sh $(BUILD)

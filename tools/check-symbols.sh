@@ -34,7 +34,7 @@ fi
 now=$(mktemp)
 trap 'rm -f "$now"' EXIT
 exported > "$now"
-if ! grep -v '^#' "$list" | diff -u --label "$list" --label "$lib" - "$now"
+if ! grep -v '^#' "$list" | diff -u --label "$list" --label "$lib" - "$now" >&2
 then
   echo "check-symbols: the exported API changed; if that is meant, run" \
        "'make symbols' and commit corio.symbols" >&2

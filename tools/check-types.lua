@@ -2,7 +2,8 @@
 -- every public module the binary embeds, every field it exports and every
 -- method of every class reachable from it must have a LuaLS definition in
 -- the given ---@meta files (types/).  A module, function or class added
--- later fails here until it is typed.
+-- later fails here until it is typed; and a function defined in types/
+-- that the runtime does not export (renamed, removed) fails too.
 --
 -- Modules: every corio.* name in package.preload, less the private ones
 -- (a path component starting with "_") and INTERNAL below.  Classes: every
@@ -29,6 +30,7 @@ local INTERNAL = {
 }
 
 local defs, classes, parent = {}, {}, {}
+local funcs = {}   -- "class.name" of every `function V.name`/`V:name`
 
 local function parse(path)
   local f = assert(io.open(path))
@@ -47,6 +49,9 @@ local function parse(path)
     local v, name = line:match("^function%s+([%w_]+)[.:]([%w_]+)%s*%(")
     if not v then v, name = line:match("^([%w_]+)%.([%w_]+)%s*=") end
     if v and bind[v] then defs[bind[v] .. "." .. name] = true end
+    if v and bind[v] and line:match("^function") then
+      funcs[#funcs + 1] = bind[v] .. "." .. name
+    end
     if not line:match("^%-%-%-") and not line:match("^%s*$") and
        not var then class = nil end
   end
@@ -73,7 +78,7 @@ end
 local missing = {}
 local function need(c, k, what)
   if not defined(c, k) then
-    missing[#missing + 1] = ("%s.%s (%s)"):format(c, k, what)
+    missing[#missing + 1] = ("%s.%s (%s without a definition)"):format(c, k, what)
   end
 end
 
@@ -133,7 +138,9 @@ for _, n in ipairs(names) do
   if not INTERNAL[n] then
     nclasses = nclasses + 1
     local mt = found[n]
-    if not classes[n] then missing[#missing + 1] = n .. " (class)" end
+    if not classes[n] then
+      missing[#missing + 1] = n .. " (class without ---@class)"
+    end
     local methods = type(rawget(mt, "__index")) == "table" and mt.__index or mt
     for k, v in pairs(methods) do
       if type(k) == "string" and type(v) == "function" and
@@ -142,11 +149,40 @@ for _, n in ipairs(names) do
   end
 end
 
+-- The other way round: a function the types define must exist, so a
+-- renamed or removed function does not live on in editors.  It is looked
+-- up as a class method, else by its path from a module (corio.Error.is).
+local function exists(def)
+  local c, k = def:match("^(.*)%.([%w_]+)$")
+  local mt = found[c]
+  if mt then
+    local methods = type(rawget(mt, "__index")) == "table" and mt.__index or mt
+    if methods[k] ~= nil then return true end
+  end
+  for i = #def, 1, -1 do   -- the longest module name the path starts with
+    local mod = def:sub(1, i)
+    if def:sub(i + 1, i + 1) == "." and package.preload[mod] then
+      local v = require(mod)
+      for key in def:sub(i + 2):gmatch("[%w_]+") do
+        if type(v) ~= "table" then return false end
+        v = v[key]
+      end
+      return v ~= nil
+    end
+  end
+  return false
+end
+for _, def in ipairs(funcs) do
+  if not exists(def) then
+    missing[#missing + 1] = def .. " (defined in types/ but not exported)"
+  end
+end
+
 table.sort(missing)
 if #missing > 0 then
-  io.stderr:write("check-types: no ---@meta definition in types/ for:\n  ",
+  io.stderr:write("check-types: types/ and the modules differ:\n  ",
                   table.concat(missing, "\n  "), "\n")
   os.exit(1)
 end
-print(("check-types: %d modules and %d classes, every export typed")
+print(("check-types: %d modules and %d classes, every export typed, every typed function exported")
       :format(#modules, nclasses))
