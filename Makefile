@@ -1,6 +1,6 @@
 # corio -- the whole build.
 #
-#   make          build/corio, build/libcorio.a, build/corio.so
+#   make          build/corio, build/libcorio.a, build/libcorio.so, build/corio.so
 #   make run      install what is missing, build, run examples/tour.lua
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
@@ -11,9 +11,10 @@
 #                 (PREFIX, DESTDIR, LIBDIR: see mk/install.mk)
 #   make uninstall    removes what make install put there
 #   make check-symbols  libcorio.so exports exactly corio.symbols
-#   make deb / make rock / make check-types / make check-install
-#                 Debian packages, the luarocks rock, the LuaLS types
-#                 (mk/package.mk)
+#   make deb      Debian packages in build/deb (mk/package.mk)
+#   make check-package  every packaging check (CI): symbols, a staged
+#                 install used through pkg-config, LuaLS types, the
+#                 luarocks rock, the Debian packages installed and removed
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
 
