@@ -47,6 +47,16 @@ out=$(LD_LIBRARY_PATH="$lib" "$tmp/host")
 LD_LIBRARY_PATH="$lib" ldd "$tmp/host" | grep -q "libcorio.so.$major => $lib/" ||
   fail "the host did not load the staged libcorio.so.$major"
 
+# The same host with libcorio.a linked in (docs/INSTALL.md): it runs
+# without the library path and does not load libcorio.so.
+# shellcheck disable=SC2046
+${CC:-cc} -o "$tmp/host-static" tests/install/host.c \
+  $(pkg-config --cflags corio) "$(pkg-config --variable=libdir corio)/libcorio.a" \
+  $(pkg-config --libs lua5.4 libuv) -lm
+out=$("$tmp/host-static")
+[ "$out" = "host: task gave 42, corio $version" ] || fail "static host printed: $out"
+! ldd "$tmp/host-static" | grep -q libcorio || fail "the static host loads libcorio.so"
+
 # The installed binary, and corio.so in stock lua5.4.
 out=$("$root/bin/corio" -e 'print(require("corio").version)')
 [ "$out" = "$version" ] || fail "corio -e printed: $out"
@@ -68,5 +78,5 @@ for f in lib/$multiarch/libcorio.so.$version lib/$multiarch/pkgconfig/corio.pc \
          lib/$multiarch/lua/5.4/corio.so; do
   [ -e "$tmp/usr/usr/$f" ] || fail "PREFIX=/usr: missing $f"
 done
-echo "check-install: staged install, pkg-config host, binary, lua5.4," \
-     "uninstall and the /usr layout all work"
+echo "check-install: staged install, pkg-config hosts (shared and static)," \
+     "binary, lua5.4, uninstall and the /usr layout all work"

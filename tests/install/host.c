@@ -2,7 +2,7 @@
 ** host.c -- a C host built the way docs/INSTALL.md says, against an
 ** installed corio: `cc host.c $(pkg-config --cflags --libs corio)`.
 **
-** It calls Lua's API directly (lua_setfield, lua_tointeger) as well as
+** It calls Lua's API directly (lua_setglobal, luaL_loadstring) as well as
 ** corio's, which is why corio.pc must name lua5.4 in Requires: with only
 ** -lcorio on the link line the linker refuses ("DSO missing from command
 ** line").  tools/check-install.sh runs it and checks what it prints.
