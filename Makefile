@@ -1,6 +1,6 @@
 # corio -- the whole build.
 #
-#   make          build/corio, build/libcorio.a, build/corio.so
+#   make          build/corio, build/libcorio.a, build/libcorio.so, build/corio.so
 #   make run      install what is missing, build, run examples/tour.lua
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
@@ -8,19 +8,32 @@
 #   make check-layout  runtime/ depends on nothing in bindings/
 #   make fuzz     libFuzzer on the Stream readers and WebSocket frame
 #                 decoding (FUZZ_TIME=60 seconds each)
-#   make install  binary, libraries, header and pkg-config file
+#   make install  binary, libraries, header, pkg-config file, Lua types
+#                 (PREFIX, DESTDIR, LIBDIR: see mk/install.mk)
+#   make uninstall    removes what make install put there
+#   make check-symbols  libcorio.so exports exactly corio.symbols
+#   make deb      Debian packages in build/deb (mk/package.mk)
+#   make check-package  every packaging check (CI): symbols, a staged
+#                 install used through pkg-config, LuaLS types, the
+#                 luarocks rock, the Debian packages installed and removed
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
 
 CC       ?= cc
 PREFIX   ?= /usr/local
+# The one place the version lives: the .so names, corio.pc, the rockspec,
+# debian/changelog's check, corio.version and corio_version() read it.
+VERSION  := $(shell cat VERSION)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
 BUILD    ?= build
 PKGS      = lua5.4 libuv openssl
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
-CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
+CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen -DCORIO_VERSION='"$(VERSION)"'
+# override: flags given on the command line (luarocks passes CFLAGS) come
+# first and the ones corio needs are still added.
+override CFLAGS += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # corio.tls links OpenSSL 3 (Debian libssl-dev).
@@ -62,7 +75,7 @@ HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c $(HEADERS) VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -89,10 +102,17 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
-# For C hosts that link Lua dynamically.
-$(BUILD)/libcorio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
+# For C hosts that link Lua dynamically: the real file carries the whole
+# version, the soname only the major (the ABI), and libcorio.so is what
+# -lcorio finds at link time.  It links the shared liblua5.4, so a host
+# and corio share one Lua (check-symbols refuses a second copy inside).
+$(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.$(SOMAJOR) -o $@ $^ \
 	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) -lm
+
+$(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
+	ln -sf libcorio.so.$(VERSION) $(BUILD)/libcorio.so.$(SOMAJOR)
+	ln -sf libcorio.so.$(VERSION) $@
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
@@ -191,16 +211,9 @@ $(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
 	  -Ibindings/net tests/fuzz_rbuf.c bindings/net/rbuf.c -o $@
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
-	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
-	install -m 755 $(BUILD)/libcorio.so $(DESTDIR)$(PREFIX)/lib/libcorio.so
-	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
-	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
-
 clean:
 	rm -rf build
+
+# Installing and packaging (after every target above, so `all` stays the
+# default goal).
+include mk/install.mk mk/package.mk
