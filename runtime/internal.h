@@ -264,6 +264,8 @@ typedef struct corio_rt {
   int trim_armed;
   long trim_peak;              /* most live tasks since the last trim */
   size_t trim_floor;           /* free slab bytes after it */
+  long trim_at_tasks;          /* live tasks when the timer was armed */
+  size_t trim_at_slack;        /* free slab bytes then */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
 
