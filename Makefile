@@ -147,6 +147,12 @@ tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
 	  build/tsan/corio test tests/executor_spec.lua
 
+# The soak suite (soak/run.lua): each item prints its figure and fails
+# past its threshold.  SOAK_SCALE=0.1 is CI's short run.
+SOAK_SCALE ?= 1
+soak: all
+	$(BUILD)/corio soak/run.lua $(SOAK_SCALE)
+
 bench: deps
 	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
 	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
