@@ -6,8 +6,9 @@
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
 #   make check-layout  runtime/ depends on nothing in bindings/
-#   make fuzz     libFuzzer on the Stream readers and WebSocket frame
-#                 decoding (FUZZ_TIME=60 seconds each)
+#   make fuzz     every libFuzzer target (FUZZ_TIME=60 seconds each)
+#   make tsan     the executor specs under ThreadSanitizer
+#   make soak     the soak suite (SOAK_SCALE=0.1: CI's short run)
 #   make install  binary, libraries, header, pkg-config file, Lua types
 #                 (PREFIX, DESTDIR, LIBDIR: see mk/install.mk)
 #   make uninstall    removes what make install put there
@@ -71,7 +72,7 @@ HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 # half-written file that a later make would take as up to date.
 .DELETE_ON_ERROR:
 
-.PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz
+.PHONY: all run test check check-layout check-embed warnings asan tsan soak bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -167,6 +168,21 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/corio test tests
 
+# The executor's specs (thread pools, worker states, cancellation across
+# threads) under ThreadSanitizer: any data race fails the run.
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan \
+	  OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=thread" build/tsan/corio
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	  build/tsan/corio test tests/executor_spec.lua
+
+# The soak suite (soak/run.lua): each item prints its figure and fails
+# past its threshold.  SOAK_SCALE=0.1 is CI's short run.
+SOAK_SCALE ?= 1
+soak: all
+	$(BUILD)/corio soak/run.lua $(SOAK_SCALE)
+
 bench: deps
 	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
 	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
@@ -184,32 +200,34 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
 
-# libFuzzer: a Stream's readers under random chunking and limits, checked
-# against a model (tests/fuzz_rbuf.c).  FUZZ_TIME bounds the run (CI).
+# libFuzzer: every tests/fuzz_*.c target in turn, FUZZ_TIME seconds each
+# (CI bounds it): the Stream readers against a model (fuzz_rbuf.c), the
+# executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
+# (fuzz_ws.c).  A target's sources are
+# FUZZ_SRC_<name>.
 FUZZ_TIME ?= 60
+FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
+FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra
+FUZZ_SRC_fuzz_rbuf = bindings/net/rbuf.c
+FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
+FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -Iruntime -Ibindings $(PKG_CFLAGS) \
+  $(LUA_STATIC) -lm -ldl
+FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
+FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:
 	@$(MAKE) --no-print-directory EXTRA_PKGS="clang libclang-rt-dev" deps
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz_rbuf
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-	  -print_final_stats=1 $(BUILD)/fuzz-corpus
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz_ws
-	@mkdir -p $(BUILD)/fuzz-ws-corpus
-	$(BUILD)/fuzz_ws -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-	  -print_final_stats=1 $(BUILD)/fuzz-ws-corpus
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus-$$t; \
+	  echo "fuzz: $$t for $(FUZZ_TIME) s"; \
+	  $(BUILD)/$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	    -print_final_stats=1 $(BUILD)/corpus-$$t; \
+	done
 
-# WebSocket frame decoding (wslay under corio's pull-mode state) under
-# random input and chunking (tests/fuzz_ws.c).
-$(BUILD)/fuzz_ws: tests/fuzz_ws.c bindings/http/wsconn.c bindings/http/wsconn.h
+$(BUILD)/fuzz_%: tests/fuzz_%.c $(HEADERS) $(wildcard bindings/*/*.h)
 	@mkdir -p $(BUILD)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
-	  -Ibindings/http tests/fuzz_ws.c bindings/http/wsconn.c -o $@ \
-	  -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
-
-$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
-	@mkdir -p $(BUILD)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
-	  -Ibindings/net tests/fuzz_rbuf.c bindings/net/rbuf.c -o $@
+	$(FUZZ_CC) -I$(dir $(firstword $(FUZZ_SRC_fuzz_$*))) $< \
+	  $(FUZZ_SRC_fuzz_$*) $(FUZZ_FLAGS_fuzz_$*) -o $@
 
 clean:
 	rm -rf build

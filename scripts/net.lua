@@ -196,7 +196,7 @@ Server.__index = Server
 net.Server = Server
 
 local function finish_handler(srv, task)
-  srv._tasks[task] = nil
+  srv._tasks[task] = nil   -- task -> its stream
   srv._n = srv._n - 1
   srv._l:conn_done()
   if srv._n == 0 and srv._closed and srv._idle and not srv._idle:done() then
@@ -224,7 +224,7 @@ local function new_server(handler)
   local srv = setmetatable({ _tasks = {}, _n = 0, _closed = false }, Server)
   return srv, function(stream)
     local t = spawn(run_handler, srv, handler, stream)
-    srv._tasks[t] = true
+    srv._tasks[t] = stream
     srv._n = srv._n + 1
   end
 end
@@ -273,6 +273,33 @@ function Server:close()
   end
 end
 Server.__close = Server.close
+
+-- Each running handler's stream, taken first: ending one may end its
+-- handler, which changes srv._tasks.
+local function client_streams(srv)
+  local list = {}
+  for _, stream in pairs(srv._tasks) do list[#list + 1] = stream end
+  return list
+end
+
+--- close_clients(): every connected client's reading ends as if it had
+-- sent EOF (what it sent before is still read); handlers see EOF, and
+-- their streams are closed, flushed, when they return.  With close(),
+-- a SIGTERM handler stops a server with idle keep-alive peers.
+function Server:close_clients()
+  check_self(self, Server, "close_clients")
+  for _, stream in ipairs(client_streams(self)) do
+    if not stream:closed() then stream:shutdown_read() end
+  end
+end
+
+--- abort_clients(): every connected client's stream is closed now,
+-- dropping what is queued; handlers waiting on it get CLOSED, which ends
+-- them quietly.
+function Server:abort_clients()
+  check_self(self, Server, "abort_clients")
+  for _, stream in ipairs(client_streams(self)) do stream:abort() end
+end
 
 function Server:is_serving()
   check_self(self, Server, "is_serving")

@@ -173,7 +173,23 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
 
 void net__fd_read_done(stream *s, const char *p, ssize_t n) {
   s->flags &= ~SF_READING;
+  if (s->flags & SF_EOF) return;              /* shutdown_read came first */
   net__deliver(s, p, n);
+}
+
+
+/* shutdown_read(): reading ends here, as if the peer had sent EOF: what
+** is buffered can still be read, then readers get EOF; what the peer
+** sends later is not read.  (A server's close_clients uses it so that
+** handlers waiting for a request end as they would on a quiet peer.) */
+static int stream_shutdown_read(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "shutdown_read");
+  if (s->flags & (SF_EOF | SF_CLOSING)) return 0;
+  s->flags |= SF_EOF;
+  if (s->reader) deliver(s);
+  net__rd_want(s);
+  net__update_ref(s);
+  return 0;
 }
 
 
@@ -348,5 +364,6 @@ const luaL_Reg net__read_methods[] = {
   {"readexactly", stream_readexactly},
   {"readuntil", stream_readuntil},
   {"lines", stream_lines},
+  {"shutdown_read", stream_shutdown_read},
   {NULL, NULL}
 };

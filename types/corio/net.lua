@@ -13,6 +13,10 @@ local Stream = {}
 ---@return string? ...
 function Stream:read(...) end
 
+---Reading ends here as if the peer had sent EOF (what is buffered can
+---still be read).
+function Stream:shutdown_read() end
+
 ---TLS details of a TLS stream (corio.tls); nil on a plain Stream.
 ---@return corio.TlsInfo?
 function Stream:tls_info() end
@@ -105,6 +109,13 @@ function Server:address() end
 
 ---@return { connections: integer, tls_failures: integer }
 function Server:stats() end
+
+---Every client's reading ends as if it had sent EOF; streams close when
+---their handlers return.
+function Server:close_clients() end
+
+---Every client's stream is closed now; waiting handlers get CLOSED.
+function Server:abort_clients() end
 
 ---Stops accepting; running handlers go on. Idempotent, also `__close`.
 function Server:close() end
