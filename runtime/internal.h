@@ -408,6 +408,10 @@ int corio__error(lua_State *L, const char *code, const char *op,
                  const char *fmt, ...);       /* raises; never returns */
 int corio__uverror(lua_State *L, int status, const char *op,
                    const char *path);         /* raises; never returns */
+int corio__argerror(lua_State *L, int arg, const char *msg);
+  /* luaL_argerror, but at the first line up the stack outside corio's own
+     scripts (a C function called by a wrapper in scripts/ would name the
+     wrapper's line): every binding's misuse error goes through it */
 void corio__push_error(lua_State *L, const char *code, const char *op,
                        const char *msg);      /* [-0,+1] */
 void corio__push_uverror(lua_State *L, int status, const char *op,

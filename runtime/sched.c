@@ -379,7 +379,7 @@ void corio__inject_fault(lua_State *L, corio_rt *rt, const char *name) {
       rt->fault_phase = phases[i];
       return;
     }
-  luaL_argerror(L, 1, "unknown phase");
+  corio__argerror(L, 1, "unknown phase");
 }
 
 
