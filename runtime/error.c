@@ -378,10 +378,9 @@ int corio__argerror(lua_State *L, int arg, const char *msg) {
   if (!lua_getstack(L, 0, &ar))
     return luaL_error(L, "bad argument #%d (%s)", arg, msg);
   lua_getinfo(L, "n", &ar);
-  if (ar.namewhat && strcmp(ar.namewhat, "method") == 0 && --arg == 0)
-    return luaL_error(L, "calling '%s' on bad self (%s)",
-                      ar.name ? ar.name : "?", msg);
-  const char *name = ar.name ? ar.name : "?";
+  if (ar.name == NULL || strcmp(ar.namewhat, "method") == 0)
+    return luaL_argerror(L, arg, msg);      /* its names for these cases */
+  const char *name = ar.name;
   int lvl = 1;
   for (int i = 1; lua_getstack(L, i, &ar); i++) {
     lua_getinfo(L, "S", &ar);

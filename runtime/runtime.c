@@ -279,7 +279,11 @@ void corio__run_ready(corio_rt *rt) {
 
 
 static void on_check(uv_check_t *h) {
-  corio__run_ready(h->data);
+  corio_rt *rt = h->data;
+  corio__run_ready(rt);
+  /* corio__stop_all: the cancelled tasks have unwound (their cleanup
+  ** may await); handles such as a child process no longer count. */
+  if (rt->stop_all && rt->ntasks == 0) uv_stop(rt->loop);
 }
 
 
@@ -439,7 +443,8 @@ void corio__stop_all(corio_rt *rt, const char *msg) {
   }
   corio__cancel_all(rt, msg);
   rt->stop_all = 1;
-  uv_stop(rt->loop);
+  if (rt->ntasks == 0) uv_stop(rt->loop);
+  else corio__kick(rt);                       /* on_check stops it */
 }
 
 
@@ -453,7 +458,7 @@ void corio__loop(corio_rt *rt, corio_task *target, int all) {
   for (;;) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     if (!all && target && target->state == T_DONE) break;
-    if (all && rt->stop_all) break;           /* corio__stop_all */
+    if (all && rt->stop_all && rt->ntasks == 0) break;  /* stop_all */
     if (all && only_orphans(rt)) break;       /* on_orphan_check stopped */
     if (loop_alive(rt)) continue;             /* uv_stop from elsewhere */
     if (rt->ntasks == 0) break;
