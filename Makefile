@@ -1,27 +1,43 @@
 # corio -- the whole build.
 #
-#   make          build/corio, build/libcorio.a, build/corio.so
+#   make          build/corio, build/libcorio.a, build/libcorio.so, build/corio.so
 #   make run      install what is missing, build, run examples/tour.lua
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
 #   make check-layout  runtime/ depends on nothing in bindings/
-#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
-#   make install  binary, libraries, header and pkg-config file
+#   make fuzz     libFuzzer on the Stream readers and WebSocket frame
+#                 decoding (FUZZ_TIME=60 seconds each)
+#   make install  binary, libraries, header, pkg-config file, Lua types
+#                 (PREFIX, DESTDIR, LIBDIR: see mk/install.mk)
+#   make uninstall    removes what make install put there
+#   make check-symbols  libcorio.so exports exactly corio.symbols
+#   make deb      Debian packages in build/deb (mk/package.mk)
+#   make check-package  every packaging check (CI): symbols, a staged
+#                 install used through pkg-config, LuaLS types, the
+#                 luarocks rock, the Debian packages installed and removed
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
 
 CC       ?= cc
 PREFIX   ?= /usr/local
+# The one place the version lives: the .so names, corio.pc, the rockspec,
+# debian/changelog's check, corio.version and corio_version() read it.
+VERSION  := $(shell cat VERSION)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
 BUILD    ?= build
-PKGS      = lua5.4 libuv
+PKGS      = lua5.4 libuv openssl
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
-CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
+CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen -DCORIO_VERSION='"$(VERSION)"'
+# override: flags given on the command line (luarocks passes CFLAGS) come
+# first and the ones corio needs are still added.
+override CFLAGS += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
+# corio.tls links OpenSSL 3 (Debian libssl-dev).
+SSL_LIBS   = $(shell pkg-config --libs openssl 2>/dev/null)
 # The binary links Lua statically and exports its whole API (-E, whole
 # archive), so Lua C modules such as busted's dependencies load into the
 # same VM.  Lua's objects come first on the link line: placed after ours,
@@ -32,10 +48,14 @@ UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # in PLT calls.)
 LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
-BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
+# Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
+# and random keys) and WebSocket framing (libwslay ships no .pc file).
+PROTO_LIBS = $(SSL_LIBS) -lwslay
+BIN_LIBS   = $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
-DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted
+DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
+           libssl-dev openssl libwslay-dev
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
@@ -47,11 +67,15 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 
+# A failed step (the embed tool on a script with a syntax error) leaves no
+# half-written file that a later make would take as up to date.
+.DELETE_ON_ERROR:
+
 .PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c $(HEADERS) VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -78,14 +102,21 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
-# For C hosts that link Lua dynamically.
-$(BUILD)/libcorio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm
+# For C hosts that link Lua dynamically: the real file carries the whole
+# version, the soname only the major (the ABI), and libcorio.so is what
+# -lcorio finds at link time.  It links the shared liblua5.4, so a host
+# and corio share one Lua (check-symbols refuses a second copy inside).
+$(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.$(SOMAJOR) -o $@ $^ \
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) -lm
+
+$(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
+	ln -sf libcorio.so.$(VERSION) $(BUILD)/libcorio.so.$(SOMAJOR)
+	ln -sf libcorio.so.$(VERSION) $@
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
@@ -162,22 +193,27 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_ws
+	@mkdir -p $(BUILD)/fuzz-ws-corpus
+	$(BUILD)/fuzz_ws -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-ws-corpus
+
+# WebSocket frame decoding (wslay under corio's pull-mode state) under
+# random input and chunking (tests/fuzz_ws.c).
+$(BUILD)/fuzz_ws: tests/fuzz_ws.c bindings/http/wsconn.c bindings/http/wsconn.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
+	  -Ibindings/http tests/fuzz_ws.c bindings/http/wsconn.c -o $@ \
+	  -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 $(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
 	@mkdir -p $(BUILD)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
 	  -Ibindings/net tests/fuzz_rbuf.c bindings/net/rbuf.c -o $@
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
-	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
-	install -m 755 $(BUILD)/libcorio.so $(DESTDIR)$(PREFIX)/lib/libcorio.so
-	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
-	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
-
 clean:
 	rm -rf build
+
+# Installing and packaging (after every target above, so `all` stays the
+# default goal).
+include mk/install.mk mk/package.mk

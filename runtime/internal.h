@@ -17,7 +17,10 @@
 
 #include "corio.h"
 
-#define CORIO_VERSION "0.1.0"
+/* The version comes from the VERSION file, through the Makefile. */
+#ifndef CORIO_VERSION
+#error "CORIO_VERSION is not defined: build with make (it reads VERSION)"
+#endif
 
 /* How many ready entries one loop turn may run before polling I/O again. */
 #define CORIO_TURN_BUDGET 4096
