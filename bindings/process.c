@@ -113,7 +113,7 @@ static const char *c_string(lua_State *L, int idx, int arg, const char *what) {
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);
   if (strlen(s) != len)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
+    corio__argerror(L, arg, lua_pushfstring(L, "%s contains a zero byte", what));
   return s;
 }
 
@@ -136,7 +136,7 @@ static char **string_list(lua_State *L, int idx, int arg, const char *what) {
   for (lua_Integer i = 1; i <= n; i++) {
     int t = lua_rawgeti(L, idx, i);
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s[%d] is not a string",
+      corio__argerror(L, arg, lua_pushfstring(L, "%s[%d] is not a string",
                                             what, (int)i));
     char name[64];
     snprintf(name, sizeof name, "%s[%d]", what, (int)i);

@@ -72,7 +72,7 @@ int corio__check_signum(lua_State *L, int idx) {
   if (n == 0) {
     if (lua_type(L, idx) != LUA_TNUMBER && lua_type(L, idx) != LUA_TSTRING)
       return luaL_typeerror(L, idx, "signal name or number");
-    return luaL_argerror(L, idx, lua_pushfstring(L, "unknown signal '%s'",
+    return corio__argerror(L, idx, lua_pushfstring(L, "unknown signal '%s'",
                                                  lua_tostring(L, idx)));
   }
   return n;

@@ -354,3 +354,45 @@ void corio__flush_reports(corio_rt *rt) {
 }
 
 /* }==================================================================== */
+
+
+/* {====================================================================
+** Misuse reported at the user's line
+** ===================================================================== */
+
+/* Is src the chunk name of one of corio's embedded scripts?  (The same
+** rule as scripts/_args.lua's own(); tools/embed.c names them.) */
+static int own_chunk(const char *src) {
+  if (strcmp(src, "@corio.lua") == 0) return 1;
+  if (strncmp(src, "@corio/", 7) != 0) return 0;
+  const char *p = src + 7;
+  while (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+         (*p >= '0' && *p <= '9'))
+    p++;
+  return p > src + 7 && strcmp(p, ".lua") == 0;
+}
+
+
+int corio__argerror(lua_State *L, int arg, const char *msg) {
+  lua_Debug ar;
+  if (!lua_getstack(L, 0, &ar))
+    return luaL_error(L, "bad argument #%d (%s)", arg, msg);
+  lua_getinfo(L, "n", &ar);
+  if (ar.name == NULL || strcmp(ar.namewhat, "method") == 0)
+    return luaL_argerror(L, arg, msg);      /* its names for these cases */
+  const char *name = ar.name;
+  int lvl = 1;
+  for (int i = 1; lua_getstack(L, i, &ar); i++) {
+    lua_getinfo(L, "S", &ar);
+    if (strcmp(ar.what, "C") != 0 && !own_chunk(ar.source)) {
+      lvl = i;
+      break;
+    }
+  }
+  luaL_where(L, lvl);
+  lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, name, msg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* }==================================================================== */

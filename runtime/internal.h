@@ -209,6 +209,8 @@ typedef struct corio_rt {
   uv_idle_t idle;              /* keeps poll from blocking while ready */
   int idle_on;
   int in_turn;                 /* inside run_ready: no nested resume */
+  int in_callback;             /* a call_soon/later callback runs on L */
+  int stop_all;                /* corio__stop_all: leave the loop */
   int turn_budget;             /* steps left in this turn */
   struct corio_task *stepping; /* the task corio__step is working on */
   int step_phase;              /* how far that step got (sched.c STEP_*) */
@@ -314,6 +316,11 @@ size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
+void corio__stop_all(corio_rt *rt, const char *msg);  /* the binary's
+                                                 first SIGINT after the main
+                                                 task: close servers,
+                                                 watchers, handlers; cancel
+                                                 every task; stop the loop */
 
 /* alloc.c */
 lua_State *corio__newstate(void);             /* slab-allocated state */
@@ -323,7 +330,30 @@ void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
 void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,
                        uint64_t ns);          /* t (or a callback if NULL)
                                                  held the loop for ns */
-void corio__dump_tasks(corio_rt *rt);         /* every task's stack */
+void corio__dump_tasks(corio_rt *rt, lua_State *L);  /* every task's
+                                                 stack, working on L */
+void corio__push_label(corio_rt *rt, lua_State *L, corio_task *t);
+                                              /* "name" or Task-<id> [-0,+1] */
+
+/* interrupt.c (the binary): signals that reach a step that never yields */
+void corio__interrupt_install(corio_rt *rt);  /* SIGINT; with rt->debug
+                                                 SIGQUIT and the watchdog;
+                                                 after main.c's watchers */
+void corio__interrupt_remove(void);           /* before closing them */
+int corio__interrupt_seen(void);              /* loop side of a SIGINT:
+                                                 1 if the hook raised it in
+                                                 a running step */
+int corio__interrupt_pending(void);          /* a SIGINT came (and no
+                                                 core.on_interrupt): exit
+                                                 130 */
+int corio__dump_pending(void);                /* loop side of SIGQUIT: 1 if
+                                                 no hook dumped yet */
+void corio__interrupt_custom(int on);         /* core.on_interrupt: a
+                                                 second SIGINT no longer
+                                                 exits once the first was
+                                                 handled */
+void corio__watch_step(uint64_t t0);          /* --debug: a step started at
+                                                 t0 (0: ended) */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */
@@ -397,6 +427,10 @@ int corio__error(lua_State *L, const char *code, const char *op,
                  const char *fmt, ...);       /* raises; never returns */
 int corio__uverror(lua_State *L, int status, const char *op,
                    const char *path);         /* raises; never returns */
+int corio__argerror(lua_State *L, int arg, const char *msg);
+  /* luaL_argerror, but at the first line up the stack outside corio's own
+     scripts (a C function called by a wrapper in scripts/ would name the
+     wrapper's line): every binding's misuse error goes through it */
 void corio__push_error(lua_State *L, const char *code, const char *op,
                        const char *msg);      /* [-0,+1] */
 void corio__push_uverror(lua_State *L, int status, const char *op,

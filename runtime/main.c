@@ -4,8 +4,9 @@
 ** Like lua.c, it parses the command line, builds the global `arg` table
 ** and runs everything inside one protected task: the main task, so the
 ** top level of a script can await.  SIGINT cancels the main task (its
-** cleanup runs, exit code 130); a second SIGINT kills the process, since
-** stopping our watcher gives the signal back its default action.
+** cleanup runs, exit code 130), or once the main task has finished, ends
+** whatever keeps the loop alive; a second SIGINT exits 130 at once
+** (interrupt.c, which also reaches a step that never yields).
 */
 #include <stdio.h>    /* fprintf */
 #include <stdlib.h>   /* EXIT_FAILURE */
@@ -80,22 +81,47 @@ static void create_arg(lua_State *L, char **argv, int argc, int script) {
 
 static int interrupted;
 
+/* Calls the handler core.on_interrupt set (the REPL's), with whether the
+** interrupt hook already raised in a running step; 0 if there is none. */
+static int call_custom(corio_rt *rt, int delivered) {
+  lua_State *L = rt->L;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "corio.on_interrupt") !=
+      LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushboolean(L, delivered);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "%s: interrupt handler: %s\n", progname,
+            luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 2);
+  }
+  return 1;
+}
+
+
+/* The loop side of SIGINT (interrupt.c's handler ran first: a step that
+** was running got CANCELLED "interrupted" from the hook).  The watcher
+** stays on: stopping it would give SIGINT its default action back and
+** drop interrupt.c's handler, which exits 130 on the second one. */
 static void on_sigint(uv_signal_t *h, int signum) {
+  (void)h;
   (void)signum;
   corio_rt *rt = the_rt;
+  int delivered = corio__interrupt_seen();
+  if (call_custom(rt, delivered)) return;
   interrupted = 1;
-  uv_signal_stop(h);             /* a second SIGINT now kills us */
   if (rt->main_task && rt->main_task->state != T_DONE)
     corio__task_cancel(rt, rt->main_task, rt->L, "interrupted");
-  else
-    corio__cancel_all(rt, "interrupted");
+  else                            /* only servers, watchers... are left */
+    corio__stop_all(rt, "interrupted");
 }
 
 
 static void on_sigquit(uv_signal_t *h, int signum) {
   (void)h;
   (void)signum;
-  corio__dump_tasks(the_rt);
+  if (corio__dump_pending()) corio__dump_tasks(the_rt, the_rt->L);
 }
 
 
@@ -207,8 +233,11 @@ int main(int argc, char **argv) {
     uv_unref((uv_handle_t *)&sigquit);
   }
 
+  corio__interrupt_install(rt);              /* in front of libuv's */
+
   int code = corio_run_main(rt, 2);
-  if (interrupted) code = 130;
+  if (interrupted || corio__interrupt_pending()) code = 130;
+  corio__interrupt_remove();
   uv_close((uv_handle_t *)&sigint, NULL);
   uv_close((uv_handle_t *)&sigquit, NULL);
   corio_free(rt);

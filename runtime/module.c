@@ -156,6 +156,20 @@ static int l_inject_fault(lua_State *L) {
 }
 
 
+/* on_interrupt(fn | nil): in the binary, SIGINT calls fn(delivered) on
+** the loop instead of cancelling the main task (delivered: the interrupt
+** hook already raised CANCELLED "interrupted" in a step that was running),
+** and a second SIGINT exits only if the loop has not handled the first.
+** The REPL uses it to stay alive; nil restores the default. */
+static int l_on_interrupt(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "corio.on_interrupt");
+  corio__interrupt_custom(!lua_isnil(L, 1));
+  return 0;
+}
+
+
 static void count_handle(uv_handle_t *h, void *arg) {
   if (uv_is_active(h) && uv_has_ref(h)) (*(int *)arg)++;
 }
@@ -195,6 +209,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"stats", l_stats},
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
+    {"on_interrupt", l_on_interrupt},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}
   };

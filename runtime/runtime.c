@@ -302,7 +302,11 @@ void corio__run_ready(corio_rt *rt) {
 
 
 static void on_check(uv_check_t *h) {
-  corio__run_ready(h->data);
+  corio_rt *rt = h->data;
+  corio__run_ready(rt);
+  /* corio__stop_all: the cancelled tasks have unwound (their cleanup
+  ** may await); handles such as a child process no longer count. */
+  if (rt->stop_all && rt->ntasks == 0) uv_stop(rt->loop);
 }
 
 
@@ -334,9 +338,15 @@ static void run_handle(corio_rt *rt, corio_handle *h) {
   }
   lua_remove(L, base + 2);                    /* msgh, fn, args */
   uint64_t t0 = rt->debug ? uv_hrtime() : 0;
+  if (t0) corio__watch_step(t0);
+  rt->in_callback = 1;                        /* SIGINT may raise in it */
   int st = lua_pcall(L, h->nargs, 0, base + 1);
-  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS)
-    corio__debug_slow(rt, L, NULL, uv_hrtime() - t0);
+  rt->in_callback = 0;
+  if (t0) {
+    corio__watch_step(0);
+    if (uv_hrtime() - t0 > CORIO_SLOW_NS)
+      corio__debug_slow(rt, L, NULL, uv_hrtime() - t0);
+  }
   if (st != LUA_OK) {
     lua_getfield(L, LUA_REGISTRYINDEX, "corio.traceback");
     corio__report(rt, L, -2, "callback", lua_gettop(L));
@@ -430,6 +440,37 @@ int corio__cancel_all(corio_rt *rt, const char *msg) {
 }
 
 
+/* Calls obj:close() for the object at 1, if it has such a method. */
+static int close_one(lua_State *L) {
+  if (lua_getfield(L, 1, "close") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 0);
+  }
+  return 0;
+}
+
+
+void corio__stop_all(corio_rt *rt, const char *msg) {
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  for (int s = 1; s <= rt->max_slot; s++) {
+    corio__push_live(rt, L, s);
+    if (lua_type(L, -1) == LUA_TUSERDATA && !corio__to_fut(rt, L, -1) &&
+        !luaL_testudata(L, -1, CORIO_HANDLE_MT)) {
+      /* a server, watcher, signal handler, process...: its own close */
+      lua_pushcfunction(L, close_one);
+      lua_insert(L, -2);
+      lua_pcall(L, 1, 0, 0);      /* an error is no reason to stay alive */
+    }
+    lua_settop(L, top);
+  }
+  corio__cancel_all(rt, msg);
+  rt->stop_all = 1;
+  if (rt->ntasks == 0) uv_stop(rt->loop);
+  else corio__kick(rt);                       /* on_check stops it */
+}
+
+
 /* Runs the loop.  With a target task: until it is done (corio.run).  With
 ** `all`: until every task has finished and nothing keeps the loop alive
 ** (the binary).  A task that waits on something that can never happen is
@@ -440,6 +481,7 @@ void corio__loop(corio_rt *rt, corio_task *target, int all) {
   for (;;) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     if (!all && target && target->state == T_DONE) break;
+    if (all && rt->stop_all && rt->ntasks == 0) break;  /* stop_all */
     if (all && only_orphans(rt)) break;       /* on_orphan_check stopped */
     if (loop_alive(rt)) continue;             /* uv_stop from elsewhere */
     if (rt->ntasks == 0) break;

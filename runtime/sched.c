@@ -379,7 +379,7 @@ void corio__inject_fault(lua_State *L, corio_rt *rt, const char *name) {
       rt->fault_phase = phases[i];
       return;
     }
-  luaL_argerror(L, 1, "unknown phase");
+  corio__argerror(L, 1, "unknown phase");
 }
 
 
@@ -475,14 +475,16 @@ void corio__step(corio_rt *rt, corio_task *t) {
   t->nwake = 0;
   rt->current = t;
   uint64_t t0 = rt->debug ? uv_hrtime() : 0;
+  if (t0) corio__watch_step(t0);              /* for the watchdog */
   st = lua_resume(t->co, L, nargs, &nres);
   rt->current = NULL;
   if (st != LUA_OK && !(t->flags & TF_CO_KEPT)) anchor_co(L, ti, t);
   phase(rt, L, st == LUA_OK ? STEP_RETURNED
                : st == LUA_YIELD ? STEP_SETTLED : STEP_DIED);
-  if (t0 && uv_hrtime() - t0 > CORIO_SLOW_NS) {
-    if (st == LUA_OK || st == LUA_YIELD) corio__debug_slow(rt, L, t,
-                                                           uv_hrtime() - t0);
+  if (t0) {
+    corio__watch_step(0);
+    if (uv_hrtime() - t0 > CORIO_SLOW_NS && (st == LUA_OK || st == LUA_YIELD))
+      corio__debug_slow(rt, L, t, uv_hrtime() - t0);
   }
   if (st == LUA_YIELD) {
     if (t->state == T_RUNNING) {

@@ -17,24 +17,51 @@ local function check(chunk, err)
   return chunk
 end
 
+-- Ctrl-C in the REPL: interrupt what runs and go back to the prompt.
+-- A line that spins gets CANCELLED "interrupted" from the interrupt hook
+-- (delivered); otherwise the main task is cancelled here, which ends the
+-- line's await or the prompt's read.  Returns the predicate that tells
+-- such an interruption (taken back: uncancel) from any other error.
+local function on_ctrl_c(corio)
+  local me = corio.current()
+  core.on_interrupt(function(delivered)
+    if not delivered then me:cancel("interrupted") end
+  end)
+  return function(err)
+    if not (corio.is_cancelled(err) and err.message == "interrupted") then
+      return false
+    end
+    if me:cancelling() > 0 then me:uncancel() end
+    io.stderr:write("interrupted\n")
+    return true
+  end
+end
+
 -- The REPL: every line runs in the main task, so it may await.  An
 -- expression's values are printed; an incomplete statement reads more
--- lines.  Interrupting (SIGINT) a line that awaits cancels it, and the
--- REPL ends after it unwinds.
+-- lines.  Ctrl-C interrupts the line (see on_ctrl_c); any other
+-- cancellation ends the REPL after the line unwinds.
 local function repl()
   local corio = require "corio"
   local stdin = corio.stdin
+  local interrupted = on_ctrl_c(corio)
   io.stdout:write("corio ", corio.version, " -- every line runs in a task",
                   " and may await\n")
   local pending = ""
   while true do
     io.stdout:write(pending == "" and "> " or ">> ")
     io.stdout:flush()
-    local line = stdin:read("l")
+    local ok, line = pcall(stdin.read, stdin, "l")
+    if not ok then
+      if not interrupted(line) then error(line, 0) end
+      pending = ""                            -- back to a fresh prompt
+      goto continue
+    end
     if line == nil then
       io.stdout:write("\n")
       return
     end
+    do
     local src = pending .. line
     local chunk, err = load("return " .. src, "=stdin")
     if not chunk then chunk, err = load(src, "=stdin") end
@@ -47,13 +74,17 @@ local function repl()
       else
         local res = table.pack(xpcall(chunk, debug.traceback))
         if not res[1] then
-          io.stderr:write(tostring(res[2]), "\n")
-          if corio.is_cancelled(res[2]) then return end
+          if not interrupted(res[2]) then
+            io.stderr:write(tostring(res[2]), "\n")
+            if corio.is_cancelled(res[2]) then return end
+          end
         elseif res.n > 1 then
           print(table.unpack(res, 2, res.n))
         end
       end
     end
+    end
+    ::continue::
   end
 end
 

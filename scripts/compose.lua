@@ -124,24 +124,28 @@ end
 -- {====================================================================
 -- Timeout scopes
 --
--- Each task with open scopes has a state {top = innermost open scope,
--- owed = true while a scope's cancel request is outstanding}.  Only one
--- scope cancel is outstanding at a time.  When a scope's deadline passes
--- it marks itself expired and (unless one is outstanding already)
--- cancels the task.  At scope exit:
---   * an expired scope that sees CANCELLED while a scope request is
---     outstanding and nobody else asked to cancel the task since it was
---     entered takes that request back and raises TIMEOUT instead -- so the
---     innermost expired scope reports; if an enclosing scope expired too,
---     its cancel is requested anew and reaches the enclosing body at its
---     next await;
---   * otherwise an outstanding request that no enclosing scope is owed is
---     withdrawn (the body finished first or swallowed the CANCELLED);
---   * any other error, and anyone else's CANCELLED, passes through.
+-- A scope notes the task's cancelling() count when it is entered (its
+-- level).  When its deadline passes it marks itself expired and cancels
+-- the task; every expired scope asks, even while another request is
+-- outstanding, and each request is counted (as asyncio 3.11's Timeout).
+-- At exit an expired scope takes its own request back (uncancel) and turns
+-- CANCELLED into TIMEOUT if the only requests newer than its entry were
+-- made by scopes: its own and those of enclosing scopes that expired
+-- after it was entered.  So the innermost expired scope reports (asyncio
+-- reports from the outermost; see docs/API-composition.md), and the
+-- enclosing scopes' cancellation is requested anew, reaching the enclosing
+-- body at its next await.  Anyone else's cancel passes through.
+--
+-- Each scope remembers only its own request.  An earlier version kept one
+-- "owed" flag per task and let a single scope request be outstanding;
+-- after an outer scope's CANCELLED was delivered and swallowed by a pcall
+-- the flag stayed set, and no inner scope could cancel the task any more
+-- (tests/regress/nested_timeout_after_budget_spec.lua).
 -- =====================================================================
 
 local CANCEL_MSG = "deadline exceeded (timeout)"
-local states = setmetatable({}, { __mode = "k" })
+local tops = setmetatable({}, { __mode = "k" })  -- task -> innermost scope
+local seq = 0                                     -- orders entries, expiries
 
 local Scope = { __name = "corio.TimeoutScope" }
 Scope.__index = Scope
@@ -150,33 +154,35 @@ local function expire(sc)
   sc.timer = nil
   if sc.closed then return end
   sc.passed = true
-  local st = sc.st
-  if not st.owed and sc.task:cancel(CANCEL_MSG) then st.owed = true end
+  seq = seq + 1
+  sc.requested, sc.req_seq = sc.task:cancel(CANCEL_MSG), seq
 end
 
 local function enter(task, delay, op)
-  local st = states[task]
-  if st == nil then
-    st = { owed = false }
-    states[task] = st
-  end
-  local sc = setmetatable({ task = task, st = st, parent = st.top,
-    level = task:cancelling() - (st.owed and 1 or 0), delay = delay,
-    op = op, passed = false, closed = false }, Scope)
-  st.top = sc
+  seq = seq + 1
+  local sc = setmetatable({ task = task, parent = tops[task],
+    level = task:cancelling(), entered = seq, delay = delay, op = op,
+    passed = false, requested = false, closed = false }, Scope)
+  tops[task] = sc
   if delay then sc.timer = call_later(delay, expire, sc) end
   return sc
 end
 
-local function enclosing_expired(sc)
-  while sc do
-    if sc.passed then return true end
-    sc = sc.parent
+-- How many enclosing scopes of sc expired, with their request still
+-- counted, after sc was entered.
+local function enclosing_requests(sc)
+  local n, p = 0, sc.parent
+  while p do
+    if p.requested and p.req_seq > sc.entered then n = n + 1 end
+    p = p.parent
   end
-  return false
+  return n
 end
 
 -- Closes the scope; returns the error to raise instead of err, or nil.
+-- (corio's uncancel() also withdraws a request not yet delivered when the
+-- count drops to 0, as asyncio does only from 3.13: a scope whose body
+-- finished just as its deadline passed leaves no stray CANCELLED.)
 local function exit(sc, err)
   if sc.closed then return nil end
   sc.closed = true
@@ -184,23 +190,20 @@ local function exit(sc, err)
     sc.timer:cancel()
     sc.timer = nil
   end
-  local st, task = sc.st, sc.task
-  st.top = sc.parent
-  local owed = enclosing_expired(st.top)
-  local out
-  if sc.passed and st.owed and err ~= nil and is_cancelled(err) and
-     task:cancelling() - 1 <= sc.level then
+  local task = sc.task
+  if tops[task] == sc then tops[task] = sc.parent end
+  if not sc.requested then return nil end
+  sc.requested = false
+  local left = task:uncancel()
+  if err == nil or not is_cancelled(err) then return nil end
+  local others = enclosing_requests(sc)
+  if left - others > sc.level then return nil end   -- not only scopes'
+  if others > 0 then          -- deliver the enclosing scopes' cancel anew
+    task:cancel(CANCEL_MSG)
     task:uncancel()
-    st.owed = false
-    if owed and task:cancel(CANCEL_MSG) then st.owed = true end
-    out = Error("TIMEOUT", ("timed out after %g s"):format(sc.delay),
-      { op = sc.op, cause = err })
-  elseif st.owed and not owed then
-    task:uncancel()
-    st.owed = false
   end
-  if st.top == nil and not st.owed then states[task] = nil end
-  return out
+  return Error("TIMEOUT", ("timed out after %g s"):format(sc.delay),
+    { op = sc.op, cause = err })
 end
 
 function Scope:__close(err)

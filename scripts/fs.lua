@@ -15,6 +15,7 @@ gets BUSY, as with Streams.
 ]]
 local core = require "corio.core"
 local C = require "corio._fs"
+local raise = require("corio._args").raise  -- misuse: at the user's line
 
 local fs = {}
 
@@ -37,8 +38,8 @@ File.__index = File
 File.__name = "corio.File"
 
 local function badself(op, f)
-  error(sformat("bad argument #1 to '%s' (corio.File expected, got %s)",
-                op, type(f)), 3)
+  raise(sformat("bad argument #1 to '%s' (corio.File expected, got %s)",
+                op, type(f)))
 end
 
 -- Checks that self is an open File: bad argument, or CLOSED (with path).
@@ -186,12 +187,12 @@ local function read1(self, fmt)
   if type(fmt) == "number" then
     local n = tointeger(fmt)
     if n == nil or n < 0 then
-      error("bad argument #1 to 'read' (invalid format)", 4)
+      raise("bad argument #1 to 'read' (invalid format)")
     end
     return read_count(self, n)
   end
   if type(fmt) ~= "string" then
-    error("bad argument #1 to 'read' (invalid format)", 4)
+    raise("bad argument #1 to 'read' (invalid format)")
   end
   local f = ssub(fmt, 1, 1) == "*" and ssub(fmt, 2, 2) or ssub(fmt, 1, 1)
   if f == "l" then return read_line(self, false)
@@ -199,7 +200,7 @@ local function read1(self, fmt)
   elseif f == "a" then return read_all(self)
   elseif f == "n" then return read_number(self)
   end
-  error("bad argument #1 to 'read' (invalid format)", 4)
+  raise("bad argument #1 to 'read' (invalid format)")
 end
 
 local function do_read(self, ...)
@@ -222,7 +223,7 @@ local function check_fmt(fmt, i)
   elseif type(fmt) == "string" then
     if sfind(fmt, "^%*?[nlLa]") then return end
   end
-  error(sformat("bad argument #%d to 'read' (invalid format)", i), 3)
+  raise(sformat("bad argument #%d to 'read' (invalid format)", i))
 end
 
 --- f:read(...) -> values, as Lua's file:read ("n", "l", "L", "a", count).
@@ -241,8 +242,8 @@ local function tostr(v, i)
     return math.type(v) == "integer" and sformat("%d", v)
       or sformat("%.14g", v)
   end
-  error(sformat("bad argument #%d to 'write' (string expected, got %s)",
-                i, t), 4)
+  raise(sformat("bad argument #%d to 'write' (string expected, got %s)",
+                i, t))
 end
 
 local function do_write(self, ...)
@@ -277,7 +278,7 @@ local function do_seek(self, whence, offset)
   whence = whence or "cur"
   offset = offset or 0
   if type(offset) ~= "number" or not tointeger(offset) then
-    error("bad argument #2 to 'seek' (number has no integer representation)", 4)
+    raise("bad argument #2 to 'seek' (number has no integer representation)")
   end
   local target
   if whence == "set" then target = offset
@@ -287,7 +288,7 @@ local function do_seek(self, whence, offset)
     self.pos = C.lseek(self.fd, offset, "end")
     return self.pos
   else
-    error("bad argument #1 to 'seek' (invalid option '" .. tostring(whence) .. "')", 4)
+    raise("bad argument #1 to 'seek' (invalid option '" .. tostring(whence) .. "')")
   end
   if target < 0 then
     error(Error("EINVAL", "invalid argument", { op = "seek", path = self.path }), 0)
@@ -381,7 +382,10 @@ function File:close()
   return true
 end
 
-File.__close = function(self) self:close() end
+File.__close = function(self)
+  if getmetatable(self) ~= File then badself("__close", self) end
+  self:close()
+end
 
 File.__gc = function(self)
   local fd = self.fd
@@ -392,13 +396,25 @@ File.__gc = function(self)
 end
 
 File.__tostring = function(self)
+  if getmetatable(self) ~= File then badself("__tostring", self) end
   if self.fd == nil then return "corio.File (closed)" end
   return sformat("corio.File (%s): fd %d", self.path, self.fd)
 end
 
 --- fs.open(path [, mode [, perm]]) -> File; mode as io.open ("r", "w",
 --- "a", "r+", "w+", "a+", plus "b", and "x" for exclusive creation).
+-- Types are checked here, not only by C: a C function's "bad argument"
+-- names its caller's line, which would be this file's.
+local function check_str(v, n, fname, optional)
+  if type(v) ~= "string" and not (optional and v == nil) then
+    raise(sformat("bad argument #%d to '%s' (string expected, got %s)", n,
+                  fname, v == nil and "no value" or type(v)))
+  end
+end
+
 function fs.open(path, mode, perm)
+  check_str(path, 1, "open")
+  check_str(mode, 2, "open", true)
   local fd = C.open(path, mode, perm)
   mode = mode or "r"
   local f = setmetatable({
@@ -476,22 +492,23 @@ end
 --- fs.mkdir(path [, {parents=, mode=} | mode])
 function fs.mkdir(path, opts)
   if type(path) ~= "string" then
-    error(sformat("bad argument #1 to 'mkdir' (string expected, got %s)",
-                  type(path)), 2)
+    raise(sformat("bad argument #1 to 'mkdir' (string expected, got %s)",
+                  type(path)))
   end
   local mode = opts
   if type(opts) == "table" then
     mode = opts.mode
     if opts.parents then return mkdir_p(path, mode) end
   elseif opts ~= nil and type(opts) ~= "number" and type(opts) ~= "string" then
-    error(sformat("bad argument #2 to 'mkdir' (table expected, got %s)",
-                  type(opts)), 2)
+    raise(sformat("bad argument #2 to 'mkdir' (table expected, got %s)",
+                  type(opts)))
   end
   return C.mkdir(path, mode)
 end
 
 --- fs.scandir(path) -> iterator of name, type.
 function fs.scandir(path)
+  check_str(path, 1, "scandir")
   local list = C.scandir(path)
   local i = 0
   return function()
@@ -506,8 +523,8 @@ function fs.copyfile(from, to, opts)
   local flags = 0
   if opts ~= nil then
     if type(opts) ~= "table" then
-      error(sformat("bad argument #3 to 'copyfile' (table expected, got %s)",
-                    type(opts)), 2)
+      raise(sformat("bad argument #3 to 'copyfile' (table expected, got %s)",
+                    type(opts)))
     end
     if opts.exclusive then flags = flags | C.COPYFILE_EXCL end
     if opts.clone then flags = flags | C.COPYFILE_FICLONE end

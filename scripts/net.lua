@@ -22,9 +22,7 @@ local net = {}
 -- Argument checks (misuse raises Lua's standard "bad argument" error)
 -- =====================================================================
 
-local function argerror(n, fname, msg)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
-end
+local argerror = require("corio._args").argerror  -- at the user's line
 
 local function check_type(v, n, fname, want, optional)
   local t = type(v)

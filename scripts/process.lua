@@ -32,9 +32,8 @@ local Process = {}
 Process.__index = Process
 Process.__name = "corio.Process"
 
-local function badarg(n, fname, msg)
-  error(sformat("bad argument #%d to '%s' (%s)", n, fname, msg), 3)
-end
+local args = require "corio._args"
+local badarg = args.argerror            -- raised at the user's line
 
 local function check_proc(p, fname)
   if getmetatable(p) ~= Process then
@@ -82,6 +81,7 @@ function Process:running()
 end
 
 Process.__tostring = function(self)
+  check_proc(self, "__tostring")
   if self.code ~= nil then
     return sformat("corio.Process (pid %d, exited %d%s)", self.pid,
                    self.code, self.signal and (" " .. self.signal) or "")
@@ -301,7 +301,7 @@ M.env = setmetatable({}, {
   end,
   __newindex = function(_, k, v)
     if type(k) ~= "string" then
-      error("bad argument #1 to 'setenv' (string expected, got " .. type(k) .. ")", 2)
+      badarg(1, "setenv", "string expected, got " .. type(k))
     end
     P.setenv(k, v ~= nil and tostring(v) or nil)
   end,

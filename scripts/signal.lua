@@ -10,8 +10,19 @@ alive (unless made with {keep_alive = true}); a task in signal.wait does.
 ]]
 local core = require "corio.core"
 local S = require "corio._signal"
+local argerror = require("corio._args").argerror  -- at the user's line
 
 local M = {}
+
+-- A signal argument must be a name or a number; an unknown one is for
+-- the caller to judge (signum: nil, wait: bad argument).  The C lookup
+-- stays lenient for process.lua, whose kill() names the bad argument.
+local function check_sig(sig, fname)
+  local t = type(sig)
+  if t ~= "string" and t ~= "number" then
+    argerror(1, fname, "signal name or number expected, got " .. t)
+  end
+end
 
 --- signal.on(name, fn [, {keep_alive=}]) -> handler.  A handler does
 --- not keep the loop alive unless keep_alive is true: a task that awaits
@@ -20,25 +31,18 @@ function M.on(name, fn, opts)
   local keep = false
   if opts ~= nil then
     if type(opts) ~= "table" then
-      error("bad argument #3 to 'on' (table expected, got " .. type(opts) .. ")", 2)
+      argerror(3, "on", "table expected, got " .. type(opts))
     end
     keep = opts.keep_alive and true or false
+  end
+  check_sig(name, "on")
+  if not S.signum(name) then
+    argerror(1, "on", ("unknown signal '%s'"):format(tostring(name)))
   end
   local h = S.on(name, fn, keep)
   return h
 end
 M.name = S.name
-
--- A signal argument must be a name or a number; an unknown one is for
--- the caller to judge (signum: nil, wait: bad argument).  The C lookup
--- stays lenient for process.lua, whose kill() names the bad argument.
-local function check_sig(sig, fname)
-  local t = type(sig)
-  if t ~= "string" and t ~= "number" then
-    error(string.format("bad argument #1 to '%s' (signal name or number "
-                        .. "expected, got %s)", fname, t), 3)
-  end
-end
 
 --- signal.signum(sig) -> the number, or nil for an unknown name or number.
 function M.signum(sig)
@@ -49,8 +53,7 @@ end
 function M.wait(name)
   check_sig(name, "wait")
   if not S.signum(name) then
-    error(string.format("bad argument #1 to 'wait' (unknown signal '%s')",
-                        tostring(name)), 2)
+    argerror(1, "wait", ("unknown signal '%s'"):format(tostring(name)))
   end
   local task, token = core.waiter()
   local h <close> = S.on(name, function(n) core.wake(task, token, n) end, true)

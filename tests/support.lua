@@ -172,4 +172,76 @@ function S.is_error(err, code)
   return err
 end
 
+-- Starts `corio [opts.pre...] script` (script = text) as a child with its
+-- stdout and stderr (and with opts.stdin, its stdin) piped, for tests that
+-- talk to it -- send signals, type lines -- synchronized on what it
+-- prints, never on sleeps.  Returns c with
+--   c:expect(which, text [, s])  waits (at most s seconds, default 60)
+--                                until c.out or c.err ("out"/"err") holds
+--                                text (plain), else fails the test
+--   c:kill(sig), c:write(s)
+--   c:finish([s]) -> code, out, err  (the child is killed after s seconds,
+--                                     default 60: a hang fails the test)
+function S.child(text, opts)
+  opts = opts or {}
+  local process = require "corio.process"
+  local d = S.tmpdir()
+  local argv = { S.corio }
+  for _, a in ipairs(opts.pre or {}) do argv[#argv + 1] = a end
+  if text then argv[#argv + 1] = S.write(d .. "/script.lua", text) end
+  local p = process.spawn(argv, { stdout = "pipe", stderr = "pipe",
+    stdin = opts.stdin and "pipe" or "null" })
+  local c = { proc = p, out = "", err = "", sig = corio.future() }
+  local function wake()
+    local f = c.sig
+    c.sig = corio.future()
+    f:set_result()
+  end
+  local function reader(which, stream)
+    return corio.spawn(function()
+      while true do
+        local line = stream:read("L")
+        if line == nil then break end
+        c[which] = c[which] .. line
+        wake()
+      end
+      stream:close()
+      c["eof_" .. which] = true
+      wake()
+    end)
+  end
+  c.readers = { reader("out", p.stdout), reader("err", p.stderr) }
+  function c:expect(which, want, s)
+    local scope <close> = corio.timeout(s or 60)
+    while not self[which]:find(want, 1, true) do
+      local ok, e = pcall(self.sig.await, self.sig)
+      if not ok then
+        error(("child never printed %q on std%s; out: %q, err: %q")
+          :format(want, which, self.out, self.err), 0)
+      end
+      if self["eof_" .. which] and not self[which]:find(want, 1, true) then
+        error(("child exited without printing %q; out: %q, err: %q")
+          :format(want, self.out, self.err), 0)
+      end
+    end
+  end
+  function c:kill(sig) return self.proc:kill(sig) end
+  function c:write(s) return self.proc.stdin:write(s) end
+  function c:finish(s)
+    if self.proc.stdin then self.proc.stdin:close() end
+    local ok, code = pcall(corio.wait_for, function()
+      return self.proc:wait()
+    end, s or 60)
+    if not ok then
+      self.proc:kill("SIGKILL")
+      self.proc:wait()
+      error(("child did not exit; out: %q, err: %q"):format(self.out,
+        self.err), 0)
+    end
+    corio.gather(self.readers)
+    return code, self.out, self.err
+  end
+  return c
+end
+
 return S

@@ -252,9 +252,9 @@ static void build_request(lua_State *L, xbuf *b, int bc, int a, int n,
   xbuf_free(b);
   if (item > 0) {
     lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)item, err);
-    luaL_argerror(L, argn, lua_tostring(L, -1));
+    corio__argerror(L, argn, lua_tostring(L, -1));
   }
-  luaL_argerror(L, argn + bad, err);
+  corio__argerror(L, argn + bad, err);
 }
 
 
@@ -270,7 +270,7 @@ static xexec *check_exec(lua_State *L) {
 static void push_bytecode(lua_State *L, int fidx) {
   luaL_checktype(L, fidx, LUA_TFUNCTION);
   const char *err = xenc_function(L, fidx);
-  if (err) luaL_argerror(L, fidx, err);
+  if (err) corio__argerror(L, fidx, err);
 }
 
 
@@ -389,7 +389,7 @@ static int l_map(lua_State *L) {
         call_free(c);
         if (err == NULL) return luaL_error(L, "not enough memory");
         lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)i, err);
-        return luaL_argerror(L, 3, lua_tostring(L, -1));
+        return corio__argerror(L, 3, lua_tostring(L, -1));
       }
     }
     lua_pop(L, 1);

@@ -449,14 +449,14 @@ static int check_flags(lua_State *L, int idx) {
     case 'r': flags = 0; break;
     case 'w': flags = O_CREAT | O_TRUNC; break;
     case 'a': flags = O_CREAT | O_APPEND; break;
-    default: return luaL_argerror(L, idx, "invalid mode");
+    default: return corio__argerror(L, idx, "invalid mode");
   }
   int plus = 0;
   for (; m < end; m++) {
     if (*m == '+' && !plus) plus = 1;
     else if (*m == 'x' && (flags & O_CREAT) && !(flags & O_APPEND))
       flags |= O_EXCL;
-    else if (*m != 'b') return luaL_argerror(L, idx, "invalid mode");
+    else if (*m != 'b') return corio__argerror(L, idx, "invalid mode");
   }
   if (plus) flags |= O_RDWR;
   else flags |= (flags & O_CREAT) ? O_WRONLY : O_RDONLY;

@@ -136,7 +136,7 @@ static int l_getnameinfo(lua_State *L) {
   int port = net__check_port(L, 2);
   struct sockaddr_storage ss;
   if (net__parse_addr(ip, port, &ss) != 0)
-    return luaL_argerror(L, 1, "not a numeric IP address");
+    return corio__argerror(L, 1, "not a numeric IP address");
   corio_task *t = corio__check_await(L, rt, "reverse");
   dnsreq *d = malloc(sizeof *d + len + 1);
   if (d == NULL) return luaL_error(L, "not enough memory");

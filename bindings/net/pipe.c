@@ -21,8 +21,8 @@
 static const char *check_path(lua_State *L, int idx) {
   size_t len;
   const char *path = luaL_checklstring(L, idx, &len);
-  luaL_argcheck(L, len > 0 && strlen(path) == len, idx,
-                "not a valid socket path");
+  if (len == 0 || strlen(path) != len)
+    corio__argerror(L, idx, "not a valid socket path");
   if (len >= sizeof(((struct sockaddr_un *)0)->sun_path))
     corio__uverror(L, UV_ENAMETOOLONG, "unix", path);
   return path;

@@ -269,7 +269,7 @@ static void check_format(lua_State *L, int idx, rreq *q) {
     case 'l': q->kind = RQ_LINE; return;
     case 'L': q->kind = RQ_LINEKEEP; return;
     case 'a': q->kind = RQ_ALL; return;
-    default: luaL_argerror(L, idx, "invalid format");
+    default: corio__argerror(L, idx, "invalid format");
   }
 }
 

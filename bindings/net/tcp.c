@@ -203,7 +203,7 @@ static int l_tcp_connect(lua_State *L) {
   struct sockaddr_storage ss, local;
   int has_local = 0, nodelay = 1, r;
   if (net__parse_addr(ip, port, &ss) != 0)
-    return luaL_argerror(L, 1, "not a numeric IP address");
+    return corio__argerror(L, 1, "not a numeric IP address");
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
     if (lua_getfield(L, 3, "local_host") != LUA_TNIL) {
@@ -274,7 +274,7 @@ static int l_tcp_listen(lua_State *L) {
   luaL_checktype(L, 4, LUA_TTABLE);
   struct sockaddr_storage ss;
   if (net__parse_addr(ip, port, &ss) != 0)
-    return luaL_argerror(L, 1, "not a numeric IP address");
+    return corio__argerror(L, 1, "not a numeric IP address");
   lua_getfield(L, 4, "backlog");
   int backlog = (int)luaL_optinteger(L, -1, 511);
   lua_getfield(L, 4, "reuseport");

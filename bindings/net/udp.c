@@ -151,7 +151,7 @@ static void check_addr(lua_State *L, int idx, struct sockaddr_storage *ss) {
   const char *ip = luaL_checkstring(L, idx);
   int port = net__check_port(L, idx + 1);
   if (net__parse_addr(ip, port, ss) != 0)
-    luaL_argerror(L, idx, "not a numeric IP address");
+    corio__argerror(L, idx, "not a numeric IP address");
 }
 
 
