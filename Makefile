@@ -35,7 +35,7 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # lua-cjson (corio.json) is linked statically so the binary needs no extra
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
-BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) -lm -ldl -lpthread
+BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) -lz -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
@@ -85,11 +85,11 @@ $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -llua5.4-cjson -lm
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -llua5.4-cjson -lz -lm
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -llua5.4-cjson -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -llua5.4-cjson -lz -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "http.h"
 
 int luaopen_corio__http(lua_State *L);
 
@@ -202,6 +203,7 @@ int luaopen_corio__http(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "parse_head", l_parse_head },
     { "parse_chunk_size", l_parse_chunk_size },
+    { "inflater", corio__http_inflater },
     { NULL, NULL }
   };
   luaL_newlib(L, fns);
