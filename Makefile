@@ -37,11 +37,15 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # lua-cjson (corio.json) is linked statically so the binary needs no extra
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
-BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(SSL_LIBS) -lz -lm -ldl -lpthread
+# Protocol libraries: WebSocket framing (libwslay ships no .pc file) and
+# libcrypto for the WebSocket handshake's SHA-1 and random keys; zlib for
+# HTTP bodies.
+PROTO_LIBS = -lwslay -lz
+BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(SSL_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted libssl-dev openssl \
-           lua-cjson-dev libhttp-parser-dev zlib1g-dev
+           libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
@@ -87,11 +91,11 @@ $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv openssl 2>/dev/null) -llua5.4-cjson -lz -lm
+	  $(shell pkg-config --libs lua5.4 libuv openssl 2>/dev/null) $(PROTO_LIBS) -llua5.4-cjson -lm
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(SSL_LIBS) -llua5.4-cjson -lz -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(SSL_LIBS) $(PROTO_LIBS) -llua5.4-cjson -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
