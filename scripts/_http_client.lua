@@ -96,18 +96,17 @@ local function checkout(cl, u, o)
   if cl.open >= cl.o.max_connections or (cl.o.max_per_host > 0 and (cl.per[k] or 0) >= cl.o.max_per_host) then
     error(Error("LIMIT", "too many open connections", { op = "http", host = u.host, port = u.port }), 0)
   end
+  local s
   if u.scheme == "https" then
-    local ok, tls = pcall(require, "corio.tls")
-    if not ok then
-      error(Error("TLS", "https needs corio.tls, not in this build", { op = "http", host = u.host }), 0)
-    end
-    local s = tls.connect(u.host, u.port, { tls = o.tls, timeout = o.connect_timeout })
-    cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
-    return { s = s, r = msg.new_reader(s, o.read_timeout), k = k }, false
-  elseif u.scheme ~= "http" then
+    -- corio.tls verifies the peer against the system CAs (or opts.tls)
+    local tls = require "corio.tls"
+    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port,
+      { tls = o.tls or {} })
+  elseif u.scheme == "http" then
+    s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
+  else
     error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
   end
-  local s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
   cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
   return { s = s, r = msg.new_reader(s, o.read_timeout), k = k }, false
 end

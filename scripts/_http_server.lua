@@ -184,12 +184,20 @@ Request.__name = "corio.http.Request"
 for k, f in pairs(body.mixin) do Request[k] = f end
 Request.__index = Request
 
+--- req:websocket(opts) -> WebSocket: answers the upgrade (101) and hands
+--- the connection to corio._ws; the HTTP loop ends with this request.
 function Request:websocket(opts)
-  local ok, ws = pcall(require, "corio.websocket")
-  if not ok then
-    error(Error("INVALID_STATE", "corio.websocket is not available in this build", { op = "websocket" }), 0)
+  if getmetatable(self) ~= Request then
+    error("bad argument #1 to 'websocket' (corio.http.Request expected)", 2)
   end
-  return ws.accept(self, opts)
+  local res = self._res
+  if res.headers_sent then
+    error(Error("INVALID_STATE", "the response was already started", { op = "websocket" }), 0)
+  end
+  local conn = self._conn
+  conn.keep = false
+  res.finished, res.headers_sent = true, true
+  return require("corio._ws").accept(conn.s, self, opts)
 end
 
 local function build_request(conn, method, target, minor, h, peer)
@@ -263,6 +271,7 @@ local function one(conn, srv)
   end
   srv._busy[conn] = true
   local res = new_res(conn, req)
+  req._res, req._conn = res, conn
   local hok, herr = pcall(function()
     return compose.timeout(o.request_timeout, function()
       local status, headers, b = srv._handler(req, res)
@@ -318,7 +327,13 @@ function M.serve(host, port, handler, opts)
   for k, v in pairs(opts or {}) do if M.DEFAULTS[k] == nil and k ~= "tls" then nopts[k] = v end end
   local state = { _handler = handler, _busy = {}, _conns = {}, _shutting = false }
   local srv
-  srv = net.serve(host, port, function(s)
+  local listen = net.serve
+  if opts and opts.tls then
+    -- HTTPS: corio.tls does the handshake, the handler gets a TlsStream
+    nopts.tls = opts.tls
+    listen = require("corio.tls")._serve_for
+  end
+  srv = listen(host, port, function(s)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }

@@ -40,14 +40,30 @@ for _, m in ipairs({ "post", "put", "patch" }) do
   end
 end
 
---- websocket(url, opts) -> WebSocket, from corio.websocket when built in
+--- websocket(url, opts) -> WebSocket (ws:// and wss://) on corio._ws
 function http.websocket(url, opts)
-  local ok, ws = pcall(require, "corio.websocket")
-  if not ok then
-    error(require("corio.core").Error("INVALID_STATE",
-      "corio.websocket is not available in this build", { op = "websocket" }), 0)
+  if type(url) ~= "string" then
+    error(("bad argument #1 to 'websocket' (string expected, got %s)"):format(type(url)), 2)
   end
-  return ws.connect(url, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'websocket' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  local ws = require "corio._ws"
+  local scheme, rest = url:match("^(wss?)://(.*)$")
+  if not scheme then error("bad argument #1 to 'websocket' (ws:// or wss:// URL expected)", 2) end
+  local u = client.parse_url((scheme == "wss" and "https://" or "http://") .. rest)
+  if not u then error("bad argument #1 to 'websocket' (invalid URL)", 2) end
+  opts = opts or {}
+  local s
+  if scheme == "wss" then
+    s = require("corio.tls")._connect_for(u.host, u.port, { tls = opts.tls or {} })
+  else
+    s = require("corio.net").connect(u.host, u.port)
+  end
+  local default = (scheme == "ws" and u.port == 80) or (scheme == "wss" and u.port == 443)
+  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts)
+  if not ok then s:abort() error(w, 0) end
+  return w
 end
 
 return http

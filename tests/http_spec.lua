@@ -377,3 +377,42 @@ describe("http headers", function()
     assert.matches("bad argument", errof(h.add, h, "bad name", "v"))
   end)
 end)
+
+describe("https and websocket through corio.http", function()
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local H = dofile(here .. "helpers/tls_helpers.lua")
+
+  it("serves HTTPS (opts.tls) and the client verifies it", function()
+    local srv = http.serve("127.0.0.1", 0, function(req) return 200, {}, "secure " .. req.path end,
+      { tls = H.server_opts() })
+    local _, port = srv:address()
+    local cl = http.client()
+    local r = cl:get("https://localhost:" .. port .. "/x", { tls = H.client_opts() })
+    assert.equal("secure /x", r:body())
+    cl:close()
+    -- without the test CA the certificate does not verify
+    local cl2 = http.client()
+    local err = errof(cl2.get, cl2, "https://localhost:" .. port .. "/x")
+    assert.equal("TLS_VERIFY", err.code)
+    cl2:close()
+    srv:shutdown(5)
+  end)
+
+  for _, secure in ipairs({ false, true }) do
+    it("upgrades to a WebSocket on both sides (" .. (secure and "wss" or "ws") .. "://)", function()
+      local srv = http.serve("127.0.0.1", 0, function(req)
+        local ws = req:websocket()
+        local data = ws:receive()
+        ws:send("echo " .. data)
+        ws:close()
+      end, secure and { tls = H.server_opts() } or nil)
+      local _, port = srv:address()
+      local ws = http.websocket((secure and "wss" or "ws") .. "://localhost:" .. port .. "/chat",
+        secure and { tls = H.client_opts() } or nil)
+      ws:send("hi")
+      assert.equal("echo hi", (ws:receive()))
+      ws:close()
+      srv:shutdown(5)
+    end)
+  end
+end)
