@@ -22,6 +22,7 @@ M.DEFAULTS = {
   max_header_size = 16384, max_headers = 100, max_body_size = 1048576,
   max_url_size = 8192, max_requests = 0,
 }
+local PEER_GONE = { EPIPE = true, ECONNRESET = true, ECONNABORTED = true, CLOSED = true }
 local DRAIN_MAX = 262144   -- an unread body up to this size is drained to keep the connection
 
 local REASONS = {
@@ -288,6 +289,8 @@ local function one(conn, srv)
   if not hok then
     local code = type(herr) == "table" and herr.code
     if code == "CANCELLED" then error(herr, 0) end
+    -- the client went away mid-response: its doing, nothing to report
+    if PEER_GONE[code] then return false end
     local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
     if not status then
       status = code == "TIMEOUT" and 503 or 500
