@@ -57,7 +57,7 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 
-.PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz
+.PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz fuzz-http
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -172,6 +172,19 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+# corio.http's head scanner, chunk-size check and inflater (tests/fuzz_http.c).
+fuzz-http:
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_http
+	@mkdir -p $(BUILD)/fuzz-http-corpus
+	$(BUILD)/fuzz_http -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-http-corpus
+
+$(BUILD)/fuzz_http: tests/fuzz_http.c bindings/http/head.c bindings/http/inflate.c bindings/http/http.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra $(PKG_CFLAGS) \
+	  -Ibindings/http tests/fuzz_http.c bindings/http/head.c bindings/http/inflate.c \
+	  -o $@ $(LUA_STATIC) -lz -lm -ldl
 
 $(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
 	@mkdir -p $(BUILD)
