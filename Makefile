@@ -6,7 +6,8 @@
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
 #   make check-layout  runtime/ depends on nothing in bindings/
-#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
+#   make fuzz     libFuzzer on the Stream readers and WebSocket frame
+#                 decoding (FUZZ_TIME=60 seconds each)
 #   make install  binary, libraries, header and pkg-config file
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
@@ -37,15 +38,15 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # lua-cjson (corio.json) is linked statically so the binary needs no extra
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
-# Protocol libraries: WebSocket framing (libwslay ships no .pc file) and
-# libcrypto for the WebSocket handshake's SHA-1 and random keys; zlib for
-# HTTP bodies.
-PROTO_LIBS = -lwslay -lz
-BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(SSL_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
+# Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
+# and random keys), WebSocket framing (libwslay ships no .pc file), zlib
+# for HTTP bodies.
+PROTO_LIBS = $(SSL_LIBS) -lwslay -lz
+BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
-DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted libssl-dev openssl \
-           libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev
+DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
+           libssl-dev openssl libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
@@ -56,6 +57,10 @@ CMODULES    = $(shell grep -ho '^int luaopen_corio_[a-z0-9_]*' $(BINDING_SRC) /d
 LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
+
+# A failed step (the embed tool on a script with a syntax error) leaves no
+# half-written file that a later make would take as up to date.
+.DELETE_ON_ERROR:
 
 .PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz fuzz-http
 
@@ -91,11 +96,11 @@ $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv openssl 2>/dev/null) $(PROTO_LIBS) -llua5.4-cjson -lm
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) -llua5.4-cjson -lm
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(SSL_LIBS) $(PROTO_LIBS) -llua5.4-cjson -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -llua5.4-cjson -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
@@ -172,6 +177,18 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_ws
+	@mkdir -p $(BUILD)/fuzz-ws-corpus
+	$(BUILD)/fuzz_ws -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 $(BUILD)/fuzz-ws-corpus
+
+# WebSocket frame decoding (wslay under corio's pull-mode state) under
+# random input and chunking (tests/fuzz_ws.c).
+$(BUILD)/fuzz_ws: tests/fuzz_ws.c bindings/http/wsconn.c bindings/http/wsconn.h
+	@mkdir -p $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
+	  -Ibindings/http tests/fuzz_ws.c bindings/http/wsconn.c -o $@ \
+	  -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 # corio.http's head scanner, chunk-size check and inflater (tests/fuzz_http.c).
 fuzz-http:

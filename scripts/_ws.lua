@@ -108,7 +108,7 @@ function M.wrap(stream, opts)
   end
   local max = opt_size(opts, "max_message_size", 2, "wrap")
   local ct = opt_size(opts, "close_timeout", 2, "wrap")
-  local conn = C.new(not opts.client, tointeger(max // 1) or max // 1)
+  local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
   return setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
@@ -165,6 +165,7 @@ function WebSocket:receive()
     self._reading = true
     local ok, chunk = pcall(self._s.read, self._s, READ_SIZE)
     self._reading = false
+    if self._closed then return nil end   -- close() ended it meanwhile
     if not ok then
       if self._closing or self._done then return nil end
       self.close_code, self.close_reason = 1006, ""

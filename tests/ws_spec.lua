@@ -100,6 +100,23 @@ local function raw_server(answer, body)
   return srv, port, done
 end
 
+-- Sends bytes to a corio server's WebSocket; expects a close frame with
+-- `close` back and receive() to raise `code` with that close_code.
+local function refused(bytes, close, code, opts)
+  local srv, s, _, got = server_and_raw(function(w) return w:receive() end, opts)
+  s:write(bytes)
+  local op, p = read_frame(s)
+  assert.equal(8, op)
+  assert.equal(close, close_code(p))
+  local ok, err = got:await()
+  assert.is_false(ok)
+  assert.equal(code, err.code)
+  assert.equal(close, err.close_code)
+  assert.is_nil(s:read(10))      -- and the connection closes
+  s:close()
+  srv:close()
+end
+
 local function ok101(key)
   return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" ..
     "Connection: Upgrade\r\nSec-WebSocket-Accept: " .. ws.accept_key(key) ..
@@ -292,18 +309,7 @@ describe("ws server side", function()
   end)
 
   it("an unmasked client frame is answered with close 1002", function()
-    local srv, s, _, got = server_and_raw(function(w) return w:receive() end)
-    s:write(frame(1, "no mask"))
-    local op, p = read_frame(s)
-    assert.equal(8, op)
-    assert.equal(1002, close_code(p))
-    local ok, err = got:await()
-    assert.is_false(ok)
-    assert.equal("HTTP_PROTOCOL", err.code)
-    assert.equal(1002, err.close_code)
-    assert.is_nil(s:read(10))      -- and the connection closes
-    s:close()
-    srv:close()
+    refused(frame(1, "no mask"), 1002, "HTTP_PROTOCOL")
   end)
 
   it("a control frame over 125 bytes is answered with close 1002", function()
@@ -322,18 +328,8 @@ describe("ws server side", function()
   end)
 
   it("invalid UTF-8 in a text message closes with 1007", function()
-    local srv, s, _, got = server_and_raw(function(w) return w:receive() end)
-    s:write(frame(1, "ok \xc3", { mask = true, fin = false }) ..
-      frame(0, "\x28", { mask = true }))
-    local op, p = read_frame(s)
-    assert.equal(8, op)
-    assert.equal(1007, close_code(p))
-    local ok, err = got:await()
-    assert.is_false(ok)
-    assert.equal("HTTP_PROTOCOL", err.code)
-    assert.equal(1007, err.close_code)
-    s:close()
-    srv:close()
+    refused(frame(1, "ok \xc3", { mask = true, fin = false }) ..
+      frame(0, "\x28", { mask = true }), 1007, "HTTP_PROTOCOL")
   end)
 
   it("a message over max_message_size closes with 1009 and LIMIT", function()
@@ -390,19 +386,12 @@ describe("ws server side", function()
   end)
 
   it("a reserved bit or opcode is a protocol error", function()
-    for _, f in ipairs { frame(1, "x", { mask = true, rsv = 0x40 }),
-                         frame(3, "x", { mask = true }) } do
-      local srv, s, _, got = server_and_raw(function(w) return w:receive() end)
-      s:write(f)
-      local op, p = read_frame(s)
-      assert.equal(8, op)
-      assert.equal(1002, close_code(p))
-      local ok, err = got:await()
-      assert.is_false(ok)
-      assert.equal("HTTP_PROTOCOL", err.code)
-      s:close()
-      srv:close()
-    end
+    refused(frame(1, "x", { mask = true, rsv = 0x40 }), 1002, "HTTP_PROTOCOL")
+    refused(frame(3, "x", { mask = true }), 1002, "HTTP_PROTOCOL")
+  end)
+
+  it("a continuation without a start is a protocol error", function()
+    refused(frame(0, "x", { mask = true }), 1002, "HTTP_PROTOCOL")
   end)
 end)
 

@@ -2,7 +2,8 @@
 ** ws.c -- corio._wslay: WebSocket framing (RFC 6455) on Debian's libwslay,
 ** and the handshake's two bits of cryptography on OpenSSL's libcrypto.
 **
-** Pull model, no I/O here.  A Conn is one wslay event context whose
+** Pull model, no I/O here.  A Conn (the ws_conn of wsconn.c, which holds
+** everything that does not need Lua) is one wslay event context whose
 ** callbacks never touch a socket: the recv callback reads from the bytes
 ** the caller hands to conn:feed(data) (a Lua string, borrowed for that
 ** call only), the send callback appends to an output buffer the caller
@@ -23,198 +24,46 @@
 ** the userdata and are freed by conn:free() or __gc, whichever comes
 ** first; every method raises on a freed Conn.
 */
-#include <stdlib.h>   /* malloc, realloc, free */
-#include <string.h>   /* memcpy */
+#include <string.h>   /* memset */
 
-#include <wslay/wslay.h>        /* the framing */
 #include <openssl/evp.h>        /* SHA-1, base64 */
-#include <openssl/rand.h>       /* masking keys, handshake keys */
+#include <openssl/rand.h>       /* handshake keys */
 
 #include "shared.h"    /* the core: corio_rt, Lua */
+#include "wsconn.h"    /* the framing state, without Lua */
 
 #define CONN_MT "corio.WebSocketConn"
 
 /* The handshake's fixed suffix (RFC 6455 section 1.3). */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-typedef struct msg {
-  struct msg *next;
-  size_t len;
-  uint8_t opcode;
-  char data[];
-} msg;
-
-typedef struct conn {
-  wslay_event_context_ptr ctx;   /* NULL once freed */
-  const char *in;                /* feed(): the bytes not yet given to wslay */
-  size_t inlen;
-  char *out;                     /* frames waiting for take() */
-  size_t outlen, outcap;
-  msg *head, *tail;              /* complete messages for next() */
-  int server;
-  int nomem;                     /* a copy failed inside a callback */
-  int failed;                    /* the peer broke framing: 1002 sent */
-  size_t reasonlen;              /* the peer's close reason */
-  char reason[123];
-} conn;
-
-
-/* {====================================================================
-** wslay callbacks: memory in, memory out
-** ===================================================================== */
-
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                       int flags, void *ud) {
-  conn *c = ud;
-  (void)flags;
-  if (c->inlen == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  if (len > c->inlen) len = c->inlen;
-  memcpy(buf, c->in, len);
-  c->in += len;
-  c->inlen -= len;
-  return (ssize_t)len;
-}
-
-
-static int out_append(conn *c, const void *p, size_t len) {
-  if (c->outcap - c->outlen < len) {
-    size_t cap = c->outcap ? c->outcap : 256;
-    while (cap - c->outlen < len) cap *= 2;
-    char *n = realloc(c->out, cap);
-    if (n == NULL) return -1;
-    c->out = n;
-    c->outcap = cap;
-  }
-  memcpy(c->out + c->outlen, p, len);
-  c->outlen += len;
-  return 0;
-}
-
-
-static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
-                       size_t len, int flags, void *ud) {
-  conn *c = ud;
-  (void)flags;
-  if (out_append(c, data, len) != 0) {
-    c->nomem = 1;
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-  }
-  return (ssize_t)len;
-}
-
-
-/* Masking keys must be unpredictable to the page's script (RFC 6455
-** section 10.3: cache poisoning through a proxy), hence a CSPRNG. */
-static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                      void *ud) {
-  (void)ud;
-  if (RAND_bytes(buf, (int)len) != 1) {
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-  }
-  return 0;
-}
-
-
-/* Pongs are consumed here: receive() never returns them.  Close frames
-** are read back through wslay's status getters. */
-static void on_msg(wslay_event_context_ptr ctx,
-                   const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
-  conn *c = ud;
-  (void)ctx;
-  if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length > 2) {
-    size_t n = arg->msg_length - 2;   /* wslay checked n <= 123 */
-    if (n > sizeof c->reason) n = sizeof c->reason;
-    memcpy(c->reason, arg->msg + 2, n);
-    c->reasonlen = n;
-  }
-  if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
-    return;
-  msg *m = malloc(sizeof(msg) + arg->msg_length);
-  if (m == NULL) { c->nomem = 1; return; }
-  m->next = NULL;
-  m->len = arg->msg_length;
-  m->opcode = arg->opcode;
-  if (arg->msg_length) memcpy(m->data, arg->msg, arg->msg_length);
-  if (c->tail) c->tail->next = m;
-  else c->head = m;
-  c->tail = m;
-}
-
-/* }==================================================================== */
-
 
 /* {====================================================================
 ** Conn
 ** ===================================================================== */
 
-static void conn_free(conn *c) {
-  if (c->ctx == NULL) return;
-  wslay_event_context_free(c->ctx);
-  c->ctx = NULL;
-  for (msg *m = c->head, *n; m; m = n) { n = m->next; free(m); }
-  c->head = c->tail = NULL;
-  free(c->out);
-  c->out = NULL;
-  c->outlen = c->outcap = 0;
-}
-
-
-static conn *check_conn(lua_State *L) {
-  conn *c = luaL_checkudata(L, 1, CONN_MT);
+static ws_conn *check_conn(lua_State *L) {
+  ws_conn *c = luaL_checkudata(L, 1, CONN_MT);
   if (c->ctx == NULL) luaL_error(L, "WebSocket connection state was freed");
   return c;
 }
 
 
-/* Runs wslay's sender: every queued frame goes to the output buffer. */
-static void flush(lua_State *L, conn *c) {
-  if (wslay_event_send(c->ctx) != 0 && c->nomem)
-    luaL_error(L, "not enough memory");
-}
-
-
-/* A close frame with code 1002, built here: for a framing error wslay
-** queues a close without a code (its frame layer has no code to give). */
-static void fail_framing(conn *c) {
-  uint8_t f[8] = {0x88, 0x02};
-  size_t n = 2;
-  uint8_t mask[4] = {0, 0, 0, 0};
-  if (!c->server) {
-    f[1] |= 0x80;
-    if (RAND_bytes(mask, 4) != 1) memset(mask, 0x5a, 4);
-    memcpy(f + 2, mask, 4);
-    n = 6;
-  }
-  f[n] = (uint8_t)((1002 >> 8) ^ mask[0]);
-  f[n + 1] = (uint8_t)((1002 & 0xff) ^ mask[1]);
-  if (out_append(c, f, n + 2) != 0) c->nomem = 1;
-  c->failed = 1;
-  wslay_event_shutdown_read(c->ctx);
-  wslay_event_shutdown_write(c->ctx);
+static void flush(lua_State *L, ws_conn *c) {
+  if (ws__flush(c) != 0) luaL_error(L, "not enough memory");
 }
 
 
 /* new(server, max_message_size) -> Conn */
 static int l_new(lua_State *L) {
-  static const struct wslay_event_callbacks cbs = {
-    on_recv, on_send, on_genmask, NULL, NULL, NULL, on_msg
-  };
   int server = lua_toboolean(L, 1);
   lua_Integer max = luaL_checkinteger(L, 2);
   luaL_argcheck(L, max > 0, 2, "positive size expected");
-  conn *c = lua_newuserdatauv(L, sizeof(conn), 0);
+  ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 0);
   memset(c, 0, sizeof *c);
   luaL_setmetatable(L, CONN_MT);
-  c->server = server;
-  int r = server ? wslay_event_context_server_init(&c->ctx, &cbs, c)
-                 : wslay_event_context_client_init(&c->ctx, &cbs, c);
-  if (r != 0) { c->ctx = NULL; return luaL_error(L, "not enough memory"); }
-  wslay_event_config_set_max_recv_msg_length(c->ctx, (uint64_t)max);
+  if (ws__init(c, server, (uint64_t)max) != 0)
+    return luaL_error(L, "not enough memory");
   return 1;
 }
 
@@ -222,47 +71,34 @@ static int l_new(lua_State *L) {
 /* conn:feed(data): runs wslay over data (all of it is consumed), queuing
 ** complete messages and the frames wslay answers with (pongs, close). */
 static int c_feed(lua_State *L) {
-  conn *c = check_conn(L);
+  ws_conn *c = check_conn(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  if (c->failed) return 0;
-  c->in = s;
-  c->inlen = len;
-  int r = wslay_event_recv(c->ctx);
-  c->in = NULL;
-  c->inlen = 0;
-  if (c->nomem || r == WSLAY_ERR_NOMEM) {
-    c->nomem = 0;
-    return luaL_error(L, "not enough memory");
-  }
-  if (r != 0) fail_framing(c);   /* only the frame layer fails here */
-  else flush(L, c);
+  if (ws__feed(c, s, len) != 0) return luaL_error(L, "not enough memory");
   return 0;
 }
 
 
 /* conn:next() -> data, opcode | nil */
 static int c_next(lua_State *L) {
-  conn *c = check_conn(L);
-  msg *m = c->head;
+  ws_conn *c = check_conn(L);
+  ws_msg *m = c->head;
   if (m == NULL) return 0;
   lua_pushlstring(L, m->data, m->len);   /* may raise: m stays queued */
   lua_pushinteger(L, m->opcode);
-  c->head = m->next;
-  if (c->head == NULL) c->tail = NULL;
-  free(m);
+  ws__pop(c);
   return 2;
 }
 
 
 /* conn:take() -> the frames to write, or nil */
 static int c_take(lua_State *L) {
-  conn *c = check_conn(L);
+  ws_conn *c = check_conn(L);
   if (c->outlen == 0) return 0;
   lua_pushlstring(L, c->out, c->outlen);
   c->outlen = 0;
   if (c->outcap > 65536) {   /* one big message must not pin its buffer */
-    free(c->out);
+    free(c->out);               /* the next frame reallocates */
     c->out = NULL;
     c->outcap = 0;
   }
@@ -273,7 +109,7 @@ static int c_take(lua_State *L) {
 /* conn:send(opcode, data) -> the frames to write, or nil when sending is
 ** over (a close was sent).  The caller checked the arguments. */
 static int c_send(lua_State *L) {
-  conn *c = check_conn(L);
+  ws_conn *c = check_conn(L);
   lua_Integer op = luaL_checkinteger(L, 2);
   size_t len;
   const char *s = luaL_checklstring(L, 3, &len);
@@ -289,7 +125,7 @@ static int c_send(lua_State *L) {
 /* conn:close(code, reason) -> the frames to write, or nil if a close
 ** was already queued.  code 0: a close frame without a code. */
 static int c_close(lua_State *L) {
-  conn *c = check_conn(L);
+  ws_conn *c = check_conn(L);
   lua_Integer code = luaL_checkinteger(L, 2);
   size_t len;
   const char *s = luaL_optlstring(L, 3, "", &len);
@@ -306,7 +142,7 @@ static int c_close(lua_State *L) {
 ** failed, reason.  Codes are wslay's: 1005 when a close carried no code, 0 when
 ** none was received or sent. */
 static int c_state(lua_State *L) {
-  conn *c = check_conn(L);
+  ws_conn *c = check_conn(L);
   lua_pushboolean(L, wslay_event_get_read_enabled(c->ctx));
   lua_pushboolean(L, wslay_event_get_close_received(c->ctx));
   lua_pushinteger(L, wslay_event_get_status_code_received(c->ctx));
@@ -319,7 +155,7 @@ static int c_state(lua_State *L) {
 
 
 static int c_free(lua_State *L) {
-  conn_free(luaL_checkudata(L, 1, CONN_MT));
+  ws__free(luaL_checkudata(L, 1, CONN_MT));
   return 0;
 }
 
