@@ -49,14 +49,18 @@ SSL_LIBS   = $(shell pkg-config --libs openssl 2>/dev/null)
 # in PLT calls.)
 LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
+# lua-cjson (corio.json) is linked statically so the binary needs no extra
+# file; the shared libraries take Debian's shared build of it.
+CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
 # Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
-# and random keys) and WebSocket framing (libwslay ships no .pc file).
-PROTO_LIBS = $(SSL_LIBS) -lwslay
-BIN_LIBS   = $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
+# and random keys), WebSocket framing (libwslay ships no .pc file), zlib
+# for HTTP bodies.
+PROTO_LIBS = $(SSL_LIBS) -lwslay -lz
+BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
-           libssl-dev openssl libwslay-dev
+           libssl-dev openssl libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
@@ -109,7 +113,8 @@ $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 # and corio share one Lua (check-symbols refuses a second copy inside).
 $(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.$(SOMAJOR) -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) -lm
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) \
+	  -llua5.4-cjson -lm
 
 $(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
 	ln -sf libcorio.so.$(VERSION) $(BUILD)/libcorio.so.$(SOMAJOR)
@@ -117,7 +122,7 @@ $(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -llua5.4-cjson -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
@@ -203,7 +208,8 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 # libFuzzer: every tests/fuzz_*.c target in turn, FUZZ_TIME seconds each
 # (CI bounds it): the Stream readers against a model (fuzz_rbuf.c), the
 # executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
-# (fuzz_ws.c).  A target's sources are
+# (fuzz_ws.c), corio.http's head scanner, chunk-size check and
+# inflater (fuzz_http.c).  A target's sources are
 # FUZZ_SRC_<name>.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
@@ -212,6 +218,8 @@ FUZZ_SRC_fuzz_rbuf = bindings/net/rbuf.c
 FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
 FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -Iruntime -Ibindings $(PKG_CFLAGS) \
   $(LUA_STATIC) -lm -ldl
+FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c
+FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) -lz -lm -ldl
 FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
 FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:

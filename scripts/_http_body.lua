@@ -1,0 +1,251 @@
+--[[
+corio._http_body -- message bodies (private): reading a body framed by
+Content-Length, chunked coding or the connection's end, with a size
+limit, and writing chunked bodies.  Request and Response share the read
+methods (read, lines, body, json) through `mixin`.
+]]
+local core = require "corio.core"
+local C = require "corio._http"
+local msg = require "corio._http_msg"
+
+local Error, perror = core.Error, msg.perror
+local M = {}
+
+local MAX_CHUNK_LINE = 4096    -- a chunk-size line with its extensions
+local MAX_TRAILERS = 100       -- trailer fields after the last chunk
+
+--- new(r, kind, n, opts) -> body source; kind "length" (n bytes),
+--- "chunked", "close" (to EOF) or "none".  opts: limit (bytes; past it
+--- HTTP_PROTOCOL 413 / LIMIT), on_first (called before the first read:
+--- 100-continue), on_done (called once the body was read to its end),
+--- inflate (a zlib inflater).
+function M.new(r, kind, n, opts)
+  return { r = r, kind = kind, left = n or 0, done = kind == "none" or (kind == "length" and n == 0),
+    state = "size", total = 0, opts = opts or {}, started = false, pending = nil }
+end
+
+local function incomplete(b)
+  error(Error("INCOMPLETE", "connection closed before the end of the body",
+    { op = "http" }), 0)
+end
+
+local function finish(b)
+  if b.done then return end
+  b.done = true
+  if b.opts.on_done then b.opts.on_done() end
+end
+
+local function count(b, d)
+  b.total = b.total + #d
+  local lim = b.opts.limit
+  if lim and b.total > lim then
+    error(perror(413, ("body larger than %d bytes"):format(lim), { op = "http" }), 0)
+  end
+  return d
+end
+
+-- raw(b, n) -> up to n decoded-framing bytes, or nil at the body's end
+local function raw(b, n)
+  if b.done then return nil end
+  if not b.started then
+    b.started = true
+    if b.opts.on_first then b.opts.on_first() end
+  end
+  local r = b.r
+  if b.kind == "length" then
+    local d = r:take(math.min(n, b.left))
+    if not d then incomplete(b) end
+    b.left = b.left - #d
+    if b.left == 0 then finish(b) end
+    return count(b, d)
+  elseif b.kind == "close" then
+    local d = r:take(n)
+    if not d then finish(b) return nil end
+    return count(b, d)
+  end
+  -- chunked
+  while true do
+    if b.state == "size" then
+      local line = r:line(MAX_CHUNK_LINE, "a chunk size line")
+      if not line then incomplete(b) end
+      local size = C.parse_chunk_size(line)
+      if not size then error(perror(400, "bad chunk size line"), 0) end
+      if size == 0 then
+        -- trailers: read and dropped (never merged into the headers)
+        for _ = 1, MAX_TRAILERS + 1 do
+          local t = r:line(MAX_CHUNK_LINE, "a trailer")
+          if not t then incomplete(b) end
+          if t == "" then finish(b) return nil end
+        end
+        error(perror(431, "too many trailer fields"), 0)
+      end
+      b.left, b.state = size, "data"
+    end
+    if b.state == "data" then
+      local d = r:take(math.min(n, b.left))
+      if not d then incomplete(b) end
+      b.left = b.left - #d
+      if b.left == 0 then b.state = "crlf" end
+      if #d > 0 then return count(b, d) end
+    end
+    if b.state == "crlf" then
+      -- each chunk ends in exactly CRLF; anything else is framing two
+      -- parsers would read differently
+      local l = r:line(2, "a chunk end")
+      if l == nil then incomplete(b) end
+      if l ~= "" then error(perror(400, "chunk data longer than its size"), 0) end
+      b.state = "size"
+    end
+  end
+end
+
+-- chunk(b, n) -> up to n bytes of the (decompressed) body, nil at end
+local function chunk(b, n)
+  local inf = b.opts.inflate
+  if not inf then return raw(b, n) end
+  while true do
+    if b.pending and #b.pending > 0 then
+      local out = b.pending:sub(1, n)
+      b.pending = b.pending:sub(n + 1)
+      return out
+    end
+    if b.idone then return nil end
+    local d = raw(b, 65536)
+    if d then
+      b.pending = inf:feed(d)
+    else
+      b.pending = inf:finish()
+      b.idone = true
+    end
+    if b.opts.limit and #b.pending + b.total > b.opts.limit * 4 + 65536 then
+      -- a zip bomb grows without bound
+      error(Error("LIMIT", "decompressed body too large", { op = "http" }), 0)
+    end
+  end
+end
+M.chunk = chunk
+
+local function check_self(self, fname)
+  if type(self) ~= "table" or not rawget(self, "_body") then
+    error(("bad argument #1 to '%s' (an HTTP message expected)"):format(fname), 3)
+  end
+  return self._body
+end
+
+M.mixin = {}
+
+--- read(n | "l" | "L" | "a")
+function M.mixin.read(self, fmt)
+  local b = check_self(self, "read")
+  fmt = fmt or "l"
+  if math.type(fmt) == "integer" or (type(fmt) == "number" and fmt == math.floor(fmt)) then
+    if fmt < 0 then error("bad argument #1 to 'read' (negative count)", 2) end
+    if fmt == 0 then return b.done and not (b.pending and #b.pending > 0) and nil or "" end
+    return chunk(b, math.tointeger(fmt))
+  end
+  if fmt == "a" or fmt == "*a" then
+    local parts = {}
+    while true do
+      local d = chunk(b, 65536)
+      if not d then break end
+      parts[#parts + 1] = d
+    end
+    return table.concat(parts)
+  end
+  if fmt == "l" or fmt == "L" or fmt == "*l" or fmt == "*L" then
+    local acc = b.linebuf or ""
+    while true do
+      local e = acc:find("\n", 1, true)
+      if e then
+        b.linebuf = acc:sub(e + 1)
+        local line = acc:sub(1, e)
+        if fmt:find("l") then line = line:gsub("\r?\n$", "") end
+        return line
+      end
+      local d = chunk(b, 65536)
+      if not d then
+        b.linebuf = ""
+        if acc == "" then return nil end
+        return acc
+      end
+      acc = acc .. d
+      if #acc > 1048576 then error(Error("LIMIT", "line too long", { op = "read" }), 0) end
+    end
+  end
+  error(("bad argument #1 to 'read' (invalid format)"), 2)
+end
+
+function M.mixin.lines(self, fmt)
+  return function() return M.mixin.read(self, fmt or "l") end
+end
+
+--- body([limit]) -> the whole body; LIMIT past `limit` (64 MiB)
+function M.mixin.body(self, limit)
+  local b = check_self(self, "body")
+  if limit ~= nil and type(limit) ~= "number" then
+    error(("bad argument #1 to 'body' (number expected, got %s)"):format(type(limit)), 2)
+  end
+  limit = limit or 64 * 1048576
+  local parts, n = { b.linebuf or "" }, #(b.linebuf or "")
+  b.linebuf = ""
+  while true do
+    local d = chunk(b, 65536)
+    if not d then break end
+    n = n + #d
+    if n > limit then
+      error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
+    end
+    parts[#parts + 1] = d
+  end
+  return table.concat(parts)
+end
+
+function M.mixin.json(self, limit)
+  return require("corio.json").decode(M.mixin.body(self, limit))
+end
+
+--- drain(b, max) -> true when the body was read to its end within max
+function M.drain(b, max)
+  local n = 0
+  while not b.done do
+    local d = raw(b, 65536)
+    if not d then break end
+    n = n + #d
+    if n > max then return false end
+  end
+  return true
+end
+
+--- each_chunk(body) -> iterator of strings for an outgoing body (string,
+--- Stream, or a function returning chunks until nil); second result: the
+--- length when known.
+function M.source(body)
+  if body == nil then return nil, 0 end
+  if type(body) == "string" then
+    local sent = false
+    return function()
+      if sent then return nil end
+      sent = true
+      return body
+    end, #body
+  end
+  if type(body) == "function" then return body, nil end
+  local mt = getmetatable(body)
+  if (type(body) == "userdata" or type(body) == "table") and body.read then
+    return function() return body:read(65536) end, nil
+  end
+  error("bad argument (body must be a string, a function or a Stream, got " .. (mt and mt.__name or type(body)) .. ")", 3)
+end
+
+--- write_chunked(stream, next) sends every chunk of `next` then the end
+function M.write_chunked(s, nextf)
+  while true do
+    local d = nextf()
+    if d == nil then break end
+    if type(d) ~= "string" then error(Error("INVALID_STATE", "a body chunk must be a string", { op = "http" }), 0) end
+    if #d > 0 then s:write(("%x\r\n"):format(#d), d, "\r\n") end
+  end
+  s:write("0\r\n\r\n")
+end
+
+return M

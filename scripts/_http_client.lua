@@ -1,0 +1,332 @@
+--[[
+corio._http_client -- the HTTP client (private; corio.http exports it):
+a pool of keep-alive connections per origin, request writing, response
+reading, retries, redirects and decompression.
+
+Retry rule: only an idempotent request, only once, and only when a
+reused connection failed before any byte of the response arrived (the
+server closed an idle connection as we reused it).
+]]
+local core = require "corio.core"
+local compose = require "corio.compose"
+local net = require "corio.net"
+local C = require "corio._http"
+local msg = require "corio._http_msg"
+local body = require "corio._http_body"
+
+local Error, perror = core.Error, msg.perror
+local M = {}
+
+M.DEFAULTS = {
+  timeout = 300, connect_timeout = 30, read_timeout = 60,
+  max_redirects = 10, decompress = true,
+  max_header_size = 65536, max_headers = 100,
+  max_connections = 100, max_per_host = 0, max_idle_per_host = 8, idle_timeout = 90,
+}
+
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
+
+local function argerr(n, fname, msg_)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg_), 3)
+end
+
+--- parse_url(url) -> { scheme, host, port, target }
+local function parse_url(url)
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  local authority, path = rest:match("^([^/?#]*)(.*)$")
+  authority = authority:gsub("^.*@", "")   -- userinfo is dropped
+  local host, port = authority:match("^%[(.-)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
+  if not host or host == "" then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or scheme == "http" and 80 or nil)
+  if not port or port > 65535 then return nil end
+  path = path:gsub("#.*$", "")
+  if path == "" or path:sub(1, 1) == "?" then path = "/" .. path end
+  -- a target with spaces or CR/LF would inject into the request line
+  if path:find("[%z\1-\32\127]") then return nil end
+  return { scheme = scheme, host = host:lower(), port = port, target = path }
+end
+M.parse_url = parse_url
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+local function resolve_url(base, loc)
+  if loc:find("^%a[%w+.-]*://") then return loc end
+  local u = parse_url(base)
+  local origin = ("%s://%s:%d"):format(u.scheme, u.host:find(":") and "[" .. u.host .. "]" or u.host, u.port)
+  if loc:sub(1, 2) == "//" then return u.scheme .. ":" .. loc end
+  if loc:sub(1, 1) == "/" then return origin .. loc end
+  local dir = u.target:gsub("[?#].*$", ""):gsub("[^/]*$", "")
+  return origin .. dir .. loc
+end
+
+---------------------------------------------------------------- pool
+local Client = {}
+Client.__index = Client
+Client.__name = "corio.http.Client"
+M.Client = Client
+
+function M.client(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerr(1, "client", "table expected, got " .. type(opts)) end
+  local o = {}
+  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false }, Client)
+end
+
+local function key(u) return u.scheme .. "://" .. u.host .. ":" .. u.port end
+
+-- an idle connection for u, or a new one (reused: true when from the pool)
+local function checkout(cl, u, o)
+  local k = key(u)
+  local list = cl.idle[k]
+  while list and #list > 0 do
+    local c = table.remove(list)
+    if core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
+      return c, true
+    end
+    c.s:abort()
+    cl.open = cl.open - 1
+    cl.per[k] = cl.per[k] - 1
+  end
+  if cl.open >= cl.o.max_connections or (cl.o.max_per_host > 0 and (cl.per[k] or 0) >= cl.o.max_per_host) then
+    error(Error("LIMIT", "too many open connections", { op = "http", host = u.host, port = u.port }), 0)
+  end
+  local s
+  if u.scheme == "https" then
+    -- corio.tls verifies the peer against the system CAs (or opts.tls)
+    local tls = require "corio.tls"
+    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port,
+      { tls = o.tls or {} })
+  elseif u.scheme == "http" then
+    s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
+  else
+    error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
+  end
+  cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
+  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k }, false
+end
+
+local function discard(cl, c)
+  if c.gone then return end
+  c.gone = true
+  pcall(c.s.abort, c.s)
+  cl.open = cl.open - 1
+  cl.per[c.k] = cl.per[c.k] - 1
+end
+
+local function checkin(cl, c)
+  if cl.closed or c.gone then return discard(cl, c) end
+  local list = cl.idle[c.k] or {}
+  cl.idle[c.k] = list
+  if #list >= cl.o.max_idle_per_host then return discard(cl, c) end
+  c.since = core.now()
+  c.r.deadline = nil
+  list[#list + 1] = c
+end
+
+function Client:close()
+  self.closed = true
+  for _, list in pairs(self.idle) do
+    for _, c in ipairs(list) do discard(self, c) end
+  end
+  self.idle = {}
+end
+Client.__close = Client.close
+
+---------------------------------------------------------------- Response
+local Response = {}
+Response.__name = "corio.http.Response"
+for k, f in pairs(body.mixin) do Response[k] = f end
+Response.__index = Response
+
+function Response:close()
+  if self._closed then return end
+  self._closed = true
+  if not self._body.done then discard(self._cl, self._c) end
+end
+Response.__close = Response.close
+
+---------------------------------------------------------------- exchange
+local function write_request(c, method, u, h, src, len, o)
+  local lines = { ("%s %s HTTP/1.1\r\n"):format(method, u.target) }
+  if not h["host"] then
+    local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
+    local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
+    h:set("Host", default and host or host .. ":" .. u.port)
+  end
+  if not h["user-agent"] then h:set("User-Agent", "corio") end
+  if src then
+    if len then h:set("Content-Length", tostring(len))
+    else h:set("Transfer-Encoding", "chunked") end
+  elseif method == "POST" or method == "PUT" or method == "PATCH" then
+    h:set("Content-Length", "0")
+  end
+  lines[#lines + 1] = h:serialize()
+  lines[#lines + 1] = "\r\n"
+  c.s:write(table.concat(lines))
+  if not src then return end
+  if o.expect_continue then
+    -- wait (up to 1 s) for 100 or a final answer before sending the body
+    local ok = pcall(compose.timeout, 1, function()
+      while c.r:buffered() == 0 do if not c.r:fill() then break end end
+    end)
+    if ok and c.r:buffered() > 0 and not c.r.buf:find("^HTTP/1%.%d 100", c.r.pos) then
+      c.skip_body = true
+      return
+    end
+  end
+  if len then
+    for d in src do c.s:write(d) end
+  else
+    body.write_chunked(c.s, src)
+  end
+end
+
+-- read heads until a final one (1xx are skipped)
+local function read_final(c, o)
+  while true do
+    local block = c.r:head(o.max_header_size)
+    if not block then
+      error(Error("ECONNRESET", "connection closed before the response", { op = "http" }), 0)
+    end
+    local status, reason, minor, fields = C.parse_head(block, "response", o.max_headers)
+    if not status then error(perror(reason, minor), 0) end
+    if status >= 200 or status == 101 then
+      return status, reason, minor, msg.headers_from_fields(fields)
+    end
+  end
+end
+
+local function exchange(cl, method, u, h, bodyarg, o, deadline)
+  for attempt = 1, 2 do
+    local c, reused = checkout(cl, u, o)
+    c.r.deadline = deadline
+    c.r.read_timeout = o.read_timeout
+    local before = c.r.got
+    local src, len = body.source(bodyarg)
+    local ok, status, reason, minor, rh = pcall(function()
+      write_request(c, method, u, msg.new_headers(h), src, len, o)
+      return read_final(c, o)
+    end)
+    if ok then return c, status, reason, minor, rh end
+    discard(cl, c)
+    local err = status
+    local code = type(err) == "table" and err.code
+    local retry = reused and IDEMPOTENT[method] and c.r.got == before and attempt == 1
+      and code ~= "CANCELLED" and code ~= "TIMEOUT" and type(bodyarg) ~= "function"
+    if not retry then error(err, 0) end
+  end
+end
+
+local function inflater(enc)
+  enc = enc and enc:lower()
+  if enc == "gzip" or enc == "x-gzip" then return C.inflater("gzip") end
+  if enc == "deflate" then return C.inflater("deflate") end
+end
+
+--- Client:request(method, url, opts) -> Response
+function Client:request(method, url, opts)
+  if getmetatable(self) ~= Client then argerr(1, "request", "corio.http.Client expected") end
+  if type(method) ~= "string" or not method:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
+    argerr(2, "request", "method must be a token string")
+  end
+  if type(url) ~= "string" then argerr(3, "request", "string expected, got " .. type(url)) end
+  if opts ~= nil and type(opts) ~= "table" then argerr(4, "request", "table expected, got " .. type(opts)) end
+  if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(self.o) do o[k] = v end
+  for k, v in pairs(opts) do o[k] = v end
+  method = method:upper()
+  if o.query then
+    if type(o.query) ~= "table" then argerr(4, "request", "query must be a table") end
+    local parts, keys = {}, {}
+    for k in pairs(o.query) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(keys) do parts[#parts + 1] = escape(k) .. "=" .. escape(o.query[k]) end
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+  end
+  local h = msg.new_headers(o.headers)
+  local b = o.body
+  if o.json ~= nil then
+    b = require("corio.json").encode(o.json)
+    if not h["content-type"] then h:set("Content-Type", "application/json") end
+  end
+  if o.decompress and not h["accept-encoding"] then h:set("Accept-Encoding", "gzip, deflate") end
+  local follow = o.follow_redirects
+  if follow == nil then follow = method == "GET" or method == "HEAD" end
+  local deadline = core.now() + o.timeout
+  local first = parse_url(url)
+  for _ = 0, o.max_redirects do
+    local u = parse_url(url)
+    if not u then argerr(3, "request", "invalid URL " .. url) end
+    local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
+    local kind, n
+    if method == "HEAD" or status == 204 or status == 304 or status == 101 then
+      kind = "none"
+    else
+      local fok, k2, n2 = pcall(msg.framing, rh, false)
+      if not fok then discard(self, c) error(k2, 0) end
+      kind, n = k2, n2
+    end
+    local conn_h = (rh["connection"] or ""):lower()
+    local keep = kind ~= "close" and not conn_h:find("close") and (minor == 1 or conn_h:find("keep%-alive"))
+      and not c.skip_body
+    local res = setmetatable({ status = status, reason = reason, version = "1." .. minor,
+      url = url, headers = rh, _cl = self, _c = c }, Response)
+    res._body = body.new(c.r, kind, n, {
+      on_done = function()
+        if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
+      end,
+      inflate = o.decompress and kind ~= "none" and inflater(rh["content-encoding"]) or nil,
+    })
+    if kind == "none" then
+      res._body.done = false
+      res._body.done = true
+      if keep then checkin(self, c) else discard(self, c) end
+    end
+    local loc = rh["location"]
+    if not (follow and loc and (status == 301 or status == 302 or status == 303
+        or status == 307 or status == 308)) then
+      return res
+    end
+    -- follow: drop this body (up to 1 MiB, else the connection)
+    if not pcall(body.drain, res._body, 1048576) or not res._body.done then discard(self, c) end
+    url = resolve_url(url, loc)
+    local nu = parse_url(url)
+    if not nu then return res end
+    if status == 303 or ((status == 301 or status == 302) and method == "POST") then
+      if method ~= "HEAD" then method = "GET" end
+      b = nil
+      h:remove("content-type"); h:remove("content-length"); h:remove("transfer-encoding")
+    end
+    -- credentials never follow to another origin
+    if nu.scheme ~= first.scheme or nu.host ~= first.host or nu.port ~= first.port then
+      h:remove("authorization"); h:remove("cookie"); h:remove("proxy-authorization")
+    end
+    h:remove("host")
+  end
+  error(Error("LIMIT", ("more than %d redirects"):format(o.max_redirects), { op = "http" }), 0)
+end
+
+local function sugar(method, with_body)
+  return function(self, url, a, b)
+    if with_body then
+      local opts = {}
+      for k, v in pairs(b or {}) do opts[k] = v end
+      opts.body = a
+      return self:request(method, url, opts)
+    end
+    return self:request(method, url, a)
+  end
+end
+Client.get, Client.head, Client.delete = sugar("GET"), sugar("HEAD"), sugar("DELETE")
+Client.post, Client.put, Client.patch = sugar("POST", true), sugar("PUT", true), sugar("PATCH", true)
+Client.options = sugar("OPTIONS")
+
+return M

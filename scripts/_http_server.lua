@@ -1,0 +1,367 @@
+--[[
+corio._http_server -- http.serve (private; corio.http exports it).
+
+One task per connection reads a request, runs the handler in that task,
+writes the response, and only then reads the next request: pipelined
+requests are answered in order and never parsed early.  Every limit and
+timeout is on by default (DEFAULTS); a malformed head gets its status
+(400/413/414/431/501/505) and the connection is closed.
+]]
+local core = require "corio.core"
+local compose = require "corio.compose"
+local net = require "corio.net"
+local C = require "corio._http"
+local msg = require "corio._http_msg"
+local body = require "corio._http_body"
+
+local Error, perror = core.Error, msg.perror
+local M = {}
+
+M.DEFAULTS = {
+  header_timeout = 60, request_timeout = 300, idle_timeout = 65, write_timeout = 60,
+  max_header_size = 16384, max_headers = 100, max_body_size = 1048576,
+  max_url_size = 8192, max_requests = 0,
+}
+local PEER_GONE = { EPIPE = true, ECONNRESET = true, ECONNABORTED = true, CLOSED = true }
+local DRAIN_MAX = 262144   -- an unread body up to this size is drained to keep the connection
+
+local REASONS = {
+  [100] = "Continue", [101] = "Switching Protocols", [200] = "OK", [201] = "Created",
+  [202] = "Accepted", [204] = "No Content", [206] = "Partial Content",
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [304] = "Not Modified",
+  [307] = "Temporary Redirect", [308] = "Permanent Redirect", [400] = "Bad Request",
+  [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [408] = "Request Timeout", [413] = "Content Too Large",
+  [414] = "URI Too Long", [417] = "Expectation Failed", [431] = "Request Header Fields Too Large",
+  [500] = "Internal Server Error", [501] = "Not Implemented", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout", [505] = "HTTP Version Not Supported",
+}
+M.REASONS = REASONS
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+M.unescape = unescape
+
+local function parse_query(q)
+  local out = {}
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = unescape((k:gsub("+", " "))), unescape((v:gsub("+", " ")))
+    if out[k] == nil then out[k] = v end
+  end
+  return out
+end
+M.parse_query = parse_query
+
+-- A bare error answer, then the connection closes.
+local function answer_error(s, status, detail)
+  local text = (REASONS[status] or "Error") .. "\n"
+  pcall(compose.timeout, 5, s.write, s, ("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n" ..
+    "Content-Length: %d\r\nConnection: close\r\n\r\n%s"):format(status,
+    REASONS[status] or "Error", #text, text))
+end
+
+---------------------------------------------------------------- res
+local Response = {}
+Response.__index = Response
+Response.__name = "corio.http.ServerResponse"
+
+local function new_res(conn, req)
+  return setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false,
+    _status = nil, _h = nil }, Response)
+end
+
+local function no_body(req, status)
+  return req.method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200)
+end
+
+local function check_res(self, fname)
+  if getmetatable(self) ~= Response then
+    error(("bad argument #1 to '%s' (corio.http.ServerResponse expected)"):format(fname), 3)
+  end
+  if self.finished then
+    error(Error("INVALID_STATE", "the response is already finished", { op = fname }), 0)
+  end
+end
+
+function Response:write_head(status, headers)
+  check_res(self, "write_head")
+  if self._status then error(Error("INVALID_STATE", "write_head called twice", { op = "write_head" }), 0) end
+  if math.type(status) ~= "integer" or status < 100 or status > 999 then
+    error("bad argument #1 to 'write_head' (status must be an integer 100-999)", 2)
+  end
+  self._status = status
+  self._h = msg.new_headers(headers)
+end
+
+-- send the head; `len` the body length when known (else chunked/close)
+local function send_head(self, len)
+  local c, req = self._c, self._req
+  local status = self._status or 200
+  local h = self._h or msg.new_headers()
+  self._status = status
+  local keep = c.keep
+  if not no_body(req, status) or req.method == "HEAD" then
+    if h["content-length"] then
+      self._mode = "length"
+    elseif len then
+      h:set("Content-Length", tostring(len))
+      self._mode = "length"
+    elseif req.minor >= 1 then
+      h:set("Transfer-Encoding", "chunked")
+      self._mode = "chunked"
+    else
+      keep = false
+      self._mode = "close"
+    end
+  end
+  if no_body(req, status) then self._mode = "none" end
+  if not keep then h:set("Connection", "close") c.keep = false
+  elseif req.minor == 0 then h:set("Connection", "keep-alive") end
+  if not h["date"] then h:set("Date", os.date("!%a, %d %b %Y %H:%M:%S GMT")) end
+  self.headers_sent = true
+  c:write(("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown"), h:serialize(), "\r\n")
+end
+
+function Response:write(...)
+  check_res(self, "write")
+  if not self.headers_sent then send_head(self, nil) end
+  local n = select("#", ...)
+  for i = 1, n do
+    local d = select(i, ...)
+    if type(d) == "number" then d = tostring(d) end
+    if type(d) ~= "string" then error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(d)), 2) end
+    if #d > 0 then
+      if self._mode == "chunked" then
+        self._c:write(("%x\r\n"):format(#d), d, "\r\n")
+      elseif self._mode ~= "none" then
+        self._c:write(d)
+      end
+    end
+  end
+end
+
+function Response:finish(data)
+  check_res(self, "finish")
+  if data ~= nil and type(data) ~= "string" then
+    error(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)), 2)
+  end
+  if not self.headers_sent then
+    send_head(self, #(data or ""))
+    if data and self._mode ~= "none" then self._c:write(data) end
+  else
+    if data then self:write(data) end
+    if self._mode == "chunked" then self._c:write("0\r\n\r\n") end
+    if self._mode == "close" then self._c.keep = false end
+  end
+  self.finished = true
+end
+
+-- a handler's return values: status, headers, body
+local function send_returned(res, status, headers, b)
+  if math.type(status) ~= "integer" then
+    error(Error("INVALID_STATE", "a handler must return an integer status or use res", { op = "http" }), 0)
+  end
+  local h = msg.new_headers(headers)
+  if type(b) == "table" and not (getmetatable(b) and b.read) then
+    b = require("corio.json").encode(b)
+    if not h["content-type"] then h:set("Content-Type", "application/json") end
+  end
+  res:write_head(status, h)
+  if b == nil or type(b) == "string" then return res:finish(b) end
+  local nextf = body.source(b)
+  while true do
+    local d = nextf()
+    if d == nil then break end
+    res:write(d)
+  end
+  res:finish()
+end
+
+---------------------------------------------------------------- req
+local Request = {}
+Request.__name = "corio.http.Request"
+for k, f in pairs(body.mixin) do Request[k] = f end
+Request.__index = Request
+
+--- req:websocket(opts) -> WebSocket: answers the upgrade (101) and hands
+--- the connection to corio._ws; the HTTP loop ends with this request.
+function Request:websocket(opts)
+  if getmetatable(self) ~= Request then
+    error("bad argument #1 to 'websocket' (corio.http.Request expected)", 2)
+  end
+  local res = self._res
+  if res.headers_sent then
+    error(Error("INVALID_STATE", "the response was already started", { op = "websocket" }), 0)
+  end
+  local conn = self._conn
+  conn.keep = false
+  res.finished, res.headers_sent = true, true
+  return require("corio._ws").accept(conn.s, self, opts)
+end
+
+local function build_request(conn, method, target, minor, h, peer)
+  if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
+  if minor == 1 and #h:get_all("host") ~= 1 then
+    error(perror(400, #h:get_all("host") == 0 and "no Host on HTTP/1.1" or "several Host fields"), 0)
+  end
+  local kind, n = msg.framing(h, true)
+  if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
+  local rawpath, q = target:match("^([^?#]*)%??([^#]*)")
+  local req = setmetatable({ method = method, target = target, path = unescape(rawpath),
+    query = parse_query(q or ""), version = "1." .. minor, minor = minor, headers = h, peer = peer }, Request)
+  local expect = h["expect"]
+  local continue = expect and expect:lower() == "100-continue" and minor == 1
+  if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
+  req._continue = continue
+  req._body = body.new(conn.r, kind, n, {
+    limit = conn.o.max_body_size,
+    on_first = continue and function()
+      req._continue = false
+      conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
+    end or nil,
+  })
+  local conn_h = (h["connection"] or ""):lower()
+  if minor == 0 then conn.keep = conn_h:find("keep%-alive") ~= nil
+  else conn.keep = not conn_h:find("close") end
+  return req
+end
+
+---------------------------------------------------------------- connection
+local Conn = {}
+Conn.__index = Conn
+
+function Conn:write(...)
+  local s = self.s
+  compose.timeout(self.o.write_timeout, s.write, s, ...)
+end
+
+local function report(err)
+  io.stderr:write("corio.http: handler failed: ", tostring(err), "\n")
+  if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
+end
+
+-- one request; returns true to keep the connection
+local function one(conn, srv)
+  local s, r, o = conn.s, conn.r, conn.o
+  -- idle: wait quietly for the next request's first byte
+  if r:buffered() == 0 then
+    local ok, more = pcall(compose.timeout, o.idle_timeout, r.fill, r, false)
+    if not ok or not more then return false end
+  end
+  if srv._shutting then return false end
+  -- the head, under header_timeout from its first byte
+  local ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  if not ok then
+    local code = type(block) == "table" and block.code
+    if code == "TIMEOUT" then answer_error(s, 408) return false end
+    if code == "LIMIT" then answer_error(s, 431) return false end
+    if code == "INCOMPLETE" then return false end
+    error(block, 0)
+  end
+  if not block then return false end
+  local method, target, minor, fields = C.parse_head(block, "request", o.max_headers)
+  if not method then answer_error(s, target, minor) return false end
+  local h = msg.headers_from_fields(fields)
+  local peer = conn.peer
+  local rok, req = pcall(build_request, conn, method, target, minor, h, peer)
+  if not rok then
+    if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
+    error(req, 0)
+  end
+  srv._busy[conn] = true
+  local res = new_res(conn, req)
+  req._res, req._conn = res, conn
+  local hok, herr = pcall(function()
+    return compose.timeout(o.request_timeout, function()
+      local status, headers, b = srv._handler(req, res)
+      if not res.finished then
+        if status ~= nil and not res.headers_sent then
+          send_returned(res, status, headers, b)
+        else
+          res:finish()
+        end
+      end
+    end)
+  end)
+  srv._busy[conn] = nil
+  if not hok then
+    local code = type(herr) == "table" and herr.code
+    if code == "CANCELLED" then error(herr, 0) end
+    -- the client went away mid-response: its doing, nothing to report
+    if PEER_GONE[code] then return false end
+    local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
+    if not status then
+      status = code == "TIMEOUT" and 503 or 500
+      report(herr)
+    end
+    if not res.headers_sent then answer_error(s, status) end
+    return false
+  end
+  if not conn.keep then return false end
+  -- the next request must start where this body ends
+  if not req._body.done then
+    if req._continue then return false end   -- the client waits for 100: closing is cheaper
+    local dok, drained = pcall(body.drain, req._body, DRAIN_MAX)
+    if not dok or not drained then return false end
+  end
+  conn.n = conn.n + 1
+  if o.max_requests > 0 and conn.n >= o.max_requests then return false end
+  return true
+end
+
+local function merge_opts(opts)
+  local o = {}
+  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return o
+end
+
+function M.serve(host, port, handler, opts)
+  if type(handler) ~= "function" then
+    error(("bad argument #3 to 'serve' (function expected, got %s)"):format(type(handler)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #4 to 'serve' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  local o = merge_opts(opts)
+  local nopts = {}
+  for k, v in pairs(opts or {}) do if M.DEFAULTS[k] == nil and k ~= "tls" then nopts[k] = v end end
+  local state = { _handler = handler, _busy = {}, _conns = {}, _shutting = false }
+  local srv
+  local listen = net.serve
+  if opts and opts.tls then
+    -- HTTPS: corio.tls does the handshake, the handler gets a TlsStream
+    nopts.tls = opts.tls
+    listen = require("corio.tls")._serve_for
+  end
+  srv = listen(host, port, function(s)
+    local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true }, Conn)
+    local ph, pp = s:peername()
+    conn.peer = { host = ph, port = pp }
+    state._conns[conn] = core.current()
+    local ok, err = pcall(function()
+      while one(conn, state) do end
+    end)
+    state._conns[conn] = nil
+    if not ok then error(err, 0) end
+  end, nopts)
+  -- Server:shutdown(timeout): stop accepting, close idle connections,
+  -- let running requests finish, cancel those still running at timeout
+  rawset(srv, "shutdown", function(self, timeout)
+    state._shutting = true
+    self:close()
+    for conn, task in pairs(state._conns) do
+      if not state._busy[conn] then task:cancel("server shutdown") end
+    end
+    local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
+    if not ok then
+      for _, task in pairs(state._conns) do task:cancel("server shutdown timeout") end
+      self:wait_closed()
+    end
+  end)
+  return srv
+end
+
+return M

@@ -1,0 +1,69 @@
+--[[
+corio.http -- HTTP/1.1 client and server (docs/API-http.md).
+
+The client lives in _http_client.lua (pool, retries, redirects), the
+server in _http_server.lua, headers and head reading in _http_msg.lua,
+bodies in _http_body.lua; the strict head scanner, the chunk-size check
+and gzip are C (bindings/http/).
+]]
+local client = require "corio._http_client"
+local server = require "corio._http_server"
+local msg = require "corio._http_msg"
+
+local http = {}
+
+http.client = client.client
+http.serve = server.serve
+http.headers = msg.new_headers
+http.DEFAULTS = { client = client.DEFAULTS, server = server.DEFAULTS }
+
+local shared
+local function pool()
+  if not shared or shared.closed then shared = client.client() end
+  return shared
+end
+
+function http.request(method, url, opts)
+  local cl = opts and opts.client or pool()
+  return cl:request(method, url, opts)
+end
+for _, m in ipairs({ "get", "head", "delete", "options" }) do
+  http[m] = function(url, opts)
+    local cl = opts and opts.client or pool()
+    return cl[m](cl, url, opts)
+  end
+end
+for _, m in ipairs({ "post", "put", "patch" }) do
+  http[m] = function(url, b, opts)
+    local cl = opts and opts.client or pool()
+    return cl[m](cl, url, b, opts)
+  end
+end
+
+--- websocket(url, opts) -> WebSocket (ws:// and wss://) on corio._ws
+function http.websocket(url, opts)
+  if type(url) ~= "string" then
+    error(("bad argument #1 to 'websocket' (string expected, got %s)"):format(type(url)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'websocket' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  local ws = require "corio._ws"
+  local scheme, rest = url:match("^(wss?)://(.*)$")
+  if not scheme then error("bad argument #1 to 'websocket' (ws:// or wss:// URL expected)", 2) end
+  local u = client.parse_url((scheme == "wss" and "https://" or "http://") .. rest)
+  if not u then error("bad argument #1 to 'websocket' (invalid URL)", 2) end
+  opts = opts or {}
+  local s
+  if scheme == "wss" then
+    s = require("corio.tls")._connect_for(u.host, u.port, { tls = opts.tls or {} })
+  else
+    s = require("corio.net").connect(u.host, u.port)
+  end
+  local default = (scheme == "ws" and u.port == 80) or (scheme == "wss" and u.port == 443)
+  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts)
+  if not ok then s:abort() error(w, 0) end
+  return w
+end
+
+return http

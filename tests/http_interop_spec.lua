@@ -1,0 +1,129 @@
+-- corio.http against real peers: curl, nginx (origin and reverse proxy),
+-- python3 -m http.server (HTTP/1.0), wrk.  A missing peer fails loudly
+-- (CI installs them: .ci/run).
+local corio = require "corio"
+local process = require "corio.process"
+local http = require "corio.http"
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local H = dofile(here .. "helpers/tls_helpers.lua")
+
+local function with_server(handler, fn)
+  local srv = http.serve("127.0.0.1", 0, handler)
+  local _, port = srv:address()
+  local ok, err = pcall(fn, port)
+  srv:shutdown(5)
+  if not ok then error(err, 0) end
+end
+
+local function echo(req) return 200, {}, req.method .. ":" .. req:body() end
+
+-- waits until something accepts on port (a child server starting up)
+local function wait_port(port)
+  for _ = 1, 200 do
+    if pcall(require("corio.net").connect, "127.0.0.1", port) then return end
+    corio.sleep(0.05)
+  end
+  error("nothing listens on port " .. port)
+end
+
+local function free_port()
+  local s = require("corio.net").serve("127.0.0.1", 0, function() end)
+  local _, p = s:address()
+  s:close()
+  s:wait_closed()
+  return p
+end
+
+describe("http interop", function()
+  it("curl: keep-alive reuse, --data-binary with 100-continue, chunked upload", function()
+    with_server(echo, function(port)
+      local url = "http://127.0.0.1:" .. port .. "/"
+      local r = H.run({ "curl", "-sS", "-v", url, url }, { stderr = "pipe" })
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("GET:GET:", r.stdout)
+      assert.matches("Re%-using existing connection", r.stderr)
+      local big = ("x"):rep(2000)
+      r = H.run({ "curl", "-sS", "-v", "-H", "Expect: 100-continue", "--data-binary", big, url },
+        { stderr = "pipe" })
+      assert.equal("POST:" .. big, r.stdout)
+      assert.matches("100 Continue", r.stderr)
+      r = H.run({ "curl", "-sS", "-H", "Transfer-Encoding: chunked", "--data-binary", "chunky", url })
+      assert.equal("POST:chunky", r.stdout)
+    end)
+  end)
+
+  it("python3 -m http.server (HTTP/1.0, read to close) as origin", function()
+    H.need("python3")
+    local port = free_port()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir .. " && printf 'from python' > " .. dir .. "/f.txt")
+    local p = process.spawn({ "python3", "-m", "http.server", "--bind", "127.0.0.1", tostring(port),
+      "--directory", dir }, { stdout = "null", stderr = "null" })
+    local ok, err = pcall(function()
+      wait_port(port)
+      local cl = http.client()
+      local r = cl:get("http://127.0.0.1:" .. port .. "/f.txt")
+      assert.equal(200, r.status)
+      assert.equal("from python", r:body())
+      cl:close()
+    end)
+    p:kill()
+    p:wait()
+    os.execute("rm -rf " .. dir)
+    if not ok then error(err, 0) end
+  end)
+
+  it("nginx: as origin for the client and as reverse proxy in front of corio", function()
+    H.need("nginx")
+    with_server(echo, function(cport)
+      local nport = free_port()
+      local dir = os.tmpname()
+      os.remove(dir)
+      os.execute("mkdir -p " .. dir)
+      local conf = dir .. "/nginx.conf"
+      local f = io.open(conf, "w")
+      f:write(([[
+daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;
+events { worker_connections 64; }
+http {
+  access_log off; client_body_temp_path %s; proxy_temp_path %s;
+  server {
+    listen 127.0.0.1:%d;
+    location = /hello { return 200 "hello from nginx"; }
+    location /proxy/ { proxy_pass http://127.0.0.1:%d/; proxy_http_version 1.1;
+                       proxy_set_header Connection ""; }
+  }
+}
+]]):format(dir, dir, dir, dir, nport, cport))
+      f:close()
+      local p = process.spawn({ "nginx", "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
+      local ok, err = pcall(function()
+        wait_port(nport)
+        local cl = http.client()
+        for _ = 1, 3 do
+          assert.equal("hello from nginx", cl:get("http://127.0.0.1:" .. nport .. "/hello"):body())
+        end
+        local r = cl:post("http://127.0.0.1:" .. nport .. "/proxy/x", "through nginx")
+        assert.equal("POST:through nginx", r:body())
+        cl:close()
+      end)
+      p:kill()
+      p:wait()
+      os.execute("rm -rf " .. dir)
+      if not ok then error(err, 0) end
+    end)
+  end)
+
+  it("wrk: no errors under load", function()
+    H.need("wrk")
+    with_server(function() return 200, {}, "hi" end, function(port)
+      local r = H.run({ "wrk", "-t1", "-c20", "-d1", "http://127.0.0.1:" .. port .. "/" },
+        { timeout = 60 })
+      assert.equal(0, r.code)
+      assert.matches("Requests/sec", r.stdout)
+      assert.is_nil(r.stdout:find("Non%-2xx"), r.stdout)
+      assert.is_nil(r.stdout:find("Socket errors"), r.stdout)
+    end)
+  end)
+end)

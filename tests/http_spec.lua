@@ -1,0 +1,418 @@
+-- corio.http: client and server against each other, raw requests over
+-- corio.net for the smuggling vectors, limits and timeouts.
+local corio = require "corio"
+local net = require "corio.net"
+local http = require "corio.http"
+local json = require "corio.json"
+
+local function errof(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  return err
+end
+
+-- runs fn(base_url, port, client) against a server, then cleans up
+local function with_server(handler, opts, fn)
+  local srv = http.serve("127.0.0.1", 0, handler, opts)
+  local _, port = srv:address()
+  local cl = http.client()
+  local ok, err = pcall(fn, "http://127.0.0.1:" .. port, port, cl)
+  cl:close()
+  srv:shutdown(5)
+  if not ok then error(err, 0) end
+end
+
+-- sends raw bytes, returns everything the server sent until it closed
+local function raw(port, data, wait)
+  local s = net.connect("127.0.0.1", port)
+  s:write(data)
+  local out = corio.timeout(wait or 20, s.read, s, "a")
+  s:close()
+  return out
+end
+
+local function status_of(resp)
+  return tonumber(resp:match("^HTTP/1%.1 (%d%d%d)"))
+end
+
+local function echo(req)
+  return 200, { ["content-type"] = "text/plain" }, req:body()
+end
+
+describe("http server and client", function()
+  it("GET, POST, JSON both ways, streaming responses", function()
+    with_server(function(req, res)
+      if req.path == "/json" then return 200, {}, { a = 1, q = req.query.x } end
+      if req.path == "/stream" then
+        res:write_head(201, { ["x-a"] = "1" })
+        res:write("a", "b")
+        res:write("c")
+        res:finish()
+        return
+      end
+      if req.path == "/in" then return 200, {}, { got = req:json().v } end
+      return echo(req)
+    end, nil, function(base, _, cl)
+      local r = cl:get(base .. "/json", { query = { x = "a b" } })
+      assert.equal(200, r.status)
+      assert.equal("application/json", r.headers["Content-Type"])
+      assert.same({ a = 1, q = "a b" }, r:json())
+      r = cl:post(base .. "/echo", "hello")
+      assert.equal("hello", r:body())
+      r = cl:get(base .. "/stream")
+      assert.equal(201, r.status)
+      assert.equal("chunked", r.headers["transfer-encoding"])
+      assert.equal("1", r.headers["x-a"])
+      assert.equal("abc", r:body())
+      r = cl:request("POST", base .. "/in", { json = { v = 42 } })
+      local got = r:json().got
+      assert.equal(42, got)
+      assert.equal("integer", math.type(got))
+    end)
+  end)
+
+  it("reuses keep-alive connections", function()
+    local peers = {}
+    with_server(function(req)
+      peers[req.peer.port] = true
+      return 200, {}, "x"
+    end, nil, function(base, _, cl)
+      for _ = 1, 5 do assert.equal("x", cl:get(base .. "/"):body()) end
+      local n = 0
+      for _ in pairs(peers) do n = n + 1 end
+      assert.equal(1, n)
+    end)
+  end)
+
+  it("streams request bodies from a function (chunked) and reads lines", function()
+    with_server(echo, nil, function(base, _, cl)
+      local i = 0
+      local r = cl:post(base .. "/", function()
+        i = i + 1
+        if i <= 3 then return "line" .. i .. "\n" end
+      end)
+      local lines = {}
+      for l in r:lines() do lines[#lines + 1] = l end
+      assert.same({ "line1", "line2", "line3" }, lines)
+    end)
+  end)
+
+  it("follows redirects, drops credentials across origins, stops at the limit", function()
+    local seen = {}
+    with_server(function(req)
+      seen[req.path] = req.headers["authorization"] or "none"
+      if req.path == "/loop" then return 302, { location = "/loop" }, "" end
+      if req.path == "/r" then return 303, { location = "/end" }, "" end
+      if req.path == "/x" then return 307, { location = req.query.to }, "" end
+      return 200, {}, req.method
+    end, nil, function(base, port, cl)
+      local r = cl:get(base .. "/r", { headers = { authorization = "secret" } })
+      assert.equal("GET", r:body())
+      assert.equal(base .. "/end", r.url)
+      assert.equal("secret", seen["/end"])
+      -- same server by another host name: another origin
+      r = cl:get(base .. "/x", { query = { to = "http://localhost:" .. port .. "/other" },
+        headers = { authorization = "secret" } })
+      assert.equal(200, r.status)
+      r:body()
+      assert.equal("none", seen["/other"])
+      assert.equal("LIMIT", errof(cl.get, cl, base .. "/loop").code)
+      r = cl:get(base .. "/r", { follow_redirects = false })
+      assert.equal(303, r.status)
+      r:close()
+    end)
+  end)
+
+  it("inflates gzip bodies", function()
+    local p = io.popen("printf 'hello gzip world' | gzip -c")
+    local gz = p:read("a")
+    p:close()
+    with_server(function() return 200, { ["content-encoding"] = "gzip" }, gz end, nil,
+      function(base, _, cl)
+        assert.equal("hello gzip world", cl:get(base .. "/"):body())
+        local r = cl:get(base .. "/", { decompress = false })
+        assert.equal(gz, r:body())
+      end)
+  end)
+
+  it("HEAD, 204 and 304 have no body", function()
+    with_server(function(req)
+      if req.path == "/204" then return 204, {}, nil end
+      if req.path == "/304" then return 304, {}, nil end
+      return 200, {}, "body"
+    end, nil, function(base, _, cl)
+      local r = cl:head(base .. "/")
+      assert.equal("4", r.headers["content-length"])
+      assert.equal("", r:body())
+      assert.equal("", cl:get(base .. "/204"):body())
+      assert.equal("", cl:get(base .. "/304"):body())
+      assert.equal("body", cl:get(base .. "/"):body())
+    end)
+  end)
+
+  it("answers pipelined requests in order", function()
+    with_server(function(req)
+      if req.path == "/slow" then corio.sleep(0.05) end
+      return 200, {}, req.path
+    end, nil, function(_, port)
+      local out = raw(port, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local a, b, c = out:find("/slow", 1, true), out:find("/fast", 1, true), out:find("/last", 1, true)
+      assert.is_truthy(a and b and c)
+      assert.is_true(a < b and b < c)
+    end)
+  end)
+
+  it("sends 100 Continue on the handler's first body read", function()
+    with_server(echo, nil, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+      assert.equal("HTTP/1.1 100 Continue\r", s:read("l"))
+      s:write("abc")
+      local out = ""
+      while not out:find("abc$") do out = out .. s:read(100) end
+      s:close()
+    end)
+  end)
+
+  it("a failing handler gets a 500, reported", function()
+    with_server(function() error("boom") end, nil, function(base, _, cl)
+      local r = cl:get(base .. "/")
+      assert.equal(500, r.status)
+      r:body()
+    end)
+  end)
+
+  it("res rules: writing after finish is INVALID_STATE", function()
+    local err
+    with_server(function(_, res)
+      res:finish("done")
+      err = errof(res.write, res, "more")
+    end, nil, function(base, _, cl)
+      assert.equal("done", cl:get(base .. "/"):body())
+    end)
+    assert.equal("INVALID_STATE", err.code)
+  end)
+end)
+
+describe("http server hardening", function()
+  local vectors = {
+    { "CL and TE together", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400 },
+    { "TE not exactly chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 501 },
+    { "TE xchunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 501 },
+    { "two TE fields", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 501 },
+    { "space before colon", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 0\r\n\r\n", 400 },
+    { "obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400 },
+    { "bare LF", "GET / HTTP/1.1\nHost: a\n\n", 400 },
+    { "bare LF in a field", "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", 400 },
+    { "no Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400 },
+    { "two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400 },
+    { "HTTP/2 request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505 },
+    { "HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505 },
+    { "NUL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 400 },
+    { "CTL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\1b\r\n\r\n", 400 },
+    { "conflicting Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400 },
+    { "signed Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\na", 400 },
+    { "two spaces in the request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400 },
+    { "bad method byte", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400 },
+    { "bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400 },
+    { "chunk longer than its size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400 },
+    { "chunk size overflow", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\na\r\n0\r\n\r\n", 400 },
+    { "body over max_body_size", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413 },
+  }
+  for _, v in ipairs(vectors) do
+    it("rejects " .. v[1] .. " with " .. v[3] .. " and closes", function()
+      with_server(function(req) req:body() return 200, {}, "ok" end, nil, function(_, port)
+        -- a second, valid request after the bad one must never be answered
+        local out = raw(port, v[2] .. "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert.equal(v[3], status_of(out), out)
+        assert.is_nil(out:find("HTTP/1.1 200", 1, true), out)
+        assert.is_nil(out:find("HTTP/1.1", 10, true), "a second response: " .. out)
+      end)
+    end)
+  end
+
+  it("answers a too-long head 431 and too many headers 431", function()
+    with_server(echo, { max_header_size = 1024, max_headers = 10 }, function(_, port)
+      assert.equal(431, status_of(raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX: " .. ("a"):rep(2000) .. "\r\n\r\n")))
+      local many = {}
+      for i = 1, 11 do many[#many + 1] = "X" .. i .. ": v\r\n" end
+      assert.equal(431, status_of(raw(port, "GET / HTTP/1.1\r\nHost: a\r\n" .. table.concat(many) .. "\r\n")))
+    end)
+  end)
+
+  it("answers a too-long target 414", function()
+    with_server(echo, { max_url_size = 100 }, function(_, port)
+      assert.equal(414, status_of(raw(port, "GET /" .. ("a"):rep(200) .. " HTTP/1.1\r\nHost: a\r\n\r\n")))
+    end)
+  end)
+
+  it("a chunked body past max_body_size gets 413", function()
+    with_server(echo, { max_body_size = 10 }, function(_, port)
+      local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n" ..
+        ("a"):rep(20) .. "\r\n0\r\n\r\n")
+      assert.equal(413, status_of(out))
+    end)
+  end)
+
+  it("slowloris: header_timeout counts from the first byte, trickling does not reset it", function()
+    with_server(echo, { header_timeout = 0.5 }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      local t0 = corio.now()
+      s:write("GET / HTTP/1.1\r\n")
+      local done = corio.spawn(function() return s:read("a") end)
+      for _ = 1, 20 do
+        if done:done() then break end
+        pcall(s.write, s, "X: y\r\n")
+        corio.sleep(0.1)
+      end
+      local out = done:await()
+      assert.equal(408, status_of(out))
+      assert.is_true(corio.now() - t0 < 1.9)
+      s:close()
+    end)
+  end)
+
+  it("closes idle keep-alive connections quietly", function()
+    with_server(echo, { idle_timeout = 0.2 }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      assert.equal("", corio.timeout(10, s.read, s, "a"))
+      s:close()
+    end)
+  end)
+end)
+
+describe("http client errors", function()
+  it("bad arguments", function()
+    local cl = http.client()
+    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", 42))
+    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "G T", "http://a/"))
+    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", "not a url"))
+    assert.matches("bad argument", errof(http.client, 5))
+    cl:close()
+    assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
+  end)
+
+  it("connection refused is a corio.Error", function()
+    local srv = net.serve("127.0.0.1", 0, function() end)
+    local _, port = srv:address()
+    srv:close()
+    srv:wait_closed()
+    local cl = http.client()
+    assert.equal("ECONNREFUSED", errof(cl.get, cl, "http://127.0.0.1:" .. port .. "/").code)
+    cl:close()
+  end)
+
+  it("a body cut short raises INCOMPLETE; read_timeout raises TIMEOUT", function()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local head = s:readuntil("\r\n\r\n")
+      if head:find("/short") then
+        s:write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+      else
+        s:write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        corio.sleep(5)
+      end
+      s:close()
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    local r = cl:get("http://127.0.0.1:" .. port .. "/short")
+    assert.equal("INCOMPLETE", errof(r.body, r).code)
+    r = cl:get("http://127.0.0.1:" .. port .. "/slow", { read_timeout = 0.2 })
+    assert.equal("TIMEOUT", errof(r.body, r).code)
+    r:close()
+    cl:close()
+    srv:close()
+    for t in pairs(srv._tasks) do t:cancel() end
+    srv:wait_closed()
+  end)
+
+  it("reads to the connection's end without a length (HTTP/1.0)", function()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:readuntil("\r\n\r\n")
+      s:write("HTTP/1.0 200 OK\r\n\r\nuntil close")
+      s:close()
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    local r = cl:get("http://127.0.0.1:" .. port .. "/")
+    assert.equal("1.0", r.version)
+    assert.equal("until close", r:body())
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("retries an idempotent request once when a reused connection was closed", function()
+    local n = 0
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      n = n + 1
+      s:readuntil("\r\n\r\n")
+      s:write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      s:close()   -- closes the kept-alive connection behind the client's back
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    assert.equal("ok", cl:get("http://127.0.0.1:" .. port .. "/"):body())
+    corio.sleep(0.05)
+    assert.equal("ok", cl:get("http://127.0.0.1:" .. port .. "/"):body())
+    assert.equal(2, n)
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+end)
+
+describe("http headers", function()
+  it("are case-insensitive, join repeats, keep set-cookie apart", function()
+    local h = http.headers({ { "Set-Cookie", "a=1" }, { "set-cookie", "b=2" }, { "X", "1" }, { "x", "2" } })
+    assert.equal("1, 2", h["X"])
+    assert.equal("a=1", h["set-cookie"])
+    assert.same({ "a=1", "b=2" }, h:get_all("SET-COOKIE"))
+    h:set("x", "3")
+    assert.equal("3", h.x)
+    h:remove("X")
+    assert.is_nil(h.x)
+    assert.matches("bad argument", errof(h.set, h, "x", "a\r\nInjected: 1"))
+    assert.matches("bad argument", errof(h.add, h, "bad name", "v"))
+  end)
+end)
+
+describe("https and websocket through corio.http", function()
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local H = dofile(here .. "helpers/tls_helpers.lua")
+
+  it("serves HTTPS (opts.tls) and the client verifies it", function()
+    local srv = http.serve("127.0.0.1", 0, function(req) return 200, {}, "secure " .. req.path end,
+      { tls = H.server_opts() })
+    local _, port = srv:address()
+    local cl = http.client()
+    local r = cl:get("https://localhost:" .. port .. "/x", { tls = H.client_opts() })
+    assert.equal("secure /x", r:body())
+    cl:close()
+    -- without the test CA the certificate does not verify
+    local cl2 = http.client()
+    local err = errof(cl2.get, cl2, "https://localhost:" .. port .. "/x")
+    assert.equal("TLS_VERIFY", err.code)
+    cl2:close()
+    srv:shutdown(5)
+  end)
+
+  for _, secure in ipairs({ false, true }) do
+    it("upgrades to a WebSocket on both sides (" .. (secure and "wss" or "ws") .. "://)", function()
+      local srv = http.serve("127.0.0.1", 0, function(req)
+        local ws = req:websocket()
+        local data = ws:receive()
+        ws:send("echo " .. data)
+        ws:close()
+      end, secure and { tls = H.server_opts() } or nil)
+      local _, port = srv:address()
+      local ws = http.websocket((secure and "wss" or "ws") .. "://localhost:" .. port .. "/chat",
+        secure and { tls = H.client_opts() } or nil)
+      ws:send("hi")
+      assert.equal("echo hi", (ws:receive()))
+      ws:close()
+      srv:shutdown(5)
+    end)
+  end
+end)

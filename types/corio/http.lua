@@ -1,0 +1,157 @@
+---@meta corio.http
+-- LuaLS definitions of `require "corio.http"` (docs/API-http.md).
+
+---Options of `http.request` and its sugar.
+---@class corio.http.RequestOptions
+---@field headers? table<string, string>|string[][]
+---@field body? string|corio.Stream|fun(): string?
+---@field json? any
+---@field query? table<string, string|number>
+---@field timeout? number the whole exchange (300)
+---@field connect_timeout? number (30)
+---@field read_timeout? number between reads (60)
+---@field follow_redirects? boolean true for GET/HEAD
+---@field max_redirects? integer (10)
+---@field decompress? boolean (true)
+---@field max_header_size? integer (64 KiB)
+---@field max_headers? integer (100)
+---@field expect_continue? boolean (false)
+---@field tls? corio.TlsOptions|corio.TlsContext
+---@field client? corio.http.Client
+
+---Case-insensitive header fields: `h["content-type"]`.
+---@class corio.http.Headers
+---@field [string] string
+
+---A response to a client request.
+---@class corio.http.Response
+---@field status integer
+---@field reason string
+---@field version string
+---@field url string after redirects
+---@field headers corio.http.Headers
+
+---A connection pool.
+---@class corio.http.Client
+local Client = {}
+---@async
+---@param method string
+---@param url string
+---@param opts? corio.http.RequestOptions
+---@return corio.http.Response
+function Client:request(method, url, opts) end
+---@async
+---@return corio.http.Response
+function Client:get(url, opts) end
+---@async
+---@return corio.http.Response
+function Client:head(url, opts) end
+---@async
+---@return corio.http.Response
+function Client:delete(url, opts) end
+---@async
+---@return corio.http.Response
+function Client:options(url, opts) end
+---@async
+---@return corio.http.Response
+function Client:post(url, body, opts) end
+---@async
+---@return corio.http.Response
+function Client:put(url, body, opts) end
+---@async
+---@return corio.http.Response
+function Client:patch(url, body, opts) end
+function Client:close() end
+
+---A request a server handler receives.
+---@class corio.http.Request
+---@field method string
+---@field target string
+---@field path string
+---@field query table<string, string>
+---@field version string
+---@field headers corio.http.Headers
+---@field peer { host: string, port: integer }
+local Request = {}
+---@async
+function Request:read(...) end
+---@async
+function Request:lines(...) end
+---@async
+---@param limit? integer
+---@return string
+function Request:body(limit) end
+---@async
+---@return any
+function Request:json() end
+---@async
+---Answers the upgrade; see docs/API-websocket.md.
+---@param opts? table
+function Request:websocket(opts) end
+
+---The `res` a server handler writes to.
+---@class corio.http.ServerResponse
+---@field headers_sent boolean
+local ServerResponse = {}
+---@param status integer
+---@param headers? table<string, string>|string[][]
+function ServerResponse:write_head(status, headers) end
+---@async
+function ServerResponse:write(...) end
+---@async
+---@param data? string
+function ServerResponse:finish(data) end
+
+---@class corio.http
+---@field DEFAULTS { client: table, server: table } every default, one table each
+local http = {}
+
+---@async
+---@param method string
+---@param url string
+---@param opts? corio.http.RequestOptions
+---@return corio.http.Response
+function http.request(method, url, opts) end
+---@async
+---@return corio.http.Response
+function http.get(url, opts) end
+---@async
+---@return corio.http.Response
+function http.head(url, opts) end
+---@async
+---@return corio.http.Response
+function http.delete(url, opts) end
+---@async
+---@return corio.http.Response
+function http.options(url, opts) end
+---@async
+---@return corio.http.Response
+function http.post(url, body, opts) end
+---@async
+---@return corio.http.Response
+function http.put(url, body, opts) end
+---@async
+---@return corio.http.Response
+function http.patch(url, body, opts) end
+
+---@param opts? { max_connections?: integer, max_per_host?: integer, max_idle_per_host?: integer, idle_timeout?: number }
+---@return corio.http.Client
+function http.client(opts) end
+
+---@param init? table|corio.http.Headers
+---@return corio.http.Headers
+function http.headers(init) end
+
+---@async
+---@param url string ws:// or wss://
+---@param opts? table
+function http.websocket(url, opts) end
+
+---@param host string
+---@param port integer
+---@param handler async fun(req: corio.http.Request, res: corio.http.ServerResponse): (integer?, table?, any?)
+---@param opts? table every net.serve option, limits and timeouts (docs/API-http.md)
+---@return corio.Server
+function http.serve(host, port, handler, opts) end
+
+return http
