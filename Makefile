@@ -94,16 +94,6 @@ test: deps
 
 check: test
 
-# The embedding API from a C host, under valgrind: no error, no leak.
-$(BUILD)/embed_test: tests/embed/embed_test.c $(BUILD)/libcorio.a
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
-	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
-
-check-embed: $(BUILD)/embed_test
-	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
-	  $(BUILD)/embed_test
-
 # Warning-free under gcc and clang (-Werror), in their own build folders.
 warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc WERROR=-Werror all
@@ -170,3 +160,11 @@ install: all
 
 clean:
 	rm -rf build
+
+# {===== The embedding API (tests/embed/, examples/embed/, docs/EMBEDDING.md)
+EMBED_TEST_SRC = $(wildcard tests/embed/*.c)
+
+$(BUILD)/embed_test: $(EMBED_TEST_SRC) tests/embed/t.h $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) -Itests/embed $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	  $(EMBED_TEST_SRC) $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
+# }=====
