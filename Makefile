@@ -44,7 +44,7 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h)
 
-.PHONY: all run test check check-embed warnings asan bench bench-echo deps install clean examples fuzz
+.PHONY: all run test check check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -100,11 +100,14 @@ warnings:
 	$(MAKE) --no-print-directory CC=clang BUILD=build/clang WERROR=-Werror all
 
 # Every example runs with a time bound.
-examples: $(BUILD)/corio $(BUILD)/embed_host
+EMBED_HOSTS = run_script uv_host poll_host
+examples: $(BUILD)/corio $(EMBED_HOSTS:%=$(BUILD)/embed_%)
 	@sh tools/run-examples.sh $(BUILD)/corio
-	$(BUILD)/embed_host
+	@for h in $(EMBED_HOSTS); do echo "== examples/embed/$$h.c"; \
+	  timeout 60 $(BUILD)/embed_$$h || exit 1; done
 
-$(BUILD)/embed_host: examples/embed_host.c $(BUILD)/libcorio.a
+# The hosts of examples/embed/ (docs/EMBEDDING.md).
+$(BUILD)/embed_%: examples/embed/%.c $(BUILD)/libcorio.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
 
@@ -168,3 +171,41 @@ $(BUILD)/embed_test: $(EMBED_TEST_SRC) tests/embed/t.h $(BUILD)/libcorio.a
 	$(CC) $(CPPFLAGS) -Itests/embed $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
 	  $(EMBED_TEST_SRC) $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
 # }=====
+
+# The C tests under valgrind (counts scaled down 50x: valgrind is slow),
+# ASan+UBSan and TSan (full counts), in their own build folders.
+VALGRIND = valgrind -q --leak-check=full \
+  --show-leak-kinds=definite,indirect,possible \
+  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
+check-embed: $(BUILD)/embed_test
+	CORIO_EMBED_SCALE=50 $(VALGRIND) $(BUILD)/embed_test
+
+SAN = -O1 -g -fno-omit-frame-pointer
+check-embed-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	  OPT="$(SAN) -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/embed_test
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/embed_test
+
+check-embed-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT="$(SAN) -fsanitize=thread" \
+	  LDFLAGS="-fsanitize=thread" build/tsan/embed_test
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/embed_test
+
+# The whole Lua spec suite, driven through corio_loop_run(NOWAIT).
+check-embed-nowait: $(BUILD)/corio $(BUILD)/nowait_host
+	$(BUILD)/nowait_host test tests
+
+# corio.h is C99 -pedantic and C++ clean, and a C++ host links.
+check-embed-headers: $(BUILD)/libcorio.a
+	$(CC) -std=c99 -pedantic -Werror -Wall -Wextra -D_POSIX_C_SOURCE=200809L \
+	  $(PKG_CFLAGS) -Iruntime -fsyntax-only -x c runtime/corio.h
+	g++ -std=c++11 -Wall -Wextra -Werror $(PKG_CFLAGS) -Iruntime \
+	  -o $(BUILD)/embed_cxx_host tests/embed/hosts/cxx_host.cc \
+	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
+	$(BUILD)/embed_cxx_host
+
+$(BUILD)/nowait_host: tests/embed/hosts/nowait_host.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(LUA_FIRST) $(BIN_LIBS)

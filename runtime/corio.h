@@ -18,12 +18,13 @@
 #define CORIO_H
 
 #include <stddef.h>
-#include <lua.h>
 #include <uv.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include <lua.h>      /* inside: Lua's own header has no extern "C" */
 
 #if defined(__GNUC__)
 #define CORIO_API __attribute__((visibility("default")))
