@@ -5,6 +5,7 @@
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
+#   make check-layout  runtime/ depends on nothing in bindings/
 #   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
 #   make install  binary, libraries, header and pkg-config file
 #
@@ -37,20 +38,26 @@ BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
-BINDING_SRC = $(wildcard bindings/*.c)
+# Every C file under bindings/ and its module folders; no file is listed
+# by hand.
+BINDING_SRC = $(wildcard bindings/*.c bindings/*/*.c)
 SCRIPTS     = $(wildcard scripts/*.lua)
 CMODULES    = $(shell grep -ho '^int luaopen_corio_[a-z0-9_]*' $(BINDING_SRC) /dev/null | sed 's/.*luaopen_corio_//' | sort -u)
 LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
-HEADERS     = $(wildcard runtime/*.h bindings/*.h)
+HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 
-.PHONY: all run test check check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan bench bench-echo deps install clean examples fuzz
+.PHONY: all run test check check-layout check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+# Only bindings see bindings/shared.h: the core cannot include a binding's
+# header (tools/check-layout.sh checks the link side too).
+$(BUILD)/obj/bindings/%.o: CPPFLAGS += -Ibindings
 
 $(BUILD)/obj/gen/modules.o: $(BUILD)/gen/modules.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -88,11 +95,15 @@ run: deps
 	$(BUILD)/corio examples/tour.lua
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all check-layout
 	$(BUILD)/corio test tests
 	@$(MAKE) --no-print-directory examples
 
 check: test
+
+# runtime/ must not include or call anything in bindings/.
+check-layout: $(LIB_OBJ)
+	@sh tools/check-layout.sh $(BUILD)
 
 # Warning-free under gcc and clang (-Werror), in their own build folders.
 warnings:
@@ -145,10 +156,10 @@ fuzz:
 	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	  -print_final_stats=1 $(BUILD)/fuzz-corpus
 
-$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/rbuf.c bindings/rbuf.h
+$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
 	@mkdir -p $(BUILD)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
-	  -Ibindings tests/fuzz_rbuf.c bindings/rbuf.c -o $@
+	  -Ibindings/net tests/fuzz_rbuf.c bindings/net/rbuf.c -o $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

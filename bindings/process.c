@@ -29,7 +29,7 @@
 #include <string.h>   /* strcmp, strlen */
 #include <unistd.h>   /* getuid */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 #include "signame.h"
 
 #define PROC_MT "corio.ProcessHandle"
@@ -504,13 +504,11 @@ int luaopen_corio__process(lua_State *L) {
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
-  if (luaL_newmetatable(L, PROC_MT)) {
-    lua_newtable(L);
-    corio__setfuncs(L, rt, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, h_gc);
-    lua_setfield(L, -2, "__gc");
-  }
+  static const luaL_Reg meta[] = {
+    {"__gc", h_gc},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, PROC_MT, methods, meta, NULL);
   lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);

@@ -18,7 +18,7 @@
 #include <stdlib.h>   /* malloc, free */
 #include <string.h>   /* strcmp, strncmp */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 #include "signame.h"
 
 #define SIGNAL_MT "corio.SignalHandler"
@@ -297,17 +297,13 @@ int luaopen_corio__signal(lua_State *L) {
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
-  if (luaL_newmetatable(L, SIGNAL_MT)) {
-    lua_newtable(L);
-    corio__setfuncs(L, rt, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, h_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, h_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, h_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
+  static const luaL_Reg meta[] = {
+    {"__gc", h_gc},
+    {"__close", h_close},
+    {"__tostring", h_tostring},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, SIGNAL_MT, methods, meta, NULL);
   lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);

@@ -4,7 +4,7 @@
 #ifndef CORIO_SIGNAME_H
 #define CORIO_SIGNAME_H
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 
 /* The signal number at idx: a name ("SIGTERM" or "TERM") or a number.
 ** Raises `bad argument` for anything else. */

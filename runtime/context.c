@@ -121,10 +121,7 @@ void corio__open_context(lua_State *L, corio_rt *rt) {
     {"set", var_set},
     {NULL, NULL}
   };
-  luaL_newmetatable(L, CORIO_CTXVAR_MT);
-  lua_newtable(L);
-  corio__setfuncs(L, rt, methods);
-  lua_setfield(L, -2, "__index");
+  corio__newclass(L, rt, CORIO_CTXVAR_MT, methods, NULL, NULL);
   lua_pop(L, 1);
   lua_pushcfunction(L, l_context);
   lua_setfield(L, -2, "context");

@@ -433,21 +433,18 @@ static const luaL_Reg future_methods[] = {
 };
 
 
-/* Fills the metatable at -1: __index with the shared and own methods. */
-void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
-                          lua_CFunction tostring) {
-  lua_createtable(L, 0, 16);
-  corio__setfuncs(L, rt, corio__fut_methods);
-  corio__setfuncs(L, rt, own);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, tostring);
-  lua_setfield(L, -2, "__tostring");
+/* Pushes class `name`: __index with the shared and own methods. */
+void corio__fut_metatable(lua_State *L, corio_rt *rt, const char *name,
+                          const luaL_Reg *own, lua_CFunction tostring) {
+  const luaL_Reg meta[] = {{"__tostring", tostring}, {NULL, NULL}};
+  corio__newclass(L, rt, name, corio__fut_methods, meta, NULL);
+  corio__addmethods(L, rt, own, NULL);
 }
 
 
 void corio__open_future(lua_State *L, corio_rt *rt) {
-  luaL_newmetatable(L, CORIO_FUTURE_MT);
-  corio__fut_metatable(L, rt, future_methods, future_tostring);
+  corio__fut_metatable(L, rt, CORIO_FUTURE_MT, future_methods,
+                       future_tostring);
   rt->mt_future = lua_topointer(L, -1);
   rt->mt_future_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, rt);

@@ -442,8 +442,9 @@ void corio__fut_extra(lua_State *L, int fidx);  /* extras, made if need be
 int corio__get_extra(lua_State *L, int fidx);  /* extras or nil [-0,+1];
                                                   returns the type */
 void corio__fut_unlink(corio_fut *f, corio_task *t);
-void corio__fut_metatable(lua_State *L, corio_rt *rt, const luaL_Reg *own,
-                          lua_CFunction tostring);  /* fills mt at -1 */
+void corio__fut_metatable(lua_State *L, corio_rt *rt, const char *name,
+                          const luaL_Reg *own, lua_CFunction tostring);
+  /* pushes class name: Future's methods and own [-0,+1] */
 void corio__open_future(lua_State *L, corio_rt *rt);  /* [-0,+0] adds to
                                                           module at -1 */
 
@@ -454,10 +455,10 @@ void corio__spawn(corio_rt *rt, lua_State *L, int nargs);
 
 /* timerheap.c */
 int corio__timer_arm(corio_rt *rt, corio_tentry *e, uint64_t due);
+  /* 0, or -1 when out of memory (then e is not armed) */
 /* timer.c: the deadline of e passed (wakes the sleeper or queues the
 ** callback of the task or handle that embeds it). */
 void corio__timer_fired(corio_rt *rt, corio_tentry *e);
-  /* 0, or -1 when out of memory (then e is not armed) */
 void corio__timer_disarm(corio_rt *rt, corio_tentry *e);
 uint64_t corio__due_after(corio_rt *rt, double seconds);
 uint64_t corio__due_at(double t);
@@ -486,43 +487,33 @@ void corio__tostring(lua_State *L, int idx);  /* [-0,+1] never raises */
 /* context.c */
 void corio__open_context(lua_State *L, corio_rt *rt);
 
-/* timer.c (bindings) */
+/* timer.c: sleep, yield, now and plain callbacks (Handles) */
 void corio__open_timer(lua_State *L, corio_rt *rt);
 int corio__soon(corio_rt *rt, lua_State *L, int nargs);
+  /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
 int corio__handle_cancel(corio_rt *rt, lua_State *L, corio_handle *h);
   /* 1 if it was pending (it will not run), else 0 */
-  /* pops fn and nargs args, queues them as a callback [-(nargs+1),+0] */
 
 void corio__check_callable(lua_State *L, int idx);  /* function or __call */
 void corio__store_call(lua_State *L, int ui, int fi, int nargs);
   /* fn and args at fi into user values 1 and 2 of the userdata at ui */
 
-/* fs.c (bindings) */
-const char *corio__check_path(lua_State *L, int idx);
-  /* the path string at idx; raises `bad argument` for a non-string and
-     for a zero byte inside (the kernel would stop the path there) */
-
-/* stream.c (bindings): Streams for other bindings (process pipes).
-** A Stream is corio.net's byte stream (see docs/API-net.md). */
-uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt);
-  /* pushes a new Stream wrapping a freshly initialised uv_pipe_t (ipc 0)
-     and returns that pipe, e.g. for uv_spawn's stdio container
-     (UV_CREATE_PIPE); once the child is spawned the Stream reads and
-     writes it.  Raises on failure [-0,+1] */
-void corio__stream_close(lua_State *L, int idx);
-  /* closes (aborts) the Stream at idx at once, e.g. when uv_spawn failed;
-     any other value is ignored; idempotent [-0,+0] */
-uv_stream_t *corio__stream_handle(lua_State *L, int idx);
-  /* the libuv stream of the open Stream at idx, or NULL (not a Stream,
-     closed, or a Stream on a plain fd: see corio__stream_fd) */
-int corio__stream_fd(lua_State *L, int idx);
-  /* the OS fd under the open Stream at idx (for UV_INHERIT_FD), or -1 */
-
 /* Push the upvalue rt in a Lua C function. */
 #define RT_UPVALUE(L) ((corio_rt *)lua_touserdata((L), lua_upvalueindex(1)))
 
-/* Registers funcs with rt as their single upvalue into the table at -1. */
+/* class.c: module set-up, the same for every module */
 void corio__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l);
+  /* registers l into the table at -1, each with rt as its upvalue */
+int corio__newclass(lua_State *L, corio_rt *rt, const char *name,
+                    const luaL_Reg *methods, const luaL_Reg *meta,
+                    void *up);
+  /* pushes the metatable `name`, built on the first call only (then
+     returns 1, else 0): __index holds `methods`, the metatable `meta`
+     (__gc, __close, __tostring, ...); each is a closure over (rt, up),
+     or (rt, the metatable) when up is NULL [-0,+1] */
+void corio__addmethods(lua_State *L, corio_rt *rt, const luaL_Reg *l,
+                       void *up);
+  /* adds l to the __index of the class at -1, upvalues as above [-0,+0] */
 
 /* }==================================================================== */
 

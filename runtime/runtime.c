@@ -35,15 +35,6 @@ corio_rt *corio__rt(lua_State *L) {
 }
 
 
-void corio__setfuncs(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
-  for (; l->name; l++) {
-    lua_pushlightuserdata(L, rt);
-    lua_pushcclosure(L, l->func, 1);
-    lua_setfield(L, -2, l->name);
-  }
-}
-
-
 void corio__check_callable(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TFUNCTION) {
     if (!luaL_getmetafield(L, idx, "__call")) luaL_typeerror(L, idx,

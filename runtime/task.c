@@ -197,8 +197,7 @@ static const luaL_Reg task_methods[] = {
 
 
 void corio__open_task(lua_State *L, corio_rt *rt) {
-  luaL_newmetatable(L, CORIO_TASK_MT);
-  corio__fut_metatable(L, rt, task_methods, task_tostring);
+  corio__fut_metatable(L, rt, CORIO_TASK_MT, task_methods, task_tostring);
   rt->mt_task = lua_topointer(L, -1);
   rt->mt_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   static const luaL_Reg funcs[] = {

@@ -1,5 +1,5 @@
 /*
-** fuzz_rbuf.c -- libFuzzer target for a Stream's readers (bindings/rbuf.c).
+** fuzz_rbuf.c -- libFuzzer target for a Stream's readers (bindings/net/rbuf.c).
 **
 ** The input is a little program: chunks of data arriving (with their
 ** sizes chosen by the fuzzer, so every chunking is tried), EOF, and

@@ -24,7 +24,7 @@
 #include <linux/fs.h>     /* FICLONE */
 #include <unistd.h>   /* read, write, close, fsync, unlink, copy_file_range */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 #include "fsreq.h"
 
 enum { JOB_READ = 1, JOB_WRITE, JOB_COPY };

@@ -311,11 +311,10 @@ void net__open_listen(lua_State *L, corio_rt *rt) {
     {"closed", l_closed},
     {NULL, NULL}
   };
-  luaL_newmetatable(L, LISTENER_MT);
-  lua_createtable(L, 0, 8);
-  corio__setfuncs(L, rt, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__gc");
+  static const luaL_Reg meta[] = {
+    {"__gc", l_gc},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, LISTENER_MT, methods, meta, NULL);
   lua_pop(L, 1);
 }

@@ -581,17 +581,13 @@ int luaopen_corio_executor(lua_State *L) {
   };
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
-  if (luaL_newmetatable(L, EXECUTOR_MT)) {
-    lua_newtable(L);
-    corio__setfuncs(L, rt, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
+  static const luaL_Reg meta[] = {
+    {"__gc", l_gc},
+    {"__close", l_close},
+    {"__tostring", l_tostring},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, EXECUTOR_MT, methods, meta, NULL);
   lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);

@@ -354,16 +354,6 @@ void net__stream_setopts(lua_State *L, stream *s, int oidx) {
 extern const luaL_Reg net__read_methods[];    /* stream_read.c */
 extern const luaL_Reg net__write_methods[];   /* stream_write.c */
 
-/* Like corio__setfuncs, with the metatable (at -2) as upvalue 2. */
-static void setmethods(lua_State *L, corio_rt *rt, const luaL_Reg *l) {
-  for (; l->name; l++) {
-    lua_pushlightuserdata(L, rt);
-    lua_pushvalue(L, -3);
-    lua_pushcclosure(L, l->func, 2);
-    lua_setfield(L, -2, l->name);
-  }
-}
-
 void net__stream_metatable(lua_State *L, corio_rt *rt) {
   static const luaL_Reg methods[] = {
     {"close", stream_close},
@@ -377,19 +367,16 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
     {"set_keepalive", net__set_keepalive},
     {NULL, NULL}
   };
-  if (!luaL_newmetatable(L, STREAM_MT)) return;
-  lua_createtable(L, 0, 24);
-  setmethods(L, rt, methods);
-  setmethods(L, rt, net__read_methods);
-  setmethods(L, rt, net__write_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, stream_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushlightuserdata(L, rt);
-  lua_pushcclosure(L, stream_close, 1);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, stream_tostring);
-  lua_setfield(L, -2, "__tostring");
+  static const luaL_Reg meta[] = {
+    {"__gc", stream_gc},
+    {"__close", stream_close},
+    {"__tostring", stream_tostring},
+    {NULL, NULL}
+  };
+  /* The metatable is every method's upvalue 2: the fast self check. */
+  if (!corio__newclass(L, rt, STREAM_MT, methods, meta, NULL)) return;
+  corio__addmethods(L, rt, net__read_methods, NULL);
+  corio__addmethods(L, rt, net__write_methods, NULL);
 }
 
 

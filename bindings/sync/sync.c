@@ -128,33 +128,16 @@ void *sync__new(lua_State *L, const sync_class *cls, int nuv) {
 }
 
 
-/* Registers l into the table at -1; upvalues: rt, the class. */
-static void setfuncs(lua_State *L, corio_rt *rt, sync_class *cls,
-                     const luaL_Reg *l) {
-  for (; l->name; l++) {
-    lua_pushlightuserdata(L, rt);
-    lua_pushlightuserdata(L, cls);
-    lua_pushcclosure(L, l->func, 2);
-    lua_setfield(L, -2, l->name);
-  }
-}
-
-
 void sync__newclass(lua_State *L, corio_rt *rt, sync_class *cls,
                     const luaL_Reg *methods, lua_CFunction tostring) {
-  luaL_newmetatable(L, cls->name);            /* mt (sets __name) */
-  lua_newtable(L);                            /* mt, index */
-  setfuncs(L, rt, cls, methods);
+  const luaL_Reg meta[] = {{"__tostring", tostring}, {NULL, NULL}};
+  /* The class descriptor is upvalue 2: sync__check's fast self check. */
+  corio__newclass(L, rt, cls->name, methods, meta, cls);    /* mt */
+  lua_getfield(L, -1, "__index");                           /* mt, index */
   lua_getfield(L, -1, "release");
   if (!lua_isnil(L, -1)) lua_setfield(L, -3, "__close");
   else lua_pop(L, 1);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__index");
-  lua_pushlightuserdata(L, rt);
-  lua_pushlightuserdata(L, cls);
-  lua_pushcclosure(L, tostring, 2);
-  lua_setfield(L, -3, "__tostring");
-  lua_remove(L, -2);                          /* the metatable */
+  lua_remove(L, -2);                                        /* index */
 }
 
 /* }==================================================================== */

@@ -18,7 +18,7 @@
 #include <string.h>   /* strlen, memcpy, memchr */
 #include <unistd.h>   /* close */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 #include "fsreq.h"
 
 

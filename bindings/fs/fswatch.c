@@ -15,7 +15,7 @@
 */
 #include <stdlib.h>   /* malloc, free */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 
 #define WATCHER_MT "corio.Watcher"
 
@@ -182,17 +182,13 @@ int luaopen_corio__fswatch(lua_State *L) {
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
-  if (luaL_newmetatable(L, WATCHER_MT)) {
-    lua_newtable(L);
-    corio__setfuncs(L, rt, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, w_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, w_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, w_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
+  static const luaL_Reg meta[] = {
+    {"__gc", w_gc},
+    {"__close", w_close},
+    {"__tostring", w_tostring},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, WATCHER_MT, methods, meta, NULL);
   lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);

@@ -20,7 +20,7 @@
 
 #include <stddef.h>   /* size_t */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 
 typedef struct corio_fsreq {
   union {

@@ -488,17 +488,13 @@ void net__open_udp(lua_State *L, corio_rt *rt) {
     {"udp", l_udp},
     {NULL, NULL}
   };
-  luaL_newmetatable(L, UDP_MT);
-  lua_createtable(L, 0, 16);
-  corio__setfuncs(L, rt, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, udp_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushlightuserdata(L, rt);
-  lua_pushcclosure(L, udp_m_close, 1);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, udp_tostring);
-  lua_setfield(L, -2, "__tostring");
+  static const luaL_Reg meta[] = {
+    {"__gc", udp_gc},
+    {"__close", udp_m_close},
+    {"__tostring", udp_tostring},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, UDP_MT, methods, meta, NULL);
   lua_pop(L, 1);
   corio__setfuncs(L, rt, funcs);
 }

@@ -13,7 +13,7 @@
 
 #include <sys/socket.h>  /* struct sockaddr_storage */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 #include "rbuf.h"
 
 #define STREAM_MT   "corio.Stream"

@@ -189,12 +189,11 @@ void corio__open_timer(lua_State *L, corio_rt *rt) {
     {"call_at", l_call_at},
     {NULL, NULL}
   };
-  luaL_newmetatable(L, CORIO_HANDLE_MT);
-  lua_newtable(L);
-  corio__setfuncs(L, rt, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, handle_tostring);
-  lua_setfield(L, -2, "__tostring");
+  static const luaL_Reg meta[] = {
+    {"__tostring", handle_tostring},
+    {NULL, NULL}
+  };
+  corio__newclass(L, rt, CORIO_HANDLE_MT, methods, meta, NULL);
   lua_pop(L, 1);
   corio__setfuncs(L, rt, funcs);
 }

@@ -21,7 +21,7 @@
 
 #include <signal.h>   /* sig_atomic_t */
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 
 enum { MSG_JOB = 0x4a };                      /* 'J' */
 enum { REP_OK = 0, REP_ERROR = 1, REP_INTERRUPTED = 2 };

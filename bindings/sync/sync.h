@@ -14,7 +14,7 @@
 #ifndef CORIO_SYNC_H
 #define CORIO_SYNC_H
 
-#include "internal.h"
+#include "shared.h"    /* the core, and what modules offer each other */
 
 #define TYPE_WAITLIST 0
 
