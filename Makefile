@@ -205,8 +205,8 @@ check-embed-tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/embed_test
 
 # The whole Lua spec suite, driven through corio_loop_run(NOWAIT).
-check-embed-nowait: $(BUILD)/corio $(BUILD)/nowait_host
-	$(BUILD)/nowait_host test tests
+check-embed-nowait: $(BUILD)/corio $(BUILD)/corio-nowait
+	$(BUILD)/corio-nowait test tests
 
 # corio.h is C99 -pedantic and C++ clean, and a C++ host links.
 check-embed-headers: $(BUILD)/libcorio.a
@@ -217,6 +217,6 @@ check-embed-headers: $(BUILD)/libcorio.a
 	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
 	$(BUILD)/embed_cxx_host
 
-$(BUILD)/nowait_host: tests/embed/hosts/nowait_host.c $(BUILD)/libcorio.a
+$(BUILD)/corio-nowait: tests/embed/hosts/nowait_host.c $(BUILD)/libcorio.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libcorio.a $(LUA_FIRST) $(BIN_LIBS)

@@ -5,10 +5,11 @@
 ** turn.  CI runs the whole Lua spec suite through it (make
 ** check-embed-nowait): every spec must pass driven this way too.
 **
-** usage: nowait_host test [paths...]     (default: tests)
+** usage: corio-nowait test [paths...]     (default: tests)
 ** Specs start "the binary under test" (process.execpath, arg[-1]) as
-** subprocesses; any invocation other than `test` therefore runs the
-** corio binary beside this host with the same arguments.
+** subprocesses, and a process pool only runs a program named corio*:
+** the Makefile builds this host as build/corio-nowait, and any
+** invocation other than `test` runs the corio binary beside it.
 */
 #include <poll.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ int main(int argc, char **argv) {
   lua_getglobal(L, "require");                /* the binary's main body */
   lua_pushliteral(L, "corio.cli");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    fprintf(stderr, "nowait_host: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, "corio-nowait: %s\n", lua_tostring(L, -1));
     return 2;
   }
   lua_newtable(L);                            /* actions: {{kind="test"}} */
@@ -88,7 +89,7 @@ int main(int argc, char **argv) {
   lua_pushinteger(L, n);
   lua_setfield(L, -2, "n");
   if (corio_spawn(rt, 2) != CORIO_OK) {
-    fprintf(stderr, "nowait_host: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, "corio-nowait: %s\n", lua_tostring(L, -1));
     return 2;
   }
   int task = lua_gettop(L);
@@ -100,10 +101,10 @@ int main(int argc, char **argv) {
   lua_getfield(L, task, "result");            /* a failed body raises */
   lua_pushvalue(L, task);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "nowait_host: %s\n", luaL_tolstring(L, -1, NULL));
+    fprintf(stderr, "corio-nowait: %s\n", luaL_tolstring(L, -1, NULL));
     code = 1;
   }
-  fprintf(stderr, "nowait_host: %ld turns\n", turns);
+  fprintf(stderr, "corio-nowait: %ld turns\n", turns);
   corio_free(rt);
   return code;
 }
