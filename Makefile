@@ -196,13 +196,15 @@ check-embed-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="$(SAN) -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" build/asan/embed_test
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/asan/embed_test
+	CORIO_EMBED_NO_RSS=1 ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 build/asan/embed_test
 
 check-embed-tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan OPT="$(SAN) -fsanitize=thread" \
 	  LDFLAGS="-fsanitize=thread" build/tsan/embed_test
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/embed_test
+	CORIO_EMBED_SCALE=20 CORIO_EMBED_NO_RSS=1 CORIO_EMBED_NO_SPIN=1 \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  build/tsan/embed_test
 
 # The whole Lua spec suite, driven through corio_loop_run(NOWAIT).
 check-embed-nowait: $(BUILD)/corio $(BUILD)/corio-nowait

@@ -32,6 +32,18 @@ static int count_fds(void) {
 }
 
 
+/* t_dostring with one integer argument for the chunk's `...`. */
+static int t_dostring_n(corio_runtime *rt, const char *code, int n) {
+  lua_State *L = corio_state(rt);
+  if (luaL_loadstring(L, code) != LUA_OK) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  lua_pushinteger(L, n);
+  return lua_pcall(L, 1, 0, 0);
+}
+
+
 static void cycle(uv_loop_t *loop) {
   corio_config cfg;
   corio_config_init(&cfg);
@@ -57,7 +69,9 @@ static void create_free(uv_loop_t *loop) {
   long grew = rss_kib() - rss0;
   printf("  %ld cycles: RSS %+ld KiB, fds %d -> %d\n", n, grew, fds0,
          count_fds());
-  CHECK(grew < 2048);
+  /* Sanitizers keep freed memory in quarantine: RSS means nothing there
+  ** (their own leak checks stand in). */
+  if (getenv("CORIO_EMBED_NO_RSS") == NULL) CHECK(grew < 2048);
   CHECK_EQ(count_fds(), fds0);
 }
 
@@ -77,7 +91,9 @@ static void create_free_borrowed(void) {
 ** executor jobs run: under a second. */
 static void free_busy(void) {
   corio_runtime *rt = t_new();
-  CHECK(t_dostring(rt,
+  /* TSan delivers the executor's interrupt signal only at an intercepted
+  ** call, which a spinning Lua job never makes: no spinning jobs there. */
+  CHECK(t_dostring_n(rt,
     "local corio = require 'corio'\n"
     "local net, fs = require 'corio.net', require 'corio.fs'\n"
     "for i = 1, 1000 do corio.spawn(corio.sleep, 100) end\n"
@@ -85,9 +101,9 @@ static void free_busy(void) {
     "  net.serve('127.0.0.1', 0, function(s) end):serve_forever() end) end\n"
     "for i = 1, 20 do corio.spawn(function()\n"
     "  while true do fs.stat('/') fs.read_file('/etc/hostname') end end) end\n"
-    "for i = 1, 4 do corio.spawn(function()\n"
+    "for i = 1, (...) do corio.spawn(function()\n"
     "  corio.to_thread(function() local x = 0 while true do x = x + 1 end "
-    "end) end) end\n") == LUA_OK);
+    "end) end) end\n", getenv("CORIO_EMBED_NO_SPIN") ? 0 : 4) == LUA_OK);
   for (int i = 0; i < 20; i++) corio_loop_run(rt, CORIO_RUN_NOWAIT);
   double t0 = t_now();
   CHECK_EQ(corio_free(rt), CORIO_OK);
