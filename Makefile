@@ -14,7 +14,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS      = lua5.4 libuv
+PKGS      = lua5.4 libuv openssl
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
@@ -22,6 +22,8 @@ CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
+# corio.tls links OpenSSL 3 (Debian libssl-dev).
+SSL_LIBS   = $(shell pkg-config --libs openssl 2>/dev/null)
 # The binary links Lua statically and exports its whole API (-E, whole
 # archive), so Lua C modules such as busted's dependencies load into the
 # same VM.  Lua's objects come first on the link line: placed after ours,
@@ -32,10 +34,10 @@ UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # in PLT calls.)
 LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
-BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
+BIN_LIBS   = $(UV_LIBS) $(SSL_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
-DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted
+DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted libssl-dev openssl
 
 RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
@@ -81,11 +83,11 @@ $(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm
+	  $(shell pkg-config --libs lua5.4 libuv openssl 2>/dev/null) -lm
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(SSL_LIBS) -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)

@@ -285,6 +285,13 @@ function Server:connections()
   return self._n
 end
 
+--- stats() -> { connections = handlers running, tls_failures = failed
+-- TLS handshakes (tls.serve; 0 for a plain server) }
+function Server:stats()
+  check_self(self, Server, "stats")
+  return { connections = self._n, tls_failures = self._tls_failures or 0 }
+end
+
 --- wait_closed(): returns once the server is closed and every handler
 -- task has finished.
 function Server:wait_closed()
@@ -584,7 +591,10 @@ function net.create_connection(factory, host, port, opts)
   check_type(host, 2, "create_connection", "string")
   port = check_port(port, 3, "create_connection")
   check_opts(opts, 4, "create_connection")
-  local stream = net.connect(host, port, opts)
+  -- opts.tls (a TLS context or its options): the stream is corio.tls's.
+  local stream = opts and opts.tls
+    and require("corio.tls")._connect_for(host, port, opts)
+    or net.connect(host, port, opts)
   -- Until its reading task runs, the connection is ours: if the factory
   -- or connection_made fails, close it now rather than leave it to the GC.
   local ok, proto, transport = pcall(start_protocol, factory, stream,
@@ -605,7 +615,9 @@ function net.create_server(factory, host, port, opts)
   check_type(host, 2, "create_server", "string", true)
   port = check_port(port, 3, "create_server")
   check_opts(opts, 4, "create_server")
-  return net.serve(host, port, function(stream)
+  local serve = net.serve
+  if opts and opts.tls then serve = require("corio.tls")._serve_for end
+  return serve(host, port, function(stream)
     local proto, transport = start_protocol(factory, stream, "create_server")
     run_protocol(stream, proto, transport)
   end, opts)
