@@ -76,7 +76,7 @@ HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 # half-written file that a later make would take as up to date.
 .DELETE_ON_ERROR:
 
-.PHONY: all run test check check-layout check-embed warnings asan tsan soak bench bench-echo deps install clean examples fuzz
+.PHONY: all run test check check-layout check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan tsan soak bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -142,27 +142,20 @@ check: test
 check-layout: $(LIB_OBJ)
 	@sh tools/check-layout.sh $(BUILD)
 
-# The embedding API from a C host, under valgrind: no error, no leak.
-$(BUILD)/embed_test: tests/embed/embed_test.c $(BUILD)/libcorio.a
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
-	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
-
-check-embed: $(BUILD)/embed_test
-	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
-	  $(BUILD)/embed_test
-
 # Warning-free under gcc and clang (-Werror), in their own build folders.
 warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/gcc WERROR=-Werror all
 	$(MAKE) --no-print-directory CC=clang BUILD=build/clang WERROR=-Werror all
 
 # Every example runs with a time bound.
-examples: $(BUILD)/corio $(BUILD)/embed_host
+EMBED_HOSTS = run_script uv_host poll_host
+examples: $(BUILD)/corio $(EMBED_HOSTS:%=$(BUILD)/embed_%)
 	@sh tools/run-examples.sh $(BUILD)/corio
-	$(BUILD)/embed_host
+	@for h in $(EMBED_HOSTS); do echo "== examples/embed/$$h.c"; \
+	  timeout 60 $(BUILD)/embed_$$h || exit 1; done
 
-$(BUILD)/embed_host: examples/embed_host.c $(BUILD)/libcorio.a
+# The hosts of examples/embed/ (docs/EMBEDDING.md).
+$(BUILD)/embed_%: examples/embed/%.c $(BUILD)/libcorio.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
 
@@ -243,3 +236,50 @@ clean:
 # Installing and packaging (after every target above, so `all` stays the
 # default goal).
 include mk/install.mk mk/package.mk
+# {===== The embedding API (tests/embed/, examples/embed/, docs/EMBEDDING.md)
+EMBED_TEST_SRC = $(wildcard tests/embed/*.c)
+
+$(BUILD)/embed_test: $(EMBED_TEST_SRC) tests/embed/t.h $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) -Itests/embed $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	  $(EMBED_TEST_SRC) $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
+# }=====
+
+# The C tests under valgrind (counts scaled down 50x: valgrind is slow),
+# ASan+UBSan and TSan (full counts), in their own build folders.
+VALGRIND = valgrind -q --leak-check=full \
+  --show-leak-kinds=definite,indirect,possible \
+  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
+check-embed: $(BUILD)/embed_test
+	CORIO_EMBED_SCALE=50 $(VALGRIND) $(BUILD)/embed_test
+
+SAN = -O1 -g -fno-omit-frame-pointer
+check-embed-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	  OPT="$(SAN) -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/embed_test
+	CORIO_EMBED_NO_RSS=1 ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 build/asan/embed_test
+
+check-embed-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT="$(SAN) -fsanitize=thread" \
+	  LDFLAGS="-fsanitize=thread" build/tsan/embed_test
+	CORIO_EMBED_SCALE=20 CORIO_EMBED_NO_RSS=1 CORIO_EMBED_NO_SPIN=1 \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  build/tsan/embed_test
+
+# The whole Lua spec suite, driven through corio_loop_run(NOWAIT).
+check-embed-nowait: $(BUILD)/corio $(BUILD)/corio-nowait
+	$(BUILD)/corio-nowait test tests
+
+# corio.h is C99 -pedantic and C++ clean, and a C++ host links.
+check-embed-headers: $(BUILD)/libcorio.a
+	$(CC) -std=c99 -pedantic -Werror -Wall -Wextra -D_POSIX_C_SOURCE=200809L \
+	  $(PKG_CFLAGS) -Iruntime -fsyntax-only -x c runtime/corio.h
+	g++ -std=c++11 -Wall -Wextra -Werror $(PKG_CFLAGS) -Iruntime \
+	  -o $(BUILD)/embed_cxx_host tests/embed/hosts/cxx_host.cc \
+	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
+	$(BUILD)/embed_cxx_host
+
+$(BUILD)/corio-nowait: tests/embed/hosts/nowait_host.c $(BUILD)/libcorio.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libcorio.a $(LUA_FIRST) $(BIN_LIBS)

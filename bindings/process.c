@@ -57,6 +57,7 @@ struct pbox {
 ** ===================================================================== */
 
 static void free_cb(uv_handle_t *h) {
+  corio__untrack(((proc *)h->data)->rt, h);
   free(h->data);
 }
 
@@ -259,6 +260,7 @@ static int l_spawn(lua_State *L) {
   p->anchor = 0;
   p->h.data = p;
   int err = uv_spawn(rt->loop, &p->h, &o);
+  corio__track(rt, (uv_handle_t *)&p->h);   /* closed even if it failed */
   if (err < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);  /* libuv wants it closed */
     for (int i = 0; i < 3; i++) corio__stream_close(L, pidx + i);

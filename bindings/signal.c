@@ -103,6 +103,7 @@ static int nhandlers[65];      /* open handlers per signal, process-wide */
 
 
 static void free_cb(uv_handle_t *h) {
+  corio__untrack(((handler *)h->data)->rt, h);
   free(h->data);
 }
 
@@ -219,6 +220,7 @@ static int l_on(lua_State *L) {
   uv_signal_init(rt->loop, &p->h);
   p->h.data = p;
   p->rt = rt;
+  corio__track(rt, (uv_handle_t *)&p->h);
   p->anchor = 0;
   p->signum = signum;
   p->seq = next_seq++;

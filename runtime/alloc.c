@@ -384,32 +384,8 @@ static int panic(lua_State *L) {
 }
 
 
-/* Warnings as in lauxlib: off until "@on"; pieces joined into one line. */
-static void warnf(void *ud, const char *msg, int tocont) {
-  int *state = ud;                         /* 0 off, 1 on, 2 continuing */
-  if (*state != 2 && !tocont && msg[0] == '@') {
-    if (strcmp(msg, "@off") == 0) *state = 0;
-    else if (strcmp(msg, "@on") == 0) *state = 1;
-    return;
-  }
-  if (*state == 0) return;
-  if (*state == 1) fputs("Lua warning: ", stderr);
-  fputs(msg, stderr);
-  if (tocont) *state = 2;
-  else {
-    fputs("\n", stderr);
-    *state = 1;
-  }
-}
-
-static int warn_state;  /* shared: only ever toggled on the loop thread */
-
-
-static lua_State *setup(lua_State *L) {
-  if (L) {
-    lua_atpanic(L, panic);
-    lua_setwarnf(L, warnf, &warn_state);
-  }
+lua_State *corio__setup_state(lua_State *L) {
+  if (L) lua_atpanic(L, panic);
   return L;
 }
 
@@ -419,12 +395,12 @@ lua_State *corio__newstate(void) {
 #ifdef SANITIZED
   plain = "1";
 #endif
-  if (plain && plain[0] == '1') return setup(lua_newstate(plain_alloc, NULL));
+  if (plain && plain[0] == '1') return corio__setup_state(lua_newstate(plain_alloc, NULL));
   slabs *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   lua_State *L = lua_newstate(slab_alloc, s);
   if (L == NULL) free(s);
-  return setup(L);
+  return corio__setup_state(L);
 }
 
 

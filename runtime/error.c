@@ -326,7 +326,18 @@ void corio__report(corio_rt *rt, lua_State *L, int eidx, const char *kind,
     print_report(L, lua_gettop(L), 0);        /* the handler failed */
     lua_pop(L, 1);
   }
-  print_report(L, eidx, tbidx);
+  if (rt->report) {
+    corio__tostring(L, eidx);
+    const char *tb = tbidx && lua_isstring(L, tbidx) ? lua_tostring(L, tbidx)
+                                                     : NULL;
+    corio_report_kind k = strcmp(kind, "task") == 0 ||
+                          strcmp(kind, "main") == 0
+                          ? CORIO_REPORT_UNHANDLED : CORIO_REPORT_CALLBACK;
+    rt->report(rt->report_ud, rt, k, lua_tostring(L, -1), tb);
+    lua_pop(L, 1);
+  } else {
+    print_report(L, eidx, tbidx);
+  }
   rt->exit_code = 1;
 }
 

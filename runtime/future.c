@@ -161,9 +161,12 @@ void corio__fut_complete(corio_rt *rt, lua_State *L, int fidx, corio_fut *f) {
 ** ===================================================================== */
 
 static void await_undo(corio_rt *rt, corio_task *t) {
-  (void)rt;
-  if (t->awaiting) corio__fut_unlink(t->awaiting, t);
+  corio_fut *f = t->awaiting;
+  if (f) corio__fut_unlink(f, t);
   t->awaiting = NULL;
+  /* As in asyncio, cancelling the task that awaits a C future cancels the
+  ** future: the host learns it (on_cancel) and stops working for it. */
+  if (f && f->type == TYPE_CFUTURE) corio__cfut_cancel(rt, f);
 }
 
 
@@ -352,6 +355,7 @@ static void fut_settle(lua_State *L, corio_fut *f, int state, int first) {
   corio__fut_store(L, 1, f, n);
   f->state = (unsigned char)state;
   corio__fut_complete(rt, L, 1, f);
+  if (f->type == TYPE_CFUTURE) corio__cfut_settled(rt, f);
 }
 
 

@@ -89,7 +89,8 @@ typedef struct corio_tentry {
 ** ===================================================================== */
 
 enum { FUT_PENDING = 0, FUT_OK, FUT_FAILED, FUT_CANCELLED };
-enum { TYPE_FUTURE = 1, TYPE_TASK = 2 };
+enum { TYPE_FUTURE = 1, TYPE_TASK = 2,
+       TYPE_CFUTURE = 3 };             /* a C future's Lua side (cfuture.c) */
 
 /* Uservalue slots of a Future or Task.  Two, not three: a task's
 ** function and the extras table share the first slot (the extras, when
@@ -160,6 +161,41 @@ typedef struct corio_task {
   unsigned char wake;          /* WAKE_* */
   unsigned char flags;         /* TF_* */
 } corio_task;
+
+/* The Lua side of a C future: a Future (same metatable) with a pointer
+** to its C side, NULL once the host let go. */
+typedef struct corio_cfut {
+  corio_fut fut;
+  struct corio_future *c;
+} corio_cfut;
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** The hub: posts from other threads (port.c, cfuture.c)
+** ===================================================================== */
+
+enum { ITEM_POST = 0, ITEM_SETTLE, ITEM_RELEASE };
+
+typedef struct corio_item {
+  struct corio_item *next;
+  int kind;                    /* ITEM_* */
+  corio_post_fn fn;            /* ITEM_POST */
+  void *ud;
+  corio_drop_fn drop;
+  struct corio_port *port;     /* ITEM_POST: its port, NULL once freed */
+} corio_item;
+
+typedef struct corio_hub {
+  uv_mutex_t mu;               /* guards every field */
+  int refs;                    /* the runtime, ports, C futures */
+  int alive;                   /* open ports + pending held C futures */
+  int stop;                    /* corio_stop was called */
+  struct corio_rt *rt;         /* NULL once the runtime is freed */
+  corio_item *head, *tail;
+  size_t queue_max;            /* per port; 0: unbounded */
+} corio_hub;
 
 /* }==================================================================== */
 
@@ -272,6 +308,26 @@ typedef struct corio_rt {
   long trim_at_tasks;          /* live tasks when the timer was armed */
   size_t trim_at_slack;        /* free slab bytes then */
   int ctx_ref;                 /* context table outside tasks */
+
+  /* Embedding (embed.c, port.c, track.c). */
+  unsigned flags;              /* CORIO_NO_SIGNALS */
+  int created;                 /* made by corio_create: corio_free closes
+                                  the state */
+  int host_run;                /* inside a corio_run* or corio_loop_run */
+  int in_post;                 /* inside a posted function or hook */
+  int stopped;                 /* corio_stop took effect in this run */
+  int freeing;                 /* corio_free is running */
+  corio_report_fn report;      /* the host's report hook, or NULL */
+  void *report_ud;
+  int warn_state;              /* Lua warn(): 0 off, 1 on, 2 continuing */
+  size_t warn_len;
+  char warn_buf[256];          /* the pieces of one warning, for a hook */
+  corio_hub *hub;
+  uv_async_t async;            /* wakes the loop for the hub */
+  void **hset;                 /* corio's open handles (track.c) */
+  size_t hset_cap, hset_n;
+  int track_lost;              /* the set could not grow */
+  long nreqs;                  /* thread-pool requests in flight */
 } corio_rt;
 
 /* }==================================================================== */
@@ -282,6 +338,10 @@ typedef struct corio_rt {
 ** ===================================================================== */
 
 /* runtime.c */
+corio_rt *corio__attach(lua_State *L, uv_loop_t *loop, unsigned flags);
+  /* the state's runtime, made if need be; raises when out of memory (the
+     state's closing then frees what was made) */
+void corio__free(corio_rt *rt);               /* corio_free's work */
 void corio__orphan(corio_rt *rt, int delta);  /* a request whose task gave
                                                  up starts (+1) or ends (-1)
                                                  running alone */
@@ -322,8 +382,37 @@ void corio__stop_all(corio_rt *rt, const char *msg);  /* the binary's
                                                  watchers, handlers; cancel
                                                  every task; stop the loop */
 
+/* track.c: corio's own handles and requests on a possibly shared loop */
+void corio__track(corio_rt *rt, uv_handle_t *h);    /* after its init */
+void corio__untrack(corio_rt *rt, uv_handle_t *h);  /* in its close cb */
+void corio__close_tracked(corio_rt *rt);      /* teardown: close the rest */
+void corio__track_free(corio_rt *rt);
+#define corio__req_start(rt) ((rt)->nreqs++)  /* a pool request submitted */
+#define corio__req_end(rt)   ((rt)->nreqs--)  /* its callback ran */
+
+/* port.c */
+int corio__hub_init(corio_rt *rt);            /* 0 or a UV_ error */
+void corio__hub_detach(corio_rt *rt);         /* drop what is queued */
+void corio__hub_retain(corio_hub *hub);
+void corio__hub_release(corio_hub *hub);      /* the last one frees */
+void corio__hub_sync(corio_rt *rt);           /* loop kept alive or not */
+void corio__hub_alive(corio_hub *hub, int delta);   /* any thread */
+void corio__hub_push_locked(corio_hub *hub, corio_item *it);
+void corio__call_protected(corio_rt *rt, corio_post_fn fn, void *ud);
+
+/* cfuture.c */
+void corio__cfuture_item(corio_rt *rt, corio_item *it);  /* rt NULL: drop */
+void corio__cfut_settled(corio_rt *rt, corio_fut *f);    /* Lua settled it */
+void corio__cfut_cancel(corio_rt *rt, corio_fut *f);     /* awaiter gone */
+
+/* embed.c */
+void corio__stop_now(corio_rt *rt);           /* loop thread: corio_stop */
+void corio__warnf(void *ud, const char *msg, int tocont);  /* ud: rt */
+
 /* alloc.c */
 lua_State *corio__newstate(void);             /* slab-allocated state */
+lua_State *corio__setup_state(lua_State *L);  /* panic handler (L may be
+                                                 NULL) */
 void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
 
 /* debug.c */
@@ -409,6 +498,8 @@ void corio__open_future(lua_State *L, corio_rt *rt);  /* [-0,+0] adds to
 
 /* task.c */
 void corio__open_task(lua_State *L, corio_rt *rt);
+void corio__spawn(corio_rt *rt, lua_State *L, int nargs);
+  /* pops fn and nargs args, pushes a new Task; raises on misuse */
 
 /* timerheap.c */
 int corio__timer_arm(corio_rt *rt, corio_tentry *e, uint64_t due);

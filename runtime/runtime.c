@@ -480,6 +480,7 @@ void corio__loop(corio_rt *rt, corio_task *target, int all) {
   rt->loop_running = all ? LOOP_ALL : LOOP_TARGET;
   for (;;) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
+    if (rt->stopped) break;                   /* corio_stop */
     if (!all && target && target->state == T_DONE) break;
     if (all && rt->stop_all && rt->ntasks == 0) break;  /* stop_all */
     if (all && only_orphans(rt)) break;       /* on_orphan_check stopped */
@@ -573,48 +574,57 @@ static int new_ref_table(lua_State *L, const char *mode) {
 }
 
 
+int corio__teardown_stuck = 0;
+
+static void on_guard(uv_timer_t *h) { (void)h; }
+
+
 static void walk_close(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 
-int corio__teardown_stuck = 0;
-
-static void on_guard(uv_timer_t *h) { (void)h; }
-
-
-/* Closes the loop's handles and the loop itself; nothing may use rt->L
-** afterwards.  Handles owned by Lua objects set their close callbacks to
-** free their own memory; the walk catches anything left.  Returns 0 if
-** the loop could not be closed: a request still runs on libuv's thread
-** pool (a cancelled fs.open blocked on a FIFO with no writer can run
-** forever).  Requests some task still waited for get a second, polled
-** without spinning (orphans none); after that the loop and the runtime
-** are left allocated -- the requests point at them -- rather than freed
-** under them. */
+/* Closes corio's handles -- only those: a borrowed loop keeps the host's
+** -- and runs the loop until their close callbacks and corio's requests
+** on libuv's thread pool have run, so no corio callback runs after this.
+** Returns 0 if that could not be done: a request still runs on the pool
+** (a cancelled fs.open blocked on a FIFO with no writer can run forever).
+** Requests some task still waited for get a second, polled without
+** spinning; requests nobody waits for (orphans) are not waited for.  The
+** loop and the runtime are then left allocated -- the requests point at
+** them -- rather than freed under them. */
 static int rt_close_loop(corio_rt *rt) {
   if (rt->loop == NULL) return 1;
-  uv_walk(rt->loop, walk_close, NULL);
+  corio__hub_detach(rt);
+  if (rt->track_lost && rt->own_loop) uv_walk(rt->loop, walk_close, NULL);
+  corio__close_tracked(rt);
   uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */
-  if (uv_loop_alive(rt->loop) && !reqs_all_orphans(rt)) {
+  if (rt->hset_n > 0 || rt->nreqs > rt->orphans) {
     uv_timer_t guard;                         /* wakes the poll: no spin */
     uv_timer_init(rt->loop, &guard);
     uv_timer_start(&guard, on_guard, 20, 20);
     uv_unref((uv_handle_t *)&guard);          /* not what keeps it alive */
     uint64_t deadline = uv_hrtime() + 1000000000ull;
-    while (uv_loop_alive(rt->loop) && !reqs_all_orphans(rt) &&
+    while ((rt->hset_n > 0 || rt->nreqs > rt->orphans) &&
            uv_hrtime() < deadline)
       uv_run(rt->loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&guard, NULL);
     uv_run(rt->loop, UV_RUN_NOWAIT);
   }
-  if (uv_loop_alive(rt->loop)) {              /* they may never end */
+  if (rt->hset_n > 0 || rt->nreqs > 0) {      /* they may never end */
     corio__teardown_stuck = 1;
     return 0;
   }
   if (rt->own_loop) {
-    uv_loop_close(rt->loop);
+    if (uv_loop_close(rt->loop) != 0) {       /* a host handle on our loop */
+      uv_walk(rt->loop, walk_close, NULL);
+      uv_run(rt->loop, UV_RUN_NOWAIT);
+      if (uv_loop_close(rt->loop) != 0) {
+        corio__teardown_stuck = 1;
+        return 0;
+      }
+    }
     free(rt->loop);
   }
   rt->loop = NULL;
@@ -623,6 +633,8 @@ static int rt_close_loop(corio_rt *rt) {
 
 
 static void rt_release(corio_rt *rt) {
+  if (rt->hub) corio__hub_release(rt->hub);
+  corio__track_free(rt);
   free(rt->heap);
   free(rt->heap_key);
   free(rt->free_slots);
@@ -631,7 +643,8 @@ static void rt_release(corio_rt *rt) {
 }
 
 
-/* __gc of the runtime sentinel: the state is closing (stock lua5.4). */
+/* __gc of the runtime sentinel: the state is closing (stock lua5.4, or a
+** corio_create that failed half-way). */
 static int rt_gc(lua_State *L) {
   corio_rt **p = lua_touserdata(L, 1);
   corio_rt *rt = *p;
@@ -642,7 +655,7 @@ static int rt_gc(lua_State *L) {
   ** default report (closing), since no loop turn will flush them. */
   rt->closing = 1;
   rt->L = L;
-  corio__flush_reports(rt);
+  if (rt->reports_ref) corio__flush_reports(rt);
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
   if (rt_close_loop(rt)) rt_release(rt);
@@ -650,9 +663,9 @@ static int rt_gc(lua_State *L) {
 }
 
 
-corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
-  corio_rt *old = corio__rt_or_null(L);
-  if (old) return old;
+/* The C half of a new runtime: no Lua call, so nothing raises; NULL when
+** out of memory (nothing left behind). */
+static corio_rt *rt_new(uv_loop_t *loop, unsigned flags) {
   corio_rt *rt = calloc(1, sizeof *rt);
   if (rt == NULL) return NULL;
   if (loop == NULL) {
@@ -664,18 +677,16 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
     }
     rt->own_loop = 1;
   }
-  /* A write to a closed pipe must give EPIPE, not kill the process; a
-  ** write past `ulimit -f` must give EFBIG. */
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGXFSZ, SIG_IGN);
   rt->loop = loop;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  rt->mainL = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  rt->L = rt->mainL;
-  rt->errh_ref = LUA_NOREF;
-  rt->ctx_ref = LUA_NOREF;
-  rt->next_id = 1;
+  rt->flags = flags;
+  if (corio__hub_init(rt) != 0) {
+    if (rt->own_loop) {
+      uv_loop_close(loop);
+      free(loop);
+    }
+    free(rt);
+    return NULL;
+  }
   uv_check_init(loop, &rt->check);
   rt->check.data = rt;
   uv_check_start(&rt->check, on_check);
@@ -687,43 +698,82 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   uv_unref((uv_handle_t *)&rt->orphan_check);
   corio__timer_init(rt);
   corio__trim_init(rt);
+  corio__track(rt, (uv_handle_t *)&rt->check);
+  corio__track(rt, (uv_handle_t *)&rt->trim_timer);
+  corio__track(rt, (uv_handle_t *)&rt->idle);
+  corio__track(rt, (uv_handle_t *)&rt->orphan_check);
+  corio__track(rt, (uv_handle_t *)&rt->timer);
+  rt->errh_ref = LUA_NOREF;
+  rt->ctx_ref = LUA_NOREF;
+  rt->next_id = 1;
+  return rt;
+}
+
+
+corio_rt *corio__attach(lua_State *L, uv_loop_t *loop, unsigned flags) {
+  corio_rt *old = corio__rt_or_null(L);
+  if (old) return old;
+  /* The sentinel first: once it holds the runtime, closing the state
+  ** tears it down, whatever step below raises. */
+  corio_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, rt_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "corio.runtime");
+  corio_rt *rt = rt_new(loop, flags);
+  if (rt == NULL) luaL_error(L, "not enough memory");
+  *p = rt;
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, rt);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
+  if (!(flags & CORIO_NO_SIGNALS)) {
+    /* A write to a closed pipe must give EPIPE, not kill the process; a
+    ** write past `ulimit -f` must give EFBIG. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->mainL = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  rt->L = rt->mainL;
   rt->chunks_ref = new_ref_table(L, NULL);
   rt->poolL = lua_newthread(L);
-  lua_checkstack(rt->poolL, CORIO_THREAD_POOL + LUA_MINSTACK);
+  if (!lua_checkstack(rt->poolL, CORIO_THREAD_POOL + LUA_MINSTACK))
+    luaL_error(L, "not enough memory");
   rt->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rt->unobserved_ref = new_ref_table(L, "k");
   rt->reports_ref = new_ref_table(L, NULL);
   corio__push_error(L, "ENOMEM", "spawn", "not enough memory to start the "
                     "task");
   rt->enomem_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* The sentinel's __gc tears the runtime down when the state closes. */
-  corio_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
-  *p = rt;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, rt_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "corio.runtime");
-  lua_pushlightuserdata(L, rt);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
   return rt;
 }
 
 
-lua_State *corio_state(corio_runtime *rt) { return rt->mainL; }
-uv_loop_t *corio_loop(corio_runtime *rt) { return rt->loop; }
+/* [loop] -> rt */
+static int attach_body(lua_State *L) {
+  corio_rt *rt = corio__attach(L, lua_touserdata(L, 1), 0);
+  lua_pushlightuserdata(L, rt);
+  return 1;
+}
 
 
-corio_runtime *corio_new(void) {
-  lua_State *L = corio__newstate();
+corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   if (L == NULL) return NULL;
-  luaL_openlibs(L);
-  corio_rt *rt = corio_attach(L, NULL);
-  if (rt == NULL) {
-    lua_close(L);
+  corio_rt *old = corio__rt_or_null(L);
+  if (old) return old;
+  if (!lua_checkstack(L, 2)) return NULL;
+  lua_pushcfunction(L, attach_body);
+  lua_pushlightuserdata(L, loop);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
     return NULL;
   }
-  corio__preload(L);            /* require "corio" and its submodules */
+  corio_rt *rt = lua_touserdata(L, -1);
+  lua_pop(L, 1);
   return rt;
 }
 
@@ -737,17 +787,38 @@ static void report_main(corio_rt *rt, lua_State *L, int ti) {
 }
 
 
+static int run_busy(corio_rt *rt) {
+  return rt->host_run || rt->in_post || rt->in_turn || rt->current ||
+         rt->loop_running || rt->freeing;
+}
+
+
 int corio_run(corio_runtime *rt) {
+  if (rt == NULL) return CORIO_EINVAL;
+  if (run_busy(rt)) return CORIO_EBUSY;
+  rt->host_run = 1;
   corio__loop(rt, NULL, 1);
-  corio__shutdown_tasks(rt);
-  report_unobserved(rt);
+  if (!rt->stopped) {           /* stopped: the host may run on later */
+    corio__shutdown_tasks(rt);
+    report_unobserved(rt);
+  }
+  rt->stopped = 0;
+  rt->host_run = 0;
   return rt->exit_code;
 }
 
 
 int corio_run_main(corio_runtime *rt, int nargs) {
+  if (rt == NULL) return CORIO_EINVAL;
+  if (run_busy(rt)) return CORIO_EBUSY;
   lua_State *L = rt->mainL;
-  corio_spawn(rt, nargs);                     /* task */
+  if (corio_spawn(rt, nargs) != CORIO_OK) {   /* error message pushed */
+    lua_pushnil(L);
+    corio__report(rt, L, -2, "main", 0);
+    lua_pop(L, 2);
+    return 1;
+  }
+  rt->host_run = 1;
   corio_task *t = lua_touserdata(L, -1);
   t->fut.observed = 1;                        /* reported here instead */
   rt->main_task = t;
@@ -760,14 +831,18 @@ int corio_run_main(corio_runtime *rt, int nargs) {
   lua_pop(L, 1);
   corio__shutdown_tasks(rt);
   report_unobserved(rt);
+  rt->host_run = 0;
   return rt->exit_code;
 }
 
 
-void corio_free(corio_runtime *rt) {
+/* corio_free, once it is known to be allowed. */
+void corio__free(corio_rt *rt) {
   lua_State *L = rt->mainL;
+  corio__hub_sync(rt);
   corio__shutdown_tasks(rt);
   rt->closing = 1;
+  corio__hub_detach(rt);        /* no post runs now; queued ones drop */
   /* Closing the state runs every __gc (closing handles), then the loop
   ** runs their close callbacks; the runtime memory goes last. */
   lua_getfield(L, LUA_REGISTRYINDEX, "corio.runtime");

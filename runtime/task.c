@@ -83,12 +83,10 @@ static int l_spawn(lua_State *L) {
 }
 
 
-int corio_spawn(corio_runtime *rt, int nargs) {
-  lua_State *L = rt->mainL;
+void corio__spawn(corio_rt *rt, lua_State *L, int nargs) {
   corio__check_callable(L, -nargs - 1);
   corio__open_core(L);         /* the Task metatable must exist */
   task_new(rt, L, nargs);
-  return 0;
 }
 
 

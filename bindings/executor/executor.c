@@ -519,6 +519,7 @@ static fsprobe *probe_pending;
 
 static void probe_cb(uv_fs_t *req) {
   fsprobe *p = req->data;
+  corio__req_end(p->rt);
   if (p->t) {
     if (probe_pending == p) probe_pending = NULL;
     if (req->result < 0) corio__push_uverror(p->rt->L, (int)req->result,
@@ -555,6 +556,7 @@ static int l_fs_probe(lua_State *L) {
     return corio__uverror(L, rc, "stat", path);
   }
   probe_pending = p;
+  corio__req_start(rt);
   return corio__suspend(L, rt, t, probe_undo);
 }
 

@@ -95,6 +95,7 @@ static void pool_unref(xproc *pp) {
 
 static void worker_close_cb(uv_handle_t *h) {
   xpw *w = h->data;
+  corio__untrack(w->pp->hold.rt, h);
   if (--w->nclose > 0) return;
   xproc *pp = w->pp;
   for (xpw **p = &pp->workers; *p; p = &(*p)->next) {
@@ -275,6 +276,8 @@ static xpw *worker_spawn(xproc *pp, int *err) {
   opts.stdio = stdio;
   opts.stdio_count = 4;
   int rc = uv_spawn(loop, &w->proc, &opts);
+  corio__track(pp->hold.rt, (uv_handle_t *)&w->pipe);
+  corio__track(pp->hold.rt, (uv_handle_t *)&w->proc);
   w->nclose = 2;                              /* both handles initialised */
   pp->nclose++;
   w->next = pp->workers;
@@ -418,6 +421,7 @@ void xproc_close(xproc *pp) {
 
 
 static void hold_close_cb(uv_handle_t *h) {
+  corio__untrack(((xproc *)h)->hold.rt, h);
   pool_unref((xproc *)h);
 }
 
@@ -536,6 +540,7 @@ xproc *xproc_new(corio_rt *rt, int n, lua_State *L, int optidx) {
   pp->nclose = 1;                             /* the executor's share */
   uv_async_init(rt->loop, &pp->hold.async, NULL);
   uv_unref((uv_handle_t *)&pp->hold.async);
+  corio__track(rt, (uv_handle_t *)&pp->hold.async);
   return pp;
 }
 

@@ -354,7 +354,10 @@ xtpool *xtpool_new(corio_rt *rt, int n) {
   uv_unref((uv_handle_t *)&p->hold.async);
   uv_prepare_init(rt->loop, &p->wait);
   uv_unref((uv_handle_t *)&p->wait);
-  xeng_install_signal();
+  corio__track(rt, (uv_handle_t *)&p->hold.async);
+  corio__track(rt, (uv_handle_t *)&p->wait);
+  /* The interrupt signal is process-wide: a host may forbid it. */
+  if (!(rt->flags & CORIO_NO_SIGNALS)) xeng_install_signal();
   return p;
 }
 
@@ -369,6 +372,7 @@ void xtpool_close(xtpool *p) {
 
 static void xtpool_free_cb(uv_handle_t *h) {
   xtpool *p = h->data;
+  corio__untrack(p->hold.rt, h);
   if (--p->nclosing > 0) return;
   for (int i = 0; i < p->nstarted; i++) uv_cond_destroy(&p->w[i].cond);
   uv_mutex_destroy(&p->mu);

@@ -53,6 +53,7 @@ corio_fsreq *corio__fsreq_new(lua_State *L, corio_rt *rt, const char *op,
   }
   r->rt = rt;
   r->op = op;
+  corio__req_start(rt);         /* until corio__fsreq_free */
   if (path) memcpy(r->path, path, n1 + 1);
   if (path2) {
     char *p2 = r->path + n1 + 1;
@@ -126,6 +127,7 @@ void corio__fsreq_hold(lua_State *L, corio_fsreq *r, int idx) {
 
 
 void corio__fsreq_free(corio_fsreq *r) {
+  corio__req_end(r->rt);
   if (r->orphan) corio__orphan(r->rt, -1);
   if (r->anchor && !r->rt->closing) corio__unanchor(r->rt, r->rt->L,
                                                     r->anchor);
@@ -243,6 +245,7 @@ static void push_dir(lua_State *L, uv_fs_t *req) {
 
 
 static void close_cb(uv_fs_t *req) {
+  corio__req_end((corio_rt *)req->data);
   uv_fs_req_cleanup(req);
   free(req);
 }
@@ -251,10 +254,13 @@ static void close_cb(uv_fs_t *req) {
 /* Closes an fd whose opener went away, without blocking the loop. */
 static void close_quietly(corio_rt *rt, int fd) {
   uv_fs_t *req = malloc(sizeof *req);
+  if (req) req->data = rt;
   if (rt->closing || req == NULL ||
       uv_fs_close(rt->loop, req, fd, close_cb) != 0) {
     free(req);
     close(fd);
+  } else {
+    corio__req_start(rt);
   }
 }
 

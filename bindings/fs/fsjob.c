@@ -343,7 +343,8 @@ void corio__open_fsjob(lua_State *L, corio_rt *rt) {
     {"copyfile", l_copyfile},
     {NULL, NULL}
   };
-  read_umask();
+  static uv_once_t umask_once = UV_ONCE_INIT;  /* runtimes on several */
+  uv_once(&umask_once, read_umask);            /* threads share it */
   corio__setfuncs(L, rt, funcs);
   lua_pushinteger(L, CF_EXCL);
   lua_setfield(L, -2, "COPYFILE_EXCL");

@@ -31,6 +31,7 @@ typedef struct wbox {
 
 
 static void free_cb(uv_handle_t *h) {
+  corio__untrack(((watcher *)h->data)->rt, h);
   free(h->data);
 }
 
@@ -120,6 +121,7 @@ static int l_watch(lua_State *L) {
   w->h.data = w;
   w->rt = rt;
   w->anchor = 0;
+  corio__track(rt, (uv_handle_t *)&w->h);
   int st = uv_fs_event_start(&w->h, on_event, path, flags);
   if (st < 0) {
     uv_close((uv_handle_t *)&w->h, free_cb);

@@ -45,6 +45,7 @@ static void addrinfo_cb(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   dnsreq *d = container_of(req, dnsreq, u.ai);
   corio_rt *rt = d->rt;
+  corio__req_end(rt);
   if (d->t && !rt->closing) {
     lua_State *L = rt->L;
     if (status < 0) {
@@ -105,6 +106,7 @@ static int l_getaddrinfo(lua_State *L) {
     push_dns_error(L, r, "resolve", host);
     return lua_error(L);
   }
+  corio__req_start(rt);
   return net__suspend(L, rt, t, d, dns_undo);
 }
 
@@ -113,6 +115,7 @@ static void nameinfo_cb(uv_getnameinfo_t *req, int status,
                         const char *hostname, const char *service) {
   dnsreq *d = container_of(req, dnsreq, u.ni);
   corio_rt *rt = d->rt;
+  corio__req_end(rt);
   if (d->t && !rt->closing) {
     lua_State *L = rt->L;
     if (status < 0) {
@@ -150,6 +153,7 @@ static int l_getnameinfo(lua_State *L) {
     push_dns_error(L, r, "reverse", ip);
     return lua_error(L);
   }
+  corio__req_start(rt);
   return net__suspend(L, rt, t, d, dns_undo);
 }
 

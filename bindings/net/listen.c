@@ -150,6 +150,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void close_cb(uv_handle_t *h) {
   listener *l = h->data;
+  corio__untrack(l->rt, h);
   if (--l->nclosing == 0) {
     free(l->path);
     free(l);
@@ -278,6 +279,8 @@ int net__listener_new(lua_State *L, corio_rt *rt, int fd, int family,
   }
   uv_timer_init(rt->loop, &l->timer);
   l->poll.data = l->timer.data = l;
+  corio__track(rt, (uv_handle_t *)&l->poll);
+  corio__track(rt, (uv_handle_t *)&l->timer);
   ud->l = l;
   if (lua_istable(L, oidx)) {
     lua_getfield(L, oidx, "max_connections");

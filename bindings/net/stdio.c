@@ -48,6 +48,7 @@ typedef struct fdwrite {
 static void fdread_cb(uv_fs_t *req) {
   fdread *r = container_of(req, fdread, req);
   stream *s = r->s;
+  corio__req_end(s->rt);
   ssize_t n = req->result;
   uv_fs_req_cleanup(req);
   s->nreq--;
@@ -77,6 +78,7 @@ void net__fd_want_read(stream *s) {
     s->rerr = e;
     return;
   }
+  corio__req_start(s->rt);
   s->flags |= SF_READING;
   s->nreq++;
 }
@@ -113,6 +115,7 @@ static void fd_flush(stream *s) {
     return;
   }
   w->s = s;
+  corio__req_start(s->rt);
   s->flags |= SF_WBUSY;
   s->nreq++;
 }
@@ -121,6 +124,7 @@ static void fd_flush(stream *s) {
 static void fdwrite_cb(uv_fs_t *req) {
   fdwrite *w = container_of(req, fdwrite, req);
   stream *s = w->s;
+  corio__req_end(s->rt);
   ssize_t r = req->result;
   uv_fs_req_cleanup(req);
   free(w);

@@ -124,6 +124,7 @@ stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
 
 void net__stream_opened(stream *s) {
   s->u.h.data = s;
+  corio__track(s->rt, &s->u.h);
   s->flags |= SF_HANDLE | SF_REF;
   net__update_ref(s);
 }
@@ -149,6 +150,7 @@ void net__stream_discard(stream *s) {
 
 
 static void close_cb(uv_handle_t *h) {
+  corio__untrack(((stream *)h->data)->rt, h);
   stream_free(h->data);
 }
 

@@ -64,6 +64,7 @@ static void update_ref(udpsock *u) {
 
 static void close_cb(uv_handle_t *h) {
   udpsock *u = h->data;
+  corio__untrack(u->rt, h);
   while (u->q) {
     dgram *d = u->q;
     u->q = d->next;
@@ -132,6 +133,7 @@ static int l_udp(lua_State *L) {
   }
   u->h.data = u;
   u->rt = rt;
+  corio__track(rt, (uv_handle_t *)&u->h);
   u->ns = net__state(L);
   u->ud = ud;
   u->ref = 1;

@@ -287,6 +287,7 @@ static void f_close(stream *s) {
       return;
     }
     uv_timer_init(s->rt->loop, c->tm);
+    corio__track(s->rt, (uv_handle_t *)c->tm);
     c->tm->data = c;
     uv_unref((uv_handle_t *)c->tm);
   }
@@ -304,6 +305,7 @@ static int f_hold(stream *s) {
 
 
 static void free_timer(uv_handle_t *h) {
+  corio__untrack(h->data, h);                 /* data: the runtime */
   free(h);
 }
 
@@ -318,7 +320,7 @@ static void f_free(stream *s) {
     corio__wake(s->rt, t, s->rt->L, 1, WAKE_RAISE);
   }
   if (c->tm) {
-    c->tm->data = NULL;
+    c->tm->data = s->rt;
     uv_close((uv_handle_t *)c->tm, free_timer);
   }
   SSL_free(c->ssl);

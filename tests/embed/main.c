@@ -1,0 +1,79 @@
+/*
+** main.c -- runs the embedding tests: every one, or those whose name
+** contains argv[1].  Exit status 1 if any check failed.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "t.h"
+
+int t_failures;
+
+
+long t_scale(long n) {
+  const char *s = getenv("CORIO_EMBED_SCALE");
+  long d = s ? atol(s) : 1;
+  return d > 1 ? (n / d > 0 ? n / d : 1) : n;
+}
+
+
+double t_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
+corio_runtime *t_new(void) {
+  corio_runtime *rt = corio_new();
+  if (rt == NULL) {
+    fprintf(stderr, "corio_new failed\n");
+    exit(2);
+  }
+  return rt;
+}
+
+
+int t_dostring(corio_runtime *rt, const char *code) {
+  lua_State *L = corio_state(rt);
+  int st = luaL_dostring(L, code);
+  if (st != LUA_OK) {
+    fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  return st;
+}
+
+
+int t_run_main(corio_runtime *rt, const char *code) {
+  lua_State *L = corio_state(rt);
+  if (luaL_loadstring(L, code) != LUA_OK) {
+    fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -100;
+  }
+  return corio_run_main(rt, 0);
+}
+
+
+int main(int argc, char **argv) {
+  const t_case *const groups[] = {t_api, t_threads, t_stress};
+  int passed = 0, failed = 0;
+  for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+    for (const t_case *c = groups[g]; c->name; c++) {
+      if (argc > 1 && strstr(c->name, argv[1]) == NULL) continue;
+      int before = t_failures;
+      double t0 = t_now();
+      c->fn();
+      int ok = t_failures == before;
+      printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", c->name,
+             (t_now() - t0) * 1000);
+      fflush(stdout);
+      if (ok) passed++;
+      else failed++;
+    }
+  }
+  printf("embedding: %d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
