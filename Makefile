@@ -35,9 +35,15 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
-DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted
+DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
+           libedit-dev
 
-RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# main.c and edit.c (the REPL's line editor, on libedit) belong to the
+# binary only: libcorio and corio.so do not link libedit.
+BIN_SRC     = runtime/main.c runtime/edit.c
+BIN_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(BIN_SRC))
+EDIT_LIBS   = $(shell pkg-config --libs libedit 2>/dev/null)
+RUNTIME_SRC = $(filter-out $(BIN_SRC),$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
 # by hand.
 BINDING_SRC = $(wildcard bindings/*.c bindings/*/*.c)
@@ -75,8 +81,8 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
-	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
+$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
+	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS) $(EDIT_LIBS)
 
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)

@@ -15,24 +15,33 @@
 #include "internal.h"
 
 static const char *progname = "corio";
+int luaopen_corio_edit(lua_State *L);         /* edit.c: the REPL's editor */
 static corio_rt *the_rt;
 
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage(FILE *out) {
+  fprintf(out,
     "usage: %s [options] [script [args]]\n"
-    "       %s test [paths]\n"
-    "Available options are:\n"
+    "       %s test [options] [paths]   run busted specs (--help for more)\n"
+    "       %s bundle script.lua [-o name]   one standalone executable\n"
+    "With no script, a REPL on a terminal (every line may await), else\n"
+    "the script is read from stdin.  Available options are:\n"
     "  -e stat   execute string 'stat' (in the main task: it may await)\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
     "  -i        enter interactive mode after running the script\n"
     "  -v        show version information\n"
-    "  --debug   warn when a step blocks the loop over 100 ms; dump every\n"
-    "            task's stack on SIGQUIT (also CORIO_DEBUG=1)\n"
+    "  --debug   warn when a step blocks the loop over 100 ms, report\n"
+    "            futures never awaited, locks held at task exit and\n"
+    "            handles left open, dump every task's stack on SIGQUIT\n"
+    "            (also CORIO_DEBUG=1)\n"
+    "  -h, --help  show this help\n"
     "  --        stop handling options\n"
-    "  -         execute stdin and stop handling options\n",
-    progname, progname);
+    "  -         execute stdin and stop handling options\n"
+    "In scripts, -e code and the REPL, `corio` is a global (require\n"
+    "\"corio\" gives the same table).  Ctrl-C cancels the main task (its\n"
+    "cleanup runs) and exits 130; a second Ctrl-C exits at once.\n",
+    progname, progname, progname);
 }
 
 
@@ -80,9 +89,29 @@ static void create_arg(lua_State *L, char **argv, int argc, int script) {
 
 static int interrupted;
 
+/* Calls the handler core.on_interrupt set (the REPL's), with whether the
+** interrupt hook already raised in a running step; 0 if there is none. */
+static int call_custom(corio_rt *rt, int delivered) {
+  lua_State *L = rt->L;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "corio.on_interrupt") !=
+      LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushboolean(L, delivered);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "%s: interrupt handler: %s\n", progname,
+            luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 2);
+  }
+  return 1;
+}
+
+
 static void on_sigint(uv_signal_t *h, int signum) {
   (void)signum;
   corio_rt *rt = the_rt;
+  if (call_custom(rt, 0)) return;        /* the REPL: back to the prompt */
   interrupted = 1;
   uv_signal_stop(h);             /* a second SIGINT now kills us */
   if (rt->main_task && rt->main_task->state != T_DONE)
@@ -113,6 +142,10 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       the_rt->debug = 1;
       continue;
     }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return -2;
+    }
     if (strcmp(a, "-v") == 0) {
       print_version();
       continue;
@@ -125,7 +158,7 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       const char *v = a[2] ? a + 2 : argv[++i];
       if (i >= argc || v == NULL) {
         fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
-        usage();
+        usage(stderr);
         return -1;
       }
       if (a[1] == 'e') {
@@ -137,7 +170,7 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       continue;
     }
     fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
-    usage();
+    usage(stderr);
     return -1;
   }
   return i;
@@ -165,6 +198,10 @@ int main(int argc, char **argv) {
   }
   the_rt = rt;
   lua_State *L = corio_state(rt);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_corio_edit);   /* only the binary has it */
+  lua_setfield(L, -2, "corio.edit");
+  lua_pop(L, 1);
   lua_getglobal(L, "require");                /* the main task's body */
   lua_pushliteral(L, "corio.cli");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
@@ -182,7 +219,7 @@ int main(int argc, char **argv) {
     script = parse(L, argc, argv, &has_e, &interactive);
     if (script < 0) {
       corio_free(rt);
-      return EXIT_FAILURE;
+      return script == -2 ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     if (script < argc) {
       add_script(L, argv[script]);

@@ -156,6 +156,19 @@ static int l_inject_fault(lua_State *L) {
 }
 
 
+/* on_interrupt(fn | nil): in the binary, SIGINT calls fn(delivered) on
+** the loop instead of cancelling the main task (delivered: the interrupt
+** hook already raised CANCELLED "interrupted" in a step that was running).
+** The REPL uses it to stay alive; nil restores the default.  (The same
+** contract as the interrupt work of issue 15, which adds `delivered`.) */
+static int l_on_interrupt(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "corio.on_interrupt");
+  return 0;
+}
+
+
 static void count_handle(uv_handle_t *h, void *arg) {
   if (uv_is_active(h) && uv_has_ref(h)) (*(int *)arg)++;
 }
@@ -163,13 +176,28 @@ static void count_handle(uv_handle_t *h, void *arg) {
 
 /* stats() -> {tasks=, handles=, timers=, active=}: what is still alive;
 ** the test harness checks it after every case. */
+static void count_kind(uv_handle_t *h, void *arg) {
+  if (uv_is_active(h) && uv_has_ref(h)) ((int *)arg)[h->type]++;
+}
+
+
+/* stats() -> {tasks=, callbacks=, timers=, handles=, kinds={tcp=n, ...}}:
+** what keeps the loop alive; kinds names the active handles by libuv
+** type (the REPL and the test runner say what is still open). */
 static int l_stats(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  int active = 0;
+  int active = 0, kinds[UV_HANDLE_TYPE_MAX] = {0};
   uv_walk(rt->loop, count_handle, &active);
-  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer)) active--;
-  if (rt->idle_on) active--;
-  lua_createtable(L, 0, 4);
+  uv_walk(rt->loop, count_kind, kinds);
+  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer)) {
+    active--;
+    kinds[UV_TIMER]--;
+  }
+  if (rt->idle_on) {
+    active--;
+    kinds[UV_IDLE]--;
+  }
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, rt->nhandles);
@@ -178,6 +206,13 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "timers");
   lua_pushinteger(L, active);
   lua_setfield(L, -2, "handles");
+  lua_newtable(L);
+  for (int k = 1; k < UV_HANDLE_TYPE_MAX; k++) {
+    if (kinds[k] <= 0) continue;
+    lua_pushinteger(L, kinds[k]);
+    lua_setfield(L, -2, uv_handle_type_name((uv_handle_type)k));
+  }
+  lua_setfield(L, -2, "kinds");
   return 1;
 }
 
@@ -195,6 +230,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"stats", l_stats},
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
+    {"on_interrupt", l_on_interrupt},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}
   };

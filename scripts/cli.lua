@@ -17,47 +17,10 @@ local function check(chunk, err)
   return chunk
 end
 
--- The REPL: every line runs in the main task, so it may await.  An
--- expression's values are printed; an incomplete statement reads more
--- lines.  Interrupting (SIGINT) a line that awaits cancels it, and the
--- REPL ends after it unwinds.
-local function repl()
-  local corio = require "corio"
-  local stdin = corio.stdin
-  io.stdout:write("corio ", corio.version, " -- every line runs in a task",
-                  " and may await\n")
-  local pending = ""
-  while true do
-    io.stdout:write(pending == "" and "> " or ">> ")
-    io.stdout:flush()
-    local line = stdin:read("l")
-    if line == nil then
-      io.stdout:write("\n")
-      return
-    end
-    local src = pending .. line
-    local chunk, err = load("return " .. src, "=stdin")
-    if not chunk then chunk, err = load(src, "=stdin") end
-    if not chunk and err:find("<eof>$") then
-      pending = src .. "\n"                   -- incomplete: read on
-    else
-      pending = ""
-      if not chunk then
-        io.stderr:write(err, "\n")
-      else
-        local res = table.pack(xpcall(chunk, debug.traceback))
-        if not res[1] then
-          io.stderr:write(tostring(res[2]), "\n")
-          if corio.is_cancelled(res[2]) then return end
-        elseif res.n > 1 then
-          print(table.unpack(res, 2, res.n))
-        end
-      end
-    end
-  end
-end
-
 return function(actions, args)
+  -- `corio` is a global in the binary (scripts, -e code, the REPL), as
+  -- `process` is in Node; `require "corio"` gives the same table.
+  rawset(_G, "corio", require "corio")
   for _, a in ipairs(actions) do
     if a.kind == "e" then
       local chunk = check(load(a.code, "=(command line)"))
@@ -74,7 +37,7 @@ return function(actions, args)
     elseif a.kind == "test" then
       return require("corio.test").main(args)
     elseif a.kind == "i" then
-      repl()
+      require("corio.repl")()
     end
   end
 end
