@@ -258,6 +258,10 @@ typedef struct corio_rt {
                                   for tasks that gave up on them */
   uv_prepare_t orphan_check;   /* while orphans > 0 (see corio__orphan) */
   int debug;                   /* --debug: report slow steps */
+  int stdout_epipe_exit;       /* the binary: EPIPE on stdout ends it
+                                  quietly (exit 0) */
+  int sigint_quiet;            /* the binary cancelled the main task on
+                                  SIGINT: report it in one line */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
 

@@ -7,6 +7,7 @@
 ** cleanup runs, exit code 130); a second SIGINT kills the process, since
 ** stopping our watcher gives the signal back its default action.
 */
+#include <errno.h>    /* EPIPE */
 #include <stdio.h>    /* fprintf */
 #include <stdlib.h>   /* EXIT_FAILURE */
 #include <string.h>   /* strcmp */
@@ -87,6 +88,27 @@ static void create_arg(lua_State *L, char **argv, int argc, int script) {
 }
 
 
+/* print, as Lua's (each line flushed), except that a stdout whose reader
+** went away (EPIPE: SIGPIPE is ignored) ends the binary quietly, as a
+** SIGPIPE would end lua5.4, instead of printing into the void. */
+static int l_print(lua_State *L) {
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1) fputc('\t', stdout);
+    fwrite(s, 1, len, stdout);
+    lua_pop(L, 1);
+  }
+  fputc('\n', stdout);
+  if (fflush(stdout) != 0 && errno == EPIPE) {
+    fflush(stderr);
+    _exit(EXIT_SUCCESS);
+  }
+  return 0;
+}
+
+
 static int interrupted;
 
 /* Calls the handler core.on_interrupt set (the REPL's), with whether the
@@ -113,6 +135,7 @@ static void on_sigint(uv_signal_t *h, int signum) {
   corio_rt *rt = the_rt;
   if (call_custom(rt, 0)) return;        /* the REPL: back to the prompt */
   interrupted = 1;
+  rt->sigint_quiet = 1;
   uv_signal_stop(h);             /* a second SIGINT now kills us */
   if (rt->main_task && rt->main_task->state != T_DONE)
     corio__task_cancel(rt, rt->main_task, rt->L, "interrupted");
@@ -198,6 +221,8 @@ int main(int argc, char **argv) {
   }
   the_rt = rt;
   lua_State *L = corio_state(rt);
+  rt->stdout_epipe_exit = 1;
+  lua_register(L, "print", l_print);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_corio_edit);   /* only the binary has it */
   lua_setfield(L, -2, "corio.edit");
