@@ -38,9 +38,10 @@ BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
            libedit-dev
 
-# main.c and edit.c (the REPL's line editor, on libedit) belong to the
-# binary only: libcorio and corio.so do not link libedit.
-BIN_SRC     = runtime/main.c runtime/edit.c
+# main.c, edit.c (the REPL's line editor, on libedit) and bundle.c (the
+# payload of `corio bundle`) belong to the binary only: libcorio and
+# corio.so do not link libedit.
+BIN_SRC     = runtime/main.c runtime/edit.c runtime/bundle.c
 BIN_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(BIN_SRC))
 EDIT_LIBS   = $(shell pkg-config --libs libedit 2>/dev/null)
 RUNTIME_SRC = $(filter-out $(BIN_SRC),$(wildcard runtime/*.c))

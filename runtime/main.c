@@ -17,6 +17,7 @@
 
 static const char *progname = "corio";
 int luaopen_corio_edit(lua_State *L);         /* edit.c: the REPL's editor */
+int corio__push_bundle(lua_State *L);         /* bundle.c: payload or 0 */
 static corio_rt *the_rt;
 
 
@@ -236,7 +237,19 @@ int main(int argc, char **argv) {
   }
   lua_newtable(L);                            /* body, actions */
   int script;
-  if (argc > 1 && strcmp(argv[1], "test") == 0) {
+  if (corio__push_bundle(L)) {                /* body, actions, payload */
+    script = 0;                               /* every argument is the
+                                                 script's */
+    lua_createtable(L, 0, 2);                 /* ..., payload, action */
+    lua_pushliteral(L, "bundled");
+    lua_setfield(L, -2, "kind");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "payload");           /* body, actions, action */
+    lua_rawseti(L, -2, 1);
+  } else if (argc > 1 && strcmp(argv[1], "bundle") == 0) {
+    script = 1;
+    add_action(L, "bundle", NULL, NULL);
+  } else if (argc > 1 && strcmp(argv[1], "test") == 0) {
     script = 1;
     add_action(L, "test", NULL, NULL);
   } else {

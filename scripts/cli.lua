@@ -34,6 +34,10 @@ return function(actions, args)
       local chunk = check(loadfile(a.path))
       if not chunk then return end
       return chunk(table.unpack(args, 1, args.n))
+    elseif a.kind == "bundle" then
+      return require("corio.bundle").main(args)
+    elseif a.kind == "bundled" then
+      return require("corio.bundle").run(a.payload, args)
     elseif a.kind == "test" then
       return require("corio.test").main(args)
     elseif a.kind == "i" then

@@ -13,6 +13,8 @@
 **     io.write (they would see EAGAIN).  The backend reads and writes the
 **     blocking fd with libuv fs requests on the thread pool, one read and
 **     one write at a time (queued writes go out together, in order).
+**     stdout and stderr are the exception: written at once, blocking
+**     (stdio_write_now), so they interleave with print in program order.
 */
 #include <stdio.h>    /* fflush */
 #include <stdlib.h>   /* malloc, free */
