@@ -310,6 +310,11 @@ void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,
                        uint64_t ns);          /* t (or a callback if NULL)
                                                  held the loop for ns */
 void corio__dump_tasks(corio_rt *rt);         /* every task's stack */
+void corio__debug_created(lua_State *L, int ti);  /* --debug: note where
+                                                     the Task at ti was
+                                                     spawned (extras) */
+int corio__l_tasks(lua_State *L);             /* core.tasks() */
+int corio__l_debugging(lua_State *L);         /* core.debugging() */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */

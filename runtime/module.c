@@ -231,6 +231,8 @@ static int luaopen_corio_core(lua_State *L) {
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
     {"on_interrupt", l_on_interrupt},
+    {"tasks", corio__l_tasks},
+    {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}
   };

@@ -33,7 +33,19 @@ return function(actions, args)
     elseif a.kind == "script" then
       local chunk = check(loadfile(a.path))
       if not chunk then return end
-      return chunk(table.unpack(args, 1, args.n))
+      if not core.debugging() then
+        return chunk(table.unpack(args, 1, args.n))
+      end
+      -- --debug: once the main chunk is done, say what keeps the
+      -- program alive (tasks with where they wait and were spawned,
+      -- open handles by kind).
+      local res = table.pack(chunk(table.unpack(args, 1, args.n)))
+      local open = require("corio.debug").summary()
+      if open ~= "" then
+        io.stderr:write("corio: [debug] the main chunk is done; still ",
+                        "running:\n", open, "\n")
+      end
+      return table.unpack(res, 1, res.n)
     elseif a.kind == "bundle" then
       return require("corio.bundle").main(args)
     elseif a.kind == "bundled" then
