@@ -40,10 +40,9 @@ DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
 
 # main.c, edit.c (the REPL's line editor, on libedit) and bundle.c (the
 # payload of `corio bundle`) belong to the binary only: libcorio and
-# corio.so do not link libedit.
+# corio.so do not link libedit (edit.c opens it when the REPL starts).
 BIN_SRC     = runtime/main.c runtime/edit.c runtime/bundle.c
 BIN_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(BIN_SRC))
-EDIT_LIBS   = $(shell pkg-config --libs libedit 2>/dev/null)
 RUNTIME_SRC = $(filter-out $(BIN_SRC),$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
 # by hand.
@@ -83,7 +82,7 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
-	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS) $(EDIT_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
 # For C hosts that link Lua dynamically.
 $(BUILD)/libcorio.so: $(LIB_OBJ)

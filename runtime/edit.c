@@ -24,9 +24,66 @@
 #include <string.h>   /* strdup */
 #include <unistd.h>   /* isatty */
 
+#include <dlfcn.h>    /* dlopen: libedit is loaded by the REPL only */
 #include <editline/readline.h>
 
 #include "internal.h"
+
+/* libedit and the four libraries it pulls in are opened when the REPL
+** starts, not linked: linked, the dynamic loader's work on them cost every
+** script 0.5 M instructions of start-up (a third of an empty script's).
+** Each symbol is reached through a pointer of its own type, resolved
+** once; the header only lends the types. */
+#define EDIT_SYMBOLS(X) \
+  X(rl_readline_name) X(rl_catch_signals) \
+  X(rl_attempted_completion_function) X(rl_attempted_completion_over) \
+  X(rl_completer_word_break_characters) X(rl_basic_word_break_characters) \
+  X(rl_completion_append_character) X(rl_line_buffer) X(rl_initialize) \
+  X(stifle_history) X(read_history) X(write_history) X(add_history) \
+  X(history_truncate_file) X(rl_callback_handler_install) \
+  X(rl_callback_handler_remove) X(rl_callback_read_char) \
+  X(rl_deprep_terminal) X(rl_completion_matches)
+
+#define DECLARE(name) static __typeof__(&name) p_##name;
+EDIT_SYMBOLS(DECLARE)
+#undef DECLARE
+
+/* Resolves every symbol; NULL on success, else what failed. */
+static const char *load_libedit(void) {
+  static int loaded;
+  if (loaded) return NULL;
+  void *h = dlopen("libedit.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) h = dlopen("libedit.so", RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) return dlerror();
+#define RESOLVE(name) \
+  if ((*(void **)&p_##name = dlsym(h, #name)) == NULL) return #name;
+  EDIT_SYMBOLS(RESOLVE)
+#undef RESOLVE
+  loaded = 1;
+  return NULL;
+}
+
+/* The rest of the file uses libedit's names. */
+#define rl_readline_name (*p_rl_readline_name)
+#define rl_catch_signals (*p_rl_catch_signals)
+#define rl_attempted_completion_function (*p_rl_attempted_completion_function)
+#define rl_attempted_completion_over (*p_rl_attempted_completion_over)
+#define rl_completer_word_break_characters \
+  (*p_rl_completer_word_break_characters)
+#define rl_basic_word_break_characters (*p_rl_basic_word_break_characters)
+#define rl_completion_append_character (*p_rl_completion_append_character)
+#define rl_line_buffer (*p_rl_line_buffer)
+#define rl_initialize (*p_rl_initialize)
+#define stifle_history (*p_stifle_history)
+#define read_history (*p_read_history)
+#define write_history (*p_write_history)
+#define add_history (*p_add_history)
+#define history_truncate_file (*p_history_truncate_file)
+#define rl_callback_handler_install (*p_rl_callback_handler_install)
+#define rl_callback_handler_remove (*p_rl_callback_handler_remove)
+#define rl_callback_read_char (*p_rl_callback_read_char)
+#define rl_deprep_terminal (*p_rl_deprep_terminal)
+#define rl_completion_matches (*p_rl_completion_matches)
 
 int luaopen_corio_edit(lua_State *L);
 
@@ -239,6 +296,8 @@ static int l_close(lua_State *L) {
 
 
 int luaopen_corio_edit(lua_State *L) {
+  const char *err = load_libedit();
+  if (err) return luaL_error(L, "corio.edit: cannot load libedit: %s", err);
   static const luaL_Reg fns[] = {
     {"open", l_open}, {"read", l_read}, {"abort", l_abort},
     {"add", l_add}, {"complete", l_complete}, {"close", l_close},
