@@ -181,23 +181,14 @@ static void count_kind(uv_handle_t *h, void *arg) {
 }
 
 
-/* stats() -> {tasks=, callbacks=, timers=, handles=, kinds={tcp=n, ...}}:
-** what keeps the loop alive; kinds names the active handles by libuv
-** type (the REPL and the test runner say what is still open). */
+/* stats() -> {tasks=, callbacks=, timers=, handles=}: what is alive. */
 static int l_stats(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  int active = 0, kinds[UV_HANDLE_TYPE_MAX] = {0};
+  int active = 0;
   uv_walk(rt->loop, count_handle, &active);
-  uv_walk(rt->loop, count_kind, kinds);
-  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer)) {
-    active--;
-    kinds[UV_TIMER]--;
-  }
-  if (rt->idle_on) {
-    active--;
-    kinds[UV_IDLE]--;
-  }
-  lua_createtable(L, 0, 5);
+  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer)) active--;
+  if (rt->idle_on) active--;
+  lua_createtable(L, 0, 4);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, rt->nhandles);
@@ -206,13 +197,26 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "timers");
   lua_pushinteger(L, active);
   lua_setfield(L, -2, "handles");
+  return 1;
+}
+
+
+/* handle_kinds() -> {poll = n, tcp = n, ...}: the active handles that
+** stats() counts, by libuv type (the REPL and the test runner say what
+** is still open). */
+static int l_handle_kinds(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int kinds[UV_HANDLE_TYPE_MAX] = {0};
+  uv_walk(rt->loop, count_kind, kinds);
+  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer))
+    kinds[UV_TIMER]--;
+  if (rt->idle_on) kinds[UV_IDLE]--;
   lua_newtable(L);
   for (int k = 1; k < UV_HANDLE_TYPE_MAX; k++) {
     if (kinds[k] <= 0) continue;
     lua_pushinteger(L, kinds[k]);
     lua_setfield(L, -2, uv_handle_type_name((uv_handle_type)k));
   }
-  lua_setfield(L, -2, "kinds");
   return 1;
 }
 
@@ -228,6 +232,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"wake", l_wake},
     {"throw", l_throw},
     {"stats", l_stats},
+    {"handle_kinds", l_handle_kinds},
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
     {"on_interrupt", l_on_interrupt},

@@ -36,7 +36,7 @@ function M.summary()
     end
   end
   local kinds = {}
-  for k, n in pairs(core.stats().kinds) do kinds[#kinds + 1] = n .. " " .. k end
+  for k, n in pairs(core.handle_kinds()) do kinds[#kinds + 1] = n .. " " .. k end
   table.sort(kinds)
   if #kinds > 0 then
     lines[#lines + 1] = "  open handles: " .. table.concat(kinds, ", ")

@@ -115,7 +115,7 @@ local function still_open()
   if s.tasks > 1 then out[#out + 1] = (s.tasks - 1) .. " task(s)" end
   if s.handles > 0 then
     local kinds = {}
-    for k, n in pairs(s.kinds) do
+    for k, n in pairs(core.handle_kinds()) do
       kinds[#kinds + 1] = n .. " " .. (KIND_NAMES[k] or k)
     end
     table.sort(kinds)

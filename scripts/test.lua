@@ -40,7 +40,7 @@ local function leaks()
   if s.timers > 0 then out[#out + 1] = s.timers .. " timer(s)" end
   if s.handles > 0 then
     local kinds = {}
-    for k, n in pairs(s.kinds) do kinds[#kinds + 1] = n .. " " .. k end
+    for k, n in pairs(core.handle_kinds()) do kinds[#kinds + 1] = n .. " " .. k end
     table.sort(kinds)
     out[#out + 1] = s.handles .. " handle(s) (" .. table.concat(kinds, ", ")
       .. ")"
