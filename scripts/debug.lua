@@ -30,13 +30,16 @@ function M.summary()
   local me = core.current and core.current() or nil
   for _, t in ipairs(M.tasks()) do
     if t.task ~= me then
-      lines[#lines + 1] = string.format("  task %s (%s)%s%s", t.name, t.state,
+      lines[#lines + 1] = string.format("  task %s (%s)%s%s", t.name,
+        t.state,
         t.where and (" at " .. t.where) or "",
         t.created and (", spawned at " .. t.created) or "")
     end
   end
   local kinds = {}
-  for k, n in pairs(core.handle_kinds()) do kinds[#kinds + 1] = n .. " " .. k end
+  for k, n in pairs(core.handle_kinds()) do
+    kinds[#kinds + 1] = n .. " " .. k
+  end
   table.sort(kinds)
   if #kinds > 0 then
     lines[#lines + 1] = "  open handles: " .. table.concat(kinds, ", ")

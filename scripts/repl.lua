@@ -91,7 +91,8 @@ local function handler(err)
   local tb = debug.traceback(err, 2)
   local keep = {}
   for l in tb:gmatch("[^\n]+") do
-    if l:find("corio/repl.lua", 1, true) or l:find("[C]: in function 'xpcall'", 1, true) then
+    if l:find("corio/repl.lua", 1, true) or
+       l:find("[C]: in function 'xpcall'", 1, true) then
       break
     end
     keep[#keep + 1] = l
