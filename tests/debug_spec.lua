@@ -53,4 +53,27 @@ describe("corio.debug", function()
     assert.truthy(r.err:find("still running", 1, true))
     assert.truthy(r.err:find("task idler %(new%), spawned at .-script%.lua:2"))
   end)
+
+  it("--debug reports a Stream collected while open, not a closed one",
+     function()
+    local script = [[
+      local srv = corio.net.serve("127.0.0.1", 0, function(s)
+        s:read("a") s:close()
+      end)
+      local _, port = srv:address()
+      do local c = corio.net.connect("127.0.0.1", port) end
+      collectgarbage() collectgarbage()
+      local c2 = corio.net.connect("127.0.0.1", port)
+      c2:close()
+      c2 = nil
+      collectgarbage() collectgarbage()
+      srv:close()
+      print("done")
+    ]]
+    local r = S.run(script, { pre = { "--debug" } })
+    assert.equal("done\n", r.out)
+    assert.equal(1, S.count(r.err, "Stream was garbage-collected while open"))
+    r = S.run(script)
+    assert.equal("", r.err)
+  end)
 end)
