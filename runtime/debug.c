@@ -94,13 +94,46 @@ static int user_frame(lua_State *co, int level, lua_Debug *ar) {
 }
 
 
-void corio__debug_created(lua_State *L, int ti) {
+/* The sentinel of a watched future (in its extras as "never"): it refers
+** back to the future, so when the collector finalizes it the future is
+** still there to ask whether anyone ever awaited it. */
+static int never_gc(lua_State *L) {
+  corio_rt *rt = corio__rt_or_null(L);
+  if (rt == NULL || rt->closing) return 0;
+  lua_getiuservalue(L, 1, 1);
+  corio_fut *f = corio__to_fut(rt, L, -1);
+  if (f && !f->observed) {
+    lua_getiuservalue(L, 1, 2);
+    fprintf(stderr, "corio: [debug] a %s created at %s was collected "
+            "without ever being awaited (no await, result() or done "
+            "callback)\n", f->type == TYPE_TASK ? "Task" : "Future",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    fflush(stderr);
+  }
+  return 0;
+}
+
+
+void corio__debug_watch(corio_rt *rt, lua_State *L, int fi) {
   lua_Debug ar;
-  ti = lua_absindex(L, ti);
-  if (!user_frame(L, 1, &ar)) return;
-  corio__fut_extra(L, ti);
-  lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
-  lua_setfield(L, -2, "created");
+  (void)rt;
+  fi = lua_absindex(L, fi);
+  corio__fut_extra(L, fi);                      /* extras */
+  if (user_frame(L, 1, &ar)) {
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    lua_setfield(L, -2, "created");
+  }
+  lua_newuserdatauv(L, 1, 2);                   /* extras, sentinel */
+  lua_pushvalue(L, fi);
+  lua_setiuservalue(L, -2, 1);
+  lua_getfield(L, -2, "created");
+  lua_setiuservalue(L, -2, 2);
+  if (luaL_newmetatable(L, "corio.never")) {
+    lua_pushcfunction(L, never_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "never");
   lua_pop(L, 1);
 }
 

@@ -310,9 +310,9 @@ void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,
                        uint64_t ns);          /* t (or a callback if NULL)
                                                  held the loop for ns */
 void corio__dump_tasks(corio_rt *rt);         /* every task's stack */
-void corio__debug_created(lua_State *L, int ti);  /* --debug: note where
-                                                     the Task at ti was
-                                                     spawned (extras) */
+void corio__debug_watch(corio_rt *rt, lua_State *L, int fi);
+  /* --debug: note where the Future or Task at fi was made, and report it
+     if it is collected without ever being awaited */
 int corio__l_tasks(lua_State *L);             /* core.tasks() */
 int corio__l_debugging(lua_State *L);         /* core.debugging() */
 

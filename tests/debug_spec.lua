@@ -76,4 +76,31 @@ describe("corio.debug", function()
     r = S.run(script)
     assert.equal("", r.err)
   end)
+
+  it("--debug reports a Future or Task collected without being awaited",
+     function()
+    local script = [[
+      local function lost() corio.future() end
+      lost()
+      corio.spawn(function() end)
+      local t = corio.spawn(function() return 1 end)
+      local f = corio.future()
+      f:set_result(1)
+      assert(f:result() == 1)
+      local g = corio.future()
+      g:add_done_callback(function() end)
+      g:set_result(2)
+      corio.sleep(0.01)
+      f, g = nil, nil
+      collectgarbage() collectgarbage()
+      print(t:await())
+    ]]
+    local r = S.run(script, { pre = { "--debug" } })
+    assert.equal("1\n", r.out)
+    assert.equal(2, S.count(r.err, "without ever being awaited"))
+    assert.truthy(r.err:find("a Future created at .-script%.lua:1 "))
+    assert.truthy(r.err:find("a Task created at .-script%.lua:3 "))
+    r = S.run(script)
+    assert.equal("", r.err)
+  end)
 end)
