@@ -1,27 +1,44 @@
 # corio -- the whole build.
 #
-#   make          build/corio, build/libcorio.a, build/corio.so
+#   make          build/corio, build/libcorio.a, build/libcorio.so, build/corio.so
 #   make run      install what is missing, build, run examples/tour.lua
 #   make test     install what is missing, build, run every test
 #   make asan     the test suite under AddressSanitizer + UBSan
 #   make bench    benchmarks against Node.js, asyncio, uvloop and luv
 #   make check-layout  runtime/ depends on nothing in bindings/
-#   make fuzz     libFuzzer on the Stream readers (FUZZ_TIME=60 seconds)
-#   make install  binary, libraries, header and pkg-config file
+#   make fuzz     every libFuzzer target (FUZZ_TIME=60 seconds each)
+#   make tsan     the executor specs under ThreadSanitizer
+#   make soak     the soak suite (SOAK_SCALE=0.1: CI's short run)
+#   make install  binary, libraries, header, pkg-config file, Lua types
+#                 (PREFIX, DESTDIR, LIBDIR: see mk/install.mk)
+#   make uninstall    removes what make install put there
+#   make check-symbols  libcorio.so exports exactly corio.symbols
+#   make deb      Debian packages in build/deb (mk/package.mk)
+#   make check-package  every packaging check (CI): symbols, a staged
+#                 install used through pkg-config, LuaLS types, the
+#                 luarocks rock, the Debian packages installed and removed
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
 
 CC       ?= cc
 PREFIX   ?= /usr/local
+# The one place the version lives: the .so names, corio.pc, the rockspec,
+# debian/changelog's check, corio.version and corio_version() read it.
+VERSION  := $(shell cat VERSION)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
 BUILD    ?= build
-PKGS      = lua5.4 libuv
+PKGS      = lua5.4 libuv openssl
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef
 OPT      ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen
-CFLAGS   += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
+CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen -DCORIO_VERSION='"$(VERSION)"'
+# override: flags given on the command line (luarocks passes CFLAGS) come
+# first and the ones corio needs are still added.
+override CFLAGS += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
+# corio.tls links OpenSSL 3 (Debian libssl-dev).
+SSL_LIBS   = $(shell pkg-config --libs openssl 2>/dev/null)
 # The binary links Lua statically and exports its whole API (-E, whole
 # archive), so Lua C modules such as busted's dependencies load into the
 # same VM.  Lua's objects come first on the link line: placed after ours,
@@ -32,11 +49,14 @@ UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
 # in PLT calls.)
 LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
-BIN_LIBS   = $(UV_LIBS) -lm -ldl -lpthread
+# Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
+# and random keys) and WebSocket framing (libwslay ships no .pc file).
+PROTO_LIBS = $(SSL_LIBS) -lwslay
+BIN_LIBS   = $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
-           libedit-dev
+           libssl-dev openssl libwslay-dev libedit-dev
 
 # main.c, edit.c (the REPL's line editor, on libedit) and bundle.c (the
 # payload of `corio bundle`) belong to the binary only: libcorio and
@@ -53,11 +73,15 @@ LIB_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(BINDING_SRC)) \
               $(BUILD)/obj/gen/modules.o
 HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 
-.PHONY: all run test check check-layout check-embed warnings asan bench bench-echo deps install clean examples fuzz
+# A failed step (the embed tool on a script with a syntax error) leaves no
+# half-written file that a later make would take as up to date.
+.DELETE_ON_ERROR:
+
+.PHONY: all run test check check-layout check-embed warnings asan tsan soak bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c $(HEADERS) VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -84,14 +108,21 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 $(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
-# For C hosts that link Lua dynamically.
-$(BUILD)/libcorio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.0 -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm
+# For C hosts that link Lua dynamically: the real file carries the whole
+# version, the soname only the major (the ABI), and libcorio.so is what
+# -lcorio finds at link time.  It links the shared liblua5.4, so a host
+# and corio share one Lua (check-symbols refuses a second copy inside).
+$(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.$(SOMAJOR) -o $@ $^ \
+	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) -lm
+
+$(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
+	ln -sf libcorio.so.$(VERSION) $(BUILD)/libcorio.so.$(SOMAJOR)
+	ln -sf libcorio.so.$(VERSION) $@
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
 $(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) -lm
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)
@@ -142,6 +173,21 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/corio test tests
 
+# The executor's specs (thread pools, worker states, cancellation across
+# threads) under ThreadSanitizer: any data race fails the run.
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan \
+	  OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=thread" build/tsan/corio
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	  build/tsan/corio test tests/executor_spec.lua
+
+# The soak suite (soak/run.lua): each item prints its figure and fails
+# past its threshold.  SOAK_SCALE=0.1 is CI's short run.
+SOAK_SCALE ?= 1
+soak: all
+	$(BUILD)/corio soak/run.lua $(SOAK_SCALE)
+
 bench: deps
 	@$(MAKE) --no-print-directory EXTRA_PKGS="nodejs python3-uvloop lua-luv" deps all
 	/usr/bin/python3 bench/run.py --corio $(BUILD)/corio
@@ -159,31 +205,38 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
 
-# libFuzzer: a Stream's readers under random chunking and limits, checked
-# against a model (tests/fuzz_rbuf.c).  FUZZ_TIME bounds the run (CI).
+# libFuzzer: every tests/fuzz_*.c target in turn, FUZZ_TIME seconds each
+# (CI bounds it): the Stream readers against a model (fuzz_rbuf.c), the
+# executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
+# (fuzz_ws.c).  A target's sources are
+# FUZZ_SRC_<name>.
 FUZZ_TIME ?= 60
+FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
+FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra
+FUZZ_SRC_fuzz_rbuf = bindings/net/rbuf.c
+FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
+FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -Iruntime -Ibindings $(PKG_CFLAGS) \
+  $(LUA_STATIC) -lm -ldl
+FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
+FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:
 	@$(MAKE) --no-print-directory EXTRA_PKGS="clang libclang-rt-dev" deps
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz_rbuf
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz_rbuf -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-	  -print_final_stats=1 $(BUILD)/fuzz-corpus
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus-$$t; \
+	  echo "fuzz: $$t for $(FUZZ_TIME) s"; \
+	  $(BUILD)/$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	    -print_final_stats=1 $(BUILD)/corpus-$$t; \
+	done
 
-$(BUILD)/fuzz_rbuf: tests/fuzz_rbuf.c bindings/net/rbuf.c bindings/net/rbuf.h
+$(BUILD)/fuzz_%: tests/fuzz_%.c $(HEADERS) $(wildcard bindings/*/*.h)
 	@mkdir -p $(BUILD)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra \
-	  -Ibindings/net tests/fuzz_rbuf.c bindings/net/rbuf.c -o $@
-
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/corio $(DESTDIR)$(PREFIX)/bin/corio
-	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(PREFIX)/lib/libcorio.a
-	install -m 755 $(BUILD)/libcorio.so $(DESTDIR)$(PREFIX)/lib/libcorio.so
-	install -m 755 $(BUILD)/corio.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/corio.so
-	install -m 644 runtime/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' tools/corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+	$(FUZZ_CC) -I$(dir $(firstword $(FUZZ_SRC_fuzz_$*))) $< \
+	  $(FUZZ_SRC_fuzz_$*) $(FUZZ_FLAGS_fuzz_$*) -o $@
 
 clean:
 	rm -rf build
+
+# Installing and packaging (after every target above, so `all` stays the
+# default goal).
+include mk/install.mk mk/package.mk

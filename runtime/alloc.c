@@ -10,8 +10,10 @@
 ** matters with 100,000 sleeping tasks, and allocating is a pop from a list.
 ** Blocks come from 1 MiB arenas, populated at once when the state is big,
 ** and then by a helper thread a little ahead (see "Prefault").  The state
-** is single-threaded, so the slabs need no lock.  Arenas are unmapped when
-** the state closes.
+** is single-threaded, so the slabs need no lock.  Arenas are aligned to
+** their size, so a block's arena is its address rounded down; one that
+** holds no live block is unmapped by corio__alloc_trim (see "Giving
+** memory back"), the others when the state closes.
 **
 ** Under AddressSanitizer or valgrind the slabs would hide use-after-free
 ** inside an arena, so sanitizer builds (and CORIO_PLAIN_ALLOC=1) use the C
@@ -20,7 +22,8 @@
 #include <stdio.h>    /* fputs */
 #include <stdlib.h>   /* malloc, realloc, free, getenv */
 #include <string.h>   /* memcpy */
-#include <sys/mman.h> /* mmap, munmap */
+#include <stdint.h>   /* uintptr_t */
+#include <sys/mman.h> /* mmap, munmap, madvise */
 
 #include "internal.h"
 
@@ -32,7 +35,15 @@
 #define ARENAS_PREFAULT 8                  /* then a helper maps them */
 #define PREFAULT_AHEAD 2                   /* arenas the helper keeps ready */
 
-typedef struct arena { struct arena *next; } arena;
+/* An arena's header, in its first ARENA_HDR bytes. */
+typedef struct arena {
+  struct arena *next;
+  size_t carved;                           /* bytes handed out by the bump */
+  size_t freeb;                            /* trim: bytes on free lists */
+  int dead;                                /* trim: wholly free */
+} arena;
+#define ARENA_HDR 48                       /* sizeof(arena), 16-aligned */
+#define arena_of(p) ((arena *)((uintptr_t)(p) & ~(uintptr_t)(ARENA_SIZE - 1)))
 typedef struct block { struct block *next; } block;
 
 /* The helper that maps the next arenas while the state uses this one. */
@@ -51,6 +62,7 @@ typedef struct slabs {
   arena *arenas;                           /* every arena, for teardown */
   int narenas;
   char *bump, *bump_end;                   /* unused tail of the newest */
+  size_t used;                             /* bytes in live blocks */
   int pf_failed;                           /* the helper could not start */
   prefault pf;
 } slabs;
@@ -76,14 +88,23 @@ static int class_of(size_t n) { return (int)((n + SLAB_STEP - 1) / SLAB_STEP) - 
 ** ===================================================================== */
 
 static void *map_arena(int populate) {
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-#ifdef MAP_POPULATE
-  if (populate) flags |= MAP_POPULATE;
+  /* Twice the size, then the unaligned ends are given back: the arena of
+  ** a block is then found from its address alone. */
+  size_t span = 2 * ARENA_SIZE;
+  char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  char *a = (char *)(((uintptr_t)p + ARENA_SIZE - 1) &
+                     ~(uintptr_t)(ARENA_SIZE - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  if (a + ARENA_SIZE < p + span)
+    munmap(a + ARENA_SIZE, (size_t)(p + span - (a + ARENA_SIZE)));
+#ifdef MADV_POPULATE_WRITE
+  if (populate) madvise(a, ARENA_SIZE, MADV_POPULATE_WRITE);  /* best effort */
 #else
   (void)populate;
 #endif
-  void *p = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
+  return a;
 }
 
 
@@ -166,6 +187,8 @@ static arena *arena_new(slabs *s) {
   if (p == NULL) p = map_arena(s->narenas >= ARENAS_SMALL);
   if (p == NULL) return NULL;
   arena *ar = p;
+  ar->carved = 0;
+  ar->dead = 0;
   ar->next = s->arenas;
   s->arenas = ar;
   s->narenas++;
@@ -178,7 +201,11 @@ static arena *arena_new(slabs *s) {
 static int refill(slabs *s) {
   arena *ar = arena_new(s);
   if (ar == NULL) return 0;
-  s->bump = (char *)ar + SLAB_STEP;        /* keeps blocks 16-aligned */
+  if (s->bump) {                           /* the old one is done */
+    arena *old = arena_of(s->bump - 1);
+    old->carved = (size_t)(s->bump - ((char *)old + ARENA_HDR));
+  }
+  s->bump = (char *)ar + ARENA_HDR;        /* keeps blocks 16-aligned */
   s->bump_end = (char *)ar + ARENA_SIZE;
   return 1;
 }
@@ -187,14 +214,16 @@ static int refill(slabs *s) {
 static void *slab_get(slabs *s, size_t n) {
   int c = class_of(n);
   block *b = s->free[c];
+  size_t size = (size_t)(c + 1) * SLAB_STEP;
   if (b) {
     s->free[c] = b->next;
+    s->used += size;
     return b;
   }
-  size_t size = (size_t)(c + 1) * SLAB_STEP;
   if ((size_t)(s->bump_end - s->bump) < size && !refill(s)) return NULL;
   void *p = s->bump;
   s->bump += size;
+  s->used += size;
   return p;
 }
 
@@ -204,6 +233,7 @@ static void slab_put(slabs *s, void *p, size_t n) {
   int c = class_of(n);
   b->next = s->free[c];
   s->free[c] = b;
+  s->used -= (size_t)(c + 1) * SLAB_STEP;
 }
 
 
@@ -229,6 +259,73 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   }
   return q;
 }
+
+
+/* {====================================================================
+** Giving memory back
+**
+** A burst (a million tasks, ten thousand connections) leaves most arenas
+** holding only free blocks.  Counting, at a quiet moment, the free bytes
+** of each arena from the free lists finds those with no live block; their
+** blocks are taken off the lists and the arenas unmapped.  The work is
+** proportional to the free blocks and is done only when the runtime asks
+** (runtime/trim.c: a second after a burst, when many bytes are free), so
+** allocating and freeing cost one addition more (s->used), nothing else.
+** ===================================================================== */
+
+static size_t slab_trim(slabs *s) {
+  arena *cur = s->bump ? arena_of(s->bump - 1) : NULL;
+  for (arena *a = s->arenas; a; a = a->next) a->freeb = a->dead = 0;
+  for (int c = 0; c < NCLASSES; c++) {
+    size_t size = (size_t)(c + 1) * SLAB_STEP;
+    for (block *b = s->free[c]; b; b = b->next) arena_of(b)->freeb += size;
+  }
+  int ndead = 0;
+  for (arena *a = s->arenas; a; a = a->next)
+    if (a != cur && a->freeb == a->carved) a->dead = 1, ndead++;
+  if (ndead == 0) return 0;
+  for (int c = 0; c < NCLASSES; c++) {     /* their blocks leave the lists */
+    block **pp = &s->free[c];
+    while (*pp) {
+      if (arena_of(*pp)->dead) *pp = (*pp)->next;
+      else pp = &(*pp)->next;
+    }
+  }
+  size_t gone = 0;
+  for (arena **pa = &s->arenas; *pa;) {
+    arena *a = *pa;
+    if (a->dead) {
+      *pa = a->next;
+      munmap(a, ARENA_SIZE);
+      s->narenas--;
+      gone += ARENA_SIZE;
+    } else {
+      pa = &a->next;
+    }
+  }
+  return gone;
+}
+
+
+/* Bytes mapped for slabs but not in a live block (the most a trim could
+** give back); 0 for the C library's allocator. */
+size_t corio__alloc_slack(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) != slab_alloc) return 0;
+  slabs *s = ud;
+  return (size_t)s->narenas * ARENA_SIZE - s->used;
+}
+
+
+/* Unmaps every arena that holds no live block; returns the bytes given
+** back. */
+size_t corio__alloc_trim(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) != slab_alloc) return 0;
+  return slab_trim(ud);
+}
+
+/* }==================================================================== */
 
 
 /* Can blocks of sizes a and b (both <= SLAB_MAX) be had without asking

@@ -17,7 +17,10 @@
 
 #include "corio.h"
 
-#define CORIO_VERSION "0.1.0"
+/* The version comes from the VERSION file, through the Makefile. */
+#ifndef CORIO_VERSION
+#error "CORIO_VERSION is not defined: build with make (it reads VERSION)"
+#endif
 
 /* How many ready entries one loop turn may run before polling I/O again. */
 #define CORIO_TURN_BUDGET 4096
@@ -262,6 +265,14 @@ typedef struct corio_rt {
                                   quietly (exit 0) */
   int sigint_quiet;            /* the binary cancelled the main task on
                                   SIGINT: report it in one line */
+
+  /* Giving memory back after a burst (trim.c). */
+  uv_timer_t trim_timer;
+  int trim_armed;
+  long trim_peak;              /* most live tasks since the last trim */
+  size_t trim_floor;           /* free slab bytes after it */
+  long trim_at_tasks;          /* live tasks when the timer was armed */
+  size_t trim_at_slack;        /* free slab bytes then */
   int ctx_ref;                 /* context table outside tasks */
 } corio_rt;
 
@@ -297,6 +308,13 @@ void corio__kick(corio_rt *rt);               /* make the loop turn soon */
 void corio__push_live(corio_rt *rt, lua_State *L, int slot); /* [-0,+1] */
 int corio__anchor(corio_rt *rt, lua_State *L, int idx);  /* slot > 0 */
 void corio__unanchor(corio_rt *rt, lua_State *L, int slot);
+void corio__shrink_anchors(corio_rt *rt);     /* cut back to the top live slot */
+
+/* trim.c and alloc.c: memory back to the system after a burst */
+void corio__trim_init(corio_rt *rt);
+void corio__trim_check(corio_rt *rt);         /* each turn: arm if a burst ended */
+size_t corio__alloc_slack(lua_State *L);      /* mapped slab bytes not in use */
+size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */

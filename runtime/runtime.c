@@ -164,6 +164,37 @@ static void shrink_live(corio_rt *rt) {
   rt->free_n = 0;
 }
 
+
+/* While tasks live (the binary's main task always does), the slots above
+** the highest one in use are cut off: a free slot holds nil, an anchored
+** value never is.  Called after a burst (trim.c); the work is a scan of
+** the free slots. */
+void corio__shrink_anchors(corio_rt *rt) {
+  if (rt->max_slot < 4096 || rt->free_n < rt->max_slot / 2) return;
+  int top = rt->max_slot;
+  while (top > 0 && lua_isnil(chunk_of(rt, top), index_of(top))) top--;
+  if (top == rt->max_slot) return;
+  int k = 0;
+  for (int i = 0; i < rt->free_n; i++)
+    if (rt->free_slots[i] <= top) rt->free_slots[k++] = rt->free_slots[i];
+  rt->free_n = k;
+  for (int c = 0; c < rt->nchunks; c++) {
+    int first = c << CHUNK_BITS;              /* slots first+1 .. */
+    int keep = top <= first ? 1 : top >= first + CHUNK_MASK + 1
+                                      ? CHUNK_MASK + 2 : index_of(top);
+    lua_settop(rt->chunks[c], keep);
+  }
+  rt->max_slot = top;
+  if (rt->free_cap > 256 && rt->free_cap / 2 > top) {
+    int cap = top > 256 ? top : 256;          /* max_slot - free_n fits */
+    int *p = realloc(rt->free_slots, (size_t)cap * sizeof *p);
+    if (p) {
+      rt->free_slots = p;
+      rt->free_cap = cap;
+    }
+  }
+}
+
 /* }==================================================================== */
 
 
@@ -203,6 +234,7 @@ static int turn_body(lua_State *L) {
   }
   corio__flush_reports(rt);
   shrink_live(rt);
+  corio__trim_check(rt);
   return 0;
 }
 
@@ -612,6 +644,7 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
   rt->orphan_check.data = rt;
   uv_unref((uv_handle_t *)&rt->orphan_check);
   corio__timer_init(rt);
+  corio__trim_init(rt);
   rt->chunks_ref = new_ref_table(L, NULL);
   rt->poolL = lua_newthread(L);
   lua_checkstack(rt->poolL, CORIO_THREAD_POOL + LUA_MINSTACK);

@@ -314,10 +314,29 @@ end
 function File:lines(...)
   check_open("lines", self)          -- now, not at the first iteration
   local n, fmts = select("#", ...), table.pack(...)
-  return function()
-    if n == 0 then return self:read("l") end
-    return self:read(table.unpack(fmts, 1, n))
+  local f1 = n == 1 and type(fmts[1]) == "string" and
+             (ssub(fmts[1], 1, 1) == "*" and ssub(fmts[1], 2, 2) or ssub(fmts[1], 1, 1))
+  if n == 0 or f1 == "l" or f1 == "L" then
+    -- Lines: one that is already buffered is cut out here, without the
+    -- busy/closed bookkeeping of read (no task can be inside a read of
+    -- this file while we are not, and no request is made); only a line
+    -- that needs the file goes through read.  This took fs.lines from 11x
+    -- io.lines' time to about 1.3x (bench/fs_lines.lua).
+    local keep, fmt = f1 == "L", f1 == "L" and "L" or "l"
+    return function()
+      if self.fd and not self.busy and not self.closing then
+        local buf, bi = self.buf, self.bi
+        local j = sfind(buf, "\n", bi, true)
+        if j then
+          self.bi = j + 1
+          self.pos = self.pos + (j - bi + 1)
+          return ssub(buf, bi, keep and j or j - 1)
+        end
+      end
+      return self:read(fmt)
+    end
   end
+  return function() return self:read(table.unpack(fmts, 1, n)) end
 end
 
 function File:stat()
@@ -500,6 +519,33 @@ end
 --- closed at the end of the loop (also on break).
 function fs.lines(path, ...)
   local f = fs.open(path, "r")
+  local n, fmt = select("#", ...), ...
+  local kind = n == 0 and "l" or n == 1 and type(fmt) == "string" and
+               sfind(fmt, "^%*?[lL]") and ssub(fmt, -1) or nil
+  if kind == "l" or kind == "L" then
+    -- Nobody else holds f (the loop's closing value only closes it), so
+    -- the buffered part is kept in upvalues and cut line by line; the
+    -- File's own state is brought up to date only when a read must go
+    -- to the file.  With File:lines' fast path this makes fs.lines about
+    -- 1.3x io.lines (bench/fs_lines.lua) instead of 11x.
+    local keep = kind == "L"
+    local buf, bi = "", 1
+    return function()
+      local j = sfind(buf, "\n", bi, true)
+      if j then
+        local line = ssub(buf, bi, keep and j or j - 1)
+        bi = j + 1
+        return line
+      end
+      if f.fd == nil then return f:read(kind) end   -- raises CLOSED
+      f.pos = f.pos + (bi - f.bi)
+      f.bi = bi
+      local v = f:read(kind)
+      buf, bi = f.buf, f.bi
+      if v == nil then f:close() end
+      return v
+    end, nil, nil, f
+  end
   local it = f:lines(...)
   return function()
     local v = it()

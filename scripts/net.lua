@@ -196,7 +196,7 @@ Server.__index = Server
 net.Server = Server
 
 local function finish_handler(srv, task)
-  srv._tasks[task] = nil
+  srv._tasks[task] = nil   -- task -> its stream
   srv._n = srv._n - 1
   srv._l:conn_done()
   if srv._n == 0 and srv._closed and srv._idle and not srv._idle:done() then
@@ -224,7 +224,7 @@ local function new_server(handler)
   local srv = setmetatable({ _tasks = {}, _n = 0, _closed = false }, Server)
   return srv, function(stream)
     local t = spawn(run_handler, srv, handler, stream)
-    srv._tasks[t] = true
+    srv._tasks[t] = stream
     srv._n = srv._n + 1
   end
 end
@@ -274,6 +274,33 @@ function Server:close()
 end
 Server.__close = Server.close
 
+-- Each running handler's stream, taken first: ending one may end its
+-- handler, which changes srv._tasks.
+local function client_streams(srv)
+  local list = {}
+  for _, stream in pairs(srv._tasks) do list[#list + 1] = stream end
+  return list
+end
+
+--- close_clients(): every connected client's reading ends as if it had
+-- sent EOF (what it sent before is still read); handlers see EOF, and
+-- their streams are closed, flushed, when they return.  With close(),
+-- a SIGTERM handler stops a server with idle keep-alive peers.
+function Server:close_clients()
+  check_self(self, Server, "close_clients")
+  for _, stream in ipairs(client_streams(self)) do
+    if not stream:closed() then stream:shutdown_read() end
+  end
+end
+
+--- abort_clients(): every connected client's stream is closed now,
+-- dropping what is queued; handlers waiting on it get CLOSED, which ends
+-- them quietly.
+function Server:abort_clients()
+  check_self(self, Server, "abort_clients")
+  for _, stream in ipairs(client_streams(self)) do stream:abort() end
+end
+
 function Server:is_serving()
   check_self(self, Server, "is_serving")
   return not self._closed
@@ -283,6 +310,13 @@ end
 function Server:connections()
   check_self(self, Server, "connections")
   return self._n
+end
+
+--- stats() -> { connections = handlers running, tls_failures = failed
+-- TLS handshakes (tls.serve; 0 for a plain server) }
+function Server:stats()
+  check_self(self, Server, "stats")
+  return { connections = self._n, tls_failures = self._tls_failures or 0 }
 end
 
 --- wait_closed(): returns once the server is closed and every handler
@@ -584,7 +618,10 @@ function net.create_connection(factory, host, port, opts)
   check_type(host, 2, "create_connection", "string")
   port = check_port(port, 3, "create_connection")
   check_opts(opts, 4, "create_connection")
-  local stream = net.connect(host, port, opts)
+  -- opts.tls (a TLS context or its options): the stream is corio.tls's.
+  local stream = opts and opts.tls
+    and require("corio.tls")._connect_for(host, port, opts)
+    or net.connect(host, port, opts)
   -- Until its reading task runs, the connection is ours: if the factory
   -- or connection_made fails, close it now rather than leave it to the GC.
   local ok, proto, transport = pcall(start_protocol, factory, stream,
@@ -605,7 +642,9 @@ function net.create_server(factory, host, port, opts)
   check_type(host, 2, "create_server", "string", true)
   port = check_port(port, 3, "create_server")
   check_opts(opts, 4, "create_server")
-  return net.serve(host, port, function(stream)
+  local serve = net.serve
+  if opts and opts.tls then serve = require("corio.tls")._serve_for end
+  return serve(host, port, function(stream)
     local proto, transport = start_protocol(factory, stream, "create_server")
     run_protocol(stream, proto, transport)
   end, opts)

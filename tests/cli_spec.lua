@@ -508,7 +508,11 @@ describe("the corio binary", function()
   describe("corio test", function()
     local function spec(files)
       local d = S.tmpdir()
-      for name, text in pairs(files) do S.write(d .. "/" .. name, text) end
+      for name, text in pairs(files) do
+        local sub = name:match("^(.*)/")
+        if sub then os.execute("mkdir -p " .. S.shquote(d .. "/" .. sub)) end
+        S.write(d .. "/" .. name, text)
+      end
       local cmd = S.shquote(S.corio) .. " test " .. S.shquote(d) ..
                   " 2>&1 </dev/null"
       return S.sh(cmd)
@@ -610,6 +614,37 @@ describe("the corio binary", function()
       assert.equal(1, code)
       assert.equal("corio test: /nonexistent/specs: no such file or directory\n",
                    out)
+    end)
+
+    it("--gc-pause=N sets the collector's pause before the specs run; a bad value is refused", function()
+      local d = S.tmpdir()
+      S.write(d .. "/p_spec.lua", [[
+        describe("gc", function() it("pause", function()
+          local p = collectgarbage("setpause", 0)
+          collectgarbage("setpause", p)
+          print("pause=" .. p)
+        end) end)
+      ]])
+      local out, code = S.sh(S.shquote(S.corio) .. " test --gc-pause=0 " ..
+                             S.shquote(d) .. " 2>&1 </dev/null")
+      assert.equal(0, code)
+      assert.matches("pause=0\n", out, 1, true)
+      out, code = S.sh(S.shquote(S.corio) .. " test " .. S.shquote(d) ..
+                       " 2>&1 </dev/null")
+      assert.equal(0, code)
+      assert.is_nil(out:find("pause=0\n", 1, true))
+      out, code = S.sh(S.shquote(S.corio) .. " test --gc-pause=fast " ..
+                       S.shquote(d) .. " 2>&1 </dev/null")
+      assert.equal(1, code)
+      assert.matches("--gc-pause wants a whole number", out, 1, true)
+    end)
+
+    it("picks up specs in subfolders (tests/regress/)", function()
+      local out, code = spec { ["regress/x_spec.lua"] = [[
+        describe("regress", function() it("runs", function() end) end)
+      ]] }
+      assert.equal(0, code)
+      assert.matches("\n1 passed, 0 failed\n$", out)
     end)
 
     it("exits 1 when there is no test to run", function()

@@ -151,6 +151,43 @@ describe("fs", function()
       assert.are.equal(20000, i)
     end)
 
+    it("lines and fs.lines: l and L across buffers, a last line without newline, mixed with reads and seeks", function()
+      local lines = {}
+      for i = 1, 30000 do lines[i] = ("%d %s"):format(i, ("z"):rep(i % 97)) end
+      local text = table.concat(lines, "\n") .. "\nlast"
+      fs.write_file(dir .. "/f", text)
+      for _, fmt in ipairs { "l", "*l", "L" } do
+        local i = 0
+        for l in fs.lines(dir .. "/f", fmt) do
+          i = i + 1
+          local want = lines[i] or "last"
+          if fmt == "L" and i <= #lines then want = want .. "\n" end
+          assert.are.equal(want, l)
+        end
+        assert.are.equal(#lines + 1, i)
+      end
+      -- File:lines shares the File's position with read and seek.
+      local f <close> = fs.open(dir .. "/f")
+      local it = f:lines()
+      assert.are.equal(lines[1], it())
+      assert.are.equal(lines[2], f:read("l"))
+      assert.are.equal(lines[3], it())
+      assert.are.equal(#lines[1] + #lines[2] + #lines[3] + 3, f:seek())
+      f:seek("set", 0)
+      assert.are.equal(lines[1], it())
+      assert.are.equal("2 zz", f:read(4))
+      assert.are.equal("", it())                 -- the rest of line 2
+      f:seek("end", -4)
+      assert.are.equal("last", it())
+      assert.is_nil(it())
+      -- a close between lines: the next one raises CLOSED
+      local g = fs.open(dir .. "/f")
+      local git = g:lines("L")
+      assert.are.equal(lines[1] .. "\n", git())
+      g:close()
+      raises("CLOSED", git)
+    end)
+
     it("fs.lines closes the file at the end and on break", function()
       fs.write_file(dir .. "/f", "a\nb\nc\n")
       local before = nfds()

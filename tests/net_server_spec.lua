@@ -171,6 +171,86 @@ describe("net server", function()
     c:close()
   end)
 
+  it("close_clients: idle handlers see EOF after what was sent, reply, and their clients see EOF", function()
+    local seen = {}
+    local got_first = corio.future()
+    local srv <close> = net.serve("127.0.0.1", 0, function(s)
+      while true do
+        local line = s:read("l")
+        if line == nil then
+          s:write("bye\n")                        -- still writable
+          seen[#seen + 1] = "eof"
+          return
+        end
+        seen[#seen + 1] = line
+        if not got_first:done() then got_first:set_result() end
+      end
+    end)
+    local _, port = srv:address()
+    local c1 = net.connect("127.0.0.1", port)
+    local c2 = net.connect("127.0.0.1", port)
+    c1:write("one\n")
+    got_first:await()
+    while srv:connections() < 2 do corio.sleep(0.005) end
+    srv:close()
+    srv:close_clients()
+    assert.equal("bye", c1:read("l"))
+    assert.equal("bye", c2:read("l"))
+    assert.is_nil(c1:read("l"))                  -- then closed
+    assert.is_nil(c2:read("l"))
+    srv:wait_closed()
+    assert.equal(0, srv:connections())
+    assert.same({ "one", "eof", "eof" }, seen)
+    srv:close_clients()                          -- nothing left: no-op
+    c1:close() c2:close()
+  end)
+
+  it("close_clients: what was already buffered is still read before EOF", function()
+    local first = corio.future()
+    local release = corio.future()
+    local rest = corio.future()
+    local srv <close> = net.serve("127.0.0.1", 0, function(s)
+      first:set_result(s:read(1))                -- "a"; "b\n" stays buffered
+      release:await()
+      local lines = {}
+      for line in s:lines() do lines[#lines + 1] = line end
+      rest:set_result(lines)
+    end)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    c:write("ab\n")
+    assert.equal("a", first:await())
+    srv:close_clients()
+    c:write("never read\n")
+    release:set_result()
+    assert.same({ "b" }, rest:await())
+    srv:close()
+    srv:wait_closed()
+    c:close()
+  end)
+
+  it("abort_clients closes every client now; handlers end quietly", function()
+    local errors = {}
+    corio.set_error_handler(function(e) errors[#errors + 1] = e end)
+    local in_handler = corio.future()
+    local srv <close> = net.serve("127.0.0.1", 0, function(s)
+      in_handler:set_result()
+      s:read("l")                                -- never answered
+      error("not reached")
+    end)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    in_handler:await()
+    srv:close()
+    srv:abort_clients()
+    srv:wait_closed()
+    assert.is_nil(c:read("l"))                   -- EOF or reset: nothing more
+    c:close()
+    corio.sleep(0)
+    corio.set_error_handler(nil)
+    assert.same({}, errors)
+  end)
+
   it("serve_forever returns when the server is closed", function()
     local srv <close> = net.serve("127.0.0.1", 0, echo)
     corio.call_later(0.02, function() srv:close() end)
@@ -406,7 +486,7 @@ describe("net server", function()
     assert.matches("bad argument #1 to 'close' %(corio.Server expected, got table%)",
       msg(function() return net.Server.close({}) end))
     for _, m in ipairs { "address", "is_serving", "connections", "wait_closed",
-        "serve_forever", "__tostring" } do
+        "serve_forever", "__tostring", "close_clients", "abort_clients" } do
       assert.matches("bad argument #1 to '" .. m .. "' %(corio.Server expected, got nil%)",
         msg(function() return net.Server[m]() end), m)
     end

@@ -56,7 +56,10 @@ enum {                       /* stream->flags */
   SF_LINGER   = 0x0080,      /* closed; uv_close once the writes are out */
   SF_REF      = 0x0100,      /* the handle is ref'ed (keeps loop alive) */
   SF_NOCLOSEFD = 0x0200,     /* SK_FD: do not close the fd (stdio) */
-  SF_WBUSY    = 0x0400       /* SK_FD: a write request is in flight */
+  SF_WBUSY    = 0x0400,      /* SK_FD: a write request is in flight */
+  SF_FWANT    = 0x0800       /* the filter needs the socket read (a
+                                handshake, a close waiting for the peer's
+                                close_notify), even with no reader */
 };
 
 typedef struct wwaiter {
@@ -65,6 +68,25 @@ typedef struct wwaiter {
 } wwaiter;
 
 struct wchunk;
+struct stream;
+
+/* A filter sits between the socket and the Stream's buffers (corio.tls:
+** the socket carries ciphertext, the Stream's readers and writers see
+** plaintext).  A plain Stream has none, and its read and write paths test
+** one pointer.  The filter delivers plaintext with net__deliver and sends
+** its bytes with net__send_raw. */
+typedef struct net_filter {
+  void (*on_read)(struct stream *s, const char *p, ssize_t n);
+    /* bytes from the socket (n > 0), EOF (UV_EOF) or an error (< 0) */
+  int (*write)(struct stream *s, const uv_buf_t *bufs, int n);
+    /* the script's bytes: 0 or a libuv error code */
+  int (*shutdown)(struct stream *s);  /* before the FIN: 0 or an error */
+  void (*close)(struct stream *s);    /* close() (not abort) has begun */
+  int (*hold)(struct stream *s);      /* a lingering close must wait */
+  void (*push_error)(lua_State *L, struct stream *s, int err,
+                     const char *op);  /* err is the filter's (UV_EPROTO) */
+  void (*free)(struct stream *s);     /* the stream is being freed */
+} net_filter;
 
 typedef struct stream {
   union {
@@ -94,6 +116,8 @@ typedef struct stream {
   int fd;                    /* SK_FD */
   struct wchunk *fq, *fqtail;  /* SK_FD: write queue */
   struct stream *next, *prev;  /* in ns->all */
+  const net_filter *filt;    /* NULL for a plain stream */
+  void *fctx;                /* the filter's state */
 } stream;
 
 typedef struct stream_ud {
@@ -121,8 +145,25 @@ void net__write_done(stream *s, size_t len, int status);
 void net__maybe_free(stream *s);      /* SK_FD: free once idle */
 void net__update_ref(stream *s);      /* ref the handle iff needed */
 void net__linger_check(stream *s);    /* the write queue shrank */
+int net__linger_done(stream *s);      /* a lingering close may end */
 void net__reader_raise(stream *s);    /* wakes the reader with the error
                                          on top of rt->L [-1,+0] */
+
+/* For filters (corio.tls). */
+void net__deliver(stream *s, const char *p, ssize_t n);
+  /* plaintext (n > 0), EOF (UV_EOF) or an error (< 0) for the readers;
+     p may be rbuf_tail(&s->rb) after an rbuf_reserve (no copy) */
+int net__rd_want(stream *s);          /* start or stop reading as needed */
+int net__send_raw(stream *s, const char *p, size_t len);
+  /* sends len bytes under the Stream's writes: tried at once when nothing
+     is queued, else copied into a buffer the write request owns; 0 or a
+     libuv error (kept in s->werr) */
+void net__push_ioerror(lua_State *L, stream *s, int err, const char *op);
+  /* the error for a sticky rerr/werr: the filter's, or libuv's */
+stream_ud *net__stream_rebind(lua_State *L, int idx);
+  /* moves the open Stream at idx to a new userdata (pushed [-0,+1]): the
+     old one raises CLOSED from then on.  Raises CLOSED, or BUSY when a
+     task is blocked on it */
 
 /* stream_write.c */
 void net__wake_writers(stream *s);    /* wakes who may go on */

@@ -88,7 +88,8 @@ netstate *net__state(lua_State *L) {
 ** stream the script has not dropped) writes are queued. */
 void net__update_ref(stream *s) {
   if (!(s->flags & SF_HANDLE) || (s->flags & SF_CLOSING)) return;
-  int want = s->reader || s->nww || s->nreq > 0 || (s->wq > 0 && s->ud);
+  int want = s->reader || s->nww || s->nreq > 0 ||
+             ((s->wq > 0 || (s->flags & SF_FWANT)) && s->ud);
   if (want && !(s->flags & SF_REF)) {
     uv_ref(&s->u.h);
     s->flags |= SF_REF;
@@ -130,6 +131,7 @@ void net__stream_opened(stream *s) {
 
 
 static void stream_free(stream *s) {
+  if (s->filt && s->filt->free) s->filt->free(s);
   if (s->prev) s->prev->next = s->next;
   else s->ns->all = s->next;
   if (s->next) s->next->prev = s->prev;
@@ -203,19 +205,27 @@ void net__stream_abort(stream *s) {
 }
 
 
-/* Called when the write queue shrinks: a lingering stream closes once it
-** is empty (or a write failed). */
+/* May a lingering stream close: its writes are out (or failed) and its
+** filter waits for nothing more (the peer's close_notify)? */
+int net__linger_done(stream *s) {
+  return s->werr || (s->wq == 0 && !(s->filt && s->filt->hold(s)));
+}
+
+
+/* Called when the write queue shrinks (or a filter stops holding): a
+** lingering stream closes once it is empty (or a write failed). */
 void net__linger_check(stream *s) {
-  if ((s->flags & SF_LINGER) && (s->wq == 0 || s->werr)) close_now(s);
+  if ((s->flags & SF_LINGER) && net__linger_done(s)) close_now(s);
   else net__update_ref(s);
 }
 
 
-/* Starts a close: if writes are queued, the stream lingers until they are
-** out.  Returns 1 if it lingers. */
+/* Starts a close: if writes are queued (or the filter holds it), the
+** stream lingers until they are out.  Returns 1 if it lingers. */
 static int close_begin(stream *s) {
   if (!(s->flags & SF_CLOSED)) mark_closed(s);
-  if (s->wq > 0 && !s->werr && !(s->flags & SF_CLOSING)) {
+  if (s->filt && !(s->flags & SF_CLOSING)) s->filt->close(s);
+  if (!net__linger_done(s) && !(s->flags & SF_CLOSING)) {
     s->flags |= SF_LINGER;
     net__update_ref(s);
     return 1;
@@ -323,7 +333,8 @@ static int stream_tostring(lua_State *L) {
   if (ud->s == NULL || (ud->s->flags & SF_CLOSED))
     lua_pushfstring(L, "corio.Stream (closed): %p", (void *)ud);
   else
-    lua_pushfstring(L, "corio.Stream (%s): %p", kinds[ud->s->kind],
+    lua_pushfstring(L, "corio.Stream (%s): %p", ud->s->filt ? "tls"
+                    : kinds[ud->s->kind],
                     (void *)ud);
   return 1;
 }
@@ -352,6 +363,30 @@ void net__stream_setopts(lua_State *L, stream *s, int oidx) {
 }
 
 /* }==================================================================== */
+
+
+void net__push_ioerror(lua_State *L, stream *s, int err, const char *op) {
+  if (s->filt && err == UV_EPROTO) s->filt->push_error(L, s, err, op);
+  else corio__push_uverror(L, err, op, NULL);
+}
+
+
+stream_ud *net__stream_rebind(lua_State *L, int idx) {
+  stream_ud *old = luaL_checkudata(L, idx, STREAM_MT);
+  stream *s = old->s;
+  if (s == NULL || (s->flags & SF_CLOSED))
+    corio__error(L, "CLOSED", "upgrade", "stream is closed");
+  if (s->reader || s->nww)
+    corio__error(L, "BUSY", "upgrade", "a task is waiting on this stream");
+  stream_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->s = NULL;
+  net__stream_metatable(L, s->rt);
+  lua_setmetatable(L, -2);
+  old->s = NULL;
+  ud->s = s;
+  s->ud = ud;
+  return ud;
+}
 
 
 /* {====================================================================

@@ -27,7 +27,7 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   stream *s = h->data;
   (void)hint;
-  if ((s->reader == NULL || s->rb.len > 0) &&
+  if (s->filt == NULL && (s->reader == NULL || s->rb.len > 0) &&
       rbuf_reserve(&s->rb, NET_RDBUF) == 0) {
     buf->base = rbuf_tail(&s->rb);
     buf->len = s->rb.cap - s->rb.off - s->rb.len;
@@ -39,10 +39,12 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 
 
 /* Starts or stops reading as the state asks.  Returns 0 or the error of
-** uv_read_start (also kept in s->rerr). */
-static int rd_want(stream *s) {
+** uv_read_start (also kept in s->rerr).  A filter may need the socket
+** read with no reader, even once the Stream is closed (SF_FWANT). */
+int net__rd_want(stream *s) {
   unsigned f = s->flags;
-  if (f & (SF_EOF | SF_CLOSED | SF_CLOSING) || s->rerr) {
+  if ((f & (SF_EOF | SF_CLOSING)) || s->rerr ||
+      ((f & SF_CLOSED) && !(f & SF_FWANT))) {
     if ((f & SF_READING) && s->kind != SK_FD && !(f & SF_CLOSING)) {
       uv_read_stop(&s->u.s);
       s->flags &= ~SF_READING;
@@ -54,7 +56,8 @@ static int rd_want(stream *s) {
     return s->rerr;
   }
   size_t cap = s->limit > NET_READAHEAD ? s->limit : NET_READAHEAD;
-  int want = s->reader || ((f & SF_RSTART) && s->rb.len < cap);
+  int want = s->reader || (f & SF_FWANT) ||
+             ((f & SF_RSTART) && s->rb.len < cap);
   if (want && !(f & SF_READING)) {
     int r = uv_read_start(&s->u.s, alloc_cb, read_cb);
     if (r != 0) return s->rerr = r;
@@ -120,14 +123,15 @@ static void deliver(stream *s) {
   if (r != RM_NEED) {
     answer(s, r, rbuf_data(&s->rb), take, consume, 1);
   } else if (s->rerr) {
-    corio__push_uverror(s->rt->L, s->rerr, "read", NULL);
+    net__push_ioerror(s->rt->L, s, s->rerr, "read");
     net__reader_raise(s);
   }
 }
 
 
-/* Data, EOF or an error from the handle (or the fd backend). */
-static void on_data(stream *s, const char *p, ssize_t n) {
+/* Data, EOF or an error from the handle (or the fd backend, or a
+** filter). */
+void net__deliver(stream *s, const char *p, ssize_t n) {
   if (s->rt->closing) return;
   if (n > 0 && s->rb.base && p == rbuf_tail(&s->rb)) {  /* read into rb */
     s->rb.len += (size_t)n;
@@ -140,7 +144,7 @@ static void on_data(stream *s, const char *p, ssize_t n) {
         if (r == RM_LIMIT) consume = 0;
         if (rbuf_append(&s->rb, p + consume, (size_t)n - consume) != 0)
           s->rerr = UV_ENOBUFS;
-        rd_want(s);
+        net__rd_want(s);
         net__update_ref(s);
         return;
       }
@@ -148,25 +152,44 @@ static void on_data(stream *s, const char *p, ssize_t n) {
     if (rbuf_append(&s->rb, p, (size_t)n) != 0) s->rerr = UV_ENOBUFS;
   } else if (n == UV_EOF || n == 0) {
     s->flags |= SF_EOF;
-    s->flags &= ~SF_READING;                  /* libuv stopped reading */
+    if (s->filt == NULL)
+      s->flags &= ~SF_READING;                /* libuv stopped reading */
   } else {
     s->rerr = (int)n;
   }
   if (s->reader) deliver(s);
-  rd_want(s);
+  net__rd_want(s);
   net__update_ref(s);
 }
 
 
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
+  stream *s = h->data;
   if (n == 0) return;                         /* EAGAIN */
-  on_data(h->data, buf->base, n);
+  if (s->filt) s->filt->on_read(s, buf->base, n);
+  else net__deliver(s, buf->base, n);
 }
 
 
 void net__fd_read_done(stream *s, const char *p, ssize_t n) {
   s->flags &= ~SF_READING;
-  on_data(s, p, n);
+  if (s->flags & SF_EOF) return;              /* shutdown_read came first */
+  net__deliver(s, p, n);
+}
+
+
+/* shutdown_read(): reading ends here, as if the peer had sent EOF: what
+** is buffered can still be read, then readers get EOF; what the peer
+** sends later is not read.  (A server's close_clients uses it so that
+** handlers waiting for a request end as they would on a quiet peer.) */
+static int stream_shutdown_read(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "shutdown_read");
+  if (s->flags & (SF_EOF | SF_CLOSING)) return 0;
+  s->flags |= SF_EOF;
+  if (s->reader) deliver(s);
+  net__rd_want(s);
+  net__update_ref(s);
+  return 0;
 }
 
 
@@ -174,7 +197,7 @@ static void read_undo(corio_rt *rt, corio_task *t) {
   stream *s = net__wait_obj(t);
   (void)rt;
   if (s->reader == t) s->reader = NULL;
-  rd_want(s);
+  net__rd_want(s);
   net__update_ref(s);
 }
 
@@ -191,13 +214,16 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
   q->limit = s->limit;
   int r = rreq_match(q, rbuf_data(&s->rb), s->rb.len,
                      (s->flags & SF_EOF) != 0, &take, &consume);
-  if (r == RM_NEED && s->rerr) return corio__uverror(L, s->rerr, op, NULL);
+  if (r == RM_NEED && s->rerr) {
+    net__push_ioerror(L, s, s->rerr, op);
+    return lua_error(L);
+  }
   if (r != RM_NEED) {
     s->rq = *q;                               /* push_answer reads kind */
     int ok = push_answer(L, s, r, rbuf_data(&s->rb), take);
     if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, consume);
     if (ok < 0) return lua_error(L);
-    if (s->flags & SF_RSTART) rd_want(s);
+    if (s->flags & SF_RSTART) net__rd_want(s);
     return 1;
   }
   corio_task *t = corio__check_await(L, rt, op);
@@ -215,9 +241,10 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
   s->rq = *q;
   s->flags |= SF_RSTART;
   s->reader = t;
-  if (rd_want(s) != 0) {
+  if (net__rd_want(s) != 0) {
     s->reader = NULL;
-    return corio__uverror(L, s->rerr, op, NULL);
+    net__push_ioerror(L, s, s->rerr, op);
+    return lua_error(L);
   }
   net__update_ref(s);
   return net__suspend(L, rt, t, s, read_undo);
@@ -337,5 +364,6 @@ const luaL_Reg net__read_methods[] = {
   {"readexactly", stream_readexactly},
   {"readuntil", stream_readuntil},
   {"lines", stream_lines},
+  {"shutdown_read", stream_shutdown_read},
   {NULL, NULL}
 };

@@ -88,7 +88,7 @@ void net__wake_writers(stream *s) {
     wwaiter w = s->ww[i];
     if (rt->closing) continue;
     if (w.below == SIZE_MAX) {                /* a closer */
-      if (s->wq == 0 || s->werr || (s->flags & SF_CLOSING))
+      if (net__linger_done(s) || (s->flags & SF_CLOSING))
         corio__wake(rt, w.t, L, 0, WAKE_VALUES);
       else
         s->ww[j++] = w;
@@ -96,7 +96,7 @@ void net__wake_writers(stream *s) {
       corio__push_error(L, "CLOSED", "write", "stream is closed");
       corio__wake(rt, w.t, L, 1, WAKE_RAISE);
     } else if (s->werr) {
-      corio__push_uverror(L, s->werr, "write", NULL);
+      net__push_ioerror(L, s, s->werr, "write");
       corio__wake(rt, w.t, L, 1, WAKE_RAISE);
     } else if (s->wq <= w.below) {
       corio__wake(rt, w.t, L, 0, WAKE_VALUES);
@@ -193,6 +193,27 @@ static int queue_write(lua_State *L, stream *s, uv_buf_t *bufs, int n,
 }
 
 
+int net__send_raw(stream *s, const char *p, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
+  if (s->werr) return s->werr;
+  if (s->flags & SF_CLOSING) return s->werr = UV_ECANCELED;
+  if (len == 0) return 0;
+  if (s->wq == 0) {
+    int r = uv_try_write(&s->u.s, &b, 1);
+    if (r >= 0) {
+      if ((size_t)r == len) return 0;
+      b.base += r;
+      b.len -= (size_t)r;
+    } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+      return s->werr = r;
+    }
+  }
+  int r = queue_write(s->rt->L, s, &b, 1, b.len, 0);   /* copies */
+  if (r != 0 && !s->werr) s->werr = r;
+  return r;
+}
+
+
 /* Sends or queues arguments 2..top; raises on a closed stream, after a
 ** shutdown and on a (sticky) write error. */
 static void write_args(lua_State *L, stream *s, const char *op) {
@@ -206,7 +227,10 @@ static void write_args(lua_State *L, stream *s, const char *op) {
   }
   if (s->flags & SF_SHUT)
     corio__error(L, "CLOSED", op, "stream was shut down for writing");
-  if (s->werr) corio__uverror(L, s->werr, op, NULL);
+  if (s->werr) {
+    net__push_ioerror(L, s, s->werr, op);
+    lua_error(L);
+  }
   for (int i = 0; i < n; i++) {
     size_t len;
     const char *p = lua_tolstring(L, i + 2, &len);
@@ -215,6 +239,14 @@ static void write_args(lua_State *L, stream *s, const char *op) {
     total += len;
   }
   if (total == 0) return;
+  if (s->filt) {
+    int r = s->filt->write(s, bufs, n);
+    if (r != 0) {
+      net__push_ioerror(L, s, r, op);
+      lua_error(L);
+    }
+    return;
+  }
   if (s->kind == SK_FD) {
     int r = net__fd_write(s, bufs, n);
     if (r != 0) corio__uverror(L, r, op, NULL);
@@ -291,7 +323,10 @@ static int none_k(lua_State *L, int status, lua_KContext ctx) {
 static int stream_drain(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   stream *s = net__check_stream(L, 1, "drain");
-  if (s->werr) return corio__uverror(L, s->werr, "drain", NULL);
+  if (s->werr) {
+    net__push_ioerror(L, s, s->werr, "drain");
+    return lua_error(L);
+  }
   if (s->wq == 0) return 0;
   corio_task *t = corio__check_await(L, rt, "drain");
   add_waiter(L, s, t, 0);
@@ -382,7 +417,17 @@ static int stream_shutdown(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   stream *s = net__check_stream(L, 1, "shutdown");
   if (s->flags & SF_SHUT) return 0;
-  if (s->werr) return corio__uverror(L, s->werr, "shutdown", NULL);
+  if (s->werr) {
+    net__push_ioerror(L, s, s->werr, "shutdown");
+    return lua_error(L);
+  }
+  if (s->filt) {                              /* close_notify first */
+    int e = s->filt->shutdown(s);
+    if (e != 0) {
+      net__push_ioerror(L, s, e, "shutdown");
+      return lua_error(L);
+    }
+  }
   if (s->kind == SK_FD) {                     /* nothing to send: drain */
     s->flags |= SF_SHUT;
     if (s->wq == 0 || !net__can_wait(L, rt)) return 0;

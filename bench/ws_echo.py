@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""W14: WebSocket echo, corio against Node (npm `ws`) and Python websockets.
+
+    /usr/bin/python3 bench/ws_echo.py [--corio build/corio] [--rounds 3]
+        [--conns 50] [--trips 2000] [--node-modules DIR]
+
+50 connections x 2,000 round trips of a 32-byte text message.  The load
+client (here, asyncio on raw sockets with one pre-masked frame, so it does
+no framing work of its own) is the same for every server; the figure that
+compares servers is the server's CPU time (user + system, from
+/proc/PID/stat) per round trip, since on a 2-core machine the client is
+the bottleneck for throughput.  Rounds are interleaved; the table shows
+medians and "vs corio" = peer CPU / corio CPU (above 1: corio does better).
+
+Node's `ws` is not in Debian: it is taken from --node-modules (default
+$WS_NODE_MODULES, else /tmp/corio-bench-node/node_modules, installed there
+with `npm install ws` when missing and npm works).
+"""
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(BENCH, "peers")
+PY = "/usr/bin/python3"
+TICK = os.sysconf("SC_CLK_TCK")
+
+PAYLOAD = b"0123456789abcdef0123456789abcdef"
+KEY = b"\x11\x22\x33\x44"
+FRAME = bytes([0x81, 0x80 | len(PAYLOAD)]) + KEY + bytes(
+    b ^ KEY[i % 4] for i, b in enumerate(PAYLOAD))
+REPLY = len(PAYLOAD) + 2
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+async def one(port, trips):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(UPGRADE)
+    head = await r.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    for _ in range(trips):
+        w.write(FRAME)
+        got = await r.readexactly(REPLY)
+        assert got[2:] == PAYLOAD, got
+    w.write(b"\x88\x82" + KEY + bytes([0x03 ^ 0x11, 0xe8 ^ 0x22]))
+    await w.drain()
+    try:
+        await asyncio.wait_for(r.read(), 5)
+    except asyncio.TimeoutError:
+        pass
+    w.close()
+
+
+async def load(port, conns, trips):
+    await asyncio.gather(*(one(port, trips) for _ in range(conns)))
+
+
+def cpu(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def measure(cmd, env, conns, trips):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        line = p.stdout.readline()
+        port = int(line.strip().split("=")[1])
+        c0, t0 = cpu(p.pid), time.monotonic()
+        asyncio.run(load(port, conns, trips))
+        c1, t1 = cpu(p.pid), time.monotonic()
+        n = conns * trips
+        return (c1 - c0) / n * 1e6, n / (t1 - t0)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def node_modules(arg):
+    d = arg or os.environ.get("WS_NODE_MODULES") or "/tmp/corio-bench-node/node_modules"
+    if os.path.isdir(os.path.join(d, "ws")):
+        return d
+    if shutil.which("npm"):
+        top = os.path.dirname(d)
+        os.makedirs(top, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "ws@8"],
+                       cwd=top, stdout=subprocess.DEVNULL)
+    return d if os.path.isdir(os.path.join(d, "ws")) else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corio", default="build/corio")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--trips", type=int, default=2000)
+    ap.add_argument("--node-modules")
+    a = ap.parse_args()
+    runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None)}
+    nm = node_modules(a.node_modules)
+    if nm and shutil.which("node"):
+        env = dict(os.environ, NODE_PATH=nm)
+        runs["node (ws)"] = (["node", os.path.join(PEERS, "w14_ws_echo.js")], env)
+    else:
+        print("node ws: not available (npm install ws failed)", file=sys.stderr)
+    runs["python websockets"] = ([PY, os.path.join(PEERS, "w14_ws_echo.py")], None)
+    try:
+        import uvloop  # noqa: F401
+        runs["python websockets + uvloop"] = (
+            [PY, os.path.join(PEERS, "w14_ws_echo.py"), "uvloop"], None)
+    except ImportError:
+        pass
+    res = {k: [] for k in runs}
+    for _ in range(a.rounds):
+        for name, (cmd, env) in runs.items():
+            res[name].append(measure(cmd, env, a.conns, a.trips))
+    base = statistics.median(c for c, _ in res["corio"])
+    print("W14 WebSocket echo, %d connections x %d round trips (%d rounds)"
+          % (a.conns, a.trips, a.rounds))
+    print("| server | server CPU us/round trip | round trips/s | vs corio |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, r in res.items():
+        c = statistics.median(x for x, _ in r)
+        t = statistics.median(y for _, y in r)
+        print("| %s | %.1f | %.0f | %.2f |" % (name, c, t, c / base))
+
+
+if __name__ == "__main__":
+    main()

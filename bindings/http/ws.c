@@ -1,0 +1,246 @@
+/*
+** ws.c -- corio._wslay: WebSocket framing (RFC 6455) on Debian's libwslay,
+** and the handshake's two bits of cryptography on OpenSSL's libcrypto.
+**
+** Pull model, no I/O here.  A Conn (the ws_conn of wsconn.c, which holds
+** everything that does not need Lua) is one wslay event context whose
+** callbacks never touch a socket: the recv callback reads from the bytes
+** the caller hands to conn:feed(data) (a Lua string, borrowed for that
+** call only), the send callback appends to an output buffer the caller
+** empties with conn:take() and writes to its Stream (scripts/_ws.lua), so
+** write backpressure is the Stream's.  wslay checks masking (a server
+** gets only masked frames, a client only unmasked ones), reserved bits
+** and opcodes, control frame sizes, UTF-8 in text and close frames, close
+** codes and the message size limit; it joins fragments and queues the
+** pong for every ping and the reply to a close.
+**
+** wslay never calls into Lua: a complete message is copied into a C queue
+** (conn:next() pops it), so no Lua error can unwind through the library.
+** feed() gives wslay a whole read at once and wslay consumes all of it, so
+** at most one read's worth of messages is queued; the Lua side feeds
+** again only once the queue is empty.
+**
+** Ownership: the wslay context, the queue and the output buffer belong to
+** the userdata and are freed by conn:free() or __gc, whichever comes
+** first; every method raises on a freed Conn.
+*/
+#include <string.h>   /* memset */
+
+#include <openssl/evp.h>        /* SHA-1, base64 */
+#include <openssl/rand.h>       /* handshake keys */
+
+#include "shared.h"    /* the core: corio_rt, Lua */
+#include "wsconn.h"    /* the framing state, without Lua */
+
+#define CONN_MT "corio.WebSocketConn"
+
+/* The handshake's fixed suffix (RFC 6455 section 1.3). */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+/* {====================================================================
+** Conn
+** ===================================================================== */
+
+static ws_conn *check_conn(lua_State *L) {
+  ws_conn *c = luaL_checkudata(L, 1, CONN_MT);
+  if (c->ctx == NULL) luaL_error(L, "WebSocket connection state was freed");
+  return c;
+}
+
+
+static void flush(lua_State *L, ws_conn *c) {
+  if (ws__flush(c) != 0) luaL_error(L, "not enough memory");
+}
+
+
+/* new(server, max_message_size) -> Conn */
+static int l_new(lua_State *L) {
+  int server = lua_toboolean(L, 1);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, max > 0, 2, "positive size expected");
+  ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 0);
+  memset(c, 0, sizeof *c);
+  luaL_setmetatable(L, CONN_MT);
+  if (ws__init(c, server, (uint64_t)max) != 0)
+    return luaL_error(L, "not enough memory");
+  return 1;
+}
+
+
+/* conn:feed(data): runs wslay over data (all of it is consumed), queuing
+** complete messages and the frames wslay answers with (pongs, close). */
+static int c_feed(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  if (ws__feed(c, s, len) != 0) return luaL_error(L, "not enough memory");
+  return 0;
+}
+
+
+/* conn:next() -> data, opcode | nil */
+static int c_next(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  ws_msg *m = c->head;
+  if (m == NULL) return 0;
+  lua_pushlstring(L, m->data, m->len);   /* may raise: m stays queued */
+  lua_pushinteger(L, m->opcode);
+  ws__pop(c);
+  return 2;
+}
+
+
+/* conn:take() -> the frames to write, or nil */
+static int c_take(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  if (c->outlen == 0) return 0;
+  lua_pushlstring(L, c->out, c->outlen);
+  c->outlen = 0;
+  if (c->outcap > 65536) {   /* one big message must not pin its buffer */
+    free(c->out);               /* the next frame reallocates */
+    c->out = NULL;
+    c->outcap = 0;
+  }
+  return 1;
+}
+
+
+/* conn:send(opcode, data) -> the frames to write, or nil when sending is
+** over (a close was sent).  The caller checked the arguments. */
+static int c_send(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  lua_Integer op = luaL_checkinteger(L, 2);
+  size_t len;
+  const char *s = luaL_checklstring(L, 3, &len);
+  struct wslay_event_msg m = {(uint8_t)op, (const uint8_t *)s, len};
+  int r = wslay_event_queue_msg(c->ctx, &m);
+  if (r == WSLAY_ERR_NOMEM) return luaL_error(L, "not enough memory");
+  if (r != 0) return 0;
+  flush(L, c);
+  return c_take(L);
+}
+
+
+/* conn:close(code, reason) -> the frames to write, or nil if a close
+** was already queued.  code 0: a close frame without a code. */
+static int c_close(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  lua_Integer code = luaL_checkinteger(L, 2);
+  size_t len;
+  const char *s = luaL_optlstring(L, 3, "", &len);
+  int r = wslay_event_queue_close(c->ctx, (uint16_t)code,
+                                  (const uint8_t *)s, len);
+  if (r == WSLAY_ERR_NOMEM) return luaL_error(L, "not enough memory");
+  if (r != 0) return 0;
+  flush(L, c);
+  return c_take(L);
+}
+
+
+/* conn:state() -> reading, close_received, code_received, code_sent,
+** failed, reason.  Codes are wslay's: 1005 when a close carried no code, 0 when
+** none was received or sent. */
+static int c_state(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  lua_pushboolean(L, wslay_event_get_read_enabled(c->ctx));
+  lua_pushboolean(L, wslay_event_get_close_received(c->ctx));
+  lua_pushinteger(L, wslay_event_get_status_code_received(c->ctx));
+  lua_pushinteger(L, c->failed ? 1002
+                     : wslay_event_get_status_code_sent(c->ctx));
+  lua_pushboolean(L, c->failed);
+  lua_pushlstring(L, c->reason, c->reasonlen);
+  return 6;
+}
+
+
+static int c_free(lua_State *L) {
+  ws__free(luaL_checkudata(L, 1, CONN_MT));
+  return 0;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Handshake helpers
+** ===================================================================== */
+
+/* accept_key(key) -> base64(SHA-1(key .. GUID)), RFC 6455 section 4.2.2 */
+static int l_accept_key(lua_State *L) {
+  size_t klen;
+  const char *key = luaL_checklstring(L, 1, &klen);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int ok = ctx != NULL
+    && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1
+    && EVP_DigestUpdate(ctx, key, klen) == 1
+    && EVP_DigestUpdate(ctx, WS_GUID, sizeof WS_GUID - 1) == 1
+    && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return luaL_error(L, "SHA-1 failed");
+  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(b64, md, (int)mdlen);
+  lua_pushlstring(L, (const char *)b64, (size_t)n);
+  return 1;
+}
+
+
+/* random_key() -> base64 of 16 random bytes (Sec-WebSocket-Key) */
+static int l_random_key(lua_State *L) {
+  unsigned char raw[16], b64[25];
+  if (RAND_bytes(raw, sizeof raw) != 1)
+    return luaL_error(L, "no random bytes");
+  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
+  lua_pushlstring(L, (const char *)b64, (size_t)n);
+  return 1;
+}
+
+
+/* key_ok(key) -> true if key is base64 of exactly 16 bytes (section
+** 4.2.1 item 5): 22 base64 characters and "==". */
+static int l_key_ok(lua_State *L) {
+  size_t len;
+  const char *k = luaL_checklstring(L, 1, &len);
+  unsigned char raw[24];
+  int ok = len == 24 && k[22] == '=' && k[23] == '='
+    && EVP_DecodeBlock(raw, (const unsigned char *)k, 24) == 18;
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* }==================================================================== */
+
+
+int luaopen_corio__wslay(lua_State *L);
+
+int luaopen_corio__wslay(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"feed", c_feed},
+    {"next", c_next},
+    {"take", c_take},
+    {"send", c_send},
+    {"close", c_close},
+    {"state", c_state},
+    {"free", c_free},
+    {NULL, NULL}
+  };
+  static const luaL_Reg meta[] = {
+    {"__gc", c_free},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"new", l_new},
+    {"accept_key", l_accept_key},
+    {"random_key", l_random_key},
+    {"key_ok", l_key_ok},
+    {NULL, NULL}
+  };
+  corio_rt *rt = corio__rt(L);
+  corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  corio__setfuncs(L, rt, funcs);
+  return 1;
+}

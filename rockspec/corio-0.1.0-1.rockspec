@@ -1,0 +1,33 @@
+-- The luarocks rock of corio: corio.so for lua5.4 and the corio binary.
+-- Generated from tools/corio.rockspec.in by `make rockspec` (the version
+-- comes from VERSION); check-rock fails when it is stale.
+rockspec_format = "3.0"
+package = "corio"
+version = "0.1.0-1"
+source = {
+  -- Not fetched by `luarocks make`, which builds the checkout it runs in.
+  url = "git+file://./corio",
+  tag = "v0.1.0",
+}
+description = {
+  summary = "asyncio for Lua 5.4 on libuv",
+  detailed = [[
+corio runs asynchronous Lua 5.4: one libuv event loop, one Lua state, and
+every task a coroutine. Tasks, futures, cancellation, timeouts, streams,
+servers, UDP, DNS, files, processes, signals and thread/process executors.
+`require "corio"` in lua5.4, or the corio binary.]],
+}
+dependencies = { "lua >= 5.4, < 5.5" }
+external_dependencies = {
+  LIBUV = { header = "uv.h", library = "uv" },
+}
+build = {
+  type = "make",
+  build_target = "rock",
+  build_variables = { CFLAGS = "$(CFLAGS)" },
+  install_target = "install-rock",
+  install_variables = {
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_BINDIR = "$(BINDIR)",
+  },
+}

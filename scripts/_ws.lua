@@ -1,0 +1,580 @@
+--[==[
+corio._ws -- WebSocket (RFC 6455) over any corio Stream (private; corio.http
+builds http.websocket and req:websocket on it).  The framing is libwslay's,
+in bindings/http/ws.c (corio._wslay); this file holds the policy: the
+opening handshake on both sides, the WebSocket object, the close handshake.
+
+  accept_key(key) -> the Sec-WebSocket-Accept value for key
+  client_handshake(stream, host, path, opts) -> WebSocket
+      writes the GET Upgrade request (a random key), reads the head, checks
+      the 101, the accept value, the protocol; opts: protocols (list),
+      headers (map or list of {name, value}), origin, max_message_size,
+      close_timeout
+  check_request(req, opts) -> key, protocol | nil, status, detail
+      req = {method=, version=, headers=} with headers indexed by
+      lower-case name (a corio.http Headers, or a plain table)
+  response(key, protocol, headers) -> the 101 head to write
+  accept(stream, req, opts) -> WebSocket
+      check_request, then the 101 (or a 400/426 and HTTP_PROTOCOL raised)
+  wrap(stream, {client=, max_message_size=, close_timeout=, protocol=})
+      -> WebSocket on a stream whose handshake is done
+  read_request(stream) -> req      a minimal request-head reader, for
+                                   servers without corio.http (tests, the
+                                   chat example, the benchmark)
+  connect(url, opts) -> WebSocket  ws://host[:port]/path over corio.net
+  serve(host, port, handler, opts) -> Server   handler(ws, req)
+
+WebSocket: send(data [, "text"|"binary"]) (text by default; text must be
+UTF-8), receive() -> data, kind (nil once the peer closed; close_code and
+close_reason then say why), ping([data]), close([code [, reason]]) and
+__close.  Pings are answered and pongs never returned; fragments come back
+joined.  A peer that breaks the protocol gets a close frame (1002, 1007
+invalid UTF-8, 1009 message too big) and receive() raises HTTP_PROTOCOL
+(LIMIT for 1009) with close_code set.
+]==]
+local core = require "corio.core"
+local C = require "corio._wslay"
+local A = require "corio._args"
+
+local argerror, check_self, typename = A.argerror, A.check_self, A.typename
+local type, error, pcall, tostring, ipairs, pairs, setmetatable, select =
+  type, error, pcall, tostring, ipairs, pairs, setmetatable, select
+local concat, utf8len, tointeger = table.concat, utf8.len, math.tointeger
+
+local M = {}
+
+-- Every default in one place (docs/API-websocket.md quotes them).
+M.defaults = {
+  max_message_size = 16 * 1024 * 1024,  -- larger messages: close 1009
+  close_timeout = 10,     -- seconds to wait for the peer's close frame
+}
+local READ_SIZE = 65536   -- bytes asked of the Stream per read
+
+local OP = { text = 1, binary = 2 }
+local KIND = { [1] = "text", [2] = "binary" }
+local PING = 9
+
+local function raise(code, msg, op, fields)
+  fields = fields or {}
+  fields.op = op
+  error(core.Error(code, msg, fields), 0)
+end
+
+local function protocol_error(detail, op, status)
+  raise("HTTP_PROTOCOL", "WebSocket handshake failed: " .. detail, op,
+    { detail = detail, status = status })
+end
+
+M.accept_key = function(key)
+  if type(key) ~= "string" then
+    argerror(1, "accept_key", "string expected, got " .. typename(key))
+  end
+  return C.accept_key(key)
+end
+
+
+-- {====================================================================
+-- The WebSocket object
+-- =====================================================================
+local WebSocket = {}
+WebSocket.__index = WebSocket
+WebSocket.__name = "corio.WebSocket"
+
+local function check_ws(self, fname)
+  check_self(self, WebSocket, fname)
+  if self._closed then
+    raise("CLOSED", "WebSocket is closed", fname)
+  end
+  return self
+end
+
+local function opt_size(opts, name, n, fname)
+  local v = opts[name]
+  if v == nil then return M.defaults[name] end
+  if type(v) ~= "number" or v <= 0 or v ~= v then
+    argerror(n, fname, "'" .. name .. "' must be a positive number")
+  end
+  return v
+end
+
+--- wrap(stream, opts) -> WebSocket, once the handshake is done.
+function M.wrap(stream, opts)
+  if type(stream) ~= "userdata" and type(stream) ~= "table" then
+    argerror(1, "wrap", "Stream expected, got " .. typename(stream))
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    argerror(2, "wrap", "table expected, got " .. typename(opts))
+  end
+  local max = opt_size(opts, "max_message_size", 2, "wrap")
+  local ct = opt_size(opts, "close_timeout", 2, "wrap")
+  local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
+  return setmetatable({ _s = stream, _c = conn, _ct = ct,
+    _reading = false, _done = false, _closing = false, _closed = false,
+    protocol = opts.protocol, headers = opts.headers }, WebSocket)
+end
+
+local function write(self, out)
+  if out then self._s:write(out) end
+end
+
+-- The stream ends here, whoever ended the WebSocket; a close waiting for
+-- the reader hears of it.
+local function finish(self)
+  self._done = true
+  local s = self._s
+  pcall(s.close, s)
+  local f = self._closefut
+  if f and not f:done() then f:set_result(true) end
+end
+
+-- Reading stopped in the framing layer: a close arrived (or was answered),
+-- or the peer broke the protocol and a close frame says why.
+local function end_read(self)
+  local _, got, rcode, scode, failed, reason = self._c:state()
+  write(self, self._c:take())
+  if got and not failed then
+    self.close_code, self.close_reason = rcode, reason
+    finish(self)
+    return
+  end
+  self.close_code, self.close_reason = scode, ""
+  finish(self)
+  local why = scode == 1007 and "invalid UTF-8 in a text message"
+    or scode == 1009 and "message larger than max_message_size"
+    or "the peer broke the WebSocket protocol"
+  raise(scode == 1009 and "LIMIT" or "HTTP_PROTOCOL", why, "receive",
+    { close_code = scode, detail = why })
+end
+
+--- receive() -> data, "text"|"binary", or nil once the peer closed.
+function WebSocket:receive()
+  check_ws(self, "receive")
+  local c = self._c
+  while true do
+    local data, op = c:next()
+    if data then return data, KIND[op] end
+    if self._done then return nil end
+    if not (c:state()) then
+      end_read(self)
+      return nil
+    end
+    if self._reading then
+      raise("BUSY", "another task is receiving on this WebSocket", "receive")
+    end
+    self._reading = true
+    local ok, chunk = pcall(self._s.read, self._s, READ_SIZE)
+    self._reading = false
+    if self._closed then return nil end   -- close() ended it meanwhile
+    if not ok then
+      if self._closing or self._done then return nil end
+      self.close_code, self.close_reason = 1006, ""
+      finish(self)
+      error(chunk, 0)
+    end
+    if chunk == nil then          -- the TCP stream ended without a close
+      if not self._done then
+        self.close_code, self.close_reason = 1006, ""
+        finish(self)
+      end
+      return nil
+    end
+    c:feed(chunk)
+    write(self, c:take())         -- pongs, the reply to a close
+  end
+end
+
+local function check_sendable(self, fname)
+  check_ws(self, fname)
+  if self._done or self._closing then
+    raise("CLOSED", "WebSocket is closing", fname)
+  end
+end
+
+--- send(data [, "text"|"binary"]): waits as Stream:write does.
+function WebSocket:send(data, kind)
+  check_sendable(self, "send")
+  if type(data) ~= "string" then
+    argerror(1, "send", "string expected, got " .. typename(data))
+  end
+  local op = OP[kind or "text"]
+  if not op then
+    argerror(2, "send", "'text' or 'binary' expected, got " ..
+      (type(kind) == "string" and ("'" .. kind .. "'") or typename(kind)))
+  end
+  if op == 1 and not utf8len(data) then
+    argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
+  end
+  write(self, self._c:send(op, data))
+end
+
+--- ping([data]): a ping of up to 125 bytes; its pong is not returned.
+function WebSocket:ping(data)
+  check_sendable(self, "ping")
+  if data == nil then data = "" end
+  if type(data) ~= "string" then
+    argerror(1, "ping", "string expected, got " .. typename(data))
+  end
+  if #data > 125 then argerror(1, "ping", "at most 125 bytes") end
+  write(self, self._c:send(PING, data))
+end
+
+-- Codes a script may send (RFC 6455 section 7.4): 1000-1003, 1007-1011,
+-- 3000-4999.  1005 and 1006 are never sent, 1004 is reserved.
+local function check_code(code)
+  if code == nil then return 1000 end
+  local c = tointeger(code)
+  if not c or not ((c >= 1000 and c <= 1003) or (c >= 1007 and c <= 1011)
+                   or (c >= 3000 and c <= 4999)) then
+    argerror(1, "close", "close code 1000-1003, 1007-1011 or 3000-4999 " ..
+      "expected, got " .. tostring(code))
+  end
+  return c
+end
+
+-- Reads and drops messages until the peer's close (or EOF).
+local function drain_to_close(self)
+  while not self._done do
+    if not (self._c:state()) then
+      pcall(end_read, self)
+      return
+    end
+    local chunk = self._s:read(READ_SIZE)
+    if chunk == nil then finish(self) return end
+    self._c:feed(chunk)
+    while self._c:next() do end
+    write(self, self._c:take())
+  end
+end
+
+--- close([code [, reason]]): the close handshake, then the stream closes.
+--- Idempotent.  Waits up to close_timeout for the peer's close frame.
+function WebSocket:close(code, reason)
+  check_self(self, WebSocket, "close")
+  if self._closed then return end
+  code = check_code(code)
+  if reason ~= nil and type(reason) ~= "string" then
+    argerror(2, "close", "string expected, got " .. typename(reason))
+  end
+  reason = reason or ""
+  if #reason > 123 then argerror(2, "close", "reason of at most 123 bytes") end
+  if reason ~= "" and not utf8len(reason) then
+    argerror(2, "close", "reason must be UTF-8")
+  end
+  if self._closing then             -- another task is closing: wait for it
+    local f = self._closefut or core.future()
+    self._closefut = f
+    pcall(f.await, f)
+    return
+  end
+  self._closing = true
+  local corio = require "corio"
+  if not self._done then
+    local ok = pcall(write, self, self._c:close(code, reason))
+    if ok then
+      local done
+      if self._reading then       -- the receiving task reads the reply
+        self._closefut = self._closefut or core.future()
+        done = pcall(corio.wait_for, corio.shield(self._closefut), self._ct)
+      else
+        done = pcall(corio.timeout, self._ct, drain_to_close, self)
+      end
+      if not done then pcall(self._s.abort, self._s) end
+    end
+    if not self.close_code then self.close_code, self.close_reason = code, reason end
+  end
+  finish(self)
+  self._closed = true
+  self._c:free()
+end
+
+function WebSocket:__close(err)
+  if not self._closed then self:close(err ~= nil and 1011 or 1000) end
+end
+
+function WebSocket:__tostring()
+  return self._closed and "corio.WebSocket (closed)" or "corio.WebSocket"
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- Opening handshake (RFC 6455 section 4)
+-- =====================================================================
+
+-- Header names are tokens; values may not carry CR, LF or NUL (a value
+-- with CRLF would inject header lines: response splitting).
+local function check_header(name, value, n, fname)
+  if type(name) ~= "string" or not name:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+    argerror(n, fname, "bad header name " .. tostring(name))
+  end
+  if type(value) ~= "string" and type(value) ~= "number" then
+    argerror(n, fname, "header '" .. name .. "' must be a string")
+  end
+  value = tostring(value)
+  if value:find("[%z\r\n]") then
+    argerror(n, fname, "header '" .. name .. "' has CR, LF or NUL")
+  end
+  return name, value
+end
+
+-- Appends opts.headers (a map or a list of {name, value}) to lines.
+local function add_headers(lines, headers, n, fname)
+  if headers == nil then return end
+  if type(headers) ~= "table" then
+    argerror(n, fname, "'headers' must be a table")
+  end
+  if #headers > 0 then
+    for _, p in ipairs(headers) do
+      if type(p) ~= "table" then argerror(n, fname, "header pair expected") end
+      local k, v = check_header(p[1], p[2], n, fname)
+      lines[#lines + 1] = k .. ": " .. v
+    end
+  else
+    for k, v in pairs(headers) do
+      k, v = check_header(k, v, n, fname)
+      lines[#lines + 1] = k .. ": " .. v
+    end
+  end
+end
+
+-- Parses a head's header lines into a map by lower-case name (repeated
+-- fields joined with ", ").  Returns nil on a malformed line.
+local function parse_fields(head, from)
+  local h = {}
+  for line in head:sub(from):gmatch("(.-)\r\n") do
+    if line == "" then break end
+    local k, v = line:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
+    if not k then return nil end
+    k = k:lower()
+    h[k] = h[k] and (h[k] .. ", " .. v) or v
+  end
+  return h
+end
+
+-- True if the comma list `list` holds `token` (case-insensitive).
+local function has_token(list, token)
+  if type(list) ~= "string" then return false end
+  for t in list:gmatch("[^,%s]+") do
+    if t:lower() == token then return true end
+  end
+  return false
+end
+
+local function check_protocols(v, n, fname)
+  if v == nil then return nil end
+  if type(v) ~= "table" then argerror(n, fname, "'protocols' must be a list") end
+  for _, p in ipairs(v) do
+    if type(p) ~= "string" or not p:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+      argerror(n, fname, "bad protocol name " .. tostring(p))
+    end
+  end
+  return v
+end
+
+local function check_stream(stream, fname)
+  local t = type(stream)
+  if (t ~= "userdata" and t ~= "table") or not stream.readuntil then
+    argerror(1, fname, "Stream expected, got " .. typename(stream))
+  end
+end
+
+--- client_handshake(stream, host, path, opts) -> WebSocket
+function M.client_handshake(stream, host, path, opts)
+  local F = "client_handshake"
+  check_stream(stream, F)
+  if type(host) ~= "string" or host == "" or host:find("[%s%z]") then
+    argerror(2, F, "host name expected")
+  end
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" or path:find("[%s%z]") then
+    argerror(3, F, "path starting with '/' expected")
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(4, F, "table expected") end
+  local protos = check_protocols(opts.protocols, 4, F)
+  local key = C.random_key()
+  local lines = { "GET " .. path .. " HTTP/1.1", "Host: " .. host,
+    "Upgrade: websocket", "Connection: Upgrade",
+    "Sec-WebSocket-Key: " .. key, "Sec-WebSocket-Version: 13" }
+  if protos and #protos > 0 then
+    lines[#lines + 1] = "Sec-WebSocket-Protocol: " .. concat(protos, ", ")
+  end
+  if opts.origin ~= nil then
+    local _, v = check_header("Origin", opts.origin, 4, F)
+    lines[#lines + 1] = "Origin: " .. v
+  end
+  add_headers(lines, opts.headers, 4, F)
+  lines[#lines + 1] = "\r\n"
+  stream:write(concat(lines, "\r\n"))
+  local head = stream:readuntil("\r\n\r\n")
+  local status = head:match("^HTTP/1%.1 (%d%d%d)[^\r\n]*\r\n")
+  if not status then protocol_error("not an HTTP/1.1 response", F) end
+  status = tointeger(tonumber(status))
+  if status ~= 101 then
+    protocol_error("status " .. status .. " instead of 101", F, status)
+  end
+  local h = parse_fields(head, head:find("\n") + 1)
+  if not h then protocol_error("malformed header line", F, status) end
+  if not has_token(h.upgrade, "websocket") then
+    protocol_error("no 'Upgrade: websocket'", F, status)
+  end
+  if not has_token(h.connection, "upgrade") then
+    protocol_error("no 'Connection: Upgrade'", F, status)
+  end
+  if h["sec-websocket-accept"] ~= C.accept_key(key) then
+    protocol_error("wrong Sec-WebSocket-Accept", F, status)
+  end
+  if h["sec-websocket-extensions"] then
+    protocol_error("an extension nobody asked for", F, status)
+  end
+  local proto = h["sec-websocket-protocol"]
+  if proto then
+    local offered = false
+    for _, p in ipairs(protos or {}) do offered = offered or p == proto end
+    if not offered then
+      protocol_error("protocol '" .. proto .. "' was not offered", F, status)
+    end
+  end
+  return M.wrap(stream, { client = true, protocol = proto, headers = h,
+    max_message_size = opts.max_message_size,
+    close_timeout = opts.close_timeout })
+end
+
+--- check_request(req, opts) -> key, protocol | nil, status, detail
+function M.check_request(req, opts)
+  if type(req) ~= "table" then
+    argerror(1, "check_request", "request table expected")
+  end
+  local protos = check_protocols(opts and opts.protocols, 2, "check_request")
+  local h = req.headers or {}
+  if req.method ~= "GET" then return nil, 400, "method must be GET" end
+  if req.version ~= "1.1" and req.version ~= "HTTP/1.1" then
+    return nil, 400, "HTTP/1.1 required"
+  end
+  if not has_token(h["upgrade"], "websocket") then
+    return nil, 400, "no 'Upgrade: websocket'"
+  end
+  if not has_token(h["connection"], "upgrade") then
+    return nil, 400, "no 'Connection: Upgrade'"
+  end
+  if h["sec-websocket-version"] ~= "13" then
+    return nil, 426, "Sec-WebSocket-Version 13 required"
+  end
+  local key = h["sec-websocket-key"]
+  if type(key) ~= "string" or not C.key_ok(key) then
+    return nil, 400, "bad Sec-WebSocket-Key"
+  end
+  local chosen
+  if protos then    -- the server's first choice among those offered
+    local offered = h["sec-websocket-protocol"]
+    for _, p in ipairs(protos) do
+      if not chosen and has_token(offered, p:lower()) then chosen = p end
+    end
+  end
+  return key, chosen
+end
+
+--- response(key, protocol, headers) -> the 101 head
+function M.response(key, protocol, headers)
+  local lines = { "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
+    "Connection: Upgrade", "Sec-WebSocket-Accept: " .. C.accept_key(key) }
+  if protocol then lines[#lines + 1] = "Sec-WebSocket-Protocol: " .. protocol end
+  add_headers(lines, headers, 3, "response")
+  lines[#lines + 1] = "\r\n"
+  return concat(lines, "\r\n")
+end
+
+local REASON = { [400] = "Bad Request", [426] = "Upgrade Required" }
+
+--- accept(stream, req, opts) -> WebSocket; a refused upgrade is answered
+--- (400, or 426 with the version we speak) and raises HTTP_PROTOCOL.
+function M.accept(stream, req, opts)
+  check_stream(stream, "accept")
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(3, "accept", "table expected") end
+  local key, status, detail = M.check_request(req, opts)
+  if not key then
+    local body = detail .. "\n"
+    stream:write(("HTTP/1.1 %d %s\r\nConnection: close\r\n%s" ..
+      "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"):format(
+      status, REASON[status], status == 426 and
+      "Sec-WebSocket-Version: 13\r\n" or "", #body, body))
+    protocol_error(detail, "accept", status)
+  end
+  stream:write(M.response(key, status, opts.headers))
+  return M.wrap(stream, { protocol = status, headers = req.headers,
+    max_message_size = opts.max_message_size,
+    close_timeout = opts.close_timeout })
+end
+
+-- }====================================================================
+
+
+-- {====================================================================
+-- Without corio.http: a request-head reader, connect and serve
+-- =====================================================================
+
+--- read_request(stream) -> {method=, target=, path=, version=, headers=},
+--- or nil at EOF.  The head is bounded by the stream's limit (LIMIT).
+function M.read_request(stream)
+  check_stream(stream, "read_request")
+  local ok, head = pcall(stream.readuntil, stream, "\r\n\r\n")
+  if not ok then
+    if core.Error.is(head, "INCOMPLETE") and head.partial == "" then
+      return nil
+    end
+    error(head, 0)
+  end
+  local m, target, v = head:match("^(%u+) (%S+) HTTP/(%d%.%d)\r\n")
+  if not m then protocol_error("malformed request line", "read_request", 400) end
+  local h = parse_fields(head, head:find("\n") + 1)
+  if not h then protocol_error("malformed header line", "read_request", 400) end
+  return { method = m, target = target, path = target:match("^[^?]*"),
+    version = v, headers = h }
+end
+
+--- connect(url, opts) -> WebSocket (ws:// only; wss:// is corio.http's)
+function M.connect(url, opts)
+  if type(url) ~= "string" then
+    argerror(1, "connect", "string expected, got " .. typename(url))
+  end
+  local host, port, path = url:match("^ws://([^/:]+):?(%d*)(.*)$")
+  if not host then argerror(1, "connect", "ws://host[:port]/path expected") end
+  port = port ~= "" and tointeger(tonumber(port)) or 80
+  if path == "" then path = "/" end
+  local stream = require("corio.net").connect(host, port)
+  local ok, ws = pcall(M.client_handshake, stream,
+    port == 80 and host or host .. ":" .. port, path, opts)
+  if not ok then stream:abort() error(ws, 0) end
+  return ws
+end
+
+--- serve(host, port, handler, opts) -> Server; handler(ws, req) runs for
+--- each upgraded connection; the WebSocket closes when it returns.
+function M.serve(host, port, handler, opts)
+  if type(handler) ~= "function" then
+    argerror(3, "serve", "function expected, got " .. typename(handler))
+  end
+  return require("corio.net").serve(host, port, function(stream)
+    -- A peer that is not a WebSocket client was answered (or is not
+    -- worth an answer): that is its fault, not the handler's.
+    local ok, req = pcall(M.read_request, stream)
+    local ws
+    if ok and req then ok, ws = pcall(M.accept, stream, req, opts) end
+    if not (ok and ws) then
+      if ok or core.Error.is(req) or core.Error.is(ws) then
+        stream:close()
+        return
+      end
+      error(ws or req, 0)
+    end
+    local _ <close> = ws
+    handler(ws, req)
+  end, opts)
+end
+
+-- }====================================================================
+
+M.WebSocket = WebSocket
+return M

@@ -1,0 +1,557 @@
+-- WebSocket (corio._ws on libwslay): the handshakes, framing rules and
+-- the WebSocket object, checked against hand-made frames sent raw over
+-- corio.net (tests/ws_interop_spec.lua runs Python's websockets).
+local corio = require "corio"
+local net = require "corio.net"
+local ws = require "corio._ws"
+
+local function errof(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  return err
+end
+
+local function code_of(fn, ...)
+  local err = errof(fn, ...)
+  return type(err) == "table" and err.code or tostring(err), err
+end
+
+-- {==================================================================
+-- Raw frames
+-- ===================================================================
+local function frame(op, payload, opts)
+  opts = opts or {}
+  local b1 = (opts.fin == false and 0 or 0x80) | op | (opts.rsv or 0)
+  local n = #payload
+  local mask = opts.mask
+  local mbit = mask and 0x80 or 0
+  local len
+  if opts.len126 or (n >= 126 and n < 65536) then
+    len = string.pack(">BI2", mbit | 126, n)
+  elseif n >= 65536 then
+    len = string.pack(">BI8", mbit | 127, n)
+  else
+    len = string.char(mbit | n)
+  end
+  if not mask then return string.char(b1) .. len .. payload end
+  local key = "\1\2\3\4"
+  local out = {}
+  for i = 1, n do
+    out[i] = string.char(payload:byte(i) ~ key:byte((i - 1) % 4 + 1))
+  end
+  return string.char(b1) .. len .. key .. table.concat(out)
+end
+
+-- Reads one frame: op, payload, fin, masked.
+local function read_frame(s)
+  local h = s:readexactly(2)
+  local b1, b2 = h:byte(1, 2)
+  local n = b2 & 0x7f
+  if n == 126 then n = string.unpack(">I2", s:readexactly(2))
+  elseif n == 127 then n = string.unpack(">I8", s:readexactly(8)) end
+  local masked = b2 & 0x80 ~= 0
+  local key = masked and s:readexactly(4)
+  local p = n > 0 and s:readexactly(n) or ""
+  if masked then
+    local out = {}
+    for i = 1, n do
+      out[i] = string.char(p:byte(i) ~ key:byte((i - 1) % 4 + 1))
+    end
+    p = table.concat(out)
+  end
+  return b1 & 0x0f, p, b1 & 0x80 ~= 0, masked
+end
+
+local function close_code(payload)
+  return #payload >= 2 and string.unpack(">I2", payload) or nil
+end
+
+local UPGRADE = "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" ..
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" ..
+  "Sec-WebSocket-Version: 13\r\n"
+
+-- A corio server whose handler hands its WebSocket (or error) to a
+-- future; returns the server, a raw client stream past the 101, the head.
+local function server_and_raw(handler_body, opts, extra)
+  local got = corio.future()
+  local srv = ws.serve("127.0.0.1", 0, function(w, req)
+    local ok, err = pcall(handler_body, w, req)
+    if not got:done() then got:set_result(ok, err) end
+  end, opts)
+  local _, port = srv:address()
+  local s = net.connect("127.0.0.1", port)
+  s:write(UPGRADE .. (extra or "") .. "\r\n")
+  local head = s:readuntil("\r\n\r\n")
+  return srv, s, head, got
+end
+
+-- A raw server that answers the upgrade with `answer(key)` and then runs
+-- body(stream); returns the server and a future with body's results.
+local function raw_server(answer, body)
+  local done = corio.future()
+  local srv = net.serve("127.0.0.1", 0, function(s)
+    local head = s:readuntil("\r\n\r\n")
+    local key = head:match("Sec%-WebSocket%-Key: (%S+)")
+    s:write(answer(key, head))
+    local ok, a, b = pcall(body or function() end, s, head)
+    done:set_result(ok, a, b)
+  end)
+  local _, port = srv:address()
+  return srv, port, done
+end
+
+-- Sends bytes to a corio server's WebSocket; expects a close frame with
+-- `close` back and receive() to raise `code` with that close_code.
+local function refused(bytes, close, code, opts)
+  local srv, s, _, got = server_and_raw(function(w) return w:receive() end, opts)
+  s:write(bytes)
+  local op, p = read_frame(s)
+  assert.equal(8, op)
+  assert.equal(close, close_code(p))
+  local ok, err = got:await()
+  assert.is_false(ok)
+  assert.equal(code, err.code)
+  assert.equal(close, err.close_code)
+  assert.is_nil(s:read(10))      -- and the connection closes
+  s:close()
+  srv:close()
+end
+
+local function ok101(key)
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" ..
+    "Connection: Upgrade\r\nSec-WebSocket-Accept: " .. ws.accept_key(key) ..
+    "\r\n\r\n"
+end
+-- }==================================================================
+
+
+describe("ws handshake", function()
+  it("accept_key gives RFC 6455's example value", function()
+    assert.equal("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+      ws.accept_key("dGhlIHNhbXBsZSBub25jZQ=="))
+  end)
+
+  it("the server answers 101 with the accept value", function()
+    local srv, s, head = server_and_raw(function(w) w:receive() end)
+    assert.truthy(head:match("^HTTP/1%.1 101 "))
+    assert.truthy(head:find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 1, true))
+    s:close()
+    srv:close()
+  end)
+
+  it("the server picks its first protocol among those offered", function()
+    local srv, s, head = server_and_raw(function(w) w:receive() end,
+      { protocols = { "v2", "chat" } },
+      "Sec-WebSocket-Protocol: chat, v2\r\n")
+    assert.truthy(head:find("Sec-WebSocket-Protocol: v2\r\n", 1, true))
+    s:close()
+    srv:close()
+  end)
+
+  it("a request without a key gets 400 and HTTP_PROTOCOL", function()
+    local r = ws.check_request({ method = "GET", version = "1.1",
+      headers = { upgrade = "websocket", connection = "Upgrade",
+                  ["sec-websocket-version"] = "13" } })
+    assert.is_nil(r)
+    local got = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(st)
+      local req = ws.read_request(st)
+      got:set_result(pcall(ws.accept, st, req))
+      st:close()
+    end)
+    local _, port = srv:address()
+    local s = net.connect("127.0.0.1", port)
+    s:write((UPGRADE:gsub("Sec%-WebSocket%-Key: [^\r]*\r\n", "")) .. "\r\n")
+    local head = s:readuntil("\r\n\r\n")
+    assert.truthy(head:match("^HTTP/1%.1 400 "))
+    local ok, err = got:await()
+    assert.is_false(ok)
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(400, err.status)
+    s:close()
+    srv:close()
+  end)
+
+  it("a wrong version gets 426 with the version spoken", function()
+    local srv = ws.serve("127.0.0.1", 0, function() end)
+    local _, port = srv:address()
+    local s = net.connect("127.0.0.1", port)
+    s:write((UPGRADE:gsub("Version: 13", "Version: 8")) .. "\r\n")
+    local head = s:readuntil("\r\n\r\n")
+    assert.truthy(head:match("^HTTP/1%.1 426 "))
+    assert.truthy(head:find("Sec-WebSocket-Version: 13\r\n", 1, true))
+    s:close()
+    srv:close()
+  end)
+
+  it("check_request refuses POST, HTTP/1.0, no upgrade and a bad key", function()
+    local function req(over)
+      local h = { upgrade = "websocket", connection = "keep-alive, Upgrade",
+        ["sec-websocket-version"] = "13",
+        ["sec-websocket-key"] = "dGhlIHNhbXBsZSBub25jZQ==" }
+      local r = { method = "GET", version = "1.1", headers = h }
+      for k, v in pairs(over) do
+        if k == "method" or k == "version" then r[k] = v else h[k] = v end
+      end
+      return r
+    end
+    assert.equal("dGhlIHNhbXBsZSBub25jZQ==", (ws.check_request(req {})))
+    for _, over in ipairs { { method = "POST" }, { version = "1.0" },
+        { upgrade = "h2c" }, { connection = "close" },
+        { ["sec-websocket-key"] = "short==" },
+        { ["sec-websocket-key"] = "dGhlIHNhbXBsZSBub25jZQ" } } do
+      local key, status = ws.check_request(req(over))
+      assert.is_nil(key)
+      assert.equal(400, status)
+    end
+  end)
+
+  it("the client sends a valid request and checks the 101", function()
+    local srv, port, done = raw_server(ok101, function(s, head)
+      return head
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/p?q=1",
+      { headers = { ["X-Test"] = "yes" }, origin = "http://o" })
+    local _, head = done:await()
+    assert.truthy(head:match("^GET /p%?q=1 HTTP/1%.1\r\n"))
+    assert.truthy(head:find("\r\nHost: 127.0.0.1:" .. port .. "\r\n", 1, true))
+    assert.truthy(head:find("\r\nSec-WebSocket-Version: 13\r\n", 1, true))
+    assert.truthy(head:find("\r\nX-Test: yes\r\n", 1, true))
+    assert.truthy(head:find("\r\nOrigin: http://o\r\n", 1, true))
+    c:close()
+    srv:close()
+  end)
+
+  it("the client refuses a wrong accept value", function()
+    local srv, port = raw_server(function()
+      return ok101("dGhlIHNhbXBsZSBub25jZQ==")
+    end)
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.truthy(err.detail:find("Accept"))
+    srv:close()
+  end)
+
+  it("the client refuses a non-101 status with the status", function()
+    local srv, port = raw_server(function()
+      return "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    end)
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(403, err.status)
+    srv:close()
+  end)
+
+  it("the client refuses a protocol it did not offer", function()
+    local srv, port = raw_server(function(key)
+      return ok101(key):gsub("\r\n\r\n$", "\r\nSec-WebSocket-Protocol: x\r\n\r\n")
+    end)
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port .. "/",
+      { protocols = { "chat" } })
+    assert.equal("HTTP_PROTOCOL", err.code)
+    srv:close()
+  end)
+
+  it("the client takes the protocol the server chose", function()
+    local srv, port = raw_server(function(key)
+      return (ok101(key):gsub("\r\n\r\n$", "\r\nSec-WebSocket-Protocol: chat\r\n\r\n"))
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/",
+      { protocols = { "v1", "chat" } })
+    assert.equal("chat", c.protocol)
+    c:close()
+    srv:close()
+  end)
+
+  it("bad arguments are bad arguments", function()
+    assert.matches("bad argument #1 to 'connect'", tostring(errof(ws.connect, 42)))
+    assert.matches("bad argument #1 to 'connect'",
+      tostring(errof(ws.connect, "http://x/")))
+    assert.matches("bad argument #1 to 'accept_key'",
+      tostring(errof(ws.accept_key, {})))
+    assert.matches("bad argument #1 to 'wrap'", tostring(errof(ws.wrap, nil)))
+    assert.matches("bad argument #1 to 'client_handshake'",
+      tostring(errof(ws.client_handshake, "x", "h", "/")))
+    local s = { readuntil = true }
+    assert.matches("bad argument #3 to 'client_handshake'",
+      tostring(errof(ws.client_handshake, s, "h", "nopath")))
+    assert.matches("bad argument #4 to 'client_handshake'",
+      tostring(errof(ws.client_handshake, s, "h", "/",
+        { headers = { ["X"] = "a\r\nInjected: 1" } })))
+    assert.matches("bad argument #4 to 'client_handshake'",
+      tostring(errof(ws.client_handshake, s, "h", "/", { protocols = { "a b" } })))
+  end)
+end)
+
+
+describe("ws server side", function()
+  it("joins fragments, answers a ping between them, returns no pong", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      local d, k = w:receive()
+      local d2, k2 = w:receive()
+      return { d, k, d2, k2 }
+    end)
+    s:write(frame(1, "fra", { mask = true, fin = false }) ..
+      frame(9, "pi", { mask = true }) ..
+      frame(0, "gm", { mask = true, fin = false }) ..
+      frame(10, "unsolicited", { mask = true }) ..
+      frame(0, "ents", { mask = true }) ..
+      frame(2, "\0\255", { mask = true }))
+    local op, p, _, masked = read_frame(s)
+    assert.equal(10, op)           -- the pong
+    assert.equal("pi", p)
+    assert.is_false(masked)        -- a server never masks
+    local ok, r = got:await()
+    assert.is_true(ok)
+    assert.same({ "fragments", "text", "\0\255", "binary" }, r)
+    s:close()
+    srv:close()
+  end)
+
+  it("an unmasked client frame is answered with close 1002", function()
+    refused(frame(1, "no mask"), 1002, "HTTP_PROTOCOL")
+  end)
+
+  it("a control frame over 125 bytes is answered with close 1002", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      local ok, err = pcall(w.receive, w)
+      return { ok, err.code, w.close_code }
+    end)
+    s:write(frame(9, string.rep("p", 126), { mask = true }))
+    local op, p = read_frame(s)
+    assert.equal(8, op)
+    assert.equal(1002, close_code(p))
+    local _, r = got:await()
+    assert.same({ false, "HTTP_PROTOCOL", 1002 }, r)
+    s:close()
+    srv:close()
+  end)
+
+  it("invalid UTF-8 in a text message closes with 1007", function()
+    refused(frame(1, "ok \xc3", { mask = true, fin = false }) ..
+      frame(0, "\x28", { mask = true }), 1007, "HTTP_PROTOCOL")
+  end)
+
+  it("a message over max_message_size closes with 1009 and LIMIT", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      local a = w:receive()
+      local ok, err = pcall(w.receive, w)
+      return { a, ok, err.code, w.close_code }
+    end, { max_message_size = 100 })
+    s:write(frame(2, string.rep("a", 100), { mask = true }) ..
+      frame(2, string.rep("b", 60), { mask = true, fin = false }) ..
+      frame(0, string.rep("b", 60), { mask = true }))
+    local op, p = read_frame(s)
+    assert.equal(8, op)
+    assert.equal(1009, close_code(p))
+    local _, r = got:await()
+    assert.same({ string.rep("a", 100), false, "LIMIT", 1009 }, r)
+    s:close()
+    srv:close()
+  end)
+
+  it("a peer's close is answered; receive returns nil with code and reason", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      local d = w:receive()
+      return { d, w.close_code, w.close_reason, w:receive() }
+    end)
+    s:write(frame(8, string.pack(">I2", 4321) .. "gone", { mask = true }))
+    local op, p = read_frame(s)
+    assert.equal(8, op)
+    assert.equal(4321, close_code(p))
+    local _, r = got:await()
+    assert.same({ nil, 4321, "gone", nil }, r)
+    s:close()
+    srv:close()
+  end)
+
+  it("an invalid close code is answered with 1002", function()
+    local srv, s = server_and_raw(function(w) pcall(w.receive, w) end)
+    s:write(frame(8, string.pack(">I2", 1005), { mask = true }))
+    local op, p = read_frame(s)
+    assert.equal(8, op)
+    assert.equal(1002, close_code(p))
+    s:close()
+    srv:close()
+  end)
+
+  it("EOF without a close frame gives nil and code 1006", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      return { w:receive(), w.close_code }
+    end)
+    s:close()
+    local _, r = got:await()
+    assert.same({ nil, 1006 }, r)
+    srv:close()
+  end)
+
+  it("a reserved bit or opcode is a protocol error", function()
+    refused(frame(1, "x", { mask = true, rsv = 0x40 }), 1002, "HTTP_PROTOCOL")
+    refused(frame(3, "x", { mask = true }), 1002, "HTTP_PROTOCOL")
+  end)
+
+  it("a continuation without a start is a protocol error", function()
+    refused(frame(0, "x", { mask = true }), 1002, "HTTP_PROTOCOL")
+  end)
+end)
+
+
+describe("ws client side", function()
+  it("masks its frames and refuses masked ones", function()
+    local srv, port, done = raw_server(ok101, function(s)
+      local op, p, fin, masked = read_frame(s)
+      s:write(frame(1, "masked", { mask = true }))
+      local cop, cp = read_frame(s)
+      return { op, p, fin, masked, cop, close_code(cp) }
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    c:send("héllo")
+    local err = errof(c.receive, c)
+    assert.equal("HTTP_PROTOCOL", err.code)
+    local _, r = done:await()
+    assert.same({ 1, "héllo", true, true, 8, 1002 }, r)
+    c:close()
+    srv:close()
+  end)
+
+  it("close sends code and reason and waits for the reply", function()
+    local srv, port, done = raw_server(ok101, function(s)
+      local op, p = read_frame(s)
+      s:write(frame(8, p))
+      return { op, close_code(p), p:sub(3) }
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    c:close(4000, "bye")
+    local _, r = done:await()
+    assert.same({ 8, 4000, "bye" }, r)
+    assert.equal(4000, c.close_code)
+    c:close()                      -- idempotent
+    srv:close()
+  end)
+
+  it("close gives up on a silent peer after close_timeout", function()
+    local hold = corio.future()
+    local srv, port = raw_server(ok101, function() hold:await() end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 0.2 })
+    local t0 = corio.now()
+    c:close()
+    assert.is_true(corio.now() - t0 >= 0.15)
+    hold:set_result(true)
+    srv:close()
+  end)
+
+  it("close from another task ends a pending receive with nil", function()
+    local srv, port = raw_server(ok101, function(s)
+      local _, p = read_frame(s)
+      s:write(frame(8, p))
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    local t = corio.spawn(function() return c:receive() end)
+    corio.yield()
+    c:close(1001)
+    assert.is_nil(t:await())
+    assert.equal(1001, c.close_code)
+    srv:close()
+  end)
+
+  it("two receivers at once: the second gets BUSY", function()
+    local srv, port = raw_server(ok101, function(s)
+      s:readexactly(1)
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 1 })
+    local t = corio.spawn(function() return pcall(c.receive, c) end)
+    corio.yield()
+    assert.equal("BUSY", (code_of(c.receive, c)))
+    c:close()
+    t:await()
+    srv:close()
+  end)
+
+  it("send waits on backpressure as Stream:write does", function()
+    local go = corio.future()
+    local srv, port = raw_server(ok101, function(s)
+      go:await()
+      local _, p = read_frame(s)
+      return #p
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 1 })
+    local big = string.rep("z", 32 * 1024 * 1024)
+    local sent = false
+    local t = corio.spawn(function() c:send(big, "binary") sent = true end)
+    corio.sleep(0.2)
+    assert.is_false(sent)          -- 32 MiB cannot all sit in socket buffers
+    go:set_result(true)
+    t:await()
+    assert.is_true(sent)
+    c:close()
+    srv:close()
+  end)
+
+  it("__close closes with 1000", function()
+    local srv, port, done = raw_server(ok101, function(s)
+      local op, p = read_frame(s)
+      while op ~= 8 do op, p = read_frame(s) end
+      s:write(frame(8, p))
+      return close_code(p)
+    end)
+    do
+      local c <close> = ws.connect("ws://127.0.0.1:" .. port .. "/")
+      c:send("x")
+    end
+    local _, code = done:await()
+    assert.equal(1000, code)
+    srv:close()
+  end)
+
+  it("a closed WebSocket raises CLOSED, bad arguments are bad arguments", function()
+    local srv, port = raw_server(ok101, function(s)
+      read_frame(s)
+      local _, p = read_frame(s)
+      s:write(frame(8, p))
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    assert.matches("bad argument #1 to 'send'", tostring(errof(c.send, c, 42)))
+    assert.matches("bad argument #2 to 'send'", tostring(errof(c.send, c, "x", "json")))
+    assert.matches("bad argument #1 to 'send'", tostring(errof(c.send, c, "\xff")))
+    assert.matches("bad argument #1 to 'ping'",
+      tostring(errof(c.ping, c, string.rep("p", 126))))
+    assert.matches("bad argument #1 to 'close'", tostring(errof(c.close, c, 1005)))
+    assert.matches("bad argument #1 to 'close'", tostring(errof(c.close, c, 999)))
+    assert.matches("bad argument #2 to 'close'",
+      tostring(errof(c.close, c, 1000, string.rep("r", 124))))
+    assert.matches("bad argument #1 to 'receive'",
+      tostring(errof(c.receive, {})))
+    c:send("\xff\xfe", "binary")   -- binary is not checked
+    c:close()
+    assert.equal("CLOSED", (code_of(c.send, c, "x")))
+    assert.equal("CLOSED", (code_of(c.receive, c)))
+    assert.equal("CLOSED", (code_of(c.ping, c)))
+    srv:close()
+  end)
+
+  it("a corio client and server exchange big and small messages", function()
+    local srv = ws.serve("127.0.0.1", 0, function(w)
+      while true do
+        local d, k = w:receive()
+        if not d then return end
+        w:send(d, k)
+      end
+    end)
+    local _, port = srv:address()
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    local big = string.rep("0123456789abcdef", 65536 * 4)   -- 4 MiB
+    for _, m in ipairs { "", "a", string.rep("é", 70000), big } do
+      c:send(m)
+      local d, k = c:receive()
+      assert.equal(#m, #d)
+      assert.is_true(d == m)
+      assert.equal("text", k)
+    end
+    c:ping()
+    c:send("after ping")
+    assert.equal("after ping", (c:receive()))
+    c:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+end)
