@@ -60,9 +60,15 @@ BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
-           libssl-dev openssl libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev
+           libssl-dev openssl libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev \
+           libedit-dev
 
-RUNTIME_SRC = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# main.c, edit.c (the REPL's line editor, on libedit) and bundle.c (the
+# payload of `corio bundle`) belong to the binary only: libcorio and
+# corio.so do not link libedit (edit.c opens it when the REPL starts).
+BIN_SRC     = runtime/main.c runtime/edit.c runtime/bundle.c
+BIN_OBJ     = $(patsubst %.c,$(BUILD)/obj/%.o,$(BIN_SRC))
+RUNTIME_SRC = $(filter-out $(BIN_SRC),$(wildcard runtime/*.c))
 # Every C file under bindings/ and its module folders; no file is listed
 # by hand.
 BINDING_SRC = $(wildcard bindings/*.c bindings/*/*.c)
@@ -104,7 +110,7 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/corio: $(BUILD)/obj/runtime/main.o $(BUILD)/libcorio.a
+$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
 # For C hosts that link Lua dynamically: the real file carries the whole

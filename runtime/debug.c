@@ -3,6 +3,7 @@
 ** block the loop, and a dump of every task's stack (on SIGQUIT).
 */
 #include <stdio.h>    /* fprintf */
+#include <string.h>   /* strncmp */
 
 #include "internal.h"
 
@@ -67,3 +68,119 @@ void corio__dump_tasks(corio_rt *rt, lua_State *L) {
   if (n == 0) fprintf(stderr, "(none)\n");
   fflush(stderr);
 }
+
+
+/* {====================================================================
+** corio.debug.tasks() and creation sites (recorded only under --debug)
+** ===================================================================== */
+
+/* Fills ar with the first frame at or above level that is a script's,
+** not corio's own Lua code (compose.lua spawns for gather); 0 if none. */
+static int user_frame(lua_State *co, int level, lua_Debug *ar) {
+  int found = 0;
+  for (; lua_getstack(co, level, ar); level++) {
+    lua_getinfo(co, "Sl", ar);
+    if (ar->currentline <= 0) continue;
+    found = 1;
+    if (strncmp(ar->short_src, "corio/", 6) != 0 &&
+        strcmp(ar->short_src, "corio.lua") != 0)
+      return 1;
+  }
+  if (found) {                 /* only corio frames: take the first */
+    for (level = 0; lua_getstack(co, level, ar); level++) {
+      lua_getinfo(co, "Sl", ar);
+      if (ar->currentline > 0) return 1;
+    }
+  }
+  return 0;
+}
+
+
+/* The sentinel of a watched future (in its extras as "never"): it refers
+** back to the future, so when the collector finalizes it the future is
+** still there to ask whether anyone ever awaited it. */
+static int never_gc(lua_State *L) {
+  corio_rt *rt = corio__rt_or_null(L);
+  if (rt == NULL || rt->closing) return 0;
+  lua_getiuservalue(L, 1, 1);
+  corio_fut *f = corio__to_fut(rt, L, -1);
+  if (f && !f->observed) {
+    lua_getiuservalue(L, 1, 2);
+    fprintf(stderr, "corio: [debug] a %s created at %s was collected "
+            "without ever being awaited (no await, result() or done "
+            "callback)\n", f->type == TYPE_TASK ? "Task" : "Future",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    fflush(stderr);
+  }
+  return 0;
+}
+
+
+void corio__debug_watch(corio_rt *rt, lua_State *L, int fi) {
+  lua_Debug ar;
+  (void)rt;
+  fi = lua_absindex(L, fi);
+  corio__fut_extra(L, fi);                      /* extras */
+  if (user_frame(L, 1, &ar)) {
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    lua_setfield(L, -2, "created");
+  }
+  lua_newuserdatauv(L, 1, 2);                   /* extras, sentinel */
+  lua_pushvalue(L, fi);
+  lua_setiuservalue(L, -2, 1);
+  lua_getfield(L, -2, "created");
+  lua_setiuservalue(L, -2, 2);
+  if (luaL_newmetatable(L, "corio.never")) {
+    lua_pushcfunction(L, never_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "never");
+  lua_pop(L, 1);
+}
+
+
+/* core.tasks() -> list of {task=, state=, where=, created=}: every live
+** task, its state, the line it is suspended at (its current await point)
+** and, under --debug, where it was spawned. */
+int corio__l_tasks(lua_State *L) {
+  static const char *const states[] = {"new", "running", "waiting",
+                                       "ready", "done"};
+  corio_rt *rt = corio__rt(L);
+  lua_newtable(L);
+  int out = lua_gettop(L), n = 0;
+  for (int s = 1; s <= rt->max_slot; s++) {
+    corio__push_live(rt, L, s);
+    corio_fut *f = corio__to_fut(rt, L, -1);
+    if (f && f->type == TYPE_TASK) {
+      corio_task *t = container_of(f, corio_task, fut);
+      lua_createtable(L, 0, 3);
+      lua_pushvalue(L, -2);
+      lua_setfield(L, -2, "task");
+      lua_pushstring(L, states[t->state]);
+      lua_setfield(L, -2, "state");
+      if (corio__get_extra(L, -2) == LUA_TTABLE) {
+        lua_getfield(L, -1, "created");
+        lua_setfield(L, -3, "created");
+      }
+      lua_pop(L, 1);
+      lua_Debug ar;
+      if (t->co && user_frame(t->co, 0, &ar)) {
+        lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+        lua_setfield(L, -2, "where");
+      }
+      lua_rawseti(L, out, ++n);
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+
+/* core.debugging() -> whether --debug (or CORIO_DEBUG=1) is on. */
+int corio__l_debugging(lua_State *L) {
+  lua_pushboolean(L, corio__rt(L)->debug);
+  return 1;
+}
+
+/* }==================================================================== */

@@ -407,8 +407,10 @@ static int l_future(lua_State *L) {
   f->has_extra = 0;
   f->nres = 0;
   f->whead = f->wtail = NULL;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, RT_UPVALUE(L)->mt_future_ref);
+  corio_rt *rt = RT_UPVALUE(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->mt_future_ref);
   lua_setmetatable(L, -2);
+  if (rt->debug) corio__debug_watch(rt, L, -1);  /* the one test when off */
   return 1;
 }
 

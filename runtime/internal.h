@@ -299,6 +299,10 @@ typedef struct corio_rt {
                                   for tasks that gave up on them */
   uv_prepare_t orphan_check;   /* while orphans > 0 (see corio__orphan) */
   int debug;                   /* --debug: report slow steps */
+  int stdout_epipe_exit;       /* the binary: EPIPE on stdout ends it
+                                  quietly (exit 0) */
+  int sigint_quiet;            /* the binary cancelled the main task on
+                                  SIGINT: report it in one line */
 
   /* Giving memory back after a burst (trim.c). */
   uv_timer_t trim_timer;
@@ -443,6 +447,11 @@ void corio__interrupt_custom(int on);         /* core.on_interrupt: a
                                                  handled */
 void corio__watch_step(uint64_t t0);          /* --debug: a step started at
                                                  t0 (0: ended) */
+void corio__debug_watch(corio_rt *rt, lua_State *L, int fi);
+  /* --debug: note where the Future or Task at fi was made, and report it
+     if it is collected without ever being awaited */
+int corio__l_tasks(lua_State *L);             /* core.tasks() */
+int corio__l_debugging(lua_State *L);         /* core.debugging() */
 
 /* module.c */
 int corio__preload(lua_State *L);  /* built-in modules into package.preload */

@@ -8,6 +8,7 @@
 ** whatever keeps the loop alive; a second SIGINT exits 130 at once
 ** (interrupt.c, which also reaches a step that never yields).
 */
+#include <errno.h>    /* EPIPE */
 #include <stdio.h>    /* fprintf */
 #include <stdlib.h>   /* EXIT_FAILURE */
 #include <string.h>   /* strcmp */
@@ -16,24 +17,34 @@
 #include "internal.h"
 
 static const char *progname = "corio";
+int luaopen_corio_edit(lua_State *L);         /* edit.c: the REPL's editor */
+int corio__push_bundle(lua_State *L);         /* bundle.c: payload or 0 */
 static corio_rt *the_rt;
 
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage(FILE *out) {
+  fprintf(out,
     "usage: %s [options] [script [args]]\n"
-    "       %s test [paths]\n"
-    "Available options are:\n"
+    "       %s test [options] [paths]   run busted specs (--help for more)\n"
+    "       %s bundle script.lua [-o name]   one standalone executable\n"
+    "With no script, a REPL on a terminal (every line may await), else\n"
+    "the script is read from stdin.  Available options are:\n"
     "  -e stat   execute string 'stat' (in the main task: it may await)\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
     "  -i        enter interactive mode after running the script\n"
     "  -v        show version information\n"
-    "  --debug   warn when a step blocks the loop over 100 ms; dump every\n"
-    "            task's stack on SIGQUIT (also CORIO_DEBUG=1)\n"
+    "  --debug   warn when a step blocks the loop over 100 ms, report\n"
+    "            futures never awaited, locks held at task exit and\n"
+    "            handles left open, dump every task's stack on SIGQUIT\n"
+    "            (also CORIO_DEBUG=1)\n"
+    "  -h, --help  show this help\n"
     "  --        stop handling options\n"
-    "  -         execute stdin and stop handling options\n",
-    progname, progname);
+    "  -         execute stdin and stop handling options\n"
+    "In scripts, -e code and the REPL, `corio` is a global (require\n"
+    "\"corio\" gives the same table).  Ctrl-C cancels the main task (its\n"
+    "cleanup runs) and exits 130; a second Ctrl-C exits at once.\n",
+    progname, progname, progname);
 }
 
 
@@ -79,6 +90,27 @@ static void create_arg(lua_State *L, char **argv, int argc, int script) {
 }
 
 
+/* print, as Lua's (each line flushed), except that a stdout whose reader
+** went away (EPIPE: SIGPIPE is ignored) ends the binary quietly, as a
+** SIGPIPE would end lua5.4, instead of printing into the void. */
+static int l_print(lua_State *L) {
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1) fputc('\t', stdout);
+    fwrite(s, 1, len, stdout);
+    lua_pop(L, 1);
+  }
+  fputc('\n', stdout);
+  if (fflush(stdout) != 0 && errno == EPIPE) {
+    fflush(stderr);
+    _exit(EXIT_SUCCESS);
+  }
+  return 0;
+}
+
+
 static int interrupted;
 
 /* Calls the handler core.on_interrupt set (the REPL's), with whether the
@@ -111,6 +143,7 @@ static void on_sigint(uv_signal_t *h, int signum) {
   int delivered = corio__interrupt_seen();
   if (call_custom(rt, delivered)) return;
   interrupted = 1;
+  rt->sigint_quiet = 1;                   /* one line, not a traceback */
   if (rt->main_task && rt->main_task->state != T_DONE)
     corio__task_cancel(rt, rt->main_task, rt->L, "interrupted");
   else                            /* only servers, watchers... are left */
@@ -139,6 +172,10 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       the_rt->debug = 1;
       continue;
     }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return -2;
+    }
     if (strcmp(a, "-v") == 0) {
       print_version();
       continue;
@@ -151,7 +188,7 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       const char *v = a[2] ? a + 2 : argv[++i];
       if (i >= argc || v == NULL) {
         fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
-        usage();
+        usage(stderr);
         return -1;
       }
       if (a[1] == 'e') {
@@ -163,7 +200,7 @@ static int parse(lua_State *L, int argc, char **argv, int *has_e,
       continue;
     }
     fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
-    usage();
+    usage(stderr);
     return -1;
   }
   return i;
@@ -191,6 +228,12 @@ int main(int argc, char **argv) {
   }
   the_rt = rt;
   lua_State *L = corio_state(rt);
+  rt->stdout_epipe_exit = 1;
+  lua_register(L, "print", l_print);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_corio_edit);   /* only the binary has it */
+  lua_setfield(L, -2, "corio.edit");
+  lua_pop(L, 1);
   lua_getglobal(L, "require");                /* the main task's body */
   lua_pushliteral(L, "corio.cli");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
@@ -200,7 +243,19 @@ int main(int argc, char **argv) {
   }
   lua_newtable(L);                            /* body, actions */
   int script;
-  if (argc > 1 && strcmp(argv[1], "test") == 0) {
+  if (corio__push_bundle(L)) {                /* body, actions, payload */
+    script = 0;                               /* every argument is the
+                                                 script's */
+    lua_createtable(L, 0, 2);                 /* ..., payload, action */
+    lua_pushliteral(L, "bundled");
+    lua_setfield(L, -2, "kind");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "payload");           /* body, actions, action */
+    lua_rawseti(L, -2, 1);
+  } else if (argc > 1 && strcmp(argv[1], "bundle") == 0) {
+    script = 1;
+    add_action(L, "bundle", NULL, NULL);
+  } else if (argc > 1 && strcmp(argv[1], "test") == 0) {
     script = 1;
     add_action(L, "test", NULL, NULL);
   } else {
@@ -208,7 +263,7 @@ int main(int argc, char **argv) {
     script = parse(L, argc, argv, &has_e, &interactive);
     if (script < 0) {
       corio_free(rt);
-      return EXIT_FAILURE;
+      return script == -2 ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     if (script < argc) {
       add_script(L, argv[script]);

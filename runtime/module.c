@@ -164,8 +164,9 @@ static int l_inject_fault(lua_State *L) {
 static int l_on_interrupt(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
+  int on = !lua_isnil(L, 1);            /* before setfield pops it */
   lua_setfield(L, LUA_REGISTRYINDEX, "corio.on_interrupt");
-  corio__interrupt_custom(!lua_isnil(L, 1));
+  corio__interrupt_custom(on);
   return 0;
 }
 
@@ -177,6 +178,12 @@ static void count_handle(uv_handle_t *h, void *arg) {
 
 /* stats() -> {tasks=, handles=, timers=, active=}: what is still alive;
 ** the test harness checks it after every case. */
+static void count_kind(uv_handle_t *h, void *arg) {
+  if (uv_is_active(h) && uv_has_ref(h)) ((int *)arg)[h->type]++;
+}
+
+
+/* stats() -> {tasks=, callbacks=, timers=, handles=}: what is alive. */
 static int l_stats(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   int active = 0;
@@ -195,6 +202,26 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
+
+/* handle_kinds() -> {poll = n, tcp = n, ...}: the active handles that
+** stats() counts, by libuv type (the REPL and the test runner say what
+** is still open). */
+static int l_handle_kinds(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int kinds[UV_HANDLE_TYPE_MAX] = {0};
+  uv_walk(rt->loop, count_kind, kinds);
+  if (rt->timer_on && uv_has_ref((uv_handle_t *)&rt->timer))
+    kinds[UV_TIMER]--;
+  if (rt->idle_on) kinds[UV_IDLE]--;
+  lua_newtable(L);
+  for (int k = 1; k < UV_HANDLE_TYPE_MAX; k++) {
+    if (kinds[k] <= 0) continue;
+    lua_pushinteger(L, kinds[k]);
+    lua_setfield(L, -2, uv_handle_type_name((uv_handle_type)k));
+  }
+  return 1;
+}
+
 /* }==================================================================== */
 
 
@@ -207,9 +234,12 @@ static int luaopen_corio_core(lua_State *L) {
     {"wake", l_wake},
     {"throw", l_throw},
     {"stats", l_stats},
+    {"handle_kinds", l_handle_kinds},
     {"cancel_others", l_cancel_others},
     {"exit_code", l_exit_code},
     {"on_interrupt", l_on_interrupt},
+    {"tasks", corio__l_tasks},
+    {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}
   };

@@ -782,6 +782,20 @@ corio_runtime *corio_attach(lua_State *L, uv_loop_t *loop) {
 ** traceback.  A cancelled main task counts as a failure unless SIGINT
 ** cancelled it (the binary then exits 130). */
 static void report_main(corio_rt *rt, lua_State *L, int ti) {
+  /* The binary after Ctrl-C: a main task ended by that CANCELLED says so
+  ** in one line, as Node does; --debug keeps the traceback.  Any other
+  ** error (one raised by its cleanup) is reported in full. */
+  if (rt->sigint_quiet && !rt->debug) {
+    lua_getiuservalue(L, ti, UV_RES);
+    int cancelled = corio__is_error(L, -1, "CANCELLED");
+    lua_pop(L, 1);
+    if (cancelled) {
+      fputs("corio: interrupted\n", stderr);
+      fflush(stderr);
+      rt->exit_code = 1;
+      return;
+    }
+  }
   report_failure(rt, L, ti, "main");
   rt->exit_code = 1;
 }

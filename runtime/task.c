@@ -79,6 +79,7 @@ static int l_spawn(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   corio__check_callable(L, 1);
   task_new(rt, L, lua_gettop(L) - 1);
+  if (rt->debug) corio__debug_watch(rt, L, 1);  /* the one test when off */
   return 1;
 }
 

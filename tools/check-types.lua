@@ -23,9 +23,13 @@ local INTERNAL = {
   ["corio.core"] = "the C half of corio; its public part is corio's",
   ["corio.compose"] = "the implementation behind corio.gather, wait, ...",
   ["corio.cli"] = "the binary's command line and REPL",
+  ["corio.repl"] = "the REPL behind `corio -i` (a function, not an API)",
+  ["corio.bundle"] = "`corio bundle` and the start of a bundled binary",
+  ["corio.edit"] = "the REPL's line editor (libedit), binary only",
   ["corio.test"] = "the busted runner behind `corio test`",
   ["corio.WaitList"] = "corio.sync's private wait queue",
   ["corio.Listener"] = "corio.net's private listening socket",
+  ["corio.WebSocketConn"] = "the wslay state behind a corio.WebSocket",
   ["corio.ProcessHandle"] = "corio.process's private child handle",
 }
 
@@ -93,16 +97,19 @@ table.sort(modules)
 -- Walk the values reachable from the modules to find their classes.
 local found, seen = {}, {}
 local function walk(v, depth)
-  if depth > 6 or seen[v] or v == _G or v == package then return end
+  -- seen[v] is the depth v was walked at: reached again nearer a module,
+  -- it is walked again (else what is found would depend on pairs order).
+  if depth > 6 or (seen[v] and seen[v] <= depth) or v == _G or
+     v == package then return end
   local t = type(v)
   if t == "table" then
-    seen[v] = true
+    seen[v] = depth
     local n = rawget(v, "__name")
     if type(n) == "string" and n:match("^corio%.") then found[n] = v end
     for _, x in pairs(v) do walk(x, depth + 1) end
     walk(getmetatable(v), depth + 1)
   elseif t == "function" then
-    seen[v] = true
+    seen[v] = depth
     for i = 1, 255 do
       local name, x = debug.getupvalue(v, i)
       if not name then break end
@@ -123,6 +130,20 @@ for _, name in ipairs(modules) do
   end
   walk(m, 0)
 end
+
+-- Classes a public module hands out may be made in a private one (the
+-- HTTP Response in corio._http_client): walk those too (after the public ones),
+-- so what is found does not depend on how deep the public path to it is.
+local private = {}
+for name in pairs(package.preload) do
+  if name:match("^corio%._") then private[#private + 1] = name end
+end
+table.sort(private)
+for _, name in ipairs(private) do
+  local ok, m = pcall(require, name)
+  if ok then walk(m, 0) end
+end
+
 seen[debug.getregistry()] = nil
 for k, v in pairs(debug.getregistry()) do
   if type(k) == "string" and k:match("^corio%.") then walk(v, 0) end

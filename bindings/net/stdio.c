@@ -13,10 +13,13 @@
 **     io.write (they would see EAGAIN).  The backend reads and writes the
 **     blocking fd with libuv fs requests on the thread pool, one read and
 **     one write at a time (queued writes go out together, in order).
+**     stdout and stderr are the exception: written at once, blocking
+**     (stdio_write_now), so they interleave with print in program order.
 */
+#include <stdio.h>    /* fflush */
 #include <stdlib.h>   /* malloc, free */
 #include <string.h>   /* memcpy */
-#include <unistd.h>   /* close */
+#include <unistd.h>   /* close, _exit */
 
 #include "net.h"
 
@@ -159,8 +162,49 @@ static void fdwrite_cb(uv_fs_t *req) {
 }
 
 
+/* stdout and stderr on a pipe or file are written at once, blocking, as
+** Node does on Linux: output then comes out in program order with Lua's
+** print and io.write (flushed first), which share the fd.  Returns 0 or
+** a libuv error; the binary ends quietly on EPIPE at stdout (its reader
+** is gone, as `corio x.lua | head` does to it). */
+static int stdio_write_now(stream *s, const uv_buf_t *bufs, int n) {
+  uv_buf_t v[FD_IOV];
+  int k = n < FD_IOV ? n : FD_IOV;
+  memcpy(v, bufs, (size_t)k * sizeof *v);
+  fflush(s->fd == 1 ? stdout : stderr);
+  uv_buf_t *b = v;
+  while (k > 0) {
+    uv_fs_t req;
+    int r = uv_fs_write(NULL, &req, s->fd, b, (unsigned int)k, -1, NULL);
+    uv_fs_req_cleanup(&req);
+    if (r == UV_EINTR || r == UV_EAGAIN) continue;
+    if (r < 0) {
+      if (r == UV_EPIPE && s->fd == 1 && s->rt->stdout_epipe_exit) {
+        fflush(stderr);
+        _exit(0);
+      }
+      return r;
+    }
+    size_t done = (size_t)r;
+    while (k > 0 && done >= b->len) {       /* skip what went out */
+      done -= b->len;
+      b++;
+      k--;
+    }
+    if (k > 0) {
+      b->base += done;
+      b->len -= done;
+    }
+  }
+  return 0;
+}
+
+
 int net__fd_write(stream *s, const uv_buf_t *bufs, int n) {
   size_t total = 0;
+  if ((s->fd == 1 || s->fd == 2) && n <= FD_IOV && s->fq == NULL &&
+      !(s->flags & SF_WBUSY))
+    return stdio_write_now(s, bufs, n);
   for (int i = 0; i < n; i++) total += bufs[i].len;
   wchunk *c = malloc(sizeof *c + total);
   if (c == NULL) return UV_ENOMEM;

@@ -17,6 +17,7 @@
 ** on it or it has writes queued: read-ahead alone never keeps a process
 ** alive.
 */
+#include <stdio.h>    /* fprintf: --debug */
 #include <stdlib.h>   /* calloc, free, malloc */
 
 #include "net.h"
@@ -293,11 +294,19 @@ static int stream_abort(lua_State *L) {
 
 
 /* __gc: a forgotten stream closes; queued writes still go out, but no
-** longer keep the loop alive. */
+** longer keep the loop alive.  --debug says so: a socket left to the
+** collector is closed at an unpredictable time (asyncio's ResourceWarning).
+** stdio streams (fd backend) and the final teardown are not reported. */
 static int stream_gc(lua_State *L) {
   stream_ud *ud = lua_touserdata(L, 1);
   stream *s = ud->s;
   if (s == NULL) return 0;
+  if (s->rt->debug && !s->rt->closing && !(s->flags & SF_CLOSED) &&
+      s->kind != SK_FD && s->kind != SK_TTY) {
+    fprintf(stderr, "corio: [debug] a Stream was garbage-collected while "
+            "open; close it (or declare it `local s <close> = ...`)\n");
+    fflush(stderr);
+  }
   s->ud = NULL;
   ud->s = NULL;
   if (!(s->flags & SF_CLOSED)) close_begin(s);

@@ -30,6 +30,43 @@
 ---@field version string
 ---@field url string after redirects
 ---@field headers corio.http.Headers
+local Response = {}
+---@async
+---Up to n bytes, or a line ("l"), or all ("a"), as Stream:read.
+function Response:read(...) end
+---@async
+function Response:lines(...) end
+---@async
+---@param limit? integer (64 MiB)
+---@return string
+function Response:body(limit) end
+---@async
+---@return any
+function Response:json() end
+function Response:close() end
+
+---A WebSocket (RFC 6455): `http.websocket` or `req:websocket()`
+---(docs/API-websocket.md).
+---@class corio.WebSocket
+---@field close_code integer? after the peer closed
+---@field close_reason string?
+---@field protocol string? the subprotocol chosen
+local WebSocket = {}
+---@async
+---@param data string
+---@param kind? "text"|"binary" (text)
+function WebSocket:send(data, kind) end
+---@async
+---@return string? data nil when the peer closed
+---@return ("text"|"binary")? kind
+function WebSocket:receive() end
+---@async
+---@param data? string
+function WebSocket:ping(data) end
+---@async
+---@param code? integer (1000)
+---@param reason? string
+function WebSocket:close(code, reason) end
 
 ---A connection pool.
 ---@class corio.http.Client
@@ -87,6 +124,7 @@ function Request:json() end
 ---@async
 ---Answers the upgrade; see docs/API-websocket.md.
 ---@param opts? table
+---@return corio.WebSocket
 function Request:websocket(opts) end
 
 ---The `res` a server handler writes to.
@@ -145,6 +183,7 @@ function http.headers(init) end
 ---@async
 ---@param url string ws:// or wss://
 ---@param opts? table
+---@return corio.WebSocket
 function http.websocket(url, opts) end
 
 ---@param host string
