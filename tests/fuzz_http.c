@@ -8,7 +8,7 @@
 ** names) or refused with 400/431/505; an accepted head holds no bare LF;
 ** a chunk size is a non-negative integer below 16^15.
 **
-**   make fuzz-http          (FUZZ_TIME=60 seconds by default)
+**   make fuzz               (every target, FUZZ_TIME=60 seconds each)
 */
 #include <stdint.h>
 #include <stdlib.h>
