@@ -113,8 +113,18 @@ static void hook(lua_State *L, lua_Debug *ar) {
 }
 
 
-/* Hooks the running Lua thread (in a handler, on the loop thread). */
-static void arm(void) {
+/* A SIGINT is raised in the running step only once that step has run
+** this many more VM instructions (a few ms): a step that suspends before
+** then leaves it to the loop side, which cancels the main task at its
+** await as a script expects (its pcall around the await sees it); only a
+** step that really does not yield is interrupted where it is.  (Raised at
+** once, a Ctrl-C landing just after print("ready") and before the pcall
+** that guards the next await skipped the script's cleanup.) */
+#define SIGINT_GRACE 1000000
+
+/* Hooks the running Lua thread (in a handler, on the loop thread): at its
+** next instruction (count 1, every event) or after `count` of them. */
+static void arm(int mask, int count) {
   lua_State *L = running();
   if (L == NULL) return;
   lua_Hook h = lua_gethook(L);
@@ -122,8 +132,10 @@ static void arm(void) {
     saved_hook = h;
     saved_mask = lua_gethookmask(L);
     saved_count = lua_gethookcount(L);
+  } else if (lua_gethookcount(L) == 1) {
+    return;                             /* already armed to run at once */
   }
-  lua_sethook(L, hook, HOOK_MASK, 1);
+  lua_sethook(L, hook, mask, count);
 }
 
 /* }==================================================================== */
@@ -150,15 +162,15 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
   } else if (sig == SIGINT) {
     if (atomic_fetch_add(&nsigint, 1) > 0) _exit(130);
     atomic_fetch_or(&hook_req, H_INT);
-    arm();
+    arm(LUA_MASKCOUNT, SIGINT_GRACE);
     chain(&old_int, sig, si, uc);       /* libuv: wakes the loop side */
   } else if (sig == SIGQUIT) {
     atomic_fetch_or(&hook_req, H_DUMP);
-    arm();
+    arm(HOOK_MASK, 1);
     chain(&old_quit, sig, si, uc);
   } else {                              /* WATCH_SIG */
     atomic_fetch_or(&hook_req, H_SLOW);
-    arm();
+    arm(HOOK_MASK, 1);
   }
   errno = saved;
 }
