@@ -52,7 +52,7 @@ LD_LIBRARY_PATH="$lib" ldd "$tmp/host" | grep -q "libcorio.so.$major => $lib/" |
 # shellcheck disable=SC2046
 ${CC:-cc} -o "$tmp/host-static" tests/install/host.c \
   $(pkg-config --cflags corio) "$(pkg-config --variable=libdir corio)/libcorio.a" \
-  $(pkg-config --libs lua5.4 libuv) -lm
+  $(pkg-config --static --libs corio | sed 's/-lcorio\b//')
 out=$("$tmp/host-static")
 [ "$out" = "host: task gave 42, corio $version" ] || fail "static host printed: $out"
 ! ldd "$tmp/host-static" | grep -q libcorio || fail "the static host loads libcorio.so"

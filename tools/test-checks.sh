@@ -23,10 +23,10 @@ sed -i '/^function Barrier:broken/d' "$tmp/t1/corio/sync.lua"
 expect_fail "untyped method" "corio.Barrier.broken" \
   "$build/corio" tools/check-types.lua "$tmp/t1/corio.lua" "$tmp"/t1/corio/*.lua
 
-# A module the binary gains later (corio.json here) fails until typed.
+# A module the binary gains later (a corio.yaml here) fails until typed.
 # shellcheck disable=SC2086
-expect_fail "untyped module" "corio.json (module" "$build/corio" \
-  -e 'package.preload["corio.json"] = function() return {encode = print} end' \
+expect_fail "untyped module" "corio.yaml (module" "$build/corio" \
+  -e 'package.preload["corio.yaml"] = function() return {encode = print} end' \
   tools/check-types.lua $types
 
 # A typed function the runtime does not export.
