@@ -6,8 +6,8 @@
 ** the --debug slow-step report -- can run.  We do what lua.c does: a raw
 ** signal handler touches the Lua state only through lua_sethook (the one
 ** call Lua documents as safe there), and the hook then runs on the loop
-** thread at the running step's next instruction, where it may raise or
-** look around:
+** thread at the running step's next instruction (SIGINT: after a grace,
+** see SIGINT_GRACE), where it may raise or look around:
 **
 **   SIGINT    the hook raises CANCELLED "interrupted" in the running step
 **             (its <close> handlers and pcalls run); the loop side, once
