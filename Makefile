@@ -255,8 +255,13 @@ $(BUILD)/embed_test: $(EMBED_TEST_SRC) tests/embed/t.h $(BUILD)/libcorio.a
 VALGRIND = valgrind -q --leak-check=full \
   --show-leak-kinds=definite,indirect,possible \
   --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
+# The RSS bounds are checked in the native run at full counts: under
+# valgrind the process's RSS is valgrind's own heap (it grew 2.7 MiB over
+# 200 cycles that natively grow 92 KiB over 10,000), and its leak check
+# stands in for them there.
 check-embed: $(BUILD)/embed_test
-	CORIO_EMBED_SCALE=50 $(VALGRIND) $(BUILD)/embed_test
+	$(BUILD)/embed_test
+	CORIO_EMBED_SCALE=50 CORIO_EMBED_NO_RSS=1 $(VALGRIND) $(BUILD)/embed_test
 
 SAN = -O1 -g -fno-omit-frame-pointer
 check-embed-asan:
