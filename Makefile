@@ -215,7 +215,7 @@ FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
 FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra
 FUZZ_SRC_fuzz_rbuf = bindings/net/rbuf.c
 FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
-FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -Iruntime -Ibindings $(PKG_CFLAGS) \
+FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -DCORIO_VERSION='"$(VERSION)"' -Iruntime -Ibindings $(PKG_CFLAGS) \
   $(LUA_STATIC) -lm -ldl
 FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c
 FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) -lz -lm -ldl
