@@ -109,7 +109,10 @@ static void free_busy(void) {
   CHECK_EQ(corio_free(rt), CORIO_OK);
   double s = t_now() - t0;
   printf("  corio_free took %.0f ms\n", s * 1000);
-  CHECK(s < 1.0);
+  /* Under valgrind (the scaled run) threads take turns and a spinning
+  ** job sees its interrupt only when its turn comes: there the bound only
+  ** says that freeing does not hang (it took 0.1 to 7 s). */
+  CHECK(s < (t_scale(50) < 50 ? 30.0 : 1.0));
 }
 
 

@@ -3,6 +3,7 @@
 ** racing corio_free, C futures settled from threads, corio_stop from a
 ** thread, two runtimes on two threads.  Run under TSan too.
 */
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,10 @@ static void bounded_queue(void) {
 }
 
 
-/* Posts racing corio_free: OK or ECLOSED, and every post is consumed
-** once (runs + drops = posts). */
+/* Posts racing corio_free: OK, EFULL or ECLOSED, and every post is
+** consumed once (runs + drops = posts).  The queue is bounded: unbounded,
+** four posting threads outrun a main thread slowed down by valgrind and
+** queue items until the machine runs out of memory. */
 typedef struct racer {
   uv_thread_t th;
   corio_port *port;
@@ -145,6 +148,7 @@ static void race(void *arg) {
     int rc = corio_port_post(r->port, count_run, NULL, count_drop);
     r->posts++;
     if (rc == CORIO_OK) r->ok++;
+    else if (rc == CORIO_EFULL) sched_yield();
     else if (rc == CORIO_ECLOSED) {
       if (++r->closed == 100) break;          /* it stays closed */
     } else CHECK(rc == CORIO_OK || rc == CORIO_ECLOSED);
@@ -154,7 +158,11 @@ static void race(void *arg) {
 
 static void posts_race_free(void) {
   runs = drops = 0;
-  corio_runtime *rt = t_new();
+  corio_config cfg;
+  corio_config_init(&cfg);
+  cfg.port_queue_max = 4096;
+  corio_runtime *rt = corio_create(&cfg, NULL);
+  CHECK(rt != NULL);
   corio_port *port = corio_port_open(rt);
   racer rs[4];
   for (int i = 0; i < 4; i++) {
