@@ -271,6 +271,7 @@ typedef struct corio_rt {
   int chunks_ref;              /* registry ref: table of the chunk threads */
   int *free_slots;             /* recycled slots */
   int free_n, free_cap, max_slot;  /* in use: max_slot - free_n */
+  int slot_peak;               /* highest max_slot since the last refit */
 
   /* Finished coroutines kept for reuse (up to CORIO_THREAD_POOL) sit on
   ** the stack of this thread: taking or giving one back is a move

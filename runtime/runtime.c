@@ -160,6 +160,7 @@ void corio__unanchor(corio_rt *rt, lua_State *L, int slot) {
 static void shrink_live(corio_rt *rt) {
   if (rt->free_n != rt->max_slot || rt->max_slot < 4096) return;
   for (int c = 0; c < rt->nchunks; c++) lua_settop(rt->chunks[c], 1);
+  if (rt->max_slot > rt->slot_peak) rt->slot_peak = rt->max_slot;
   rt->max_slot = 0;
   rt->free_n = 0;
 }
@@ -169,11 +170,65 @@ static void shrink_live(corio_rt *rt) {
 ** the highest one in use are cut off: a free slot holds nil, an anchored
 ** value never is.  Called after a burst (trim.c); the work is a scan of
 ** the free slots. */
+/* settop alone gives a chunk's memory back only in part: lua_checkstack
+** raised the limit of the chunk's base frame (ci->top) to the highest
+** slot it ever held, and the collector never shrinks a stack below that
+** limit, so a million tasks left 16 MiB of chunk stacks behind for good
+** (tests/regress/anchor_chunks_kept_after_burst_spec.lua).  Hence the
+** chunks past the one holding the top slot are dropped (the collector
+** frees them), and that one, if it once held 4,096 slots more than it
+** keeps, is moved to a fresh thread sized for what it keeps.
+** [t(chunks) -> ]: pcall'd by refit_chunks (lua_newthread may raise). */
+static int refit_body(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 1);
+  int need = rt->max_slot > 0 ? ((rt->max_slot - 1) >> CHUNK_BITS) + 1 : 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->chunks_ref);
+  for (int c = need; c < rt->nchunks; c++) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, c + 1);
+  }
+  if (need < rt->nchunks) rt->nchunks = need;
+  int c = rt->nchunks - 1;
+  int first = c << CHUNK_BITS;               /* slots first+1 .. */
+  int held = rt->slot_peak - first;          /* slots it once held */
+  lua_State *old = rt->chunks[c];
+  int keep = lua_gettop(old);                /* the nil and its slots */
+  if (held > CHUNK_MASK + 1) held = CHUNK_MASK + 1;
+  if (held + 1 - keep >= 4096) {
+    lua_State *A = lua_newthread(L);         /* t, A */
+    if (!lua_checkstack(A, keep)) return 0;
+    lua_xmove(old, A, keep);                 /* the same slots, in order */
+    rt->chunks[c] = A;
+    lua_rawseti(L, -2, c + 1);               /* t */
+  }
+  return 0;
+}
+
+
+static void refit_chunks(corio_rt *rt) {
+  if (rt->nchunks == 0 || rt->slot_peak <= rt->max_slot) return;
+  lua_State *L = rt->mainL;
+  if (lua_checkstack(L, 4)) {
+    lua_pushcfunction(L, refit_body);
+    lua_pushlightuserdata(L, rt);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);  /* kept as is */
+  }
+  rt->slot_peak = rt->max_slot;
+}
+
+
 void corio__shrink_anchors(corio_rt *rt) {
-  if (rt->max_slot < 4096 || rt->free_n < rt->max_slot / 2) return;
+  if (rt->max_slot > rt->slot_peak) rt->slot_peak = rt->max_slot;
+  if (rt->max_slot < 4096 || rt->free_n < rt->max_slot / 2) {
+    refit_chunks(rt);
+    return;
+  }
   int top = rt->max_slot;
   while (top > 0 && lua_isnil(chunk_of(rt, top), index_of(top))) top--;
-  if (top == rt->max_slot) return;
+  if (top == rt->max_slot) {
+    refit_chunks(rt);
+    return;
+  }
   int k = 0;
   for (int i = 0; i < rt->free_n; i++)
     if (rt->free_slots[i] <= top) rt->free_slots[k++] = rt->free_slots[i];
@@ -193,6 +248,7 @@ void corio__shrink_anchors(corio_rt *rt) {
       rt->free_cap = cap;
     }
   }
+  refit_chunks(rt);
 }
 
 /* }==================================================================== */
