@@ -398,7 +398,7 @@ end)
 -- run meanwhile are unaffected.
 -- =====================================================================
 item("faults", function()
-  local n = math.max(100, math.floor(600 * SCALE))
+  local n = math.max(300, math.floor(600 * SCALE))
   local codes, strange = {}, {}
   local function tally(err)
     if corio.Error.is(err) and type(err.code) == "string" then
@@ -451,7 +451,7 @@ item("faults", function()
 
   -- 2. kill -9 clients: each asks for 1 GB, never reads, and is killed
   -- while the server is blocked writing to it.
-  local nkill = math.max(5, math.floor(40 * SCALE))
+  local nkill = math.max(10, math.floor(40 * SCALE))
   local killed = 0
   for _ = 1, nkill do
     local p = process.spawn({ CORIO, PEER, "hog", port, 1000000000 }, { stdout = "pipe" })
@@ -465,7 +465,7 @@ item("faults", function()
   faults = faults + nkill
 
   -- 3. A faulting server (Python): resets, half answers, half-closes.
-  local m = math.max(40, math.floor(400 * SCALE)) // 4 * 4
+  local m = math.max(100, math.floor(400 * SCALE)) // 4 * 4
   local ps = process.spawn({ PYTHON, FAULTS, "server", m }, { stdout = "pipe" })
   local fport = tonumber(ps.stdout:read("l"))
   local complete, i = 0, 0
