@@ -91,6 +91,9 @@ def server(n):
         if kind == 0:
             reset(s)
             continue
+        if kind == 3:
+            s.close()
+            continue
         want = int(recv_line(s) or b"0")
         if kind == 1:
             s.sendall(b"x" * (want // 2))
@@ -100,8 +103,6 @@ def server(n):
             s.shutdown(socket.SHUT_WR)
             while s.recv(65536):
                 pass
-            s.close()
-        else:
             s.close()
     return 0
 

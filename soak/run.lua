@@ -1,4 +1,4 @@
--- soak/run.lua -- the soak suite (issue 15, point 10), first items.
+-- soak/run.lua -- the soak suite (issue 15, point 10; docs/RELIABILITY.md).
 --   build/corio soak/run.lua [scale]     (make soak; CI: scale 0.1)
 -- Each item prints its figure and fails the run past its threshold.
 -- The peers run as child processes: soak/peer.lua (corio) and
@@ -43,6 +43,18 @@ corio.set_error_handler(function(err, info)
   failed = failed + 1
 end)
 
+-- fds back to fd0: closes finish on a later loop turn, so this polls
+-- (up to 5 s); past that it lists the fds on stderr.
+local function fds_back(fd0)
+  local t0, fd1 = corio.now(), nfds()
+  while fd1 > fd0 and corio.now() - t0 < 5 do
+    corio.sleep(0.1)
+    fd1 = nfds()
+  end
+  if fd1 > fd0 then os.execute("ls -l /proc/" .. MYPID .. "/fd >&2") end
+  return fd1
+end
+
 local function report(name, figure, ok, limit)
   print(("%-40s %-28s %s (limit %s)"):format(name, figure, ok and "ok" or "FAIL", limit))
   if not ok then failed = failed + 1 end
@@ -51,8 +63,15 @@ end
 -- Items run in order; SOAK_ONLY (a Lua pattern) picks some by name:
 -- idle, cycles, tasks, slowreader, longline, spawns, emfile, faults.
 local ONLY = os.getenv("SOAK_ONLY")
+-- An item that raises or runs past its time fails the run, and the
+-- items after it still run.
+local ITEM_LIMIT = SCALE >= 1 and 600 or 120
 local function item(name, fn)
-  if not ONLY or name:find(ONLY) then fn() end
+  if ONLY and not name:find(ONLY) then return end
+  local ok, err = pcall(corio.timeout, ITEM_LIMIT, fn)
+  if not ok then
+    report(name, tostring(err), false, ("no error, within %d s"):format(ITEM_LIMIT))
+  end
 end
 
 local function settle(limit, secs)
@@ -82,7 +101,7 @@ item("idle", function()
          rss() <= r0 + 8 * 2^20 and took <= 5, "+8 MiB within 5 s")
   srv:close()
   srv:wait_closed()
-  local fd1 = nfds()
+  local fd1 = fds_back(fd0)
   report("  fds after close", ("%d (start %d)"):format(fd1, fd0), fd1 <= fd0, "start")
 end)
 
@@ -317,7 +336,7 @@ item("spawns", function()
   for w = 1, 8 do ws[w] = corio.spawn(worker) end
   for w = 1, 8 do ws[w]:await() end
   local took = corio.now() - t0
-  -- The forgotten ones: wait (up to 10 s) until no child is left.
+  -- The forgotten ones: wait (up to 30 s) until no child is left.
   local kids, left, zombies
   local t1 = corio.now()
   repeat
@@ -327,9 +346,9 @@ item("spawns", function()
       left = left + 1
       if st:find("Z") then zombies = zombies + 1 end
     end
-  until left == 0 or corio.now() - t1 > 10
+  until left == 0 or corio.now() - t1 > 30
   collectgarbage()
-  local fd1 = nfds()
+  local fd1 = fds_back(fd0)
   report(("%d spawns"):format(n),
          ("%.0f/s, %d zombies, %d children left"):format(n / took, zombies, left),
          bad == 0 and left == 0, "no zombie, all exit 0")
@@ -364,10 +383,12 @@ item("emfile", function()
       if not ok then errors[#errors + 1] = tostring(err) end
     end)
   end
-  -- Wait until the count stops growing: the server is out of fds.
-  local last, since = -1, corio.now()
-  while corio.now() - since < 1 and served < n do
+  -- Wait until the server is out of fds (0-63 all open) and the count
+  -- has stopped growing for half a second (or 30 s have passed).
+  local last, since, t = -1, corio.now(), corio.now()
+  while served < n and corio.now() - t < 30 do
     if served ~= last then last, since = served, corio.now() end
+    if corio.now() - since >= 0.5 and nfds(proc.pid, 64) == 64 then break end
     corio.sleep(0.05)
   end
   local stuck, cfds = served, nfds(proc.pid, 64)
@@ -517,7 +538,7 @@ item("faults", function()
   srv:close()
   srv:wait_closed()
   collectgarbage()
-  local fd1 = nfds()
+  local fd1 = fds_back(fd0)
   local seen = {}
   for code, k in pairs(codes) do seen[#seen + 1] = code .. " " .. k end
   table.sort(seen)
