@@ -23,8 +23,8 @@ do
   f:close()
 end
 
--- Open fds of this process (or pid), and of them those numbered below
--- below (an fd inherited from our own parent may sit higher).
+-- Open fds of this process (or of pid); with `below`, only those numbered
+-- under it (an fd inherited from our own parent may sit higher).
 local function nfds(pid, below)
   local n = 0
   local p = io.popen("ls /proc/" .. (pid or MYPID) .. "/fd")
@@ -539,12 +539,14 @@ item("faults", function()
   srv:wait_closed()
   collectgarbage()
   local fd1 = fds_back(fd0)
-  local seen = {}
-  for code, k in pairs(codes) do seen[#seen + 1] = code .. " " .. k end
+  local seen, nerr = {}, 0
+  for code, k in pairs(codes) do
+    seen[#seen + 1] = code .. " " .. k
+    nerr = nerr + k
+  end
   table.sort(seen)
   report(("%d peer faults"):format(faults),
-         ("%d corio.Error, %d other"):format(#seen > 0 and (function()
-           local t = 0 for _, k in pairs(codes) do t = t + k end return t end)() or 0, #strange),
+         ("%d corio.Error, %d other"):format(nerr, #strange),
          #strange == 0 and r.code == 0 and killed == nkill and scode == 0 and gone == nk,
          "only corio.Error")
   print("  " .. table.concat(seen, ", "))
