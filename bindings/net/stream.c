@@ -433,6 +433,7 @@ uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt) {
     corio__uverror(L, r, "pipe", NULL);
   }
   net__stream_opened(s);
+  corio__track_site(rt, L, &s->u.h, "Stream (child's pipe)", NULL);
   return &s->u.pipe;
 }
 
