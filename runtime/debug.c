@@ -309,6 +309,16 @@ void corio__debug_task_end(corio_rt *rt, lua_State *L, int ti,
 }
 
 
+/* core.where() -> "file:line" of the script's code calling (through any
+** of corio's own Lua code), or nil. */
+int corio__l_where(lua_State *L) {
+  char buf[256];
+  if (corio__where(L, 0, buf, sizeof buf)) lua_pushstring(L, buf);
+  else lua_pushnil(L);
+  return 1;
+}
+
+
 /* core.debugging() -> whether --debug (or CORIO_DEBUG=1) is on. */
 int corio__l_debugging(lua_State *L) {
   lua_pushboolean(L, corio__rt(L)->debug);

@@ -240,6 +240,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"on_interrupt", l_on_interrupt},
     {"tasks", corio__l_tasks},
     {"open_handles", corio__l_open_handles},
+    {"where", corio__l_where},
     {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}

@@ -13,8 +13,8 @@ endpoint:
       that keep the program alive)
   corio.debug.handles() -> under --debug, a list of {kind=, created=,
       active=} for every open Stream, Server, UDP socket, Process,
-      Watcher, Signal handler and pending Timer (call_later, call_at);
-      an empty list otherwise
+      Watcher, Signal handler, pending Timer (call_later, call_at) and
+      File (active: it keeps the program alive); an empty list otherwise
 ]]
 local core = require "corio.core"
 
@@ -31,8 +31,16 @@ function M.tasks()
   return out
 end
 
+-- Open handles, and under --debug the open Files (fs.open records them
+-- in core.debug_files).
 function M.handles()
-  return core.open_handles()
+  local list = core.open_handles()
+  for f, where in pairs(core.debug_files or {}) do
+    if f.fd ~= nil then
+      list[#list + 1] = { kind = "File", created = where, active = false }
+    end
+  end
+  return list
 end
 
 -- "  2 Stream created at app.lua:7" lines: identical kind and site once,
@@ -55,7 +63,7 @@ end
 -- The leak report of the binary's exit under --debug (runtime/main.c):
 -- what the script opened and never closed; "" if nothing.
 function M.at_exit()
-  local lines = grouped(core.open_handles())
+  local lines = grouped(M.handles())
   if #lines == 0 then return "" end
   return "corio: [debug] still open at exit (closed by the exit, not by "
     .. "the script):\n" .. table.concat(lines, "\n")
@@ -83,7 +91,7 @@ function M.summary(running)
   if #kinds > 0 then
     lines[#lines + 1] = "  open handles: " .. table.concat(kinds, ", ")
   end
-  local open = core.open_handles()
+  local open = M.handles()
   if running then
     local keep = {}
     for _, h in ipairs(open) do
