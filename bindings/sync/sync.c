@@ -272,7 +272,15 @@ static sync_class sem_class = {"corio.Semaphore", sizeof(sem)};
 ** object was made without --debug: the one test is s->dbg.
 ** --------------------------------------------------------------------- */
 
-static void dbg_new(lua_State *L, sem *s, int si) {
+/* Kept out of line (and out of the hot paths' registers): a plain run
+** pays one test of s->dbg in acquire and release, nothing more. */
+#if defined(__GNUC__)
+#define DBG_COLD __attribute__((cold, noinline))
+#else
+#define DBG_COLD
+#endif
+
+DBG_COLD static void dbg_new(lua_State *L, sem *s, int si) {
   char where[256];
   lua_createtable(L, 0, 3);
   lua_pushstring(L, s->kind == SEM_LOCK ? "Lock" : "BoundedSemaphore");
@@ -286,8 +294,8 @@ static void dbg_new(lua_State *L, sem *s, int si) {
 
 
 /* The task at ti took one permit of the object at si, in coroutine co. */
-static void dbg_acquired(lua_State *L, corio_rt *rt, int si, int ti,
-                         lua_State *co) {
+DBG_COLD static void dbg_acquired(lua_State *L, corio_rt *rt, int si,
+                                  int ti, lua_State *co) {
   static lua_Integer seq;
   char where[256];
   int top = lua_gettop(L);
@@ -329,9 +337,29 @@ static void dbg_acquired(lua_State *L, corio_rt *rt, int si, int ti,
 }
 
 
+/* The running task took a permit of the object at 1 without waiting. */
+DBG_COLD static void dbg_acquired_here(lua_State *L, corio_rt *rt) {
+  if (rt->current && rt->current->co == L) {
+    corio__push_task(rt, L, rt->current);
+    dbg_acquired(L, rt, 1, lua_gettop(L), L);
+    lua_pop(L, 1);
+  }
+}
+
+
+/* release() at 1 hands a permit to the waiter t (suspended in acquire). */
+DBG_COLD static void dbg_handed(lua_State *L, corio_rt *rt,
+                                corio_task *t) {
+  corio__push_task(rt, L, t);
+  dbg_acquired(L, rt, 1, lua_gettop(L), t->co);
+  lua_pop(L, 1);
+}
+
+
 /* A permit of the object at si goes back, released by the task running
 ** L (if any). */
-static void dbg_released(lua_State *L, corio_rt *rt, int si) {
+DBG_COLD static void dbg_released(lua_State *L, int si) {
+  corio_rt *rt = RT_UPVALUE(L);
   int top = lua_gettop(L);
   if (lua_getiuservalue(L, si, 1) != LUA_TTABLE ||
       lua_getfield(L, -1, "held") != LUA_TTABLE) {
@@ -395,14 +423,7 @@ static int sem_acquire(lua_State *L) {
   sem *s = sync__check(L, 1);
   if (s->value > 0) {                         /* free: no waiter can exist */
     s->value--;
-    if (s->dbg) {
-      corio_rt *rt = RT_UPVALUE(L);
-      if (rt->current && rt->current->co == L) {
-        lua_settop(L, 1);
-        corio__push_task(rt, L, rt->current);
-        dbg_acquired(L, rt, 1, 2, L);
-      }
-    }
+    if (s->dbg) dbg_acquired_here(L, RT_UPVALUE(L));
     lua_pushvalue(L, 1);
     return 1;
   }
@@ -417,11 +438,7 @@ static int sem_acquire(lua_State *L) {
 static int sem_release1(lua_State *L, corio_rt *rt, sem *s) {
   corio_task *t = sync__wl_pop(&s->waiters);
   if (t) {
-    if (s->dbg) {
-      corio__push_task(rt, L, t);
-      dbg_acquired(L, rt, 1, lua_gettop(L), t->co);
-      lua_pop(L, 1);
-    }
+    if (s->dbg) dbg_handed(L, rt, t);
     lua_pushvalue(L, 1);                      /* acquire() returns self */
     corio__wake(rt, t, L, 1, WAKE_VALUES);
     return 1;
@@ -436,10 +453,7 @@ static int sem_release1(lua_State *L, corio_rt *rt, sem *s) {
 static int sem_release(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   sem *s = sync__check(L, 1);
-  if (s->dbg) {
-    lua_settop(L, 1);
-    dbg_released(L, rt, 1);
-  }
+  if (s->dbg) dbg_released(L, 1);
   if (!sem_release1(L, rt, s)) {
     if (s->kind == SEM_LOCK)
       return corio__error(L, "INVALID_STATE", "release",
