@@ -385,6 +385,10 @@ size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
+void corio__close_anchored(corio_rt *rt, lua_State *L);  /* closes every
+                                 server, watcher, signal handler, process
+                                 handle kept alive by the loop, working on
+                                 L (core.close_others, stop_all) */
 void corio__stop_all(corio_rt *rt, const char *msg);  /* the binary's
                                                  first SIGINT after the main
                                                  task: close servers,
