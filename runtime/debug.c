@@ -114,7 +114,9 @@ static int never_gc(lua_State *L) {
   if (rt == NULL || rt->closing) return 0;
   lua_getiuservalue(L, 1, 1);
   corio_fut *f = corio__to_fut(rt, L, -1);
-  if (f && !f->observed) {
+  /* A cancelled one is not reported: cancelling was a decision about it
+  ** (and the shutdown after a failed main task cancels every task). */
+  if (f && !f->observed && f->state != FUT_CANCELLED) {
     lua_getiuservalue(L, 1, 2);
     fprintf(stderr, "corio: [debug] a %s created at %s was collected "
             "without ever being awaited (no await, result() or done "
