@@ -261,6 +261,7 @@ static int l_spawn(lua_State *L) {
   p->h.data = p;
   int err = uv_spawn(rt->loop, &p->h, &o);
   corio__track(rt, (uv_handle_t *)&p->h);   /* closed even if it failed */
+  corio__track_site(rt, L, (uv_handle_t *)&p->h, "Process", NULL);
   if (err < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);  /* libuv wants it closed */
     for (int i = 0; i < 3; i++) corio__stream_close(L, pidx + i);

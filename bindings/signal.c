@@ -221,6 +221,7 @@ static int l_on(lua_State *L) {
   p->h.data = p;
   p->rt = rt;
   corio__track(rt, (uv_handle_t *)&p->h);
+  corio__track_site(rt, L, (uv_handle_t *)&p->h, "Signal handler", NULL);
   p->anchor = 0;
   p->signum = signum;
   p->seq = next_seq++;

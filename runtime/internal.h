@@ -137,6 +137,9 @@ enum {                          /* what the resumed await does */
                                    suspended since it started) */
 #define TF_ARGS         0x40    /* it was spawned with arguments (UV_RES
                                    held them) */
+#define TF_HOLDS        0x80    /* --debug: it acquired a Lock or a
+                                   BoundedSemaphore (corio.sync); finish()
+                                   reports one still held */
 
 typedef void (*corio_undo_fn)(struct corio_rt *rt, struct corio_task *t);
 
@@ -330,6 +333,8 @@ typedef struct corio_rt {
   corio_hub *hub;
   uv_async_t async;            /* wakes the loop for the hub */
   void **hset;                 /* corio's open handles (track.c) */
+  struct corio_site **hsite;   /* --debug: what and where each one was
+                                  created (parallel to hset), or NULL */
   size_t hset_cap, hset_n;
   int track_lost;              /* the set could not grow */
   long nreqs;                  /* thread-pool requests in flight */
@@ -381,6 +386,10 @@ size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
+void corio__close_anchored(corio_rt *rt, lua_State *L);  /* closes every
+                                 server, watcher, signal handler, process
+                                 handle kept alive by the loop, working on
+                                 L (core.close_others, stop_all) */
 void corio__stop_all(corio_rt *rt, const char *msg);  /* the binary's
                                                  first SIGINT after the main
                                                  task: close servers,
@@ -392,6 +401,23 @@ void corio__track(corio_rt *rt, uv_handle_t *h);    /* after its init */
 void corio__untrack(corio_rt *rt, uv_handle_t *h);  /* in its close cb */
 void corio__close_tracked(corio_rt *rt);      /* teardown: close the rest */
 void corio__track_free(corio_rt *rt);
+/* --debug: what a tracked handle is and the line that created it, kept
+** until it is untracked (for the summaries of what is still open). */
+typedef struct corio_site {
+  const char *kind;            /* static: "Stream", "Server", ... */
+  char where[];                /* "file:line" or "?" */
+} corio_site;
+void corio__track_site(corio_rt *rt, lua_State *L, uv_handle_t *h,
+                       const char *kind, const char *where);
+  /* no-op unless rt->debug: records kind and where (NULL: the first
+     script frame of L, or of the running task if L is NULL) for h, which
+     must be tracked already */
+const char *corio__track_where(corio_rt *rt, uv_handle_t *h);
+  /* the recorded "file:line" of h, or NULL */
+int corio__l_open_handles(lua_State *L);
+  /* core.open_handles() -> list of {kind=, created=, active=} for every
+     tracked handle with a recorded site that is not closing, and every
+     pending call_later/call_at timer made under --debug */
 #define corio__req_start(rt) ((rt)->nreqs++)  /* a pool request submitted */
 #define corio__req_end(rt)   ((rt)->nreqs--)  /* its callback ran */
 
@@ -452,6 +478,14 @@ void corio__debug_watch(corio_rt *rt, lua_State *L, int fi);
   /* --debug: note where the Future or Task at fi was made, and report it
      if it is collected without ever being awaited */
 int corio__l_tasks(lua_State *L);             /* core.tasks() */
+int corio__l_where(lua_State *L);             /* core.where() */
+int corio__where(lua_State *L, int level, char *buf, size_t n);
+  /* "file:line" of the first script frame (not corio's own Lua code) at
+     or above level of L into buf; 0 if L runs no Lua code */
+void corio__debug_task_end(corio_rt *rt, lua_State *L, int ti,
+                           corio_task *t);
+  /* --debug: the task at ti (TF_HOLDS) ends; reports every Lock or
+     BoundedSemaphore it still holds.  Never raises [-0,+0] */
 int corio__l_debugging(lua_State *L);         /* core.debugging() */
 
 /* module.c */

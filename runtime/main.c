@@ -219,6 +219,25 @@ static void add_script(lua_State *L, const char *path) {
 }
 
 
+/* --debug: what the script opened and never closed, still open now that
+** the program ends (corio_free will close it), by kind and creation
+** site (scripts/debug.lua). */
+static void report_leaks(corio_rt *rt) {
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "corio.debug");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK &&
+      lua_getfield(L, -1, "at_exit") == LUA_TFUNCTION &&
+      lua_pcall(L, 0, 1, 0) == LUA_OK && lua_isstring(L, -1) &&
+      lua_rawlen(L, -1) > 0) {
+    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    fflush(stderr);
+  }
+  lua_settop(L, top);
+}
+
+
 int main(int argc, char **argv) {
   corio_rt *rt = corio_new();
   if (rt == NULL) {
@@ -292,6 +311,7 @@ int main(int argc, char **argv) {
 
   int code = corio_run_main(rt, 2);
   if (interrupted || corio__interrupt_pending()) code = 130;
+  if (rt->debug) report_leaks(rt);
   corio__interrupt_remove();
   uv_close((uv_handle_t *)&sigint, NULL);
   uv_close((uv_handle_t *)&sigquit, NULL);

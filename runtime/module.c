@@ -139,6 +139,14 @@ static int l_cancel_others(lua_State *L) {
 }
 
 
+/* close_others(): closes every server, watcher and signal handler still
+** open (the test runner's cleanup after a test that left one). */
+static int l_close_others(lua_State *L) {
+  corio__close_anchored(RT_UPVALUE(L), L);
+  return 0;
+}
+
+
 /* exit_code(n): the binary exits with at least n. */
 static int l_exit_code(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
@@ -236,9 +244,12 @@ static int luaopen_corio_core(lua_State *L) {
     {"stats", l_stats},
     {"handle_kinds", l_handle_kinds},
     {"cancel_others", l_cancel_others},
+    {"close_others", l_close_others},
     {"exit_code", l_exit_code},
     {"on_interrupt", l_on_interrupt},
     {"tasks", corio__l_tasks},
+    {"open_handles", corio__l_open_handles},
+    {"where", corio__l_where},
     {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
     {NULL, NULL}

@@ -506,8 +506,7 @@ static int close_one(lua_State *L) {
 }
 
 
-void corio__stop_all(corio_rt *rt, const char *msg) {
-  lua_State *L = rt->L;
+void corio__close_anchored(corio_rt *rt, lua_State *L) {
   int top = lua_gettop(L);
   for (int s = 1; s <= rt->max_slot; s++) {
     corio__push_live(rt, L, s);
@@ -520,6 +519,11 @@ void corio__stop_all(corio_rt *rt, const char *msg) {
     }
     lua_settop(L, top);
   }
+}
+
+
+void corio__stop_all(corio_rt *rt, const char *msg) {
+  corio__close_anchored(rt, rt->L);
   corio__cancel_all(rt, msg);
   rt->stop_all = 1;
   if (rt->ntasks == 0) uv_stop(rt->loop);

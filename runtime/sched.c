@@ -306,6 +306,7 @@ static void phase(corio_rt *rt, lua_State *L, int ph) {
 static void finish(corio_rt *rt, lua_State *L, int ti, corio_task *t,
                    int ok, int n) {
   corio_fut *f = &t->fut;
+  if (t->flags & TF_HOLDS) corio__debug_task_end(rt, L, ti, t);
   if (ok) {
     corio__fut_store(L, ti, f, n);
     f->state = FUT_OK;

@@ -70,9 +70,10 @@ static corio_handle *check_handle(lua_State *L) {
 
 
 /* Pops fn and nargs arguments and pushes a pending Handle. */
-static corio_handle *handle_new(corio_rt *rt, lua_State *L, int nargs) {
+static corio_handle *handle_new(corio_rt *rt, lua_State *L, int nargs,
+                                int nuv) {
   int fi = lua_gettop(L) - nargs;
-  corio_handle *h = lua_newuserdatauv(L, sizeof *h, 2);
+  corio_handle *h = lua_newuserdatauv(L, sizeof *h, nuv);
   h->node.next = NULL;
   h->node.kind = NODE_HANDLE;
   h->node.queued = 0;
@@ -92,7 +93,7 @@ static corio_handle *handle_new(corio_rt *rt, lua_State *L, int nargs) {
 
 
 int corio__soon(corio_rt *rt, lua_State *L, int nargs) {
-  corio_handle *h = handle_new(rt, L, nargs);
+  corio_handle *h = handle_new(rt, L, nargs, 2);
   lua_pop(L, 1);
   corio__enqueue(rt, &h->node);
   return 0;
@@ -102,7 +103,7 @@ int corio__soon(corio_rt *rt, lua_State *L, int nargs) {
 static int l_call_soon(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   corio__check_callable(L, 1);
-  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
+  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1, 2);
   corio__enqueue(rt, &h->node);
   return 1;
 }
@@ -113,7 +114,12 @@ static int call_due(lua_State *L, uint64_t due) {
   corio_rt *rt = RT_UPVALUE(L);
   corio__check_callable(L, 2);
   lua_remove(L, 1);
-  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1);
+  corio_handle *h = handle_new(rt, L, lua_gettop(L) - 1, rt->debug ? 3 : 2);
+  if (rt->debug) {             /* user value 3: where (for the summaries) */
+    char where[256];
+    lua_pushstring(L, corio__where(L, 0, where, sizeof where) ? where : "?");
+    lua_setiuservalue(L, -2, 3);
+  }
   if (corio__timer_arm(rt, &h->timer, due) != 0) {
     corio__handle_cancel(rt, L, h);
     return luaL_error(L, "not enough memory");

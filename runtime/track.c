@@ -16,7 +16,8 @@
 ** every binding object closes its handle.
 */
 #include <stdint.h>   /* uintptr_t */
-#include <stdlib.h>   /* calloc, free */
+#include <stdlib.h>   /* calloc, free, malloc */
+#include <string.h>   /* memcpy, strlen */
 
 #include "internal.h"
 
@@ -32,17 +33,37 @@ static int grow(corio_rt *rt) {
   size_t cap = rt->hset_cap ? rt->hset_cap * 2 : 64;
   void **t = calloc(cap, sizeof *t);
   if (t == NULL) return 0;
+  corio_site **st = NULL;
+  if (rt->hsite && (st = calloc(cap, sizeof *st)) == NULL) {
+    free(t);
+    return 0;
+  }
   for (size_t i = 0; i < rt->hset_cap; i++) {
     void *p = rt->hset[i];
     if (p == NULL) continue;
     size_t j = slot_of(p, cap);
     while (t[j]) j = (j + 1) & (cap - 1);
     t[j] = p;
+    if (st) st[j] = rt->hsite[i];
   }
   free(rt->hset);
+  free(rt->hsite);
   rt->hset = t;
+  rt->hsite = st;
   rt->hset_cap = cap;
   return 1;
+}
+
+
+/* The slot of h, or hset_cap if h is not recorded. */
+static size_t find(corio_rt *rt, const void *h) {
+  if (rt->hset_cap == 0) return 0;
+  size_t mask = rt->hset_cap - 1, i = slot_of(h, rt->hset_cap);
+  while (rt->hset[i] != h) {
+    if (rt->hset[i] == NULL) return rt->hset_cap;
+    i = (i + 1) & mask;
+  }
+  return i;
 }
 
 
@@ -63,23 +84,56 @@ void corio__track(corio_rt *rt, uv_handle_t *h) {
 
 
 void corio__untrack(corio_rt *rt, uv_handle_t *h) {
-  if (rt->hset_cap == 0) return;
-  size_t mask = rt->hset_cap - 1, i = slot_of(h, rt->hset_cap);
-  while (rt->hset[i] != h) {
-    if (rt->hset[i] == NULL) return;          /* not recorded */
-    i = (i + 1) & mask;
-  }
+  size_t i = find(rt, h);
+  if (i == rt->hset_cap) return;              /* not recorded */
+  size_t mask = rt->hset_cap - 1;
   rt->hset_n--;
+  if (rt->hsite) free(rt->hsite[i]);
   /* Backward shift: move up every later entry of the probe run that may
   ** sit at i, so lookups never stop early at the hole. */
   for (size_t j = (i + 1) & mask; rt->hset[j]; j = (j + 1) & mask) {
     size_t home = slot_of(rt->hset[j], rt->hset_cap);
     if (((j - home) & mask) >= ((j - i) & mask)) {
       rt->hset[i] = rt->hset[j];
+      if (rt->hsite) rt->hsite[i] = rt->hsite[j];
       i = j;
     }
   }
   rt->hset[i] = NULL;
+  if (rt->hsite) rt->hsite[i] = NULL;
+}
+
+
+/* --debug only, so a plain run never allocates the site array.  Out of
+** memory, the handle simply goes without a site. */
+void corio__track_site(corio_rt *rt, lua_State *L, uv_handle_t *h,
+                       const char *kind, const char *where) {
+  char buf[256];
+  if (!rt->debug || rt->track_lost) return;
+  size_t i = find(rt, h);
+  if (i == rt->hset_cap) return;
+  if (where == NULL) {
+    if (L == NULL && rt->current) L = rt->current->co;
+    where = L && corio__where(L, 0, buf, sizeof buf) ? buf : "?";
+  }
+  if (rt->hsite == NULL &&
+      (rt->hsite = calloc(rt->hset_cap, sizeof *rt->hsite)) == NULL)
+    return;
+  size_t n = strlen(where) + 1;
+  corio_site *site = malloc(sizeof *site + n);
+  if (site == NULL) return;
+  site->kind = kind;
+  memcpy(site->where, where, n);
+  free(rt->hsite[i]);
+  rt->hsite[i] = site;
+}
+
+
+const char *corio__track_where(corio_rt *rt, uv_handle_t *h) {
+  size_t i = find(rt, h);
+  if (rt->hsite == NULL || i == rt->hset_cap || rt->hsite[i] == NULL)
+    return NULL;
+  return rt->hsite[i]->where;
 }
 
 
@@ -103,6 +157,11 @@ void corio__close_tracked(corio_rt *rt) {
 
 
 void corio__track_free(corio_rt *rt) {
+  if (rt->hsite) {
+    for (size_t i = 0; i < rt->hset_cap; i++) free(rt->hsite[i]);
+    free(rt->hsite);
+    rt->hsite = NULL;
+  }
   free(rt->hset);
   rt->hset = NULL;
   rt->hset_cap = rt->hset_n = 0;

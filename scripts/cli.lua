@@ -40,7 +40,7 @@ return function(actions, args)
       -- program alive (tasks with where they wait and were spawned,
       -- open handles by kind).
       local res = table.pack(chunk(table.unpack(args, 1, args.n)))
-      local open = require("corio.debug").summary()
+      local open = require("corio.debug").summary(true)
       if open ~= "" then
         io.stderr:write("corio: [debug] the main chunk is done; still ",
                         "running:\n", open, "\n")

@@ -422,6 +422,14 @@ function fs.open(path, mode, perm)
     append = ssub(mode, 1, 1) == "a", fd = fd,
   }, File)
   if not pcall(C.lseek, fd, 0, "cur") then f.seekable = false end
+  if core.debugging() then            -- for the leak report at exit
+    local files = core.debug_files
+    if not files then
+      files = setmetatable({}, { __mode = "k" })
+      core.debug_files = files
+    end
+    files[f] = core.where() or "?"
+  end
   return f
 end
 

@@ -48,12 +48,26 @@ local function leaks()
     out[#out + 1] = s.handles .. " handle(s) (" .. table.concat(kinds, ", ")
       .. ")"
   end
-  if #out > 0 then return table.concat(out, ", ") end
+  if #out == 0 then return nil end
+  if core.debugging() then             -- CORIO_DEBUG=1: where they were made
+    local seen, sites = {}, {}
+    for _, h in ipairs(require("corio.debug").handles()) do
+      local key = h.kind .. " created at " .. h.created
+      if h.active and not seen[key] then
+        seen[key] = true
+        sites[#sites + 1] = key
+      end
+    end
+    table.sort(sites)
+    if #sites > 0 then out[#out + 1] = table.concat(sites, ", ") end
+  end
+  return table.concat(out, ", ")
 end
 
 -- Cancels whatever a test left behind and waits for it to unwind.
 local function cleanup()
   core.cancel_others("test left it running")
+  core.close_others()          -- a server, watcher or handler left open
   settle()
 end
 

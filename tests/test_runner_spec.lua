@@ -56,6 +56,26 @@ describe("corio test", function()
     assert.truthy(out:find("2 passed, 3 failed", 1, true))
   end)
 
+  it("under CORIO_DEBUG=1 the leak check names where a handle was made",
+     function()
+    local d = S.tmpdir()
+    S.write(d .. "/leak_spec.lua", [=[
+describe("net", function()
+  it("leaves a server", function()
+    corio.net.serve("127.0.0.1", 0, function() end)
+  end)
+end)
+]=])
+    local out, code = S.sh("cd " .. S.shquote(d) .. " && CORIO_DEBUG=1 " ..
+      "timeout 120 " .. S.shquote(S.corio) .. " test leak_spec.lua 2>&1")
+    assert.equal(1, code)
+    assert.truthy(out:find("left alive after the test: 1 handle(s) (1 poll)"
+      .. ", Server created at leak_spec.lua:3", 1, true), out)
+    out = S.sh("cd " .. S.shquote(d) .. " && timeout 120 " ..
+      S.shquote(S.corio) .. " test leak_spec.lua 2>&1")
+    assert.falsy(out:find("created at", 1, true))
+  end)
+
   it("--shuffle prints its seed and the same seed gives the same order",
      function()
     local a, _, err = corio_test("--shuffle=42 --list")

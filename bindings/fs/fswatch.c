@@ -122,6 +122,7 @@ static int l_watch(lua_State *L) {
   w->rt = rt;
   w->anchor = 0;
   corio__track(rt, (uv_handle_t *)&w->h);
+  corio__track_site(rt, L, (uv_handle_t *)&w->h, "Watcher", NULL);
   int st = uv_fs_event_start(&w->h, on_event, path, flags);
   if (st < 0) {
     uv_close((uv_handle_t *)&w->h, free_cb);

@@ -95,6 +95,9 @@ static void new_conn(listener *l, int fd) {
     return;
   }
   net__stream_opened(s);
+  if (rt->debug)                  /* where its server was made */
+    corio__track_site(rt, L, &s->u.h, "Stream (accepted)",
+                      corio__track_where(rt, (uv_handle_t *)&l->poll));
   r = l->family == AF_UNIX ? uv_pipe_open(&s->u.pipe, fd)
                            : uv_tcp_open(&s->u.tcp, fd);
   if (r != 0) {
@@ -281,6 +284,7 @@ int net__listener_new(lua_State *L, corio_rt *rt, int fd, int family,
   l->poll.data = l->timer.data = l;
   corio__track(rt, (uv_handle_t *)&l->poll);
   corio__track(rt, (uv_handle_t *)&l->timer);
+  corio__track_site(rt, L, (uv_handle_t *)&l->poll, "Server", NULL);
   ud->l = l;
   if (lua_istable(L, oidx)) {
     lua_getfield(L, oidx, "max_connections");

@@ -45,6 +45,7 @@ static int l_unix_connect(lua_State *L) {
     return corio__uverror(L, r, "connect", path);
   }
   net__stream_opened(s);
+  corio__track_site(rt, L, &s->u.h, "Stream", NULL);
   net_creq *c = net__creq_new(L, t, path, -1);
   if (c == NULL) {
     net__stream_abort(s);

@@ -303,8 +303,11 @@ static int stream_gc(lua_State *L) {
   if (s == NULL) return 0;
   if (s->rt->debug && !s->rt->closing && !(s->flags & SF_CLOSED) &&
       s->kind != SK_FD && s->kind != SK_TTY) {
-    fprintf(stderr, "corio: [debug] a Stream was garbage-collected while "
-            "open; close it (or declare it `local s <close> = ...`)\n");
+    const char *where = s->flags & SF_HANDLE
+                        ? corio__track_where(s->rt, &s->u.h) : NULL;
+    fprintf(stderr, "corio: [debug] a Stream%s%s was garbage-collected "
+            "while open; close it (or declare it `local s <close> = "
+            "...`)\n", where ? " created at " : "", where ? where : "");
     fflush(stderr);
   }
   s->ud = NULL;
@@ -433,6 +436,7 @@ uv_pipe_t *corio__stream_new_pipe(lua_State *L, corio_rt *rt) {
     corio__uverror(L, r, "pipe", NULL);
   }
   net__stream_opened(s);
+  corio__track_site(rt, L, &s->u.h, "Stream (child's pipe)", NULL);
   return &s->u.pipe;
 }
 

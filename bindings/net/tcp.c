@@ -231,6 +231,7 @@ static int l_tcp_connect(lua_State *L) {
     return corio__uverror(L, r, "connect", NULL);
   }
   net__stream_opened(s);
+  corio__track_site(rt, L, &s->u.h, "Stream", NULL);
   if (has_local &&
       (r = uv_tcp_bind(&s->u.tcp, (struct sockaddr *)&local, 0)) != 0) {
     net__stream_abort(s);

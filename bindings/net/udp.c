@@ -134,6 +134,7 @@ static int l_udp(lua_State *L) {
   u->h.data = u;
   u->rt = rt;
   corio__track(rt, (uv_handle_t *)&u->h);
+  corio__track_site(rt, L, (uv_handle_t *)&u->h, "UDP socket", NULL);
   u->ns = net__state(L);
   u->ud = ud;
   u->ref = 1;

@@ -253,16 +253,177 @@ typedef struct sem {
   lua_Integer value;            /* free permits */
   lua_Integer bound;            /* SEM_LOCK / SEM_BOUNDED: the maximum */
   unsigned char kind;
+  unsigned char dbg;            /* made under --debug: holders are kept */
 } sem;
 
 static sync_class lock_class = {"corio.Lock", sizeof(sem)};
 static sync_class sem_class = {"corio.Semaphore", sizeof(sem)};
 
 
+/* {--------------------------------------------------------------------
+** --debug: who holds a Lock or a BoundedSemaphore (a plain Semaphore is
+** often a signal, acquired by one task and released by another, so it
+** is not followed).  A Lock made under --debug has one user value:
+**     {kind=, created=, held={[task]={n=, at=, seq=}}}
+** and a task that acquires one gets {[lock]=true} in its extras' `held`
+** and the flag TF_HOLDS, so that finish() reports (debug.c) whatever it
+** still holds when it ends.  A release by a task that holds nothing
+** (asyncio allows it) takes the oldest hold.  None of this runs when the
+** object was made without --debug: the one test is s->dbg.
+** --------------------------------------------------------------------- */
+
+/* Kept out of line (and out of the hot paths' registers): a plain run
+** pays one test of s->dbg in acquire and release, nothing more. */
+#if defined(__GNUC__)
+#define DBG_COLD __attribute__((cold, noinline))
+#else
+#define DBG_COLD
+#endif
+
+DBG_COLD static void dbg_new(lua_State *L, sem *s, int si) {
+  char where[256];
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, s->kind == SEM_LOCK ? "Lock" : "BoundedSemaphore");
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, corio__where(L, 0, where, sizeof where) ? where : "?");
+  lua_setfield(L, -2, "created");
+  lua_newtable(L);
+  lua_setfield(L, -2, "held");
+  lua_setiuservalue(L, si, 1);
+}
+
+
+/* The task at ti took one permit of the object at si, in coroutine co. */
+DBG_COLD static void dbg_acquired(lua_State *L, corio_rt *rt, int si,
+                                  int ti, lua_State *co) {
+  static lua_Integer seq;
+  char where[256];
+  int top = lua_gettop(L);
+  corio_task *t = lua_touserdata(L, ti);
+  if (lua_getiuservalue(L, si, 1) != LUA_TTABLE ||
+      lua_getfield(L, -1, "held") != LUA_TTABLE) {
+    lua_settop(L, top);
+    return;
+  }
+  lua_pushvalue(L, ti);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {      /* d, held, nil */
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, co && corio__where(co, 0, where, sizeof where)
+                          ? where : "?");
+    lua_setfield(L, -2, "at");
+    lua_pushinteger(L, ++seq);
+    lua_setfield(L, -2, "seq");
+    lua_pushvalue(L, ti);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_getfield(L, -1, "n");
+  lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+  lua_setfield(L, -3, "n");
+  corio__fut_extra(L, ti);                    /* ..., extras */
+  if (lua_getfield(L, -1, "held") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "held");
+  }
+  lua_pushvalue(L, si);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  t->flags |= TF_HOLDS;
+  (void)rt;
+  lua_settop(L, top);
+}
+
+
+/* The running task took a permit of the object at 1 without waiting. */
+DBG_COLD static void dbg_acquired_here(lua_State *L, corio_rt *rt) {
+  if (rt->current && rt->current->co == L) {
+    corio__push_task(rt, L, rt->current);
+    dbg_acquired(L, rt, 1, lua_gettop(L), L);
+    lua_pop(L, 1);
+  }
+}
+
+
+/* release() at 1 hands a permit to the waiter t (suspended in acquire). */
+DBG_COLD static void dbg_handed(lua_State *L, corio_rt *rt,
+                                corio_task *t) {
+  corio__push_task(rt, L, t);
+  dbg_acquired(L, rt, 1, lua_gettop(L), t->co);
+  lua_pop(L, 1);
+}
+
+
+/* A permit of the object at si goes back, released by the task running
+** L (if any). */
+DBG_COLD static void dbg_released(lua_State *L, int si) {
+  corio_rt *rt = RT_UPVALUE(L);
+  int top = lua_gettop(L);
+  if (lua_getiuservalue(L, si, 1) != LUA_TTABLE ||
+      lua_getfield(L, -1, "held") != LUA_TTABLE) {
+    lua_settop(L, top);
+    return;
+  }
+  int held = lua_gettop(L);
+  int found = 0;
+  if (rt->current && rt->current->co == L) {  /* the releaser's own hold */
+    corio__push_task(rt, L, rt->current);
+    lua_pushvalue(L, -1);
+    found = lua_rawget(L, held) == LUA_TTABLE; /* task, hold */
+    if (!found) lua_pop(L, 2);
+  }
+  if (!found) {                               /* else the oldest */
+    lua_Integer best = 0;
+    lua_pushnil(L);
+    lua_pushnil(L);
+    int bt = lua_gettop(L) - 1;               /* task, hold: the best */
+    lua_pushnil(L);
+    while (lua_next(L, held)) {               /* ..., key, hold */
+      lua_getfield(L, -1, "seq");
+      lua_Integer q = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      if (!found || q < best) {
+        found = 1;
+        best = q;
+        lua_copy(L, -2, bt);
+        lua_copy(L, -1, bt + 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (found) {                                /* task, hold */
+    lua_getfield(L, -1, "n");
+    lua_Integer n = lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+    if (n > 0) {
+      lua_pushinteger(L, n);
+      lua_setfield(L, -2, "n");
+    } else {                                  /* the task holds it no more */
+      lua_pop(L, 1);
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, held);
+      if (corio__get_extra(L, -1) == LUA_TTABLE &&
+          lua_getfield(L, -1, "held") == LUA_TTABLE) {
+        lua_pushvalue(L, si);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+      }
+    }
+  }
+  lua_settop(L, top);
+}
+
+/* }-------------------------------------------------------------------- */
+
+
 static int sem_acquire(lua_State *L) {
   sem *s = sync__check(L, 1);
   if (s->value > 0) {                         /* free: no waiter can exist */
     s->value--;
+    if (s->dbg) dbg_acquired_here(L, RT_UPVALUE(L));
     lua_pushvalue(L, 1);
     return 1;
   }
@@ -277,6 +438,7 @@ static int sem_acquire(lua_State *L) {
 static int sem_release1(lua_State *L, corio_rt *rt, sem *s) {
   corio_task *t = sync__wl_pop(&s->waiters);
   if (t) {
+    if (s->dbg) dbg_handed(L, rt, t);
     lua_pushvalue(L, 1);                      /* acquire() returns self */
     corio__wake(rt, t, L, 1, WAKE_VALUES);
     return 1;
@@ -291,6 +453,7 @@ static int sem_release1(lua_State *L, corio_rt *rt, sem *s) {
 static int sem_release(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   sem *s = sync__check(L, 1);
+  if (s->dbg) dbg_released(L, 1);
   if (!sem_release1(L, rt, s)) {
     if (s->kind == SEM_LOCK)
       return corio__error(L, "INVALID_STATE", "release",
@@ -342,10 +505,15 @@ static int sem_tostring(lua_State *L) {
 
 static sem *sem_new(lua_State *L, int kind, lua_Integer value,
                     const sync_class *cls) {
-  sem *s = sync__new(L, cls, 0);
+  int dbg = kind != SEM_PLAIN && RT_UPVALUE(L)->debug;
+  sem *s = sync__new(L, cls, dbg);
   sync__wl_init(&s->waiters);
   s->kind = (unsigned char)kind;
   s->value = s->bound = value;
+  if (dbg) {
+    s->dbg = 1;
+    dbg_new(L, s, lua_gettop(L));
+  }
   return s;
 }
 

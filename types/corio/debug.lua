@@ -8,6 +8,11 @@
 ---@field where string? the current await point
 ---@field created string? where it was spawned (under --debug)
 
+---@class corio.debug.HandleInfo
+---@field kind string "Stream", "Server", "Timer", "File", ...
+---@field created string where the script made it ("file:line")
+---@field active boolean whether it keeps the program alive
+
 ---@class corio.debug
 local debug = {}
 
@@ -19,8 +24,20 @@ function debug.enabled() end
 ---@return corio.debug.TaskInfo[]
 function debug.tasks() end
 
----Live tasks and open handles by kind, as text.
+---Live tasks and open handles by kind (under --debug also by kind and
+---creation site, grouped), as text; with `running`, only the handles that
+---keep the program alive.
+---@param running? boolean
 ---@return string
-function debug.summary() end
+function debug.summary(running) end
+
+---Under --debug, every open handle and File with its kind and creation
+---site; an empty list otherwise.
+---@return corio.debug.HandleInfo[]
+function debug.handles() end
+
+---The leak report the binary prints at exit under --debug ("" if none).
+---@return string
+function debug.at_exit() end
 
 return debug
