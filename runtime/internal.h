@@ -411,6 +411,10 @@ void corio__cfut_cancel(corio_rt *rt, corio_fut *f);     /* awaiter gone */
 
 /* embed.c */
 void corio__stop_now(corio_rt *rt);           /* loop thread: corio_stop */
+int corio__busy(corio_rt *rt);                /* inside a run, a task, a
+                                                 callback, a post or free:
+                                                 running the loop would
+                                                 re-enter uv_run */
 void corio__warnf(void *ud, const char *msg, int tocont);  /* ud: rt */
 
 /* alloc.c */

@@ -23,7 +23,7 @@ static int l_run(lua_State *L) {
     if (!luaL_getmetafield(L, 1, "__call")) luaL_typeerror(L, 1, "function");
     lua_pop(L, 1);
   }
-  if (rt->loop_running || rt->current)
+  if (corio__busy(rt))
     return corio__error(L, "INVALID_STATE", "run",
                         "corio.run: the loop is already running (await "
                         "the work instead, or spawn it)");

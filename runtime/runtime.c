@@ -801,15 +801,9 @@ static void report_main(corio_rt *rt, lua_State *L, int ti) {
 }
 
 
-static int run_busy(corio_rt *rt) {
-  return rt->host_run || rt->in_post || rt->in_turn || rt->current ||
-         rt->loop_running || rt->freeing;
-}
-
-
 int corio_run(corio_runtime *rt) {
   if (rt == NULL) return CORIO_EINVAL;
-  if (run_busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   rt->host_run = 1;
   corio__loop(rt, NULL, 1);
   if (!rt->stopped) {           /* stopped: the host may run on later */
@@ -824,7 +818,7 @@ int corio_run(corio_runtime *rt) {
 
 int corio_run_main(corio_runtime *rt, int nargs) {
   if (rt == NULL) return CORIO_EINVAL;
-  if (run_busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   lua_State *L = rt->mainL;
   if (corio_spawn(rt, nargs) != CORIO_OK) {   /* error message pushed */
     lua_pushnil(L);

@@ -154,6 +154,37 @@ static void nowait_sleep(void) {
 }
 
 
+/* corio.run from a callback (no current task) that the host's
+** corio_loop_run runs raises INVALID_STATE: it used to nest uv_run inside
+** the host's uv_run and spin there for good. */
+static void nowait_nested_run(void) {
+  corio_runtime *rt = t_new();
+  CHECK(t_dostring(rt, "corio = require 'corio' done = false\n"
+                       "corio.call_soon(function()\n"
+                       "  ok, err = pcall(corio.run, function() end)\n"
+                       "  done = true\n"
+                       "end)") == LUA_OK);
+  lua_State *L = corio_state(rt);
+  int iterations = 0, done = 0;
+  while (!done && iterations < 100) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    poll(&p, 1, corio_backend_timeout(rt));
+    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
+    iterations++;
+    lua_getglobal(L, "done");
+    done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  CHECK(done);
+  CHECK(t_dostring(rt, "assert(ok == false)\n"
+                       "assert(err.code == 'INVALID_STATE', tostring(err))\n"
+                       "assert(err.message:find('already running'))")
+        == LUA_OK);
+  CHECK_EQ(corio_loop_run(rt, CORIO_RUN_NOWAIT), 0);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
 /* corio_backend_timeout is 0 while a task is ready, -1 when idle. */
 static void backend_timeout(void) {
   corio_runtime *rt = t_new();
@@ -459,6 +490,7 @@ const t_case t_api[] = {
   {"report_hook", report_hook},
   {"run_until", run_until},
   {"nowait_sleep", nowait_sleep},
+  {"nowait_nested_run", nowait_nested_run},
   {"backend_timeout", backend_timeout},
   {"reentrancy", reentrancy},
   {"stop", stop},
