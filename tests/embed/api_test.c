@@ -185,6 +185,40 @@ static void nowait_nested_run(void) {
 }
 
 
+/* A NOWAIT host whose task waits for something nothing can settle: the
+** run returns 0 (idle) with the task pending and the timeout is -1 (poll
+** would wait for good); core._deadlock, which nowait_host.c calls there as
+** the binary's loop would, raises INVALID_STATE in the task, which goes on. */
+static void nowait_deadlock(void) {
+  corio_runtime *rt = t_new();
+  CHECK(t_dostring(rt, "corio = require 'corio'\n"
+                       "task = corio.spawn(function()\n"
+                       "  local ok, err = pcall(function() "
+                       "corio.future():await() end)\n"
+                       "  corio.sleep(0.001)\n"
+                       "  return ok, err.code, err.message\n"
+                       "end)") == LUA_OK);
+  CHECK_EQ(corio_loop_run(rt, CORIO_RUN_NOWAIT), 0);
+  CHECK_EQ(corio_backend_timeout(rt), -1);
+  CHECK(t_dostring(rt, "assert(not task:done())\n"
+                       "assert(require('corio.core')._deadlock(task))\n"
+                       "assert(not require('corio.core')._deadlock(task))")
+        == LUA_OK);                           /* no longer waiting */
+  CHECK_EQ(corio_backend_timeout(rt), 0);
+  int iterations = 0;
+  for (int more = 1; more && iterations < 100; iterations++) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    poll(&p, 1, corio_backend_timeout(rt));
+    more = corio_loop_run(rt, CORIO_RUN_NOWAIT);
+  }
+  CHECK(iterations < 100);
+  CHECK(t_dostring(rt, "local ok, code, msg = task:result()\n"
+                       "assert(ok == false and code == 'INVALID_STATE')\n"
+                       "assert(msg:find('deadlock'))") == LUA_OK);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
 /* corio_backend_timeout is 0 while a task is ready, -1 when idle. */
 static void backend_timeout(void) {
   corio_runtime *rt = t_new();
@@ -491,6 +525,7 @@ const t_case t_api[] = {
   {"run_until", run_until},
   {"nowait_sleep", nowait_sleep},
   {"nowait_nested_run", nowait_nested_run},
+  {"nowait_deadlock", nowait_deadlock},
   {"backend_timeout", backend_timeout},
   {"reentrancy", reentrancy},
   {"stop", stop},
