@@ -3,7 +3,10 @@
 ** modes, the report hook, re-entrancy, C futures, ports after free, the
 ** old entry points (corio_new, corio_attach), signal dispositions.
 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <signal.h>
 #include <string.h>
@@ -215,6 +218,74 @@ static void nowait_deadlock(void) {
   CHECK(t_dostring(rt, "local ok, code, msg = task:result()\n"
                        "assert(ok == false and code == 'INVALID_STATE')\n"
                        "assert(msg:find('deadlock'))") == LUA_OK);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
+/* A thread sends a datagram to each of the two ports at ud, 50 ms apart. */
+static void send_datagrams(void *ud) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  for (int i = 0; i < 2; i++) {
+    usleep(50 * 1000);
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((unsigned short)((int *)ud)[i]);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(sendto(fd, "hi", 2, 0, (struct sockaddr *)&to, sizeof to) == 2);
+  }
+  close(fd);
+}
+
+
+/* A task woken by I/O starts reading another socket in the same turn,
+** after that turn's poll: libuv hands a new watcher to epoll only in its
+** next poll, so until then the backend fd cannot wake the host, and the
+** timeout must be 0.  It was -1: the host slept for good (here a capped
+** poll makes each lost wake cost 1 s). */
+static void nowait_new_watchers(void) {
+  corio_runtime *rt = t_new();
+  lua_State *L = corio_state(rt);
+  CHECK(t_dostring(rt, "corio = require 'corio' net = require 'corio.net'\n"
+                       "done = false\n"
+                       "u1 = net.udp() u1:bind('127.0.0.1', 0)\n"
+                       "u2 = net.udp() u2:bind('127.0.0.1', 0)\n"
+                       "port1 = select(2, u1:sockname())\n"
+                       "port2 = select(2, u2:sockname())\n"
+                       "corio.spawn(function()\n"
+                       "  got = u1:recvfrom()\n"
+                       "  got = got .. u2:recvfrom()\n"
+                       "  u1:close() u2:close()\n"
+                       "  done = true\n"
+                       "end)") == LUA_OK);
+  int ports[2];
+  lua_getglobal(L, "port1");
+  lua_getglobal(L, "port2");
+  ports[0] = (int)lua_tointeger(L, -2);
+  ports[1] = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  CHECK(ports[0] > 0 && ports[1] > 0);
+  uv_thread_t th;
+  CHECK_EQ(uv_thread_create(&th, send_datagrams, ports), 0);
+  double t0 = t_now();
+  int iterations = 0, done = 0, lost = 0;
+  while (!done && iterations < 1000) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    int ms = corio_backend_timeout(rt);
+    if (poll(&p, 1, ms < 0 || ms > 1000 ? 1000 : ms) == 0 && ms != 0)
+      lost++;                                 /* timed out: a lost wake */
+    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
+    iterations++;
+    lua_getglobal(L, "done");
+    done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  uv_thread_join(&th);
+  CHECK(done);
+  CHECK_EQ(lost, 0);
+  CHECK(t_now() - t0 < 0.9);
+  CHECK(iterations <= 20);
+  CHECK(t_dostring(rt, "assert(got == 'hihi')") == LUA_OK);
   CHECK_EQ(corio_free(rt), CORIO_OK);
 }
 
@@ -526,6 +597,7 @@ const t_case t_api[] = {
   {"nowait_sleep", nowait_sleep},
   {"nowait_nested_run", nowait_nested_run},
   {"nowait_deadlock", nowait_deadlock},
+  {"nowait_new_watchers", nowait_new_watchers},
   {"backend_timeout", backend_timeout},
   {"reentrancy", reentrancy},
   {"stop", stop},
