@@ -241,8 +241,10 @@ static void send_datagrams(void *ud) {
 /* A task woken by I/O starts reading another socket in the same turn,
 ** after that turn's poll: libuv hands a new watcher to epoll only in its
 ** next poll, so until then the backend fd cannot wake the host, and the
-** timeout must be 0.  It was -1: the host slept for good (here a capped
-** poll makes each lost wake cost 1 s). */
+** timeout must be 0 (libuv's uv_backend_timeout says so for pending
+** watchers; this holds corio_backend_timeout to it).  A -1 there would
+** have the host sleep for good (here a capped poll makes each lost wake
+** cost 1 s). */
 static void nowait_new_watchers(void) {
   corio_runtime *rt = t_new();
   lua_State *L = corio_state(rt);
