@@ -12,9 +12,14 @@
 **
 ** When the last handler of SIGPIPE or SIGXFSZ closes, libuv restores
 ** SIG_DFL; we put back SIG_IGN, so a write to a closed pipe or past
-** `ulimit -f` gives EPIPE / EFBIG and never kills corio.
+** `ulimit -f` gives EPIPE / EFBIG and never kills corio -- unless the
+** runtime was made with CORIO_NO_SIGNALS (its host keeps that choice).
+**
+** Runtimes on several threads share the process's signals: the count of
+** open handlers per signal and the creation order are atomics.
 */
 #include <signal.h>   /* SIG*, signal */
+#include <stdatomic.h>
 #include <stdlib.h>   /* malloc, free */
 #include <string.h>   /* strcmp, strncmp */
 
@@ -90,16 +95,17 @@ typedef struct handler {
   corio_rt *rt;
   int anchor;                  /* live slot of the box while open */
   int signum;
+  int no_signals;              /* its runtime has CORIO_NO_SIGNALS */
   uint32_t seq;                /* creation order */
 } handler;
 
-static uint32_t next_seq;
+static atomic_uint next_seq;     /* process-wide: runtimes may share it */
 
 typedef struct hbox {
   handler *p;                  /* NULL once closed */
 } hbox;
 
-static int nhandlers[65];      /* open handlers per signal, process-wide */
+static atomic_int nhandlers[65];  /* open handlers per signal, process-wide */
 
 
 static void free_cb(uv_handle_t *h) {
@@ -183,8 +189,9 @@ static void hclose(lua_State *L, hbox *b) {
   handler *p = b->p;
   if (p == NULL) return;
   b->p = NULL;
-  if (--nhandlers[p->signum] == 0 &&
-      (p->signum == SIGPIPE || p->signum == SIGXFSZ)) {
+  if (atomic_fetch_sub(&nhandlers[p->signum], 1) == 1 &&
+      (p->signum == SIGPIPE || p->signum == SIGXFSZ) &&
+      !p->no_signals) {
     uv_signal_stop(&p->h);                    /* libuv sets SIG_DFL */
     signal(p->signum, SIG_IGN);
   }
@@ -220,18 +227,19 @@ static int l_on(lua_State *L) {
   uv_signal_init(rt->loop, &p->h);
   p->h.data = p;
   p->rt = rt;
+  p->no_signals = (rt->flags & CORIO_NO_SIGNALS) != 0;
   corio__track(rt, (uv_handle_t *)&p->h);
   corio__track_site(rt, L, (uv_handle_t *)&p->h, "Signal handler", NULL);
   p->anchor = 0;
   p->signum = signum;
-  p->seq = next_seq++;
+  p->seq = (uint32_t)atomic_fetch_add(&next_seq, 1);
   int st = uv_signal_start(&p->h, on_signal, signum);
   if (st < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);
     return corio__uverror(L, st, "signal", NULL);
   }
   if (!keep) uv_unref((uv_handle_t *)&p->h);
-  nhandlers[signum]++;
+  atomic_fetch_add(&nhandlers[signum], 1);
   b->p = p;
   p->anchor = corio__anchor(rt, L, -1);
   return 1;

@@ -43,8 +43,10 @@ void corio_config_init(corio_config *cfg) {
 
 
 /* Is the host calling from inside corio (a run, a task, a callback, a
-** posted function), where running or freeing the loop would re-enter it? */
-static int busy(corio_rt *rt) {
+** posted function), where running or freeing the loop would re-enter it?
+** corio.run asks too: a callback run by the host's corio_loop_run has no
+** current task and loop_running 0, yet the loop is inside uv_run. */
+int corio__busy(corio_rt *rt) {
   return rt->host_run || rt->in_post || rt->in_turn || rt->current ||
          rt->loop_running || rt->freeing;
 }
@@ -159,7 +161,7 @@ corio_runtime *corio_new(void) {
 
 int corio_free(corio_runtime *rt) {
   if (rt == NULL) return CORIO_EINVAL;
-  if (busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   if (!rt->created) return CORIO_EINVAL;      /* lua_close frees it */
   rt->freeing = 1;
   corio__free(rt);
@@ -239,7 +241,7 @@ void corio__stop_now(corio_rt *rt) {
 int corio_loop_run(corio_runtime *rt, corio_run_mode mode) {
   if (rt == NULL || mode < CORIO_RUN_DEFAULT || mode > CORIO_RUN_NOWAIT)
     return CORIO_EINVAL;
-  if (busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   static const uv_run_mode modes[] = {UV_RUN_DEFAULT, UV_RUN_ONCE,
                                       UV_RUN_NOWAIT};
   rt->host_run = 1;
@@ -289,7 +291,7 @@ int corio_run_until(corio_runtime *rt, int idx) {
   if (rt == NULL) return CORIO_EINVAL;
   lua_State *L = rt->mainL;
   if (!lua_checkstack(L, LUA_MINSTACK)) return CORIO_ENOMEM;
-  if (busy(rt)) {
+  if (corio__busy(rt)) {
     lua_pushliteral(L, "corio_run_until: called from inside corio");
     return CORIO_EBUSY;
   }

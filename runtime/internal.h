@@ -384,6 +384,8 @@ void corio__trim_check(corio_rt *rt);         /* each turn: arm if a burst ended
 size_t corio__alloc_slack(lua_State *L);      /* mapped slab bytes not in use */
 size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
+int corio__deadlock(corio_rt *rt, corio_task *t, lua_State *L);
+  /* the binary's deadlock error raised in waiting t (0: not waiting) */
 void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 void corio__close_anchored(corio_rt *rt, lua_State *L);  /* closes every
@@ -438,6 +440,10 @@ void corio__cfut_cancel(corio_rt *rt, corio_fut *f);     /* awaiter gone */
 
 /* embed.c */
 void corio__stop_now(corio_rt *rt);           /* loop thread: corio_stop */
+int corio__busy(corio_rt *rt);                /* inside a run, a task, a
+                                                 callback, a post or free:
+                                                 running the loop would
+                                                 re-enter uv_run */
 void corio__warnf(void *ud, const char *msg, int tocont);  /* ud: rt */
 
 /* alloc.c */

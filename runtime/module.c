@@ -23,7 +23,7 @@ static int l_run(lua_State *L) {
     if (!luaL_getmetafield(L, 1, "__call")) luaL_typeerror(L, 1, "function");
     lua_pop(L, 1);
   }
-  if (rt->loop_running || rt->current)
+  if (corio__busy(rt))
     return corio__error(L, "INVALID_STATE", "run",
                         "corio.run: the loop is already running (await "
                         "the work instead, or spawn it)");
@@ -147,6 +147,20 @@ static int l_close_others(lua_State *L) {
 }
 
 
+/* _deadlock(task) -> bool: raises the binary's deadlock error in a
+** waiting task, as corio__loop does to its main task when nothing is left
+** to wake it.  For hosts that stand in for the binary while driving the
+** loop themselves (tests/embed/hosts/nowait_host.c): corio_loop_run
+** returning 0 with their main task pending is that case, and only the host
+** can know that nothing of its own will settle the task later. */
+static int l_deadlock(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_task *t = luaL_checkudata(L, 1, CORIO_TASK_MT);
+  lua_pushboolean(L, corio__deadlock(rt, t, L));
+  return 1;
+}
+
+
 /* exit_code(n): the binary exits with at least n. */
 static int l_exit_code(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
@@ -252,6 +266,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"where", corio__l_where},
     {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
+    {"_deadlock", l_deadlock},
     {NULL, NULL}
   };
   lua_newtable(L);

@@ -531,6 +531,17 @@ void corio__stop_all(corio_rt *rt, const char *msg) {
 }
 
 
+/* Raises the deadlock error in t, waiting with nothing left to wake it;
+** 0 if t was not waiting. */
+int corio__deadlock(corio_rt *rt, corio_task *t, lua_State *L) {
+  corio__push_error(L, "INVALID_STATE", "run",
+                    "deadlock: the main task waits for something that "
+                    "can never happen (no timer, I/O or task left to "
+                    "wake it)");
+  return corio__throw(rt, t, L);
+}
+
+
 /* Runs the loop.  With a target task: until it is done (corio.run).  With
 ** `all`: until every task has finished and nothing keeps the loop alive
 ** (the binary).  A task that waits on something that can never happen is
@@ -549,15 +560,11 @@ void corio__loop(corio_rt *rt, corio_task *target, int all) {
     /* Nothing can wake the tasks that are left. */
     if (++stuck_rounds > 3) break;
     if (target && target->state != T_DONE) {
-      corio__push_error(rt->L, "INVALID_STATE", "run",
-                        "deadlock: the main task waits for something that "
-                        "can never happen (no timer, I/O or task left to "
-                        "wake it)");
       /* Woken: the task goes on (it may catch the error), so a later
       ** deadlock is a new one, not another round of this one.  Without the
       ** reset, a long run (the test runner) that met three deadlocks had
       ** its main task cancelled at the fourth. */
-      if (corio__throw(rt, target, rt->L)) stuck_rounds = 0;
+      if (corio__deadlock(rt, target, rt->L)) stuck_rounds = 0;
     } else {
       corio__cancel_all(rt, "deadlock: nothing left to wake this task");
     }
@@ -861,15 +868,9 @@ static void report_main(corio_rt *rt, lua_State *L, int ti) {
 }
 
 
-static int run_busy(corio_rt *rt) {
-  return rt->host_run || rt->in_post || rt->in_turn || rt->current ||
-         rt->loop_running || rt->freeing;
-}
-
-
 int corio_run(corio_runtime *rt) {
   if (rt == NULL) return CORIO_EINVAL;
-  if (run_busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   rt->host_run = 1;
   corio__loop(rt, NULL, 1);
   if (!rt->stopped) {           /* stopped: the host may run on later */
@@ -884,7 +885,7 @@ int corio_run(corio_runtime *rt) {
 
 int corio_run_main(corio_runtime *rt, int nargs) {
   if (rt == NULL) return CORIO_EINVAL;
-  if (run_busy(rt)) return CORIO_EBUSY;
+  if (corio__busy(rt)) return CORIO_EBUSY;
   lua_State *L = rt->mainL;
   if (corio_spawn(rt, nargs) != CORIO_OK) {   /* error message pushed */
     lua_pushnil(L);

@@ -3,7 +3,10 @@
 ** modes, the report hook, re-entrancy, C futures, ports after free, the
 ** old entry points (corio_new, corio_attach), signal dispositions.
 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <signal.h>
 #include <string.h>
@@ -150,6 +153,141 @@ static void nowait_sleep(void) {
   CHECK(iterations <= 10);
   /* Idle now: no task, no handle. */
   CHECK_EQ(corio_loop_run(rt, CORIO_RUN_NOWAIT), 0);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
+/* corio.run from a callback (no current task) that the host's
+** corio_loop_run runs raises INVALID_STATE: it used to nest uv_run inside
+** the host's uv_run and spin there for good. */
+static void nowait_nested_run(void) {
+  corio_runtime *rt = t_new();
+  CHECK(t_dostring(rt, "corio = require 'corio' done = false\n"
+                       "corio.call_soon(function()\n"
+                       "  ok, err = pcall(corio.run, function() end)\n"
+                       "  done = true\n"
+                       "end)") == LUA_OK);
+  lua_State *L = corio_state(rt);
+  int iterations = 0, done = 0;
+  while (!done && iterations < 100) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    poll(&p, 1, corio_backend_timeout(rt));
+    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
+    iterations++;
+    lua_getglobal(L, "done");
+    done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  CHECK(done);
+  CHECK(t_dostring(rt, "assert(ok == false)\n"
+                       "assert(err.code == 'INVALID_STATE', tostring(err))\n"
+                       "assert(err.message:find('already running'))")
+        == LUA_OK);
+  CHECK_EQ(corio_loop_run(rt, CORIO_RUN_NOWAIT), 0);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
+/* A NOWAIT host whose task waits for something nothing can settle: the
+** run returns 0 (idle) with the task pending and the timeout is -1 (poll
+** would wait for good); core._deadlock, which nowait_host.c calls there as
+** the binary's loop would, raises INVALID_STATE in the task, which goes on. */
+static void nowait_deadlock(void) {
+  corio_runtime *rt = t_new();
+  CHECK(t_dostring(rt, "corio = require 'corio'\n"
+                       "task = corio.spawn(function()\n"
+                       "  local ok, err = pcall(function() "
+                       "corio.future():await() end)\n"
+                       "  corio.sleep(0.001)\n"
+                       "  return ok, err.code, err.message\n"
+                       "end)") == LUA_OK);
+  CHECK_EQ(corio_loop_run(rt, CORIO_RUN_NOWAIT), 0);
+  CHECK_EQ(corio_backend_timeout(rt), -1);
+  CHECK(t_dostring(rt, "assert(not task:done())\n"
+                       "assert(require('corio.core')._deadlock(task))\n"
+                       "assert(not require('corio.core')._deadlock(task))")
+        == LUA_OK);                           /* no longer waiting */
+  CHECK_EQ(corio_backend_timeout(rt), 0);
+  int iterations = 0;
+  for (int more = 1; more && iterations < 100; iterations++) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    poll(&p, 1, corio_backend_timeout(rt));
+    more = corio_loop_run(rt, CORIO_RUN_NOWAIT);
+  }
+  CHECK(iterations < 100);
+  CHECK(t_dostring(rt, "local ok, code, msg = task:result()\n"
+                       "assert(ok == false and code == 'INVALID_STATE')\n"
+                       "assert(msg:find('deadlock'))") == LUA_OK);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
+/* A thread sends a datagram to each of the two ports at ud, 50 ms apart. */
+static void send_datagrams(void *ud) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  for (int i = 0; i < 2; i++) {
+    usleep(50 * 1000);
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((unsigned short)((int *)ud)[i]);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(sendto(fd, "hi", 2, 0, (struct sockaddr *)&to, sizeof to) == 2);
+  }
+  close(fd);
+}
+
+
+/* A task woken by I/O starts reading another socket in the same turn,
+** after that turn's poll: libuv hands a new watcher to epoll only in its
+** next poll, so until then the backend fd cannot wake the host, and the
+** timeout must be 0 (libuv's uv_backend_timeout says so for pending
+** watchers; this holds corio_backend_timeout to it).  A -1 there would
+** have the host sleep for good (here a capped poll makes each lost wake
+** cost 1 s). */
+static void nowait_new_watchers(void) {
+  corio_runtime *rt = t_new();
+  lua_State *L = corio_state(rt);
+  CHECK(t_dostring(rt, "corio = require 'corio' net = require 'corio.net'\n"
+                       "done = false\n"
+                       "u1 = net.udp() u1:bind('127.0.0.1', 0)\n"
+                       "u2 = net.udp() u2:bind('127.0.0.1', 0)\n"
+                       "port1 = select(2, u1:sockname())\n"
+                       "port2 = select(2, u2:sockname())\n"
+                       "corio.spawn(function()\n"
+                       "  got = u1:recvfrom()\n"
+                       "  got = got .. u2:recvfrom()\n"
+                       "  u1:close() u2:close()\n"
+                       "  done = true\n"
+                       "end)") == LUA_OK);
+  int ports[2];
+  lua_getglobal(L, "port1");
+  lua_getglobal(L, "port2");
+  ports[0] = (int)lua_tointeger(L, -2);
+  ports[1] = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  CHECK(ports[0] > 0 && ports[1] > 0);
+  uv_thread_t th;
+  CHECK_EQ(uv_thread_create(&th, send_datagrams, ports), 0);
+  double t0 = t_now();
+  int iterations = 0, done = 0, lost = 0;
+  while (!done && iterations < 1000) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    int ms = corio_backend_timeout(rt);
+    if (poll(&p, 1, ms < 0 || ms > 1000 ? 1000 : ms) == 0 && ms != 0)
+      lost++;                                 /* timed out: a lost wake */
+    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
+    iterations++;
+    lua_getglobal(L, "done");
+    done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  uv_thread_join(&th);
+  CHECK(done);
+  CHECK_EQ(lost, 0);
+  CHECK(t_now() - t0 < 0.9);
+  CHECK(iterations <= 20);
+  CHECK(t_dostring(rt, "assert(got == 'hihi')") == LUA_OK);
   CHECK_EQ(corio_free(rt), CORIO_OK);
 }
 
@@ -442,7 +580,11 @@ static void no_signals(void) {
   corio_runtime *rt = corio_create(&cfg, NULL);
   CHECK_EQ(t_run_main(rt, "local corio = require 'corio'\n"
                           "assert(corio.to_thread(function(a) return a * 2 "
-                          "end, 21) == 42)"), 0);
+                          "end, 21) == 42)\n"
+                          /* a SIGPIPE handler closed: SIG_DFL stays, not
+                          ** corio's SIG_IGN */
+                          "require('corio.signal').on('SIGPIPE', "
+                          "function() end):close()"), 0);
   CHECK_EQ(corio_free(rt), CORIO_OK);
   for (int i = 0; i < 3; i++) {
     sigaction(sigs[i], NULL, &after[i]);
@@ -459,6 +601,9 @@ const t_case t_api[] = {
   {"report_hook", report_hook},
   {"run_until", run_until},
   {"nowait_sleep", nowait_sleep},
+  {"nowait_nested_run", nowait_nested_run},
+  {"nowait_deadlock", nowait_deadlock},
+  {"nowait_new_watchers", nowait_new_watchers},
   {"backend_timeout", backend_timeout},
   {"reentrancy", reentrancy},
   {"stop", stop},

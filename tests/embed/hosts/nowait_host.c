@@ -32,10 +32,38 @@ static int task_done(lua_State *L, int idx) {
 }
 
 
-/* One turn of the host's loop: wait as corio says, then a NOWAIT run. */
-static int turn(corio_runtime *rt, long *turns) {
-  struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
-  poll(&p, 1, corio_backend_timeout(rt));
+/* [task] -> (): the binary's deadlock error raised in the task. */
+static int deadlock(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "corio.core");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "_deadlock");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+
+/* One turn of the host's loop: wait as corio says, then a NOWAIT run.
+** `more` is what the last run returned: 0 means corio has nothing left
+** (no handle, request or ready task) that could finish the main task.  A
+** host of its own decides what that means (a GUI may settle the task
+** later); this one stands in for the binary, which raises a deadlock
+** error in its main task there, and so does the same.  Polling instead
+** would wait for good: corio_backend_timeout is -1 then. */
+static int turn(corio_runtime *rt, int task, int more, long *turns) {
+  lua_State *L = corio_state(rt);
+  if (more) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    poll(&p, 1, corio_backend_timeout(rt));
+  } else {
+    lua_pushcfunction(L, deadlock);
+    lua_pushvalue(L, task);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      fprintf(stderr, "corio-nowait: %s\n", luaL_tolstring(L, -1, NULL));
+      lua_pop(L, 2);
+    }
+  }
   ++*turns;
   return corio_loop_run(rt, CORIO_RUN_NOWAIT);
 }
@@ -94,7 +122,8 @@ int main(int argc, char **argv) {
   }
   int task = lua_gettop(L);
   long turns = 0;
-  while (!task_done(L, task)) turn(rt, &turns);
+  int more = 1;
+  while (!task_done(L, task)) more = turn(rt, task, more, &turns);
   /* What the specs left (as the binary, which waits for the other tasks
   ** after the main one) and the exit code. */
   int code = corio_run(rt);
