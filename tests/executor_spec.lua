@@ -384,11 +384,12 @@ describe("executor", function()
       local t0 = corio.now()
       if fs_ok then fs.stat(".") else executor._fs_probe(".") end
       local dt = corio.now() - t0
-      assert.is_true(dt < 0.1, "file I/O took " .. dt .. " s")
+      -- (TSan makes every call several times slower: a looser bound there)
+      assert.is_true(dt < (TSAN and 1 or 0.1), "file I/O took " .. dt .. " s")
       t0 = corio.now()
       corio.sleep(0.02)
       dt = corio.now() - t0
-      assert.is_true(dt < 0.12, "a 20 ms sleep took " .. dt .. " s")
+      assert.is_true(dt < (TSAN and 1 or 0.12), "a 20 ms sleep took " .. dt .. " s")
     end
     touch(gate)
     for i = 1, 6 do assert.are.equal("released", busy[i]:await()) end

@@ -52,7 +52,6 @@ local function recorder()
   local function matches(e, name, ev) return e.name == name and (ev == nil or e.ev == ev) end
   function r.fn(name, ev, err)
     local e = { name = name, ev = ev, err = err }
-    if os.getenv("DBGW") then io.stderr:write("EV ", tostring(name), " ", tostring(ev), "\n") end
     r.events[#r.events + 1] = e
     for i = #r.waiting, 1, -1 do
       local w = r.waiting[i]
@@ -69,7 +68,6 @@ local function recorder()
     end
   end
   function r.wait(name, ev)
-    if os.getenv("DBGW") then io.stderr:write("WAIT ", tostring(name), " ", tostring(ev), "\n") end
     local e = r.seen(name, ev)
     if e then return e end
     local fut = corio.future()
