@@ -371,6 +371,9 @@ static void grow(lua_State *L, watcher *w, wnode *top, int tell) {
       }
       free(rel);
     }
+    /* Left early: the rest still to free (libuv's cleanup misses the
+    ** entry last returned when the list was read to its end). */
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {}
     uv_fs_req_cleanup(&req);
     free(full);
   }
