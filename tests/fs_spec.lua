@@ -28,6 +28,62 @@ local function bad_argument(fn, ...)
   assert.is_truthy(tostring(err):find("bad argument", 1, true), tostring(err))
 end
 
+-- How many inotify watches this process holds (the fdinfo of libuv's one
+-- inotify fd lists one line per watch).
+local function inotify_watches()
+  local n = 0
+  for _, e in ipairs(fs.readdir("/proc/self/fd")) do
+    local ok, target = pcall(fs.readlink, "/proc/self/fd/" .. e.name)
+    if ok and target == "anon_inode:inotify" then
+      for line in io.lines("/proc/self/fdinfo/" .. e.name) do
+        if line:find("^inotify wd:") then n = n + 1 end
+      end
+    end
+  end
+  return n
+end
+
+-- Records a watcher's events.  r.wait(name [, event]) returns the first
+-- event for name since the last r.mark(), awaiting it (10 s at most);
+-- r.seen(name) says whether one came since the mark; r.errors() lists
+-- the errors reported.
+local function recorder()
+  local r = { events = {}, from = 1, waiting = {} }
+  local function matches(e, name, ev) return e.name == name and (ev == nil or e.ev == ev) end
+  function r.fn(name, ev, err)
+    local e = { name = name, ev = ev, err = err }
+    r.events[#r.events + 1] = e
+    for i = #r.waiting, 1, -1 do
+      local w = r.waiting[i]
+      if matches(e, w.name, w.ev) then
+        table.remove(r.waiting, i)
+        w.fut:set_result(e)
+      end
+    end
+  end
+  function r.mark() r.from = #r.events + 1 end
+  function r.seen(name, ev)
+    for i = r.from, #r.events do
+      if matches(r.events[i], name, ev) then return r.events[i] end
+    end
+  end
+  function r.wait(name, ev)
+    local e = r.seen(name, ev)
+    if e then return e end
+    local fut = corio.future()
+    r.waiting[#r.waiting + 1] = { name = name, ev = ev, fut = fut }
+    return corio.wait_for(fut, 10)
+  end
+  function r.errors()
+    local out = {}
+    for _, e in ipairs(r.events) do
+      if e.ev == "error" then out[#out + 1] = e.err end
+    end
+    return out
+  end
+  return r
+end
+
 describe("fs", function()
   local dir
   before_each(function() dir = tmpdir() end)
@@ -606,6 +662,217 @@ describe("fs", function()
       assert.are.equal("path", err.op)
       assert.is_truthy(tostring(w):find(dir, 1, true))  -- still says which
       bad_argument(w.path, "x")
+    end)
+
+    it("without recursive, reports nothing from subdirectories", function()
+      fs.mkdir(dir .. "/a")
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn)
+      fs.write_file(dir .. "/a/f", "x")
+      fs.write_file(dir .. "/sentinel", "x")   -- inotify keeps the order
+      r.wait("sentinel")
+      assert.is_nil(r.seen("a/f"))
+      assert.is_nil(r.seen("f"))
+    end)
+  end)
+
+  describe("recursive watch", function()
+    it("reports changes anywhere in the tree with paths under the root", function()
+      fs.mkdir(dir .. "/a/b/c", { parents = true })
+      fs.write_file(dir .. "/a/b/old", "x")
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true })
+      fs.write_file(dir .. "/a/b/c/f", "x")
+      r.wait("a/b/c/f", "rename")
+      r.wait("a/b/c/f", "change")
+      fs.write_file(dir .. "/a/b/old", "y")
+      r.wait("a/b/old", "change")
+      fs.remove(dir .. "/a/b/old")
+      r.wait("a/b/old", "rename")
+      r.mark()
+      fs.write_file(dir .. "/a/b/old", "again")
+      r.wait("a/b/old", "rename")
+      assert.are.same({}, r.errors())
+    end)
+
+    it("watches directories made after it, and says what was in them", function()
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true })
+      -- One at a time: each event means the directory is watched.
+      fs.mkdir(dir .. "/n")
+      r.wait("n", "rename")
+      fs.mkdir(dir .. "/n/m")
+      r.wait("n/m", "rename")
+      fs.write_file(dir .. "/n/m/g", "x")
+      r.wait("n/m/g", "change")
+      -- All at once: what the watch on x missed, the scan of x reports.
+      assert.is_true(os.execute("mkdir -p '" .. dir .. "/x/y/z' && echo hi > '" ..
+                                dir .. "/x/y/z/f'"))
+      r.wait("x", "rename")
+      r.wait("x/y", "rename")
+      r.wait("x/y/z", "rename")
+      r.wait("x/y/z/f", "rename")
+      r.mark()
+      fs.write_file(dir .. "/x/y/z/f", "then")
+      r.wait("x/y/z/f", "change")
+      assert.are.same({}, r.errors())
+    end)
+
+    it("stops watching directories that leave the tree", function()
+      fs.mkdir(dir .. "/in/a/b", { parents = true })
+      local out = tmpdir()
+      local r = recorder()
+      local before = inotify_watches()
+      local w = fs.watch(dir, r.fn, { recursive = true })
+      assert.are.equal(before + 4, inotify_watches())  -- root, in, a, b
+      fs.rename(dir .. "/in/a", out .. "/a")
+      r.wait("in/a", "rename")
+      assert.are.equal(before + 2, inotify_watches())
+      fs.write_file(out .. "/a/b/f", "x")             -- no longer watched
+      fs.write_file(dir .. "/sentinel", "x")
+      r.wait("sentinel")
+      assert.is_nil(r.seen("in/a/b/f"))
+      assert.is_nil(r.seen("a/b/f"))
+      -- and removed ones (the kernel drops those watches by itself)
+      fs.mkdir(dir .. "/in/gone")
+      r.wait("in/gone")
+      assert.are.equal(before + 3, inotify_watches())
+      r.mark()
+      fs.rmdir(dir .. "/in/gone")
+      r.wait("in/gone")
+      assert.are.equal(before + 2, inotify_watches())
+      w:close()
+      assert.are.equal(before, inotify_watches())
+      assert.are.same({}, r.errors())
+      rmtree(out)
+    end)
+
+    it("follows a directory renamed inside the tree", function()
+      fs.mkdir(dir .. "/a/sub", { parents = true })
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true })
+      local before = inotify_watches()
+      fs.rename(dir .. "/a", dir .. "/b")
+      r.wait("a", "rename")
+      r.wait("b", "rename")
+      assert.are.equal(before, inotify_watches())     -- the same directories
+      r.mark()
+      fs.write_file(dir .. "/b/sub/f", "x")
+      r.wait("b/sub/f")
+      assert.is_nil(r.seen("a/sub/f"))
+      -- replaced by another directory of the same name
+      fs.rename(dir .. "/b", dir .. "/old")
+      fs.mkdir(dir .. "/b")
+      r.wait("old")
+      r.mark()
+      fs.write_file(dir .. "/b/new", "x")
+      r.wait("b/new")
+      fs.write_file(dir .. "/old/sub/g", "x")
+      r.wait("old/sub/g")
+      assert.are.same({}, r.errors())
+    end)
+
+    it("reports a subdirectory's own changes once, by its name", function()
+      fs.mkdir(dir .. "/a")
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true })
+      fs.chmod(dir .. "/a", "700")
+      r.wait("a", "change")
+      fs.write_file(dir .. "/sentinel", "x")
+      r.wait("sentinel")
+      assert.is_nil(r.seen("a/a"))
+    end)
+
+    it("does not follow symbolic links below the root", function()
+      fs.mkdir(dir .. "/a")
+      fs.symlink(dir, dir .. "/a/loop")
+      fs.symlink("/", dir .. "/root")
+      local before = inotify_watches()
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true })
+      assert.are.equal(before + 2, inotify_watches())
+      fs.symlink("/tmp", dir .. "/a/tmp")
+      r.wait("a/tmp")
+      assert.are.equal(before + 2, inotify_watches())
+    end)
+
+    it("bounds the number of watches (max_watches)", function()
+      fs.mkdir(dir .. "/a/b/c", { parents = true })
+      local before = inotify_watches()
+      local err = raises("LIMIT", fs.watch, dir, function() end,
+                         { recursive = true, max_watches = 3 })
+      assert.are.equal(dir, err.path)
+      assert.is_truthy(err.message:find("max_watches", 1, true), err.message)
+      assert.are.equal(before, inotify_watches())     -- nothing left open
+      -- past it later: an error event, the rest still watched
+      local r = recorder()
+      local w <close> = fs.watch(dir, r.fn, { recursive = true, max_watches = 4 })
+      fs.mkdir(dir .. "/d")
+      local e = r.wait(nil, "error")
+      assert.are.equal("LIMIT", e.err.code)
+      assert.are.equal(dir .. "/d", e.err.path)
+      fs.write_file(dir .. "/a/b/c/f", "x")
+      r.wait("a/b/c/f")
+      -- room again once a directory goes
+      fs.rmdir(dir .. "/d")
+      local out = tmpdir()
+      fs.rename(dir .. "/a/b/c", out .. "/c")           -- out of the tree
+      r.wait("a/b/c", "rename")
+      fs.mkdir(dir .. "/e")
+      r.wait("e")
+      fs.write_file(dir .. "/e/f", "x")
+      r.wait("e/f")
+      assert.are.equal(1, #r.errors())
+      rmtree(out)
+      bad_argument(fs.watch, dir, function() end, { recursive = true, max_watches = 0 })
+      bad_argument(fs.watch, dir, function() end, { max_watches = "many" })
+      bad_argument(fs.watch, dir, function() end, { max_watches = 1.5 })
+    end)
+
+    it("turns inotify's ENOSPC into an error that names the limit", function()
+      -- A user namespace of our own has its own inotify limit, which we may
+      -- lower; where unshare is not allowed there is nothing to test.
+      if not os.execute("unshare -Ur true 2>/dev/null") then return end
+      local corio_bin = arg and arg[-1] or "build/corio"
+      fs.mkdir(dir .. "/a/b/c", { parents = true })
+      local script = ([[
+        local fs = require "corio.fs"
+        local ok, err = pcall(fs.watch, %q, function() end, { recursive = true })
+        print(ok, err.code, err.path, err.message)
+      ]]):format(dir)
+      local cmd = ("unshare -Ur sh -c 'echo 3 > /proc/sys/user/max_inotify_watches" ..
+                   " && exec %s -e \"$0\"' %q 2>&1"):format(corio_bin, script)
+      local out = corio.to_thread(function(c)
+        local p = io.popen(c)
+        local s = p:read("a")
+        p:close()
+        return s
+      end, cmd)
+      assert.is_truthy(out:find("^false\tENOSPC\t" .. dir:gsub("%p", "%%%0") .. "\t"), out)
+      assert.is_truthy(out:find("max_user_watches", 1, true), out)
+    end)
+
+    it("closing closes every watch; <close> and __gc paths too", function()
+      fs.mkdir(dir .. "/a/b", { parents = true })
+      fs.mkdir(dir .. "/c")
+      local before = inotify_watches()
+      do
+        local w <close> = fs.watch(dir, function() end, { recursive = true })
+        assert.are.equal(before + 4, inotify_watches())
+      end
+      assert.are.equal(before, inotify_watches())
+      local w = fs.watch(dir, function() end, { recursive = true })
+      w:close()
+      w:close()
+      assert.are.equal(before, inotify_watches())
+      raises("CLOSED", w.path, w)
+      -- a file as the root: watched alone
+      fs.write_file(dir .. "/file", "x")
+      local r = recorder()
+      local fw <close> = fs.watch(dir .. "/file", r.fn, { recursive = true })
+      assert.are.equal(before + 1, inotify_watches())
+      fs.write_file(dir .. "/file", "y")
+      r.wait("file", "change")
     end)
   end)
 end)

@@ -215,11 +215,13 @@ static int run_protected(lua_State *L) {
   load_job(L, e, 2);
   lua_replace(L, 2);                          /* msgh, fn, args */
   int st = LUA_OK;
-  if (!atomic_load(&e->interrupt)) {
-    atomic_store(&e->running, 1);
-    st = lua_pcall(L, n - 1, LUA_MULTRET, 1);
-    atomic_store(&e->running, 0);
-  }
+  /* running first, then the flag: an interrupt whose signal lands between
+  ** the two still finds running set and arms the hook (the pcall then
+  ** raises at once).  The other order lost it: the flag read clear, the
+  ** handler saw running clear, and a job that never ends ran on. */
+  atomic_store(&e->running, 1);
+  if (!atomic_load(&e->interrupt)) st = lua_pcall(L, n - 1, LUA_MULTRET, 1);
+  atomic_store(&e->running, 0);
   if (atomic_load(&e->interrupt) || e->hooked) {
     lua_sethook(L, NULL, 0, 0);
     lua_settop(L, 0);

@@ -11,6 +11,13 @@
 ** harm the parent.  The child's stdout and stderr are the parent's, so a
 ** job's print() shows; its stdin is /dev/null.
 **
+** A worker's first message is a hello ([u32 0]) sent once its interrupt
+** handler is installed: XINTERRUPT_SIG (SIGURG) is ignored by default, so
+** one sent to a child still starting was lost and a job cancelled then ran
+** on for ever (seen under TSan, where a child takes 0.2 s to start; a
+** cancel right after the spawn did it natively).  Until the hello, an
+** interrupt is kept (kill_pending) and sent when it comes.
+**
 ** A worker that dies (its pipe reaches EOF and its exit is reaped) fails
 ** the job it was running with a WORKER_DIED error that says how it died;
 ** the next queued job starts a new worker.  Cancelling a running job sends
@@ -55,6 +62,8 @@ typedef struct xpw {
   int exited, eof;             /* exit reaped; pipe at EOF */
   int retiring;                /* no more jobs: its pipe is closed and
                                   its exit awaited */
+  int ready;                   /* its hello came: it takes interrupts */
+  int kill_pending;            /* interrupt its job once ready */
   int dead;                    /* out of the pool (retired or died) */
   int pipe_closed, proc_closed, nclose;
   int64_t exit_status;
@@ -201,6 +210,19 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 }
 
 
+/* Interrupts the worker's running job (now, or once it is ready). */
+static void interrupt_job(xpw *w) {
+  if (!w->ready) {
+    w->kill_pending = 1;
+    return;
+  }
+  w->kill_pending = 0;
+  union sigval v;
+  v.sival_int = w->seq;
+  sigqueue(w->pid, XINTERRUPT_SIG, v);
+}
+
+
 /* Takes every complete reply out of w->in. */
 static void take_replies(xpw *w) {
   for (;;) {
@@ -212,6 +234,11 @@ static void take_replies(xpw *w) {
       return;
     }
     xjob *j = w->job;
+    if (!w->ready) {                          /* the hello */
+      w->ready = 1;
+      if (w->kill_pending && j) interrupt_job(w);
+      j = NULL;
+    }
     if (j) {
       xbuf msg = {NULL, 0, 0};
       if (xbuf_reserve(&msg, len ? len : 1) == 0) {
@@ -406,10 +433,7 @@ void xproc_cancel(xproc *pp, xjob *j) {
     j->status = REP_INTERRUPTED;
     job_finish(pp, j);                        /* nobody waits: forgotten */
   } else if (j->state == J_RUNNING && j->worker) {
-    xpw *w = j->worker;
-    union sigval v;
-    v.sival_int = w->seq;
-    sigqueue(w->pid, XINTERRUPT_SIG, v);
+    interrupt_job(j->worker);
   }
 }
 
@@ -448,9 +472,13 @@ void xproc_teardown(xproc *pp) {
   int pids[1024], n = 0;
   for (xpw *w = pp->workers; w; w = w->next) {
     if (w->job) {
-      union sigval v;
-      v.sival_int = w->seq;
-      sigqueue(w->pid, XINTERRUPT_SIG, v);
+      if (w->ready) {
+        union sigval v;
+        v.sival_int = w->seq;
+        sigqueue(w->pid, XINTERRUPT_SIG, v);
+      } else if (w->pid > 0 && !w->exited) {
+        kill(w->pid, SIGKILL);                /* still starting: no state */
+      }
       xjob *j = w->job;
       w->job = NULL;
       j->worker = NULL;
@@ -588,6 +616,11 @@ int xproc_worker_main(lua_State *L) {
   eng.child = 1;
   xeng_current = &eng;
   xeng_install_signal();
+  static const char hello[4] = {0, 0, 0, 0};  /* interrupts reach us now */
+  if (write_full(fd, hello, 4)) {
+    xeng_current = NULL;
+    return 0;
+  }
   for (;;) {
     char hdr[8];
     uint32_t len;

@@ -189,9 +189,11 @@ function fs.chmod(path, mode) end
 function fs.utime(path, atime, mtime) end
 
 ---`fn(filename, event)` runs as a loop callback per kind of event.
+---With `recursive`, the whole tree (`filename` is the path under `path`),
+---at most `max_watches` directories (8192; past it `LIMIT`).
 ---@param path string
 ---@param fn fun(filename: string?, event: "change"|"rename"|"error", err?: corio.Error)
----@param opts? { recursive?: boolean }
+---@param opts? { recursive?: boolean, max_watches?: integer }
 ---@return corio.Watcher
 function fs.watch(path, fn, opts) end
 
