@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--trips", type=int, default=2000)
     ap.add_argument("--node-modules")
+    ap.add_argument("--only", help="comma-separated server names to run "
+                    "(prefixes: corio,node,python); corio always runs")
     a = ap.parse_args()
     runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None)}
     nm = node_modules(a.node_modules)
@@ -117,6 +119,10 @@ def main():
             [PY, os.path.join(PEERS, "w14_ws_echo.py"), "uvloop"], None)
     except ImportError:
         pass
+    if a.only:
+        want = a.only.split(",")
+        runs = {k: v for k, v in runs.items()
+                if k == "corio" or any(k.startswith(w) for w in want)}
     res = {k: [] for k in runs}
     for _ in range(a.rounds):
         for name, (cmd, env) in runs.items():

@@ -148,14 +148,18 @@ local function end_read(self)
 end
 
 --- receive() -> data, "text"|"binary", or nil once the peer closed.
+--- The common case is two calls into C: c:recv() (a queued message, else
+--- whether to read) and, after the Stream read, c:input(chunk) (feeds the
+--- framing, returns the first message and any frames to answer with).
 function WebSocket:receive()
   check_ws(self, "receive")
   local c = self._c
+  local data, kind = c:recv()
+  if data then return data, kind end
+  local out
   while true do
-    local data, op = c:next()
-    if data then return data, KIND[op] end
     if self._done then return nil end
-    if not (c:state()) then
+    if not kind then              -- a close arrived, or a protocol error
       end_read(self)
       return nil
     end
@@ -163,7 +167,8 @@ function WebSocket:receive()
       raise("BUSY", "another task is receiving on this WebSocket", "receive")
     end
     self._reading = true
-    local ok, chunk = pcall(self._s.read, self._s, READ_SIZE)
+    local s = self._s
+    local ok, chunk = pcall(s.read, s, READ_SIZE)
     self._reading = false
     if self._closed then return nil end   -- close() ended it meanwhile
     if not ok then
@@ -179,8 +184,9 @@ function WebSocket:receive()
       end
       return nil
     end
-    c:feed(chunk)
-    write(self, c:take())         -- pongs, the reply to a close
+    data, kind, out = c:input(chunk)
+    if out then s:write(out) end  -- pongs, the reply to a close
+    if data then return data, kind end
   end
 end
 
@@ -202,10 +208,16 @@ function WebSocket:send(data, kind)
     argerror(2, "send", "'text' or 'binary' expected, got " ..
       (type(kind) == "string" and ("'" .. kind .. "'") or typename(kind)))
   end
-  if op == 1 and not utf8len(data) then
+  -- One string, or a header and data itself (a big unmasked payload is
+  -- not copied); false: text that is not UTF-8 (checked in C).
+  local a, b = self._c:send(op, data)
+  if b then
+    self._s:write(a, b)
+  elseif a then
+    self._s:write(a)
+  elseif a == false then
     argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
   end
-  write(self, self._c:send(op, data))
 end
 
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.
