@@ -80,8 +80,12 @@ local WebSocket = {}
 WebSocket.__index = WebSocket
 WebSocket.__name = "corio.WebSocket"
 
+-- Every WebSocket, by weak key: LIVE[self] is the cheap form of
+-- check_self on the per-message methods.
+local LIVE = setmetatable({}, { __mode = "k" })
+
 local function check_ws(self, fname)
-  check_self(self, WebSocket, fname)
+  if not LIVE[self] then check_self(self, WebSocket, fname) end
   if self._closed then
     raise("CLOSED", "WebSocket is closed", fname)
   end
@@ -109,9 +113,11 @@ function M.wrap(stream, opts)
   local max = opt_size(opts, "max_message_size", 2, "wrap")
   local ct = opt_size(opts, "close_timeout", 2, "wrap")
   local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
-  return setmetatable({ _s = stream, _c = conn, _ct = ct,
+  local ws = setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
+  LIVE[ws] = true
+  return ws
 end
 
 local function write(self, out)
@@ -152,7 +158,8 @@ end
 --- whether to read) and, after the Stream read, c:input(chunk) (feeds the
 --- framing, returns the first message and any frames to answer with).
 function WebSocket:receive()
-  check_ws(self, "receive")
+  if not LIVE[self] then check_self(self, WebSocket, "receive") end
+  if self._closed then raise("CLOSED", "WebSocket is closed", "receive") end
   local c = self._c
   local data, kind = c:recv()
   if data then return data, kind end
@@ -199,7 +206,11 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
-  check_sendable(self, "send")
+  if not LIVE[self] then check_self(self, WebSocket, "send") end
+  if self._closed then raise("CLOSED", "WebSocket is closed", "send") end
+  if self._done or self._closing then
+    raise("CLOSED", "WebSocket is closing", "send")
+  end
   if type(data) ~= "string" then
     argerror(1, "send", "string expected, got " .. typename(data))
   end

@@ -42,18 +42,14 @@
 ** Conn
 ** ===================================================================== */
 
-/* Methods close over (rt, the metatable): comparing with the upvalue
-** spares luaL_checkudata's registry lookup on every message. */
+/* A userdata of exactly our size that starts with WS_MAGIC is a Conn
+** (only this file makes them; Lua cannot write into a userdata): cheaper
+** than luaL_checkudata's registry lookup, on every message. */
 static ws_conn *check_conn(lua_State *L) {
   ws_conn *c = lua_touserdata(L, 1);
-  if (c != NULL && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
-    lua_pop(L, 1);
-    if (!same) c = NULL;
-  } else {
-    c = NULL;
-  }
-  if (c == NULL) c = luaL_checkudata(L, 1, CONN_MT);   /* raises */
+  if (c == NULL || lua_rawlen(L, 1) != sizeof(ws_conn) ||
+      c->magic != WS_MAGIC)
+    c = luaL_checkudata(L, 1, CONN_MT);      /* raises */
   if (c->ctx == NULL) luaL_error(L, "WebSocket connection state was freed");
   return c;
 }
@@ -91,6 +87,7 @@ static int l_new(lua_State *L) {
   luaL_argcheck(L, max > 0, 2, "positive size expected");
   ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 0);
   memset(c, 0, sizeof *c);
+  c->magic = WS_MAGIC;
   luaL_setmetatable(L, CONN_MT);
   if (ws__init(c, server, (uint64_t)max) != 0)
     return luaL_error(L, "not enough memory");
@@ -326,7 +323,7 @@ int luaopen_corio__wslay(lua_State *L) {
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
-  corio__newclass(L, rt, CONN_MT, methods, meta, NULL);  /* upvalue 2: mt */
+  corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
   lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);

@@ -26,7 +26,10 @@ typedef struct ws_msg {
   char data[];
 } ws_msg;
 
+#define WS_MAGIC UINT64_C(0x636f72696f2d7773)   /* marks a ws.c userdata */
+
 typedef struct ws_conn {
+  uint64_t magic;               /* WS_MAGIC (ws.c's cheap self check) */
   wslay_event_context_ptr ctx;  /* NULL before init and once freed */
   const char *in;               /* ws__feed: bytes not yet given to wslay */
   size_t inlen;
