@@ -9,7 +9,9 @@ client (here, asyncio on raw sockets with one pre-masked frame, so it does
 no framing work of its own) is the same for every server; the figure that
 compares servers is the server's CPU time (user + system, from
 /proc/PID/stat) per round trip, since on a 2-core machine the client is
-the bottleneck for throughput.  Rounds are interleaved; the table shows
+the bottleneck for throughput.  "corio Stream floor" is
+w14_stream_floor.lua: the same loop on a raw Stream with no framing at all
+(what bounds any WebSocket server on corio's Streams).  Rounds are interleaved; the table shows
 medians and "vs corio" = peer CPU / corio CPU (above 1: corio does better).
 
 Node's `ws` is not in Debian: it is taken from --node-modules (default
@@ -102,8 +104,12 @@ def main():
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--trips", type=int, default=2000)
     ap.add_argument("--node-modules")
+    ap.add_argument("--only", help="comma-separated server names to run "
+                    "(prefixes: node,python); the corio rows always run")
     a = ap.parse_args()
-    runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None)}
+    runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None),
+            "corio Stream floor (no framing)":
+            ([a.corio, os.path.join(BENCH, "w14_stream_floor.lua")], None)}
     nm = node_modules(a.node_modules)
     if nm and shutil.which("node"):
         env = dict(os.environ, NODE_PATH=nm)
@@ -117,6 +123,10 @@ def main():
             [PY, os.path.join(PEERS, "w14_ws_echo.py"), "uvloop"], None)
     except ImportError:
         pass
+    if a.only:
+        want = a.only.split(",")
+        runs = {k: v for k, v in runs.items()
+                if k.startswith("corio") or any(k.startswith(w) for w in want)}
     res = {k: [] for k in runs}
     for _ in range(a.rounds):
         for name, (cmd, env) in runs.items():

@@ -80,8 +80,12 @@ local WebSocket = {}
 WebSocket.__index = WebSocket
 WebSocket.__name = "corio.WebSocket"
 
+-- Every WebSocket, by weak key: LIVE[self] is the cheap form of
+-- check_self on the per-message methods.
+local LIVE = setmetatable({}, { __mode = "k" })
+
 local function check_ws(self, fname)
-  check_self(self, WebSocket, fname)
+  if not LIVE[self] then check_self(self, WebSocket, fname) end
   if self._closed then
     raise("CLOSED", "WebSocket is closed", fname)
   end
@@ -109,9 +113,11 @@ function M.wrap(stream, opts)
   local max = opt_size(opts, "max_message_size", 2, "wrap")
   local ct = opt_size(opts, "close_timeout", 2, "wrap")
   local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
-  return setmetatable({ _s = stream, _c = conn, _ct = ct,
+  local ws = setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
+  LIVE[ws] = true
+  return ws
 end
 
 local function write(self, out)
@@ -148,14 +154,19 @@ local function end_read(self)
 end
 
 --- receive() -> data, "text"|"binary", or nil once the peer closed.
+--- The common case is two calls into C: c:recv() (a queued message, else
+--- whether to read) and, after the Stream read, c:input(chunk) (feeds the
+--- framing, returns the first message and any frames to answer with).
 function WebSocket:receive()
-  check_ws(self, "receive")
+  if not LIVE[self] then check_self(self, WebSocket, "receive") end
+  if self._closed then raise("CLOSED", "WebSocket is closed", "receive") end
   local c = self._c
+  local data, kind = c:recv()
+  if data then return data, kind end
+  local out
   while true do
-    local data, op = c:next()
-    if data then return data, KIND[op] end
     if self._done then return nil end
-    if not (c:state()) then
+    if not kind then              -- a close arrived, or a protocol error
       end_read(self)
       return nil
     end
@@ -163,7 +174,8 @@ function WebSocket:receive()
       raise("BUSY", "another task is receiving on this WebSocket", "receive")
     end
     self._reading = true
-    local ok, chunk = pcall(self._s.read, self._s, READ_SIZE)
+    local s = self._s
+    local ok, chunk = pcall(s.read, s, READ_SIZE)
     self._reading = false
     if self._closed then return nil end   -- close() ended it meanwhile
     if not ok then
@@ -179,8 +191,9 @@ function WebSocket:receive()
       end
       return nil
     end
-    c:feed(chunk)
-    write(self, c:take())         -- pongs, the reply to a close
+    data, kind, out = c:input(chunk)
+    if out then s:write(out) end  -- pongs, the reply to a close
+    if data then return data, kind end
   end
 end
 
@@ -193,7 +206,11 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
-  check_sendable(self, "send")
+  if not LIVE[self] then check_self(self, WebSocket, "send") end
+  if self._closed then raise("CLOSED", "WebSocket is closed", "send") end
+  if self._done or self._closing then
+    raise("CLOSED", "WebSocket is closing", "send")
+  end
   if type(data) ~= "string" then
     argerror(1, "send", "string expected, got " .. typename(data))
   end
@@ -202,10 +219,16 @@ function WebSocket:send(data, kind)
     argerror(2, "send", "'text' or 'binary' expected, got " ..
       (type(kind) == "string" and ("'" .. kind .. "'") or typename(kind)))
   end
-  if op == 1 and not utf8len(data) then
+  -- One string, or a header and data itself (a big unmasked payload is
+  -- not copied); false: text that is not UTF-8 (checked in C).
+  local a, b = self._c:send(op, data)
+  if b then
+    self._s:write(a, b)
+  elseif a then
+    self._s:write(a)
+  elseif a == false then
     argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
   end
-  write(self, self._c:send(op, data))
 end
 
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.

@@ -5,11 +5,17 @@
 ** every message is at most max_message_size, every text message is valid
 ** UTF-8, and once the connection failed nothing more is decoded.
 **
+** The same bytes also go, whole, to a connection without the fast path
+** (nofast: wslay alone): both must give the same messages, and a fast
+** connection that failed means wslay alone failed too (wslay alone may
+** fail earlier: it checks UTF-8 before a frame is complete).
+**
 ** Input: byte 0 picks the side (bit 0) and max_message_size (bits 1-7:
 ** 1 << (n % 20) bytes); then a run of (chunk length byte, chunk bytes).
 */
 #include <assert.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wsconn.h"
@@ -44,7 +50,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&c, 0, sizeof c);
   uint64_t max = (uint64_t)1 << ((data[0] >> 1) % 20);
   if (ws__init(&c, data[0] & 1, max) != 0) return 0;
+  ws_conn ref;
+  memset(&ref, 0, sizeof ref);
+  if (ws__init(&ref, data[0] & 1, max) != 0) { ws__free(&c); return 0; }
+  ref.nofast = 1;
   size_t i = 1;
+  /* the payload bytes only, in order, for wslay alone */
+  uint8_t *all = malloc(size);
+  size_t alln = 0;
+  assert(all != NULL);
+  while (i < size) {
+    size_t n = data[i++];
+    if (n > size - i) n = size - i;
+    memcpy(all + alln, data + i, n);
+    alln += n;
+    i += n;
+  }
+  assert(ws__feed(&ref, (const char *)all, alln) == 0);
+  free(all);
+  ws_msg *expect = ref.head;
+  i = 1;
   while (i < size) {
     size_t n = data[i++];
     if (n > size - i) n = size - i;
@@ -59,10 +84,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         assert(utf8_ok((const unsigned char *)c.head->data, c.head->len));
       else
         assert(c.head->opcode == WSLAY_BINARY_FRAME);
+      assert(expect != NULL && expect->len == c.head->len &&
+             expect->opcode == c.head->opcode &&
+             memcmp(expect->data, c.head->data, c.head->len) == 0);
+      expect = expect->next;
       ws__pop(&c);
     }
     c.outlen = 0;                 /* as take() does */
   }
+  if (c.failed) assert(ref.failed || !wslay_event_get_read_enabled(ref.ctx));
+  if (!c.failed && !ref.failed && c.heldlen == 0 && c.slow_left == 0)
+    assert(expect == NULL);           /* no message wslay alone got more */
   ws__free(&c);
+  ws__free(&ref);
   return 0;
 }

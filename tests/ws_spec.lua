@@ -555,3 +555,143 @@ describe("ws client side", function()
     srv:wait_closed()
   end)
 end)
+
+-- The framing's fast path (bindings/http/wsconn.c): whole, simple data
+-- frames skip wslay; everything else goes through it.  Each stream of
+-- frames is fed, cut up in several ways, to a Conn with the fast path and
+-- to one without (conn:nofast()): both must give the same messages, the
+-- same replies (a server's frames are not masked, so bytes compare) and
+-- the same end state.
+describe("ws fast path", function()
+  local C = require "corio._wslay"
+  local MAX = 100000
+
+  local function run(bytes, cut, nofast, max)
+    local c = C.new(true, max or MAX)
+    if nofast then c:nofast() end
+    local msgs, outs = {}, {}
+    local i = 1
+    while i <= #bytes do
+      local n = cut(i)
+      local d, k, out = c:input(bytes:sub(i, i + n - 1))
+      outs[#outs + 1] = out
+      while d do
+        msgs[#msgs + 1] = k .. ":" .. d
+        d, k = c:recv()
+      end
+      i = i + n
+    end
+    local st = { c:state() }
+    c:free()
+    return msgs, table.concat(outs), st
+  end
+
+  local CUTS = {
+    whole = function() return math.maxinteger // 2 end,
+    bytes = function() return 1 end,
+    threes = function() return 3 end,
+    odd = function(i) return (i * 7) % 11 + 1 end,
+  }
+
+  -- Returns the fast path's messages, replies and state, once all the
+  -- cuts agreed with wslay alone.
+  local function same(bytes, max)
+    local ref_m, ref_o, ref_s = run(bytes, CUTS.whole, true, max)
+    for name, cut in pairs(CUTS) do
+      local m, o, s = run(bytes, cut, false, max)
+      assert.same(ref_m, m, name)
+      assert.equal(ref_o, o, name)
+      assert.same(ref_s, s, name)
+    end
+    return ref_m, ref_o, ref_s
+  end
+
+  local M = { mask = true }
+
+  it("splits and joins frames anywhere, in order", function()
+    local m = same(frame(1, "hello", M) .. frame(2, "\0\1\2", M) ..
+      frame(1, "", M) .. frame(1, string.rep("x", 300), M) ..
+      frame(2, string.rep("y", 70000), M))       -- past the fast size
+    assert.same({ "text:hello", "binary:\0\1\2", "text:",
+      "text:" .. string.rep("x", 300), "binary:" .. string.rep("y", 70000) }, m)
+  end)
+
+  it("fragments with a ping between them, then whole frames", function()
+    local m, out = same(frame(1, "a", M) .. frame(1, "one", { mask = true,
+      fin = false }) .. frame(9, "p", M) .. frame(0, "two", M) ..
+      frame(2, "b", M))
+    assert.same({ "text:a", "text:onetwo", "binary:b" }, m)
+    assert.equal("\x8a\x01p", out)                -- the pong
+  end)
+
+  it("invalid UTF-8 in a small text frame closes with 1007", function()
+    local m, out, st = same(frame(1, "ok", M) .. frame(1, "\xff\xfe", M) ..
+      frame(1, "after", M))
+    assert.same({ "text:ok" }, m)
+    assert.equal(1007, st[4])
+    assert.equal(1007, string.unpack(">I2", out, 3))
+    -- overlong, surrogate, above U+10FFFF, truncated: all refused
+    for _, bad in ipairs { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                           "abc\xe2\x82" } do
+      local _, _, s = same(frame(1, bad, M))
+      assert.equal(1007, s[4], bad)
+    end
+    local good = same(frame(1, "\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9", M))
+    assert.same({ "text:\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9" }, good)
+  end)
+
+  it("a frame over max_message_size closes with 1009", function()
+    local m, _, st = same(frame(2, "1234", M) .. frame(2, "12345", M), 4)
+    assert.same({ "binary:1234" }, m)
+    assert.equal(1009, st[4])
+  end)
+
+  it("odd frames are wslay's to refuse, with close 1002", function()
+    for _, f in ipairs {
+      frame(1, "abc", { mask = true, len126 = true }),   -- not minimal
+      frame(1, "abc"),                                   -- not masked
+      frame(1, "abc", { mask = true, rsv = 0x40 }),      -- a reserved bit
+      frame(3, "abc", M),                                -- a reserved opcode
+      frame(0, "abc", M),                                -- no start
+    } do
+      local m, _, st = same(frame(1, "x", M) .. f .. frame(1, "y", M))
+      assert.same({ "text:x" }, m)
+      assert.is_false(st[1])                             -- reading over
+      assert.equal(1002, st[4])
+    end
+  end)
+
+  it("nothing is read after a close, whole frames included", function()
+    local m, out, st = same(frame(1, "x", M) ..
+      frame(8, string.pack(">I2", 1001) .. "bye", M) .. frame(1, "late", M))
+    assert.same({ "text:x" }, m)
+    assert.is_true(st[2])
+    assert.equal(1001, st[3])
+    assert.equal("bye", st[6])
+    assert.equal(1001, string.unpack(">I2", out, 3))     -- echoed back
+  end)
+
+  it("send: one string when small, header and data when big", function()
+    local c = C.new(true, MAX)
+    assert.equal("\x81\x02hi", c:send(1, "hi"))
+    local big = string.rep("z", 2000)
+    local a, b = c:send(2, big)
+    assert.equal("\x82\x7e\x07\xd0", a)
+    assert.is_true(b == big)
+    assert.is_false(c:send(1, "\xff"))
+    assert.is_string(c:close(1000, ""))
+    assert.is_nil(c:send(1, "too late"))
+    c:free()
+    local cl = C.new(false, MAX)                 -- a client masks
+    local f = cl:send(1, "abc")
+    assert.equal(0x81, f:byte(1))
+    assert.equal(0x83, f:byte(2))
+    local key = f:sub(3, 6)
+    local p = {}
+    for i = 1, 3 do
+      p[i] = string.char(f:byte(6 + i) ~ key:byte(i))
+    end
+    assert.equal("abc", table.concat(p))
+    cl:free()
+  end)
+end)

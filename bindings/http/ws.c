@@ -42,10 +42,36 @@
 ** Conn
 ** ===================================================================== */
 
+/* A userdata of exactly our size that starts with WS_MAGIC is a Conn
+** (only this file makes them; Lua cannot write into a userdata): cheaper
+** than luaL_checkudata's registry lookup, on every message. */
 static ws_conn *check_conn(lua_State *L) {
-  ws_conn *c = luaL_checkudata(L, 1, CONN_MT);
+  ws_conn *c = lua_touserdata(L, 1);
+  if (c == NULL || lua_rawlen(L, 1) != sizeof(ws_conn) ||
+      c->magic != WS_MAGIC)
+    c = luaL_checkudata(L, 1, CONN_MT);      /* raises */
   if (c->ctx == NULL) luaL_error(L, "WebSocket connection state was freed");
   return c;
+}
+
+
+static int push_out(lua_State *L, ws_conn *c);
+
+static const char *const KIND[] = {NULL, "text", "binary"};
+
+/* Pushes the oldest queued message (data, kind) and drops it: 2; or, with
+** none queued, nil and whether wslay still reads: 2. */
+static int push_next(lua_State *L, ws_conn *c) {
+  ws_msg *m = c->head;
+  if (m == NULL) {
+    lua_pushnil(L);
+    lua_pushboolean(L, !c->failed && wslay_event_get_read_enabled(c->ctx));
+    return 2;
+  }
+  lua_pushlstring(L, m->data, m->len);   /* may raise: m stays queued */
+  lua_pushstring(L, KIND[m->opcode]);
+  ws__pop(c);
+  return 2;
 }
 
 
@@ -61,6 +87,7 @@ static int l_new(lua_State *L) {
   luaL_argcheck(L, max > 0, 2, "positive size expected");
   ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 0);
   memset(c, 0, sizeof *c);
+  c->magic = WS_MAGIC;
   luaL_setmetatable(L, CONN_MT);
   if (ws__init(c, server, (uint64_t)max) != 0)
     return luaL_error(L, "not enough memory");
@@ -79,6 +106,26 @@ static int c_feed(lua_State *L) {
 }
 
 
+/* conn:recv() -> data, "text"|"binary" | nil, reading: the next message,
+** else whether more input is wanted (false: a close arrived or the peer
+** broke the protocol; state() says which). */
+static int c_recv(lua_State *L) {
+  return push_next(L, check_conn(L));
+}
+
+
+/* conn:input(data) -> as recv(), then the frames to write (pongs, the
+** reply to a close) or nil: feed, recv and take in one call. */
+static int c_input(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  if (ws__feed(c, s, len) != 0) return luaL_error(L, "not enough memory");
+  push_next(L, c);
+  return 2 + push_out(L, c);
+}
+
+
 /* conn:next() -> data, opcode | nil */
 static int c_next(lua_State *L) {
   ws_conn *c = check_conn(L);
@@ -91,9 +138,8 @@ static int c_next(lua_State *L) {
 }
 
 
-/* conn:take() -> the frames to write, or nil */
-static int c_take(lua_State *L) {
-  ws_conn *c = check_conn(L);
+/* Pushes the frames to write and empties the buffer: 1; none: 0. */
+static int push_out(lua_State *L, ws_conn *c) {
   if (c->outlen == 0) return 0;
   lua_pushlstring(L, c->out, c->outlen);
   c->outlen = 0;
@@ -106,19 +152,55 @@ static int c_take(lua_State *L) {
 }
 
 
-/* conn:send(opcode, data) -> the frames to write, or nil when sending is
-** over (a close was sent).  The caller checked the arguments. */
+/* conn:take() -> the frames to write, or nil */
+static int c_take(lua_State *L) {
+  return push_out(L, check_conn(L));
+}
+
+
+/* Data frames up to this size are sent as one string (header and
+** payload copied together); larger ones as the header, then the caller's
+** own string (a server's frames are not masked): no copy of the payload. */
+#define SEND_COPY 1024
+
+/* conn:send(opcode, data) -> the bytes to write: one string, or two (the
+** header, then data itself); nil when sending is over (a close was
+** sent); false for text that is not UTF-8.  Opcodes other than text and
+** binary (pings) go through wslay.  The caller checked the types. */
 static int c_send(lua_State *L) {
   ws_conn *c = check_conn(L);
   lua_Integer op = luaL_checkinteger(L, 2);
   size_t len;
   const char *s = luaL_checklstring(L, 3, &len);
+  if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME) {
+    if (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(s, len)) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    int copy = len <= SEND_COPY;
+    int r = ws__send(c, (int)op, s, len, copy);
+    if (r < 0) return luaL_error(L, "not enough memory");
+    if (r == 0) return 0;
+    push_out(L, c);
+    if (!c->server || copy) return 1;
+    lua_pushvalue(L, 3);
+    return 2;
+  }
   struct wslay_event_msg m = {(uint8_t)op, (const uint8_t *)s, len};
   int r = wslay_event_queue_msg(c->ctx, &m);
   if (r == WSLAY_ERR_NOMEM) return luaL_error(L, "not enough memory");
   if (r != 0) return 0;
   flush(L, c);
-  return c_take(L);
+  return push_out(L, c);
+}
+
+
+/* conn:nofast() (tests): every frame through wslay from now on, as if
+** the fast path did not exist; only before the first feed. */
+static int c_nofast(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  c->nofast = 1;
+  return 0;
 }
 
 
@@ -219,6 +301,9 @@ int luaopen_corio__wslay(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"feed", c_feed},
     {"next", c_next},
+    {"recv", c_recv},
+    {"input", c_input},
+    {"nofast", c_nofast},
     {"take", c_take},
     {"send", c_send},
     {"close", c_close},

@@ -112,6 +112,9 @@ void ws__free(ws_conn *c) {
   free(c->out);
   c->out = NULL;
   c->outlen = c->outcap = 0;
+  free(c->held);
+  c->held = NULL;
+  c->heldlen = c->heldcap = 0;
 }
 
 
@@ -156,12 +159,54 @@ int ws__init(ws_conn *c, int server, uint64_t max) {
                  : wslay_event_context_client_init(&c->ctx, &cbs, c);
   if (r != 0) { c->ctx = NULL; return -1; }
   wslay_event_config_set_max_recv_msg_length(c->ctx, max);
+  c->max = max;
   return 0;
 }
 
 
-int ws__feed(ws_conn *c, const char *p, size_t n) {
-  if (c->failed) return 0;
+/* {====================================================================
+** Input: the fast path, and wslay for the rest
+** ===================================================================== */
+
+/* RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF
+** (what wslay accepts in a text message).  ASCII runs go 8 at a time. */
+int ws__utf8_ok(const char *p, size_t n) {
+  const unsigned char *s = (const unsigned char *)p, *e = s + n;
+  while (s < e) {
+    while (e - s >= 8) {
+      uint64_t w;
+      memcpy(&w, s, 8);
+      if (w & UINT64_C(0x8080808080808080)) break;
+      s += 8;
+    }
+    if (s == e) break;
+    unsigned c = *s;
+    if (c < 0x80) { s++; continue; }
+    size_t k;
+    unsigned lo = 0x80, hi = 0xbf;         /* the second byte's range */
+    if (c >= 0xc2 && c <= 0xdf) k = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      k = 2;
+      if (c == 0xe0) lo = 0xa0;
+      else if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      k = 3;
+      if (c == 0xf0) lo = 0x90;
+      else if (c == 0xf4) hi = 0x8f;
+    } else {
+      return 0;
+    }
+    if ((size_t)(e - s) <= k || s[1] < lo || s[1] > hi) return 0;
+    for (size_t j = 2; j <= k; j++)
+      if ((s[j] & 0xc0) != 0x80) return 0;
+    s += k + 1;
+  }
+  return 1;
+}
+
+
+/* Hands n bytes (part of wslay's current frame) to wslay. */
+static int wslay_in(ws_conn *c, const char *p, size_t n) {
   c->in = p;
   c->inlen = n;
   int r = wslay_event_recv(c->ctx);
@@ -172,9 +217,187 @@ int ws__feed(ws_conn *c, const char *p, size_t n) {
     return -1;
   }
   if (r != 0) fail_framing(c);   /* only the frame layer fails here */
-  else return ws__flush(c);
   return 0;
 }
+
+
+/* A fast frame's payload, unmasked into a queued message; 1 queued, 0
+** not (invalid UTF-8: wslay will say so), -1 out of memory. */
+static int fast_msg(ws_conn *c, int op, const unsigned char *mask,
+                    const char *p, size_t n) {
+  ws_msg *m = malloc(sizeof(ws_msg) + n);
+  if (m == NULL) return -1;
+  if (mask) {
+    uint32_t k4;
+    uint64_t k8;
+    memcpy(&k4, mask, 4);
+    k8 = ((uint64_t)k4 << 32) | k4;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      w ^= k8;
+      memcpy(m->data + i, &w, 8);
+    }
+    for (; i < n; i++) m->data[i] = (char)(p[i] ^ mask[i & 3]);
+  } else if (n) {
+    memcpy(m->data, p, n);
+  }
+  if (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(m->data, n)) {
+    free(m);
+    return 0;
+  }
+  m->next = NULL;
+  m->len = n;
+  m->opcode = (uint8_t)op;
+  if (c->tail) c->tail->next = m;
+  else c->head = m;
+  c->tail = m;
+  return 1;
+}
+
+
+/* Runs over b[0..len): fast frames are queued, the rest goes to wslay.
+** Returns the bytes consumed (the rest is an incomplete frame start to
+** keep), or -1 out of memory. */
+static ptrdiff_t scan(ws_conn *c, const char *b, size_t len) {
+  size_t off = 0;
+  while (off < len && !c->failed) {
+    size_t avail = len - off;
+    if (c->slow_left > 0) {
+      size_t k = c->slow_left < avail ? (size_t)c->slow_left : avail;
+      if (wslay_in(c, b + off, k) != 0) return -1;
+      off += k;
+      c->slow_left -= k;
+      continue;
+    }
+    const unsigned char *h = (const unsigned char *)b + off;
+    if (c->nofast || !wslay_event_get_read_enabled(c->ctx)) {
+      c->slow_left = UINT64_MAX;       /* wslay has it all from now on */
+      continue;
+    }
+    if (avail < 2) break;
+    unsigned l7 = h[1] & 0x7f;
+    int masked = (h[1] & 0x80) != 0;
+    size_t hlen = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+    if (avail < hlen) break;
+    uint64_t plen = l7;
+    if (l7 == 126) plen = ((uint64_t)h[2] << 8) | h[3];
+    else if (l7 == 127) {
+      plen = 0;
+      for (int i = 2; i < 10; i++) plen = (plen << 8) | h[i];
+    }
+    int op = h[0] & 0x0f, fin = (h[0] & 0x80) != 0;
+    int fast = fin && (h[0] & 0x70) == 0 && !c->frag
+      && (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
+      && masked == c->server && plen <= c->max
+      && plen <= WS_FAST_MAX && (l7 < 126 || (l7 == 126 && plen >= 126));
+    if (fast) {
+      if (avail - hlen < plen) break;  /* wait for the rest */
+      int r = fast_msg(c, op, masked ? h + hlen - 4 : NULL,
+                       b + off + hlen, (size_t)plen);
+      if (r < 0) return -1;
+      if (r > 0) {
+        off += hlen + (size_t)plen;
+        continue;
+      }
+    } else if (op <= WSLAY_BINARY_FRAME) {   /* what wslay will make of it */
+      if (op != 0 && !fin) c->frag = 1;
+      else if (op == 0 && fin) c->frag = 0;
+    }
+    /* to wslay, header and payload (the sum cannot overflow: plen is at
+    ** most 2^64 - 1 only if wslay rejects it at the header) */
+    c->slow_left = plen > UINT64_MAX - hlen ? UINT64_MAX : hlen + plen;
+  }
+  return (ptrdiff_t)off;
+}
+
+
+int ws__feed(ws_conn *c, const char *p, size_t n) {
+  if (c->failed) return 0;
+  const char *b = p;
+  size_t len = n;
+  if (c->heldlen > 0) {                /* join the held frame start */
+    if (c->heldcap - c->heldlen < n) {
+      size_t cap = c->heldcap ? c->heldcap : 256;
+      while (cap - c->heldlen < n) cap *= 2;
+      char *q = realloc(c->held, cap);
+      if (q == NULL) return -1;
+      c->held = q;
+      c->heldcap = cap;
+    }
+    memcpy(c->held + c->heldlen, p, n);
+    c->heldlen += n;
+    b = c->held;
+    len = c->heldlen;
+  }
+  ptrdiff_t used = scan(c, b, len);
+  if (used < 0) return -1;
+  size_t rest = c->failed ? 0 : len - (size_t)used;
+  if (b == c->held) {
+    if (rest) memmove(c->held, c->held + used, rest);
+    c->heldlen = rest;
+  } else if (rest) {                   /* at most one frame: bounded */
+    if (c->heldcap < rest) {
+      size_t cap = 256;
+      while (cap < rest) cap *= 2;
+      char *q = realloc(c->held, cap);
+      if (q == NULL) return -1;
+      c->held = q;
+      c->heldcap = cap;
+    }
+    memcpy(c->held, b + used, rest);
+    c->heldlen = rest;
+  }
+  if (c->heldlen == 0 && c->heldcap > 4096) {  /* keep no big buffer idle */
+    free(c->held);
+    c->held = NULL;
+    c->heldcap = 0;
+  }
+  return ws__flush(c);
+}
+
+
+/* {====================================================================
+** Output: data frames without wslay's queue
+** ===================================================================== */
+
+int ws__send(ws_conn *c, int op, const char *p, size_t n, int copy) {
+  if (c->failed || !wslay_event_get_write_enabled(c->ctx) ||
+      wslay_event_get_close_sent(c->ctx))
+    return 0;
+  unsigned char h[14];
+  size_t hlen = 2;
+  h[0] = (unsigned char)(0x80 | op);
+  if (n < 126) {
+    h[1] = (unsigned char)n;
+  } else if (n <= 0xffff) {
+    h[1] = 126;
+    h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)n;
+    hlen = 4;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+      h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+    hlen = 10;
+  }
+  if (c->server) {
+    if (out_append(c, h, hlen) != 0) return -1;
+    if (copy && n && out_append(c, p, n) != 0) return -1;
+    return 1;
+  }
+  unsigned char *mask = h + hlen;
+  h[1] |= 0x80;
+  if (RAND_bytes(mask, 4) != 1) return -1;
+  hlen += 4;
+  if (out_append(c, h, hlen) != 0 || out_append(c, p, n) != 0) return -1;
+  char *d = c->out + c->outlen - n;
+  for (size_t i = 0; i < n; i++) d[i] = (char)(d[i] ^ mask[i & 3]);
+  return 1;
+}
+
+/* }==================================================================== */
 
 
 void ws__pop(ws_conn *c) {

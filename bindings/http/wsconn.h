@@ -3,6 +3,14 @@
 ** pull mode and without Lua (bindings/http/wsconn.c): bytes go in with
 ** ws__feed, complete messages come out of a queue, frames to send collect
 ** in an output buffer.  ws.c binds it to Lua; tests/fuzz_ws.c fuzzes it.
+**
+** The common frame takes a fast path that wslay never sees: a whole,
+** unfragmented, well-formed text or binary frame of at most WS_FAST_MAX
+** bytes (with valid UTF-8 if text) is unmasked straight into the queue,
+** and data frames are sent without wslay's queue.  Everything else (control
+** frames, fragments, anything odd or broken, big frames) goes to wslay,
+** which stays the judge of the protocol; the fast path only ever takes
+** frames wslay would accept unchanged.
 */
 #ifndef CORIO_WSCONN_H
 #define CORIO_WSCONN_H
@@ -18,7 +26,10 @@ typedef struct ws_msg {
   char data[];
 } ws_msg;
 
+#define WS_MAGIC UINT64_C(0x636f72696f2d7773)   /* marks a ws.c userdata */
+
 typedef struct ws_conn {
+  uint64_t magic;               /* WS_MAGIC (ws.c's cheap self check) */
   wslay_event_context_ptr ctx;  /* NULL before init and once freed */
   const char *in;               /* ws__feed: bytes not yet given to wslay */
   size_t inlen;
@@ -28,9 +39,17 @@ typedef struct ws_conn {
   int server;
   int nomem;                    /* a copy failed inside a callback */
   int failed;                   /* the peer broke framing: 1002 sent */
+  int nofast;                   /* 1: every frame goes to wslay (tests) */
+  int frag;                     /* wslay is inside a fragmented message */
+  uint64_t slow_left;           /* bytes of wslay's current frame to come */
+  uint64_t max;                 /* max_message_size */
+  char *held;                   /* the start of a frame not yet complete */
+  size_t heldlen, heldcap;
   size_t reasonlen;             /* the peer's close reason */
   char reason[123];
 } ws_conn;
+
+#define WS_FAST_MAX (64 * 1024)  /* larger frames stream through wslay */
 
 int ws__init(ws_conn *c, int server, uint64_t max_message_size);
   /* c zeroed by the caller; 0, or -1 out of memory */
@@ -39,6 +58,12 @@ int ws__feed(ws_conn *c, const char *p, size_t n);
   /* runs wslay over all of p (queuing messages, pongs and close replies);
      0, or -1 out of memory */
 int ws__flush(ws_conn *c);      /* queued frames to c->out; -1 no memory */
+int ws__send(ws_conn *c, int opcode, const char *p, size_t n, int copy);
+  /* a text or binary frame into c->out: the payload too when copy or
+     when it must be masked (a client), else only the header (the caller
+     sends p after c->out).  1 sent, 0 sending is over (a close was
+     sent), -1 out of memory */
+int ws__utf8_ok(const char *p, size_t n);   /* RFC 3629, strict */
 void ws__pop(ws_conn *c);       /* drops c->head */
 
 #endif
