@@ -53,9 +53,11 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
 # Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
-# and random keys), WebSocket framing (libwslay ships no .pc file), zlib
-# for HTTP bodies.
-PROTO_LIBS = $(SSL_LIBS) -lwslay -lz
+# and random keys), WebSocket framing (libwslay ships no .pc file), HTTP/1
+# parsing (Debian's libhttp-parser ships none either: its pkg-config name
+# is used when one appears), zlib for HTTP bodies.
+HTTP_PARSER_LIBS = $(shell pkg-config --libs http-parser 2>/dev/null || echo -lhttp_parser)
+PROTO_LIBS = $(SSL_LIBS) -lwslay $(HTTP_PARSER_LIBS) -lz
 BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
@@ -218,7 +220,7 @@ FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
 FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -DCORIO_VERSION='"$(VERSION)"' -Iruntime -Ibindings $(PKG_CFLAGS) \
   $(LUA_STATIC) -lm -ldl
 FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c
-FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) -lz -lm -ldl
+FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) $(HTTP_PARSER_LIBS) -lz -lm -ldl
 FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
 FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:

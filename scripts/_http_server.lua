@@ -201,12 +201,10 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
-local function build_request(conn, method, target, minor, h, peer)
+-- The head was checked by the guard and parsed by http_parser
+-- (bindings/http/head.c): Host, framing and keep-alive come from there.
+local function build_request(conn, method, target, minor, h, peer, kind, n, keep)
   if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
-  if minor == 1 and #h:get_all("host") ~= 1 then
-    error(perror(400, #h:get_all("host") == 0 and "no Host on HTTP/1.1" or "several Host fields"), 0)
-  end
-  local kind, n = msg.framing(h, true)
   if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
   local rawpath, q = target:match("^([^?#]*)%??([^#]*)")
   local req = setmetatable({ method = method, target = target, path = unescape(rawpath),
@@ -216,15 +214,13 @@ local function build_request(conn, method, target, minor, h, peer)
   if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
   req._continue = continue
   req._body = body.new(conn.r, kind, n, {
-    limit = conn.o.max_body_size,
+    limit = conn.o.max_body_size, decoder = conn.p,
     on_first = continue and function()
       req._continue = false
       conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
     end or nil,
   })
-  local conn_h = (h["connection"] or ""):lower()
-  if minor == 0 then conn.keep = conn_h:find("keep%-alive") ~= nil
-  else conn.keep = not conn_h:find("close") end
+  conn.keep = keep
   return req
 end
 
@@ -261,11 +257,10 @@ local function one(conn, srv)
     error(block, 0)
   end
   if not block then return false end
-  local method, target, minor, fields = C.parse_head(block, "request", o.max_headers)
+  local method, target, minor, names, values, kind, n, keep = conn.p:request(block, o.max_headers)
   if not method then answer_error(s, target, minor) return false end
-  local h = msg.headers_from_fields(fields)
-  local peer = conn.peer
-  local rok, req = pcall(build_request, conn, method, target, minor, h, peer)
+  local h = msg.headers_from_lists(names, values)
+  local rok, req = pcall(build_request, conn, method, target, minor, h, conn.peer, kind, n, keep)
   if not rok then
     if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
     error(req, 0)
@@ -337,7 +332,8 @@ function M.serve(host, port, handler, opts)
     listen = require("corio.tls")._serve_for
   end
   srv = listen(host, port, function(s)
-    local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true }, Conn)
+    local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
+      p = C.parser("request") }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     state._conns[conn] = core.current()
