@@ -209,8 +209,8 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 # libFuzzer: every tests/fuzz_*.c target in turn, FUZZ_TIME seconds each
 # (CI bounds it): the Stream readers against a model (fuzz_rbuf.c), the
 # executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
-# (fuzz_ws.c), corio.http's head scanner, chunk-size check and
-# inflater (fuzz_http.c).  A target's sources are
+# (fuzz_ws.c), corio.http's guard and http-parser for heads and chunked
+# bodies, and its inflater (fuzz_http.c).  A target's sources are
 # FUZZ_SRC_<name>.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
@@ -233,7 +233,9 @@ fuzz:
 	    -print_final_stats=1 $(BUILD)/corpus-$$t; \
 	done
 
-$(BUILD)/fuzz_%: tests/fuzz_%.c $(HEADERS) $(wildcard bindings/*/*.h)
+# (secondary expansion: a target is rebuilt when its FUZZ_SRC changes too)
+.SECONDEXPANSION:
+$(BUILD)/fuzz_%: tests/fuzz_%.c $$(FUZZ_SRC_fuzz_$$*) $(HEADERS) $(wildcard bindings/*/*.h)
 	@mkdir -p $(BUILD)
 	$(FUZZ_CC) -I$(dir $(firstword $(FUZZ_SRC_fuzz_$*))) $< \
 	  $(FUZZ_SRC_fuzz_$*) $(FUZZ_FLAGS_fuzz_$*) -o $@

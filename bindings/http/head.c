@@ -555,6 +555,12 @@ static int l_chunk(lua_State *L) {
   const char *why = NULL;
   long g = chunk_guard(P, (const unsigned char *)p, avail, &why);
   if (g < 0) return fail(L, strstr(why, "too many") ? 431 : 400, why);
+  if (g == 0) {            /* nothing new (a length of 0 means EOF to the parser) */
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, pos);
+    lua_pushboolean(L, 0);
+    return 3;
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   P->out = &b;
