@@ -122,7 +122,7 @@ static void decode_chunked(const char *s, size_t n, size_t cut) {
   }
   luaL_pushresult(&out);
   size_t dl;
-  const char *d = lua_tolstring(L, -1, &dl);
+  (void)lua_tolstring(L, -1, &dl);
   if (dl > n) abort();
   if (!err && done) {
     for (size_t j = 0; j < used; j++)
