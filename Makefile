@@ -202,6 +202,14 @@ $(BUILD)/echo_client: bench/echo_client.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
 
+# W11: HTTP hello against the peers, driven by wrk.
+bench-http: $(BUILD)/corio $(BUILD)/w11_http_hello_uv
+	/usr/bin/python3 bench/http.py --corio $(BUILD)/corio --build $(BUILD)
+
+$(BUILD)/w11_http_hello_uv: bench/peers/w11_http_hello_uv.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
 $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
