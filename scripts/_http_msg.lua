@@ -238,8 +238,10 @@ end
 function Reader:head(max)
   local scanned = 0   -- bytes past pos already searched (fill moves pos)
   while true do
-    -- the end of a head: a blank line, CRLF or (rejected later) bare LF
-    local _, e = self.buf:find("\r?\n\r?\n", self.pos + scanned)
+    -- the end of a head: a blank line, CRLF (plain search, the common
+    -- case) or (rejected later by the guard) with bare LFs
+    local _, e = self.buf:find("\r\n\r\n", self.pos + scanned, true)
+    if not e then _, e = self.buf:find("\r?\n\r?\n", self.pos + scanned) end
     if e then
       if e - self.pos + 1 > max then break end
       local block = self.buf:sub(self.pos, e)

@@ -62,6 +62,14 @@ local function answer_error(s, status, detail)
     REASONS[status] or "Error", #text, text))
 end
 
+-- The Date header, formatted once a second rather than per response.
+local date_at, date_s = -1, nil
+local function http_date()
+  local t = os.time()
+  if t ~= date_at then date_at, date_s = t, os.date("!%a, %d %b %Y %H:%M:%S GMT", t) end
+  return date_s
+end
+
 ---------------------------------------------------------------- res
 local Response = {}
 Response.__index = Response
@@ -119,7 +127,7 @@ local function send_head(self, len)
   if no_body(req, status) then self._mode = "none" end
   if not keep then h:set("Connection", "close") c.keep = false
   elseif req.minor == 0 then h:set("Connection", "keep-alive") end
-  if not h["date"] then h:set("Date", os.date("!%a, %d %b %Y %H:%M:%S GMT")) end
+  if not h["date"] then h:set("Date", http_date()) end
   self.headers_sent = true
   c:write(("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown"), h:serialize(), "\r\n")
 end
@@ -206,9 +214,12 @@ end
 local function build_request(conn, method, target, minor, h, peer, kind, n, keep)
   if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
   if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
-  local rawpath, q = target:match("^([^?#]*)%??([^#]*)")
-  local req = setmetatable({ method = method, target = target, path = unescape(rawpath),
-    query = parse_query(q or ""), version = "1." .. minor, minor = minor, headers = h, peer = peer }, Request)
+  local rawpath, q = target, nil
+  if target:find("[?#]") then rawpath, q = target:match("^([^?#]*)%??([^#]*)") end
+  local req = setmetatable({ method = method, target = target,
+    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath,
+    query = q and q ~= "" and parse_query(q) or {}, version = minor == 1 and "1.1" or "1.0",
+    minor = minor, headers = h, peer = peer }, Request)
   local expect = h["expect"]
   local continue = expect and expect:lower() == "100-continue" and minor == 1
   if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
@@ -248,7 +259,13 @@ local function one(conn, srv)
   end
   if srv._shutting then return false end
   -- the head, under header_timeout from its first byte
-  local ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  -- (a head already buffered whole cannot wait: no timer for it)
+  local ok, block
+  if r.buf:find("\r\n\r\n", r.pos, true) then
+    ok, block = pcall(r.head, r, o.max_header_size)
+  else
+    ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  end
   if not ok then
     local code = type(block) == "table" and block.code
     if code == "TIMEOUT" then answer_error(s, 408) return false end
