@@ -103,8 +103,9 @@ function Response:write_head(status, headers)
   self._h = msg.new_headers(headers)
 end
 
--- send the head; `len` the body length when known (else chunked/close)
-local function send_head(self, len)
+-- send the head; `len` the body length when known (else chunked/close);
+-- `data`, a whole body, goes out in the same write
+local function send_head(self, len, data)
   local c, req = self._c, self._req
   local status = self._status or 200
   local h = self._h or msg.new_headers()
@@ -129,7 +130,12 @@ local function send_head(self, len)
   elseif req.minor == 0 then h:set("Connection", "keep-alive") end
   if not h["date"] then h:set("Date", http_date()) end
   self.headers_sent = true
-  c:write(("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown"), h:serialize(), "\r\n")
+  local line = ("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown")
+  if data and #data > 0 and self._mode ~= "none" then
+    c:write(line, h:serialize(), "\r\n", data)
+  else
+    c:write(line, h:serialize(), "\r\n")
+  end
 end
 
 function Response:write(...)
@@ -156,8 +162,7 @@ function Response:finish(data)
     error(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)), 2)
   end
   if not self.headers_sent then
-    send_head(self, #(data or ""))
-    if data and self._mode ~= "none" then self._c:write(data) end
+    send_head(self, #(data or ""), data)   -- one write per response
   else
     if data then self:write(data) end
     if self._mode == "chunked" then self._c:write("0\r\n\r\n") end
@@ -176,7 +181,11 @@ local function send_returned(res, status, headers, b)
     b = require("corio.json").encode(b)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
   end
-  res:write_head(status, h)
+  if res._status then error(Error("INVALID_STATE", "write_head called twice", { op = "write_head" }), 0) end
+  if status < 100 or status > 999 then
+    error(Error("INVALID_STATE", "a handler's status must be 100-999", { op = "http" }), 0)
+  end
+  res._status, res._h = status, h   -- write_head's checks, without copying h again
   if b == nil or type(b) == "string" then return res:finish(b) end
   local nextf = body.source(b)
   while true do
