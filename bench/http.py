@@ -47,6 +47,7 @@ def servers(a):
     out = {}
     out["raw C (libuv)"] = lambda p: ([os.path.join(a.build, "w11_http_hello_uv"), str(p)], {})
     out["corio.http"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_hello.lua"), str(p)], {})
+    out["corio raw net"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_raw.lua"), str(p)], {})
     if shutil.which("nginx"):
         def nginx(p):
             d = tempfile.mkdtemp(prefix="w11nginx")
