@@ -75,6 +75,8 @@ local Response = {}
 Response.__index = Response
 Response.__name = "corio.http.ServerResponse"
 
+local EMPTY = {}
+
 local function new_res(conn, req)
   return setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false,
     _status = nil, _h = nil }, Response)
@@ -104,37 +106,60 @@ function Response:write_head(status, headers)
 end
 
 -- send the head; `len` the body length when known (else chunked/close);
--- `data`, a whole body, goes out in the same write
+-- `data`, a whole body, goes out in the same write.  The head is built
+-- straight from the field lists (the fields were checked when added):
+-- framing fields corio sets replace the handler's, as set() would.
 local function send_head(self, len, data)
   local c, req = self._c, self._req
   local status = self._status or 200
-  local h = self._h or msg.new_headers()
+  local h = self._h
   self._status = status
+  local names, vals, orig = EMPTY, EMPTY, EMPTY
+  if h then names, vals, orig = h._n, h._v, rawget(h, "_o") or h._n end
+  local has_cl, has_date
+  for i = 1, #names do
+    local n = names[i]
+    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true end
+  end
   local keep = c.keep
-  if not no_body(req, status) or req.method == "HEAD" then
-    if h["content-length"] then
+  local extra_te, extra_cl, drop_te
+  local nobody = no_body(req, status)
+  if not nobody or req.method == "HEAD" then
+    if has_cl then
       self._mode = "length"
     elseif len then
-      h:set("Content-Length", tostring(len))
+      extra_cl = len
       self._mode = "length"
     elseif req.minor >= 1 then
-      h:set("Transfer-Encoding", "chunked")
+      extra_te, drop_te = true, true
       self._mode = "chunked"
     else
       keep = false
       self._mode = "close"
     end
   end
-  if no_body(req, status) then self._mode = "none" end
-  if not keep then h:set("Connection", "close") c.keep = false
-  elseif req.minor == 0 then h:set("Connection", "keep-alive") end
-  if not h["date"] then h:set("Date", http_date()) end
+  if nobody then self._mode = "none" end
+  local conn_v
+  if not keep then conn_v = "close" c.keep = false
+  elseif req.minor == 0 then conn_v = "keep-alive" end
+  local out, k = { "HTTP/1.1 ", tostring(status), " ", REASONS[status] or "Unknown", "\r\n" }, 5
+  for i = 1, #names do
+    local n = names[i]
+    if not ((drop_te and n == "transfer-encoding") or (conn_v and n == "connection")) then
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = orig[i], ": ", vals[i], "\r\n"
+      k = k + 4
+    end
+  end
+  if extra_cl then out[k + 1], out[k + 2], k = "Content-Length: ", tostring(extra_cl) .. "\r\n", k + 2 end
+  if extra_te then out[k + 1], k = "Transfer-Encoding: chunked\r\n", k + 1 end
+  if conn_v then out[k + 1], k = "Connection: " .. conn_v .. "\r\n", k + 1 end
+  if not has_date then out[k + 1], out[k + 2], k = "Date: ", http_date(), k + 2 end
+  out[k + 1] = has_date and "\r\n" or "\r\n\r\n"
   self.headers_sent = true
-  local line = ("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown")
   if data and #data > 0 and self._mode ~= "none" then
-    c:write(line, h:serialize(), "\r\n", data)
+    c:write(table.concat(out), data)
   else
-    c:write(line, h:serialize(), "\r\n")
+    c:write(table.concat(out))
   end
 end
 
