@@ -273,8 +273,17 @@ end
 local Conn = {}
 Conn.__index = Conn
 
+-- Writes queue at once; only a queue past WRITE_HWM waits (for the peer
+-- to read it all), and only that wait runs under write_timeout: no timer
+-- per response while the peer keeps up.
+local WRITE_HWM = 65536
 function Conn:write(...)
   local s = self.s
+  local nowait = s.write_nowait
+  if nowait then
+    if nowait(s, ...) > WRITE_HWM then compose.timeout(self.o.write_timeout, s.drain, s) end
+    return
+  end
   compose.timeout(self.o.write_timeout, s.write, s, ...)
 end
 
