@@ -292,6 +292,17 @@ local function report(err)
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
 
+local function run_handler(srv, req, res)
+  local status, headers, b = srv._handler(req, res)
+  if not res.finished then
+    if status ~= nil and not res.headers_sent then
+      send_returned(res, status, headers, b)
+    else
+      res:finish()
+    end
+  end
+end
+
 -- one request; returns true to keep the connection
 local function one(conn, srv)
   local s, r, o = conn.s, conn.r, conn.o
@@ -328,18 +339,7 @@ local function one(conn, srv)
   srv._busy[conn] = true
   local res = new_res(conn, req)
   req._res, req._conn = res, conn
-  local hok, herr = pcall(function()
-    return compose.timeout(o.request_timeout, function()
-      local status, headers, b = srv._handler(req, res)
-      if not res.finished then
-        if status ~= nil and not res.headers_sent then
-          send_returned(res, status, headers, b)
-        else
-          res:finish()
-        end
-      end
-    end)
-  end)
+  local hok, herr = pcall(compose.timeout, o.request_timeout, run_handler, srv, req, res)
   srv._busy[conn] = nil
   if not hok then
     local code = type(herr) == "table" and herr.code
