@@ -53,9 +53,11 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
 # Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
-# and random keys), WebSocket framing (libwslay ships no .pc file), zlib
-# for HTTP bodies.
-PROTO_LIBS = $(SSL_LIBS) -lwslay -lz
+# and random keys), WebSocket framing (libwslay ships no .pc file), HTTP/1
+# parsing (Debian's libhttp-parser ships none either: its pkg-config name
+# is used when one appears), zlib for HTTP bodies.
+HTTP_PARSER_LIBS = $(shell pkg-config --libs http-parser 2>/dev/null || echo -lhttp_parser)
+PROTO_LIBS = $(SSL_LIBS) -lwslay $(HTTP_PARSER_LIBS) -lz
 BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
@@ -200,6 +202,14 @@ $(BUILD)/echo_client: bench/echo_client.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
 
+# W11: HTTP hello against the peers, driven by wrk.
+bench-http: $(BUILD)/corio $(BUILD)/w11_http_hello_uv
+	/usr/bin/python3 bench/http.py --corio $(BUILD)/corio --build $(BUILD)
+
+$(BUILD)/w11_http_hello_uv: bench/peers/w11_http_hello_uv.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
+
 $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(UV_LIBS)
@@ -207,8 +217,8 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 # libFuzzer: every tests/fuzz_*.c target in turn, FUZZ_TIME seconds each
 # (CI bounds it): the Stream readers against a model (fuzz_rbuf.c), the
 # executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
-# (fuzz_ws.c), corio.http's head scanner, chunk-size check and
-# inflater (fuzz_http.c).  A target's sources are
+# (fuzz_ws.c), corio.http's guard and http-parser for heads and chunked
+# bodies, and its inflater (fuzz_http.c).  A target's sources are
 # FUZZ_SRC_<name>.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
@@ -218,7 +228,7 @@ FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
 FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -DCORIO_VERSION='"$(VERSION)"' -Iruntime -Ibindings $(PKG_CFLAGS) \
   $(LUA_STATIC) -lm -ldl
 FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c
-FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) -lz -lm -ldl
+FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) $(HTTP_PARSER_LIBS) -lz -lm -ldl
 FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
 FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:
@@ -231,7 +241,9 @@ fuzz:
 	    -print_final_stats=1 $(BUILD)/corpus-$$t; \
 	done
 
-$(BUILD)/fuzz_%: tests/fuzz_%.c $(HEADERS) $(wildcard bindings/*/*.h)
+# (secondary expansion: a target is rebuilt when its FUZZ_SRC changes too)
+.SECONDEXPANSION:
+$(BUILD)/fuzz_%: tests/fuzz_%.c $$(FUZZ_SRC_fuzz_$$*) $(HEADERS) $(wildcard bindings/*/*.h)
 	@mkdir -p $(BUILD)
 	$(FUZZ_CC) -I$(dir $(firstword $(FUZZ_SRC_fuzz_$*))) $< \
 	  $(FUZZ_SRC_fuzz_$*) $(FUZZ_FLAGS_fuzz_$*) -o $@

@@ -20,6 +20,7 @@ servers, UDP, DNS, files, processes, signals and thread/process executors.
 dependencies = { "lua >= 5.4, < 5.5" }
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
+  HTTP_PARSER = { header = "http_parser.h", library = "http_parser" },
 }
 build = {
   type = "make",

@@ -11,17 +11,18 @@ local msg = require "corio._http_msg"
 local Error, perror = core.Error, msg.perror
 local M = {}
 
-local MAX_CHUNK_LINE = 4096    -- a chunk-size line with its extensions
-local MAX_TRAILERS = 100       -- trailer fields after the last chunk
-
 --- new(r, kind, n, opts) -> body source; kind "length" (n bytes),
 --- "chunked", "close" (to EOF) or "none".  opts: limit (bytes; past it
 --- HTTP_PROTOCOL 413 / LIMIT), on_first (called before the first read:
 --- 100-continue), on_done (called once the body was read to its end),
---- inflate (a zlib inflater).
+--- inflate (a zlib inflater), decoder (the http_parser that parsed the
+--- head, for a chunked body; else a fresh chunk decoder).
 function M.new(r, kind, n, opts)
+  opts = opts or {}
+  local dec
+  if kind == "chunked" then dec = opts.decoder or C.chunk_decoder() end
   return { r = r, kind = kind, left = n or 0, done = kind == "none" or (kind == "length" and n == 0),
-    state = "size", total = 0, opts = opts or {}, started = false, pending = nil }
+    total = 0, opts = opts, started = false, pending = nil, dec = dec }
 end
 
 local function incomplete(b)
@@ -63,39 +64,26 @@ local function raw(b, n)
     if not d then finish(b) return nil end
     return count(b, d)
   end
-  -- chunked
+  -- chunked: http_parser decodes what is buffered, behind the framing
+  -- guard (bindings/http/head.c); what exceeds n waits in b.rest
   while true do
-    if b.state == "size" then
-      local line = r:line(MAX_CHUNK_LINE, "a chunk size line")
-      if not line then incomplete(b) end
-      local size = C.parse_chunk_size(line)
-      if not size then error(perror(400, "bad chunk size line"), 0) end
-      if size == 0 then
-        -- trailers: read and dropped (never merged into the headers)
-        for _ = 1, MAX_TRAILERS + 1 do
-          local t = r:line(MAX_CHUNK_LINE, "a trailer")
-          if not t then incomplete(b) end
-          if t == "" then finish(b) return nil end
-        end
-        error(perror(431, "too many trailer fields"), 0)
+    local rest = b.rest
+    if rest then
+      if #rest > n then
+        b.rest = rest:sub(n + 1)
+        return count(b, rest:sub(1, n))
       end
-      b.left, b.state = size, "data"
+      b.rest = nil
+      if b.ended then finish(b) end
+      return count(b, rest)
     end
-    if b.state == "data" then
-      local d = r:take(math.min(n, b.left))
-      if not d then incomplete(b) end
-      b.left = b.left - #d
-      if b.left == 0 then b.state = "crlf" end
-      if #d > 0 then return count(b, d) end
-    end
-    if b.state == "crlf" then
-      -- each chunk ends in exactly CRLF; anything else is framing two
-      -- parsers would read differently
-      local l = r:line(2, "a chunk end")
-      if l == nil then incomplete(b) end
-      if l ~= "" then error(perror(400, "chunk data longer than its size"), 0) end
-      b.state = "size"
-    end
+    if b.ended then finish(b) return nil end
+    if r.pos > #r.buf and not r:fill() then incomplete(b) end
+    local d, pos, ended = b.dec:chunk(r.buf, r.pos)
+    if not d then error(perror(pos, ended), 0) end
+    r.pos = pos
+    b.ended = ended
+    if #d > 0 then b.rest = d end
   end
 end
 

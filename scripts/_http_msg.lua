@@ -69,7 +69,8 @@ function M.new_headers(init)
   local h = setmetatable({ _n = {}, _v = {}, _o = {} }, Headers)
   if init == nil then return h end
   if getmetatable(init) == Headers then
-    for i = 1, #init._n do h._n[i], h._v[i], h._o[i] = init._n[i], init._v[i], init._o[i] end
+    local o = rawget(init, "_o") or init._n
+    for i = 1, #init._n do h._n[i], h._v[i], h._o[i] = init._n[i], init._v[i], o[i] end
   elseif type(init) == "table" then
     if #init > 0 then
       for _, p in ipairs(init) do methods.add(h, p[1], p[2]) end
@@ -85,7 +86,22 @@ function M.new_headers(init)
   return h
 end
 
--- from the scanner's flat list (names already lowercase)
+-- from the parser's lists of names (lowercase) and values; the original
+-- spellings (_o) are the names themselves until a change copies them
+function M.headers_from_lists(names, values)
+  return setmetatable({ _n = names, _v = values }, Headers)
+end
+
+local function own_o(self)
+  local o = rawget(self, "_o")
+  if o then return o end
+  o = {}
+  for i = 1, #self._n do o[i] = self._n[i] end
+  self._o = o
+  return o
+end
+
+-- from the parser's flat list (names already lowercase)
 function M.headers_from_fields(fields)
   local h = setmetatable({ _n = {}, _v = {}, _o = {} }, Headers)
   local j = 0
@@ -107,23 +123,26 @@ end
 
 function methods.each(self)
   local i = 0
+  local o = rawget(self, "_o") or self._n
   return function()
     i = i + 1
-    if self._n[i] then return self._o[i], self._v[i] end
+    if self._n[i] then return o[i], self._v[i] end
   end
 end
 
 function methods.add(self, name, value)
   name, value = check_field(name, value, "add")
+  local o = own_o(self)
   local n = #self._n + 1
-  self._n[n], self._v[n], self._o[n] = name:lower(), value, name
+  self._n[n], self._v[n], o[n] = name:lower(), value, name
 end
 
 function methods.remove(self, name)
   name = name:lower()
+  local o = own_o(self)
   for i = #self._n, 1, -1 do
     if self._n[i] == name then
-      table.remove(self._n, i); table.remove(self._v, i); table.remove(self._o, i)
+      table.remove(self._n, i); table.remove(self._v, i); table.remove(o, i)
     end
   end
 end
@@ -138,8 +157,8 @@ function methods.has(self, name) return self[name] ~= nil end
 
 --- serialize(h) -> "Name: value\r\n..." in order
 function methods.serialize(self)
-  local out = {}
-  for i = 1, #self._n do out[#out + 1] = self._o[i] .. ": " .. self._v[i] .. "\r\n" end
+  local out, o = {}, rawget(self, "_o") or self._n
+  for i = 1, #self._n do out[#out + 1] = o[i] .. ": " .. self._v[i] .. "\r\n" end
   return table.concat(out)
 end
 
@@ -219,8 +238,10 @@ end
 function Reader:head(max)
   local scanned = 0   -- bytes past pos already searched (fill moves pos)
   while true do
-    -- the end of a head: a blank line, CRLF or (rejected later) bare LF
-    local _, e = self.buf:find("\r?\n\r?\n", self.pos + scanned)
+    -- the end of a head: a blank line, CRLF (plain search, the common
+    -- case) or (rejected later by the guard) with bare LFs
+    local _, e = self.buf:find("\r\n\r\n", self.pos + scanned, true)
+    if not e then _, e = self.buf:find("\r?\n\r?\n", self.pos + scanned) end
     if e then
       if e - self.pos + 1 > max then break end
       local block = self.buf:sub(self.pos, e)

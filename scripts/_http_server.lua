@@ -62,10 +62,20 @@ local function answer_error(s, status, detail)
     REASONS[status] or "Error", #text, text))
 end
 
+-- The Date header, formatted once a second rather than per response.
+local date_at, date_s = -1, nil
+local function http_date()
+  local t = os.time()
+  if t ~= date_at then date_at, date_s = t, os.date("!%a, %d %b %Y %H:%M:%S GMT", t) end
+  return date_s
+end
+
 ---------------------------------------------------------------- res
 local Response = {}
 Response.__index = Response
 Response.__name = "corio.http.ServerResponse"
+
+local EMPTY = {}
 
 local function new_res(conn, req)
   return setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false,
@@ -95,33 +105,62 @@ function Response:write_head(status, headers)
   self._h = msg.new_headers(headers)
 end
 
--- send the head; `len` the body length when known (else chunked/close)
-local function send_head(self, len)
+-- send the head; `len` the body length when known (else chunked/close);
+-- `data`, a whole body, goes out in the same write.  The head is built
+-- straight from the field lists (the fields were checked when added):
+-- framing fields corio sets replace the handler's, as set() would.
+local function send_head(self, len, data)
   local c, req = self._c, self._req
   local status = self._status or 200
-  local h = self._h or msg.new_headers()
+  local h = self._h
   self._status = status
+  local names, vals, orig = EMPTY, EMPTY, EMPTY
+  if h then names, vals, orig = h._n, h._v, rawget(h, "_o") or h._n end
+  local has_cl, has_date
+  for i = 1, #names do
+    local n = names[i]
+    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true end
+  end
   local keep = c.keep
-  if not no_body(req, status) or req.method == "HEAD" then
-    if h["content-length"] then
+  local extra_te, extra_cl, drop_te
+  local nobody = no_body(req, status)
+  if not nobody or req.method == "HEAD" then
+    if has_cl then
       self._mode = "length"
     elseif len then
-      h:set("Content-Length", tostring(len))
+      extra_cl = len
       self._mode = "length"
     elseif req.minor >= 1 then
-      h:set("Transfer-Encoding", "chunked")
+      extra_te, drop_te = true, true
       self._mode = "chunked"
     else
       keep = false
       self._mode = "close"
     end
   end
-  if no_body(req, status) then self._mode = "none" end
-  if not keep then h:set("Connection", "close") c.keep = false
-  elseif req.minor == 0 then h:set("Connection", "keep-alive") end
-  if not h["date"] then h:set("Date", os.date("!%a, %d %b %Y %H:%M:%S GMT")) end
+  if nobody then self._mode = "none" end
+  local conn_v
+  if not keep then conn_v = "close" c.keep = false
+  elseif req.minor == 0 then conn_v = "keep-alive" end
+  local out, k = { "HTTP/1.1 ", tostring(status), " ", REASONS[status] or "Unknown", "\r\n" }, 5
+  for i = 1, #names do
+    local n = names[i]
+    if not ((drop_te and n == "transfer-encoding") or (conn_v and n == "connection")) then
+      out[k + 1], out[k + 2], out[k + 3], out[k + 4] = orig[i], ": ", vals[i], "\r\n"
+      k = k + 4
+    end
+  end
+  if extra_cl then out[k + 1], out[k + 2], k = "Content-Length: ", tostring(extra_cl) .. "\r\n", k + 2 end
+  if extra_te then out[k + 1], k = "Transfer-Encoding: chunked\r\n", k + 1 end
+  if conn_v then out[k + 1], k = "Connection: " .. conn_v .. "\r\n", k + 1 end
+  if not has_date then out[k + 1], out[k + 2], k = "Date: ", http_date(), k + 2 end
+  out[k + 1] = has_date and "\r\n" or "\r\n\r\n"
   self.headers_sent = true
-  c:write(("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Unknown"), h:serialize(), "\r\n")
+  if data and #data > 0 and self._mode ~= "none" then
+    c:write(table.concat(out), data)
+  else
+    c:write(table.concat(out))
+  end
 end
 
 function Response:write(...)
@@ -148,8 +187,7 @@ function Response:finish(data)
     error(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)), 2)
   end
   if not self.headers_sent then
-    send_head(self, #(data or ""))
-    if data and self._mode ~= "none" then self._c:write(data) end
+    send_head(self, #(data or ""), data)   -- one write per response
   else
     if data then self:write(data) end
     if self._mode == "chunked" then self._c:write("0\r\n\r\n") end
@@ -168,7 +206,11 @@ local function send_returned(res, status, headers, b)
     b = require("corio.json").encode(b)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
   end
-  res:write_head(status, h)
+  if res._status then error(Error("INVALID_STATE", "write_head called twice", { op = "write_head" }), 0) end
+  if status < 100 or status > 999 then
+    error(Error("INVALID_STATE", "a handler's status must be 100-999", { op = "http" }), 0)
+  end
+  res._status, res._h = status, h   -- write_head's checks, without copying h again
   if b == nil or type(b) == "string" then return res:finish(b) end
   local nextf = body.source(b)
   while true do
@@ -201,30 +243,29 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
-local function build_request(conn, method, target, minor, h, peer)
+-- The head was checked by the guard and parsed by http_parser
+-- (bindings/http/head.c): Host, framing and keep-alive come from there.
+local function build_request(conn, method, target, minor, h, peer, kind, n, keep)
   if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
-  if minor == 1 and #h:get_all("host") ~= 1 then
-    error(perror(400, #h:get_all("host") == 0 and "no Host on HTTP/1.1" or "several Host fields"), 0)
-  end
-  local kind, n = msg.framing(h, true)
   if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
-  local rawpath, q = target:match("^([^?#]*)%??([^#]*)")
-  local req = setmetatable({ method = method, target = target, path = unescape(rawpath),
-    query = parse_query(q or ""), version = "1." .. minor, minor = minor, headers = h, peer = peer }, Request)
+  local rawpath, q = target, nil
+  if target:find("[?#]") then rawpath, q = target:match("^([^?#]*)%??([^#]*)") end
+  local req = setmetatable({ method = method, target = target,
+    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath,
+    query = q and q ~= "" and parse_query(q) or {}, version = minor == 1 and "1.1" or "1.0",
+    minor = minor, headers = h, peer = peer }, Request)
   local expect = h["expect"]
   local continue = expect and expect:lower() == "100-continue" and minor == 1
   if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
   req._continue = continue
   req._body = body.new(conn.r, kind, n, {
-    limit = conn.o.max_body_size,
+    limit = conn.o.max_body_size, decoder = conn.p,
     on_first = continue and function()
       req._continue = false
       conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
     end or nil,
   })
-  local conn_h = (h["connection"] or ""):lower()
-  if minor == 0 then conn.keep = conn_h:find("keep%-alive") ~= nil
-  else conn.keep = not conn_h:find("close") end
+  conn.keep = keep
   return req
 end
 
@@ -232,14 +273,34 @@ end
 local Conn = {}
 Conn.__index = Conn
 
+-- Writes queue at once; only a queue past WRITE_HWM waits (for the peer
+-- to read it all), and only that wait runs under write_timeout: no timer
+-- per response while the peer keeps up.
+local WRITE_HWM = 65536
 function Conn:write(...)
   local s = self.s
+  local nowait = s.write_nowait
+  if nowait then
+    if nowait(s, ...) > WRITE_HWM then compose.timeout(self.o.write_timeout, s.drain, s) end
+    return
+  end
   compose.timeout(self.o.write_timeout, s.write, s, ...)
 end
 
 local function report(err)
   io.stderr:write("corio.http: handler failed: ", tostring(err), "\n")
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
+end
+
+local function run_handler(srv, req, res)
+  local status, headers, b = srv._handler(req, res)
+  if not res.finished then
+    if status ~= nil and not res.headers_sent then
+      send_returned(res, status, headers, b)
+    else
+      res:finish()
+    end
+  end
 end
 
 -- one request; returns true to keep the connection
@@ -252,7 +313,13 @@ local function one(conn, srv)
   end
   if srv._shutting then return false end
   -- the head, under header_timeout from its first byte
-  local ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  -- (a head already buffered whole cannot wait: no timer for it)
+  local ok, block
+  if r.buf:find("\r\n\r\n", r.pos, true) then
+    ok, block = pcall(r.head, r, o.max_header_size)
+  else
+    ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  end
   if not ok then
     local code = type(block) == "table" and block.code
     if code == "TIMEOUT" then answer_error(s, 408) return false end
@@ -261,11 +328,10 @@ local function one(conn, srv)
     error(block, 0)
   end
   if not block then return false end
-  local method, target, minor, fields = C.parse_head(block, "request", o.max_headers)
+  local method, target, minor, names, values, kind, n, keep = conn.p:request(block, o.max_headers)
   if not method then answer_error(s, target, minor) return false end
-  local h = msg.headers_from_fields(fields)
-  local peer = conn.peer
-  local rok, req = pcall(build_request, conn, method, target, minor, h, peer)
+  local h = msg.headers_from_lists(names, values)
+  local rok, req = pcall(build_request, conn, method, target, minor, h, conn.peer, kind, n, keep)
   if not rok then
     if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
     error(req, 0)
@@ -273,18 +339,7 @@ local function one(conn, srv)
   srv._busy[conn] = true
   local res = new_res(conn, req)
   req._res, req._conn = res, conn
-  local hok, herr = pcall(function()
-    return compose.timeout(o.request_timeout, function()
-      local status, headers, b = srv._handler(req, res)
-      if not res.finished then
-        if status ~= nil and not res.headers_sent then
-          send_returned(res, status, headers, b)
-        else
-          res:finish()
-        end
-      end
-    end)
-  end)
+  local hok, herr = pcall(compose.timeout, o.request_timeout, run_handler, srv, req, res)
   srv._busy[conn] = nil
   if not hok then
     local code = type(herr) == "table" and herr.code
@@ -337,7 +392,8 @@ function M.serve(host, port, handler, opts)
     listen = require("corio.tls")._serve_for
   end
   srv = listen(host, port, function(s)
-    local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true }, Conn)
+    local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
+      p = C.parser("request") }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     state._conns[conn] = core.current()

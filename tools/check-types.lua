@@ -30,6 +30,7 @@ local INTERNAL = {
   ["corio.WaitList"] = "corio.sync's private wait queue",
   ["corio.Listener"] = "corio.net's private listening socket",
   ["corio.WebSocketConn"] = "the wslay state behind a corio.WebSocket",
+  ["corio.http.Parser"] = "the http_parser state behind an HTTP connection (corio._http)",
   ["corio.ProcessHandle"] = "corio.process's private child handle",
 }
 

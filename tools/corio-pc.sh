@@ -41,5 +41,5 @@ Requires: lua5.4 libuv >= 1.44
 Requires.private: openssl
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lcorio
-Libs.private: -lwslay -llua5.4-cjson -lz -lm -ldl -lpthread
+Libs.private: -lwslay -lhttp_parser -llua5.4-cjson -lz -lm -ldl -lpthread
 PC

@@ -1,51 +1,97 @@
 /*
-** head.c -- corio._http: the strict scanner for an HTTP/1.x head block
-** (request or status line plus header fields, up to and including the
-** blank line).  It never calls into Lua while scanning and is one pure
-** pass over the bytes: every rule below names the attack it stops.  The
-** semantic checks (Content-Length vs Transfer-Encoding, Host) are in
-** scripts/_http_msg.lua, on the fields this returns.
+** head.c -- corio._http: HTTP/1.x heads and chunked bodies.
 **
+** Two layers on the same bytes.  The parsing is libhttp-parser's (Debian
+** libhttp-parser-dev 2.9.4): method, target, version, header fields,
+** Content-Length, keep-alive, upgrade, and the decoding of chunked
+** bodies.  Debian builds that library lax (HTTP_PARSER_STRICT=0), so a
+** strict guard runs first and the parser only ever sees bytes the guard
+** accepted: every rule of the guard names the attack it stops (request
+** smuggling when a front end and this parser disagree on where a
+** message ends).  Nothing here calls into Lua while parsing: the reading
+** task hands a buffer in and takes the results out (pull model).
+**
+**   parser(kind) -> Parser ("request" or "response"), one per connection
+**   Parser:request(block, max_headers)
+**       -> method, target, minor, names, values, framing, length, keep, upgrade
+**       framing: "length" (length bytes), "chunked" or "none"
+**   Parser:chunk(buf, pos) -> data, newpos, done   (a chunked body)
 **   parse_head(block, kind, max_headers)
-**     kind "request"  -> method, target, minor, fields
-**     kind "response" -> status, reason, minor, fields
-**   fields is a flat list {name_lowercase, value, name, value, ...};
-**   on a malformed head: nil, status (400/431/505), detail.
+**       kind "request"  -> method, target, minor, fields
+**       kind "response" -> status, reason, minor, fields
+**       fields: a flat list {name_lowercase, value, ...}
+**   chunk_decoder() -> Parser ready for a chunked response body
+**   On a bad head or body: nil, status (400/431/501/505), detail.
 */
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
+#include <http_parser.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include "http.h"
 
 int luaopen_corio__http(lua_State *L);
 
+#define PARSER_MT "corio.http.Parser"
+#define MAX_CHUNK_LINE 4096     /* a chunk-size line or a trailer */
+#define MAX_TRAILERS 100        /* trailer fields after the last chunk */
+
+/* ------------------------------------------------------------ the guard */
+
 /* RFC 9110 tchar: the only bytes a method or a field name may hold. */
-static int is_tchar(unsigned char c) {
-  if (c >= 'a' && c <= 'z') return 1;
-  if (c >= 'A' && c <= 'Z') return 1;
-  if (c >= '0' && c <= '9') return 1;
-  return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+static const unsigned char tchar[256] = {
+  ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+  ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
+  ['~'] = 1,
+  ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+  ['7'] = 1, ['8'] = 1, ['9'] = 1,
+  ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+  ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+  ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+  ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+  ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+  ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+  ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static int is_ctl(unsigned char b) { return (b < 0x20 && b != '\t') || b == 0x7f; }
+
+typedef struct {
+  int status;             /* 0: accepted; else 400/431/501/505 */
+  const char *detail;
+  int minor;
+  int hosts, tes, cls;    /* field counts the request rules need */
+  int te_chunked;         /* the one Transfer-Encoding is exactly "chunked" */
+} guard;
+
+static int reject(guard *g, int status, const char *detail) {
+  g->status = status;
+  g->detail = detail;
+  return 0;
 }
 
-typedef struct { const char *p, *end; } cursor;
-
-static int fail(lua_State *L, int status, const char *detail) {
-  lua_pushnil(L);
-  lua_pushinteger(L, status);
-  lua_pushstring(L, detail);
-  return 3;
+static int ieq(const char *a, size_t n, const char *lower) {
+  size_t m = strlen(lower);
+  if (n != m) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)a[i];
+    if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)lower[i]) return 0;
+  }
+  return 1;
 }
 
 /* One line ending in CRLF: [*line, *len).  0 when the line ends in a bare
-** LF or a lone CR -- front ends that accept either while we accept the
-** other disagree on where a message ends (request smuggling). */
-static int next_line(cursor *c, const char **line, size_t *len) {
-  const char *lf = memchr(c->p, '\n', (size_t)(c->end - c->p));
-  if (!lf || lf == c->p || lf[-1] != '\r') return 0;
-  *line = c->p;
-  *len = (size_t)(lf - 1 - c->p);
-  if (memchr(*line, '\r', *len)) return 0;   /* CR inside a line */
-  c->p = lf + 1;
+** LF or holds a lone CR -- front ends that accept either while we accept
+** the other disagree on where a message ends (smuggling). */
+static int next_line(const char **p, const char *end, const char **line, size_t *len) {
+  const char *lf = memchr(*p, '\n', (size_t)(end - *p));
+  if (!lf || lf == *p || lf[-1] != '\r') return 0;
+  *line = *p;
+  *len = (size_t)(lf - 1 - *p);
+  if (memchr(*line, '\r', *len)) return 0;
+  *p = lf + 1;
   return 1;
 }
 
@@ -58,154 +104,524 @@ static int version(const char *v, size_t n) {
   return v[7] - '0';
 }
 
-static int scan_fields(lua_State *L, cursor *c, lua_Integer max_headers) {
+static int guard_fields(guard *g, const char *p, const char *end, lua_Integer max_headers) {
   const char *line;
   size_t len;
   lua_Integer n = 0;
-  lua_newtable(L);
   for (;;) {
-    if (!next_line(c, &line, &len)) return fail(L, 400, "bare LF or CR in the head");
+    if (!next_line(&p, end, &line, &len)) return reject(g, 400, "bare LF or CR in the head");
     if (len == 0) break;                               /* the blank line */
     /* obs-fold: a continuation line is glued onto the previous field by
-       some parsers and taken as a new field by others (smuggling). */
-    if (line[0] == ' ' || line[0] == '\t') return fail(L, 400, "obs-fold in a header field");
+       some parsers and taken as a new field by others. */
+    if (line[0] == ' ' || line[0] == '\t') return reject(g, 400, "obs-fold in a header field");
     const char *colon = memchr(line, ':', len);
-    if (!colon || colon == line) return fail(L, 400, "header line without a name");
-    /* A name is tchars only: "Content-Length :" (space before the colon)
-       is read as Content-Length by some servers and ignored by others. */
+    if (!colon || colon == line) return reject(g, 400, "header line without a name");
+    /* A name is tchars only: "Transfer-Encoding : chunked" (space before
+       the colon) is taken as chunked by the lax parser and ignored by
+       others (Go CVE-2019-16276, Node CVE-2021-22959). */
     for (const char *q = line; q < colon; q++)
-      if (!is_tchar((unsigned char)*q)) return fail(L, 400, "invalid byte in a header name");
+      if (!tchar[(unsigned char)*q]) return reject(g, 400, "invalid byte in a header name");
     const char *v = colon + 1, *ve = line + len;
     while (v < ve && (*v == ' ' || *v == '\t')) v++;
     while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
     /* NUL and other CTLs in a value end strings early in C back ends and
        split headers in others (response splitting, log injection). */
-    for (const char *q = v; q < ve; q++) {
-      unsigned char b = (unsigned char)*q;
-      if ((b < 0x20 && b != '\t') || b == 0x7f) return fail(L, 400, "control byte in a header value");
+    for (const char *q = v; q < ve; q++)
+      if (is_ctl((unsigned char)*q)) return reject(g, 400, "control byte in a header value");
+    /* The parser has no count limit: a flood of fields costs memory. */
+    if (++n > max_headers) return reject(g, 431, "too many header fields");
+    size_t nl = (size_t)(colon - line), vl = (size_t)(ve - v);
+    if (ieq(line, nl, "host")) g->hosts++;
+    else if (ieq(line, nl, "content-length")) {
+      /* digits only: "+5", "5,5", "0x5" parse differently elsewhere */
+      if (vl == 0 || vl > 15) return reject(g, 400, "invalid Content-Length");
+      for (size_t i = 0; i < vl; i++)
+        if (v[i] < '0' || v[i] > '9') return reject(g, 400, "invalid Content-Length");
+      g->cls++;
+    } else if (ieq(line, nl, "transfer-encoding")) {
+      g->tes++;
+      g->te_chunked = ieq(v, vl, "chunked");
     }
-    /* A flood of fields costs memory and hashing time (431). */
-    if (++n > max_headers) return fail(L, 431, "too many header fields");
-    luaL_Buffer b;
-    char *lower = luaL_buffinitsize(L, &b, (size_t)(colon - line));
-    for (size_t i = 0; i < (size_t)(colon - line); i++) {
-      unsigned char ch = (unsigned char)line[i];
-      lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    }
-    luaL_pushresultsize(&b, (size_t)(colon - line));
-    lua_rawseti(L, -2, 2 * n - 1);
-    lua_pushlstring(L, v, (size_t)(ve - v));
-    lua_rawseti(L, -2, 2 * n);
   }
   /* Bytes after the blank line belong to the body, never to this head. */
-  if (c->p != c->end) return fail(L, 400, "data after the head block");
+  if (p != end) return reject(g, 400, "data after the head block");
+  return 1;
+}
+
+static int guard_request(guard *g, const char *s, size_t n, lua_Integer max_headers) {
+  const char *p = s, *end = s + n, *line;
+  size_t len;
+  if (!next_line(&p, end, &line, &len)) return reject(g, 400, "bare LF or CR in the request line");
+  const char *le = line + len;
+  const char *sp1 = memchr(line, ' ', len);
+  if (!sp1 || sp1 == line) return reject(g, 400, "malformed request line");
+  for (const char *q = line; q < sp1; q++)
+    if (!tchar[(unsigned char)*q]) return reject(g, 400, "invalid method");
+  const char *t = sp1 + 1;
+  const char *sp2 = memchr(t, ' ', (size_t)(le - t));
+  /* Exactly one space between the three parts: a second space or a tab
+     lets two parsers split the line differently. */
+  if (!sp2 || sp2 == t) return reject(g, 400, "malformed request line");
+  for (const char *q = t; q < sp2; q++) {
+    unsigned char b = (unsigned char)*q;
+    if (b <= 0x20 || b == 0x7f) return reject(g, 400, "invalid byte in the target");
+  }
+  g->minor = version(sp2 + 1, (size_t)(le - sp2 - 1));
+  /* HTTP/2 prefaces and unknown versions: 505, never a guess. */
+  if (g->minor == -2) return reject(g, 505, "HTTP version not supported");
+  if (g->minor < 0) return reject(g, 400, "malformed HTTP version");
+  if (!guard_fields(g, p, end, max_headers)) return 0;
+  /* A request's framing must be unambiguous: CL with TE is the classic
+     CL.TE / TE.CL smuggling; anything but one "chunked" ("gzip, chunked",
+     "chunked, identity", two fields) is read differently elsewhere; an
+     HTTP/1.0 peer or proxy knows no Transfer-Encoding at all. */
+  if (g->tes) {
+    if (g->cls) return reject(g, 400, "both Content-Length and Transfer-Encoding");
+    if (g->minor == 0) return reject(g, 400, "Transfer-Encoding on HTTP/1.0");
+    if (g->tes != 1 || !g->te_chunked) return reject(g, 501, "Transfer-Encoding other than chunked");
+  }
+  if (g->cls > 1) return reject(g, 400, "several Content-Length fields");
+  /* Host decides routing in front ends: exactly one on HTTP/1.1. */
+  if (g->hosts > 1) return reject(g, 400, "several Host fields");
+  if (g->minor == 1 && g->hosts == 0) return reject(g, 400, "no Host on HTTP/1.1");
+  return 1;
+}
+
+static int guard_response(guard *g, const char *s, size_t n, lua_Integer max_headers) {
+  const char *p = s, *end = s + n, *line;
+  size_t len;
+  if (!next_line(&p, end, &line, &len)) return reject(g, 400, "bare LF or CR in the status line");
+  if (len < 12 || line[8] != ' ' || (len > 12 && line[12] != ' '))
+    return reject(g, 400, "malformed status line");
+  g->minor = version(line, 8);
+  if (g->minor < 0)
+    return reject(g, g->minor == -2 ? 505 : 400, "unsupported HTTP version in the status line");
+  for (int i = 9; i < 12; i++)
+    if (line[i] < '0' || line[i] > '9') return reject(g, 400, "malformed status code");
+  if (line[9] == '0') return reject(g, 400, "malformed status code");
+  for (const char *q = len > 13 ? line + 13 : line + len; q < line + len; q++)
+    if (is_ctl((unsigned char)*q)) return reject(g, 400, "control byte in the reason");
+  return guard_fields(g, p, end, max_headers);
+}
+
+/* ------------------------------------------------------------ the parser */
+
+typedef struct { const char *p; size_t n; } span;
+
+/* The chunk framing guard's states (see chunk_guard). */
+enum { CG_SIZE0, CG_SIZE, CG_OWS, CG_EXT, CG_SIZE_LF, CG_DATA, CG_DATA_CR,
+       CG_DATA_LF, CG_TRL0, CG_TRL, CG_TRL_LF, CG_END_LF, CG_DONE };
+
+typedef struct {
+  http_parser p;
+  int kind;                /* HTTP_REQUEST or HTTP_RESPONSE */
+  /* the head being parsed: spans into its block */
+  span url, status;
+  span *f;                 /* 2 per field: name, value */
+  size_t nf, cap;
+  int last;                /* 1 after a name callback, 2 after a value */
+  int complete, headers_done;
+  /* the body: chunk framing guard state, decoded output */
+  int cg;
+  uint64_t left;
+  size_t linelen;
+  int digits, trailers;
+  luaL_Buffer *out;
+} Parser;
+
+static int on_url(http_parser *hp, const char *at, size_t n) {
+  Parser *P = (Parser *)hp;
+  if (P->url.n) P->url.n += n; else { P->url.p = at; P->url.n = n; }
   return 0;
 }
 
-static int parse_request(lua_State *L, cursor *c, lua_Integer max_headers) {
-  const char *line;
-  size_t len;
-  if (!next_line(c, &line, &len)) return fail(L, 400, "bare LF or CR in the request line");
-  const char *end = line + len;
-  const char *sp1 = memchr(line, ' ', len);
-  if (!sp1 || sp1 == line) return fail(L, 400, "malformed request line");
-  for (const char *q = line; q < sp1; q++)
-    if (!is_tchar((unsigned char)*q)) return fail(L, 400, "invalid method");
-  const char *t = sp1 + 1;
-  const char *sp2 = memchr(t, ' ', (size_t)(end - t));
-  /* Exactly one space between the three parts: a second space or a tab
-     lets two parsers split the line differently. */
-  if (!sp2 || sp2 == t) return fail(L, 400, "malformed request line");
-  for (const char *q = t; q < sp2; q++) {
-    unsigned char b = (unsigned char)*q;
-    if (b <= 0x20 || b == 0x7f) return fail(L, 400, "invalid byte in the target");
-  }
-  int minor = version(sp2 + 1, (size_t)(end - sp2 - 1));
-  /* HTTP/2 prefaces and unknown versions: 505, never a guess. */
-  if (minor == -2) return fail(L, 505, "HTTP version not supported");
-  if (minor < 0) return fail(L, 400, "malformed HTTP version");
-  lua_pushlstring(L, line, (size_t)(sp1 - line));
-  lua_pushlstring(L, t, (size_t)(sp2 - t));
-  lua_pushinteger(L, minor);
-  int r = scan_fields(L, c, max_headers);
-  return r ? r : 4;
+static int on_status(http_parser *hp, const char *at, size_t n) {
+  Parser *P = (Parser *)hp;
+  if (P->status.n) P->status.n += n; else { P->status.p = at; P->status.n = n; }
+  return 0;
 }
 
-static int parse_response(lua_State *L, cursor *c, lua_Integer max_headers) {
-  const char *line;
-  size_t len;
-  if (!next_line(c, &line, &len)) return fail(L, 400, "bare LF or CR in the status line");
-  if (len < 12 || line[8] != ' ' || (len > 12 && line[12] != ' '))
-    return fail(L, 400, "malformed status line");
-  int minor = version(line, 8);
-  if (minor < 0) return fail(L, minor == -2 ? 505 : 400, "unsupported HTTP version in the status line");
-  int status = 0;
-  for (int i = 9; i < 12; i++) {
-    if (line[i] < '0' || line[i] > '9') return fail(L, 400, "malformed status code");
-    status = status * 10 + (line[i] - '0');
-  }
-  if (status < 100) return fail(L, 400, "malformed status code");
-  const char *r = len > 13 ? line + 13 : line + len;
-  for (const char *q = r; q < line + len; q++) {
-    unsigned char b = (unsigned char)*q;
-    if ((b < 0x20 && b != '\t') || b == 0x7f) return fail(L, 400, "control byte in the reason");
-  }
+/* Both run on one contiguous block, so a field is one span; a callback
+** that continues the previous one (same kind) extends it. */
+static int on_field(http_parser *hp, const char *at, size_t n) {
+  Parser *P = (Parser *)hp;
+  if (P->headers_done) return 0;           /* trailers: dropped */
+  if (P->last == 1) { P->f[P->nf - 2].n += n; return 0; }
+  if (P->nf + 2 > P->cap) return 1;        /* more than the guard counted */
+  P->f[P->nf].p = at; P->f[P->nf].n = n;
+  P->f[P->nf + 1].p = at; P->f[P->nf + 1].n = 0;
+  P->nf += 2;
+  P->last = 1;
+  return 0;
+}
+
+static int on_value(http_parser *hp, const char *at, size_t n) {
+  Parser *P = (Parser *)hp;
+  if (P->headers_done || P->nf == 0) return 0;
+  span *v = &P->f[P->nf - 1];
+  if (P->last == 2) v->n += n; else { v->p = at; v->n = n; }
+  P->last = 2;
+  return 0;
+}
+
+static int on_headers_complete(http_parser *hp) {
+  ((Parser *)hp)->headers_done = 1;
+  return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t n) {
+  Parser *P = (Parser *)hp;
+  if (P->out) luaL_addlstring(P->out, at, n);
+  return 0;
+}
+
+/* The end of the message: pause, so bytes after it (a pipelined request)
+** stay for the next one. */
+static int on_message_complete(http_parser *hp) {
+  ((Parser *)hp)->complete = 1;
+  http_parser_pause(hp, 1);
+  return 0;
+}
+
+static const http_parser_settings settings = {
+  .on_url = on_url, .on_status = on_status,
+  .on_header_field = on_field, .on_header_value = on_value,
+  .on_headers_complete = on_headers_complete, .on_body = on_body,
+  .on_message_complete = on_message_complete,
+};
+
+static Parser *check_parser(lua_State *L) {
+  return (Parser *)luaL_checkudata(L, 1, PARSER_MT);
+}
+
+static Parser *new_parser(lua_State *L, int kind) {
+  Parser *P = (Parser *)lua_newuserdatauv(L, sizeof(Parser), 0);
+  memset(P, 0, sizeof *P);
+  P->kind = kind;
+  luaL_setmetatable(L, PARSER_MT);
+  return P;
+}
+
+static int parser_gc(lua_State *L) {
+  Parser *P = check_parser(L);
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (P->f) f(ud, P->f, P->cap * sizeof(span), 0);
+  P->f = NULL;
+  P->cap = 0;
+  return 0;
+}
+
+static int fail(lua_State *L, int status, const char *detail) {
+  lua_pushnil(L);
   lua_pushinteger(L, status);
-  lua_pushlstring(L, r, (size_t)(line + len - r));
-  lua_pushinteger(L, minor);
-  int res = scan_fields(L, c, max_headers);
-  return res ? res : 4;
+  lua_pushstring(L, detail);
+  return 3;
 }
 
+/* Guard then parse one head block; 0 and the error pushed (3 values) on
+** failure, 1 when P holds the parsed head. */
+static int run_head(lua_State *L, Parser *P, const char *s, size_t n, lua_Integer max_headers,
+                    int *nret) {
+  guard g;
+  memset(&g, 0, sizeof g);
+  if (max_headers < 0) max_headers = 0;
+  if (max_headers > 100000) max_headers = 100000;
+  int ok = P->kind == HTTP_REQUEST ? guard_request(&g, s, n, max_headers)
+                                   : guard_response(&g, s, n, max_headers);
+  if (!ok) { *nret = fail(L, g.status, g.detail); return 0; }
+  size_t need = 2 * (size_t)max_headers + 2;
+  if (P->cap < need) {
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    span *nf = (span *)f(ud, P->f, P->cap * sizeof(span), need * sizeof(span));
+    if (!nf) luaL_error(L, "not enough memory");
+    P->f = nf;
+    P->cap = need;
+  }
+  http_parser_init(&P->p, (enum http_parser_type)P->kind);
+  P->url.n = P->status.n = 0;
+  P->nf = 0;
+  P->last = 0;
+  P->complete = P->headers_done = 0;
+  P->cg = CG_SIZE0;
+  P->linelen = 0;
+  P->digits = P->trailers = 0;
+  P->out = NULL;
+  size_t used = http_parser_execute(&P->p, &settings, s, n);
+  enum http_errno e = HTTP_PARSER_ERRNO(&P->p);
+  if (e == HPE_PAUSED) {                  /* a message without a body */
+    http_parser_pause(&P->p, 0);
+    e = HPE_OK;
+  }
+  if (e != HPE_OK || !P->headers_done || used != n) {
+    int st = e == HPE_INVALID_METHOD ? 501 : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+    *nret = fail(L, st, e != HPE_OK ? http_errno_description(e) : "incomplete head");
+    return 0;
+  }
+  return 1;
+}
+
+static void push_lower(lua_State *L, span s) {
+  char tmp[64];
+  luaL_Buffer b;
+  char *d = s.n <= sizeof tmp ? tmp : luaL_buffinitsize(L, &b, s.n);
+  for (size_t i = 0; i < s.n; i++) {
+    unsigned char c = (unsigned char)s.p[i];
+    d[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  }
+  if (d == tmp) lua_pushlstring(L, tmp, s.n);
+  else luaL_pushresultsize(&b, s.n);
+}
+
+/* the parser keeps trailing whitespace in a value: OWS is not part of it */
+static void push_value(lua_State *L, span s) {
+  while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t')) s.n--;
+  lua_pushlstring(L, s.p, s.n);
+}
+
+/* Parser:request(block, max_headers) */
+static int l_request(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer max_headers = luaL_optinteger(L, 3, 100);
+  int nret;
+  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
+  http_parser *hp = &P->p;
+  lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  lua_pushlstring(L, P->url.p, P->url.n);
+  lua_pushinteger(L, hp->http_minor);
+  size_t nf = P->nf / 2;
+  lua_createtable(L, (int)nf, 0);
+  lua_createtable(L, (int)nf, 0);
+  for (size_t i = 0; i < nf; i++) {
+    push_lower(L, P->f[2 * i]);
+    lua_rawseti(L, -3, (lua_Integer)i + 1);
+    push_value(L, P->f[2 * i + 1]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  if (hp->flags & F_CHUNKED) {
+    lua_pushliteral(L, "chunked");
+    lua_pushinteger(L, 0);
+  } else if (hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH)) {
+    lua_pushliteral(L, "length");
+    lua_pushinteger(L, (lua_Integer)hp->content_length);
+  } else {
+    lua_pushliteral(L, "none");
+    lua_pushinteger(L, 0);
+  }
+  lua_pushboolean(L, http_should_keep_alive(hp));
+  lua_pushboolean(L, hp->upgrade);
+  return 9;
+}
+
+/* parse_head(block, kind, max_headers): the flat-list form */
 static int l_parse_head(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   static const char *const kinds[] = { "request", "response", NULL };
   int kind = luaL_checkoption(L, 2, NULL, kinds);
   lua_Integer max_headers = luaL_optinteger(L, 3, 100);
-  cursor c = { s, s + n };
   lua_settop(L, 3);
-  return kind == 0 ? parse_request(L, &c, max_headers)
-                   : parse_response(L, &c, max_headers);
+  Parser *P = new_parser(L, kind == 0 ? HTTP_REQUEST : HTTP_RESPONSE);
+  int nret;
+  if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
+  http_parser *hp = &P->p;
+  if (kind == 0) {
+    lua_pushstring(L, http_method_str((enum http_method)hp->method));
+    lua_pushlstring(L, P->url.p, P->url.n);
+  } else {
+    lua_pushinteger(L, hp->status_code);
+    lua_pushlstring(L, P->status.p, P->status.n);
+  }
+  lua_pushinteger(L, hp->http_minor);
+  size_t nf = P->nf / 2;
+  lua_createtable(L, (int)(2 * nf), 0);
+  for (size_t i = 0; i < nf; i++) {
+    push_lower(L, P->f[2 * i]);
+    lua_rawseti(L, -2, 2 * (lua_Integer)i + 1);
+    push_value(L, P->f[2 * i + 1]);
+    lua_rawseti(L, -2, 2 * (lua_Integer)i + 2);
+  }
+  return 4;
 }
 
-/* parse_chunk_size(line) -> size, or nil: the chunk-size line without its
-** CRLF.  Hex digits only, at most 15 of them (an overflowing size wraps to
-** a small one in some parsers: smuggling), then optional extensions. */
-static int l_parse_chunk_size(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
+static int hexval(unsigned char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The chunk framing guard: walks the bytes the parser is about to get and
+** returns how many belong to this body (it stops after the final CRLF),
+** or -1 with *why set.  The lax parser takes "5\rX" as a size line, lets
+** extensions hold any byte, skips the two bytes after chunk data without
+** looking at them, and takes bare LFs in trailers. */
+static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char **why) {
   size_t i = 0;
-  lua_Integer size = 0;
-  for (; i < n; i++) {
-    char ch = s[i];
-    int d = ch >= '0' && ch <= '9' ? ch - '0'
-          : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-          : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-    if (d < 0) break;
-    if (i >= 15) return 0;
-    size = size * 16 + d;
+  for (; i < n && P->cg != CG_DONE; i++) {
+    unsigned char c = s[i];
+    if (P->cg != CG_DATA && ++P->linelen > MAX_CHUNK_LINE) { *why = "chunk line too long"; return -1; }
+    switch (P->cg) {
+    case CG_SIZE0:
+    case CG_SIZE: {
+      int d = hexval(c);
+      if (d >= 0) {
+        /* at most 15 digits: an overflowing size wraps to a small one in
+           some parsers */
+        if (++P->digits > 15) { *why = "chunk size too large"; return -1; }
+        P->left = P->left * 16 + (uint64_t)d;
+        P->cg = CG_SIZE;
+        break;
+      }
+      if (P->cg == CG_SIZE0) { *why = "bad chunk size"; return -1; }
+    } /* fall through */
+    case CG_OWS:
+      if (c == ' ' || c == '\t') P->cg = CG_OWS;
+      else if (c == ';') P->cg = CG_EXT;
+      else if (c == '\r') P->cg = CG_SIZE_LF;
+      else { *why = "bad chunk size line"; return -1; }
+      break;
+    case CG_EXT:
+      if (c == '\r') P->cg = CG_SIZE_LF;
+      else if (is_ctl(c)) { *why = "control byte in a chunk extension"; return -1; }
+      break;
+    case CG_SIZE_LF:
+      if (c != '\n') { *why = "chunk size line without CRLF"; return -1; }
+      P->linelen = 0;
+      P->digits = 0;
+      P->cg = P->left ? CG_DATA : CG_TRL0;
+      break;
+    case CG_DATA: {
+      size_t take = n - i;
+      if (take > P->left) take = (size_t)P->left;
+      P->left -= take;
+      i += take - 1;
+      if (!P->left) P->cg = CG_DATA_CR;
+      break;
+    }
+    case CG_DATA_CR:
+      if (c != '\r') { *why = "chunk data longer than its size"; return -1; }
+      P->cg = CG_DATA_LF;
+      break;
+    case CG_DATA_LF:
+      if (c != '\n') { *why = "chunk data not followed by CRLF"; return -1; }
+      P->cg = CG_SIZE0;
+      P->linelen = 0;
+      break;
+    case CG_TRL0:
+      if (c == '\r') { P->cg = CG_END_LF; break; }
+      if (++P->trailers > MAX_TRAILERS) { *why = "too many trailer fields"; return -1; }
+      if (!tchar[c]) { *why = "bad trailer field"; return -1; }
+      P->cg = CG_TRL;
+      break;
+    case CG_TRL:
+      if (c == '\r') P->cg = CG_TRL_LF;
+      else if (is_ctl(c)) { *why = "control byte in a trailer"; return -1; }
+      break;
+    case CG_TRL_LF:
+      if (c != '\n') { *why = "bare CR in a trailer"; return -1; }
+      P->linelen = 0;
+      P->cg = CG_TRL0;
+      break;
+    case CG_END_LF:
+      if (c != '\n') { *why = "bare CR after the last chunk"; return -1; }
+      P->cg = CG_DONE;
+      break;
+    }
   }
-  if (i == 0) return 0;
-  /* After the digits only OWS then ";ext": anything else (a second number,
-     "0x", a bare CR) is framing two parsers may read differently. */
-  while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
-  if (i < n && s[i] != ';') return 0;
-  for (; i < n; i++) {
-    unsigned char b = (unsigned char)s[i];
-    if ((b < 0x20 && b != '\t') || b == 0x7f) return 0;
+  return (long)i;
+}
+
+/* Parser:chunk(buf, pos) -> data, newpos, done: decodes the chunked body
+** bytes of buf from pos on; stops after the body's end. */
+static int l_chunk(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer pos = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
+  if (!(P->p.flags & F_CHUNKED) || !P->headers_done)
+    return luaL_error(L, "the parser is not in a chunked body");
+  if (P->complete) {
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, pos);
+    lua_pushboolean(L, 1);
+    return 3;
   }
-  lua_pushinteger(L, size);
+  const char *p = s + pos - 1;
+  size_t avail = n - (size_t)(pos - 1);
+  const char *why = NULL;
+  long g = chunk_guard(P, (const unsigned char *)p, avail, &why);
+  if (g < 0) return fail(L, strstr(why, "too many") ? 431 : 400, why);
+  if (g == 0) {            /* nothing new (a length of 0 means EOF to the parser) */
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, pos);
+    lua_pushboolean(L, 0);
+    return 3;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  P->out = &b;
+  size_t used = http_parser_execute(&P->p, &settings, p, (size_t)g);
+  P->out = NULL;
+  enum http_errno e = HTTP_PARSER_ERRNO(&P->p);
+  if (e == HPE_PAUSED) e = HPE_OK;
+  /* both must agree on where the body ends */
+  if (e == HPE_OK && (used != (size_t)g || P->complete != (P->cg == CG_DONE)))
+    return fail(L, 400, "chunk framing disagreement");
+  if (e != HPE_OK) {
+    luaL_pushresult(&b);
+    return fail(L, 400, http_errno_description(e));
+  }
+  luaL_pushresult(&b);
+  lua_pushinteger(L, pos + g);
+  lua_pushboolean(L, P->complete);
+  return 3;
+}
+
+/* chunk_decoder(): a parser in the state after a chunked response head,
+** for bodies whose framing the client decides itself (HEAD, 204, 304). */
+static int l_chunk_decoder(lua_State *L) {
+  static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  Parser *P = new_parser(L, HTTP_RESPONSE);
+  int nret;
+  if (!run_head(L, P, head, sizeof head - 1, 2, &nret)) return luaL_error(L, "chunk_decoder");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_parser(lua_State *L) {
+  static const char *const kinds[] = { "request", "response", NULL };
+  int kind = luaL_checkoption(L, 1, NULL, kinds);
+  new_parser(L, kind == 0 ? HTTP_REQUEST : HTTP_RESPONSE);
   return 1;
 }
 
 int luaopen_corio__http(lua_State *L) {
   static const luaL_Reg fns[] = {
+    { "parser", l_parser },
     { "parse_head", l_parse_head },
-    { "parse_chunk_size", l_parse_chunk_size },
+    { "chunk_decoder", l_chunk_decoder },
     { "inflater", corio__http_inflater },
     { NULL, NULL }
   };
+  static const luaL_Reg meths[] = {
+    { "request", l_request },
+    { "chunk", l_chunk },
+    { "__gc", parser_gc },
+    { NULL, NULL }
+  };
+  /* The parser's header-size limit is one process-wide setting; each
+     server keeps its own (max_header_size, checked before the parser). */
+  http_parser_set_max_header_size(UINT32_MAX);
+  if (luaL_newmetatable(L, PARSER_MT)) {
+    luaL_setfuncs(L, meths, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, fns);
   return 1;
 }
