@@ -163,6 +163,65 @@ describe("http server and client", function()
     end)
   end)
 
+  it("a client that disconnects cancels its handler: <close> cleanup and pcall run", function()
+    local started, cleaned, caught = corio.future(), corio.future(), corio.future()
+    with_server(function(req)
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      if req.path == "/pcall" then
+        started:set_result(req:body())
+        local ok, err = pcall(corio.sleep, 60)
+        caught:set_result(not ok and corio.is_cancelled(err))
+        error(err, 0)
+      end
+      started:set_result(req:body())
+      corio.sleep(60)
+      return 200, {}, "never"
+    end, nil, function(_, port)
+      -- a body first: the watch starts once it was read to its end
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST /close HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+      assert.equal("abc", corio.wait_for(started, 20))
+      s:close()
+      assert.is_true(corio.wait_for(cleaned, 20))
+      -- a reset (abort) instead of a FIN, with the handler in a pcall
+      started, cleaned = corio.future(), corio.future()
+      s = net.connect("127.0.0.1", port)
+      s:write("GET /pcall HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal("", corio.wait_for(started, 20))
+      s:abort()
+      assert.is_true(corio.wait_for(caught, 20))
+      assert.is_true(corio.wait_for(cleaned, 20))
+    end)
+  end)
+
+  it("the disconnect watch keeps pipelined bytes for the next request", function()
+    local started, release = corio.future(), corio.future()
+    with_server(function(req)
+      if req.path == "/slow" then
+        started:set_result(true)
+        release:await()
+      end
+      return 200, {}, req.path .. ":" .. req:body()
+    end, nil, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+      corio.wait_for(started, 20)
+      -- sent while /slow runs: the watcher reads these bytes
+      s:write("POST /next HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody" ..
+        "GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      for _ = 1, 5 do corio.yield() end
+      release:set_result()
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      local a, b, c = out:find("/slow:", 1, true), out:find("/next:body", 1, true), out:find("/last:", 1, true)
+      assert.is_truthy(a and b and c, out)
+      assert.is_true(a < b and b < c)
+      assert.equal(3, select(2, out:gsub("HTTP/1%.1 200", "")))
+    end)
+  end)
+
   it("sends 100 Continue on the handler's first body read", function()
     with_server(echo, nil, function(_, port)
       local s = net.connect("127.0.0.1", port)
