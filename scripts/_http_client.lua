@@ -78,11 +78,34 @@ function M.client(opts)
   return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false }, Client)
 end
 
-local function key(u) return u.scheme .. "://" .. u.host .. ":" .. u.port end
+-- The pool key: scheme, host, port, and for https the TLS context's
+-- identity and the server name, so that a connection made with verify =
+-- false or another CA or client certificate never serves a request made
+-- with other TLS options.  A pooled connection keeps its context alive, so
+-- the identity cannot be reused while the key is in use.
+local function tls_of(o)
+  local t = o.tls
+  local tls = require "corio.tls"
+  if t ~= nil and not tls.is_context(t) and type(t) ~= "table" then
+    error("bad argument #4 to 'request' (option 'tls' must be a table or a TLS context)", 0)
+  end
+  -- tls.lua shares one context among equal option tables
+  return tls._client_context(t), type(t) == "table" and t.servername or nil
+end
+
+local function key(cl, u, o)
+  local k = u.scheme .. "://" .. u.host .. ":" .. u.port
+  if u.scheme ~= "https" then return k end
+  local ctx, name = tls_of(o)
+  k = k .. "|" .. tostring(ctx)
+  if name ~= nil then k = k .. "|" .. tostring(name) end
+  return k, ctx
+end
+M.pool_key = key
 
 -- an idle connection for u, or a new one (reused: true when from the pool)
 local function checkout(cl, u, o)
-  local k = key(u)
+  local k, ctx = key(cl, u, o)
   local list = cl.idle[k]
   while list and #list > 0 do
     local c = table.remove(list)
@@ -100,15 +123,17 @@ local function checkout(cl, u, o)
   if u.scheme == "https" then
     -- corio.tls verifies the peer against the system CAs (or opts.tls)
     local tls = require "corio.tls"
-    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port,
-      { tls = o.tls or {} })
+    local t = {}
+    if type(o.tls) == "table" then for kk, v in pairs(o.tls) do t[kk] = v end end
+    t.context = ctx
+    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port, { tls = t })
   elseif u.scheme == "http" then
     s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
   else
     error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
   end
   cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
-  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k }, false
+  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx }, false
 end
 
 local function discard(cl, c)

@@ -457,6 +457,34 @@ describe("https and websocket through corio.http", function()
     srv:shutdown(5)
   end)
 
+  it("pools HTTPS connections per TLS options: verify = false never serves a verifying request", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      return 200, {}, tostring(req.peer.port)
+    end, { tls = H.server_opts() })
+    local _, port = srv:address()
+    local url = "https://localhost:" .. port .. "/"
+    local cl = http.client()
+    local a = cl:get(url, { tls = { verify = false } }):body()
+    -- the same options: the pooled connection
+    assert.equal(a, cl:get(url, { tls = { verify = false } }):body())
+    -- other options (the test CA): a new connection, not the unverified one
+    local b = cl:get(url, { tls = H.client_opts() }):body()
+    assert.not_equal(a, b)
+    -- an equal table shares the context and so the pooled connection
+    assert.equal(b, cl:get(url, { tls = H.client_opts() }):body())
+    local ctx = require("corio.tls").context(H.client_opts())
+    local c = cl:get(url, { tls = ctx }):body()
+    assert.not_equal(a, c)
+    assert.not_equal(b, c)
+    assert.equal(c, cl:get(url, { tls = ctx }):body())
+    -- no TLS options: the system store, which does not know the test CA
+    local err = errof(cl.get, cl, url)
+    assert.equal("TLS_VERIFY", err.code)
+    assert.matches("bad argument", errof(cl.get, cl, url, { tls = 5 }))
+    cl:close()
+    srv:shutdown(5)
+  end)
+
   for _, secure in ipairs({ false, true }) do
     it("upgrades to a WebSocket on both sides (" .. (secure and "wss" or "ws") .. "://)", function()
       local srv = http.serve("127.0.0.1", 0, function(req)
