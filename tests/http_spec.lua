@@ -485,6 +485,27 @@ describe("https and websocket through corio.http", function()
     srv:shutdown(5)
   end)
 
+  it("ws:// and wss:// back to back in one case leave no handle (runner's leak check)", function()
+    -- the server closes first, then returns without closing, then the
+    -- client never closes (its WebSocket is collected); each over ws and wss
+    for _, mode in ipairs({ "server_closes", "handler_returns", "client_drops" }) do
+      for _, secure in ipairs({ false, true }) do
+        local srv = http.serve("127.0.0.1", 0, function(req)
+          local ws = req:websocket()
+          ws:send("echo " .. ws:receive())
+          if mode == "server_closes" then ws:close() end
+        end, secure and { tls = H.server_opts() } or nil)
+        local _, port = srv:address()
+        local ws = http.websocket((secure and "wss" or "ws") .. "://localhost:" .. port .. "/",
+          secure and { tls = H.client_opts() } or nil)
+        ws:send(mode)
+        assert.equal("echo " .. mode, (ws:receive()))
+        if mode ~= "client_drops" then ws:close() end
+        srv:shutdown(5)
+      end
+    end
+  end)
+
   for _, secure in ipairs({ false, true }) do
     it("upgrades to a WebSocket on both sides (" .. (secure and "wss" or "ws") .. "://)", function()
       local srv = http.serve("127.0.0.1", 0, function(req)
