@@ -39,7 +39,7 @@ local function parse_url(url)
   authority = authority:gsub("^.*@", "")   -- userinfo is dropped
   local host, port = authority:match("^%[(.-)%]:?(%d*)$")
   if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
-  if not host or host == "" then return nil end
+  if not host or host == "" or host:find("[%z\1-\32\127]") then return nil end
   port = tonumber(port) or (scheme == "https" and 443 or scheme == "http" and 80 or nil)
   if not port or port > 65535 then return nil end
   path = path:gsub("#.*$", "")
@@ -75,7 +75,8 @@ function M.client(opts)
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
-  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false }, Client)
+  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false,
+    urls = {}, nurls = 0 }, Client)
 end
 
 -- The pool key: scheme, host, port, and for https the TLS context's
@@ -94,7 +95,11 @@ local function tls_of(o)
 end
 
 local function key(cl, u, o)
-  local k = u.scheme .. "://" .. u.host .. ":" .. u.port
+  local k = u.key
+  if not k then
+    k = u.scheme .. "://" .. u.host .. ":" .. u.port
+    u.key = k
+  end
   if u.scheme ~= "https" then return k end
   local ctx, name = tls_of(o)
   k = k .. "|" .. tostring(ctx)
@@ -177,23 +182,42 @@ end
 Response.__close = Response.close
 
 ---------------------------------------------------------------- exchange
+-- is the (lowercase) field name in h?  (no __index: no lower(), no join)
+local function has(h, lname)
+  local names = h._n
+  for i = 1, #names do if names[i] == lname then return true end end
+  return false
+end
+
+-- "Host: ...\r\n" for u (parse_url keeps control characters out of hosts)
+local function host_line(u)
+  local l = u.host_line
+  if l then return l end
+  local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
+  local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
+  l = "Host: " .. (default and host or host .. ":" .. u.port) .. "\r\n"
+  u.host_line = l
+  return l
+end
+
 local function write_request(c, method, u, h, src, len, o)
-  local lines = { ("%s %s HTTP/1.1\r\n"):format(method, u.target) }
-  if not h["host"] then
-    local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
-    local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
-    h:set("Host", default and host or host .. ":" .. u.port)
-  end
-  if not h["user-agent"] then h:set("User-Agent", "corio") end
+  -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
+  local framing
   if src then
-    if len then h:set("Content-Length", tostring(len))
-    else h:set("Transfer-Encoding", "chunked") end
+    framing = len and "Content-Length: " .. len .. "\r\n" or "Transfer-Encoding: chunked\r\n"
   elseif method == "POST" or method == "PUT" or method == "PATCH" then
-    h:set("Content-Length", "0")
+    framing = "Content-Length: 0\r\n"
+  else
+    framing = ""
   end
-  lines[#lines + 1] = h:serialize()
-  lines[#lines + 1] = "\r\n"
-  c.s:write(table.concat(lines))
+  if has(h, "content-length") or has(h, "transfer-encoding") then
+    h = msg.new_headers(h)
+    h:remove("content-length")
+    h:remove("transfer-encoding")
+  end
+  c.s:write(method .. " " .. u.target .. " HTTP/1.1\r\n" ..
+    (has(h, "host") and "" or host_line(u)) .. h:serialize() ..
+    (has(h, "user-agent") and "" or "User-Agent: corio\r\n") .. framing .. "\r\n")
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
@@ -227,17 +251,20 @@ local function read_final(c, o)
   end
 end
 
+local function send_and_read(c, method, u, h, src, len, o)
+  write_request(c, method, u, h, src, len, o)
+  return read_final(c, o)
+end
+
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
   for attempt = 1, 2 do
     local c, reused = checkout(cl, u, o)
     c.r.deadline = deadline
     c.r.read_timeout = o.read_timeout
     local before = c.r.got
-    local src, len = body.source(bodyarg)
-    local ok, status, reason, minor, rh = pcall(function()
-      write_request(c, method, u, msg.new_headers(h), src, len, o)
-      return read_final(c, o)
-    end)
+    local src, len = nil, nil
+    if bodyarg ~= nil then src, len = body.source(bodyarg) end
+    local ok, status, reason, minor, rh = pcall(send_and_read, c, method, u, h, src, len, o)
     if ok then return c, status, reason, minor, rh end
     discard(cl, c)
     local err = status
@@ -255,18 +282,35 @@ local function inflater(enc)
 end
 
 --- Client:request(method, url, opts) -> Response
+local TOKEN_OK = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
+  PATCH = true, OPTIONS = true, get = true, head = true, post = true, put = true, delete = true }
+
+-- parse_url through a small per-client cache (the result is never mutated)
+local function url_of(cl, url)
+  local u = cl.urls[url]
+  if u then return u end
+  u = parse_url(url)
+  if u then
+    if cl.nurls >= 64 then cl.urls, cl.nurls = {}, 0 end
+    cl.urls[url], cl.nurls = u, cl.nurls + 1
+  end
+  return u
+end
+
 function Client:request(method, url, opts)
   if getmetatable(self) ~= Client then argerr(1, "request", "corio.http.Client expected") end
-  if type(method) ~= "string" or not method:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
+  if type(method) ~= "string" or not (TOKEN_OK[method] or method:find("^[!#$%%&'*+%-.^_`|~%w]+$")) then
     argerr(2, "request", "method must be a token string")
   end
   if type(url) ~= "string" then argerr(3, "request", "string expected, got " .. type(url)) end
   if opts ~= nil and type(opts) ~= "table" then argerr(4, "request", "table expected, got " .. type(opts)) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
-  opts = opts or {}
-  local o = {}
-  for k, v in pairs(self.o) do o[k] = v end
-  for k, v in pairs(opts) do o[k] = v end
+  local o = self.o
+  if opts and next(opts) ~= nil then
+    o = {}
+    for k, v in pairs(self.o) do o[k] = v end
+    for k, v in pairs(opts) do o[k] = v end
+  end
   method = method:upper()
   if o.query then
     if type(o.query) ~= "table" then argerr(4, "request", "query must be a table") end
@@ -282,13 +326,16 @@ function Client:request(method, url, opts)
     b = require("corio.json").encode(o.json)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
   end
-  if o.decompress and not h["accept-encoding"] then h:set("Accept-Encoding", "gzip, deflate") end
+  if o.decompress and not has(h, "accept-encoding") then
+    local n = #h._n + 1
+    h._n[n], h._v[n], h._o[n] = "accept-encoding", "gzip, deflate", "Accept-Encoding"
+  end
   local follow = o.follow_redirects
   if follow == nil then follow = method == "GET" or method == "HEAD" end
   local deadline = core.now() + o.timeout
-  local first = parse_url(url)
+  local first = url_of(self, url)
   for _ = 0, o.max_redirects do
-    local u = parse_url(url)
+    local u = url_of(self, url)
     if not u then argerr(3, "request", "invalid URL " .. url) end
     local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
     local kind, n
