@@ -210,14 +210,25 @@ local function write_request(c, method, u, h, src, len, o)
   else
     framing = ""
   end
-  if has(h, "content-length") or has(h, "transfer-encoding") then
-    h = msg.new_headers(h)
-    h:remove("content-length")
-    h:remove("transfer-encoding")
+  -- one pass: which fields the caller gave; the head is serialized here
+  local names, vals, orig = h._n, h._v, h._o
+  local host, ua = false, false
+  local parts = { method, " ", u.target, " HTTP/1.1\r\n", "" }
+  local j = 5
+  for i = 1, #names do
+    local k = names[i]
+    -- a caller's Content-Length / Transfer-Encoding is dropped: ours stand
+    if k ~= "content-length" and k ~= "transfer-encoding" then
+      if k == "host" then host = true elseif k == "user-agent" then ua = true end
+      parts[j + 1], parts[j + 2], parts[j + 3], parts[j + 4] = orig[i], ": ", vals[i], "\r\n"
+      j = j + 4
+    end
   end
-  c.s:write(method .. " " .. u.target .. " HTTP/1.1\r\n" ..
-    (has(h, "host") and "" or host_line(u)) .. h:serialize() ..
-    (has(h, "user-agent") and "" or "User-Agent: corio\r\n") .. framing .. "\r\n")
+  if not host then parts[5] = host_line(u) end
+  if not ua then parts[j + 1] = "User-Agent: corio\r\n" j = j + 1 end
+  parts[j + 1], parts[j + 2] = framing, "\r\n"
+  c.s:write(table.concat(parts))
+
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
@@ -282,6 +293,26 @@ local function inflater(enc)
 end
 
 --- Client:request(method, url, opts) -> Response
+local VERSION = { [0] = "1.0", [1] = "1.1" }
+
+-- One pass over a response's fields for what the client needs: the
+-- Content-Length count and (last) value, Transfer-Encoding present, and
+-- Connection, Content-Encoding, Location joined as Headers would join them.
+local function scan(rh)
+  local names, vals = rh._n, rh._v
+  local ncl, cl, te, conn, enc, loc = 0, nil, false, nil, nil, nil
+  for i = 1, #names do
+    local k = names[i]
+    if k == "content-length" then ncl, cl = ncl + 1, vals[i]
+    elseif k == "transfer-encoding" then te = true
+    elseif k == "connection" then conn = conn and conn .. ", " .. vals[i] or vals[i]
+    elseif k == "content-encoding" then enc = enc and enc .. ", " .. vals[i] or vals[i]
+    elseif k == "location" then loc = loc and loc .. ", " .. vals[i] or vals[i]
+    end
+  end
+  return ncl, cl, te, conn, enc, loc
+end
+
 local TOKEN_OK = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
   PATCH = true, OPTIONS = true, get = true, head = true, post = true, put = true, delete = true }
 
@@ -339,30 +370,32 @@ function Client:request(method, url, opts)
     if not u then argerr(3, "request", "invalid URL " .. url) end
     local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
     local kind, n
+    local ncl, cl, te, conn_h, enc, loc = scan(rh)
     if method == "HEAD" or status == 204 or status == 304 or status == 101 then
       kind = "none"
+    elseif ncl == 1 and not te and #cl <= 15 and #cl > 0 and not cl:find("%D") then
+      kind, n = "length", tonumber(cl)   -- the common case, plain digits
     else
       local fok, k2, n2 = pcall(msg.framing, rh, false)
       if not fok then discard(self, c) error(k2, 0) end
       kind, n = k2, n2
     end
-    local conn_h = (rh["connection"] or ""):lower()
-    local keep = kind ~= "close" and not conn_h:find("close") and (minor == 1 or conn_h:find("keep%-alive"))
-      and not c.skip_body
-    local res = setmetatable({ status = status, reason = reason, version = "1." .. minor,
+    conn_h = conn_h and conn_h:lower() or ""
+    local keep = kind ~= "close" and not conn_h:find("close", 1, true)
+      and (minor == 1 or conn_h:find("keep-alive", 1, true)) and not c.skip_body
+    local res = setmetatable({ status = status, reason = reason, version = VERSION[minor] or "1." .. minor,
       url = url, headers = rh, _cl = self, _c = c }, Response)
     res._body = body.new(c.r, kind, n, {
       on_done = function()
         if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
       end,
-      inflate = o.decompress and kind ~= "none" and inflater(rh["content-encoding"]) or nil,
+      inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
     })
     if kind == "none" then
       res._body.done = false
       res._body.done = true
       if keep then checkin(self, c) else discard(self, c) end
     end
-    local loc = rh["location"]
     if not (follow and loc and (status == 301 or status == 302 or status == 303
         or status == 307 or status == 308)) then
       return res
