@@ -294,6 +294,8 @@ end
 
 --- Client:request(method, url, opts) -> Response
 local VERSION = { [0] = "1.0", [1] = "1.1" }
+local AE_ONLY = msg.new_headers({ { "Accept-Encoding", "gzip, deflate" } })
+local NONE = msg.new_headers()
 
 -- One pass over a response's fields for what the client needs: the
 -- Content-Length count and (last) value, Transfer-Encoding present, and
@@ -351,7 +353,14 @@ function Client:request(method, url, opts)
     for _, k in ipairs(keys) do parts[#parts + 1] = escape(k) .. "=" .. escape(o.query[k]) end
     url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
   end
-  local h = msg.new_headers(o.headers)
+  -- no headers of the caller's: a shared read-only set (copied before a
+  -- redirect edits it)
+  local h
+  if o.headers == nil and o.json == nil then
+    h = o.decompress and AE_ONLY or NONE
+  else
+    h = msg.new_headers(o.headers)
+  end
   local b = o.body
   if o.json ~= nil then
     b = require("corio.json").encode(o.json)
@@ -402,6 +411,7 @@ function Client:request(method, url, opts)
     end
     -- follow: drop this body (up to 1 MiB, else the connection)
     if not pcall(body.drain, res._body, 1048576) or not res._body.done then discard(self, c) end
+    if h == AE_ONLY or h == NONE then h = msg.new_headers(h) end
     url = resolve_url(url, loc)
     local nu = parse_url(url)
     if not nu then return res end
