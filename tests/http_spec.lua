@@ -485,6 +485,24 @@ describe("https and websocket through corio.http", function()
     srv:shutdown(5)
   end)
 
+  it("a handler that suspends before req:websocket() hands over the stream (the watch stops)", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      -- suspended a few turns: the disconnect watcher is reading by now
+      for _ = 1, 5 do corio.yield() end
+      local ws = req:websocket()
+      ws:send("echo " .. ws:receive())
+      ws:close()
+    end)
+    local _, port = srv:address()
+    for i = 1, 3 do
+      local ws = http.websocket("ws://127.0.0.1:" .. port .. "/")
+      ws:send("m" .. i)
+      assert.equal("echo m" .. i, (ws:receive()))
+      ws:close()
+    end
+    srv:shutdown(5)
+  end)
+
   it("ws:// and wss:// back to back in one case leave no handle (runner's leak check)", function()
     -- the server closes first, then returns without closing, then the
     -- client never closes (its WebSocket is collected); each over ws and wss
