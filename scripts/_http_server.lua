@@ -266,10 +266,21 @@ local function start_watch(conn, req)
   conn.watcher = core.spawn(watch, conn, req)
 end
 
--- the body is complete: watch once the handler has suspended (a handler
--- that answers within this loop turn never costs a task)
+-- The body is complete: watch once the handler has suspended.  One
+-- callback per loop turn serves every request armed in it, and a handler
+-- that answered within the turn never costs a task.
+local armed, narmed = {}, 0
+local function start_armed()
+  local list, n = armed, narmed
+  armed, narmed = {}, 0
+  for i = 1, n, 2 do start_watch(list[i], list[i + 1]) end
+end
+
 local function arm(conn, req)
-  if conn.req == req and not conn.watch_off then core.call_soon(start_watch, conn, req) end
+  if conn.req ~= req or conn.watch_off then return end
+  if narmed == 0 then core.call_soon(start_armed) end
+  armed[narmed + 1], armed[narmed + 2] = conn, req
+  narmed = narmed + 2
 end
 
 function Conn:write(...)
