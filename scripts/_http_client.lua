@@ -39,7 +39,7 @@ local function parse_url(url)
   authority = authority:gsub("^.*@", "")   -- userinfo is dropped
   local host, port = authority:match("^%[(.-)%]:?(%d*)$")
   if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
-  if not host or host == "" then return nil end
+  if not host or host == "" or host:find("[%z\1-\32\127]") then return nil end
   port = tonumber(port) or (scheme == "https" and 443 or scheme == "http" and 80 or nil)
   if not port or port > 65535 then return nil end
   path = path:gsub("#.*$", "")
@@ -75,14 +75,42 @@ function M.client(opts)
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
-  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false }, Client)
+  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false,
+    urls = {}, nurls = 0 }, Client)
 end
 
-local function key(u) return u.scheme .. "://" .. u.host .. ":" .. u.port end
+-- The pool key: scheme, host, port, and for https the TLS context's
+-- identity and the server name, so that a connection made with verify =
+-- false or another CA or client certificate never serves a request made
+-- with other TLS options.  A pooled connection keeps its context alive, so
+-- the identity cannot be reused while the key is in use.
+local function tls_of(o)
+  local t = o.tls
+  local tls = require "corio.tls"
+  if t ~= nil and not tls.is_context(t) and type(t) ~= "table" then
+    error("bad argument #4 to 'request' (option 'tls' must be a table or a TLS context)", 0)
+  end
+  -- tls.lua shares one context among equal option tables
+  return tls._client_context(t), type(t) == "table" and t.servername or nil
+end
+
+local function key(cl, u, o)
+  local k = u.key
+  if not k then
+    k = u.scheme .. "://" .. u.host .. ":" .. u.port
+    u.key = k
+  end
+  if u.scheme ~= "https" then return k end
+  local ctx, name = tls_of(o)
+  k = k .. "|" .. tostring(ctx)
+  if name ~= nil then k = k .. "|" .. tostring(name) end
+  return k, ctx
+end
+M.pool_key = key
 
 -- an idle connection for u, or a new one (reused: true when from the pool)
 local function checkout(cl, u, o)
-  local k = key(u)
+  local k, ctx = key(cl, u, o)
   local list = cl.idle[k]
   while list and #list > 0 do
     local c = table.remove(list)
@@ -100,15 +128,17 @@ local function checkout(cl, u, o)
   if u.scheme == "https" then
     -- corio.tls verifies the peer against the system CAs (or opts.tls)
     local tls = require "corio.tls"
-    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port,
-      { tls = o.tls or {} })
+    local t = {}
+    if type(o.tls) == "table" then for kk, v in pairs(o.tls) do t[kk] = v end end
+    t.context = ctx
+    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port, { tls = t })
   elseif u.scheme == "http" then
     s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
   else
     error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
   end
   cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
-  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k }, false
+  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx }, false
 end
 
 local function discard(cl, c)
@@ -152,23 +182,53 @@ end
 Response.__close = Response.close
 
 ---------------------------------------------------------------- exchange
+-- is the (lowercase) field name in h?  (no __index: no lower(), no join)
+local function has(h, lname)
+  local names = h._n
+  for i = 1, #names do if names[i] == lname then return true end end
+  return false
+end
+
+-- "Host: ...\r\n" for u (parse_url keeps control characters out of hosts)
+local function host_line(u)
+  local l = u.host_line
+  if l then return l end
+  local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
+  local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
+  l = "Host: " .. (default and host or host .. ":" .. u.port) .. "\r\n"
+  u.host_line = l
+  return l
+end
+
 local function write_request(c, method, u, h, src, len, o)
-  local lines = { ("%s %s HTTP/1.1\r\n"):format(method, u.target) }
-  if not h["host"] then
-    local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
-    local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
-    h:set("Host", default and host or host .. ":" .. u.port)
-  end
-  if not h["user-agent"] then h:set("User-Agent", "corio") end
+  -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
+  local framing
   if src then
-    if len then h:set("Content-Length", tostring(len))
-    else h:set("Transfer-Encoding", "chunked") end
+    framing = len and "Content-Length: " .. len .. "\r\n" or "Transfer-Encoding: chunked\r\n"
   elseif method == "POST" or method == "PUT" or method == "PATCH" then
-    h:set("Content-Length", "0")
+    framing = "Content-Length: 0\r\n"
+  else
+    framing = ""
   end
-  lines[#lines + 1] = h:serialize()
-  lines[#lines + 1] = "\r\n"
-  c.s:write(table.concat(lines))
+  -- one pass: which fields the caller gave; the head is serialized here
+  local names, vals, orig = h._n, h._v, h._o
+  local host, ua = false, false
+  local parts = { method, " ", u.target, " HTTP/1.1\r\n", "" }
+  local j = 5
+  for i = 1, #names do
+    local k = names[i]
+    -- a caller's Content-Length / Transfer-Encoding is dropped: ours stand
+    if k ~= "content-length" and k ~= "transfer-encoding" then
+      if k == "host" then host = true elseif k == "user-agent" then ua = true end
+      parts[j + 1], parts[j + 2], parts[j + 3], parts[j + 4] = orig[i], ": ", vals[i], "\r\n"
+      j = j + 4
+    end
+  end
+  if not host then parts[5] = host_line(u) end
+  if not ua then parts[j + 1] = "User-Agent: corio\r\n" j = j + 1 end
+  parts[j + 1], parts[j + 2] = framing, "\r\n"
+  c.s:write(table.concat(parts))
+
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
@@ -202,17 +262,20 @@ local function read_final(c, o)
   end
 end
 
+local function send_and_read(c, method, u, h, src, len, o)
+  write_request(c, method, u, h, src, len, o)
+  return read_final(c, o)
+end
+
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
   for attempt = 1, 2 do
     local c, reused = checkout(cl, u, o)
     c.r.deadline = deadline
     c.r.read_timeout = o.read_timeout
     local before = c.r.got
-    local src, len = body.source(bodyarg)
-    local ok, status, reason, minor, rh = pcall(function()
-      write_request(c, method, u, msg.new_headers(h), src, len, o)
-      return read_final(c, o)
-    end)
+    local src, len = nil, nil
+    if bodyarg ~= nil then src, len = body.source(bodyarg) end
+    local ok, status, reason, minor, rh = pcall(send_and_read, c, method, u, h, src, len, o)
     if ok then return c, status, reason, minor, rh end
     discard(cl, c)
     local err = status
@@ -230,18 +293,57 @@ local function inflater(enc)
 end
 
 --- Client:request(method, url, opts) -> Response
+local VERSION = { [0] = "1.0", [1] = "1.1" }
+local AE_ONLY = msg.new_headers({ { "Accept-Encoding", "gzip, deflate" } })
+local NONE = msg.new_headers()
+
+-- One pass over a response's fields for what the client needs: the
+-- Content-Length count and (last) value, Transfer-Encoding present, and
+-- Connection, Content-Encoding, Location joined as Headers would join them.
+local function scan(rh)
+  local names, vals = rh._n, rh._v
+  local ncl, cl, te, conn, enc, loc = 0, nil, false, nil, nil, nil
+  for i = 1, #names do
+    local k = names[i]
+    if k == "content-length" then ncl, cl = ncl + 1, vals[i]
+    elseif k == "transfer-encoding" then te = true
+    elseif k == "connection" then conn = conn and conn .. ", " .. vals[i] or vals[i]
+    elseif k == "content-encoding" then enc = enc and enc .. ", " .. vals[i] or vals[i]
+    elseif k == "location" then loc = loc and loc .. ", " .. vals[i] or vals[i]
+    end
+  end
+  return ncl, cl, te, conn, enc, loc
+end
+
+local TOKEN_OK = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
+  PATCH = true, OPTIONS = true, get = true, head = true, post = true, put = true, delete = true }
+
+-- parse_url through a small per-client cache (the result is never mutated)
+local function url_of(cl, url)
+  local u = cl.urls[url]
+  if u then return u end
+  u = parse_url(url)
+  if u then
+    if cl.nurls >= 64 then cl.urls, cl.nurls = {}, 0 end
+    cl.urls[url], cl.nurls = u, cl.nurls + 1
+  end
+  return u
+end
+
 function Client:request(method, url, opts)
   if getmetatable(self) ~= Client then argerr(1, "request", "corio.http.Client expected") end
-  if type(method) ~= "string" or not method:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
+  if type(method) ~= "string" or not (TOKEN_OK[method] or method:find("^[!#$%%&'*+%-.^_`|~%w]+$")) then
     argerr(2, "request", "method must be a token string")
   end
   if type(url) ~= "string" then argerr(3, "request", "string expected, got " .. type(url)) end
   if opts ~= nil and type(opts) ~= "table" then argerr(4, "request", "table expected, got " .. type(opts)) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
-  opts = opts or {}
-  local o = {}
-  for k, v in pairs(self.o) do o[k] = v end
-  for k, v in pairs(opts) do o[k] = v end
+  local o = self.o
+  if opts and next(opts) ~= nil then
+    o = {}
+    for k, v in pairs(self.o) do o[k] = v end
+    for k, v in pairs(opts) do o[k] = v end
+  end
   method = method:upper()
   if o.query then
     if type(o.query) ~= "table" then argerr(4, "request", "query must be a table") end
@@ -251,52 +353,65 @@ function Client:request(method, url, opts)
     for _, k in ipairs(keys) do parts[#parts + 1] = escape(k) .. "=" .. escape(o.query[k]) end
     url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
   end
-  local h = msg.new_headers(o.headers)
+  -- no headers of the caller's: a shared read-only set (copied before a
+  -- redirect edits it)
+  local h
+  if o.headers == nil and o.json == nil then
+    h = o.decompress and AE_ONLY or NONE
+  else
+    h = msg.new_headers(o.headers)
+  end
   local b = o.body
   if o.json ~= nil then
     b = require("corio.json").encode(o.json)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
   end
-  if o.decompress and not h["accept-encoding"] then h:set("Accept-Encoding", "gzip, deflate") end
+  if o.decompress and not has(h, "accept-encoding") then
+    local n = #h._n + 1
+    h._n[n], h._v[n], h._o[n] = "accept-encoding", "gzip, deflate", "Accept-Encoding"
+  end
   local follow = o.follow_redirects
   if follow == nil then follow = method == "GET" or method == "HEAD" end
   local deadline = core.now() + o.timeout
-  local first = parse_url(url)
+  local first = url_of(self, url)
   for _ = 0, o.max_redirects do
-    local u = parse_url(url)
+    local u = url_of(self, url)
     if not u then argerr(3, "request", "invalid URL " .. url) end
     local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
     local kind, n
+    local ncl, cl, te, conn_h, enc, loc = scan(rh)
     if method == "HEAD" or status == 204 or status == 304 or status == 101 then
       kind = "none"
+    elseif ncl == 1 and not te and #cl <= 15 and #cl > 0 and not cl:find("%D") then
+      kind, n = "length", tonumber(cl)   -- the common case, plain digits
     else
       local fok, k2, n2 = pcall(msg.framing, rh, false)
       if not fok then discard(self, c) error(k2, 0) end
       kind, n = k2, n2
     end
-    local conn_h = (rh["connection"] or ""):lower()
-    local keep = kind ~= "close" and not conn_h:find("close") and (minor == 1 or conn_h:find("keep%-alive"))
-      and not c.skip_body
-    local res = setmetatable({ status = status, reason = reason, version = "1." .. minor,
+    conn_h = conn_h and conn_h:lower() or ""
+    local keep = kind ~= "close" and not conn_h:find("close", 1, true)
+      and (minor == 1 or conn_h:find("keep-alive", 1, true)) and not c.skip_body
+    local res = setmetatable({ status = status, reason = reason, version = VERSION[minor] or "1." .. minor,
       url = url, headers = rh, _cl = self, _c = c }, Response)
     res._body = body.new(c.r, kind, n, {
       on_done = function()
         if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
       end,
-      inflate = o.decompress and kind ~= "none" and inflater(rh["content-encoding"]) or nil,
+      inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
     })
     if kind == "none" then
       res._body.done = false
       res._body.done = true
       if keep then checkin(self, c) else discard(self, c) end
     end
-    local loc = rh["location"]
     if not (follow and loc and (status == 301 or status == 302 or status == 303
         or status == 307 or status == 308)) then
       return res
     end
     -- follow: drop this body (up to 1 MiB, else the connection)
     if not pcall(body.drain, res._body, 1048576) or not res._body.done then discard(self, c) end
+    if h == AE_ONLY or h == NONE then h = msg.new_headers(h) end
     url = resolve_url(url, loc)
     local nu = parse_url(url)
     if not nu then return res end

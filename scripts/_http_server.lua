@@ -24,6 +24,7 @@ M.DEFAULTS = {
 }
 local PEER_GONE = { EPIPE = true, ECONNRESET = true, ECONNABORTED = true, CLOSED = true }
 local DRAIN_MAX = 262144   -- an unread body up to this size is drained to keep the connection
+local WATCH_MAX = 65536    -- the disconnect watcher stops reading past this many pipelined bytes
 
 local REASONS = {
   [100] = "Continue", [101] = "Switching Protocols", [200] = "OK", [201] = "Created",
@@ -239,6 +240,10 @@ function Request:websocket(opts)
   end
   local conn = self._conn
   conn.keep = false
+  -- the WebSocket reads the stream from now on: no watcher (a client
+  -- sends nothing before the 101, so a pending read holds no bytes)
+  conn.watch_off = true
+  if conn.watcher then conn.watcher:cancel("websocket") conn.watcher = nil end
   res.finished, res.headers_sent = true, true
   return require("corio._ws").accept(conn.s, self, opts)
 end
@@ -277,6 +282,53 @@ Conn.__index = Conn
 -- to read it all), and only that wait runs under write_timeout: no timer
 -- per response while the peer keeps up.
 local WRITE_HWM = 65536
+
+--[[ The disconnect watcher.  Once a request's body is read to its end and
+its handler has suspended, a task reads the connection while the handler
+runs, as Go does for a request's context: an EOF or a reset cancels the
+connection task, so the handler unwinds (`<close>` variables, pcall
+cleanup).  What it reads stays in the reader's buffer for the next
+request (pipelining); past WATCH_MAX buffered bytes it stops.  Once the
+handler is done, the connection task cancels the watcher and waits for
+it to unwind before reading itself (one reader at a time). ]]
+local function watch(conn, req)
+  local r = conn.r
+  while conn.req == req and r:buffered() < WATCH_MAX do
+    local ok, more = pcall(r.fill, r, false)
+    if not ok and type(more) == "table" and more.code == "CANCELLED" then return end
+    if not ok or not more then
+      if not ok then conn.werr = true end
+      if conn.req == req and not conn.watch_off then
+        conn.gone = true
+        conn.task:cancel("client disconnected")
+      end
+      return
+    end
+  end
+end
+
+local function start_watch(conn, req)
+  if conn.req ~= req or conn.watch_off or conn.r.eof then return end
+  conn.watcher = core.spawn(watch, conn, req)
+end
+
+-- The body is complete: watch once the handler has suspended.  One
+-- callback per loop turn serves every request armed in it, and a handler
+-- that answered within the turn never costs a task.
+local armed, narmed = {}, 0
+local function start_armed()
+  local list, n = armed, narmed
+  armed, narmed = {}, 0
+  for i = 1, n, 2 do start_watch(list[i], list[i + 1]) end
+end
+
+local function arm(conn, req)
+  if conn.req ~= req or conn.watch_off then return end
+  if narmed == 0 then core.call_soon(start_armed) end
+  armed[narmed + 1], armed[narmed + 2] = conn, req
+  narmed = narmed + 2
+end
+
 function Conn:write(...)
   local s = self.s
   local nowait = s.write_nowait
@@ -339,8 +391,28 @@ local function one(conn, srv)
   srv._busy[conn] = true
   local res = new_res(conn, req)
   req._res, req._conn = res, conn
+  conn.req = req
+  if req._body.done then arm(conn, req)
+  else req._body.opts.on_done = function() arm(conn, req) end end
   local hok, herr = pcall(compose.timeout, o.request_timeout, run_handler, srv, req, res)
   srv._busy[conn] = nil
+  conn.req = nil
+  local w = conn.watcher
+  if w then
+    -- stop the watch: a read it had pending is undone; one that brought
+    -- bytes is appended to the buffer as the watcher unwinds, before we
+    -- read again (the watcher catches its cancellation: await never raises
+    -- but ours)
+    conn.watcher = nil
+    if not w:done() then w:cancel("request done") w:await() end
+    if conn.werr then conn.keep = false end
+  end
+  if conn.gone then
+    -- the client went away: the handler was cancelled (if it swallowed
+    -- the cancellation, or never awaited again, take it here)
+    if hok then pcall(core.yield) end
+    return false
+  end
   if not hok then
     local code = type(herr) == "table" and herr.code
     if code == "CANCELLED" then error(herr, 0) end
@@ -396,7 +468,8 @@ function M.serve(host, port, handler, opts)
       p = C.parser("request") }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
-    state._conns[conn] = core.current()
+    conn.task = core.current()
+    state._conns[conn] = conn.task
     local ok, err = pcall(function()
       while one(conn, state) do end
     end)

@@ -267,6 +267,14 @@ local function merged(opts, server, fname)
   return o
 end
 
+-- The client context a `tls` option (nil, a table or a Context) stands
+-- for: its identity tells connections made with different options apart
+-- (corio.http keys its pool on it).
+function tls._client_context(t)
+  if C.is_context(t) then return t end
+  return context_of(t, false, 4, "create_connection")
+end
+
 function tls._connect_for(host, port, opts)
   return tls.connect(host, port, merged(opts, false, "create_connection"))
 end

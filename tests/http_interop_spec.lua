@@ -52,6 +52,22 @@ describe("http interop", function()
     end)
   end)
 
+  it("curl --max-time: the client giving up cancels the handler, cleanup runs", function()
+    local cleaned = corio.future()
+    with_server(function()
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      corio.sleep(120)
+      return 200, {}, "too late"
+    end, function(port)
+      local r = H.run({ "curl", "-sS", "--max-time", "1", "http://127.0.0.1:" .. port .. "/" },
+        { stderr = "pipe" })
+      assert.equal(28, r.code, r.stderr)   -- curl: operation timed out
+      assert.is_true(corio.wait_for(cleaned, 20))
+    end)
+  end)
+
   it("python3 -m http.server (HTTP/1.0, read to close) as origin", function()
     H.need("python3")
     local port = free_port()

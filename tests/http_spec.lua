@@ -163,6 +163,65 @@ describe("http server and client", function()
     end)
   end)
 
+  it("a client that disconnects cancels its handler: <close> cleanup and pcall run", function()
+    local started, cleaned, caught = corio.future(), corio.future(), corio.future()
+    with_server(function(req)
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      if req.path == "/pcall" then
+        started:set_result(req:body())
+        local ok, err = pcall(corio.sleep, 60)
+        caught:set_result(not ok and corio.is_cancelled(err))
+        error(err, 0)
+      end
+      started:set_result(req:body())
+      corio.sleep(60)
+      return 200, {}, "never"
+    end, nil, function(_, port)
+      -- a body first: the watch starts once it was read to its end
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST /close HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+      assert.equal("abc", corio.wait_for(started, 20))
+      s:close()
+      assert.is_true(corio.wait_for(cleaned, 20))
+      -- a reset (abort) instead of a FIN, with the handler in a pcall
+      started, cleaned = corio.future(), corio.future()
+      s = net.connect("127.0.0.1", port)
+      s:write("GET /pcall HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal("", corio.wait_for(started, 20))
+      s:abort()
+      assert.is_true(corio.wait_for(caught, 20))
+      assert.is_true(corio.wait_for(cleaned, 20))
+    end)
+  end)
+
+  it("the disconnect watch keeps pipelined bytes for the next request", function()
+    local started, release = corio.future(), corio.future()
+    with_server(function(req)
+      if req.path == "/slow" then
+        started:set_result(true)
+        release:await()
+      end
+      return 200, {}, req.path .. ":" .. req:body()
+    end, nil, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+      corio.wait_for(started, 20)
+      -- sent while /slow runs: the watcher reads these bytes
+      s:write("POST /next HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody" ..
+        "GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      for _ = 1, 5 do corio.yield() end
+      release:set_result()
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      local a, b, c = out:find("/slow:", 1, true), out:find("/next:body", 1, true), out:find("/last:", 1, true)
+      assert.is_truthy(a and b and c, out)
+      assert.is_true(a < b and b < c)
+      assert.equal(3, select(2, out:gsub("HTTP/1%.1 200", "")))
+    end)
+  end)
+
   it("sends 100 Continue on the handler's first body read", function()
     with_server(echo, nil, function(_, port)
       local s = net.connect("127.0.0.1", port)
@@ -427,6 +486,73 @@ describe("https and websocket through corio.http", function()
     assert.equal("TLS_VERIFY", err.code)
     cl2:close()
     srv:shutdown(5)
+  end)
+
+  it("pools HTTPS connections per TLS options: verify = false never serves a verifying request", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      return 200, {}, tostring(req.peer.port)
+    end, { tls = H.server_opts() })
+    local _, port = srv:address()
+    local url = "https://localhost:" .. port .. "/"
+    local cl = http.client()
+    local a = cl:get(url, { tls = { verify = false } }):body()
+    -- the same options: the pooled connection
+    assert.equal(a, cl:get(url, { tls = { verify = false } }):body())
+    -- other options (the test CA): a new connection, not the unverified one
+    local b = cl:get(url, { tls = H.client_opts() }):body()
+    assert.not_equal(a, b)
+    -- an equal table shares the context and so the pooled connection
+    assert.equal(b, cl:get(url, { tls = H.client_opts() }):body())
+    local ctx = require("corio.tls").context(H.client_opts())
+    local c = cl:get(url, { tls = ctx }):body()
+    assert.not_equal(a, c)
+    assert.not_equal(b, c)
+    assert.equal(c, cl:get(url, { tls = ctx }):body())
+    -- no TLS options: the system store, which does not know the test CA
+    local err = errof(cl.get, cl, url)
+    assert.equal("TLS_VERIFY", err.code)
+    assert.matches("bad argument", errof(cl.get, cl, url, { tls = 5 }))
+    cl:close()
+    srv:shutdown(5)
+  end)
+
+  it("a handler that suspends before req:websocket() hands over the stream (the watch stops)", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      -- suspended a few turns: the disconnect watcher is reading by now
+      for _ = 1, 5 do corio.yield() end
+      local ws = req:websocket()
+      ws:send("echo " .. ws:receive())
+      ws:close()
+    end)
+    local _, port = srv:address()
+    for i = 1, 3 do
+      local ws = http.websocket("ws://127.0.0.1:" .. port .. "/")
+      ws:send("m" .. i)
+      assert.equal("echo m" .. i, (ws:receive()))
+      ws:close()
+    end
+    srv:shutdown(5)
+  end)
+
+  it("ws:// and wss:// back to back in one case leave no handle (runner's leak check)", function()
+    -- the server closes first, then returns without closing, then the
+    -- client never closes (its WebSocket is collected); each over ws and wss
+    for _, mode in ipairs({ "server_closes", "handler_returns", "client_drops" }) do
+      for _, secure in ipairs({ false, true }) do
+        local srv = http.serve("127.0.0.1", 0, function(req)
+          local ws = req:websocket()
+          ws:send("echo " .. ws:receive())
+          if mode == "server_closes" then ws:close() end
+        end, secure and { tls = H.server_opts() } or nil)
+        local _, port = srv:address()
+        local ws = http.websocket((secure and "wss" or "ws") .. "://localhost:" .. port .. "/",
+          secure and { tls = H.client_opts() } or nil)
+        ws:send(mode)
+        assert.equal("echo " .. mode, (ws:receive()))
+        if mode ~= "client_drops" then ws:close() end
+        srv:shutdown(5)
+      end
+    end
   end)
 
   for _, secure in ipairs({ false, true }) do
