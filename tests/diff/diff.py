@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--strict-order", action="store_true",
                     help="compare the order of records across tasks too")
     ap.add_argument("--max-report", type=int, default=5)
+    ap.add_argument("--report-only", action="store_true",
+                    help="exit 0 on divergences (still 2 if a runner fails)")
     a = ap.parse_args()
 
     t_start = time.monotonic()
@@ -91,7 +93,7 @@ def main():
     if bad:
         print("diverging seeds:", " ".join(map(str, bad[:50])))
         print("replay one: python3 tests/diff/diff.py --seed %d --count 1 --show" % bad[0])
-        return 1
+        return 0 if a.report_only else 1
     return 0
 
 
