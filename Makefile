@@ -84,7 +84,7 @@ HEADERS     = $(wildcard runtime/*.h bindings/*.h bindings/*/*.h)
 # half-written file that a later make would take as up to date.
 .DELETE_ON_ERROR:
 
-.PHONY: all run test check check-layout check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan tsan soak bench bench-echo deps install clean examples fuzz
+.PHONY: check-diff all run test check check-layout check-embed check-embed-asan check-embed-tsan check-embed-nowait check-embed-headers warnings asan tsan soak bench bench-echo deps install clean examples fuzz
 
 all: $(BUILD)/corio $(BUILD)/libcorio.a $(BUILD)/libcorio.so $(BUILD)/corio.so
 
@@ -307,3 +307,17 @@ check-embed-headers: $(BUILD)/libcorio.a
 $(BUILD)/corio-nowait: tests/embed/hosts/nowait_host.c $(BUILD)/libcorio.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libcorio.a $(LUA_FIRST) $(BIN_LIBS)
+
+# Differential test against Debian's Python 3.11 asyncio (tests/diff/).
+# DIFF_SEED picks the first seed (default: the clock); DIFF_ARGS adds
+# options (--report-only while known divergences are being triaged).
+DIFF_COUNT ?= 2000
+DIFF_ARGS ?= --report-only
+check-diff: $(BUILD)/corio $(BUILD)/vclock.so
+	/usr/bin/python3 tests/diff/diff.py --count $(DIFF_COUNT) \
+	  --corio $(BUILD)/corio --vclock $(BUILD)/vclock.so \
+	  $(if $(DIFF_SEED),--seed $(DIFF_SEED)) $(DIFF_ARGS)
+
+$(BUILD)/vclock.so: tests/diff/vclock.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra $(WERROR) -shared -fPIC -o $@ $< -ldl

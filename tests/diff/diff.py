@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Differential test: random scenarios on corio and on Python's asyncio.
+
+    python3 tests/diff/diff.py [--seed S] [--count N] [--corio build/corio]
+                               [--show] [--strict-order]
+
+Scenario i has seed S+i; a divergence prints its seed, and
+    python3 tests/diff/diff.py --seed <that seed> --count 1 --show
+replays it alone and prints both traces.  See README.md.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import scenarios  # noqa: E402
+
+
+def per_task(trace):
+    """The trace as each task saw it: task -> its records, in order."""
+    out = {}
+    for r in trace:
+        if r[0] == "horizon":
+            out.setdefault("*horizon", []).append(sorted(r[1]))
+        else:
+            out.setdefault(r[1], []).append(r)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int,
+                    default=int(os.environ.get("DIFF_SEED", time.time_ns() % 10**9)))
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--corio", default=os.path.join(ROOT, "build", "corio"))
+    ap.add_argument("--vclock", default=os.path.join(ROOT, "build", "vclock.so"))
+    ap.add_argument("--show", action="store_true", help="print every trace")
+    ap.add_argument("--strict-order", action="store_true",
+                    help="compare the order of records across tasks too")
+    ap.add_argument("--max-report", type=int, default=5)
+    ap.add_argument("--report-only", action="store_true",
+                    help="exit 0 on divergences (still 2 if a runner fails)")
+    a = ap.parse_args()
+
+    t_start = time.monotonic()
+    scs = [scenarios.generate(a.seed + i) for i in range(a.count)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(scs, f)
+        path = f.name
+    try:
+        env = dict(os.environ, LD_PRELOAD=a.vclock)
+        lua = subprocess.Popen([a.corio, os.path.join(HERE, "run_corio.lua"), path],
+                               stdout=subprocess.PIPE, env=env, text=True)
+        py = subprocess.run([PYTHON, os.path.join(HERE, "run_asyncio.py"), path],
+                            stdout=subprocess.PIPE, text=True, timeout=600)
+        lua_out, _ = lua.communicate(timeout=600)
+    finally:
+        os.unlink(path)
+    if lua.returncode != 0 or py.returncode != 0:
+        print("diff: a runner failed (corio %s, asyncio %s); seed %d"
+              % (lua.returncode, py.returncode, a.seed))
+        return 2
+    L = [json.loads(x) for x in lua_out.splitlines()]
+    P = [json.loads(x) for x in py.stdout.splitlines()]
+    if len(L) != a.count or len(P) != a.count:
+        print("diff: %d corio traces, %d asyncio traces for %d scenarios; seed %d"
+              % (len(L), len(P), a.count, a.seed))
+        return 2
+    bad = []
+    for sc, l, p in zip(scs, L, P):
+        if a.strict_order:
+            same = l["trace"] == p["trace"]
+        else:
+            same = per_task(l["trace"]) == per_task(p["trace"])
+        if a.show or not same:
+            if not same:
+                bad.append(sc["seed"])
+            if a.show or len(bad) <= a.max_report:
+                print("== seed %d%s" % (sc["seed"], "" if same else ": DIVERGES"))
+                print("scenario:", json.dumps(sc["main"]))
+                print("corio:  ", json.dumps(l["trace"]))
+                print("asyncio:", json.dumps(p["trace"]))
+    took = time.monotonic() - t_start
+    print("diff: %d scenarios from seed %d (seeds %d..%d), %d diverge, %.1f s"
+          % (a.count, a.seed, a.seed, a.seed + a.count - 1, len(bad), took))
+    if bad:
+        print("diverging seeds:", " ".join(map(str, bad[:50])))
+        print("replay one: python3 tests/diff/diff.py --seed %d --count 1 --show" % bad[0])
+        return 0 if a.report_only else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Runs scenarios (a JSON list on stdin or in a file) on Python's asyncio,
+with a virtual clock, and prints one JSON trace per scenario.
+
+The loop's clock only moves when the loop would sleep: the selector finds
+nothing ready and jumps the clock to the next timer.  See README.md.
+"""
+import asyncio
+import json
+import selectors
+import sys
+
+
+class VirtualSelector(selectors.DefaultSelector):
+    def __init__(self):
+        super().__init__()
+        self.now = 1000.0
+        self.loop = None
+
+    def select(self, timeout=None):
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        sched = self.loop._scheduled
+        if sched:                       # jump to the next timer (the loop
+            when = sched[0].when()      # caps its timeout at 24 h)
+            if when > self.now:
+                self.now = when
+            return ready
+        if timeout is None:
+            return super().select(None)
+        self.now += timeout
+        return ready
+
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self):
+        sel = VirtualSelector()
+        super().__init__(sel)
+        sel.loop = self
+        self._vsel = sel
+        self._clock_resolution = 1e-9
+
+    def time(self):
+        return self._vsel.now
+
+
+class UserError(Exception):
+    def __init__(self, tag):
+        super().__init__(tag)
+        self.tag = tag
+
+
+def kind(e):
+    if isinstance(e, BaseExceptionGroup):
+        return kind(e.exceptions[0])
+    if isinstance(e, asyncio.CancelledError):
+        return "CANCELLED"
+    if isinstance(e, TimeoutError):
+        return "TIMEOUT"
+    if isinstance(e, UserError):
+        return "E:" + e.tag
+    return "OTHER:" + type(e).__name__ + ":" + str(e)
+
+
+class Scenario:
+    def __init__(self, sc, loop):
+        self.sc = sc
+        self.loop = loop
+        self.trace = []
+        self.tasks = {}
+        self.order = []
+        self.events = {e: asyncio.Event() for e in sc["events"]}
+        self.t0 = loop.time()
+
+    def rec(self, me, sid, what):
+        self.trace.append([round(self.loop.time() - self.t0), me, sid, what])
+
+    def spawn(self, name, body, tg=None):
+        coro = self.task_main(name, body)
+        t = tg.create_task(coro) if tg else asyncio.ensure_future(coro)
+        self.tasks[name] = t
+        self.order.append(name)
+        return t
+
+    async def task_main(self, name, body):
+        try:
+            await self.block(body, name)
+        except BaseException as e:
+            self.rec(name, "end", kind(e))
+            raise
+        self.rec(name, "end", "ok")
+        return "r:" + name
+
+    async def block(self, body, me):
+        for st in body:
+            await self.stmt(st, me)
+
+    async def stmt(self, st, me):
+        op, sid = st[0], st[1]
+        try:
+            res = await self.do(op, st, me)
+        except BaseException as e:
+            self.rec(me, sid, kind(e))
+            raise
+        self.rec(me, sid, "ok" if res is None else "ok:" + str(res))
+
+    async def do(self, op, st, me):
+        if op == "sleep":
+            await asyncio.sleep(st[2])
+        elif op == "wait":
+            await self.events[st[2]].wait()
+        elif op == "set":
+            self.events[st[2]].set()
+        elif op == "raise":
+            raise UserError(st[2])
+        elif op == "cancel":
+            t = self.tasks.get(st[2])
+            if t is None:
+                return "none"
+            return "true" if t.cancel() else "false"
+        elif op == "await":
+            return await self.tasks[st[2]]
+        elif op == "spawn":
+            self.spawn(st[2], st[3])
+        elif op == "timeout":
+            async with asyncio.timeout(st[2]):
+                await self.block(st[3], me)
+        elif op == "wait_for":
+            t = self.spawn(st[3], st[4])
+            return await asyncio.wait_for(t, st[2])
+        elif op == "shield":
+            t = self.spawn(st[2], st[3])
+            return await asyncio.shield(t)
+        elif op == "group":
+            async with asyncio.TaskGroup() as tg:
+                for name, body in st[2]:
+                    self.spawn(name, body, tg)
+                await self.block(st[3], me)
+        elif op == "try":
+            try:
+                await self.block(st[2], me)
+            except BaseException as e:
+                return "caught " + kind(e)
+        else:
+            raise AssertionError(op)
+
+    async def run(self):
+        self.spawn("t0", self.sc["main"])
+        # Rounds of: wait past every instant, cancel what is left.  A task
+        # that swallows its CANCELLED and waits again gets another round;
+        # after 4 rounds what is left stays (the runner moves on).
+        for _ in range(4):
+            await asyncio.sleep(self.sc["horizon"])
+            left = [n for n in self.order if not self.tasks[n].done()]
+            if not left:
+                break
+            self.trace.append(["horizon", left])
+            for n in left:
+                self.tasks[n].cancel()
+        return self.trace
+
+
+async def main(scs):
+    loop = asyncio.get_running_loop()
+    out = []
+    for sc in scs:
+        out.append({"seed": sc["seed"], "trace": await Scenario(sc, loop).run()})
+    return out
+
+
+def run_all(scs):
+    loop = VirtualLoop()
+    # An unawaited task error is reported by the loop: keep it quiet (the
+    # trace has it already).
+    loop.set_exception_handler(lambda loop, ctx: None)
+    try:
+        return loop.run_until_complete(main(scs))
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
+    # A fresh loop per scenario: tasks a scenario leaves behind (after
+    # its rounds of cancels) cannot disturb the next one.
+    for sc in json.load(src):
+        for r in run_all([sc]):
+            print(json.dumps(r, separators=(",", ":")), flush=True)

@@ -1,0 +1,130 @@
+-- Runs scenarios (a JSON list in the file named by arg[1]) on corio and
+-- prints one JSON trace per scenario, as tests/diff/run_asyncio.py does
+-- on asyncio.  Run it under tests/diff/vclock.c (LD_PRELOAD) so that time
+-- is virtual: see README.md.
+local corio = require "corio"
+local json = corio.json
+local Event = corio.sync.Event
+
+local function kind(e)
+  if type(e) == "table" and e.user then return "E:" .. e.user end
+  if corio.Error.is(e) then return e.code end
+  return "OTHER:" .. tostring(e)
+end
+
+local Scenario = {}
+Scenario.__index = Scenario
+
+local function new_scenario(sc)
+  local self = setmetatable({ sc = sc, trace = {}, tasks = {}, order = {},
+                              events = {}, t0 = corio.now() }, Scenario)
+  for _, e in ipairs(sc.events) do self.events[e] = Event() end
+  return self
+end
+
+function Scenario:rec(me, sid, what)
+  local t = math.floor(corio.now() - self.t0 + 0.5)
+  self.trace[#self.trace + 1] = { t, me, sid, what }
+end
+
+function Scenario:task_main(name, body)
+  local ok, e = pcall(self.block, self, body, name)
+  if not ok then
+    self:rec(name, "end", kind(e))
+    error(e, 0)
+  end
+  self:rec(name, "end", "ok")
+  return "r:" .. name
+end
+
+function Scenario:spawn(name, body, g)
+  local t
+  if g then
+    t = g:spawn(self.task_main, self, name, body)
+  else
+    t = corio.spawn(self.task_main, self, name, body)
+  end
+  self.tasks[name] = t
+  self.order[#self.order + 1] = name
+  return t
+end
+
+function Scenario:block(body, me)
+  for _, st in ipairs(body) do self:stmt(st, me) end
+end
+
+function Scenario:stmt(st, me)
+  local ok, res = pcall(self.run_op, self, st, me)
+  if not ok then
+    self:rec(me, st[2], kind(res))
+    error(res, 0)
+  end
+  self:rec(me, st[2], res == nil and "ok" or "ok:" .. tostring(res))
+end
+
+function Scenario:run_op(st, me)
+  local op = st[1]
+  if op == "sleep" then
+    corio.sleep(st[3])
+  elseif op == "wait" then
+    self.events[st[3]]:wait()
+  elseif op == "set" then
+    self.events[st[3]]:set()
+  elseif op == "raise" then
+    error({ user = st[3] }, 0)
+  elseif op == "cancel" then
+    local t = self.tasks[st[3]]
+    if t == nil then return "none" end
+    return t:cancel() and "true" or "false"
+  elseif op == "await" then
+    return (self.tasks[st[3]]:await())
+  elseif op == "spawn" then
+    self:spawn(st[3], st[4])
+  elseif op == "timeout" then
+    corio.timeout(st[3], self.block, self, st[4], me)
+  elseif op == "wait_for" then
+    local t = self:spawn(st[4], st[5])
+    return (corio.wait_for(t, st[3]))
+  elseif op == "shield" then
+    local t = self:spawn(st[3], st[4])
+    return (corio.shield(t))
+  elseif op == "group" then
+    local g <close> = corio.group()
+    for _, kid in ipairs(st[3]) do self:spawn(kid[1], kid[2], g) end
+    self:block(st[4], me)
+  elseif op == "try" then
+    local ok, e = pcall(self.block, self, st[3], me)
+    if not ok then return "caught " .. kind(e) end
+  else
+    error("unknown op " .. tostring(op))
+  end
+end
+
+function Scenario:run()
+  self:spawn("t0", self.sc.main)
+  -- Rounds of: wait past every instant, cancel what is left (as
+  -- run_asyncio.py does).
+  for _ = 1, 4 do
+    corio.sleep(self.sc.horizon)
+    local left = {}
+    for _, n in ipairs(self.order) do
+      if not self.tasks[n]:done() then left[#left + 1] = n end
+    end
+    if #left == 0 then break end
+    self.trace[#self.trace + 1] = { "horizon", left }
+    for _, n in ipairs(left) do self.tasks[n]:cancel() end
+  end
+  for _, n in ipairs(self.order) do       -- errors retrieved: no report
+    local t = self.tasks[n]
+    if t:done() then pcall(t.await, t) end
+  end
+  return self.trace
+end
+
+local f = assert(io.open(arg[1]))
+local scs = json.decode(f:read("a"))
+f:close()
+for _, sc in ipairs(scs) do
+  local trace = new_scenario(sc):run()
+  io.write(json.encode({ seed = sc.seed, trace = json.array(trace) }), "\n")
+end

@@ -1,0 +1,62 @@
+/* A virtual monotonic clock for the differential test (LD_PRELOAD).
+**
+** CLOCK_MONOTONIC* reads a counter that only moves when the loop would
+** sleep: an epoll wait with a timeout that finds nothing ready returns at
+** once and advances the counter by the timeout.  Timers then fire in
+** deadline order at exactly their deadlines, however loaded the machine,
+** and a run of virtual hours takes milliseconds.  A wait without timeout
+** (-1) is passed through: it blocks for real. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+static uint64_t vnow = 1000000000000ull;    /* 1000 s, in ns */
+
+static int is_mono(clockid_t id) {
+  return id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
+         id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts) {
+  static int (*real)(clockid_t, struct timespec *);
+  if (is_mono(id)) {
+    ts->tv_sec = (time_t)(vnow / 1000000000ull);
+    ts->tv_nsec = (long)(vnow % 1000000000ull);
+    return 0;
+  }
+  if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+  return real(id, ts);
+}
+
+int clock_getres(clockid_t id, struct timespec *ts) {
+  static int (*real)(clockid_t, struct timespec *);
+  if (is_mono(id)) {                        /* a fine clock: libuv uses it */
+    if (ts) { ts->tv_sec = 0; ts->tv_nsec = 1; }
+    return 0;
+  }
+  if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_getres");
+  return real(id, ts);
+}
+
+static int advance(int n, int timeout) {
+  if (n == 0 && timeout > 0) vnow += (uint64_t)timeout * 1000000ull;
+  return n;
+}
+
+int epoll_wait(int fd, struct epoll_event *ev, int max, int timeout) {
+  static int (*real)(int, struct epoll_event *, int, int);
+  if (!real) real = (int (*)(int, struct epoll_event *, int, int))dlsym(RTLD_NEXT, "epoll_wait");
+  if (timeout < 0) return real(fd, ev, max, timeout);
+  return advance(real(fd, ev, max, 0), timeout);
+}
+
+int epoll_pwait(int fd, struct epoll_event *ev, int max, int timeout,
+                const sigset_t *mask) {
+  static int (*real)(int, struct epoll_event *, int, int, const sigset_t *);
+  if (!real) real = (int (*)(int, struct epoll_event *, int, int, const sigset_t *))dlsym(RTLD_NEXT, "epoll_pwait");
+  if (timeout < 0) return real(fd, ev, max, timeout, mask);
+  return advance(real(fd, ev, max, 0, mask), timeout);
+}
