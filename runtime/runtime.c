@@ -166,10 +166,6 @@ static void shrink_live(corio_rt *rt) {
 }
 
 
-/* While tasks live (the binary's main task always does), the slots above
-** the highest one in use are cut off: a free slot holds nil, an anchored
-** value never is.  Called after a burst (trim.c); the work is a scan of
-** the free slots. */
 /* settop alone gives a chunk's memory back only in part: lua_checkstack
 ** raised the limit of the chunk's base frame (ci->top) to the highest
 ** slot it ever held, and the collector never shrinks a stack below that
@@ -217,18 +213,15 @@ static void refit_chunks(corio_rt *rt) {
 }
 
 
-void corio__shrink_anchors(corio_rt *rt) {
-  if (rt->max_slot > rt->slot_peak) rt->slot_peak = rt->max_slot;
-  if (rt->max_slot < 4096 || rt->free_n < rt->max_slot / 2) {
-    refit_chunks(rt);
-    return;
-  }
+/* While tasks live (the binary's main task always does), the slots above
+** the highest one in use are cut off: a free slot holds nil, an anchored
+** value never is.  Called after a burst (trim.c); the work is a scan of
+** the free slots. */
+static void cut_free_top(corio_rt *rt) {
+  if (rt->max_slot < 4096 || rt->free_n < rt->max_slot / 2) return;
   int top = rt->max_slot;
   while (top > 0 && lua_isnil(chunk_of(rt, top), index_of(top))) top--;
-  if (top == rt->max_slot) {
-    refit_chunks(rt);
-    return;
-  }
+  if (top == rt->max_slot) return;
   int k = 0;
   for (int i = 0; i < rt->free_n; i++)
     if (rt->free_slots[i] <= top) rt->free_slots[k++] = rt->free_slots[i];
@@ -248,6 +241,12 @@ void corio__shrink_anchors(corio_rt *rt) {
       rt->free_cap = cap;
     }
   }
+}
+
+
+void corio__shrink_anchors(corio_rt *rt) {
+  if (rt->max_slot > rt->slot_peak) rt->slot_peak = rt->max_slot;
+  cut_free_top(rt);
   refit_chunks(rt);
 }
 
