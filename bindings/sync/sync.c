@@ -296,7 +296,7 @@ DBG_COLD static void dbg_new(lua_State *L, sem *s, int si) {
 /* The task at ti took one permit of the object at si, in coroutine co. */
 DBG_COLD static void dbg_acquired(lua_State *L, corio_rt *rt, int si,
                                   int ti, lua_State *co) {
-  static lua_Integer seq;
+  static _Thread_local lua_Integer seq;     /* per thread: runtimes may share the process */
   char where[256];
   int top = lua_gettop(L);
   corio_task *t = lua_touserdata(L, ti);

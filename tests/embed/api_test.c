@@ -128,6 +128,33 @@ static void run_until(void) {
 }
 
 
+/* Drives rt as a host whose main loop is poll() would: poll on the
+** backend fd for the backend timeout (at most 1 s), then one NOWAIT run;
+** until the script sets the global `done` or max rounds pass.  Returns the
+** rounds; *done says how it ended; *lost counts polls that ran out their
+** time although corio asked to be woken by its fd (a missed wake-up). */
+static int poll_until_done(corio_runtime *rt, int max, int *done,
+                           int *lost) {
+  lua_State *L = corio_state(rt);
+  int rounds = 0;
+  *done = 0;
+  if (lost) *lost = 0;
+  while (!*done && rounds < max) {
+    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
+    int ms = corio_backend_timeout(rt);
+    if (poll(&p, 1, ms < 0 || ms > 1000 ? 1000 : ms) == 0 && ms != 0 &&
+        lost)
+      (*lost)++;
+    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
+    rounds++;
+    lua_getglobal(L, "done");
+    *done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return rounds;
+}
+
+
 /* A host whose main loop is poll(): corio.sleep(0.05) ends in 50-150 ms,
 ** in a few iterations, not a busy loop. */
 static void nowait_sleep(void) {
@@ -135,18 +162,8 @@ static void nowait_sleep(void) {
   CHECK(t_dostring(rt, "corio = require 'corio' done = false\n"
                        "corio.spawn(function() corio.sleep(0.05) done = true "
                        "end)") == LUA_OK);
-  lua_State *L = corio_state(rt);
   double t0 = t_now();
-  int iterations = 0, done = 0;
-  while (!done && iterations < 1000) {
-    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
-    poll(&p, 1, corio_backend_timeout(rt));
-    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
-    iterations++;
-    lua_getglobal(L, "done");
-    done = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  int done, iterations = poll_until_done(rt, 1000, &done, NULL);
   double ms = (t_now() - t0) * 1000;
   CHECK(done);
   CHECK(ms >= 49 && ms <= 150);
@@ -167,17 +184,8 @@ static void nowait_nested_run(void) {
                        "  ok, err = pcall(corio.run, function() end)\n"
                        "  done = true\n"
                        "end)") == LUA_OK);
-  lua_State *L = corio_state(rt);
-  int iterations = 0, done = 0;
-  while (!done && iterations < 100) {
-    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
-    poll(&p, 1, corio_backend_timeout(rt));
-    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
-    iterations++;
-    lua_getglobal(L, "done");
-    done = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  int done;
+  poll_until_done(rt, 100, &done, NULL);
   CHECK(done);
   CHECK(t_dostring(rt, "assert(ok == false)\n"
                        "assert(err.code == 'INVALID_STATE', tostring(err))\n"
@@ -270,18 +278,7 @@ static void nowait_new_watchers(void) {
   uv_thread_t th;
   CHECK_EQ(uv_thread_create(&th, send_datagrams, ports), 0);
   double t0 = t_now();
-  int iterations = 0, done = 0, lost = 0;
-  while (!done && iterations < 1000) {
-    struct pollfd p = {corio_backend_fd(rt), POLLIN, 0};
-    int ms = corio_backend_timeout(rt);
-    if (poll(&p, 1, ms < 0 || ms > 1000 ? 1000 : ms) == 0 && ms != 0)
-      lost++;                                 /* timed out: a lost wake */
-    CHECK(corio_loop_run(rt, CORIO_RUN_NOWAIT) >= 0);
-    iterations++;
-    lua_getglobal(L, "done");
-    done = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  int done, lost, iterations = poll_until_done(rt, 1000, &done, &lost);
   uv_thread_join(&th);
   CHECK(done);
   CHECK_EQ(lost, 0);
