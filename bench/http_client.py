@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from _proc import free_port
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 PEERS = os.path.join(BENCH, "peers")
@@ -52,14 +54,6 @@ http {{
 }}
 """
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_nginx():

@@ -18,7 +18,7 @@ utime+stime from /proc of the server's whole process group.
 import argparse, os, re, signal, statistics, subprocess, sys, tempfile, time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
-TICK = os.sysconf("SC_CLK_TCK")
+from _proc import TICK, free_port
 
 
 def group_cpu(pgid):
@@ -55,14 +55,6 @@ http {{
 }}
 """
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start(rt, d, corio):

@@ -30,7 +30,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(BENCH, "peers")
 PY = "/usr/bin/python3"
-TICK = os.sysconf("SC_CLK_TCK")
+from _proc import cpu_seconds as cpu
 
 PAYLOAD = b"0123456789abcdef0123456789abcdef"
 KEY = b"\x11\x22\x33\x44"
@@ -63,11 +63,6 @@ async def one(port, trips):
 async def load(port, conns, trips):
     await asyncio.gather(*(one(port, trips) for _ in range(conns)))
 
-
-def cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def measure(cmd, env, conns, trips):
