@@ -34,6 +34,19 @@ def per_task(trace):
     return out
 
 
+def hung(runner, out, a):
+    """A runner went past its time: name the scenario it was stuck in (each
+    runner prints a trace per scenario as it finishes it)."""
+    if isinstance(out, bytes):
+        out = out.decode(errors="replace")
+    done = len((out or "").splitlines())
+    print("diff: the %s runner hung in scenario seed %d (%d finished before it)"
+          % (runner, a.seed + done, done))
+    print("replay it: python3 tests/diff/diff.py --seed %d --count 1 --show"
+          % (a.seed + done))
+    return 2
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int,
@@ -45,6 +58,8 @@ def main():
     ap.add_argument("--strict-order", action="store_true",
                     help="compare the order of records across tasks too")
     ap.add_argument("--max-report", type=int, default=5)
+    ap.add_argument("--timeout", type=float, default=300,
+                    help="seconds each runner may take for all scenarios")
     ap.add_argument("--report-only", action="store_true",
                     help="exit 0 on divergences (still 2 if a runner fails)")
     a = ap.parse_args()
@@ -58,9 +73,18 @@ def main():
         env = dict(os.environ, LD_PRELOAD=a.vclock)
         lua = subprocess.Popen([a.corio, os.path.join(HERE, "run_corio.lua"), path],
                                stdout=subprocess.PIPE, env=env, text=True)
-        py = subprocess.run([PYTHON, os.path.join(HERE, "run_asyncio.py"), path],
-                            stdout=subprocess.PIPE, text=True, timeout=600)
-        lua_out, _ = lua.communicate(timeout=600)
+        try:
+            py = subprocess.run([PYTHON, os.path.join(HERE, "run_asyncio.py"), path],
+                                stdout=subprocess.PIPE, text=True, timeout=a.timeout)
+        except subprocess.TimeoutExpired as e:
+            lua.kill()
+            return hung("asyncio", e.stdout, a)
+        try:
+            lua_out, _ = lua.communicate(timeout=a.timeout)
+        except subprocess.TimeoutExpired:
+            lua.kill()
+            lua_out, _ = lua.communicate()
+            return hung("corio", lua_out, a)
     finally:
         os.unlink(path)
     if lua.returncode != 0 or py.returncode != 0:

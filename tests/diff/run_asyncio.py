@@ -38,7 +38,10 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         super().__init__(sel)
         sel.loop = self
         self._vsel = sel
-        self._clock_resolution = 1e-9
+        # Delays are whole seconds and the clock reaches ~2**24 s, where a
+        # float ulp is ~4e-9: a finer resolution would leave a timer due
+        # "now" unpopped forever (asyncio pops when < now + resolution).
+        self._clock_resolution = 1e-3
 
     def time(self):
         return self._vsel.now

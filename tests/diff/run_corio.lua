@@ -121,6 +121,7 @@ function Scenario:run()
   return self.trace
 end
 
+io.stdout:setvbuf("line")   -- diff.py names a hung scenario by the lines so far
 local f = assert(io.open(arg[1]))
 local scs = json.decode(f:read("a"))
 f:close()
