@@ -34,17 +34,57 @@ def per_task(trace):
     return out
 
 
-def hung(runner, out, a):
+class RunnerFailed(Exception):
+    def __init__(self, msg, hung_runner=None, done=0):
+        super().__init__(msg)
+        self.hung_runner, self.done = hung_runner, done
+
+
+def hung(runner, out, scs):
     """A runner went past its time: name the scenario it was stuck in (each
     runner prints a trace per scenario as it finishes it)."""
     if isinstance(out, bytes):
         out = out.decode(errors="replace")
     done = len((out or "").splitlines())
-    print("diff: the %s runner hung in scenario seed %d (%d finished before it)"
-          % (runner, a.seed + done, done))
-    print("replay it: python3 tests/diff/diff.py --seed %d --count 1 --show"
-          % (a.seed + done))
-    return 2
+    return RunnerFailed("the %s runner hung in scenario seed %d (%d finished "
+                        "before it)" % (runner, scs[0]["seed"] + done, done),
+                        runner, done)
+
+
+def run_both(scs, corio, vclock, timeout=300):
+    """Runs the scenarios on corio and on asyncio; returns both lists of
+    traces (one per scenario) or raises RunnerFailed."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(scs, f)
+        path = f.name
+    try:
+        env = dict(os.environ, LD_PRELOAD=vclock)
+        lua = subprocess.Popen([corio, os.path.join(HERE, "run_corio.lua"), path],
+                               stdout=subprocess.PIPE, env=env, text=True)
+        try:
+            py = subprocess.run([PYTHON, os.path.join(HERE, "run_asyncio.py"), path],
+                                stdout=subprocess.PIPE, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            lua.kill()
+            lua.communicate()
+            raise hung("asyncio", e.stdout, scs)
+        try:
+            lua_out, _ = lua.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            lua.kill()
+            lua_out, _ = lua.communicate()
+            raise hung("corio", lua_out, scs)
+    finally:
+        os.unlink(path)
+    if lua.returncode != 0 or py.returncode != 0:
+        raise RunnerFailed("a runner failed (corio %s, asyncio %s); seed %d"
+                           % (lua.returncode, py.returncode, scs[0]["seed"]))
+    L = [json.loads(x) for x in lua_out.splitlines()]
+    P = [json.loads(x) for x in py.stdout.splitlines()]
+    if len(L) != len(scs) or len(P) != len(scs):
+        raise RunnerFailed("%d corio traces, %d asyncio traces for %d scenarios;"
+                           " seed %d" % (len(L), len(P), len(scs), scs[0]["seed"]))
+    return L, P
 
 
 def main():
@@ -66,36 +106,14 @@ def main():
 
     t_start = time.monotonic()
     scs = [scenarios.generate(a.seed + i) for i in range(a.count)]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(scs, f)
-        path = f.name
     try:
-        env = dict(os.environ, LD_PRELOAD=a.vclock)
-        lua = subprocess.Popen([a.corio, os.path.join(HERE, "run_corio.lua"), path],
-                               stdout=subprocess.PIPE, env=env, text=True)
-        try:
-            py = subprocess.run([PYTHON, os.path.join(HERE, "run_asyncio.py"), path],
-                                stdout=subprocess.PIPE, text=True, timeout=a.timeout)
-        except subprocess.TimeoutExpired as e:
-            lua.kill()
-            return hung("asyncio", e.stdout, a)
-        try:
-            lua_out, _ = lua.communicate(timeout=a.timeout)
-        except subprocess.TimeoutExpired:
-            lua.kill()
-            lua_out, _ = lua.communicate()
-            return hung("corio", lua_out, a)
-    finally:
-        os.unlink(path)
-    if lua.returncode != 0 or py.returncode != 0:
-        print("diff: a runner failed (corio %s, asyncio %s); seed %d"
-              % (lua.returncode, py.returncode, a.seed))
-        return 2
-    L = [json.loads(x) for x in lua_out.splitlines()]
-    P = [json.loads(x) for x in py.stdout.splitlines()]
-    if len(L) != a.count or len(P) != a.count:
-        print("diff: %d corio traces, %d asyncio traces for %d scenarios; seed %d"
-              % (len(L), len(P), a.count, a.seed))
+        L, P = run_both(scs, a.corio, a.vclock, a.timeout)
+    except RunnerFailed as e:
+        print("diff: " + str(e))
+        if e.hung_runner:
+            done = e.done
+            print("replay it: python3 tests/diff/diff.py --seed %d --count 1 --show"
+                  % (a.seed + done))
         return 2
     bad = []
     for sc, l, p in zip(scs, L, P):
