@@ -249,7 +249,7 @@ end
 
 --[[ wait_for(aw, s) -> aw's results.  Past the deadline, aw is cancelled
 and awaited (a task unwinds first), then TIMEOUT is raised.  If aw still
-finished with a result, the result wins.  Cancelling the caller cancels aw
+finished with a result or an error of its own, that wins.  Cancelling the caller cancels aw
 too. ]]
 function M.wait_for(aw, s)
   if not is_fut(aw) and not is_callable(aw) then
@@ -269,9 +269,12 @@ function M.wait_for(aw, s)
     f:cancel("wait_for was cancelled")
   end
   if out then
-    if f:done() and not f:cancelled() then   -- it finished after all
+    -- Only a cancelled aw is a timeout: if it finished after all, with a
+    -- result or an error of its own (raised while it unwound), that wins.
+    if f:done() and not f:cancelled() then
       local got = pack(pcall(f.result, f))
       if got[1] then return unpack(got, 2, got.n) end
+      error(got[2], 0)
     end
     error(out, 0)
   end
