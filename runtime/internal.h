@@ -484,6 +484,7 @@ void corio__debug_watch(corio_rt *rt, lua_State *L, int fi);
   /* --debug: note where the Future or Task at fi was made, and report it
      if it is collected without ever being awaited */
 int corio__l_tasks(lua_State *L);             /* core.tasks() */
+int corio__l_cancel_pending(lua_State *L);    /* core._cancel_pending(t) */
 int corio__l_where(lua_State *L);             /* core.where() */
 int corio__where(lua_State *L, int level, char *buf, size_t n);
   /* "file:line" of the first script frame (not corio's own Lua code) at

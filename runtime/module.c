@@ -267,6 +267,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"debugging", corio__l_debugging},
     {"_inject_fault", l_inject_fault},
     {"_deadlock", l_deadlock},
+    {"_cancel_pending", corio__l_cancel_pending},
     {NULL, NULL}
   };
   lua_newtable(L);

@@ -135,6 +135,19 @@ static int task_uncancel(lua_State *L) {
 }
 
 
+/* core._cancel_pending(task) -> true while a cancel request waits for the
+** task's next await (it came after the task's last await had already been
+** woken, or while it ran).  For tests/diff, which makes this corio rule
+** visible ("a cancel racing a completion", docs/API-composition.md). */
+int corio__l_cancel_pending(lua_State *L) {
+  corio_task *t = check_task(L, 1);
+  lua_pushboolean(L, t->state != T_DONE &&
+                     ((t->flags & (TF_CANCEL_REQ | TF_CANCEL_WAKE)) ||
+                      (t->state == T_READY && t->wake == WAKE_CANCEL)));
+  return 1;
+}
+
+
 static int task_name(lua_State *L) {
   corio_task *t = check_task(L, 1);
   if (corio__get_extra(L, 1) == LUA_TTABLE &&

@@ -8,6 +8,7 @@ import asyncio
 import json
 import selectors
 import sys
+from asyncio.timeouts import _State as TState
 
 
 class VirtualSelector(selectors.DefaultSelector):
@@ -45,6 +46,47 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
     def time(self):
         return self._vsel.now
+
+
+class Timeout312(asyncio.Timeout):
+    """asyncio.timeout with Python 3.12's exit rule (gh-102780), which corio
+    follows (docs/API-composition.md, "Checked against asyncio"): at exit an
+    expired scope turns CancelledError into TimeoutError when, after taking
+    its own request back, no more cancel requests are left than there were
+    when it was entered.  3.11 demands none at all, so once a task has
+    swallowed a CancelledError no timeout in it ever reports TimeoutError."""
+
+    async def __aenter__(self):
+        r = await super().__aenter__()
+        self._level = self._task.cancelling()
+        return r
+
+    async def __aexit__(self, et, exc, tb):
+        if self._timeout_handler is not None:
+            self._timeout_handler.cancel()
+            self._timeout_handler = None
+        if self._state is TState.EXPIRING:
+            self._state = TState.EXPIRED
+            if (self._task.uncancel() <= self._level and et is not None
+                    and issubclass(et, asyncio.CancelledError)):
+                raise TimeoutError from exc
+        elif self._state is TState.ENTERED:
+            self._state = TState.EXITED
+        return None
+
+
+def timeout312(delay):
+    return Timeout312(asyncio.get_running_loop().time() + delay)
+
+
+async def wait_for312(aw, delay):
+    """Python 3.12's wait_for (gh-96764): a timeout scope around the await.
+    3.11's own wait_for returns the result and drops the caller's
+    cancellation when the awaited task is done by the time the cancel is
+    delivered; 3.12's and corio's raise CancelledError.  (Delays here are
+    always > 0, so 3.12's special case for delay <= 0 is not needed.)"""
+    async with timeout312(delay):
+        return await aw
 
 
 class UserError(Exception):
@@ -122,15 +164,17 @@ class Scenario:
                 return "none"
             return "true" if t.cancel() else "false"
         elif op == "await":
+            if st[2] not in self.tasks:     # its spawn was skipped
+                raise UserError("unspawned")
             return await self.tasks[st[2]]
         elif op == "spawn":
             self.spawn(st[2], st[3])
         elif op == "timeout":
-            async with asyncio.timeout(st[2]):
+            async with timeout312(st[2]):
                 await self.block(st[3], me)
         elif op == "wait_for":
             t = self.spawn(st[3], st[4])
-            return await asyncio.wait_for(t, st[2])
+            return await wait_for312(t, st[2])
         elif op == "shield":
             t = self.spawn(st[2], st[3])
             return await asyncio.shield(t)

@@ -12,6 +12,28 @@ local function kind(e)
   return "OTHER:" .. tostring(e)
 end
 
+-- Normalisation of the documented rule "a cancel racing a completion"
+-- (docs/API-composition.md, "Checked against asyncio"): when a cancel
+-- request reaches a task whose await has already been woken with a value
+-- (a sleep's end, an Event, a task's or future's result, a group's last
+-- child), corio returns the value and raises CANCELLED at the next await,
+-- and a task whose function returns first ends with its result; asyncio
+-- raises CANCELLED from that await, and such a task ends cancelled.  The
+-- runner applies asyncio's outcome at exactly these points, and only when
+-- the request was made during that await and is still pending (the
+-- runtime's flag, core._cancel_pending): it delivers it at once (an await
+-- with a request pending raises without a loop turn).
+local core = require "corio.core"
+local cancel_pending = core._cancel_pending
+
+local function deliver(task, before)
+  if task:cancelling() > before and cancel_pending(task) then
+    local ok, e = pcall(corio.yield)
+    assert(not ok, "a pending cancel was not delivered")
+    return e
+  end
+end
+
 local Scenario = {}
 Scenario.__index = Scenario
 
@@ -34,6 +56,10 @@ function Scenario:task_main(name, body)
     error(e, 0)
   end
   self:rec(name, "end", "ok")
+  -- A request pending as the function returns (normalised as above; any
+  -- request counts: the task did not await since it was made).
+  local task = corio.current()
+  if cancel_pending(task) then error(deliver(task, -1), 0) end
   return "r:" .. name
 end
 
@@ -53,8 +79,18 @@ function Scenario:block(body, me)
   for _, st in ipairs(body) do self:stmt(st, me) end
 end
 
+-- The statements whose last await wakes the task with a value.
+local WAKES = { sleep = true, wait = true, await = true, shield = true,
+                wait_for = true }
+
 function Scenario:stmt(st, me)
+  local task = WAKES[st[1]] and corio.current()
+  local before = task and task:cancelling()
   local ok, res = pcall(self.run_op, self, st, me)
+  if ok and task then
+    local e = deliver(task, before)
+    if e then ok, res = false, e end
+  end
   if not ok then
     self:rec(me, st[2], kind(res))
     error(res, 0)
@@ -77,7 +113,9 @@ function Scenario:run_op(st, me)
     if t == nil then return "none" end
     return t:cancel() and "true" or "false"
   elseif op == "await" then
-    return (self.tasks[st[3]]:await())
+    local t = self.tasks[st[3]]
+    if t == nil then error({ user = "unspawned" }, 0) end   -- spawn skipped
+    return (t:await())
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
   elseif op == "timeout" then
@@ -92,6 +130,11 @@ function Scenario:run_op(st, me)
     local g <close> = corio.group()
     for _, kid in ipairs(st[3]) do self:spawn(kid[1], kid[2], g) end
     self:block(st[4], me)
+    local task = corio.current()
+    local before = task:cancelling()
+    g:close()                       -- the wait for the children
+    local e = deliver(task, before)
+    if e then error(e, 0) end
   elseif op == "try" then
     local ok, e = pcall(self.block, self, st[3], me)
     if not ok then return "caught " .. kind(e) end
