@@ -127,14 +127,36 @@ function Scenario:run_op(st, me)
     local t = self:spawn(st[3], st[4])
     return (corio.shield(t))
   elseif op == "group" then
-    local g <close> = corio.group()
-    for _, kid in ipairs(st[3]) do self:spawn(kid[1], kid[2], g) end
-    self:block(st[4], me)
+    -- What `local g <close> = corio.group()` around the body does, with
+    -- the body's error at hand for the normalisation below.
+    local g = corio.group()
+    local ok, body_err = pcall(function()
+      for _, kid in ipairs(st[3]) do self:spawn(kid[1], kid[2], g) end
+      self:block(st[4], me)
+    end)
     local task = corio.current()
     local before = task:cancelling()
-    g:close()                       -- the wait for the children
-    local e = deliver(task, before)
-    if e then error(e, 0) end
+    local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
+    if closed then
+      e = deliver(task, before)
+      if e then error(e, 0) end
+      return
+    end
+    -- Documented difference "a group with errors that is cancelled": when
+    -- the children or the body failed, asyncio raises an ExceptionGroup of
+    -- those errors even if the task was cancelled (the CANCELLED is
+    -- dropped); corio raises CANCELLED.  And an ExceptionGroup lists the
+    -- children's errors in the order they failed, then the body's: its
+    -- first leaf (what run_asyncio.py compares) is the first child error,
+    -- else the body's.
+    local first
+    for _, x in ipairs(g:errors()) do
+      if first == nil and (ok or x ~= body_err) then first = x end
+    end
+    if first == nil and not ok and not corio.is_cancelled(body_err) then
+      first = body_err
+    end
+    error(first ~= nil and first or e, 0)
   elseif op == "try" then
     local ok, e = pcall(self.block, self, st[3], me)
     if not ok then return "caught " .. kind(e) end
