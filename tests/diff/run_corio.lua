@@ -79,6 +79,25 @@ function Scenario:block(body, me)
   for _, st in ipairs(body) do self:stmt(st, me) end
 end
 
+-- Normalisation of the documented rule "a pending cancel is raised at
+-- once": a request made while the task runs (it cancelled itself) is
+-- raised by corio at the task's next await call, at once, even by an await
+-- that would not suspend (a finished task); asyncio raises it only when the
+-- task next suspends, and one loop turn later (the tasks ready by then run
+-- first).  Before an await that suspends in asyncio, with a request
+-- pending, the runner takes that loop turn with the request withdrawn and
+-- then makes it again; an await of a finished task takes its result
+-- without awaiting.  (An await of a running task passes the request on to
+-- it at once on both sides, and its unwinding takes the turns: no
+-- normalisation there.)
+local function asyncio_turn(task)
+  if not cancel_pending(task) then return end
+  local n = task:cancelling()
+  for _ = 1, n do task:uncancel() end       -- 0 withdraws the request
+  pcall(corio.yield)       -- a cancel meanwhile is counted and raised here
+  for _ = 1, n do task:cancel() end         -- pending again
+end
+
 -- The statements whose last await wakes the task with a value.
 local WAKES = { sleep = true, wait = true, await = true, shield = true,
                 wait_for = true }
@@ -101,8 +120,10 @@ end
 function Scenario:run_op(st, me)
   local op = st[1]
   if op == "sleep" then
+    asyncio_turn(corio.current())
     corio.sleep(st[3])
   elseif op == "wait" then
+    if not self.events[st[3]]:is_set() then asyncio_turn(corio.current()) end
     self.events[st[3]]:wait()
   elseif op == "set" then
     self.events[st[3]]:set()
@@ -115,6 +136,9 @@ function Scenario:run_op(st, me)
   elseif op == "await" then
     local t = self.tasks[st[3]]
     if t == nil then error({ user = "unspawned" }, 0) end   -- spawn skipped
+    if t:done() and cancel_pending(corio.current()) then
+      return (t:result())            -- asyncio does not suspend: no raise
+    end
     return (t:await())
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
@@ -125,6 +149,7 @@ function Scenario:run_op(st, me)
     return (corio.wait_for(t, st[3]))
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
+    asyncio_turn(corio.current())
     return (corio.shield(t))
   elseif op == "group" then
     -- What `local g <close> = corio.group()` around the body does, with
@@ -135,6 +160,7 @@ function Scenario:run_op(st, me)
       self:block(st[4], me)
     end)
     local task = corio.current()
+    if g.left > 0 then asyncio_turn(task) end
     local before = task:cancelling()
     local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
     if closed then
