@@ -15,8 +15,9 @@ end
 -- Normalisation of the documented rule "a cancel racing a completion"
 -- (docs/API-composition.md, "Checked against asyncio"): when a cancel
 -- request reaches a task whose await has already been woken with a value
--- (a sleep's end, an Event, a task's or future's result, a group's last
--- child), corio returns the value and raises CANCELLED at the next await,
+-- or an error (a sleep's end, an Event, a task's or future's outcome, a
+-- group's last child), corio delivers that and raises CANCELLED at the
+-- next await,
 -- and a task whose function returns first ends with its result; asyncio
 -- raises CANCELLED from that await, and such a task ends cancelled.  The
 -- runner applies asyncio's outcome at exactly these points, and only when
@@ -106,8 +107,8 @@ function Scenario:stmt(st, me)
   local task = WAKES[st[1]] and corio.current()
   local before = task and task:cancelling()
   local ok, res = pcall(self.run_op, self, st, me)
-  if ok and task then
-    local e = deliver(task, before)
+  if task and (ok or not corio.is_cancelled(res)) then
+    local e = deliver(task, before)   -- woken with a value or an error
     if e then ok, res = false, e end
   end
   if not ok then
