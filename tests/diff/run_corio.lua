@@ -92,11 +92,20 @@ end
 -- it at once on both sides, and its unwinding takes the turns: no
 -- normalisation there.)
 local function asyncio_turn(task)
-  if not cancel_pending(task) then return end
+  if not cancel_pending(task) then return false end
   local n = task:cancelling()
   for _ = 1, n do task:uncancel() end       -- 0 withdraws the request
   pcall(corio.yield)       -- a cancel meanwhile is counted and raised here
   for _ = 1, n do task:cancel() end         -- pending again
+  return true
+end
+
+-- After that turn asyncio's await raises CANCELLED whatever happened
+-- meanwhile (it had already cancelled what it waited for).
+local function raise_pending(task)
+  local ok, e = pcall(corio.yield)          -- raises at once: pending
+  assert(not ok, "a pending cancel was not delivered")
+  error(e, 0)
 end
 
 -- The statements whose last await wakes the task with a value.
@@ -121,10 +130,12 @@ end
 function Scenario:run_op(st, me)
   local op = st[1]
   if op == "sleep" then
-    asyncio_turn(corio.current())
+    if asyncio_turn(corio.current()) then raise_pending(corio.current()) end
     corio.sleep(st[3])
   elseif op == "wait" then
-    if not self.events[st[3]]:is_set() then asyncio_turn(corio.current()) end
+    if not self.events[st[3]]:is_set() and asyncio_turn(corio.current()) then
+      raise_pending(corio.current())
+    end
     self.events[st[3]]:wait()
   elseif op == "set" then
     self.events[st[3]]:set()
@@ -150,7 +161,7 @@ function Scenario:run_op(st, me)
     return (corio.wait_for(t, st[3]))
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
-    asyncio_turn(corio.current())
+    if asyncio_turn(corio.current()) then raise_pending(corio.current()) end
     return (corio.shield(t))
   elseif op == "group" then
     -- What `local g <close> = corio.group()` around the body does, with
@@ -161,10 +172,11 @@ function Scenario:run_op(st, me)
       self:block(st[4], me)
     end)
     local task = corio.current()
-    if g.left > 0 then asyncio_turn(task) end
+    local turned = g.left > 0 and asyncio_turn(task)
     local before = task:cancelling()
     local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
     if closed then
+      if turned and cancel_pending(task) then raise_pending(task) end
       e = deliver(task, before)
       if e then error(e, 0) end
       return
