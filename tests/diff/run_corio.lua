@@ -108,6 +108,20 @@ local function raise_pending(task)
   error(e, 0)
 end
 
+-- Normalisation of the documented rule "cancelling a task that awaits a
+-- task": both sides pass the request on to the awaited task; once that
+-- one has finished, corio raises CANCELLED in the awaiter, asyncio gives
+-- the awaited task's outcome (its result or error; CANCELLED only if it
+-- ended cancelled).  f() is the await; t the awaited task.
+local function awaited_outcome(t, f, ...)
+  local r = table.pack(pcall(f, ...))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  if corio.is_cancelled(r[2]) and t:done() and not t:cancelled() then
+    return t:result()             -- raises the task's error if it failed
+  end
+  error(r[2], 0)
+end
+
 -- The statements whose last await wakes the task with a value.
 local WAKES = { sleep = true, wait = true, await = true, shield = true,
                 wait_for = true }
@@ -151,14 +165,14 @@ function Scenario:run_op(st, me)
     if t:done() and cancel_pending(corio.current()) then
       return (t:result())            -- asyncio does not suspend: no raise
     end
-    return (t:await())
+    return (awaited_outcome(t, t.await, t))
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
   elseif op == "timeout" then
     corio.timeout(st[3], self.block, self, st[4], me)
   elseif op == "wait_for" then
     local t = self:spawn(st[4], st[5])
-    return (corio.wait_for(t, st[3]))
+    return (awaited_outcome(t, corio.wait_for, t, st[3]))
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
     if asyncio_turn(corio.current()) then raise_pending(corio.current()) end
