@@ -186,7 +186,9 @@ function Scenario:run_op(st, me)
       self:block(st[4], me)
     end)
     local task = corio.current()
-    local turned = g.left > 0 and asyncio_turn(task)
+    -- (asyncio's exit cancels the children first if the body failed: then
+    -- the turn changes nothing.)
+    local turned = ok and g.left > 0 and asyncio_turn(task)
     local before = task:cancelling()
     local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
     if closed then
