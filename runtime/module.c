@@ -130,6 +130,18 @@ static int l_throw(lua_State *L) {
 }
 
 
+/* _requeue(): suspends the running task at the back of the ready queue,
+** to run again in this turn after what is queued now (yield() waits for
+** the next turn, behind everything queued meanwhile).  tests/diff takes
+** with it the loop turn asyncio takes before it delivers a cancel. */
+static int l_requeue(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  corio_task *t = corio__check_await(L, rt, "_requeue");
+  corio__enqueue(rt, &t->node);
+  return corio__suspend(L, rt, t, NULL);
+}
+
+
 /* cancel_others(msg): cancels every task but the running one (the test
 ** runner cleans up after a leaking test with it). */
 static int l_cancel_others(lua_State *L) {
@@ -268,6 +280,7 @@ static int luaopen_corio_core(lua_State *L) {
     {"_inject_fault", l_inject_fault},
     {"_deadlock", l_deadlock},
     {"_cancel_pending", corio__l_cancel_pending},
+    {"_requeue", l_requeue},
     {NULL, NULL}
   };
   lua_newtable(L);

@@ -86,7 +86,8 @@ end
 -- that would not suspend (a finished task); asyncio raises it only when the
 -- task next suspends, and one loop turn later (the tasks ready by then run
 -- first).  Before an await that suspends in asyncio, with a request
--- pending, the runner takes that loop turn with the request withdrawn and
+-- pending, the runner takes that loop turn (core._requeue: behind the
+-- tasks ready now, as asyncio's wakeup) with the request withdrawn and
 -- then makes it again; an await of a finished task takes its result
 -- without awaiting.  (An await of a running task passes the request on to
 -- it at once on both sides, and its unwinding takes the turns: no
@@ -95,7 +96,7 @@ local function asyncio_turn(task)
   if not cancel_pending(task) then return false end
   local n = task:cancelling()
   for _ = 1, n do task:uncancel() end       -- 0 withdraws the request
-  pcall(corio.yield)       -- a cancel meanwhile is counted and raised here
+  pcall(core._requeue)     -- a cancel meanwhile is counted and raised here
   for _ = 1, n do task:cancel() end         -- pending again
   return true
 end
