@@ -170,7 +170,18 @@ int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
   for (int first = 1;; first = 0) {
     if (t->state == T_DONE) return !first;
     t->ncancel++;                             /* every taken request */
-    if (t->flags & TF_CANCEL_WAKE) return 1;  /* already on its way */
+    if (t->flags & TF_CANCEL_WAKE) {          /* already on its way */
+      /* As in asyncio, every request reaches the awaited task: it may
+      ** have swallowed the earlier one, and a deadline must still
+      ** interrupt it (tests/regress/second_cancel_reaches_awaited_task_
+      ** spec.lua). */
+      if (t->state == T_WAITING && t->awaiting &&
+          t->awaiting->type == TYPE_TASK) {
+        t = container_of(t->awaiting, corio_task, fut);
+        continue;
+      }
+      return 1;
+    }
     if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
     if (msg) {
       corio__push_task(rt, L, t);
