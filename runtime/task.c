@@ -137,8 +137,9 @@ static int task_uncancel(lua_State *L) {
 
 /* core._cancel_pending(task) -> true while a cancel request waits for the
 ** task's next await (it came after the task's last await had already been
-** woken, or while it ran).  For tests/diff, which makes this corio rule
-** visible ("a cancel racing a completion", docs/API-composition.md). */
+** woken, or while it ran).  Timeout scopes use it to tell whether their
+** request was delivered (compose.lua); tests/diff to make the rule "a
+** cancel racing a completion" visible (docs/API-composition.md). */
 int corio__l_cancel_pending(lua_State *L) {
   corio_task *t = check_task(L, 1);
   lua_pushboolean(L, t->state != T_DONE &&

@@ -20,6 +20,7 @@ local core = require "corio.core"
 local spawn, future, current, call_later = core.spawn, core.future,
   core.current, core.call_later
 local Error, is_cancelled = core.Error, core.is_cancelled
+local has_pending_cancel = core._cancel_pending
 local getmetatable, setmetatable, type, error, pcall, select, next =
   getmetatable, setmetatable, type, error, pcall, select, next
 local pack, unpack = table.pack, table.unpack
@@ -136,6 +137,12 @@ end
 -- enclosing scopes' cancellation is requested anew, reaching the enclosing
 -- body at its next await.  Anyone else's cancel passes through.
 --
+-- A scope whose request was delivered before another scope of the task
+-- expired (its CANCELLED caught inside it) does not report the later
+-- CANCELLED, which is not its own: only scopes whose requests were all
+-- pending together count as expiring together
+-- (tests/regress/inner_timeout_claims_outer_cancel_spec.lua).
+--
 -- Each scope remembers only its own request.  An earlier version kept one
 -- "owed" flag per task and let a single scope request be outstanding;
 -- after an outer scope's CANCELLED was delivered and swallowed by a pcall
@@ -154,8 +161,18 @@ local function expire(sc)
   sc.timer = nil
   if sc.closed then return end
   sc.passed = true
+  local task = sc.task
+  if not has_pending_cancel(task) then
+    -- Every earlier scope request has been delivered: a CANCELLED from
+    -- now on is not theirs to report (they still take their count back).
+    local p = tops[task]
+    while p do
+      if p.requested then p.delivered = true end
+      p = p.parent
+    end
+  end
   seq = seq + 1
-  sc.requested, sc.req_seq = sc.task:cancel(CANCEL_MSG), seq
+  sc.requested, sc.req_seq = task:cancel(CANCEL_MSG), seq
 end
 
 local function enter(task, delay, op)
@@ -195,7 +212,7 @@ local function exit(sc, err)
   if not sc.requested then return nil end
   sc.requested = false
   local left = task:uncancel()
-  if err == nil or not is_cancelled(err) then return nil end
+  if err == nil or not is_cancelled(err) or sc.delivered then return nil end
   local others = enclosing_requests(sc)
   if left - others > sc.level then return nil end   -- not only scopes'
   if others > 0 then          -- deliver the enclosing scopes' cancel anew
