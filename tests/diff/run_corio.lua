@@ -131,8 +131,10 @@ function Scenario:stmt(st, me)
   local task = WAKES[st[1]] and corio.current()
   local before = task and task:cancelling()
   local ok, res = pcall(self.run_op, self, st, me)
-  if task and (ok or not corio.is_cancelled(res)) then
-    local e = deliver(task, before)   -- woken with a value or an error
+  if task then
+    -- woken with a value or an error (a CANCELLED error too: asyncio's
+    -- one CancelledError then stands for both)
+    local e = deliver(task, before)
     if e then ok, res = false, e end
   end
   if not ok then
