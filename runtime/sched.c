@@ -113,6 +113,11 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
     return lua_error(L);
   }
   if (kind == WAKE_RAISE) return lua_error(L);
+  if (kind == WAKE_NOMEM) {             /* the waker ran out of memory */
+    lua_settop(L, (int)ctx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_ref);
+    return lua_error(L);
+  }
   return lua_gettop(L) - (int)ctx;
 }
 
