@@ -20,6 +20,7 @@
 */
 #include <stdio.h>    /* fputs */
 #include <stdlib.h>   /* realloc */
+#include <stdint.h>   /* uintptr_t */
 #include <string.h>   /* strcmp */
 
 #include "internal.h"
@@ -167,6 +168,19 @@ int corio__throw(corio_rt *rt, corio_task *t, lua_State *from) {
 }
 
 
+/* [rt, t, msg] -> (): t's extras get cancel_msg. */
+static int set_cancel_msg(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 1);
+  corio_task *t = lua_touserdata(L, 2);
+  const char *msg = lua_touserdata(L, 3);
+  corio__push_task(rt, L, t);
+  corio__fut_extra(L, lua_gettop(L));
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "cancel_msg");
+  return 0;
+}
+
+
 int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
                        const char *msg) {
   /* A loop, not recursion: the chain of tasks awaiting tasks may be as
@@ -177,12 +191,14 @@ int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
     t->ncancel++;                             /* every taken request */
     if (t->flags & TF_CANCEL_WAKE) return 1;  /* already on its way */
     if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
-    if (msg) {
-      corio__push_task(rt, L, t);
-      corio__fut_extra(L, lua_gettop(L));
-      lua_pushstring(L, msg);
-      lua_setfield(L, -2, "cancel_msg");
-      lua_pop(L, 2);
+    if (msg && lua_checkstack(L, 4)) {
+      /* Protected: the host's teardown cancels outside any pcall.  Out
+      ** of memory, the task is cancelled with the default message. */
+      lua_pushcfunction(L, set_cancel_msg);
+      lua_pushlightuserdata(L, rt);
+      lua_pushlightuserdata(L, t);
+      lua_pushlightuserdata(L, (void *)(uintptr_t)msg);
+      if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1);
     }
     switch (t->state) {
       case T_WAITING:
