@@ -41,6 +41,8 @@ typedef struct proc {
   corio_rt *rt;
   pbox *box;                   /* NULL if the box was collected */
   int anchor;                  /* live slot of the box while running */
+  int termsig;                 /* exit_cb's, for exit_lua */
+  lua_Integer status;
 } proc;
 
 struct pbox {
@@ -69,6 +71,26 @@ static void push_signame(lua_State *L, int sig) {
 }
 
 
+/* [p] -> (): queues on_exit(code, signal name) as a loop callback. */
+static int exit_lua(lua_State *L) {
+  proc *p = lua_touserdata(L, 1);
+  corio_rt *rt = p->rt;
+  corio__push_live(rt, L, p->anchor);         /* box */
+  lua_getiuservalue(L, -1, 1);                /* box, on_exit */
+  lua_remove(L, -2);
+  if (lua_isfunction(L, -1)) {
+    lua_pushinteger(L, p->termsig ? 128 + p->termsig : p->status);
+    if (p->termsig) push_signame(L, p->termsig);
+    else lua_pushnil(L);
+    corio__soon(rt, L, 2);
+  }
+  return 0;
+}
+
+
+/* Out of memory, on_exit cannot be queued and the tasks in wait() would
+** wait forever: the failure is reported and the current run stops (as
+** corio_stop; corio_run_main then cancels the tasks left). */
 static void exit_cb(uv_process_t *h, int64_t status, int termsig) {
   proc *p = h->data;
   corio_rt *rt = p->rt;
@@ -80,21 +102,12 @@ static void exit_cb(uv_process_t *h, int64_t status, int termsig) {
     b->code = termsig ? 128 + termsig : (lua_Integer)status;
   }
   if (!rt->closing && p->anchor) {
-    lua_State *L = rt->L;
-    lua_checkstack(L, 4);
-    corio__push_live(rt, L, p->anchor);       /* box */
-    corio__unanchor(rt, L, p->anchor);
+    p->status = (lua_Integer)status;
+    p->termsig = termsig;
+    if (corio__protect(rt, exit_lua, p, NULL, "a process's exit") != LUA_OK)
+      corio__stop_now(rt);
+    corio__unanchor(rt, rt->L, p->anchor);
     p->anchor = 0;
-    lua_getiuservalue(L, -1, 1);              /* box, on_exit */
-    lua_remove(L, -2);
-    if (lua_isfunction(L, -1)) {
-      lua_pushinteger(L, termsig ? 128 + termsig : (lua_Integer)status);
-      if (termsig) push_signame(L, termsig);
-      else lua_pushnil(L);
-      corio__soon(rt, L, 2);
-    } else {
-      lua_pop(L, 1);
-    }
   }
   uv_close((uv_handle_t *)h, free_cb);
 }

@@ -126,7 +126,9 @@ enum {                          /* task->state */
 enum {                          /* what the resumed await does */
   WAKE_VALUES = 0,              /* return the pushed values */
   WAKE_RAISE,                   /* raise the pushed value */
-  WAKE_CANCEL                   /* raise CANCELLED */
+  WAKE_CANCEL,                  /* raise CANCELLED */
+  WAKE_NOMEM                    /* raise the ENOMEM error made at start-up
+                                   (protect.c: the waker ran out of memory) */
 };
 
 #define TF_CANCEL_REQ   0x01    /* raise CANCELLED at the next await */
@@ -298,6 +300,9 @@ typedef struct corio_rt {
   int enomem_ref;              /* the ENOMEM error of a task that could not
                                   start (made in advance: no memory then) */
   int nomem_reported;          /* that failure was reported once */
+  int nomem_ref;               /* corio.Error ENOMEM "not enough memory":
+                                  raised in a task whose waker (a libuv
+                                  callback) ran out of memory */
   int closing;                 /* runtime is being torn down */
   int orphans;                 /* requests still running on libuv's pool
                                   for tasks that gave up on them */
@@ -432,6 +437,26 @@ void corio__hub_sync(corio_rt *rt);           /* loop kept alive or not */
 void corio__hub_alive(corio_hub *hub, int delta);   /* any thread */
 void corio__hub_push_locked(corio_hub *hub, corio_item *it);
 void corio__call_protected(corio_rt *rt, corio_post_fn fn, void *ud);
+
+/* protect.c: the Lua work of libuv callbacks */
+int corio__protect(corio_rt *rt, lua_CFunction fn, void *ud, corio_task *t,
+                   const char *what);
+  /* runs fn on rt->L under lua_pcall, with ud as a light userdata at
+     index 1; returns its status.  Never raises and allocates nothing
+     before the call.  On an error: t, if it still waits, is woken with
+     the ENOMEM error (corio__wake_nomem), else the failure is reported
+     (corio__report_nomem, `what` names the callback) */
+int corio__wake_with(corio_rt *rt, corio_task *t, lua_CFunction push,
+                     void *ud, int kind);
+  /* wakes t (if waiting) with what push(L) pushes (ud as a light
+     userdata at index 1), made under lua_pcall; out of memory, with
+     ENOMEM instead (its undo hook is not called: the waker completed the
+     wait).  Never raises; returns LUA_OK or the push's error status */
+void corio__wake_nomem(corio_rt *rt, corio_task *t);
+  /* t, if waiting, has its wait undone and raises ENOMEM; never allocates */
+void corio__report_nomem(corio_rt *rt, const char *what);
+  /* "not enough memory (in what)" to the report hook or stderr, made
+     without Lua; the exit code becomes 1 */
 
 /* cfuture.c */
 void corio__cfuture_item(corio_rt *rt, corio_item *it);  /* rt NULL: drop */

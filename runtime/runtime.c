@@ -815,6 +815,8 @@ corio_rt *corio__attach(lua_State *L, uv_loop_t *loop, unsigned flags) {
   corio__push_error(L, "ENOMEM", "spawn", "not enough memory to start the "
                     "task");
   rt->enomem_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  corio__push_error(L, "ENOMEM", NULL, "not enough memory");
+  rt->nomem_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return rt;
 }
 

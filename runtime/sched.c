@@ -20,6 +20,7 @@
 */
 #include <stdio.h>    /* fputs */
 #include <stdlib.h>   /* realloc */
+#include <stdint.h>   /* uintptr_t */
 #include <string.h>   /* strcmp */
 
 #include "internal.h"
@@ -113,6 +114,11 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
     return lua_error(L);
   }
   if (kind == WAKE_RAISE) return lua_error(L);
+  if (kind == WAKE_NOMEM) {             /* the waker ran out of memory */
+    lua_settop(L, (int)ctx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_ref);
+    return lua_error(L);
+  }
   return lua_gettop(L) - (int)ctx;
 }
 
@@ -162,6 +168,19 @@ int corio__throw(corio_rt *rt, corio_task *t, lua_State *from) {
 }
 
 
+/* [rt, t, msg] -> (): t's extras get cancel_msg. */
+static int set_cancel_msg(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 1);
+  corio_task *t = lua_touserdata(L, 2);
+  const char *msg = lua_touserdata(L, 3);
+  corio__push_task(rt, L, t);
+  corio__fut_extra(L, lua_gettop(L));
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "cancel_msg");
+  return 0;
+}
+
+
 int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
                        const char *msg) {
   /* A loop, not recursion: the chain of tasks awaiting tasks may be as
@@ -183,12 +202,14 @@ int corio__task_cancel(corio_rt *rt, corio_task *t, lua_State *L,
       return 1;
     }
     if (t->state == T_READY && t->wake == WAKE_CANCEL) return 1;
-    if (msg) {
-      corio__push_task(rt, L, t);
-      corio__fut_extra(L, lua_gettop(L));
-      lua_pushstring(L, msg);
-      lua_setfield(L, -2, "cancel_msg");
-      lua_pop(L, 2);
+    if (msg && lua_checkstack(L, 4)) {
+      /* Protected: the host's teardown cancels outside any pcall.  Out
+      ** of memory, the task is cancelled with the default message. */
+      lua_pushcfunction(L, set_cancel_msg);
+      lua_pushlightuserdata(L, rt);
+      lua_pushlightuserdata(L, t);
+      lua_pushlightuserdata(L, (void *)(uintptr_t)msg);
+      if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1);
     }
     switch (t->state) {
       case T_WAITING:

@@ -74,12 +74,31 @@ static void push_waits(lua_State *L) {
 }
 
 
+/* Records (r non-NULL) or forgets t's request.  Forgetting never
+** allocates: a missing table has nothing to forget, and setting a key to
+** nil never grows a table. */
 static void waits_set(lua_State *L, corio_task *t, corio_fsreq *r) {
+  if (r == NULL) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &waits_key) == LUA_TTABLE) {
+      lua_pushnil(L);
+      lua_rawsetp(L, -2, t);
+    }
+    lua_pop(L, 1);
+    return;
+  }
   push_waits(L);
-  if (r) lua_pushlightuserdata(L, r);
-  else lua_pushnil(L);
+  lua_pushlightuserdata(L, r);
   lua_rawsetp(L, -2, t);
   lua_pop(L, 1);
+}
+
+
+/* [t, r] -> (): waits_set, under lua_pcall in corio__fsreq_wait. */
+static int waits_set_lua(lua_State *L) {
+  corio_task *t = lua_touserdata(L, 1);
+  corio_fsreq *r = lua_touserdata(L, 2);
+  waits_set(L, t, r);
+  return 0;
 }
 
 
@@ -87,7 +106,10 @@ static void waits_set(lua_State *L, corio_task *t, corio_fsreq *r) {
 ** request back from the thread pool if no thread has started it. */
 static void fsreq_undo(corio_rt *rt, corio_task *t) {
   lua_State *L = rt->L;
-  push_waits(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &waits_key) != LUA_TTABLE) {
+    lua_pop(L, 1);                            /* nothing recorded */
+    return;
+  }
   lua_rawgetp(L, -1, t);
   corio_fsreq *r = lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -103,10 +125,21 @@ static void fsreq_undo(corio_rt *rt, corio_task *t) {
 }
 
 
+/* The request was sent already: if recording it runs out of memory, its
+** result is dropped (as when its task is cancelled) and the task raises. */
 int corio__fsreq_wait(lua_State *L, corio_rt *rt, corio_task *t,
                       corio_fsreq *r) {
+  lua_pushcfunction(L, waits_set_lua);
+  lua_pushlightuserdata(L, t);
+  lua_pushlightuserdata(L, r);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    if (uv_cancel((uv_req_t *)&r->u) != 0) {  /* already running */
+      r->orphan = 1;
+      corio__orphan(rt, 1);
+    }
+    return lua_error(L);
+  }
   r->task = t;
-  waits_set(L, t, r);
   return corio__suspend(L, rt, t, fsreq_undo);
 }
 
@@ -136,14 +169,21 @@ void corio__fsreq_free(corio_fsreq *r) {
 }
 
 
-void corio__fsreq_raise(corio_fsreq *r, corio_task *t, int status) {
-  lua_State *L = r->rt->L;
-  corio__push_uverror(L, status, r->op, r->path[0] ? r->path : NULL);
+/* [r] -> error of r->status */
+static int push_fs_error(lua_State *L) {
+  corio_fsreq *r = lua_touserdata(L, 1);
+  corio__push_uverror(L, r->status, r->op, r->path[0] ? r->path : NULL);
   if (r->path2) {
     lua_pushstring(L, r->path2);
     lua_setfield(L, -2, "dest");
   }
-  corio__wake(r->rt, t, L, 1, WAKE_RAISE);
+  return 1;
+}
+
+
+void corio__fsreq_raise(corio_fsreq *r, corio_task *t, int status) {
+  r->status = status;
+  corio__wake_with(r->rt, t, push_fs_error, r, WAKE_RAISE);
 }
 
 /* }==================================================================== */
@@ -265,6 +305,25 @@ static void close_quietly(corio_rt *rt, int fd) {
 }
 
 
+/* [r] -> the result of r's request */
+static int push_fs_result(lua_State *L) {
+  corio_fsreq *r = lua_touserdata(L, 1);
+  uv_fs_t *req = &r->u.fs;
+  ssize_t res = req->result;
+  switch (r->kind) {
+    case K_NONE: return 0;
+    case K_INT: case K_OPEN: lua_pushinteger(L, (lua_Integer)res); break;
+    case K_READ: lua_pushlstring(L, r->buf, (size_t)res); break;
+    case K_STAT: push_stat(L, &req->statbuf); break;
+    case K_EXISTS: lua_pushboolean(L, res >= 0); break;
+    case K_DIR: push_dir(L, req); break;
+    case K_PATH: lua_pushstring(L, req->path); break;
+    default: lua_pushstring(L, req->ptr); break;
+  }
+  return 1;
+}
+
+
 static void on_fs(uv_fs_t *req) {
   corio_fsreq *r = container_of(req, corio_fsreq, u.fs);
   corio_rt *rt = r->rt;
@@ -275,20 +334,9 @@ static void on_fs(uv_fs_t *req) {
   } else if (res < 0 && !(r->kind == K_EXISTS &&
                           (res == UV_ENOENT || res == UV_ENOTDIR))) {
     corio__fsreq_raise(r, t, (int)res);
-  } else {
-    lua_State *L = rt->L;
-    int n = 1;
-    switch (r->kind) {
-      case K_NONE: n = 0; break;
-      case K_INT: case K_OPEN: lua_pushinteger(L, (lua_Integer)res); break;
-      case K_READ: lua_pushlstring(L, r->buf, (size_t)res); break;
-      case K_STAT: push_stat(L, &req->statbuf); break;
-      case K_EXISTS: lua_pushboolean(L, res >= 0); break;
-      case K_DIR: push_dir(L, req); break;
-      case K_PATH: lua_pushstring(L, req->path); break;
-      default: lua_pushstring(L, req->ptr); break;
-    }
-    corio__wake(rt, t, L, n, WAKE_VALUES);
+  } else if (corio__wake_with(rt, t, push_fs_result, r, WAKE_VALUES)
+             != LUA_OK && r->kind == K_OPEN) {
+    close_quietly(rt, (int)res);         /* the task got ENOMEM instead */
   }
   uv_fs_req_cleanup(req);
   corio__fsreq_free(r);

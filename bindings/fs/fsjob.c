@@ -241,6 +241,13 @@ static void copy_work(uv_work_t *w) {
 ** On the loop
 ** ===================================================================== */
 
+static int push_read(lua_State *L) {
+  corio_fsreq *r = lua_touserdata(L, 1);
+  lua_pushlstring(L, r->buf ? r->buf : "", r->len);
+  return 1;
+}
+
+
 static void job_done(uv_work_t *w, int status) {
   corio_fsreq *r = container_of(w, corio_fsreq, u.work);
   corio_task *t = corio__fsreq_take(r);
@@ -248,9 +255,7 @@ static void job_done(uv_work_t *w, int status) {
     if (status < 0 || r->err < 0) {
       corio__fsreq_raise(r, t, status < 0 ? status : r->err);
     } else if (r->kind == JOB_READ) {
-      lua_State *L = r->rt->L;
-      lua_pushlstring(L, r->buf ? r->buf : "", r->len);
-      corio__wake(r->rt, t, L, 1, WAKE_VALUES);
+      corio__wake_with(r->rt, t, push_read, r, WAKE_VALUES);
     } else {
       corio__wake(r->rt, t, r->rt->L, 0, WAKE_VALUES);
     }

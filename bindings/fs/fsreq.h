@@ -38,6 +38,7 @@ typedef struct corio_fsreq {
   int anchor;                  /* live-table slot of that string, or 0 */
   int kind;                    /* what the result is (fs.c's K_*) */
   int err;                     /* a job's failure: negative errno */
+  int status;                  /* the error corio__fsreq_raise pushes */
   int flags, mode;             /* job parameters */
   int orphan;                  /* its task gave up while it ran (counted
                                   in rt->orphans until it ends) */

@@ -20,6 +20,9 @@ typedef struct dnsreq {
   } u;
   corio_rt *rt;
   corio_task *t;               /* NULL once cancelled */
+  int status;                  /* the callback's, for the push functions */
+  struct addrinfo *res;
+  const char *hostname, *service;
   char host[];
 } dnsreq;
 
@@ -41,39 +44,52 @@ static void push_dns_error(lua_State *L, int status, const char *op,
 }
 
 
+static int push_addrinfo_error(lua_State *L) {
+  dnsreq *d = lua_touserdata(L, 1);
+  push_dns_error(L, d->status, "resolve", d->host);
+  return 1;
+}
+
+
+/* [d] -> list of {addr=, family=, port=} */
+static int push_addrinfo(lua_State *L) {
+  dnsreq *d = lua_touserdata(L, 1);
+  char ip[INET6_ADDRSTRLEN + 1];
+  int n = 0;
+  lua_newtable(L);
+  for (struct addrinfo *a = d->res; a; a = a->ai_next) {
+    if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+    lua_createtable(L, 0, 3);
+    if (a->ai_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+    else
+      uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
+    lua_pushstring(L, ip);
+    lua_setfield(L, -2, "addr");
+    lua_pushstring(L, a->ai_family == AF_INET ? "inet" : "inet6");
+    lua_setfield(L, -2, "family");
+    net__push_addr(L, a->ai_addr);
+    if (lua_tointeger(L, -1) != 0) lua_setfield(L, -3, "port");
+    else lua_pop(L, 1);
+    lua_pop(L, 1);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+
 static void addrinfo_cb(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   dnsreq *d = container_of(req, dnsreq, u.ai);
   corio_rt *rt = d->rt;
   corio__req_end(rt);
   if (d->t && !rt->closing) {
-    lua_State *L = rt->L;
-    if (status < 0) {
-      push_dns_error(L, status, "resolve", d->host);
-      corio__wake(rt, d->t, L, 1, WAKE_RAISE);
-    } else {
-      char ip[INET6_ADDRSTRLEN + 1];
-      int n = 0;
-      lua_newtable(L);
-      for (struct addrinfo *a = res; a; a = a->ai_next) {
-        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
-        lua_createtable(L, 0, 3);
-        if (a->ai_family == AF_INET)
-          uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
-        else
-          uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
-        lua_pushstring(L, ip);
-        lua_setfield(L, -2, "addr");
-        lua_pushstring(L, a->ai_family == AF_INET ? "inet" : "inet6");
-        lua_setfield(L, -2, "family");
-        net__push_addr(L, a->ai_addr);
-        if (lua_tointeger(L, -1) != 0) lua_setfield(L, -3, "port");
-        else lua_pop(L, 1);
-        lua_pop(L, 1);
-        lua_rawseti(L, -2, ++n);
-      }
-      corio__wake(rt, d->t, L, 1, WAKE_VALUES);
-    }
+    d->status = status;
+    d->res = res;
+    if (status < 0)
+      corio__wake_with(rt, d->t, push_addrinfo_error, d, WAKE_RAISE);
+    else
+      corio__wake_with(rt, d->t, push_addrinfo, d, WAKE_VALUES);
   }
   uv_freeaddrinfo(res);
   free(d);
@@ -111,21 +127,34 @@ static int l_getaddrinfo(lua_State *L) {
 }
 
 
+static int push_nameinfo_error(lua_State *L) {
+  dnsreq *d = lua_touserdata(L, 1);
+  push_dns_error(L, d->status, "reverse", d->host);
+  return 1;
+}
+
+
+static int push_nameinfo(lua_State *L) {
+  dnsreq *d = lua_touserdata(L, 1);
+  lua_pushstring(L, d->hostname);
+  lua_pushstring(L, d->service);
+  return 2;
+}
+
+
 static void nameinfo_cb(uv_getnameinfo_t *req, int status,
                         const char *hostname, const char *service) {
   dnsreq *d = container_of(req, dnsreq, u.ni);
   corio_rt *rt = d->rt;
   corio__req_end(rt);
   if (d->t && !rt->closing) {
-    lua_State *L = rt->L;
-    if (status < 0) {
-      push_dns_error(L, status, "reverse", d->host);
-      corio__wake(rt, d->t, L, 1, WAKE_RAISE);
-    } else {
-      lua_pushstring(L, hostname);
-      lua_pushstring(L, service);
-      corio__wake(rt, d->t, L, 2, WAKE_VALUES);
-    }
+    d->status = status;
+    d->hostname = hostname;
+    d->service = service;
+    if (status < 0)
+      corio__wake_with(rt, d->t, push_nameinfo_error, d, WAKE_RAISE);
+    else
+      corio__wake_with(rt, d->t, push_nameinfo, d, WAKE_VALUES);
   }
   free(d);
 }

@@ -77,10 +77,16 @@ static void on_backoff(uv_timer_t *h) {
 }
 
 
-/* Hands a new connection to Lua: a Stream, then callback(stream). */
-static void new_conn(listener *l, int fd) {
+typedef struct conn_ctx { listener *l; int fd; } conn_ctx;
+
+/* [ctx] -> (): a Stream for the new connection, then callback(stream).
+** Run protected (new_conn); ctx->fd becomes -1 once the stream owns it or
+** it was closed. */
+static int new_conn_lua(lua_State *L) {
+  conn_ctx *c = lua_touserdata(L, 1);
+  listener *l = c->l;
+  int fd = c->fd;
   corio_rt *rt = l->rt;
-  lua_State *L = rt->L;
   int base = lua_gettop(L);
   lua_pushcfunction(L, corio__msgh);
   stream *s = net__stream_new(L, rt, l->family == AF_UNIX ? SK_PIPE
@@ -90,9 +96,7 @@ static void new_conn(listener *l, int fd) {
   if (r != 0) {
     s->ud->s = NULL;
     net__stream_discard(s);
-    close(fd);
-    lua_settop(L, base);
-    return;
+    return 0;                                 /* new_conn closes fd */
   }
   net__stream_opened(s);
   if (rt->debug)                  /* where its server was made */
@@ -101,11 +105,10 @@ static void new_conn(listener *l, int fd) {
   r = l->family == AF_UNIX ? uv_pipe_open(&s->u.pipe, fd)
                            : uv_tcp_open(&s->u.tcp, fd);
   if (r != 0) {
-    close(fd);
     net__stream_abort(s);
-    lua_settop(L, base);
-    return;
+    return 0;                                 /* new_conn closes fd */
   }
+  c->fd = -1;                                 /* the stream's now */
   s->limit = l->limit;
   s->hwm = l->hwm;
   s->lwm = l->hwm / 2;
@@ -118,6 +121,17 @@ static void new_conn(listener *l, int fd) {
     corio__report(rt, L, -2, "callback", lua_gettop(L));
   }
   lua_settop(L, base);
+  return 0;
+}
+
+
+/* Hands a new connection to Lua.  Out of memory, the connection is
+** closed (an accepted stream the script never saw is collected) and the
+** failure reported. */
+static void new_conn(listener *l, int fd) {
+  conn_ctx c = {l, fd};
+  corio__protect(l->rt, new_conn_lua, &c, NULL, "a server's accept");
+  if (c.fd >= 0) close(c.fd);
 }
 
 

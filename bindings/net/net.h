@@ -186,6 +186,7 @@ typedef struct net_creq {
   corio_task *t;               /* the waiting task, NULL once cancelled */
   int anchor;                  /* the new Stream, while waiting */
   int port;                    /* -1 for a unix path */
+  int status;                  /* connect_cb's, for its push function */
   char host[128];              /* ip or path, for the error */
 } net_creq;
 net_creq *net__creq_new(lua_State *L, corio_task *t, const char *host,

@@ -163,18 +163,43 @@ void net__deliver(stream *s, const char *p, ssize_t n) {
 }
 
 
+/* What arrived, handed to the filter or net__deliver under lua_pcall:
+** answering the reader pushes a string or an error. */
+typedef struct rd_ctx { stream *s; const char *p; ssize_t n; } rd_ctx;
+
+static int deliver_lua(lua_State *L) {
+  rd_ctx *c = lua_touserdata(L, 1);
+  if (c->s->filt) c->s->filt->on_read(c->s, c->p, c->n);
+  else net__deliver(c->s, c->p, c->n);
+  return 0;
+}
+
+
+/* Out of memory, the reader (if any) raises ENOMEM, and so does every
+** later read: the bytes of this chunk may be lost, so the stream is
+** failed rather than read on with a hole. */
+static void deliver_protected(stream *s, const char *p, ssize_t n) {
+  rd_ctx c = {s, p, n};
+  if (corio__protect(s->rt, deliver_lua, &c, s->reader, "a stream's read")
+      != LUA_OK) {
+    if (s->rerr == 0) s->rerr = UV_ENOMEM;
+    net__rd_want(s);
+    net__update_ref(s);
+  }
+}
+
+
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
   stream *s = h->data;
   if (n == 0) return;                         /* EAGAIN */
-  if (s->filt) s->filt->on_read(s, buf->base, n);
-  else net__deliver(s, buf->base, n);
+  deliver_protected(s, buf->base, n);
 }
 
 
 void net__fd_read_done(stream *s, const char *p, ssize_t n) {
   s->flags &= ~SF_READING;
   if (s->flags & SF_EOF) return;              /* shutdown_read came first */
-  net__deliver(s, p, n);
+  deliver_protected(s, p, n);
 }
 
 

@@ -79,32 +79,51 @@ static void remove_waiter(stream *s, corio_task *t) {
 }
 
 
-/* Wakes the waiters whose condition holds, in order. */
+static int push_closed(lua_State *L) {
+  corio__push_error(L, "CLOSED", "write", "stream is closed");
+  return 1;
+}
+
+
+static int push_werr(lua_State *L) {
+  stream *s = lua_touserdata(L, 1);
+  net__push_ioerror(L, s, s->werr, "write");
+  return 1;
+}
+
+
+/* Wakes the waiters whose condition holds, in order.  A waiter leaves
+** the list before it is woken, and an error is made protected
+** (corio__wake_with): the list stays whole if memory runs out. */
 void net__wake_writers(stream *s) {
   corio_rt *rt = s->rt;
-  lua_State *L = rt->L;
-  int j = 0;
-  for (int i = 0; i < s->nww; i++) {
+  int i = 0;
+  while (i < s->nww) {
     wwaiter w = s->ww[i];
-    if (rt->closing) continue;
-    if (w.below == SIZE_MAX) {                /* a closer */
-      if (net__linger_done(s) || (s->flags & SF_CLOSING))
-        corio__wake(rt, w.t, L, 0, WAKE_VALUES);
-      else
-        s->ww[j++] = w;
-    } else if (s->flags & SF_CLOSED) {
-      corio__push_error(L, "CLOSED", "write", "stream is closed");
-      corio__wake(rt, w.t, L, 1, WAKE_RAISE);
-    } else if (s->werr) {
-      net__push_ioerror(L, s, s->werr, "write");
-      corio__wake(rt, w.t, L, 1, WAKE_RAISE);
-    } else if (s->wq <= w.below) {
-      corio__wake(rt, w.t, L, 0, WAKE_VALUES);
-    } else {
-      s->ww[j++] = w;
+    lua_CFunction push = NULL;
+    if (rt->closing) {
+      i++;
+      continue;
     }
+    if (w.below == SIZE_MAX) {                /* a closer */
+      if (!net__linger_done(s) && !(s->flags & SF_CLOSING)) {
+        i++;
+        continue;
+      }
+    } else if (s->flags & SF_CLOSED) {
+      push = push_closed;
+    } else if (s->werr) {
+      push = push_werr;
+    } else if (s->wq > w.below) {
+      i++;
+      continue;
+    }
+    memmove(s->ww + i, s->ww + i + 1,
+            (size_t)(s->nww - i - 1) * sizeof *s->ww);
+    s->nww--;
+    if (push) corio__wake_with(rt, w.t, push, s, WAKE_RAISE);
+    else corio__wake(rt, w.t, rt->L, 0, WAKE_VALUES);
   }
-  s->nww = j;
 }
 
 
@@ -383,21 +402,26 @@ typedef struct sreq {
 } sreq;
 
 
+static int push_shutdown_error(lua_State *L) {
+  int status = (int)(intptr_t)lua_touserdata(L, 1);
+  if (status == UV_ECANCELED)
+    corio__push_error(L, "CLOSED", "shutdown", "stream is closed");
+  else
+    corio__push_uverror(L, status, "shutdown", NULL);
+  return 1;
+}
+
+
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   sreq *r = container_of(req, sreq, req);
   stream *s = req->handle->data;
   s->nreq--;
   if (r->t && !s->rt->closing) {
-    lua_State *L = s->rt->L;
-    if (status == UV_ECANCELED) {
-      corio__push_error(L, "CLOSED", "shutdown", "stream is closed");
-      corio__wake(s->rt, r->t, L, 1, WAKE_RAISE);
-    } else if (status < 0) {
-      corio__push_uverror(L, status, "shutdown", NULL);
-      corio__wake(s->rt, r->t, L, 1, WAKE_RAISE);
-    } else {
-      corio__wake(s->rt, r->t, L, 0, WAKE_VALUES);
-    }
+    if (status < 0)
+      corio__wake_with(s->rt, r->t, push_shutdown_error,
+                       (void *)(intptr_t)status, WAKE_RAISE);
+    else
+      corio__wake(s->rt, r->t, s->rt->L, 0, WAKE_VALUES);
   }
   free(r);
   net__update_ref(s);

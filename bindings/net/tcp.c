@@ -130,6 +130,13 @@ static void push_connect_error(lua_State *L, int status, const char *host,
 }
 
 
+static int push_connect_lua(lua_State *L) {
+  net_creq *c = lua_touserdata(L, 1);
+  push_connect_error(L, c->status, c->host, c->port);
+  return 1;
+}
+
+
 static void connect_cb(uv_connect_t *req, int status) {
   net_creq *c = container_of(req, net_creq, req);
   stream *s = req->handle->data;
@@ -139,12 +146,12 @@ static void connect_cb(uv_connect_t *req, int status) {
     lua_State *L = rt->L;
     if (status == 0 && (s->flags & SF_CLOSED)) status = UV_ECANCELED;
     if (status < 0) {
-      push_connect_error(L, status, c->host, c->port);
       corio__unanchor(rt, L, c->anchor);
       net__stream_abort(s);
-      corio__wake(rt, c->t, L, 1, WAKE_RAISE);
+      c->status = status;
+      corio__wake_with(rt, c->t, push_connect_lua, c, WAKE_RAISE);
     } else {
-      corio__push_live(rt, L, c->anchor);
+      corio__push_live(rt, L, c->anchor);     /* no allocation */
       corio__unanchor(rt, L, c->anchor);
       corio__wake(rt, c->t, L, 1, WAKE_VALUES);
       net__update_ref(s);

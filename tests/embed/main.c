@@ -58,7 +58,7 @@ int t_run_main(corio_runtime *rt, const char *code) {
 
 
 int main(int argc, char **argv) {
-  const t_case *const groups[] = {t_api, t_threads, t_stress};
+  const t_case *const groups[] = {t_api, t_threads, t_stress, t_oom};
   int passed = 0, failed = 0;
   for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
     for (const t_case *c = groups[g]; c->name; c++) {

@@ -27,7 +27,7 @@ extern int t_failures;
 typedef struct t_case { const char *name; void (*fn)(void); } t_case;
 
 /* Each file lists its tests in a table ending with {NULL, NULL}. */
-extern const t_case t_api[], t_threads[], t_stress[];
+extern const t_case t_api[], t_threads[], t_stress[], t_oom[];
 
 long t_scale(long n);                  /* n, or n / CORIO_EMBED_SCALE */
 double t_now(void);                    /* monotonic seconds */
