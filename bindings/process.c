@@ -138,8 +138,8 @@ static uint32_t id_field(lua_State *L, const char *k) {
   int isint;
   lua_Integer v = lua_tointegerx(L, -1, &isint);
   if (!isint || v < 0 || v > (lua_Integer)UINT32_MAX)
-    luaL_error(L, "bad argument #2 to 'spawn' (field '%s' must be an integer "
-               "from 0 to 4294967295)", k);
+    corio__argerror(L, 2, lua_pushfstring(L, "field '%s' must be an integer "
+                                          "from 0 to 4294967295", k));
   return (uint32_t)v;
 }
 
@@ -172,8 +172,8 @@ static void stdio_slot(lua_State *L, corio_rt *rt, uv_stdio_container_t *c,
     int isint;
     lua_Integer fd = lua_tointegerx(L, v, &isint);
     if (!isint || fd < 0 || fd > INT_MAX)
-      luaL_error(L, "bad argument #2 to 'spawn' (stdio[%d] is not a file "
-                 "descriptor)", i + 1);
+      corio__argerror(L, 2, lua_pushfstring(L, "stdio[%d] is not a file "
+                                            "descriptor", i + 1));
     c->flags = UV_INHERIT_FD;
     c->data.fd = (int)fd;
   } else if (s && strcmp(s, "null") == 0) {
@@ -194,8 +194,8 @@ static void stdio_slot(lua_State *L, corio_rt *rt, uv_stdio_container_t *c,
     c->flags = UV_INHERIT_STREAM;
     c->data.stream = corio__stream_handle(L, v);
   } else {
-    luaL_error(L, "bad argument #2 to 'spawn' (invalid stdio %d: %s)", i,
-               luaL_tolstring(L, v, NULL));
+    corio__argerror(L, 2, lua_pushfstring(L, "invalid stdio %d: %s", i,
+                                          luaL_tolstring(L, v, NULL)));
   }
   lua_pushnil(L);
 }
@@ -212,8 +212,8 @@ static int l_is_stream(lua_State *L) {
 static int opt_field(lua_State *L, int idx, const char *k, int type) {
   int t = lua_getfield(L, idx, k);
   if (t != LUA_TNIL && t != type)
-    return luaL_error(L, "bad argument #2 to 'spawn' (field '%s' is a %s)",
-                      k, luaL_typename(L, -1));
+    return corio__argerror(L, 2, lua_pushfstring(L, "field '%s' is a %s", k,
+                                                 luaL_typename(L, -1)));
   return t != LUA_TNIL;
 }
 

@@ -11,6 +11,7 @@ source = {
 }
 description = {
   summary = "asyncio for Lua 5.4 on libuv",
+  license = "MIT",
   detailed = [[
 corio runs asynchronous Lua 5.4: one libuv event loop, one Lua state, and
 every task a coroutine. Tasks, futures, cancellation, timeouts, streams,

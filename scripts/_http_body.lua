@@ -7,6 +7,7 @@ methods (read, lines, body, json) through `mixin`.
 local core = require "corio.core"
 local C = require "corio._http"
 local msg = require "corio._http_msg"
+local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
 local M = {}
@@ -115,7 +116,7 @@ M.chunk = chunk
 
 local function check_self(self, fname)
   if type(self) ~= "table" or not rawget(self, "_body") then
-    error(("bad argument #1 to '%s' (an HTTP message expected)"):format(fname), 3)
+    raise(("bad argument #1 to '%s' (an HTTP message expected)"):format(fname))
   end
   return self._body
 end
@@ -127,7 +128,7 @@ function M.mixin.read(self, fmt)
   local b = check_self(self, "read")
   fmt = fmt or "l"
   if math.type(fmt) == "integer" or (type(fmt) == "number" and fmt == math.floor(fmt)) then
-    if fmt < 0 then error("bad argument #1 to 'read' (negative count)", 2) end
+    if fmt < 0 then raise("bad argument #1 to 'read' (negative count)") end
     if fmt == 0 then return b.done and not (b.pending and #b.pending > 0) and nil or "" end
     return chunk(b, math.tointeger(fmt))
   end
@@ -160,7 +161,7 @@ function M.mixin.read(self, fmt)
       if #acc > 1048576 then error(Error("LIMIT", "line too long", { op = "read" }), 0) end
     end
   end
-  error(("bad argument #1 to 'read' (invalid format)"), 2)
+  raise(("bad argument #1 to 'read' (invalid format)"))
 end
 
 function M.mixin.lines(self, fmt)
@@ -171,7 +172,7 @@ end
 function M.mixin.body(self, limit)
   local b = check_self(self, "body")
   if limit ~= nil and type(limit) ~= "number" then
-    error(("bad argument #1 to 'body' (number expected, got %s)"):format(type(limit)), 2)
+    raise(("bad argument #1 to 'body' (number expected, got %s)"):format(type(limit)))
   end
   limit = limit or 64 * 1048576
   local parts, n = { b.linebuf or "" }, #(b.linebuf or "")
@@ -222,7 +223,7 @@ function M.source(body)
   if (type(body) == "userdata" or type(body) == "table") and body.read then
     return function() return body:read(65536) end, nil
   end
-  error("bad argument (body must be a string, a function or a Stream, got " .. (mt and mt.__name or type(body)) .. ")", 3)
+  raise("bad argument (body must be a string, a function or a Stream, got " .. (mt and mt.__name or type(body)) .. ")")
 end
 
 --- write_chunked(stream, next) sends every chunk of `next` then the end

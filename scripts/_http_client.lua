@@ -13,6 +13,7 @@ local net = require "corio.net"
 local C = require "corio._http"
 local msg = require "corio._http_msg"
 local body = require "corio._http_body"
+local A = require "corio._args"
 
 local Error, perror = core.Error, msg.perror
 local M = {}
@@ -27,7 +28,21 @@ M.DEFAULTS = {
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
 
 local function argerr(n, fname, msg_)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg_), 3)
+  A.argerror(n, fname, msg_)
+end
+
+-- Every option whose default is a number must be a number >= 0, and one
+-- whose default is a boolean a boolean: a string timeout used to fail deep
+-- inside the request ("attempt to add a 'number' with a 'string'").
+local function check_opts(opts, n, fname)
+  for k, v in pairs(opts) do
+    local d = M.DEFAULTS[k]
+    if type(d) == "number" and (type(v) ~= "number" or v ~= v or v < 0) then
+      argerr(n, fname, ("option '%s' must be a number >= 0, got %s"):format(k, tostring(v)))
+    elseif type(d) == "boolean" and type(v) ~= "boolean" then
+      argerr(n, fname, ("option '%s' must be a boolean, got %s"):format(k, tostring(v)))
+    end
+  end
 end
 
 --- parse_url(url) -> { scheme, host, port, target }
@@ -72,6 +87,7 @@ M.Client = Client
 
 function M.client(opts)
   if opts ~= nil and type(opts) ~= "table" then argerr(1, "client", "table expected, got " .. type(opts)) end
+  if opts then check_opts(opts, 1, "client") end
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -88,7 +104,7 @@ local function tls_of(o)
   local t = o.tls
   local tls = require "corio.tls"
   if t ~= nil and not tls.is_context(t) and type(t) ~= "table" then
-    error("bad argument #4 to 'request' (option 'tls' must be a table or a TLS context)", 0)
+    argerr(4, "request", "option 'tls' must be a table or a TLS context")
   end
   -- tls.lua shares one context among equal option tables
   return tls._client_context(t), type(t) == "table" and t.servername or nil
@@ -339,6 +355,7 @@ function Client:request(method, url, opts)
   if opts ~= nil and type(opts) ~= "table" then argerr(4, "request", "table expected, got " .. type(opts)) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
   local o = self.o
+  if opts then check_opts(opts, 4, "request") end
   if opts and next(opts) ~= nil then
     o = {}
     for k, v in pairs(self.o) do o[k] = v end

@@ -10,6 +10,7 @@ against Transfer-Encoding, repeated Content-Length, Host on HTTP/1.1.
 local core = require "corio.core"
 local compose = require "corio.compose"
 local C = require "corio._http"
+local raise = require("corio._args").raise
 
 local Error = core.Error
 local M = {}
@@ -46,19 +47,19 @@ end
 
 local function check_field(name, value, fname)
   if type(name) ~= "string" then
-    error(("bad argument #1 to '%s' (string expected, got %s)"):format(fname, type(name)), 3)
+    raise(("bad argument #1 to '%s' (string expected, got %s)"):format(fname, type(name)))
   end
   if type(value) == "number" then value = tostring(value) end
   if type(value) ~= "string" then
-    error(("bad argument #2 to '%s' (string expected, got %s)"):format(fname, type(value)), 3)
+    raise(("bad argument #2 to '%s' (string expected, got %s)"):format(fname, type(value)))
   end
   -- CR/LF in a name or value written to the wire would let a caller's
   -- data start a new header or a new message (response splitting).
   if not name:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
-    error(("bad argument #1 to '%s' (invalid header name)"):format(fname), 3)
+    raise(("bad argument #1 to '%s' (invalid header name)"):format(fname))
   end
   if value:find("[%z\1-\8\10-\31\127]") then
-    error(("bad argument #2 to '%s' (control character in header value)"):format(fname), 3)
+    raise(("bad argument #2 to '%s' (control character in header value)"):format(fname))
   end
   return name, value
 end
@@ -81,7 +82,7 @@ function M.new_headers(init)
       for _, k in ipairs(keys) do methods.add(h, k, init[k]) end
     end
   else
-    error("bad argument (headers must be a table)", 3)
+    raise("bad argument (headers must be a table)")
   end
   return h
 end

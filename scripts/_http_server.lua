@@ -13,6 +13,7 @@ local net = require "corio.net"
 local C = require "corio._http"
 local msg = require "corio._http_msg"
 local body = require "corio._http_body"
+local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
 local M = {}
@@ -89,7 +90,7 @@ end
 
 local function check_res(self, fname)
   if getmetatable(self) ~= Response then
-    error(("bad argument #1 to '%s' (corio.http.ServerResponse expected)"):format(fname), 3)
+    raise(("bad argument #1 to '%s' (corio.http.ServerResponse expected)"):format(fname))
   end
   if self.finished then
     error(Error("INVALID_STATE", "the response is already finished", { op = fname }), 0)
@@ -100,7 +101,7 @@ function Response:write_head(status, headers)
   check_res(self, "write_head")
   if self._status then error(Error("INVALID_STATE", "write_head called twice", { op = "write_head" }), 0) end
   if math.type(status) ~= "integer" or status < 100 or status > 999 then
-    error("bad argument #1 to 'write_head' (status must be an integer 100-999)", 2)
+    raise("bad argument #1 to 'write_head' (status must be an integer 100-999)")
   end
   self._status = status
   self._h = msg.new_headers(headers)
@@ -171,7 +172,7 @@ function Response:write(...)
   for i = 1, n do
     local d = select(i, ...)
     if type(d) == "number" then d = tostring(d) end
-    if type(d) ~= "string" then error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(d)), 2) end
+    if type(d) ~= "string" then raise(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(d))) end
     if #d > 0 then
       if self._mode == "chunked" then
         self._c:write(("%x\r\n"):format(#d), d, "\r\n")
@@ -185,7 +186,7 @@ end
 function Response:finish(data)
   check_res(self, "finish")
   if data ~= nil and type(data) ~= "string" then
-    error(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)), 2)
+    raise(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)))
   end
   if not self.headers_sent then
     send_head(self, #(data or ""), data)   -- one write per response
@@ -232,7 +233,7 @@ Request.__index = Request
 --- the connection to corio._ws; the HTTP loop ends with this request.
 function Request:websocket(opts)
   if getmetatable(self) ~= Request then
-    error("bad argument #1 to 'websocket' (corio.http.Request expected)", 2)
+    raise("bad argument #1 to 'websocket' (corio.http.Request expected)")
   end
   local res = self._res
   if res.headers_sent then
@@ -447,10 +448,16 @@ end
 
 function M.serve(host, port, handler, opts)
   if type(handler) ~= "function" then
-    error(("bad argument #3 to 'serve' (function expected, got %s)"):format(type(handler)), 2)
+    raise(("bad argument #3 to 'serve' (function expected, got %s)"):format(type(handler)))
   end
   if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #4 to 'serve' (table expected, got %s)"):format(type(opts)), 2)
+    raise(("bad argument #4 to 'serve' (table expected, got %s)"):format(type(opts)))
+  end
+  for k, v in pairs(opts or {}) do      -- a limit or timeout is a number >= 0
+    if type(M.DEFAULTS[k]) == "number" and (type(v) ~= "number" or v ~= v or v < 0) then
+      raise(("bad argument #4 to 'serve' (option '%s' must be a number >= 0, got %s)")
+        :format(k, tostring(v)))
+    end
   end
   local o = merge_opts(opts)
   local nopts = {}

@@ -506,7 +506,16 @@ function fs.mkdir(path, opts)
   local mode = opts
   if type(opts) == "table" then
     mode = opts.mode
-    if opts.parents then return mkdir_p(path, mode) end
+    if opts.parents then
+      -- mkdir_p calls C under pcall, where a bad mode would lose the
+      -- caller's line and the function's name: checked here first.
+      local m = mode
+      if type(m) == "string" then m = m:match("^[0-7]+$") and tonumber(m, 8) end
+      if mode ~= nil and not (math.type(m) == "integer" and m >= 0 and m <= 4095) then
+        raise("bad argument #2 to 'mkdir' (invalid mode)")
+      end
+      return mkdir_p(path, mode)
+    end
   elseif opts ~= nil and type(opts) ~= "number" and type(opts) ~= "string" then
     raise(sformat("bad argument #2 to 'mkdir' (table expected, got %s)",
                   type(opts)))

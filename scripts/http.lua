@@ -9,6 +9,7 @@ and gzip are C (bindings/http/).
 local client = require "corio._http_client"
 local server = require "corio._http_server"
 local msg = require "corio._http_msg"
+local raise = require("corio._args").raise
 
 local http = {}
 
@@ -43,16 +44,16 @@ end
 --- websocket(url, opts) -> WebSocket (ws:// and wss://) on corio._ws
 function http.websocket(url, opts)
   if type(url) ~= "string" then
-    error(("bad argument #1 to 'websocket' (string expected, got %s)"):format(type(url)), 2)
+    raise(("bad argument #1 to 'websocket' (string expected, got %s)"):format(type(url)))
   end
   if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #2 to 'websocket' (table expected, got %s)"):format(type(opts)), 2)
+    raise(("bad argument #2 to 'websocket' (table expected, got %s)"):format(type(opts)))
   end
   local ws = require "corio._ws"
   local scheme, rest = url:match("^(wss?)://(.*)$")
-  if not scheme then error("bad argument #1 to 'websocket' (ws:// or wss:// URL expected)", 2) end
+  if not scheme then raise("bad argument #1 to 'websocket' (ws:// or wss:// URL expected)") end
   local u = client.parse_url((scheme == "wss" and "https://" or "http://") .. rest)
-  if not u then error("bad argument #1 to 'websocket' (invalid URL)", 2) end
+  if not u then raise("bad argument #1 to 'websocket' (invalid URL)") end
   opts = opts or {}
   local s
   if scheme == "wss" then

@@ -7,6 +7,7 @@ JSON.  encode writes empty tables as {} unless marked with json.array.
 ]]
 local cjson = require("corio._cjson").new()  -- own instance: own settings
 local core = require "corio.core"
+local raise = require("corio._args").raise
 
 local json = {}
 
@@ -24,7 +25,7 @@ json.array_mt = array_mt
 function json.array(t)
   if t == nil then t = {} end
   if type(t) ~= "table" then
-    error(("bad argument #1 to 'array' (table expected, got %s)"):format(type(t)), 2)
+    raise(("bad argument #1 to 'array' (table expected, got %s)"):format(type(t)))
   end
   return setmetatable(t, array_mt)
 end
@@ -77,7 +78,7 @@ end
 --- decode(string) -> value
 function json.decode(s)
   if type(s) ~= "string" then
-    error(("bad argument #1 to 'decode' (string expected, got %s)"):format(type(s)), 2)
+    raise(("bad argument #1 to 'decode' (string expected, got %s)"):format(type(s)))
   end
   local ok, v = pcall(cjson.decode, s)
   if not ok then fail("decode", v) end

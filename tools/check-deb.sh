@@ -39,6 +39,12 @@ out=$(env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e '
   print(corio.run(function() corio.sleep(0.01) return "lua-corio ok" end))')
 [ "$out" = "lua-corio ok" ] || fail "lua5.4 printed: $out"
 
+# Each package names its licence (dh installs debian/copyright).
+for p in $pkgs; do
+  grep -q '^License: Expat$' "/usr/share/doc/$p/copyright" ||
+    fail "/usr/share/doc/$p/copyright does not name the Expat (MIT) licence"
+done
+
 dpkg -P $pkgs >/dev/null
 for p in $pkgs; do
   ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

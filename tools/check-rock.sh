@@ -10,6 +10,8 @@ fail() { echo "check-rock: $*" >&2; exit 1; }
 sed "s/@VERSION@/$(cat VERSION)/g" tools/corio.rockspec.in | cmp -s - "$spec" ||
   fail "$spec is stale: run 'make rockspec' and commit it"
 
+grep -q '^  license = "MIT",$' "$spec" || fail "$spec names no MIT licence"
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 luarocks --lua-version=5.4 --tree="$tmp/tree" make "$spec" >"$tmp/log" 2>&1 ||

@@ -189,9 +189,11 @@ const char *tls__sni_resolve(tlsconn *c) {
 ** Options
 ** ===================================================================== */
 
+/* Reported at the user's line: tls.connect, tls.serve and the HTTP client
+** reach C.context through corio's own scripts. */
 static int bad_option(lua_State *L, const char *key, const char *want) {
-  return luaL_error(L, "bad argument #1 to 'context' (option '%s' must be "
-                    "%s)", key, want);
+  return corio__argerror(L, 1, lua_pushfstring(L, "option '%s' must be %s",
+                                               key, want));
 }
 
 
