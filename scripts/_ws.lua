@@ -49,6 +49,8 @@ M.defaults = {
   close_timeout = 10,     -- seconds to wait for the peer's close frame
 }
 local READ_SIZE = 65536   -- bytes asked of the Stream per read
+local Conn = C.Conn       -- the framing state's methods
+local pull, cwrite, crecv = Conn.pull, Conn.write, Conn.recv
 
 local OP = { text = 1, binary = 2 }
 local KIND = { [1] = "text", [2] = "binary" }
@@ -115,6 +117,7 @@ function M.wrap(stream, opts)
   local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
   local ws = setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
+    _direct = C.is_stream(stream),
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
   LIVE[ws] = true
   return ws
@@ -153,14 +156,53 @@ local function end_read(self)
     { close_code = scode, detail = why })
 end
 
+-- The stream ended under the reader: without a close (1006).
+local function lost(self)
+  if not self._done then
+    self.close_code, self.close_reason = 1006, ""
+    finish(self)
+  end
+end
+
+-- receive() on a corio Stream: one call into C per message, c:pull(s),
+-- which reads the frames in the Stream's buffer in place and waits as its
+-- reader (no string per chunk read).
+local function receive_direct(self, c, s)
+  while true do
+    if self._done or self._reading then
+      local data, kind = crecv(c)  -- what is queued, else why not read
+      if data then return data, kind end
+      if self._done then return nil end
+      if not kind then end_read(self) return nil end
+      raise("BUSY", "another task is receiving on this WebSocket", "receive")
+    end
+    self._reading = true
+    local ok, data, kind, out = pcall(pull, c, s)
+    self._reading = false
+    if self._closed then return nil end   -- close() ended it meanwhile
+    if not ok then
+      if self._closing or self._done then return nil end
+      self.close_code, self.close_reason = 1006, ""
+      finish(self)
+      error(data, 0)
+    end
+    if out then s:write(out) end  -- pongs, the reply to a close
+    if data then return data, KIND[kind] end
+    if kind == nil then lost(self) return nil end
+    if kind == false then end_read(self) return nil end
+  end
+end
+
 --- receive() -> data, "text"|"binary", or nil once the peer closed.
---- The common case is two calls into C: c:recv() (a queued message, else
---- whether to read) and, after the Stream read, c:input(chunk) (feeds the
---- framing, returns the first message and any frames to answer with).
+--- On a corio Stream, receive_direct; on another stream the common case is
+--- two calls into C: c:recv() (a queued message, else whether to read)
+--- and, after the stream read, c:input(chunk) (feeds the framing, returns
+--- the first message and any frames to answer with).
 function WebSocket:receive()
   if not LIVE[self] then check_self(self, WebSocket, "receive") end
   if self._closed then raise("CLOSED", "WebSocket is closed", "receive") end
   local c = self._c
+  if self._direct then return receive_direct(self, c, self._s) end
   local data, kind = c:recv()
   if data then return data, kind end
   local out
@@ -185,10 +227,7 @@ function WebSocket:receive()
       error(chunk, 0)
     end
     if chunk == nil then          -- the TCP stream ended without a close
-      if not self._done then
-        self.close_code, self.close_reason = 1006, ""
-        finish(self)
-      end
+      lost(self)
       return nil
     end
     data, kind, out = c:input(chunk)
@@ -211,13 +250,25 @@ function WebSocket:send(data, kind)
   if self._done or self._closing then
     raise("CLOSED", "WebSocket is closing", "send")
   end
-  if type(data) ~= "string" then
-    argerror(1, "send", "string expected, got " .. typename(data))
-  end
   local op = OP[kind or "text"]
   if not op then
+    if type(data) ~= "string" then
+      argerror(1, "send", "string expected, got " .. typename(data))
+    end
     argerror(2, "send", "'text' or 'binary' expected, got " ..
       (type(kind) == "string" and ("'" .. kind .. "'") or typename(kind)))
+  end
+  -- On a corio Stream the frame goes straight out ("type": data is not a
+  -- string, false: text that is not UTF-8, checked in C).
+  if self._direct then
+    local bad = cwrite(self._c, self._s, op, data)
+    if bad == nil then return end
+    if bad == false then
+      argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
+    end
+  end
+  if type(data) ~= "string" then
+    argerror(1, "send", "string expected, got " .. typename(data))
   end
   -- One string, or a header and data itself (a big unmasked payload is
   -- not copied); false: text that is not UTF-8 (checked in C).
