@@ -42,6 +42,8 @@ struct stream;
 int corio__is_stream(lua_State *L, int idx);  /* a Stream, open or not */
 struct stream *corio__stream_check(lua_State *L, int idx, const char *op);
   /* the open Stream at idx; raises CLOSED, or bad argument */
+struct stream *corio__stream_get(lua_State *L, int idx);
+  /* the open Stream at idx, or NULL (closed, or not a Stream) */
 char *corio__stream_peek(struct stream *s, size_t *len, int *eof);
   /* the buffered bytes (*len of them; the caller may change them in
      place) and whether the peer has sent EOF; valid until the next wait
@@ -50,12 +52,14 @@ void corio__stream_consume(struct stream *s, size_t n);  /* n <= *len */
 int corio__stream_wait(lua_State *L, corio_rt *rt, struct stream *s,
                        const char *op, lua_KFunction k);
   /* suspends the task (raises outside one) as the Stream's only reader
-     (else BUSY) until more is buffered, EOF or an error (raised now if
-     already there); then resumes in k, which calls corio__stream_waited
-     first.  Use as return */
-void corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx);
-  /* in k: the stack back as it was at the wait; raises the Stream's
-     error, CLOSED or CANCELLED as read() would */
+     until more is buffered, EOF or an error, then resumes in k, which
+     calls corio__stream_waited first.  Use as return.  Returns -1 with
+     the error pushed when the wait cannot begin: BUSY (another reader),
+     the Stream's error, a pending CANCELLED */
+int corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx);
+  /* in k: the stack back as it was at the wait, 0; or -1 with the error
+     that ended the wait pushed above it (the Stream's error, CLOSED,
+     CANCELLED: what read() would raise) */
 void corio__stream_send(lua_State *L, struct stream *s, uv_buf_t *bufs,
                         int n, const char *op);
   /* writes the n bufs (which it may change) as Stream:write does: what

@@ -99,7 +99,16 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op) {
 }
 
 
-int corio__resumed(lua_State *L, corio_rt *rt, int base) {
+int corio__take_cancel(lua_State *L, corio_rt *rt) {
+  corio_task *t = rt->current;
+  if (t == NULL || t->co != L || !(t->flags & TF_CANCEL_REQ)) return 0;
+  t->flags &= ~TF_CANCEL_REQ;
+  push_cancel_error(L, rt, t);
+  return 1;
+}
+
+
+int corio__resumed(lua_State *L, corio_rt *rt, int base, int raise) {
   corio_task *t = rt->current;
   int kind = t->wake;
   if (t->flags & TF_CANCEL_WAKE) {
@@ -109,9 +118,9 @@ int corio__resumed(lua_State *L, corio_rt *rt, int base) {
   if (kind == WAKE_CANCEL) {
     lua_settop(L, base);
     push_cancel_error(L, rt, t);
-    return lua_error(L);
+    return raise ? lua_error(L) : -1;
   }
-  if (kind == WAKE_RAISE) return lua_error(L);
+  if (kind == WAKE_RAISE) return raise ? lua_error(L) : -1;
   return lua_gettop(L) - base;
 }
 
@@ -119,7 +128,7 @@ int corio__resumed(lua_State *L, corio_rt *rt, int base) {
 /* Continuation of every await: delivers what the waker left. */
 static int await_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return corio__resumed(L, RT_UPVALUE(L), (int)ctx);
+  return corio__resumed(L, RT_UPVALUE(L), (int)ctx, 1);
 }
 
 

@@ -85,6 +85,10 @@ WebSocket.__name = "corio.WebSocket"
 -- Every WebSocket, by weak key: LIVE[self] is the cheap form of
 -- check_self on the per-message methods.
 local LIVE = setmetatable({}, { __mode = "k" })
+-- FAST[self]: the framing state of a WebSocket on a corio Stream that is
+-- neither closing nor done: receive and send then go straight to C
+-- (conn:pull, conn:write), one lookup standing for every check.
+local FAST = setmetatable({}, { __mode = "k" })
 
 local function check_ws(self, fname)
   if not LIVE[self] then check_self(self, WebSocket, fname) end
@@ -120,6 +124,7 @@ function M.wrap(stream, opts)
     _direct = C.is_stream(stream),
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
   LIVE[ws] = true
+  if ws._direct then FAST[ws] = conn end
   return ws
 end
 
@@ -131,6 +136,7 @@ end
 -- the reader hears of it.
 local function finish(self)
   self._done = true
+  FAST[self] = nil
   local s = self._s
   pcall(s.close, s)
   local f = self._closefut
@@ -164,45 +170,51 @@ local function lost(self)
   end
 end
 
--- receive() on a corio Stream: one call into C per message, c:pull(s),
--- which reads the frames in the Stream's buffer in place and waits as its
--- reader (no string per chunk read).
-local function receive_direct(self, c, s)
+-- What receive() does with conn:pull's answer when it is not simply a
+-- message (see ws.c): write the frames to answer, pull again, or end.
+local function pulled(self, c, s, data, kind, out)
   while true do
-    if self._done or self._reading then
-      local data, kind = crecv(c)  -- what is queued, else why not read
-      if data then return data, kind end
-      if self._done then return nil end
-      if not kind then end_read(self) return nil end
-      raise("BUSY", "another task is receiving on this WebSocket", "receive")
-    end
-    self._reading = true
-    local ok, data, kind, out = pcall(pull, c, s)
-    self._reading = false
-    if self._closed then return nil end   -- close() ended it meanwhile
-    if not ok then
-      if self._closing or self._done then return nil end
+    if kind == "error" then       -- what ended the Stream read: out
+      if self._closed or self._closing or self._done then return nil end
       self.close_code, self.close_reason = 1006, ""
       finish(self)
-      error(data, 0)
+      error(out, 0)
     end
     if out then s:write(out) end  -- pongs, the reply to a close
     if data then return data, KIND[kind] end
     if kind == nil then lost(self) return nil end
     if kind == false then end_read(self) return nil end
+    data, kind, out = pull(c, s)  -- true: written, read on
   end
 end
 
 --- receive() -> data, "text"|"binary", or nil once the peer closed.
---- On a corio Stream, receive_direct; on another stream the common case is
---- two calls into C: c:recv() (a queued message, else whether to read)
---- and, after the stream read, c:input(chunk) (feeds the framing, returns
---- the first message and any frames to answer with).
+--- On a corio Stream, one call into C per message: conn:pull(stream)
+--- reads the frames in the Stream's buffer in place and waits as its
+--- reader (no string per chunk read).  On another stream, two: c:recv()
+--- (a queued message, else whether to read) and, after the stream read,
+--- c:input(chunk) (feeds the framing, returns the first message and any
+--- frames to answer with).
 function WebSocket:receive()
+  local c = FAST[self]
+  if c then
+    local s = self._s
+    local data, kind, out = pull(c, s)
+    if data and not out then return data, KIND[kind] end
+    return pulled(self, c, s, data, kind, out)
+  end
   if not LIVE[self] then check_self(self, WebSocket, "receive") end
   if self._closed then raise("CLOSED", "WebSocket is closed", "receive") end
-  local c = self._c
-  if self._direct then return receive_direct(self, c, self._s) end
+  c = self._c
+  if self._direct then            -- closing (another task) or done
+    if not self._done then
+      local s = self._s
+      return pulled(self, c, s, pull(c, s))
+    end
+    local data, kind = crecv(c)   -- what is queued
+    if data then return data, kind end
+    return nil
+  end
   local data, kind = c:recv()
   if data then return data, kind end
   local out
@@ -245,6 +257,11 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
+  local c = FAST[self]
+  if c then                       -- nil: sent; else a bad argument below
+    local op = OP[kind or "text"]
+    if op and cwrite(c, self._s, op, data) == nil then return end
+  end
   if not LIVE[self] then check_self(self, WebSocket, "send") end
   if self._closed then raise("CLOSED", "WebSocket is closed", "send") end
   if self._done or self._closing then
@@ -342,12 +359,14 @@ function WebSocket:close(code, reason)
     return
   end
   self._closing = true
+  FAST[self] = nil
   local corio = require "corio"
   if not self._done then
     local ok = pcall(write, self, self._c:close(code, reason))
     if ok then
       local done
-      if self._reading then       -- the receiving task reads the reply
+      if self._reading or (self._direct and self._c:pulling()) then
+        -- the receiving task reads the reply
         self._closefut = self._closefut or core.future()
         done = pcall(corio.wait_for, corio.shield(self._closefut), self._ct)
       else

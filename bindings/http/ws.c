@@ -35,6 +35,7 @@
 #include "wsconn.h"    /* the framing state, without Lua */
 
 #define CONN_MT "corio.WebSocketConn"
+#define STREAM_NAME "corio.Stream"
 
 /* The handshake's fixed suffix (RFC 6455 section 1.3). */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -203,6 +204,15 @@ static int c_send(lua_State *L) {
 
 static int pull_k(lua_State *L, int status, lua_KContext ctx);
 
+/* nil, "error", err: what ended the wait (err on top) [-1,+3]. */
+static int pull_error(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "error");
+  lua_rotate(L, -3, 2);
+  return 3;
+}
+
+
 /* The loop of conn:pull, with [conn, stream] on the stack.  A whole
 ** fast-path frame at the front of the Stream's buffer is unmasked there
 ** and becomes the message string: the one copy.  Anything else is fed
@@ -223,6 +233,9 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s) {
       lua_pushboolean(L, 0);
       return 2 + push_out(L, c);
     }
+    if (c->pulling)
+      return corio__error(L, "BUSY", "receive", "another task is "
+                          "receiving on this WebSocket");
     size_t len, hlen;
     uint64_t plen;
     int eof;
@@ -252,18 +265,29 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s) {
       return 2 + push_out(L, c);
     }
     if (eof) return 0;
-    return corio__stream_wait(L, rt, s, "receive", pull_k);
+    /* lua_yieldk does not return to a C function (outside hooks): the
+    ** wait goes on in pull_k, and only a wait that cannot begin returns */
+    c->pulling = 1;
+    corio__stream_wait(L, rt, s, "receive", pull_k);
+    c->pulling = 0;
+    return pull_error(L);
   }
 }
 
 
 static int pull_k(lua_State *L, int status, lua_KContext ctx) {
   corio_rt *rt = RT_UPVALUE(L);
-  (void)status;
-  corio__stream_waited(L, rt, ctx);           /* raises */
   ws_conn *c = lua_touserdata(L, 1);
+  (void)status;
+  c->pulling = 0;
+  if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
   if (c->ctx == NULL) return 0;               /* freed meanwhile */
-  return pull(L, rt, c, corio__stream_check(L, 2, "receive"));
+  struct stream *s = corio__stream_get(L, 2);
+  if (s == NULL) {
+    corio__push_error(L, "CLOSED", "receive", "stream is closed");
+    return pull_error(L);
+  }
+  return pull(L, rt, c, s);
 }
 
 
@@ -274,12 +298,28 @@ static int pull_k(lua_State *L, int status, lua_KContext ctx) {
 **   nil, false [, out]              a close arrived or the peer broke the
 **                                   protocol (state() says which)
 **   nil                             EOF, or the state was freed meanwhile
-** out: the frames to write first.  Raises the Stream's errors. */
+**   nil, "error", err               what read() would raise: the Stream's
+**                                   error, CLOSED, CANCELLED, BUSY
+** out: the frames to write first.  Raises only for misuse (outside a
+** task; BUSY: another task is pulling) and memory. */
 static int c_pull(lua_State *L) {
   ws_conn *c = check_conn(L);
-  struct stream *s = corio__stream_check(L, 2, "receive");
+  struct stream *s = corio__stream_get(L, 2);
   lua_settop(L, 2);
+  if (s == NULL) {
+    if (!corio__is_stream(L, 2)) return luaL_typeerror(L, 2, STREAM_NAME);
+    corio__push_error(L, "CLOSED", "receive", "stream is closed");
+    return pull_error(L);
+  }
   return pull(L, RT_UPVALUE(L), c, s);
+}
+
+
+/* conn:pulling() -> whether a task waits in conn:pull (it will read the
+** reply to a close). */
+static int c_pulling(lua_State *L) {
+  lua_pushboolean(L, check_conn(L)->pulling);
+  return 1;
 }
 
 
@@ -443,6 +483,7 @@ int luaopen_corio__wslay(lua_State *L) {
     {"recv", c_recv},
     {"input", c_input},
     {"pull", c_pull},
+    {"pulling", c_pulling},
     {"write", c_write},
     {"nofast", c_nofast},
     {"take", c_take},

@@ -41,6 +41,7 @@ typedef struct ws_conn {
   int failed;                   /* the peer broke framing: 1002 sent */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
+  int pulling;                  /* ws.c: a task waits in conn:pull */
   uint64_t slow_left;           /* bytes of wslay's current frame to come */
   uint64_t max;                 /* max_message_size */
   char *held;                   /* the start of a frame not yet complete */

@@ -369,6 +369,16 @@ stream *corio__stream_check(lua_State *L, int idx, const char *op) {
 }
 
 
+stream *corio__stream_get(lua_State *L, int idx) {
+  stream_ud *ud = lua_touserdata(L, idx);
+  if (ud == NULL || lua_rawlen(L, idx) != sizeof *ud ||
+      ud->magic != STREAM_MAGIC)
+    ud = luaL_testudata(L, idx, STREAM_MT);
+  stream *s = ud ? ud->s : NULL;
+  return s == NULL || (s->flags & SF_CLOSED) ? NULL : s;
+}
+
+
 int corio__is_stream(lua_State *L, int idx) {
   return luaL_testudata(L, idx, STREAM_MT) != NULL;
 }
@@ -391,13 +401,16 @@ void corio__stream_consume(stream *s, size_t n) {
 ** it, for read_undo; ctx is the top below it. */
 int corio__stream_wait(lua_State *L, corio_rt *rt, stream *s,
                        const char *op, lua_KFunction k) {
-  if (s->reader)
-    return corio__error(L, "BUSY", op, "another task is reading this "
-                        "stream");
+  if (s->reader) {
+    corio__push_error(L, "BUSY", op, "another task is reading this "
+                      "stream");
+    return -1;
+  }
   if (s->rerr) {
     net__push_ioerror(L, s, s->rerr, op);
-    return lua_error(L);
+    return -1;
   }
+  if (corio__take_cancel(L, rt)) return -1;
   corio_task *t = corio__check_await(L, rt, op);
   /* A parser waits between small messages: it keeps the smallest buffer
   ** (1 KiB), not a malloc and a free for every message. */
@@ -409,7 +422,7 @@ int corio__stream_wait(lua_State *L, corio_rt *rt, stream *s,
   if (net__rd_want(s) != 0) {
     s->reader = NULL;
     net__push_ioerror(L, s, s->rerr, op);
-    return lua_error(L);
+    return -1;
   }
   net__update_ref(s);
   int base = lua_gettop(L);
@@ -418,9 +431,15 @@ int corio__stream_wait(lua_State *L, corio_rt *rt, stream *s,
 }
 
 
-void corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx) {
-  corio__resumed(L, rt, (int)ctx + 1);        /* raises */
-  lua_settop(L, (int)ctx);
+int corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx) {
+  int base = (int)ctx;
+  if (corio__resumed(L, rt, base + 1, 0) < 0) {  /* base, slot, .., err */
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return -1;
+  }
+  lua_settop(L, base);
+  return 0;
 }
 
 /* }==================================================================== */
