@@ -846,6 +846,54 @@ describe("ws on a corio Stream", function()
     srv:close()
   end)
 
+  it("a reset under receive raises the Stream's error with 1006", function()
+    local srv, port = raw_server(ok101, function(s)
+      s:write(frame(1, "last"))
+      s:abort()                      -- a reset, not a close frame
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    assert.equal("last", (c:receive()))
+    local ok, err = pcall(c.receive, c)
+    if ok then                       -- the kernel may report EOF first
+      assert.is_nil(err)
+    else
+      assert.equal("ECONNRESET", err.code)
+    end
+    assert.equal(1006, c.close_code)
+    assert.is_nil(c:receive())
+    c:close()
+    srv:close()
+  end)
+
+  it("a second receiver gets BUSY and the first one goes on", function()
+    local srv, port = raw_server(ok101, function(s)
+      s:readexactly(1)
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 1 })
+    local t = corio.spawn(function() return c:receive() end)
+    corio.yield()
+    assert.equal("BUSY", (code_of(c.receive, c)))
+    assert.is_nil(c.close_code)      -- BUSY does not end the WebSocket
+    c:close()
+    assert.is_nil(t:await())
+    srv:close()
+  end)
+
+  it("a Stream read elsewhere makes receive fail with BUSY and 1006", function()
+    local srv, port = raw_server(ok101, function(s) s:read("a") end)
+    local stream = net.connect("127.0.0.1", port)
+    stream:write(UPGRADE .. "\r\n")
+    stream:readuntil("\r\n\r\n")
+    local w = ws.wrap(stream, { client = true, close_timeout = 1 })
+    local t = corio.spawn(function() return stream:read(1) end)
+    corio.yield()
+    assert.equal("BUSY", (code_of(w.receive, w)))
+    assert.equal(1006, w.close_code)   -- as when read() failed under it
+    assert.equal("CLOSED", (code_of(t.await, t)))  -- the Stream closed
+    w:close()
+    srv:close()
+  end)
+
   it("any stream with read and write works through its methods", function()
     local srv = net.serve("127.0.0.1", 0, function(s)
       local req = ws.read_request(s)
