@@ -272,23 +272,24 @@ static void write_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
 /* Sends or queues arguments 2..top; raises on a closed stream, after a
 ** shutdown and on a (sticky) write error. */
 static void write_args(lua_State *L, stream *s, const char *op) {
-  int n = lua_gettop(L) - 1;
+  int top = lua_gettop(L), n = top - 1;
   uv_buf_t bufs[WMAX];
   size_t total = 0;
-  for (int i = 2; i <= n + 1; i++) luaL_checklstring(L, i, NULL);
-  if (n > WMAX) {
+  if (n > WMAX) {                             /* one string of them all */
+    for (int i = 2; i <= top; i++) luaL_checklstring(L, i, NULL);
     lua_concat(L, n);
     n = 1;
+    top = 2;
   }
-  check_writable(L, s, op);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < n; i++) {               /* checked and taken at once */
     size_t len;
-    const char *p = lua_tolstring(L, i + 2, &len);
+    const char *p = luaL_checklstring(L, i + 2, &len);
     bufs[i].base = (char *)(uintptr_t)p;
     bufs[i].len = len;
     total += len;
   }
-  write_bufs(L, s, bufs, n, total, lua_gettop(L), op);
+  check_writable(L, s, op);
+  write_bufs(L, s, bufs, n, total, top, op);
 }
 
 
