@@ -33,4 +33,41 @@ uv_stream_t *corio__stream_handle(lua_State *L, int idx);
 int corio__stream_fd(lua_State *L, int idx);
   /* the OS fd under the open Stream at idx (for UV_INHERIT_FD), or -1 */
 
+/* net/stream_read.c, stream_write.c: a parser on a Stream without a Lua
+** string per chunk (corio._wslay).  It reads the bytes the Stream has
+** buffered in place, consumes what it used, and when it needs more waits
+** as the Stream's reader; it writes through the Stream's own write path
+** (its filter, backpressure and errors). */
+struct stream;
+int corio__is_stream(lua_State *L, int idx);  /* a Stream, open or not */
+struct stream *corio__stream_check(lua_State *L, int idx, const char *op);
+  /* the open Stream at idx; raises CLOSED, or bad argument */
+struct stream *corio__stream_get(lua_State *L, int idx);
+  /* the open Stream at idx, or NULL (closed, or not a Stream) */
+char *corio__stream_peek(struct stream *s, size_t *len, int *eof);
+  /* the buffered bytes (*len of them; the caller may change them in
+     place) and whether the peer has sent EOF; valid until the next wait
+     or consume */
+void corio__stream_consume(struct stream *s, size_t n);  /* n <= *len */
+int corio__stream_wait(lua_State *L, corio_rt *rt, struct stream *s,
+                       const char *op, lua_KFunction k);
+  /* suspends the task (raises outside one) as the Stream's only reader
+     until more is buffered, EOF or an error, then resumes in k, which
+     calls corio__stream_waited first.  Use as return.  Returns -1 with
+     the error pushed when the wait cannot begin: BUSY (another reader),
+     the Stream's error, a pending CANCELLED */
+int corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx);
+  /* in k: the stack back as it was at the wait, 0; or -1 with the error
+     that ended the wait pushed above it (the Stream's error, CLOSED,
+     CANCELLED: what read() would raise) */
+void corio__stream_send(lua_State *L, struct stream *s, uv_buf_t *bufs,
+                        int n, const char *op);
+  /* writes the n bufs (which it may change) as Stream:write does: what
+     cannot go out now is copied; raises as write does */
+int corio__stream_write_wait(lua_State *L, corio_rt *rt, struct stream *s,
+                             const char *op);
+  /* then, as write does: above the high-water mark, waits (in a task)
+     until the queue is below the low-water mark.  Returns no values; use
+     as return */
+
 #endif

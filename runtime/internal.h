@@ -535,6 +535,18 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op);
      tasks and CANCELLED when a cancel is pending */
 int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
                    corio_undo_fn undo);       /* yields; use as return */
+int corio__suspend_k(lua_State *L, corio_rt *rt, corio_task *t,
+                     corio_undo_fn undo, lua_KContext ctx, lua_KFunction k);
+  /* corio__suspend whose resume continues in k(L, status, ctx) (a C
+     function that has more to do once woken); use as return */
+int corio__resumed(lua_State *L, corio_rt *rt, int base, int raise);
+  /* first thing in a corio__suspend_k continuation: raises CANCELLED or
+     the error the wake carried (with raise 0: leaves it on top and
+     returns -1); else returns how many values the wake left above index
+     base */
+int corio__take_cancel(lua_State *L, corio_rt *rt);
+  /* a cancel pending for the task running on L (what its next await
+     would raise): taken and its CANCELLED error pushed, 1; else 0 */
 void corio__wake(corio_rt *rt, corio_task *t, lua_State *from, int n,
                  int kind);                   /* moves n values [-n,+0] */
 int corio__throw(corio_rt *rt, corio_task *t, lua_State *from);

@@ -3,7 +3,9 @@
 ** the life of a task's coroutine.
 **
 ** A task suspends only by calling corio__suspend() from a C function on
-** its own coroutine, which yields with a continuation (await_k).  Whoever
+** its own coroutine, which yields with a continuation (await_k; a C
+** function with more to do after the wait gives its own continuation to
+** corio__suspend_k, which starts with corio__resumed).  Whoever
 ** completes the wait moves the resume values onto the coroutine's stack and
 ** queues the task (corio__wake); the queue is run from the loop's check
 ** phase, never from inside another task, so no resume is ever nested.
@@ -98,28 +100,41 @@ corio_task *corio__check_await(lua_State *L, corio_rt *rt, const char *op) {
 }
 
 
-/* Continuation of every await: delivers what the waker left. */
-static int await_k(lua_State *L, int status, lua_KContext ctx) {
-  corio_rt *rt = RT_UPVALUE(L);
+int corio__take_cancel(lua_State *L, corio_rt *rt) {
   corio_task *t = rt->current;
-  (void)status;
+  if (t == NULL || t->co != L || !(t->flags & TF_CANCEL_REQ)) return 0;
+  t->flags &= ~TF_CANCEL_REQ;
+  push_cancel_error(L, rt, t);
+  return 1;
+}
+
+
+int corio__resumed(lua_State *L, corio_rt *rt, int base, int raise) {
+  corio_task *t = rt->current;
   int kind = t->wake;
   if (t->flags & TF_CANCEL_WAKE) {
     t->flags &= ~(TF_CANCEL_WAKE | TF_CANCEL_REQ);
     kind = WAKE_CANCEL;
   }
   if (kind == WAKE_CANCEL) {
-    lua_settop(L, (int)ctx);
+    lua_settop(L, base);
     push_cancel_error(L, rt, t);
-    return lua_error(L);
+    return raise ? lua_error(L) : -1;
   }
-  if (kind == WAKE_RAISE) return lua_error(L);
+  if (kind == WAKE_RAISE) return raise ? lua_error(L) : -1;
   if (kind == WAKE_NOMEM) {             /* the waker ran out of memory */
-    lua_settop(L, (int)ctx);
+    lua_settop(L, base);
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_ref);
-    return lua_error(L);
+    return raise ? lua_error(L) : -1;
   }
-  return lua_gettop(L) - (int)ctx;
+  return lua_gettop(L) - base;
+}
+
+
+/* Continuation of every await: delivers what the waker left. */
+static int await_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return corio__resumed(L, RT_UPVALUE(L), (int)ctx, 1);
 }
 
 
@@ -132,6 +147,20 @@ int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
   t->wake = WAKE_VALUES;
   t->nwake = 0;
   return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), await_k);
+}
+
+
+/* corio__suspend for a C function with more to do once woken: the resume
+** goes on in k (with ctx), which must call corio__resumed first. */
+int corio__suspend_k(lua_State *L, corio_rt *rt, corio_task *t,
+                     corio_undo_fn undo, lua_KContext ctx, lua_KFunction k) {
+  (void)rt;
+  t->state = T_WAITING;
+  t->undo = undo;
+  t->token++;
+  t->wake = WAKE_VALUES;
+  t->nwake = 0;
+  return lua_yieldk(L, 0, ctx, k);
 }
 
 

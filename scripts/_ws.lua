@@ -49,6 +49,8 @@ M.defaults = {
   close_timeout = 10,     -- seconds to wait for the peer's close frame
 }
 local READ_SIZE = 65536   -- bytes asked of the Stream per read
+local Conn = C.Conn       -- the framing state's methods
+local pull, cwrite, crecv = Conn.pull, Conn.write, Conn.recv
 
 local OP = { text = 1, binary = 2 }
 local KIND = { [1] = "text", [2] = "binary" }
@@ -83,6 +85,10 @@ WebSocket.__name = "corio.WebSocket"
 -- Every WebSocket, by weak key: LIVE[self] is the cheap form of
 -- check_self on the per-message methods.
 local LIVE = setmetatable({}, { __mode = "k" })
+-- FAST[self]: the framing state of a WebSocket on a corio Stream that is
+-- neither closing nor done: receive and send then go straight to C
+-- (conn:pull, conn:write), one lookup standing for every check.
+local FAST = setmetatable({}, { __mode = "k" })
 
 local function check_ws(self, fname)
   if not LIVE[self] then check_self(self, WebSocket, fname) end
@@ -115,8 +121,10 @@ function M.wrap(stream, opts)
   local conn = C.new(not opts.client, tointeger(math.min(max, 2^53) // 1))
   local ws = setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
+    _direct = C.is_stream(stream),
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
   LIVE[ws] = true
+  if ws._direct then FAST[ws] = conn end
   return ws
 end
 
@@ -128,6 +136,7 @@ end
 -- the reader hears of it.
 local function finish(self)
   self._done = true
+  FAST[self] = nil
   local s = self._s
   pcall(s.close, s)
   local f = self._closefut
@@ -153,14 +162,59 @@ local function end_read(self)
     { close_code = scode, detail = why })
 end
 
+-- The stream ended under the reader: without a close (1006).
+local function lost(self)
+  if not self._done then
+    self.close_code, self.close_reason = 1006, ""
+    finish(self)
+  end
+end
+
+-- What receive() does with conn:pull's answer when it is not simply a
+-- message (see ws.c): write the frames to answer, pull again, or end.
+local function pulled(self, c, s, data, kind, out)
+  while true do
+    if kind == "error" then       -- what ended the Stream read: out
+      if self._closed or self._closing or self._done then return nil end
+      self.close_code, self.close_reason = 1006, ""
+      finish(self)
+      error(out, 0)
+    end
+    if out then s:write(out) end  -- pongs, the reply to a close
+    if data then return data, KIND[kind] end
+    if kind == nil then lost(self) return nil end
+    if kind == false then end_read(self) return nil end
+    data, kind, out = pull(c, s)  -- true: written, read on
+  end
+end
+
 --- receive() -> data, "text"|"binary", or nil once the peer closed.
---- The common case is two calls into C: c:recv() (a queued message, else
---- whether to read) and, after the Stream read, c:input(chunk) (feeds the
---- framing, returns the first message and any frames to answer with).
+--- On a corio Stream, one call into C per message: conn:pull(stream)
+--- reads the frames in the Stream's buffer in place and waits as its
+--- reader (no string per chunk read).  On another stream, two: c:recv()
+--- (a queued message, else whether to read) and, after the stream read,
+--- c:input(chunk) (feeds the framing, returns the first message and any
+--- frames to answer with).
 function WebSocket:receive()
+  local c = FAST[self]
+  if c then
+    local s = self._s
+    local data, kind, out = pull(c, s)
+    if data and not out then return data, KIND[kind] end
+    return pulled(self, c, s, data, kind, out)
+  end
   if not LIVE[self] then check_self(self, WebSocket, "receive") end
   if self._closed then raise("CLOSED", "WebSocket is closed", "receive") end
-  local c = self._c
+  c = self._c
+  if self._direct then            -- closing (another task) or done
+    if not self._done then
+      local s = self._s
+      return pulled(self, c, s, pull(c, s))
+    end
+    local data, kind = crecv(c)   -- what is queued
+    if data then return data, kind end
+    return nil
+  end
   local data, kind = c:recv()
   if data then return data, kind end
   local out
@@ -185,10 +239,7 @@ function WebSocket:receive()
       error(chunk, 0)
     end
     if chunk == nil then          -- the TCP stream ended without a close
-      if not self._done then
-        self.close_code, self.close_reason = 1006, ""
-        finish(self)
-      end
+      lost(self)
       return nil
     end
     data, kind, out = c:input(chunk)
@@ -206,18 +257,35 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
+  local c = FAST[self]
+  if c then                       -- nil: sent; else a bad argument below
+    local op = OP[kind or "text"]
+    if op and cwrite(c, self._s, op, data) == nil then return end
+  end
   if not LIVE[self] then check_self(self, WebSocket, "send") end
   if self._closed then raise("CLOSED", "WebSocket is closed", "send") end
   if self._done or self._closing then
     raise("CLOSED", "WebSocket is closing", "send")
   end
-  if type(data) ~= "string" then
-    argerror(1, "send", "string expected, got " .. typename(data))
-  end
   local op = OP[kind or "text"]
   if not op then
+    if type(data) ~= "string" then
+      argerror(1, "send", "string expected, got " .. typename(data))
+    end
     argerror(2, "send", "'text' or 'binary' expected, got " ..
       (type(kind) == "string" and ("'" .. kind .. "'") or typename(kind)))
+  end
+  -- On a corio Stream the frame goes straight out ("type": data is not a
+  -- string, false: text that is not UTF-8, checked in C).
+  if self._direct then
+    local bad = cwrite(self._c, self._s, op, data)
+    if bad == nil then return end
+    if bad == false then
+      argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
+    end
+  end
+  if type(data) ~= "string" then
+    argerror(1, "send", "string expected, got " .. typename(data))
   end
   -- One string, or a header and data itself (a big unmasked payload is
   -- not copied); false: text that is not UTF-8 (checked in C).
@@ -291,12 +359,14 @@ function WebSocket:close(code, reason)
     return
   end
   self._closing = true
+  FAST[self] = nil
   local corio = require "corio"
   if not self._done then
     local ok = pcall(write, self, self._c:close(code, reason))
     if ok then
       local done
-      if self._reading then       -- the receiving task reads the reply
+      if self._reading or (self._direct and self._c:pulling()) then
+        -- the receiving task reads the reply
         self._closefut = self._closefut or core.future()
         done = pcall(corio.wait_for, corio.shield(self._closefut), self._ct)
       else

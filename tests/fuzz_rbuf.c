@@ -3,7 +3,8 @@
 **
 ** The input is a little program: chunks of data arriving (with their
 ** sizes chosen by the fuzzer, so every chunking is tried), EOF, and
-** reads: read(n), "l", "L", "a", readexactly(n), readuntil(sep), under a
+** reads: read(n), "l", "L", "a", readexactly(n), readuntil(sep), a
+** parser's wait for more bytes (which it then consumes in place), under a
 ** limit picked by the first byte.  The reads run through the real buffer
 ** and rreq_match() exactly as stream.c drives them -- a waiting reader
 ** is answered either from a fresh chunk (when nothing is buffered) or from
@@ -71,6 +72,12 @@ static int model_match(const rreq *q, int eof, size_t *take,
       if (len == 0) return RM_NIL;
       *take = *consume = len;
       return RM_INCOMPLETE;
+    case RQ_WAIT:
+      if (len > q->n) {
+        *take = *consume = 0;
+        return RM_DATA;
+      }
+      return eof ? RM_NIL : RM_NEED;
     default: {
       const char *sep = q->kind == RQ_UNTIL ? q->sep : "\n";
       size_t seplen = q->kind == RQ_UNTIL ? q->seplen : 1;
@@ -209,7 +216,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int arg = take_byte(&g);
     if (arg < 0) arg = 1;
     switch (op % 8) {
-      case 2: q.kind = RQ_SOME; q.n = (size_t)arg % 40; break;
+      case 2:
+        if (arg & 0x80) {                     /* a parser waiting for more */
+          q.kind = RQ_WAIT;
+          q.n = arg & 0x40 ? rb.len : 0;
+        } else {
+          q.kind = RQ_SOME;
+          q.n = (size_t)arg % 40;
+        }
+        break;
       case 3: q.kind = RQ_LINE; break;
       case 4: q.kind = RQ_LINEKEEP; break;
       case 5: q.kind = RQ_ALL; break;
@@ -251,6 +266,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check(rb.len == mlen && (mlen == 0 ||
           memcmp(rbuf_data(&rb), model, mlen) == 0), "buffer contents");
+    if (q.kind == RQ_WAIT && rb.len > 0) {    /* the parser takes some */
+      size_t k = (size_t)arg % (rb.len + 1);
+      rbuf_consume(&rb, k);
+      model_consume(k);
+    }
   }
   return 0;
 }

@@ -695,3 +695,232 @@ describe("ws fast path", function()
     cl:free()
   end)
 end)
+
+-- On a corio Stream, receive() reads whole fast frames in place in the
+-- Stream's buffer (conn:pull) and send() writes frames straight to it
+-- (conn:write).  The byte streams of "ws fast path" go over TCP in pieces,
+-- with a loop turn after each so the server reads them one by one where
+-- the kernel keeps them apart; messages, replies and the close code must
+-- be wslay's alone (a Conn with nofast fed everything at once).
+describe("ws on a corio Stream", function()
+  local C = require "corio._wslay"
+  local M = { mask = true }
+
+  local function reference(bytes, max)
+    local c = C.new(true, max or 100000)
+    c:nofast()
+    local msgs = {}
+    local d, k, out = c:input(bytes)
+    while d do
+      msgs[#msgs + 1] = k .. ":" .. d
+      d, k = c:recv()
+    end
+    local code = select(4, c:state())
+    c:free()
+    return msgs, out or "", code
+  end
+
+  -- Sends bytes in pieces of cut(i) bytes to a ws.serve handler that
+  -- receives until the end; returns its messages, the bytes it wrote
+  -- after the 101, and its close_code.
+  local function over_stream(bytes, cut, max)
+    local srv, s, _, got = server_and_raw(function(w)
+      local msgs = {}
+      while true do
+        local ok, d, k = pcall(w.receive, w)
+        if not ok or not d then break end
+        msgs[#msgs + 1] = k .. ":" .. d
+      end
+      return { msgs, w.close_code }
+    end, { max_message_size = max })
+    s:set_nodelay(true)
+    local i, ok = 1, true
+    while ok and i <= #bytes do        -- until the server has closed
+      local n = cut(i)
+      ok = pcall(s.write, s, bytes:sub(i, i + n - 1))
+      corio.yield()
+      i = i + n
+    end
+    pcall(s.shutdown, s)
+    local out = {}                     -- what came before EOF or a reset
+    while true do
+      local rok, d = pcall(s.read, s, 65536)
+      if not (rok and d) then break end
+      out[#out + 1] = d
+    end
+    out = table.concat(out)
+    local _, r = got:await()
+    s:close()
+    srv:close()
+    return r[1], out, r[2]
+  end
+
+  local CUTS = {
+    whole = function() return math.maxinteger // 2 end,
+    bytes = function() return 1 end,
+    odd = function(i) return (i * 7) % 11 + 1 end,
+  }
+
+  local function same(bytes, max)
+    local rm, ro, rc = reference(bytes, max)
+    for name, cut in pairs(CUTS) do
+      local m, o, code = over_stream(bytes, cut, max)
+      assert.same(rm, m, name)
+      assert.equal(ro, o, name)
+      if rc ~= 0 then assert.equal(rc, code, name) end
+    end
+    return rm, ro, rc
+  end
+
+  it("gives wslay's messages for whole, split and joined frames", function()
+    local m = same(frame(1, "hello", M) .. frame(2, "\0\1\2", M) ..
+      frame(1, "", M) .. frame(1, string.rep("x", 300), M) ..
+      frame(2, string.rep("y", 1000), M))
+    assert.same({ "text:hello", "binary:\0\1\2", "text:",
+      "text:" .. string.rep("x", 300), "binary:" .. string.rep("y", 1000) }, m)
+  end)
+
+  it("answers a ping inside a fragmented message, then reads whole frames", function()
+    local m, out = same(frame(1, "a", M) .. frame(1, "one", { mask = true,
+      fin = false }) .. frame(9, "p", M) .. frame(0, "two", M) ..
+      frame(2, "b", M) .. frame(1, "c", M))
+    assert.same({ "text:a", "text:onetwo", "binary:b", "text:c" }, m)
+    assert.equal("\x8a\x01p", out)
+  end)
+
+  it("closes with 1007 on invalid UTF-8 read in place", function()
+    local m, _, code = same(frame(1, "ok", M) .. frame(1, "ab\xff\xfe", M) ..
+      frame(1, "after", M))
+    assert.same({ "text:ok" }, m)
+    assert.equal(1007, code)
+  end)
+
+  it("closes with 1009 past max_message_size and 1002 on odd frames", function()
+    local m, _, code = same(frame(2, "1234", M) .. frame(2, "12345", M), 4)
+    assert.same({ "binary:1234" }, m)
+    assert.equal(1009, code)
+    m, _, code = same(frame(1, "x", M) .. frame(1, "abc") .. frame(1, "y", M))
+    assert.same({ "text:x" }, m)
+    assert.equal(1002, code)
+  end)
+
+  it("answers a close and reads nothing after it", function()
+    local m, out, code = same(frame(1, "x", M) ..
+      frame(8, string.pack(">I2", 1001) .. "bye", M) .. frame(1, "late", M))
+    assert.same({ "text:x" }, m)
+    assert.equal(1001, code)
+    assert.equal(1001, string.unpack(">I2", out, 3))
+  end)
+
+  it("reads frames that came in the same packet as the upgrade", function()
+    local got
+    local srv2 = ws.serve("127.0.0.1", 0, function(w)
+      got = { w:receive() }
+      w:send(got[1] .. "!")
+    end)
+    local _, port = srv2:address()
+    local c = net.connect("127.0.0.1", port)
+    c:write(UPGRADE .. "\r\n" .. frame(1, "early", M))
+    c:readuntil("\r\n\r\n")
+    local op, p = read_frame(c)
+    assert.equal(1, op)
+    assert.equal("early!", p)
+    assert.same({ "early", "text" }, got)
+    c:close()
+    srv2:close()
+  end)
+
+  it("a task cancelled in receive ends the WebSocket with 1006", function()
+    local srv, port = raw_server(ok101, function(s) s:read("a") end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    local t = corio.spawn(function() return c:receive() end)
+    corio.yield()
+    t:cancel()
+    local ok, err = pcall(t.await, t)
+    assert.is_false(ok)
+    assert.equal("CANCELLED", err.code)
+    assert.equal(1006, c.close_code)
+    assert.is_nil(c:receive())         -- ended, not closed by close()
+    c:close()
+    assert.equal("CLOSED", (code_of(c.receive, c)))
+    srv:close()
+  end)
+
+  it("a reset under receive raises the Stream's error with 1006", function()
+    local srv, port = raw_server(ok101, function(s)
+      s:write(frame(1, "last"))
+      s:abort()                      -- a reset, not a close frame
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    assert.equal("last", (c:receive()))
+    local ok, err = pcall(c.receive, c)
+    if ok then                       -- the kernel may report EOF first
+      assert.is_nil(err)
+    else
+      assert.equal("ECONNRESET", err.code)
+    end
+    assert.equal(1006, c.close_code)
+    assert.is_nil(c:receive())
+    c:close()
+    srv:close()
+  end)
+
+  it("a second receiver gets BUSY and the first one goes on", function()
+    local srv, port = raw_server(ok101, function(s)
+      s:readexactly(1)
+    end)
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 1 })
+    local t = corio.spawn(function() return c:receive() end)
+    corio.yield()
+    assert.equal("BUSY", (code_of(c.receive, c)))
+    assert.is_nil(c.close_code)      -- BUSY does not end the WebSocket
+    c:close()
+    assert.is_nil(t:await())
+    srv:close()
+  end)
+
+  it("a Stream read elsewhere makes receive fail with BUSY and 1006", function()
+    local srv, port = raw_server(ok101, function(s) s:read("a") end)
+    local stream = net.connect("127.0.0.1", port)
+    stream:write(UPGRADE .. "\r\n")
+    stream:readuntil("\r\n\r\n")
+    local w = ws.wrap(stream, { client = true, close_timeout = 1 })
+    local t = corio.spawn(function() return stream:read(1) end)
+    corio.yield()
+    assert.equal("BUSY", (code_of(w.receive, w)))
+    assert.equal(1006, w.close_code)   -- as when read() failed under it
+    assert.equal("CLOSED", (code_of(t.await, t)))  -- the Stream closed
+    w:close()
+    srv:close()
+  end)
+
+  it("any stream with read and write works through its methods", function()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local req = ws.read_request(s)
+      s:write(ws.response(req.headers["sec-websocket-key"]))
+      local proxy = {                  -- a table, not a corio Stream
+        read = function(_, n) return s:read(n) end,
+        write = function(_, ...) s:write(...) end,
+        readuntil = function(_, sep) return s:readuntil(sep) end,
+        close = function() s:close() end,
+        abort = function() s:abort() end,
+      }
+      local w = ws.wrap(proxy)
+      while true do
+        local d, k = w:receive()
+        if not d then break end
+        w:send(d .. "?", k)
+      end
+      w:close()
+    end)
+    local _, port = srv:address()
+    local c = ws.connect("ws://127.0.0.1:" .. port .. "/")
+    c:send("one")
+    c:ping("p")
+    c:send("\0\1", "binary")
+    assert.same({ "one?", "text" }, { c:receive() })
+    assert.same({ "\0\1?", "binary" }, { c:receive() })
+    c:close()
+    srv:close()
+  end)
+end)

@@ -24,6 +24,8 @@
 ** the userdata and are freed by conn:free() or __gc, whichever comes
 ** first; every method raises on a freed Conn.
 */
+#include <stdint.h>   /* uintptr_t */
+#include <stdlib.h>   /* free */
 #include <string.h>   /* memset */
 
 #include <openssl/evp.h>        /* SHA-1, base64 */
@@ -33,6 +35,7 @@
 #include "wsconn.h"    /* the framing state, without Lua */
 
 #define CONN_MT "corio.WebSocketConn"
+#define STREAM_NAME "corio.Stream"
 
 /* The handshake's fixed suffix (RFC 6455 section 1.3). */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -195,6 +198,174 @@ static int c_send(lua_State *L) {
 }
 
 
+/* {====================================================================
+** On a corio Stream: frames read in place, written straight out
+** ===================================================================== */
+
+static int pull_k(lua_State *L, int status, lua_KContext ctx);
+
+/* nil, "error", err: what ended the wait (err on top) [-1,+3]. */
+static int pull_error(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "error");
+  lua_rotate(L, -3, 2);
+  return 3;
+}
+
+
+/* The loop of conn:pull, with [conn, stream] on the stack.  A whole
+** fast-path frame at the front of the Stream's buffer is unmasked there
+** and becomes the message string: the one copy.  Anything else is fed
+** to the framing (which keeps what it needs), and the Stream waited on
+** only once the frames to answer (pongs, the reply to a close) were
+** handed back to be written. */
+static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s) {
+  for (;;) {
+    ws_msg *m = c->head;
+    if (m) {
+      lua_pushlstring(L, m->data, m->len);    /* may raise: m stays */
+      lua_pushinteger(L, m->opcode);
+      ws__pop(c);
+      return 2 + push_out(L, c);
+    }
+    if (c->failed || !wslay_event_get_read_enabled(c->ctx)) {
+      lua_pushnil(L);
+      lua_pushboolean(L, 0);
+      return 2 + push_out(L, c);
+    }
+    if (c->pulling)
+      return corio__error(L, "BUSY", "receive", "another task is "
+                          "receiving on this WebSocket");
+    size_t len, hlen;
+    uint64_t plen;
+    int eof;
+    char *p = corio__stream_peek(s, &len, &eof);
+    if (len > 0) {
+      int fr = ws__direct(c) ? ws__frame(c, p, len, &hlen, &plen)
+                             : WS_FR_SLOW;
+      if (fr == WS_FR_FAST && ws__take_fast(c, p, hlen, (size_t)plen)) {
+        /* consumed first: should the string fail (memory), the buffer
+        ** still holds only bytes not yet seen (p stays valid until the
+        ** next wait) */
+        corio__stream_consume(s, hlen + (size_t)plen);
+        lua_pushlstring(L, p + hlen, (size_t)plen);
+        lua_pushinteger(L, p[0] & 0x0f);
+        return 2 + push_out(L, c);
+      }
+      if (fr != WS_FR_NEED || eof) {
+        int r = ws__feed(c, p, len);
+        corio__stream_consume(s, len);
+        if (r != 0) return luaL_error(L, "not enough memory");
+        continue;
+      }
+    }
+    if (c->outlen > 0) {          /* to be written before waiting */
+      lua_pushnil(L);
+      lua_pushboolean(L, 1);
+      return 2 + push_out(L, c);
+    }
+    if (eof) return 0;
+    /* lua_yieldk does not return to a C function (outside hooks): the
+    ** wait goes on in pull_k, and only a wait that cannot begin returns */
+    c->pulling = 1;
+    corio__stream_wait(L, rt, s, "receive", pull_k);
+    c->pulling = 0;
+    return pull_error(L);
+  }
+}
+
+
+static int pull_k(lua_State *L, int status, lua_KContext ctx) {
+  corio_rt *rt = RT_UPVALUE(L);
+  ws_conn *c = lua_touserdata(L, 1);
+  (void)status;
+  c->pulling = 0;
+  if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
+  if (c->ctx == NULL) return 0;               /* freed meanwhile */
+  struct stream *s = corio__stream_get(L, 2);
+  if (s == NULL) {
+    corio__push_error(L, "CLOSED", "receive", "stream is closed");
+    return pull_error(L);
+  }
+  return pull(L, rt, c, s);
+}
+
+
+/* conn:pull(stream) -> receive()'s step on a corio Stream, waiting as
+** the Stream's reader:
+**   data, opcode [, out]            a message (1 text, 2 binary)
+**   nil, true, out                  write out (pongs...), then pull again
+**   nil, false [, out]              a close arrived or the peer broke the
+**                                   protocol (state() says which)
+**   nil                             EOF, or the state was freed meanwhile
+**   nil, "error", err               what read() would raise: the Stream's
+**                                   error, CLOSED, CANCELLED, BUSY
+** out: the frames to write first.  Raises only for misuse (outside a
+** task; BUSY: another task is pulling) and memory. */
+static int c_pull(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  struct stream *s = corio__stream_get(L, 2);
+  lua_settop(L, 2);
+  if (s == NULL) {
+    if (!corio__is_stream(L, 2)) return luaL_typeerror(L, 2, STREAM_NAME);
+    corio__push_error(L, "CLOSED", "receive", "stream is closed");
+    return pull_error(L);
+  }
+  return pull(L, RT_UPVALUE(L), c, s);
+}
+
+
+/* conn:pulling() -> whether a task waits in conn:pull (it will read the
+** reply to a close). */
+static int c_pulling(lua_State *L) {
+  lua_pushboolean(L, check_conn(L)->pulling);
+  return 1;
+}
+
+
+/* conn:write(stream, opcode, data) -> nothing; false for text that is
+** not UTF-8, "type" when data is not a string: send()'s step on a corio
+** Stream.  A data frame goes out as
+** its header and data itself (a server's frames are not masked; a
+** client's are masked in the output buffer), with any frames still
+** pending before it, then waits as Stream:write does.  Nothing is sent
+** once a close was.  The caller checked the types. */
+static int c_write(lua_State *L) {
+  ws_conn *c = check_conn(L);
+  corio_rt *rt = RT_UPVALUE(L);
+  struct stream *s = corio__stream_check(L, 2, "send");
+  lua_Integer op = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME, 3,
+                "text or binary opcode expected");
+  if (lua_type(L, 4) != LUA_TSTRING) {
+    lua_pushliteral(L, "type");
+    return 1;
+  }
+  size_t len;
+  const char *p = lua_tolstring(L, 4, &len);
+  if (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  int r = ws__send(c, (int)op, p, len, 0);
+  if (r < 0) return luaL_error(L, "not enough memory");
+  if (r == 0) return 0;
+  uv_buf_t b[2];
+  b[0] = uv_buf_init(c->out, (unsigned int)c->outlen);
+  b[1] = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
+  c->outlen = 0;
+  corio__stream_send(L, s, b, c->server && len > 0 ? 2 : 1, "send");
+  if (c->outcap > 65536) {        /* one big message must not pin it */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
+  return corio__stream_write_wait(L, rt, s, "send");
+}
+
+/* }==================================================================== */
+
+
 /* conn:nofast() (tests): every frame through wslay from now on, as if
 ** the fast path did not exist; only before the first feed. */
 static int c_nofast(lua_State *L) {
@@ -292,6 +463,14 @@ static int l_key_ok(lua_State *L) {
   return 1;
 }
 
+/* is_stream(v) -> true for a corio Stream (open or not): WebSocket takes
+** conn:pull and conn:write on it, else reads and writes through v's
+** methods. */
+static int l_is_stream(lua_State *L) {
+  lua_pushboolean(L, corio__is_stream(L, 1));
+  return 1;
+}
+
 /* }==================================================================== */
 
 
@@ -303,6 +482,9 @@ int luaopen_corio__wslay(lua_State *L) {
     {"next", c_next},
     {"recv", c_recv},
     {"input", c_input},
+    {"pull", c_pull},
+    {"pulling", c_pulling},
+    {"write", c_write},
     {"nofast", c_nofast},
     {"take", c_take},
     {"send", c_send},
@@ -320,12 +502,15 @@ int luaopen_corio__wslay(lua_State *L) {
     {"accept_key", l_accept_key},
     {"random_key", l_random_key},
     {"key_ok", l_key_ok},
+    {"is_stream", l_is_stream},
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
   corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
-  lua_pop(L, 1);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);
+  lua_getfield(L, -2, "__index");
+  lua_setfield(L, -2, "Conn");    /* the methods, to call as functions */
+  lua_remove(L, -2);
   return 1;
 }

@@ -221,28 +221,71 @@ static int wslay_in(ws_conn *c, const char *p, size_t n) {
 }
 
 
+/* d = p XOR the 4-byte mask, 8 bytes at a time; d may be p. */
+static void unmask(char *d, const char *p, size_t n,
+                   const unsigned char *mask) {
+  uint32_t k4;
+  uint64_t k8;
+  memcpy(&k4, mask, 4);
+  k8 = ((uint64_t)k4 << 32) | k4;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    w ^= k8;
+    memcpy(d + i, &w, 8);
+  }
+  for (; i < n; i++) d[i] = (char)(p[i] ^ mask[i & 3]);
+}
+
+
+int ws__frame(const ws_conn *c, const char *b, size_t len, size_t *hlen,
+              uint64_t *plen) {
+  const unsigned char *h = (const unsigned char *)b;
+  if (len < 2) return WS_FR_NEED;
+  unsigned l7 = h[1] & 0x7f;
+  int masked = (h[1] & 0x80) != 0;
+  size_t hl = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+  if (len < hl) return WS_FR_NEED;
+  uint64_t pl = l7;
+  if (l7 == 126) pl = ((uint64_t)h[2] << 8) | h[3];
+  else if (l7 == 127) {
+    pl = 0;
+    for (int i = 2; i < 10; i++) pl = (pl << 8) | h[i];
+  }
+  *hlen = hl;
+  *plen = pl;
+  int op = h[0] & 0x0f, fin = (h[0] & 0x80) != 0;
+  int fast = fin && (h[0] & 0x70) == 0 && !c->frag
+    && (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
+    && masked == c->server && pl <= c->max
+    && pl <= WS_FAST_MAX && (l7 < 126 || (l7 == 126 && pl >= 126));
+  if (!fast) return WS_FR_SLOW;
+  return len - hl < pl ? WS_FR_NEED : WS_FR_FAST;
+}
+
+
+int ws__take_fast(const ws_conn *c, char *b, size_t hlen, size_t plen) {
+  const unsigned char *mask = c->server ? (const unsigned char *)b + hlen - 4
+                                        : NULL;
+  char *p = b + hlen;
+  if (mask) unmask(p, p, plen, mask);
+  if ((b[0] & 0x0f) == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, plen)) {
+    if (mask) unmask(p, p, plen, mask);       /* as it was, for wslay */
+    return 0;
+  }
+  return 1;
+}
+
+
 /* A fast frame's payload, unmasked into a queued message; 1 queued, 0
 ** not (invalid UTF-8: wslay will say so), -1 out of memory. */
 static int fast_msg(ws_conn *c, int op, const unsigned char *mask,
                     const char *p, size_t n) {
   ws_msg *m = malloc(sizeof(ws_msg) + n);
   if (m == NULL) return -1;
-  if (mask) {
-    uint32_t k4;
-    uint64_t k8;
-    memcpy(&k4, mask, 4);
-    k8 = ((uint64_t)k4 << 32) | k4;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      memcpy(&w, p + i, 8);
-      w ^= k8;
-      memcpy(m->data + i, &w, 8);
-    }
-    for (; i < n; i++) m->data[i] = (char)(p[i] ^ mask[i & 3]);
-  } else if (n) {
-    memcpy(m->data, p, n);
-  }
+  if (mask) unmask(m->data, p, n, mask);
+  else if (n) memcpy(m->data, p, n);
   if (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(m->data, n)) {
     free(m);
     return 0;
@@ -276,25 +319,13 @@ static ptrdiff_t scan(ws_conn *c, const char *b, size_t len) {
       c->slow_left = UINT64_MAX;       /* wslay has it all from now on */
       continue;
     }
-    if (avail < 2) break;
-    unsigned l7 = h[1] & 0x7f;
-    int masked = (h[1] & 0x80) != 0;
-    size_t hlen = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + (masked ? 4 : 0);
-    if (avail < hlen) break;
-    uint64_t plen = l7;
-    if (l7 == 126) plen = ((uint64_t)h[2] << 8) | h[3];
-    else if (l7 == 127) {
-      plen = 0;
-      for (int i = 2; i < 10; i++) plen = (plen << 8) | h[i];
-    }
+    size_t hlen;
+    uint64_t plen;
+    int fr = ws__frame(c, b + off, avail, &hlen, &plen);
+    if (fr == WS_FR_NEED) break;       /* wait for the rest */
     int op = h[0] & 0x0f, fin = (h[0] & 0x80) != 0;
-    int fast = fin && (h[0] & 0x70) == 0 && !c->frag
-      && (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
-      && masked == c->server && plen <= c->max
-      && plen <= WS_FAST_MAX && (l7 < 126 || (l7 == 126 && plen >= 126));
-    if (fast) {
-      if (avail - hlen < plen) break;  /* wait for the rest */
-      int r = fast_msg(c, op, masked ? h + hlen - 4 : NULL,
+    if (fr == WS_FR_FAST) {
+      int r = fast_msg(c, op, c->server ? h + hlen - 4 : NULL,
                        b + off + hlen, (size_t)plen);
       if (r < 0) return -1;
       if (r > 0) {

@@ -41,6 +41,7 @@ typedef struct ws_conn {
   int failed;                   /* the peer broke framing: 1002 sent */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
+  int pulling;                  /* ws.c: a task waits in conn:pull */
   uint64_t slow_left;           /* bytes of wslay's current frame to come */
   uint64_t max;                 /* max_message_size */
   char *held;                   /* the start of a frame not yet complete */
@@ -64,6 +65,22 @@ int ws__send(ws_conn *c, int opcode, const char *p, size_t n, int copy);
      sends p after c->out).  1 sent, 0 sending is over (a close was
      sent), -1 out of memory */
 int ws__utf8_ok(const char *p, size_t n);   /* RFC 3629, strict */
+
+/* Reading frames in place (ws.c on a Stream's buffer): what the frame
+** starting at b (len bytes there) is.  Only while nothing is held, queued
+** or half given to wslay (ws__direct). */
+enum {
+  WS_FR_NEED = 0,   /* its header or (for a fast frame) payload is short */
+  WS_FR_FAST,       /* a whole fast-path frame: *hlen + *plen bytes */
+  WS_FR_SLOW        /* anything else: wslay's (ws__feed) */
+};
+int ws__frame(const ws_conn *c, const char *b, size_t len, size_t *hlen,
+              uint64_t *plen);
+int ws__take_fast(const ws_conn *c, char *b, size_t hlen, size_t plen);
+  /* unmasks a WS_FR_FAST frame's payload in place; 1, or 0 (text that
+     is not UTF-8: b is left as it was, for ws__feed to reject) */
+#define ws__direct(c) ((c)->head == NULL && (c)->heldlen == 0 && \
+  (c)->slow_left == 0 && !(c)->nofast && !(c)->failed)
 void ws__pop(ws_conn *c);       /* drops c->head */
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef CORIO_NET_H
 #define CORIO_NET_H
 
+#include <stdint.h>      /* uint64_t */
 #include <sys/socket.h>  /* struct sockaddr_storage */
 
 #include "shared.h"    /* the core, and what modules offer each other */
@@ -120,7 +121,14 @@ typedef struct stream {
   void *fctx;                /* the filter's state */
 } stream;
 
+/* The userdata: a magic word (net__check_stream's cheap test, as in
+** bindings/http/ws.c: only this module makes userdata of this size that
+** start with it, and Lua cannot write into a userdata), then the stream,
+** NULL once closed and collected or moved to another userdata. */
+#define STREAM_MAGIC UINT64_C(0x636f72696f2d7374)
+
 typedef struct stream_ud {
+  uint64_t magic;            /* STREAM_MAGIC */
   stream *s;
 } stream_ud;
 
@@ -213,19 +221,21 @@ int net__listener_new(lua_State *L, corio_rt *rt, int fd, int family,
                       const char *unlink_path, int cbidx, int oidx);
   /* takes a listening fd; pushes a Listener [-0,+1] */
 
-/* Suspends t so that its undo hook can find `obj`: obj goes to index 1 of
-** the suspended C call as a light userdata.  A suspended coroutine keeps
-** the frame of the C function that yielded on its stack, untouched until
-** it is resumed, so the hook reads it back with net__wait_obj(t). */
+/* Suspends t so that its undo hook can find `obj`: obj goes on top of the
+** suspended C call's stack as a light userdata.  A suspended coroutine
+** keeps the frame of the C function that yielded on its stack, untouched
+** until it is resumed, and an undo hook runs only before the wake pushes
+** any value there, so the hook reads obj back with net__wait_obj(t).  The
+** slot is not among the results: the continuation counts only what the
+** wake pushed above it. */
 static inline int net__suspend(lua_State *L, corio_rt *rt, corio_task *t,
                                void *obj, corio_undo_fn undo) {
   lua_pushlightuserdata(L, obj);
-  lua_insert(L, 1);
   return corio__suspend(L, rt, t, undo);
 }
 
 static inline void *net__wait_obj(corio_task *t) {
-  return lua_touserdata(t->co, 1);
+  return lua_touserdata(t->co, -1);
 }
 
 /* True when L is a task's coroutine that may suspend here. */

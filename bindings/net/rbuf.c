@@ -119,6 +119,12 @@ int rreq_match(rreq *q, const char *p, size_t len, int eof, size_t *take,
       if (len == 0) return RM_NIL;
       *take = *consume = len;
       return RM_INCOMPLETE;
+    case RQ_WAIT:
+      if (len > q->n) {
+        *take = *consume = 0;
+        return RM_DATA;
+      }
+      return eof ? RM_NIL : RM_NEED;
     default:                                  /* RQ_LINE, _LINEKEEP, _UNTIL */
       return match_sep(q, p, len, eof, take, consume);
   }

@@ -37,7 +37,9 @@ enum {                   /* what a reader asks for */
   RQ_LINEKEEP,           /* read("L"): a line with its "\n" */
   RQ_ALL,                /* read("a"): everything up to EOF */
   RQ_EXACT,              /* readexactly(n) */
-  RQ_UNTIL               /* readuntil(sep): data up to and with sep */
+  RQ_UNTIL,              /* readuntil(sep): data up to and with sep */
+  RQ_WAIT                /* more than n bytes buffered, taking none (a
+                            parser reads them in place: corio._wslay) */
 };
 
 enum {                   /* what rreq_match found */
@@ -51,7 +53,7 @@ enum {                   /* what rreq_match found */
 
 typedef struct rreq {
   int kind;              /* RQ_* */
-  size_t n;              /* RQ_SOME, RQ_EXACT */
+  size_t n;              /* RQ_SOME, RQ_EXACT, RQ_WAIT */
   const char *sep;       /* RQ_UNTIL (not empty) */
   size_t seplen;
   size_t limit;          /* longest line / readuntil answer, sep included */

@@ -102,6 +102,7 @@ void net__update_ref(stream *s) {
 
 stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
   stream_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->magic = STREAM_MAGIC;
   ud->s = NULL;                               /* born closed */
   net__stream_metatable(L, rt);
   lua_setmetatable(L, -2);
@@ -250,13 +251,11 @@ static int close_begin(stream *s) {
 ** pointer compare (luaL_checkudata looks the metatable up by name). */
 stream *net__check_stream(lua_State *L, int idx, const char *op) {
   stream_ud *ud = lua_touserdata(L, idx);
-  if (ud == NULL || !lua_getmetatable(L, idx)) {
-    ud = luaL_checkudata(L, idx, STREAM_MT);
-  } else {
-    int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
-    lua_pop(L, 1);
-    if (!same) ud = luaL_checkudata(L, idx, STREAM_MT);
-  }
+  /* Two API calls instead of a metatable fetch and compare: on every
+  ** read and write (a light userdata's length is 0). */
+  if (ud == NULL || lua_rawlen(L, idx) != sizeof *ud ||
+      ud->magic != STREAM_MAGIC)
+    ud = luaL_checkudata(L, idx, STREAM_MT);  /* raises */
   stream *s = ud->s;
   if (s == NULL || (s->flags & SF_CLOSED))
     corio__error(L, "CLOSED", op, "stream is closed");
@@ -384,6 +383,7 @@ stream_ud *net__stream_rebind(lua_State *L, int idx) {
   if (s->reader || s->nww)
     corio__error(L, "BUSY", "upgrade", "a task is waiting on this stream");
   stream_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->magic = STREAM_MAGIC;
   ud->s = NULL;
   net__stream_metatable(L, s->rt);
   lua_setmetatable(L, -2);
@@ -420,7 +420,6 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
     {"__tostring", stream_tostring},
     {NULL, NULL}
   };
-  /* The metatable is every method's upvalue 2: the fast self check. */
   if (!corio__newclass(L, rt, STREAM_MT, methods, meta, NULL)) return;
   corio__addmethods(L, rt, net__read_methods, NULL);
   corio__addmethods(L, rt, net__write_methods, NULL);

@@ -76,7 +76,8 @@ static int push_answer(lua_State *L, stream *s, int r, const char *p,
                        size_t take) {
   switch (r) {
     case RM_DATA:
-      lua_pushlstring(L, p, take);
+      if (s->rq.kind == RQ_WAIT) lua_pushboolean(L, 1);  /* no string */
+      else lua_pushlstring(L, p, take);
       return 1;
     case RM_NIL:
       lua_pushnil(L);
@@ -379,6 +380,91 @@ static int stream_lines(lua_State *L) {
   lua_insert(L, 1);
   lua_pushcclosure(L, lines_iter, n + 1);
   return 1;
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** Reading in place, for another module's parser (bindings/shared.h)
+** ===================================================================== */
+
+stream *corio__stream_check(lua_State *L, int idx, const char *op) {
+  return net__check_stream(L, idx, op);
+}
+
+
+stream *corio__stream_get(lua_State *L, int idx) {
+  stream_ud *ud = lua_touserdata(L, idx);
+  if (ud == NULL || lua_rawlen(L, idx) != sizeof *ud ||
+      ud->magic != STREAM_MAGIC)
+    ud = luaL_testudata(L, idx, STREAM_MT);
+  stream *s = ud ? ud->s : NULL;
+  return s == NULL || (s->flags & SF_CLOSED) ? NULL : s;
+}
+
+
+int corio__is_stream(lua_State *L, int idx) {
+  return luaL_testudata(L, idx, STREAM_MT) != NULL;
+}
+
+
+char *corio__stream_peek(stream *s, size_t *len, int *eof) {
+  *len = s->rb.len;
+  *eof = (s->flags & SF_EOF) != 0;
+  return rbuf_data(&s->rb);
+}
+
+
+void corio__stream_consume(stream *s, size_t n) {
+  rbuf_consume(&s->rb, n);
+  if (s->flags & SF_RSTART) net__rd_want(s);  /* read ahead again */
+}
+
+
+/* The stream is on top of the suspended frame, as net__suspend leaves
+** it, for read_undo; ctx is the top below it. */
+int corio__stream_wait(lua_State *L, corio_rt *rt, stream *s,
+                       const char *op, lua_KFunction k) {
+  if (s->reader) {
+    corio__push_error(L, "BUSY", op, "another task is reading this "
+                      "stream");
+    return -1;
+  }
+  if (s->rerr) {
+    net__push_ioerror(L, s, s->rerr, op);
+    return -1;
+  }
+  if (corio__take_cancel(L, rt)) return -1;
+  corio_task *t = corio__check_await(L, rt, op);
+  /* A parser waits between small messages: it keeps the smallest buffer
+  ** (1 KiB), not a malloc and a free for every message. */
+  if (s->rb.len == 0 && s->rb.cap > 1024) rbuf_free(&s->rb);
+  rreq q = {RQ_WAIT, s->rb.len, NULL, 0, s->limit, 0};
+  s->rq = q;
+  s->flags |= SF_RSTART;
+  s->reader = t;
+  if (net__rd_want(s) != 0) {
+    s->reader = NULL;
+    net__push_ioerror(L, s, s->rerr, op);
+    return -1;
+  }
+  net__update_ref(s);
+  int base = lua_gettop(L);
+  lua_pushlightuserdata(L, s);
+  return corio__suspend_k(L, rt, t, read_undo, base, k);
+}
+
+
+int corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx) {
+  int base = (int)ctx;
+  if (corio__resumed(L, rt, base + 1, 0) < 0) {  /* base, slot, .., err */
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return -1;
+  }
+  lua_settop(L, base);
+  return 0;
 }
 
 /* }==================================================================== */

@@ -233,30 +233,21 @@ int net__send_raw(stream *s, const char *p, size_t len) {
 }
 
 
-/* Sends or queues arguments 2..top; raises on a closed stream, after a
-** shutdown and on a (sticky) write error. */
-static void write_args(lua_State *L, stream *s, const char *op) {
-  int n = lua_gettop(L) - 1;
-  uv_buf_t bufv[WMAX], *bufs = bufv;
-  size_t total = 0;
-  for (int i = 2; i <= n + 1; i++) luaL_checklstring(L, i, NULL);
-  if (n > WMAX) {
-    lua_concat(L, n);
-    n = 1;
-  }
+/* Raises if s cannot be written: after a shutdown, on a (sticky) write
+** error. */
+static void check_writable(lua_State *L, stream *s, const char *op) {
   if (s->flags & SF_SHUT)
     corio__error(L, "CLOSED", op, "stream was shut down for writing");
   if (s->werr) {
     net__push_ioerror(L, s, s->werr, op);
     lua_error(L);
   }
-  for (int i = 0; i < n; i++) {
-    size_t len;
-    const char *p = lua_tolstring(L, i + 2, &len);
-    bufs[i].base = (char *)(uintptr_t)p;
-    bufs[i].len = len;
-    total += len;
-  }
+}
+
+
+/* Sends or queues the n bufs (total bytes; sidx as for queue_write). */
+static void write_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
+                       size_t total, int sidx, const char *op) {
   if (total == 0) return;
   if (s->filt) {
     int r = s->filt->write(s, bufs, n);
@@ -289,11 +280,35 @@ static void write_args(lua_State *L, stream *s, const char *op) {
       corio__uverror(L, r, op, NULL);
     }
   }
-  int r = queue_write(L, s, bufs, n, total, n == 1 ? lua_gettop(L) : 0);
+  int r = queue_write(L, s, bufs, n, total, n == 1 ? sidx : 0);
   if (r != 0) {
     if (!s->werr) s->werr = r;
     corio__uverror(L, r, op, NULL);
   }
+}
+
+
+/* Sends or queues arguments 2..top; raises on a closed stream, after a
+** shutdown and on a (sticky) write error. */
+static void write_args(lua_State *L, stream *s, const char *op) {
+  int top = lua_gettop(L), n = top - 1;
+  uv_buf_t bufs[WMAX];
+  size_t total = 0;
+  if (n > WMAX) {                             /* one string of them all */
+    for (int i = 2; i <= top; i++) luaL_checklstring(L, i, NULL);
+    lua_concat(L, n);
+    n = 1;
+    top = 2;
+  }
+  for (int i = 0; i < n; i++) {               /* checked and taken at once */
+    size_t len;
+    const char *p = luaL_checklstring(L, i + 2, &len);
+    bufs[i].base = (char *)(uintptr_t)p;
+    bufs[i].len = len;
+    total += len;
+  }
+  check_writable(L, s, op);
+  write_bufs(L, s, bufs, n, total, top, op);
 }
 
 
@@ -318,6 +333,26 @@ static int stream_write(lua_State *L) {
   corio_task *t = corio__check_await(L, rt, "write");
   add_waiter(L, s, t, s->lwm);
   return await_k(L, rt, s, &waiter_undo_box, write_k);
+}
+
+
+static int none_k(lua_State *L, int status, lua_KContext ctx);
+
+void corio__stream_send(lua_State *L, stream *s, uv_buf_t *bufs, int n,
+                        const char *op) {
+  size_t total = 0;
+  check_writable(L, s, op);
+  for (int i = 0; i < n; i++) total += bufs[i].len;
+  write_bufs(L, s, bufs, n, total, 0, op);    /* copies what must wait */
+}
+
+
+int corio__stream_write_wait(lua_State *L, corio_rt *rt, stream *s,
+                             const char *op) {
+  if (s->wq <= s->hwm || !net__can_wait(L, rt)) return 0;
+  corio_task *t = corio__check_await(L, rt, op);
+  add_waiter(L, s, t, s->lwm);
+  return await_k(L, rt, s, &waiter_undo_box, none_k);
 }
 
 
