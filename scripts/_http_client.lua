@@ -138,7 +138,10 @@ local function checkout(cl, u, o)
     error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
   end
   cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
-  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx }, false
+  -- one response parser per connection: it reads each head and goes on
+  -- with a chunked body (bindings/http/head.c)
+  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx,
+    p = C.parser("response") }, false
 end
 
 local function discard(cl, c)
@@ -247,24 +250,27 @@ local function write_request(c, method, u, h, src, len, o)
   end
 end
 
--- read heads until a final one (1xx are skipped)
-local function read_final(c, o)
-  while true do
+-- read heads until a final one: 1xx are skipped, at most MAX_1XX of
+-- them (a peer sending 100 Continue forever would hold the exchange)
+local MAX_1XX = 10
+local function read_final(c, o, method)
+  for _ = 0, MAX_1XX do
     local block = c.r:head(o.max_header_size)
     if not block then
       error(Error("ECONNRESET", "connection closed before the response", { op = "http" }), 0)
     end
-    local status, reason, minor, fields = C.parse_head(block, "response", o.max_headers)
+    local status, reason, minor, names, values = c.p:response(block, o.max_headers, method == "HEAD")
     if not status then error(perror(reason, minor), 0) end
     if status >= 200 or status == 101 then
-      return status, reason, minor, msg.headers_from_fields(fields)
+      return status, reason, minor, msg.headers_from_lists(names, values)
     end
   end
+  error(perror(502, ("more than %d informational (1xx) responses"):format(MAX_1XX), { op = "http" }), 0)
 end
 
 local function send_and_read(c, method, u, h, src, len, o)
   write_request(c, method, u, h, src, len, o)
-  return read_final(c, o)
+  return read_final(c, o, method)
 end
 
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
@@ -399,10 +405,9 @@ function Client:request(method, url, opts)
         if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
       end,
       inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
+      decoder = kind == "chunked" and c.p or nil,
     })
     if kind == "none" then
-      res._body.done = false
-      res._body.done = true
       if keep then checkin(self, c) else discard(self, c) end
     end
     if not (follow and loc and (status == 301 or status == 302 or status == 303

@@ -337,6 +337,22 @@ describe("http server hardening", function()
     end)
   end)
 
+  it("a trailer named Transfer-Encoding, read apart from the body's end, is dropped", function()
+    -- http-parser clears its chunked flag on that trailer: the body's
+    -- state is corio's own (regression: the next read raised)
+    with_server(echo, nil, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+        "3\r\nabc\r\n0\r\nTransfer-Encoding: gzip\r\n")
+      corio.sleep(0.1)
+      s:write("\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      assert.equal(2, select(2, out:gsub("HTTP/1%.1 200", "")), out)
+      assert.truthy(out:find("\r\n\r\nabcHTTP/1.1 200", 1, true), out)
+    end)
+  end)
+
   it("a chunked body past max_body_size gets 413", function()
     with_server(echo, { max_body_size = 10 }, function(_, port)
       local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n" ..
@@ -450,6 +466,103 @@ describe("http client errors", function()
     cl:close()
     srv:close()
     srv:wait_closed()
+  end)
+end)
+
+-- A scripted origin over corio.net: each request's path picks the canned
+-- bytes to answer (a string, or a function(stream) writing them); counts
+-- the connections it accepted.  fn(base, client, stats) runs against it.
+local function with_raw_origin(answers, fn)
+  local stats = { conns = 0, paths = {} }
+  local srv = net.serve("127.0.0.1", 0, function(s)
+    stats.conns = stats.conns + 1
+    while true do
+      local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+      if not ok or not head then break end
+      local path = head:match("^%u+ (%S+)")
+      stats.paths[#stats.paths + 1] = path
+      local a = answers[path] or "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+      if type(a) == "function" then a(s, head) else s:write(a) end
+    end
+    s:close()
+  end)
+  local _, port = srv:address()
+  local cl = http.client()
+  local ok, err = pcall(fn, "http://127.0.0.1:" .. port, cl, stats)
+  cl:close()
+  srv:close()
+  for t in pairs(srv._tasks) do t:cancel() end
+  srv:wait_closed()
+  if not ok then error(err, 0) end
+end
+
+describe("http client response quirks", function()
+  it("204 and 304 with a Content-Length and HEAD with chunked fields have no body; the connection goes on", function()
+    local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    with_raw_origin({
+      ["/204"] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+      ["/304"] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+      ["/304c"] = "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ["/head"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ["/ok"] = ok,
+    }, function(base, cl, stats)
+      for _, p in ipairs({ "/204", "/ok", "/304", "/ok", "/304c", "/ok" }) do
+        local r = cl:get(base .. p)
+        assert.equal(p == "/ok" and "ok" or "", r:body())
+      end
+      local r = cl:head(base .. "/head")
+      assert.equal("chunked", r.headers["transfer-encoding"])
+      assert.equal("", r:body())
+      assert.equal("ok", cl:get(base .. "/ok"):body())
+      -- each answer framed right: one connection served all nine
+      assert.equal(1, stats.conns)
+    end)
+  end)
+
+  it("skips up to 10 informational responses; an 11th is HTTP_PROTOCOL", function()
+    local final = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone"
+    with_raw_origin({
+      ["/ten"] = ("HTTP/1.1 100 Continue\r\n\r\n"):rep(9) ..
+        "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" .. final,
+      ["/eleven"] = ("HTTP/1.1 102 Processing\r\n\r\n"):rep(11) .. final,
+    }, function(base, cl)
+      local r = cl:get(base .. "/ten")
+      assert.equal(200, r.status)
+      assert.is_nil(r.headers.link)
+      assert.equal("done", r:body())
+      local err = errof(cl.get, cl, base .. "/eleven")
+      assert.equal("HTTP_PROTOCOL", err.code)
+      assert.matches("informational", err.message)
+    end)
+  end)
+
+  it("decodes a chunked response trickled a byte at a time with its head's parser, then the next one", function()
+    local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+      "4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n" ..
+      "Transfer-Encoding: gzip\r\n\r\n"
+    with_raw_origin({
+      ["/slow"] = function(s)
+        for i = 1, #chunked do s:write(chunked:sub(i, i)) corio.yield() end
+      end,
+      ["/fast"] = chunked,
+      ["/bad"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+    }, function(base, cl, stats)
+      local want = "Wikipedia in \r\n\r\nchunks."
+      assert.equal(want, cl:get(base .. "/slow"):body())
+      assert.equal(want, cl:get(base .. "/fast"):body())
+      local r = cl:get(base .. "/slow")
+      local parts = {}
+      while true do
+        local d = r:read(5)
+        if not d then break end
+        parts[#parts + 1] = d
+      end
+      assert.equal(want, table.concat(parts))
+      assert.equal(1, stats.conns)
+      -- chunk data not followed by CRLF: refused, not smuggled
+      r = cl:get(base .. "/bad")
+      assert.equal("HTTP_PROTOCOL", errof(r.body, r).code)
+    end)
   end)
 end)
 
