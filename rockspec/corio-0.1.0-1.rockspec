@@ -19,9 +19,16 @@ servers, UDP, DNS, files, processes, signals and thread/process executors.
 `require "corio"` in lua5.4, or the corio binary.]],
 }
 dependencies = { "lua >= 5.4, < 5.5" }
+-- Every library corio.so links (tools/check-rock.sh compares this list
+-- with the NEEDED entries of build/corio.so).
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
+  LIBCRYPTO = { header = "openssl/sha.h", library = "crypto" },
   HTTP_PARSER = { header = "http_parser.h", library = "http_parser" },
+  WSLAY = { header = "wslay/wslay.h", library = "wslay" },
+  ZLIB = { header = "zlib.h", library = "z" },
+  LUA_CJSON = { header = "lua5.4/lua-cjson.h", library = "lua5.4-cjson" },
 }
 build = {
   type = "make",

@@ -16,12 +16,15 @@ local M = {}
 --- "chunked", "close" (to EOF) or "none".  opts: limit (bytes; past it
 --- HTTP_PROTOCOL 413 / LIMIT), on_first (called before the first read:
 --- 100-continue), on_done (called once the body was read to its end),
---- inflate (a zlib inflater), decoder (the http_parser that parsed the
---- head, for a chunked body; else a fresh chunk decoder).
+--- inflate (a zlib inflater), decoder (for a chunked body: the parser
+--- that read the head, which goes on with the body).
 function M.new(r, kind, n, opts)
   opts = opts or {}
   local dec
-  if kind == "chunked" then dec = opts.decoder or C.chunk_decoder() end
+  if kind == "chunked" then
+    dec = opts.decoder
+    assert(dec, "a chunked body needs the parser of its head")
+  end
   return { r = r, kind = kind, left = n or 0, done = kind == "none" or (kind == "length" and n == 0),
     total = 0, opts = opts, started = false, pending = nil, dec = dec }
 end

@@ -22,7 +22,7 @@ M.DEFAULTS = {
   timeout = 300, connect_timeout = 30, read_timeout = 60,
   max_redirects = 10, decompress = true,
   max_header_size = 65536, max_headers = 100,
-  max_connections = 100, max_per_host = 0, max_idle_per_host = 8, idle_timeout = 90,
+  max_connections = 100, max_per_host = 0, max_idle_per_host = 100, idle_timeout = 90,
 }
 
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
@@ -92,7 +92,7 @@ function M.client(opts)
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
   return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false,
-    urls = {}, nurls = 0 }, Client)
+    urls = {}, nurls = 0, waiters = {} }, Client)
 end
 
 -- The pool key: scheme, host, port, and for https the TLS context's
@@ -124,37 +124,106 @@ local function key(cl, u, o)
 end
 M.pool_key = key
 
--- an idle connection for u, or a new one (reused: true when from the pool)
-local function checkout(cl, u, o)
-  local k, ctx = key(cl, u, o)
-  local list = cl.idle[k]
-  while list and #list > 0 do
-    local c = table.remove(list)
-    if core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
-      return c, true
+-- A connection slot may have come free (a connection closed or went
+-- idle): the first request waiting for one looks again.
+local function wake(cl)
+  local w = cl.waiters
+  while #w > 0 do
+    local f = table.remove(w, 1)
+    if not f:done() then f:set_result(true) return end
+  end
+end
+
+-- Closes the idle connection unused the longest, whatever its origin;
+-- false when none is idle.  Idle connections never hold a new request
+-- back from max_connections.
+local function evict_idle(cl)
+  local oldest, ok
+  for k, list in pairs(cl.idle) do
+    local c = list[1]            -- lists grow at the end: [1] is the oldest
+    if c and (not oldest or c.since < oldest.since) then oldest, ok = c, k end
+  end
+  if not oldest then return false end
+  table.remove(cl.idle[ok], 1)
+  oldest.gone = true
+  pcall(oldest.s.abort, oldest.s)
+  cl.open = cl.open - 1
+  cl.per[ok] = cl.per[ok] - 1
+  return true
+end
+
+-- Waits (FIFO) until a slot may be free, at most until the exchange's
+-- deadline: TIMEOUT, like Go's MaxConnsPerHost and aiohttp's limit.  A
+-- request woken that found the slot taken again waits at the front.
+local function wait_slot(cl, deadline, again)
+  local f = core.future()
+  local w = cl.waiters
+  table.insert(w, again and 1 or #w + 1, f)
+  local left = deadline and deadline - core.now() or nil
+  if left and left <= 0 then left = 0 end
+  local ok, err = pcall(compose.timeout, left, f.await, f)
+  if not ok then
+    for i = #w, 1, -1 do if w[i] == f then table.remove(w, i) end end
+    -- a slot handed to us while we were leaving goes to the next one
+    if f:done() and not f:cancelled() then wake(cl) end
+    if type(err) == "table" and err.code == "TIMEOUT" then
+      err = Error("TIMEOUT", "no free connection in the pool before the deadline", { op = "http" })
     end
-    c.s:abort()
-    cl.open = cl.open - 1
-    cl.per[k] = cl.per[k] - 1
+    error(err, 0)
   end
-  if cl.open >= cl.o.max_connections or (cl.o.max_per_host > 0 and (cl.per[k] or 0) >= cl.o.max_per_host) then
-    error(Error("LIMIT", "too many open connections", { op = "http", host = u.host, port = u.port }), 0)
+end
+
+-- an idle connection for u, or a new one (reused: true when from the pool)
+local function checkout(cl, u, o, deadline)
+  local k, ctx = key(cl, u, o)
+  local waited = false
+  while true do
+    local list = cl.idle[k]
+    while list and #list > 0 do
+      local c = table.remove(list)
+      if core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
+        return c, true
+      end
+      c.gone = true
+      c.s:abort()
+      cl.open = cl.open - 1
+      cl.per[k] = cl.per[k] - 1
+    end
+    if cl.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
+    local host_full = cl.o.max_per_host > 0 and (cl.per[k] or 0) >= cl.o.max_per_host
+    if not host_full and (cl.open < cl.o.max_connections or evict_idle(cl)) then break end
+    wait_slot(cl, deadline, waited)
+    waited = true
   end
-  local s
+  if u.scheme ~= "https" and u.scheme ~= "http" then
+    error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
+  end
+  -- the slot is taken before connecting: requests that check the limit
+  -- while this one connects see it
+  cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
+  -- connecting never outlasts the exchange's deadline
+  local ct = o.connect_timeout
+  if deadline and deadline - core.now() < ct then ct = math.max(0, deadline - core.now()) end
+  local ok, s
   if u.scheme == "https" then
     -- corio.tls verifies the peer against the system CAs (or opts.tls)
     local tls = require "corio.tls"
     local t = {}
     if type(o.tls) == "table" then for kk, v in pairs(o.tls) do t[kk] = v end end
     t.context = ctx
-    s = compose.timeout(o.connect_timeout, tls._connect_for, u.host, u.port, { tls = t })
-  elseif u.scheme == "http" then
-    s = compose.timeout(o.connect_timeout, net.connect, u.host, u.port)
+    ok, s = pcall(compose.timeout, ct, tls._connect_for, u.host, u.port, { tls = t })
   else
-    error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
+    ok, s = pcall(compose.timeout, ct, net.connect, u.host, u.port)
   end
-  cl.open, cl.per[k] = cl.open + 1, (cl.per[k] or 0) + 1
-  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx }, false
+  if not ok then
+    cl.open, cl.per[k] = cl.open - 1, cl.per[k] - 1
+    if #cl.waiters > 0 then wake(cl) end
+    error(s, 0)
+  end
+  -- one response parser per connection: it reads each head and goes on
+  -- with a chunked body (bindings/http/head.c)
+  return { s = s, r = msg.new_reader(s, o.read_timeout), k = k, ctx = ctx,
+    p = C.parser("response") }, false
 end
 
 local function discard(cl, c)
@@ -163,6 +232,7 @@ local function discard(cl, c)
   pcall(c.s.abort, c.s)
   cl.open = cl.open - 1
   cl.per[c.k] = cl.per[c.k] - 1
+  if #cl.waiters > 0 then wake(cl) end
 end
 
 local function checkin(cl, c)
@@ -173,6 +243,7 @@ local function checkin(cl, c)
   c.since = core.now()
   c.r.deadline = nil
   list[#list + 1] = c
+  if #cl.waiters > 0 then wake(cl) end
 end
 
 function Client:close()
@@ -181,6 +252,10 @@ function Client:close()
     for _, c in ipairs(list) do discard(self, c) end
   end
   self.idle = {}
+  -- requests waiting for a slot give up (CLOSED)
+  local w = self.waiters
+  self.waiters = {}
+  for _, f in ipairs(w) do if not f:done() then f:set_result(true) end end
 end
 Client.__close = Client.close
 
@@ -263,29 +338,32 @@ local function write_request(c, method, u, h, src, len, o)
   end
 end
 
--- read heads until a final one (1xx are skipped)
-local function read_final(c, o)
-  while true do
+-- read heads until a final one: 1xx are skipped, at most MAX_1XX of
+-- them (a peer sending 100 Continue forever would hold the exchange)
+local MAX_1XX = 10
+local function read_final(c, o, method)
+  for _ = 0, MAX_1XX do
     local block = c.r:head(o.max_header_size)
     if not block then
       error(Error("ECONNRESET", "connection closed before the response", { op = "http" }), 0)
     end
-    local status, reason, minor, fields = C.parse_head(block, "response", o.max_headers)
+    local status, reason, minor, names, values = c.p:response(block, o.max_headers, method == "HEAD")
     if not status then error(perror(reason, minor), 0) end
     if status >= 200 or status == 101 then
-      return status, reason, minor, msg.headers_from_fields(fields)
+      return status, reason, minor, msg.headers_from_lists(names, values)
     end
   end
+  error(perror(502, ("more than %d informational (1xx) responses"):format(MAX_1XX), { op = "http" }), 0)
 end
 
 local function send_and_read(c, method, u, h, src, len, o)
   write_request(c, method, u, h, src, len, o)
-  return read_final(c, o)
+  return read_final(c, o, method)
 end
 
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
   for attempt = 1, 2 do
-    local c, reused = checkout(cl, u, o)
+    local c, reused = checkout(cl, u, o, deadline)
     c.r.deadline = deadline
     c.r.read_timeout = o.read_timeout
     local before = c.r.got
@@ -416,10 +494,9 @@ function Client:request(method, url, opts)
         if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
       end,
       inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
+      decoder = kind == "chunked" and c.p or nil,
     })
     if kind == "none" then
-      res._body.done = false
-      res._body.done = true
       if keep then checkin(self, c) else discard(self, c) end
     end
     if not (follow and loc and (status == 301 or status == 302 or status == 303

@@ -102,17 +102,6 @@ local function own_o(self)
   return o
 end
 
--- from the parser's flat list (names already lowercase)
-function M.headers_from_fields(fields)
-  local h = setmetatable({ _n = {}, _v = {}, _o = {} }, Headers)
-  local j = 0
-  for i = 1, #fields, 2 do
-    j = j + 1
-    h._n[j], h._v[j], h._o[j] = fields[i], fields[i + 1], fields[i]
-  end
-  return h
-end
-
 function methods.get_all(self, name)
   name = name:lower()
   local out = {}

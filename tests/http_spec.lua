@@ -337,6 +337,22 @@ describe("http server hardening", function()
     end)
   end)
 
+  it("a trailer named Transfer-Encoding, read apart from the body's end, is dropped", function()
+    -- http-parser clears its chunked flag on that trailer: the body's
+    -- state is corio's own (regression: the next read raised)
+    with_server(echo, nil, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+        "3\r\nabc\r\n0\r\nTransfer-Encoding: gzip\r\n")
+      corio.sleep(0.1)
+      s:write("\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      assert.equal(2, select(2, out:gsub("HTTP/1%.1 200", "")), out)
+      assert.truthy(out:find("\r\n\r\nabcHTTP/1.1 200", 1, true), out)
+    end)
+  end)
+
   it("a chunked body past max_body_size gets 413", function()
     with_server(echo, { max_body_size = 10 }, function(_, port)
       local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n" ..
@@ -450,6 +466,284 @@ describe("http client errors", function()
     cl:close()
     srv:close()
     srv:wait_closed()
+  end)
+end)
+
+-- A scripted origin over corio.net: each request's path picks the canned
+-- bytes to answer (a string, or a function(stream) writing them); counts
+-- the connections it accepted.  fn(base, client, stats) runs against it.
+local function with_raw_origin(answers, fn)
+  local stats = { conns = 0, paths = {} }
+  local srv = net.serve("127.0.0.1", 0, function(s)
+    stats.conns = stats.conns + 1
+    while true do
+      local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+      if not ok or not head then break end
+      local path = head:match("^%u+ (%S+)")
+      stats.paths[#stats.paths + 1] = path
+      local a = answers[path] or "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+      if type(a) == "function" then a(s, head) else s:write(a) end
+    end
+    s:close()
+  end)
+  local _, port = srv:address()
+  local cl = http.client()
+  local ok, err = pcall(fn, "http://127.0.0.1:" .. port, cl, stats)
+  cl:close()
+  srv:close()
+  for t in pairs(srv._tasks) do t:cancel() end
+  srv:wait_closed()
+  if not ok then error(err, 0) end
+end
+
+describe("http client response quirks", function()
+  it("204 and 304 with a Content-Length and HEAD with chunked fields have no body; the connection goes on", function()
+    local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    with_raw_origin({
+      ["/204"] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+      ["/304"] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+      ["/304c"] = "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ["/head"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      ["/ok"] = ok,
+    }, function(base, cl, stats)
+      for _, p in ipairs({ "/204", "/ok", "/304", "/ok", "/304c", "/ok" }) do
+        local r = cl:get(base .. p)
+        assert.equal(p == "/ok" and "ok" or "", r:body())
+      end
+      local r = cl:head(base .. "/head")
+      assert.equal("chunked", r.headers["transfer-encoding"])
+      assert.equal("", r:body())
+      assert.equal("ok", cl:get(base .. "/ok"):body())
+      -- each answer framed right: one connection served all nine
+      assert.equal(1, stats.conns)
+    end)
+  end)
+
+  it("skips up to 10 informational responses; an 11th is HTTP_PROTOCOL", function()
+    local final = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone"
+    with_raw_origin({
+      ["/ten"] = ("HTTP/1.1 100 Continue\r\n\r\n"):rep(9) ..
+        "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" .. final,
+      ["/eleven"] = ("HTTP/1.1 102 Processing\r\n\r\n"):rep(11) .. final,
+    }, function(base, cl)
+      local r = cl:get(base .. "/ten")
+      assert.equal(200, r.status)
+      assert.is_nil(r.headers.link)
+      assert.equal("done", r:body())
+      local err = errof(cl.get, cl, base .. "/eleven")
+      assert.equal("HTTP_PROTOCOL", err.code)
+      assert.matches("informational", err.message)
+    end)
+  end)
+
+  it("decodes a chunked response trickled a byte at a time with its head's parser, then the next one", function()
+    local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+      "4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n" ..
+      "Transfer-Encoding: gzip\r\n\r\n"
+    with_raw_origin({
+      ["/slow"] = function(s)
+        for i = 1, #chunked do s:write(chunked:sub(i, i)) corio.yield() end
+      end,
+      ["/fast"] = chunked,
+      ["/bad"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+    }, function(base, cl, stats)
+      local want = "Wikipedia in \r\n\r\nchunks."
+      assert.equal(want, cl:get(base .. "/slow"):body())
+      assert.equal(want, cl:get(base .. "/fast"):body())
+      local r = cl:get(base .. "/slow")
+      local parts = {}
+      while true do
+        local d = r:read(5)
+        if not d then break end
+        parts[#parts + 1] = d
+      end
+      assert.equal(want, table.concat(parts))
+      assert.equal(1, stats.conns)
+      -- chunk data not followed by CRLF: refused, not smuggled
+      r = cl:get(base .. "/bad")
+      assert.equal("HTTP_PROTOCOL", errof(r.body, r).code)
+    end)
+  end)
+end)
+
+describe("http client pool", function()
+  it("a connection goes back to the pool only once its body was read to the end", function()
+    local peers = {}
+    with_server(function(req)
+      peers[#peers + 1] = req.peer.port
+      return 200, {}, ("x"):rep(100000)
+    end, nil, function(base, _, cl)
+      local r = cl:get(base .. "/")
+      assert.equal("xxxxx", r:read(5))
+      -- r's connection is busy: the next request takes another one
+      assert.equal(100000, #cl:get(base .. "/"):body())
+      r:close()   -- closed early: its connection is closed, not pooled
+      assert.equal(100000, #cl:get(base .. "/"):body())
+      assert.equal(3, #peers)
+      assert.equal(peers[2], peers[3])
+      assert.not_equal(peers[1], peers[2])
+    end)
+  end)
+
+  it("max_connections: more requests wait for a slot; idle ones are closed to make room; the deadline bounds the wait", function()
+    local inside, most, release = 0, 0, corio.future()
+    local peers = {}
+    with_server(function(req)
+      peers[req.peer.port] = true
+      inside = inside + 1
+      most = math.max(most, inside)
+      if req.path == "/hold" then release:await() end
+      inside = inside - 1
+      return 200, {}, req.path
+    end, nil, function(base, port)
+      local cl <close> = http.client({ max_connections = 2 })
+      local tasks = {}
+      for i = 1, 5 do
+        tasks[i] = corio.spawn(function() return cl:get(base .. "/hold"):body() end)
+      end
+      for _ = 1, 20 do corio.yield() end
+      assert.equal(2, inside)
+      -- the pool is full of busy connections: a short deadline runs out
+      local err = errof(cl.get, cl, base .. "/x", { timeout = 0.2 })
+      assert.equal("TIMEOUT", err.code)
+      release:set_result(true)
+      for i = 1, 5 do assert.equal("/hold", tasks[i]:await()) end
+      assert.equal(2, most)
+      -- two idle connections to 127.0.0.1; another origin (localhost)
+      -- closes the older one instead of waiting
+      local r = corio.wait_for(function() return cl:get("http://localhost:" .. port .. "/other") end, 20)
+      assert.equal("/other", r:body())
+      assert.equal(2, cl.open)
+    end)
+  end)
+
+  it("retries only idempotent requests, once, and only before any response byte", function()
+    local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    local function count(stats, p)
+      local n = 0
+      for _, q in ipairs(stats.paths) do if q == p then n = n + 1 end end
+      return n
+    end
+    with_raw_origin({
+      ["/ok"] = ok,
+      ["/drop"] = function(s) s:close() end,
+      ["/partial"] = function(s) s:write("HTTP/1.1 200 OK\r\nContent-Le") s:close() end,
+    }, function(base, cl, stats)
+      -- GET on a reused connection that closes: retried once on a new
+      -- one, which closes too: the error comes out
+      assert.equal("ok", cl:get(base .. "/ok"):body())
+      errof(cl.get, cl, base .. "/drop")
+      assert.equal(2, count(stats, "/drop"))
+      -- POST is not idempotent: never retried
+      assert.equal("ok", cl:get(base .. "/ok"):body())
+      errof(cl.post, cl, base .. "/drop", "data")
+      assert.equal(3, count(stats, "/drop"))
+      -- a response byte arrived: not retried
+      assert.equal("ok", cl:get(base .. "/ok"):body())
+      errof(cl.get, cl, base .. "/partial")
+      assert.equal(1, count(stats, "/partial"))
+    end)
+  end)
+
+  it("redirects: Cookie and Authorization dropped when the port or scheme changes; POST not followed by default", function()
+    local seen = {}
+    local other = http.serve("127.0.0.1", 0, function(req)
+      seen[#seen + 1] = { req.headers.cookie or "-", req.headers.authorization or "-" }
+      return 200, {}, "other"
+    end)
+    local _, oport = other:address()
+    with_server(function(req)
+      if req.path == "/same" then
+        seen[#seen + 1] = { req.headers.cookie or "-", req.headers.authorization or "-" }
+        return 200, {}, "same"
+      end
+      if req.path == "/to-same" then return 302, { location = "/same" }, "" end
+      if req.path == "/scheme" then return 302, { location = "https://127.0.0.1:" .. oport .. "/" }, "" end
+      return 307, { location = "http://127.0.0.1:" .. oport .. "/" }, ""
+    end, nil, function(base, _, cl)
+      local cred = { headers = { cookie = "c=1", authorization = "Bearer t" } }
+      assert.equal("same", cl:get(base .. "/to-same", cred):body())
+      assert.same({ "c=1", "Bearer t" }, seen[1])
+      -- same host, another port: another origin
+      assert.equal("other", cl:get(base .. "/port", cred):body())
+      assert.same({ "-", "-" }, seen[2])
+      -- a 307 after POST is not followed unless asked
+      local r = cl:post(base .. "/port", "body")
+      assert.equal(307, r.status)
+      r:close()
+      -- http -> https: the credentials never reach the new scheme (the
+      -- TLS handshake with a plain server fails, but nothing was sent)
+      errof(cl.get, cl, base .. "/scheme", cred)
+      assert.equal(2, #seen)
+    end)
+    other:shutdown(5)
+  end)
+end)
+
+describe("http client bodies and timeouts", function()
+  it("inflates deflate bodies; body(limit) raises LIMIT past the limit", function()
+    local p = io.popen("printf 'hello deflate' | python3 -c 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))'")
+    local z = p:read("a")
+    p:close()
+    assert.is_true(#z > 0)
+    with_server(function(req)
+      if req.path == "/z" then return 200, { ["content-encoding"] = "deflate" }, z end
+      return 200, {}, ("y"):rep(5000)
+    end, nil, function(base, _, cl)
+      assert.equal("hello deflate", cl:get(base .. "/z"):body())
+      local r = cl:get(base .. "/big")
+      assert.equal("LIMIT", errof(r.body, r, 4096).code)
+      r:close()
+      assert.equal(5000, #cl:get(base .. "/big"):body(5000))
+    end)
+  end)
+
+  it("sends a Stream as a request body, chunked", function()
+    local process = require "corio.process"
+    with_server(function(req)
+      return 200, {}, (req.headers["transfer-encoding"] or "-") .. ":" .. req:body()
+    end, nil, function(base, _, cl)
+      local proc = process.spawn({ "printf", "from a pipe" }, { stdout = "pipe" })
+      local r = cl:post(base .. "/", proc.stdout)
+      assert.equal("chunked:from a pipe", r:body())
+      proc.stdout:close()
+      proc:wait()
+    end)
+  end)
+
+  it("connect_timeout bounds connecting and the TLS handshake; timeout bounds the whole exchange", function()
+    -- accepts, never speaks: the TLS handshake waits for nothing
+    local hold = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      pcall(hold.await, hold)
+      s:close()
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    local t0 = corio.now()
+    local err = errof(cl.get, cl, "https://127.0.0.1:" .. port .. "/", { connect_timeout = 0.3 })
+    assert.equal("TIMEOUT", err.code)
+    -- plain HTTP: connected, no answer; the total timeout ends it
+    err = errof(cl.get, cl, "http://127.0.0.1:" .. port .. "/", { timeout = 0.3 })
+    assert.equal("TIMEOUT", err.code)
+    assert.is_true(corio.now() - t0 < 15)
+    cl:close()
+    hold:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("timeout covers a body that trickles in under read_timeout", function()
+    with_raw_origin({
+      ["/drip"] = function(s)
+        s:write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ = 1, 1000 do s:write("x") corio.sleep(0.05) end
+      end,
+    }, function(base, cl)
+      local r = cl:get(base .. "/drip", { timeout = 0.5, read_timeout = 5 })
+      assert.equal("TIMEOUT", errof(r.body, r).code)
+      r:close()
+    end)
   end)
 end)
 

@@ -11,6 +11,14 @@ sed "s/@VERSION@/$(cat VERSION)/g" tools/corio.rockspec.in | cmp -s - "$spec" ||
   fail "$spec is stale: run 'make rockspec' and commit it"
 
 grep -q '^  license = "MIT",$' "$spec" || fail "$spec names no MIT licence"
+# luarocks must look for every library corio.so links: each NEEDED entry
+# but the C library's own is an external dependency of the rockspec.
+[ -f build/corio.so ] || fail "build/corio.so is missing: run make first"
+for lib in $(readelf -d build/corio.so | sed -n 's/.*NEEDED.*\[lib\([^]]*\)\.so.*\]/\1/p'); do
+  case $lib in c|m|dl|rt|pthread|ld-linux*) continue ;; esac
+  grep -q "library = \"$lib\"" "$spec" ||
+    fail "corio.so links lib$lib, which $spec does not list in external_dependencies"
+done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -15,12 +15,15 @@
 **   Parser:request(block, max_headers)
 **       -> method, target, minor, names, values, framing, length, keep, upgrade
 **       framing: "length" (length bytes), "chunked" or "none"
-**   Parser:chunk(buf, pos) -> data, newpos, done   (a chunked body)
-**   parse_head(block, kind, max_headers)
-**       kind "request"  -> method, target, minor, fields
-**       kind "response" -> status, reason, minor, fields
-**       fields: a flat list {name_lowercase, value, ...}
-**   chunk_decoder() -> Parser ready for a chunked response body
+**   Parser:response(block, max_headers, no_body)
+**       -> status, reason, minor, names, values
+**       no_body: the answer to a HEAD request; 1xx, 204 and 304 have no
+**       body either, whatever their fields say
+**   Parser:chunk(buf, pos) -> data, newpos, done
+**       decodes a chunked body: the parser that read the head goes on
+**       with the body (a request's, or a response's when its head was
+**       chunked and it has a body)
+**   names are lowercase; values lose their surrounding whitespace.
 **   On a bad head or body: nil, status (400/431/501/505), detail.
 */
 #include <limits.h>
@@ -221,6 +224,8 @@ typedef struct {
   size_t nf, cap;
   int last;                /* 1 after a name callback, 2 after a value */
   int complete, headers_done;
+  int no_body;             /* a response without a body (HEAD, 1xx, 204, 304) */
+  int chunked;             /* the head announced a chunked body (see on_headers_complete) */
   /* the body: chunk framing guard state, decoded output */
   int cg;
   uint64_t left;
@@ -264,8 +269,20 @@ static int on_value(http_parser *hp, const char *at, size_t n) {
   return 0;
 }
 
+/* Returning 1 tells http_parser that the message has no body (its
+** F_SKIPBODY): a response to HEAD, a 1xx, 204 or 304, which the lax
+** parser would otherwise read a Content-Length body or chunks for. */
 static int on_headers_complete(http_parser *hp) {
-  ((Parser *)hp)->headers_done = 1;
+  Parser *P = (Parser *)hp;
+  P->headers_done = 1;
+  if (P->kind == HTTP_RESPONSE &&
+      (P->no_body || hp->status_code < 200 || hp->status_code == 204 || hp->status_code == 304)) {
+    P->no_body = 1;
+    return 1;
+  }
+  /* Kept apart from the parser's F_CHUNKED, which a trailer field named
+     Transfer-Encoding clears while the body is still being read. */
+  P->chunked = (hp->flags & F_CHUNKED) != 0;
   return 0;
 }
 
@@ -322,7 +339,7 @@ static int fail(lua_State *L, int status, const char *detail) {
 /* Guard then parse one head block; 0 and the error pushed (3 values) on
 ** failure, 1 when P holds the parsed head. */
 static int run_head(lua_State *L, Parser *P, const char *s, size_t n, lua_Integer max_headers,
-                    int *nret) {
+                    int no_body, int *nret) {
   guard g;
   memset(&g, 0, sizeof g);
   if (max_headers < 0) max_headers = 0;
@@ -344,6 +361,8 @@ static int run_head(lua_State *L, Parser *P, const char *s, size_t n, lua_Intege
   P->nf = 0;
   P->last = 0;
   P->complete = P->headers_done = 0;
+  P->no_body = no_body;
+  P->chunked = 0;
   P->cg = CG_SIZE0;
   P->linelen = 0;
   P->digits = P->trailers = 0;
@@ -380,19 +399,8 @@ static void push_value(lua_State *L, span s) {
   lua_pushlstring(L, s.p, s.n);
 }
 
-/* Parser:request(block, max_headers) */
-static int l_request(lua_State *L) {
-  Parser *P = check_parser(L);
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  lua_Integer max_headers = luaL_optinteger(L, 3, 100);
-  int nret;
-  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
-  if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
-  http_parser *hp = &P->p;
-  lua_pushstring(L, http_method_str((enum http_method)hp->method));
-  lua_pushlstring(L, P->url.p, P->url.n);
-  lua_pushinteger(L, hp->http_minor);
+/* the head's fields as two lists: lowercase names, values */
+static void push_fields(lua_State *L, Parser *P) {
   size_t nf = P->nf / 2;
   lua_createtable(L, (int)nf, 0);
   lua_createtable(L, (int)nf, 0);
@@ -402,6 +410,22 @@ static int l_request(lua_State *L) {
     push_value(L, P->f[2 * i + 1]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
+}
+
+/* Parser:request(block, max_headers) */
+static int l_request(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer max_headers = luaL_optinteger(L, 3, 100);
+  int nret;
+  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  if (!run_head(L, P, s, n, max_headers, 0, &nret)) return nret;
+  http_parser *hp = &P->p;
+  lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  lua_pushlstring(L, P->url.p, P->url.n);
+  lua_pushinteger(L, hp->http_minor);
+  push_fields(L, P);
   if (hp->flags & F_CHUNKED) {
     lua_pushliteral(L, "chunked");
     lua_pushinteger(L, 0);
@@ -417,35 +441,22 @@ static int l_request(lua_State *L) {
   return 9;
 }
 
-/* parse_head(block, kind, max_headers): the flat-list form */
-static int l_parse_head(lua_State *L) {
+/* Parser:response(block, max_headers, no_body) */
+static int l_response(lua_State *L) {
+  Parser *P = check_parser(L);
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  static const char *const kinds[] = { "request", "response", NULL };
-  int kind = luaL_checkoption(L, 2, NULL, kinds);
+  const char *s = luaL_checklstring(L, 2, &n);
   lua_Integer max_headers = luaL_optinteger(L, 3, 100);
-  lua_settop(L, 3);
-  Parser *P = new_parser(L, kind == 0 ? HTTP_REQUEST : HTTP_RESPONSE);
+  int no_body = lua_toboolean(L, 4);
   int nret;
-  if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
+  if (P->kind != HTTP_RESPONSE) return luaL_argerror(L, 1, "a response parser expected");
+  if (!run_head(L, P, s, n, max_headers, no_body, &nret)) return nret;
   http_parser *hp = &P->p;
-  if (kind == 0) {
-    lua_pushstring(L, http_method_str((enum http_method)hp->method));
-    lua_pushlstring(L, P->url.p, P->url.n);
-  } else {
-    lua_pushinteger(L, hp->status_code);
-    lua_pushlstring(L, P->status.p, P->status.n);
-  }
+  lua_pushinteger(L, hp->status_code);
+  lua_pushlstring(L, P->status.p, P->status.n);
   lua_pushinteger(L, hp->http_minor);
-  size_t nf = P->nf / 2;
-  lua_createtable(L, (int)(2 * nf), 0);
-  for (size_t i = 0; i < nf; i++) {
-    push_lower(L, P->f[2 * i]);
-    lua_rawseti(L, -2, 2 * (lua_Integer)i + 1);
-    push_value(L, P->f[2 * i + 1]);
-    lua_rawseti(L, -2, 2 * (lua_Integer)i + 2);
-  }
-  return 4;
+  push_fields(L, P);
+  return 5;
 }
 
 static int hexval(unsigned char c) {
@@ -542,7 +553,7 @@ static int l_chunk(lua_State *L) {
   const char *s = luaL_checklstring(L, 2, &n);
   lua_Integer pos = luaL_checkinteger(L, 3);
   luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
-  if (!(P->p.flags & F_CHUNKED) || !P->headers_done)
+  if (!P->chunked || !P->headers_done)
     return luaL_error(L, "the parser is not in a chunked body");
   if (P->complete) {
     lua_pushliteral(L, "");
@@ -581,17 +592,6 @@ static int l_chunk(lua_State *L) {
   return 3;
 }
 
-/* chunk_decoder(): a parser in the state after a chunked response head,
-** for bodies whose framing the client decides itself (HEAD, 204, 304). */
-static int l_chunk_decoder(lua_State *L) {
-  static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-  Parser *P = new_parser(L, HTTP_RESPONSE);
-  int nret;
-  if (!run_head(L, P, head, sizeof head - 1, 2, &nret)) return luaL_error(L, "chunk_decoder");
-  lua_settop(L, 1);
-  return 1;
-}
-
 static int l_parser(lua_State *L) {
   static const char *const kinds[] = { "request", "response", NULL };
   int kind = luaL_checkoption(L, 1, NULL, kinds);
@@ -602,13 +602,12 @@ static int l_parser(lua_State *L) {
 int luaopen_corio__http(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "parser", l_parser },
-    { "parse_head", l_parse_head },
-    { "chunk_decoder", l_chunk_decoder },
     { "inflater", corio__http_inflater },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
     { "request", l_request },
+    { "response", l_response },
     { "chunk", l_chunk },
     { "__gc", parser_gc },
     { NULL, NULL }
