@@ -138,16 +138,6 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 
-int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
-                   corio_undo_fn undo) {
-  (void)rt;
-  t->state = T_WAITING;
-  t->undo = undo;
-  t->token++;
-  t->wake = WAKE_VALUES;
-  t->nwake = 0;
-  return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), await_k);
-}
 
 
 /* corio__suspend for a C function with more to do once woken: the resume
@@ -161,6 +151,12 @@ int corio__suspend_k(lua_State *L, corio_rt *rt, corio_task *t,
   t->wake = WAKE_VALUES;
   t->nwake = 0;
   return lua_yieldk(L, 0, ctx, k);
+}
+
+
+int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
+                   corio_undo_fn undo) {
+  return corio__suspend_k(L, rt, t, undo, (lua_KContext)lua_gettop(L), await_k);
 }
 
 
