@@ -6,6 +6,14 @@ writes the response, and only then reads the next request: pipelined
 requests are answered in order and never parsed early.  Every limit and
 timeout is on by default (DEFAULTS); a malformed head gets its status
 (400/413/414/431/501/505) and the connection is closed.
+
+The per-request path is kept short (bench/README.md, W11): one deadline
+per connection whose due time moves from phase to phase instead of a
+timeout scope (a table and a timer) per phase; the head found, checked
+and parsed in one C call when it is already buffered whole; a handler's
+`status, {map}, "body"` answered by one C call building the whole
+response (bindings/http/respond.c); the Request's headers, query and
+an empty body made only when used.
 ]]
 local core = require "corio.core"
 local compose = require "corio.compose"
@@ -15,6 +23,8 @@ local msg = require "corio._http_msg"
 local body = require "corio._http_body"
 
 local Error, perror = core.Error, msg.perror
+local now, call_later = core.now, core.call_later
+local respond = C.respond
 local M = {}
 
 M.DEFAULTS = {
@@ -77,11 +87,6 @@ Response.__index = Response
 Response.__name = "corio.http.ServerResponse"
 
 local EMPTY = {}
-
-local function new_res(conn, req)
-  return setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false,
-    _status = nil, _h = nil }, Response)
-end
 
 local function no_body(req, status)
   return req.method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200)
@@ -202,6 +207,22 @@ local function send_returned(res, status, headers, b)
   if math.type(status) ~= "integer" then
     error(Error("INVALID_STATE", "a handler must return an integer status or use res", { op = "http" }), 0)
   end
+  -- the common case in one C call: a plain map, a string body (or none)
+  if (b == nil or type(b) == "string") and status >= 100 and status <= 999 and not res._status then
+    local c, req = res._c, res._req
+    local method = req.method
+    local flags = 0
+    if method == "HEAD" or status == 204 or status == 304 or status < 200 then
+      flags = (method == "HEAD") and 1 or 3      -- no body bytes; 1xx/204/304: no length either
+    end
+    if not c.keep then flags = flags + 4
+    elseif req.minor == 0 then flags = flags + 8 end
+    local out = respond(status, REASONS[status] or "Unknown", headers, b, flags)
+    if out then
+      res._status, res.headers_sent, res.finished = status, true, true
+      return c:write(out)
+    end
+  end
   local h = msg.new_headers(headers)
   if type(b) == "table" and not (getmetatable(b) and b.read) then
     b = require("corio.json").encode(b)
@@ -226,7 +247,22 @@ end
 local Request = {}
 Request.__name = "corio.http.Request"
 for k, f in pairs(body.mixin) do Request[k] = f end
-Request.__index = Request
+
+-- headers and query are made on first use: most handlers read neither
+function Request.__index(self, k)
+  local v = Request[k]
+  if v ~= nil then return v end
+  if k == "headers" then
+    v = msg.headers_from_lists(rawget(self, "_hn"), rawget(self, "_hv"))
+  elseif k == "query" then
+    local q = rawget(self, "_q")
+    v = q and q ~= "" and parse_query(q) or {}
+  else
+    return nil
+  end
+  rawset(self, k, v)
+  return v
+end
 
 --- req:websocket(opts) -> WebSocket: answers the upgrade (101) and hands
 --- the connection to corio._ws; the HTTP loop ends with this request.
@@ -248,28 +284,37 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
+-- A request without a body shares this one, which reading never changes
+-- (a finished body only ever gets linebuf = "", which it already has).
+local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
+
 -- The head was checked by the guard and parsed by http_parser
--- (bindings/http/head.c): Host, framing and keep-alive come from there.
-local function build_request(conn, method, target, minor, h, peer, kind, n, keep)
-  if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
-  if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
+-- (bindings/http/head.c): Host, framing, keep-alive and Expect come from
+-- there.
+local function build_request(conn, method, target, minor, names, values, kind, n, keep, expect)
+  local o = conn.o
+  if #target > o.max_url_size then error(perror(414, "request target too long"), 0) end
+  if kind == "length" and n > o.max_body_size then error(perror(413, "body too large"), 0) end
   local rawpath, q = target, nil
   if target:find("[?#]") then rawpath, q = target:match("^([^?#]*)%??([^#]*)") end
+  local continue = false
+  if expect then
+    continue = expect:lower() == "100-continue" and minor == 1
+    if not continue then error(perror(417, "unsupported Expect"), 0) end
+  end
   local req = setmetatable({ method = method, target = target,
     path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath,
-    query = q and q ~= "" and parse_query(q) or {}, version = minor == 1 and "1.1" or "1.0",
-    minor = minor, headers = h, peer = peer }, Request)
-  local expect = h["expect"]
-  local continue = expect and expect:lower() == "100-continue" and minor == 1
-  if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
-  req._continue = continue
-  req._body = body.new(conn.r, kind, n, {
-    limit = conn.o.max_body_size, decoder = conn.p,
-    on_first = continue and function()
-      req._continue = false
-      conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
-    end or nil,
-  })
+    version = minor == 1 and "1.1" or "1.0", minor = minor, peer = conn.peer,
+    _hn = names, _hv = values, _q = q, _continue = continue, _body = NO_BODY }, Request)
+  if kind ~= "none" and not (kind == "length" and n == 0) then
+    req._body = body.new(conn.r, kind, n, {
+      limit = o.max_body_size, decoder = conn.p,
+      on_first = continue and function()
+        req._continue = false
+        conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
+      end or nil,
+    })
+  end
   conn.keep = keep
   return req
 end
@@ -339,6 +384,61 @@ function Conn:write(...)
   compose.timeout(self.o.write_timeout, s.write, s, ...)
 end
 
+--[[ The connection's deadline.  One phase at a time is timed: "idle"
+(waiting for a request's first byte), "header" (the rest of a head, from
+its first byte), "request" (the handler) and "drain" (an unread body).
+Entering a phase only stores its due time; the one timer of the
+connection is re-armed only when the new due time comes before the time
+it is armed for, and when it fires early (the phase moved on, or a later
+due time replaced its own) it re-arms itself for what is left.  With the
+default timeouts a busy keep-alive connection arms about one timer per
+idle_timeout instead of two timeout scopes per request.  When the due
+time passes, the timer cancels the connection task, as a timeout scope
+would; the phase's end takes that request back (uncancel) and tells
+whether it fired, so a cancellation from anyone else still passes. ]]
+local expire
+
+local function arm_at(conn, due)
+  local t = conn.timer
+  if t then
+    if conn.timer_at <= due then return end
+    t:cancel()
+  end
+  conn.timer_at = due
+  conn.timer = call_later(due - now(), expire, conn)
+end
+
+function expire(conn)
+  conn.timer = nil
+  local due = conn.due
+  if not due then return end
+  if due - now() > 0.0005 then return arm_at(conn, due) end
+  conn.due = nil
+  conn.fired = conn.task:cancel(conn.phase .. "_timeout passed")
+end
+
+local function phase(conn, name, seconds)
+  local due = now() + seconds
+  conn.phase, conn.due = name, due
+  arm_at(conn, due)
+end
+
+-- ends the phase; true when its deadline cancelled the task
+local function phase_end(conn)
+  conn.due = nil
+  if conn.fired then
+    conn.fired = false
+    conn.task:uncancel()
+    return true
+  end
+  return false
+end
+
+local function stop_timer(conn)
+  conn.due = nil
+  if conn.timer then conn.timer:cancel() conn.timer = nil end
+end
+
 local function report(err)
   io.stderr:write("corio.http: handler failed: ", tostring(err), "\n")
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
@@ -359,43 +459,52 @@ end
 local function one(conn, srv)
   local s, r, o = conn.s, conn.r, conn.o
   -- idle: wait quietly for the next request's first byte
-  if r:buffered() == 0 then
-    local ok, more = pcall(compose.timeout, o.idle_timeout, r.fill, r, false)
+  if r.pos > #r.buf then
+    phase(conn, "idle", o.idle_timeout)
+    local ok, more = pcall(r.fill, r, false)
+    phase_end(conn)
     if not ok or not more then return false end
   end
   if srv._shutting then return false end
-  -- the head, under header_timeout from its first byte
-  -- (a head already buffered whole cannot wait: no timer for it)
-  local ok, block
-  if r.buf:find("\r\n\r\n", r.pos, true) then
-    ok, block = pcall(r.head, r, o.max_header_size)
-  else
-    ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  -- a head already buffered whole is found, checked and parsed at once
+  -- (no timer: it cannot wait); else it is read under header_timeout,
+  -- counted from its first byte
+  local p = conn.p
+  local method, target, minor, names, values, kind, n, keep, _, expect, nxt =
+    p:request(r.buf, o.max_headers, r.pos, o.max_header_size)
+  if method then
+    r.pos = nxt
+  elseif method == false then
+    phase(conn, "header", o.header_timeout)
+    local ok, block = pcall(r.head, r, o.max_header_size)
+    local fired = phase_end(conn)
+    if not ok then
+      local code = type(block) == "table" and block.code
+      if fired or code == "TIMEOUT" then answer_error(s, 408) return false end
+      if code == "LIMIT" then answer_error(s, 431) return false end
+      if code == "INCOMPLETE" then return false end
+      error(block, 0)
+    end
+    if not block then return false end
+    method, target, minor, names, values, kind, n, keep, _, expect = p:request(block, o.max_headers)
   end
-  if not ok then
-    local code = type(block) == "table" and block.code
-    if code == "TIMEOUT" then answer_error(s, 408) return false end
-    if code == "LIMIT" then answer_error(s, 431) return false end
-    if code == "INCOMPLETE" then return false end
-    error(block, 0)
-  end
-  if not block then return false end
-  local method, target, minor, names, values, kind, n, keep = conn.p:request(block, o.max_headers)
   if not method then answer_error(s, target, minor) return false end
-  local h = msg.headers_from_lists(names, values)
-  local rok, req = pcall(build_request, conn, method, target, minor, h, conn.peer, kind, n, keep)
+  local rok, req = pcall(build_request, conn, method, target, minor, names, values, kind, n, keep, expect)
   if not rok then
     if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
     error(req, 0)
   end
-  srv._busy[conn] = true
-  local res = new_res(conn, req)
+  conn.busy = true
+  local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
   req._res, req._conn = res, conn
   conn.req = req
-  if req._body.done then arm(conn, req)
-  else req._body.opts.on_done = function() arm(conn, req) end end
-  local hok, herr = pcall(compose.timeout, o.request_timeout, run_handler, srv, req, res)
-  srv._busy[conn] = nil
+  local b = req._body
+  if b.done then arm(conn, req)
+  else b.opts.on_done = function() arm(conn, req) end end
+  phase(conn, "request", o.request_timeout)
+  local hok, herr = pcall(run_handler, srv, req, res)
+  local fired = phase_end(conn)
+  conn.busy = false
   conn.req = nil
   local w = conn.watcher
   if w then
@@ -415,7 +524,13 @@ local function one(conn, srv)
   end
   if not hok then
     local code = type(herr) == "table" and herr.code
-    if code == "CANCELLED" then error(herr, 0) end
+    if code == "CANCELLED" then
+      -- request_timeout: unless someone else cancelled the task too
+      if not fired or conn.task:cancelling() > 0 then error(herr, 0) end
+      herr = Error("TIMEOUT", ("timed out after %g s"):format(o.request_timeout),
+        { op = "request_timeout", cause = herr })
+      code = "TIMEOUT"
+    end
     -- the client went away mid-response: its doing, nothing to report
     if PEER_GONE[code] then return false end
     local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
@@ -428,9 +543,11 @@ local function one(conn, srv)
   end
   if not conn.keep then return false end
   -- the next request must start where this body ends
-  if not req._body.done then
+  if not b.done then
     if req._continue then return false end   -- the client waits for 100: closing is cheaper
-    local dok, drained = pcall(body.drain, req._body, DRAIN_MAX)
+    phase(conn, "drain", o.idle_timeout)
+    local dok, drained = pcall(body.drain, b, DRAIN_MAX)
+    phase_end(conn)
     if not dok or not drained then return false end
   end
   conn.n = conn.n + 1
@@ -455,7 +572,7 @@ function M.serve(host, port, handler, opts)
   local o = merge_opts(opts)
   local nopts = {}
   for k, v in pairs(opts or {}) do if M.DEFAULTS[k] == nil and k ~= "tls" then nopts[k] = v end end
-  local state = { _handler = handler, _busy = {}, _conns = {}, _shutting = false }
+  local state = { _handler = handler, _conns = {}, _shutting = false }
   local srv
   local listen = net.serve
   if opts and opts.tls then
@@ -465,7 +582,8 @@ function M.serve(host, port, handler, opts)
   end
   srv = listen(host, port, function(s)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = C.parser("request") }, Conn)
+      p = C.parser("request"), busy = false, fired = false, due = nil, timer = nil,
+      timer_at = 0, phase = nil, req = nil }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()
@@ -473,6 +591,7 @@ function M.serve(host, port, handler, opts)
     local ok, err = pcall(function()
       while one(conn, state) do end
     end)
+    stop_timer(conn)
     state._conns[conn] = nil
     if not ok then error(err, 0) end
   end, nopts)
@@ -482,7 +601,7 @@ function M.serve(host, port, handler, opts)
     state._shutting = true
     self:close()
     for conn, task in pairs(state._conns) do
-      if not state._busy[conn] then task:cancel("server shutdown") end
+      if not conn.busy then task:cancel("server shutdown") end
     end
     local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
     if not ok then

@@ -12,8 +12,11 @@
 ** task hands a buffer in and takes the results out (pull model).
 **
 **   parser(kind) -> Parser ("request" or "response"), one per connection
-**   Parser:request(block, max_headers)
-**       -> method, target, minor, names, values, framing, length, keep, upgrade
+**   Parser:request(block, max_headers [, pos, max_size])
+**       -> method, target, minor, names, values, framing, length, keep,
+**          upgrade, expect (the first Expect value or nil), next (the
+**          position after the head); with pos: false when the buffer holds
+**          no whole head yet
 **       framing: "length" (length bytes), "chunked" or "none"
 **   Parser:chunk(buf, pos) -> data, newpos, done   (a chunked body)
 **   parse_head(block, kind, max_headers)
@@ -380,14 +383,42 @@ static void push_value(lua_State *L, span s) {
   lua_pushlstring(L, s.p, s.n);
 }
 
-/* Parser:request(block, max_headers) */
+/* The end of a head in s[0, n): the byte after its blank line, or 0. */
+static size_t head_end(const char *s, size_t n) {
+  const char *p = s, *end = s + n;
+  while (end - p >= 4) {
+    const char *cr = memchr(p, '\r', (size_t)(end - p) - 3);
+    if (!cr) return 0;
+    if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') return (size_t)(cr + 4 - s);
+    p = cr + 1;
+  }
+  return 0;
+}
+
+/* Parser:request(block, max_headers [, pos, max_size]): with pos, block is
+** a read buffer and the head starts at pos: when no "\r\n\r\n" ends it
+** within max_size bytes, returns false (the caller reads more, under its
+** header deadline) without parsing anything. */
 static int l_request(lua_State *L) {
   Parser *P = check_parser(L);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
   lua_Integer max_headers = luaL_optinteger(L, 3, 100);
   int nret;
+  size_t next = n + 1;
   if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  if (!lua_isnoneornil(L, 4)) {
+    lua_Integer pos = luaL_checkinteger(L, 4);
+    lua_Integer max = luaL_checkinteger(L, 5);
+    luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 4, "out of range");
+    size_t avail = n - (size_t)(pos - 1), e;
+    if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
+    s += pos - 1;
+    e = head_end(s, avail);
+    if (e == 0) { lua_pushboolean(L, 0); return 1; }
+    n = e;
+    next = (size_t)pos + e;
+  }
   if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
   http_parser *hp = &P->p;
   lua_pushstring(L, http_method_str((enum http_method)hp->method));
@@ -414,7 +445,16 @@ static int l_request(lua_State *L) {
   }
   lua_pushboolean(L, http_should_keep_alive(hp));
   lua_pushboolean(L, hp->upgrade);
-  return 9;
+  int nexpect = 0;                          /* Expect, repeats joined */
+  for (size_t i = 0; i < nf; i++)
+    if (ieq(P->f[2 * i].p, P->f[2 * i].n, "expect")) {
+      if (nexpect++) lua_pushliteral(L, ", ");
+      push_value(L, P->f[2 * i + 1]);
+      if (nexpect > 1) lua_concat(L, 3);
+    }
+  if (nexpect == 0) lua_pushnil(L);
+  lua_pushinteger(L, (lua_Integer)next);
+  return 11;
 }
 
 /* parse_head(block, kind, max_headers): the flat-list form */
@@ -605,6 +645,7 @@ int luaopen_corio__http(lua_State *L) {
     { "parse_head", l_parse_head },
     { "chunk_decoder", l_chunk_decoder },
     { "inflater", corio__http_inflater },
+    { "respond", corio__http_respond },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
