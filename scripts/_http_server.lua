@@ -219,7 +219,7 @@ local function send_returned(res, status, headers, b)
     elseif req.minor == 0 then flags = flags + 8 end
     local out = respond(status, REASONS[status] or "Unknown", headers, b, flags)
     if out then
-      res._status, res.headers_sent, res.finished = status, true, true
+      res.headers_sent, res.finished = true, true
       return c:write(out)
     end
   end
@@ -248,15 +248,21 @@ local Request = {}
 Request.__name = "corio.http.Request"
 for k, f in pairs(body.mixin) do Request[k] = f end
 
--- headers and query are made on first use: most handlers read neither
+-- headers, query, version and peer are made on first use: the fields
+-- stay in the read buffer (_b, from _hf to _ht) until the handler asks
+local fields = C.fields
 function Request.__index(self, k)
   local v = Request[k]
   if v ~= nil then return v end
   if k == "headers" then
-    v = msg.headers_from_lists(rawget(self, "_hn"), rawget(self, "_hv"))
+    v = msg.headers_from_lists(fields(rawget(self, "_b"), rawget(self, "_hf"), rawget(self, "_ht")))
   elseif k == "query" then
     local q = rawget(self, "_q")
     v = q and q ~= "" and parse_query(q) or {}
+  elseif k == "version" then
+    return rawget(self, "minor") == 1 and "1.1" or "1.0"
+  elseif k == "peer" then
+    return rawget(self, "_conn").peer
   else
     return nil
   end
@@ -291,7 +297,7 @@ local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, st
 -- The head was checked by the guard and parsed by http_parser
 -- (bindings/http/head.c): Host, framing, keep-alive and Expect come from
 -- there.
-local function build_request(conn, method, target, minor, names, values, kind, n, keep, expect)
+local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect)
   local o = conn.o
   if #target > o.max_url_size then error(perror(414, "request target too long"), 0) end
   if kind == "length" and n > o.max_body_size then error(perror(413, "body too large"), 0) end
@@ -303,9 +309,9 @@ local function build_request(conn, method, target, minor, names, values, kind, n
     if not continue then error(perror(417, "unsupported Expect"), 0) end
   end
   local req = setmetatable({ method = method, target = target,
-    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath,
-    version = minor == 1 and "1.1" or "1.0", minor = minor, peer = conn.peer,
-    _hn = names, _hv = values, _q = q, _continue = continue, _body = NO_BODY }, Request)
+    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath, minor = minor,
+    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue or nil, _body = NO_BODY,
+    _conn = conn, _res = false }, Request)
   if kind ~= "none" and not (kind == "length" and n == 0) then
     req._body = body.new(conn.r, kind, n, {
       limit = o.max_body_size, decoder = conn.p,
@@ -360,11 +366,15 @@ end
 -- The body is complete: watch once the handler has suspended.  One
 -- callback per loop turn serves every request armed in it, and a handler
 -- that answered within the turn never costs a task.
-local armed, narmed = {}, 0
+local armed, spare, narmed = {}, {}, 0
 local function start_armed()
   local list, n = armed, narmed
-  armed, narmed = {}, 0
-  for i = 1, n, 2 do start_watch(list[i], list[i + 1]) end
+  armed, spare, narmed = spare, list, 0     -- two lists, swapped: no table per turn
+  for i = 1, n, 2 do
+    local conn, req = list[i], list[i + 1]
+    list[i], list[i + 1] = false, false
+    start_watch(conn, req)
+  end
 end
 
 local function arm(conn, req)
@@ -469,11 +479,12 @@ local function one(conn, srv)
   -- a head already buffered whole is found, checked and parsed at once
   -- (no timer: it cannot wait); else it is read under header_timeout,
   -- counted from its first byte
-  local p = conn.p
-  local method, target, minor, names, values, kind, n, keep, _, expect, nxt =
-    p:request(r.buf, o.max_headers, r.pos, o.max_header_size)
+  local p, buf = conn.p, r.buf
+  local method, target, minor, kind, n, keep, expect, hf, ht =
+    p:next(buf, r.pos, o.max_headers, o.max_header_size)
   if method then
-    r.pos = nxt
+    r.pos = hf
+    hf, ht = ht, hf
   elseif method == false then
     phase(conn, "header", o.header_timeout)
     local ok, block = pcall(r.head, r, o.max_header_size)
@@ -486,17 +497,18 @@ local function one(conn, srv)
       error(block, 0)
     end
     if not block then return false end
-    method, target, minor, names, values, kind, n, keep, _, expect = p:request(block, o.max_headers)
+    buf = block
+    method, target, minor, kind, n, keep, expect, ht, hf = p:next(block, 1, o.max_headers, #block)
   end
   if not method then answer_error(s, target, minor) return false end
-  local rok, req = pcall(build_request, conn, method, target, minor, names, values, kind, n, keep, expect)
+  local rok, req = pcall(build_request, conn, method, target, minor, buf, hf, ht, kind, n, keep, expect)
   if not rok then
     if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
     error(req, 0)
   end
   conn.busy = true
   local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
-  req._res, req._conn = res, conn
+  req._res = res
   conn.req = req
   local b = req._body
   if b.done then arm(conn, req)

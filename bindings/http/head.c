@@ -12,12 +12,13 @@
 ** task hands a buffer in and takes the results out (pull model).
 **
 **   parser(kind) -> Parser ("request" or "response"), one per connection
-**   Parser:request(block, max_headers [, pos, max_size])
-**       -> method, target, minor, names, values, framing, length, keep,
-**          upgrade, expect (the first Expect value or nil), next (the
-**          position after the head); with pos: false when the buffer holds
-**          no whole head yet
+**   Parser:request(block, max_headers)
+**       -> method, target, minor, names, values, framing, length, keep, upgrade
 **       framing: "length" (length bytes), "chunked" or "none"
+**   Parser:next(buf, pos, max_headers, max_size)   (the server's fast path)
+**       -> method, target, minor, framing, length, keep, expect, next, from
+**       or false while buf holds no whole head; fields(buf, from, next)
+**       -> names, values later, when the handler asks for the headers
 **   Parser:chunk(buf, pos) -> data, newpos, done   (a chunked body)
 **   parse_head(block, kind, max_headers)
 **       kind "request"  -> method, target, minor, fields
@@ -383,42 +384,28 @@ static void push_value(lua_State *L, span s) {
   lua_pushlstring(L, s.p, s.n);
 }
 
-/* The end of a head in s[0, n): the byte after its blank line, or 0. */
-static size_t head_end(const char *s, size_t n) {
-  const char *p = s, *end = s + n;
-  while (end - p >= 4) {
-    const char *cr = memchr(p, '\r', (size_t)(end - p) - 3);
-    if (!cr) return 0;
-    if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') return (size_t)(cr + 4 - s);
-    p = cr + 1;
+/* Pushes the framing of the parsed head: kind, length [-0,+2]. */
+static void push_framing(lua_State *L, http_parser *hp) {
+  if (hp->flags & F_CHUNKED) {
+    lua_pushliteral(L, "chunked");
+    lua_pushinteger(L, 0);
+  } else if (hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH)) {
+    lua_pushliteral(L, "length");
+    lua_pushinteger(L, (lua_Integer)hp->content_length);
+  } else {
+    lua_pushliteral(L, "none");
+    lua_pushinteger(L, 0);
   }
-  return 0;
 }
 
-/* Parser:request(block, max_headers [, pos, max_size]): with pos, block is
-** a read buffer and the head starts at pos: when no "\r\n\r\n" ends it
-** within max_size bytes, returns false (the caller reads more, under its
-** header deadline) without parsing anything. */
+/* Parser:request(block, max_headers) */
 static int l_request(lua_State *L) {
   Parser *P = check_parser(L);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
   lua_Integer max_headers = luaL_optinteger(L, 3, 100);
   int nret;
-  size_t next = n + 1;
   if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
-  if (!lua_isnoneornil(L, 4)) {
-    lua_Integer pos = luaL_checkinteger(L, 4);
-    lua_Integer max = luaL_checkinteger(L, 5);
-    luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 4, "out of range");
-    size_t avail = n - (size_t)(pos - 1), e;
-    if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
-    s += pos - 1;
-    e = head_end(s, avail);
-    if (e == 0) { lua_pushboolean(L, 0); return 1; }
-    n = e;
-    next = (size_t)pos + e;
-  }
   if (!run_head(L, P, s, n, max_headers, &nret)) return nret;
   http_parser *hp = &P->p;
   lua_pushstring(L, http_method_str((enum http_method)hp->method));
@@ -433,18 +420,55 @@ static int l_request(lua_State *L) {
     push_value(L, P->f[2 * i + 1]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  if (hp->flags & F_CHUNKED) {
-    lua_pushliteral(L, "chunked");
-    lua_pushinteger(L, 0);
-  } else if (hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH)) {
-    lua_pushliteral(L, "length");
-    lua_pushinteger(L, (lua_Integer)hp->content_length);
-  } else {
-    lua_pushliteral(L, "none");
-    lua_pushinteger(L, 0);
-  }
+  push_framing(L, hp);
   lua_pushboolean(L, http_should_keep_alive(hp));
   lua_pushboolean(L, hp->upgrade);
+  return 9;
+}
+
+/* The end of a head in s[0, n): the byte after its blank line, or 0. */
+static size_t head_end(const char *s, size_t n) {
+  const char *p = s, *end = s + n;
+  while (end - p >= 4) {
+    const char *cr = memchr(p, '\r', (size_t)(end - p) - 3);
+    if (!cr) return 0;
+    if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') return (size_t)(cr + 4 - s);
+    p = cr + 1;
+  }
+  return 0;
+}
+
+/* Parser:next(buf, pos, max_headers, max_size): the server's fast path.
+** The head starts at pos of a read buffer; when no "\r\n\r\n" ends it
+** within max_size bytes, returns false (the caller reads more, under its
+** header deadline) and parses nothing.  Else the head is guarded and
+** parsed as by request(), but the fields stay in buf, for fields():
+**   -> method, target, minor, framing, length, keep, expect, next, from
+** expect: the Expect value (repeats joined) or nil; next: the position
+** after the head; from: where its field lines start. */
+static int l_next(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer pos = luaL_checkinteger(L, 3);
+  lua_Integer max_headers = luaL_checkinteger(L, 4);
+  lua_Integer max = luaL_checkinteger(L, 5);
+  int nret;
+  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
+  size_t avail = n - (size_t)(pos - 1), e;
+  if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
+  s += pos - 1;
+  e = head_end(s, avail);
+  if (e == 0) { lua_pushboolean(L, 0); return 1; }
+  if (!run_head(L, P, s, e, max_headers, &nret)) return nret;
+  http_parser *hp = &P->p;
+  lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  lua_pushlstring(L, P->url.p, P->url.n);
+  lua_pushinteger(L, hp->http_minor);
+  push_framing(L, hp);
+  lua_pushboolean(L, http_should_keep_alive(hp));
+  size_t nf = P->nf / 2;
   int nexpect = 0;                          /* Expect, repeats joined */
   for (size_t i = 0; i < nf; i++)
     if (ieq(P->f[2 * i].p, P->f[2 * i].n, "expect")) {
@@ -453,8 +477,41 @@ static int l_request(lua_State *L) {
       if (nexpect > 1) lua_concat(L, 3);
     }
   if (nexpect == 0) lua_pushnil(L);
-  lua_pushinteger(L, (lua_Integer)next);
-  return 11;
+  lua_pushinteger(L, pos + (lua_Integer)e);
+  lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1);
+  return 9;
+}
+
+/* fields(buf, from, to) -> names, values: the field lines of a head that
+** next() accepted, from `from` to its blank line before `to`; names
+** lowercase, values without their surrounding whitespace (as request()
+** gives them). */
+static int l_fields(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer from = luaL_checkinteger(L, 2), to = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, from >= 1 && from <= to && (size_t)to <= n + 1, 2, "out of range");
+  const char *p = s + from - 1, *end = s + to - 1;
+  lua_newtable(L);
+  lua_newtable(L);
+  for (lua_Integer i = 1; p < end; i++) {
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf || lf - p < 1) break;
+    const char *le = lf - 1;                /* the CR */
+    if (le == p) break;                     /* the blank line */
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    if (!colon) break;
+    const char *v = colon + 1, *ve = le;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    span name = { p, (size_t)(colon - p) }, val = { v, (size_t)(ve - v) };
+    push_lower(L, name);
+    lua_rawseti(L, -3, i);
+    push_value(L, val);
+    lua_rawseti(L, -2, i);
+    p = lf + 1;
+  }
+  return 2;
 }
 
 /* parse_head(block, kind, max_headers): the flat-list form */
@@ -645,11 +702,13 @@ int luaopen_corio__http(lua_State *L) {
     { "parse_head", l_parse_head },
     { "chunk_decoder", l_chunk_decoder },
     { "inflater", corio__http_inflater },
+    { "fields", l_fields },
     { "respond", corio__http_respond },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
     { "request", l_request },
+    { "next", l_next },
     { "chunk", l_chunk },
     { "__gc", parser_gc },
     { NULL, NULL }

@@ -84,6 +84,12 @@ static const char *http_date(void) {
   return out;
 }
 
+/* Decimal digits of v at the end of buf[32]; returns where they start. */
+static char *digits(char *end, size_t v) {
+  do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+  return end;
+}
+
 static char *put(char *d, const char *s, size_t n) {
   memcpy(d, s, n);
   return d + n;
@@ -142,20 +148,25 @@ int corio__http_respond(lua_State *L) {
     else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
     total += f[i].kl + 2 + f[i].vl + 2;
   }
-  char len[32];
-  int ll = 0;
+  char lenbuf[32], *len = lenbuf + sizeof lenbuf;
+  size_t ll = 0;
   if (!has_cl && !(flags & R_NOLEN)) {
-    ll = snprintf(len, sizeof len, "%zu", bl);
-    total += 16 + (size_t)ll + 2;
+    len = digits(len, bl);
+    ll = (size_t)(lenbuf + sizeof lenbuf - len);
+    total += 16 + ll + 2;
   }
   if (flags & R_CLOSE) total += 19;
   if (flags & R_KEEP) total += 24;
   const char *date = has_date ? NULL : http_date();
-  if (date) total += 6 + strlen(date) + 2;
+  size_t dl = date ? strlen(date) : 0;
+  if (date) total += 6 + dl + 2;
   luaL_Buffer b;
   char *d0 = luaL_buffinitsize(L, &b, total), *d = d0;
   d = PUTLIT(d, "HTTP/1.1 ");
-  d += snprintf(d, 5, "%03d ", (int)status);
+  *d++ = (char)('0' + status / 100);
+  *d++ = (char)('0' + status / 10 % 10);
+  *d++ = (char)('0' + status % 10);
+  *d++ = ' ';
   d = put(d, reason, rl);
   d = PUTLIT(d, "\r\n");
   for (int i = 0; i < n; i++) {
@@ -167,14 +178,14 @@ int corio__http_respond(lua_State *L) {
   }
   if (ll) {
     d = PUTLIT(d, "Content-Length: ");
-    d = put(d, len, (size_t)ll);
+    d = put(d, len, ll);
     d = PUTLIT(d, "\r\n");
   }
   if (flags & R_CLOSE) d = PUTLIT(d, "Connection: close\r\n");
   if (flags & R_KEEP) d = PUTLIT(d, "Connection: keep-alive\r\n");
   if (date) {
     d = PUTLIT(d, "Date: ");
-    d = put(d, date, strlen(date));
+    d = put(d, date, dl);
     d = PUTLIT(d, "\r\n");
   }
   d = PUTLIT(d, "\r\n");
