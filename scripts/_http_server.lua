@@ -386,7 +386,7 @@ end
 
 function Conn:write(...)
   local s = self.s
-  local nowait = s.write_nowait
+  local nowait = self.nowait
   if nowait then
     if nowait(s, ...) > WRITE_HWM then compose.timeout(self.o.write_timeout, s.drain, s) end
     return
@@ -419,23 +419,23 @@ local function arm_at(conn, due)
 end
 
 function expire(conn)
-  conn.timer = nil
+  conn.timer = false
   local due = conn.due
   if not due then return end
   if due - now() > 0.0005 then return arm_at(conn, due) end
-  conn.due = nil
+  conn.due = false
   conn.fired = conn.task:cancel(conn.phase .. "_timeout passed")
 end
 
 local function phase(conn, name, seconds)
   local due = now() + seconds
   conn.phase, conn.due = name, due
-  arm_at(conn, due)
+  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
 end
 
 -- ends the phase; true when its deadline cancelled the task
 local function phase_end(conn)
-  conn.due = nil
+  conn.due = false
   if conn.fired then
     conn.fired = false
     conn.task:uncancel()
@@ -445,8 +445,8 @@ local function phase_end(conn)
 end
 
 local function stop_timer(conn)
-  conn.due = nil
-  if conn.timer then conn.timer:cancel() conn.timer = nil end
+  conn.due = false
+  if conn.timer then conn.timer:cancel() conn.timer = false end
 end
 
 local function report(err)
@@ -470,10 +470,13 @@ local function one(conn, srv)
   local s, r, o = conn.s, conn.r, conn.o
   -- idle: wait quietly for the next request's first byte
   if r.pos > #r.buf then
+    -- (Reader:fill, inlined: the buffer is empty)
+    if r.eof then return false end
     phase(conn, "idle", o.idle_timeout)
-    local ok, more = pcall(r.fill, r, false)
+    local ok, d = pcall(conn.read, s, 65536)
     phase_end(conn)
-    if not ok or not more then return false end
+    if not ok or not d then return false end
+    r.buf, r.pos, r.got = d, 1, r.got + #d
   end
   if srv._shutting then return false end
   -- a head already buffered whole is found, checked and parsed at once
@@ -517,7 +520,7 @@ local function one(conn, srv)
   local hok, herr = pcall(run_handler, srv, req, res)
   local fired = phase_end(conn)
   conn.busy = false
-  conn.req = nil
+  conn.req = false
   local w = conn.watcher
   if w then
     -- stop the watch: a read it had pending is undone; one that brought
@@ -594,8 +597,8 @@ function M.serve(host, port, handler, opts)
   end
   srv = listen(host, port, function(s)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = C.parser("request"), busy = false, fired = false, due = nil, timer = nil,
-      timer_at = 0, phase = nil, req = nil }, Conn)
+      p = C.parser("request"), busy = false, fired = false, due = false, timer = false,
+      timer_at = 0, phase = false, req = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()
