@@ -295,22 +295,19 @@ end
 local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
 
 -- The head was checked by the guard and parsed by http_parser
--- (bindings/http/head.c): Host, framing, keep-alive and Expect come from
--- there.
-local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect)
+-- (bindings/http/head.c): Host, framing, keep-alive, Expect, the path and
+-- the query come from there.  Returns the Request, or nil, status, detail.
+local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
   local o = conn.o
-  if #target > o.max_url_size then error(perror(414, "request target too long"), 0) end
-  if kind == "length" and n > o.max_body_size then error(perror(413, "body too large"), 0) end
-  local rawpath, q = target, nil
-  if target:find("[?#]") then rawpath, q = target:match("^([^?#]*)%??([^#]*)") end
-  local continue = false
+  if #target > o.max_url_size then return nil, 414, "request target too long" end
+  if kind == "length" and n > o.max_body_size then return nil, 413, "body too large" end
+  local continue = nil
   if expect then
-    continue = expect:lower() == "100-continue" and minor == 1
-    if not continue then error(perror(417, "unsupported Expect"), 0) end
+    if expect:lower() ~= "100-continue" or minor ~= 1 then return nil, 417, "unsupported Expect" end
+    continue = true
   end
-  local req = setmetatable({ method = method, target = target,
-    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath, minor = minor,
-    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue or nil, _body = NO_BODY,
+  local req = setmetatable({ method = method, target = target, path = path, minor = minor,
+    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue, _body = NO_BODY,
     _conn = conn, _res = false }, Request)
   if kind ~= "none" and not (kind == "length" and n == 0) then
     req._body = body.new(conn.r, kind, n, {
@@ -454,8 +451,8 @@ local function report(err)
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
 
-local function run_handler(srv, req, res)
-  local status, headers, b = srv._handler(req, res)
+local function run_handler(handler, req, res)
+  local status, headers, b = handler(req, res)
   if not res.finished then
     if status ~= nil and not res.headers_sent then
       send_returned(res, status, headers, b)
@@ -483,7 +480,7 @@ local function one(conn, srv)
   -- (no timer: it cannot wait); else it is read under header_timeout,
   -- counted from its first byte
   local p, buf = conn.p, r.buf
-  local method, target, minor, kind, n, keep, expect, hf, ht =
+  local method, target, minor, kind, n, keep, expect, hf, ht, path, q =
     p:next(buf, r.pos, o.max_headers, o.max_header_size)
   if method then
     r.pos = hf
@@ -501,14 +498,11 @@ local function one(conn, srv)
     end
     if not block then return false end
     buf = block
-    method, target, minor, kind, n, keep, expect, ht, hf = p:next(block, 1, o.max_headers, #block)
+    method, target, minor, kind, n, keep, expect, ht, hf, path, q = p:next(block, 1, o.max_headers, #block)
   end
   if not method then answer_error(s, target, minor) return false end
-  local rok, req = pcall(build_request, conn, method, target, minor, buf, hf, ht, kind, n, keep, expect)
-  if not rok then
-    if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
-    error(req, 0)
-  end
+  local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
+  if not req then answer_error(s, st, detail) return false end
   conn.busy = true
   local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
   req._res = res
@@ -517,7 +511,7 @@ local function one(conn, srv)
   if b.done then arm(conn, req)
   else b.opts.on_done = function() arm(conn, req) end end
   phase(conn, "request", o.request_timeout)
-  local hok, herr = pcall(run_handler, srv, req, res)
+  local hok, herr = pcall(run_handler, srv._handler, req, res)
   local fired = phase_end(conn)
   conn.busy = false
   conn.req = false

@@ -433,6 +433,26 @@ describe("http server hardening", function()
     end)
   end)
 
+  it("path and query: %XX decoded in the path, a bad escape kept, the query parsed, a fragment dropped", function()
+    with_server(function(req)
+      local q = {}
+      for k, v in pairs(req.query) do q[#q + 1] = k .. "=" .. v end
+      table.sort(q)
+      return 200, {}, req.path .. "|" .. table.concat(q, "&") .. "|" .. req.target .. "|" .. req.version
+    end, nil, function(_, port)
+      local cases = {
+        { "/", "/||/" }, { "/a%20b", "/a b||/a%20b" }, { "/a%2", "/a%2||/a%2" },
+        { "/a%zz%41", "/a%zzA||/a%zz%41" }, { "/x?y=1&z=%41", "/x|y=1&z=A|/x?y=1&z=%41" },
+        { "/x#f?y=1", "/x||/x#f?y=1" }, { "/x?#", "/x||/x?#" },
+        { "/p%41?q=1#frag", "/pA|q=1|/p%41?q=1#frag" }, { "/%", "/%||/%" },
+      }
+      for _, c in ipairs(cases) do
+        local out = raw(port, "GET " .. c[1] .. " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert.equal(c[2] .. "|1.1", out:match("\r\n\r\n(.*)$"), c[1])
+      end
+    end)
+  end)
+
   it("closes idle keep-alive connections quietly", function()
     with_server(echo, { idle_timeout = 0.2 }, function(_, port)
       local s = net.connect("127.0.0.1", port)

@@ -16,7 +16,8 @@
 **       -> method, target, minor, names, values, framing, length, keep, upgrade
 **       framing: "length" (length bytes), "chunked" or "none"
 **   Parser:next(buf, pos, max_headers, max_size)   (the server's fast path)
-**       -> method, target, minor, framing, length, keep, expect, next, from
+**       -> method, target, minor, framing, length, keep, expect, next, from,
+**          path, query
 **       or false while buf holds no whole head; fields(buf, from, next)
 **       -> names, values later, when the handler asks for the headers
 **   Parser:chunk(buf, pos) -> data, newpos, done   (a chunked body)
@@ -438,14 +439,50 @@ static size_t head_end(const char *s, size_t n) {
   return 0;
 }
 
+static int hexval(unsigned char c);
+
+/* Pushes the path and the query of a target [-0,+2]: the path is the
+** target up to its first '?' or '#', %XX escapes decoded; the query what
+** follows a '?' up to a '#', or nil when empty.  ti: the target's index,
+** pushed again when it is the path (no copy). */
+static void push_path(lua_State *L, const char *t, size_t n, int ti) {
+  size_t i = 0, pct = 0;
+  for (; i < n && t[i] != '?' && t[i] != '#'; i++) pct += t[i] == '%';
+  if (i == n && pct == 0) lua_pushvalue(L, ti);
+  else if (pct == 0) lua_pushlstring(L, t, i);
+  else {
+    luaL_Buffer b;
+    char *d = luaL_buffinitsize(L, &b, i), *d0 = d;
+    for (size_t k = 0; k < i; k++) {
+      int hi, lo;
+      if (t[k] == '%' && k + 2 < i && (hi = hexval((unsigned char)t[k + 1])) >= 0 &&
+          (lo = hexval((unsigned char)t[k + 2])) >= 0) {
+        *d++ = (char)(hi * 16 + lo);
+        k += 2;
+      } else {
+        *d++ = t[k];
+      }
+    }
+    luaL_pushresultsize(&b, (size_t)(d - d0));
+  }
+  if (i < n && t[i] == '?') {
+    size_t q = ++i;
+    while (i < n && t[i] != '#') i++;
+    if (i > q) { lua_pushlstring(L, t + q, i - q); return; }
+  }
+  lua_pushnil(L);
+}
+
 /* Parser:next(buf, pos, max_headers, max_size): the server's fast path.
 ** The head starts at pos of a read buffer; when no "\r\n\r\n" ends it
 ** within max_size bytes, returns false (the caller reads more, under its
 ** header deadline) and parses nothing.  Else the head is guarded and
 ** parsed as by request(), but the fields stay in buf, for fields():
-**   -> method, target, minor, framing, length, keep, expect, next, from
+**   -> method, target, minor, framing, length, keep, expect, next, from,
+**      path, query
 ** expect: the Expect value (repeats joined) or nil; next: the position
-** after the head; from: where its field lines start. */
+** after the head; from: where its field lines start; path: the target
+** before any '?' or '#', %XX decoded; query: after '?' (nil if empty). */
 static int l_next(lua_State *L) {
   Parser *P = check_parser(L);
   size_t n;
@@ -479,7 +516,8 @@ static int l_next(lua_State *L) {
   if (nexpect == 0) lua_pushnil(L);
   lua_pushinteger(L, pos + (lua_Integer)e);
   lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1);
-  return 9;
+  push_path(L, P->url.p, P->url.n, lua_gettop(L) - 7);   /* the target */
+  return 11;
 }
 
 /* fields(buf, from, to) -> names, values: the field lines of a head that
