@@ -248,6 +248,10 @@ local Request = {}
 Request.__name = "corio.http.Request"
 for k, f in pairs(body.mixin) do Request[k] = f end
 
+-- A request without a body shares this one, which reading never changes
+-- (a finished body only ever gets linebuf = "", which it already has).
+local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
+
 -- headers, query, version and peer are made on first use: the fields
 -- stay in the read buffer (_b, from _hf to _ht) until the handler asks
 local fields = C.fields
@@ -263,6 +267,8 @@ function Request.__index(self, k)
     return rawget(self, "minor") == 1 and "1.1" or "1.0"
   elseif k == "peer" then
     return rawget(self, "_conn").peer
+  elseif k == "_body" then
+    return NO_BODY
   else
     return nil
   end
@@ -290,10 +296,6 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
--- A request without a body shares this one, which reading never changes
--- (a finished body only ever gets linebuf = "", which it already has).
-local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
-
 -- The head was checked by the guard and parsed by http_parser
 -- (bindings/http/head.c): Host, framing, keep-alive, Expect, the path and
 -- the query come from there.  Returns the Request, or nil, status, detail.
@@ -307,7 +309,7 @@ local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, 
     continue = true
   end
   local req = setmetatable({ method = method, target = target, path = path, minor = minor,
-    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue, _body = NO_BODY,
+    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue,
     _conn = conn, _res = false }, Request)
   if kind ~= "none" and not (kind == "length" and n == 0) then
     req._body = body.new(conn.r, kind, n, {

@@ -295,8 +295,14 @@ static const http_parser_settings settings = {
   .on_message_complete = on_message_complete,
 };
 
+/* The methods hold the metatable as upvalue 1: comparing with it costs
+** less than luaL_checkudata's registry lookup by name, per request. */
 static Parser *check_parser(lua_State *L) {
-  return (Parser *)luaL_checkudata(L, 1, PARSER_MT);
+  void *p = lua_touserdata(L, 1);
+  if (p == NULL || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, 1, PARSER_MT);
+  lua_pop(L, 1);
+  return (Parser *)p;
 }
 
 static Parser *new_parser(lua_State *L, int kind) {
@@ -755,7 +761,8 @@ int luaopen_corio__http(lua_State *L) {
      server keeps its own (max_header_size, checked before the parser). */
   http_parser_set_max_header_size(UINT32_MAX);
   if (luaL_newmetatable(L, PARSER_MT)) {
-    luaL_setfuncs(L, meths, 0);
+    lua_pushvalue(L, -1);
+    luaL_setfuncs(L, meths, 1);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }
