@@ -501,6 +501,8 @@ local function one(conn, srv)
     if not block then return false end
     buf = block
     method, target, minor, kind, n, keep, expect, ht, hf, path, q = p:next(block, 1, o.max_headers, #block)
+    -- a block that r.head ended at a blank line made of bare LFs
+    if method == false then answer_error(s, 400) return false end
   end
   if not method then answer_error(s, target, minor) return false end
   local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)

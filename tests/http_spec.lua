@@ -283,6 +283,8 @@ describe("http server hardening", function()
     { "space inside a field name", "GET / HTTP/1.1\r\nHost: a\r\nX Y: 1\r\n\r\n", 400 },
     { "TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501 },
     { "TE on HTTP/1.0", "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400 },
+    { "bare LF line ends", "GET / HTTP/1.1\nHost: a\n\n", 400 },
+    { "a blank line of bare LF after CRLF lines", "GET / HTTP/1.1\r\nHost: a\n\n", 400 },
     { "CR without LF in the head", "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400 },
     { "chunk data not followed by CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400 },
     { "chunk size line ending in CR alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\rXabc\r\n0\r\n\r\n", 400 },
