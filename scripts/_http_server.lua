@@ -23,7 +23,7 @@ local msg = require "corio._http_msg"
 local body = require "corio._http_body"
 
 local Error, perror = core.Error, msg.perror
-local now, call_later = core.now, core.call_later
+local now, call_later, call_soon = core.now, core.call_later, core.call_soon
 local respond = C.respond
 local M = {}
 
@@ -378,7 +378,7 @@ end
 
 local function arm(conn, req)
   if conn.req ~= req or conn.watch_off then return end
-  if narmed == 0 then core.call_soon(start_armed) end
+  if narmed == 0 then call_soon(start_armed) end
   armed[narmed + 1], armed[narmed + 2] = conn, req
   narmed = narmed + 2
 end
@@ -511,9 +511,13 @@ local function one(conn, srv)
   local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
   req._res = res
   conn.req = req
-  local b = req._body
-  if b.done then arm(conn, req)
-  else b.opts.on_done = function() arm(conn, req) end end
+  local b = rawget(req, "_body") or NO_BODY
+  if not b.done then b.opts.on_done = function() arm(conn, req) end
+  elseif not conn.watch_off then   -- arm(conn, req), inlined
+    if narmed == 0 then call_soon(start_armed) end
+    armed[narmed + 1], armed[narmed + 2] = conn, req
+    narmed = narmed + 2
+  end
   phase(conn, "request", o.request_timeout)
   local hok, herr = pcall(run_handler, srv._handler, req, res)
   local fired = phase_end(conn)
