@@ -118,7 +118,7 @@ end
 M.chunk = chunk
 
 local function check_self(self, fname)
-  if type(self) ~= "table" or not rawget(self, "_body") then
+  if type(self) ~= "table" or not self._body then
     raise(("bad argument #1 to '%s' (an HTTP message expected)"):format(fname))
   end
   return self._body

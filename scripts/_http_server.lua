@@ -6,6 +6,14 @@ writes the response, and only then reads the next request: pipelined
 requests are answered in order and never parsed early.  Every limit and
 timeout is on by default (DEFAULTS); a malformed head gets its status
 (400/413/414/431/501/505) and the connection is closed.
+
+The per-request path is kept short (bench/README.md, W11): one deadline
+per connection whose due time moves from phase to phase instead of a
+timeout scope (a table and a timer) per phase; the head found, checked
+and parsed in one C call when it is already buffered whole; a handler's
+`status, {map}, "body"` answered by one C call building the whole
+response (bindings/http/respond.c); the Request's headers, query and
+an empty body made only when used.
 ]]
 local core = require "corio.core"
 local compose = require "corio.compose"
@@ -16,6 +24,8 @@ local body = require "corio._http_body"
 local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
+local now, call_later, call_soon = core.now, core.call_later, core.call_soon
+local respond = C.respond
 local M = {}
 
 M.DEFAULTS = {
@@ -78,11 +88,6 @@ Response.__index = Response
 Response.__name = "corio.http.ServerResponse"
 
 local EMPTY = {}
-
-local function new_res(conn, req)
-  return setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false,
-    _status = nil, _h = nil }, Response)
-end
 
 local function no_body(req, status)
   return req.method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200)
@@ -203,6 +208,22 @@ local function send_returned(res, status, headers, b)
   if math.type(status) ~= "integer" then
     error(Error("INVALID_STATE", "a handler must return an integer status or use res", { op = "http" }), 0)
   end
+  -- the common case in one C call: a plain map, a string body (or none)
+  if (b == nil or type(b) == "string") and status >= 100 and status <= 999 and not res._status then
+    local c, req = res._c, res._req
+    local method = req.method
+    local flags = 0
+    if method == "HEAD" or status == 204 or status == 304 or status < 200 then
+      flags = (method == "HEAD") and 1 or 3      -- no body bytes; 1xx/204/304: no length either
+    end
+    if not c.keep then flags = flags + 4
+    elseif req.minor == 0 then flags = flags + 8 end
+    local out = respond(status, REASONS[status] or "Unknown", headers, b, flags)
+    if out then
+      res.headers_sent, res.finished = true, true
+      return c:write(out)
+    end
+  end
   local h = msg.new_headers(headers)
   if type(b) == "table" and not (getmetatable(b) and b.read) then
     b = require("corio.json").encode(b)
@@ -227,7 +248,34 @@ end
 local Request = {}
 Request.__name = "corio.http.Request"
 for k, f in pairs(body.mixin) do Request[k] = f end
-Request.__index = Request
+
+-- A request without a body shares this one, which reading never changes
+-- (a finished body only ever gets linebuf = "", which it already has).
+local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
+
+-- headers, query, version and peer are made on first use: the fields
+-- stay in the read buffer (_b, from _hf to _ht) until the handler asks
+local fields = C.fields
+function Request.__index(self, k)
+  local v = Request[k]
+  if v ~= nil then return v end
+  if k == "headers" then
+    v = msg.headers_from_lists(fields(rawget(self, "_b"), rawget(self, "_hf"), rawget(self, "_ht")))
+  elseif k == "query" then
+    local q = rawget(self, "_q")
+    v = q and q ~= "" and parse_query(q) or {}
+  elseif k == "version" then
+    return rawget(self, "minor") == 1 and "1.1" or "1.0"
+  elseif k == "peer" then
+    return rawget(self, "_conn").peer
+  elseif k == "_body" then
+    return NO_BODY
+  else
+    return nil
+  end
+  rawset(self, k, v)
+  return v
+end
 
 --- req:websocket(opts) -> WebSocket: answers the upgrade (101) and hands
 --- the connection to corio._ws; the HTTP loop ends with this request.
@@ -250,27 +298,29 @@ function Request:websocket(opts)
 end
 
 -- The head was checked by the guard and parsed by http_parser
--- (bindings/http/head.c): Host, framing and keep-alive come from there.
-local function build_request(conn, method, target, minor, h, peer, kind, n, keep)
-  if #target > conn.o.max_url_size then error(perror(414, "request target too long"), 0) end
-  if kind == "length" and n > conn.o.max_body_size then error(perror(413, "body too large"), 0) end
-  local rawpath, q = target, nil
-  if target:find("[?#]") then rawpath, q = target:match("^([^?#]*)%??([^#]*)") end
-  local req = setmetatable({ method = method, target = target,
-    path = rawpath:find("%", 1, true) and unescape(rawpath) or rawpath,
-    query = q and q ~= "" and parse_query(q) or {}, version = minor == 1 and "1.1" or "1.0",
-    minor = minor, headers = h, peer = peer }, Request)
-  local expect = h["expect"]
-  local continue = expect and expect:lower() == "100-continue" and minor == 1
-  if expect and not continue then error(perror(417, "unsupported Expect"), 0) end
-  req._continue = continue
-  req._body = body.new(conn.r, kind, n, {
-    limit = conn.o.max_body_size, decoder = conn.p,
-    on_first = continue and function()
-      req._continue = false
-      conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
-    end or nil,
-  })
+-- (bindings/http/head.c): Host, framing, keep-alive, Expect, the path and
+-- the query come from there.  Returns the Request, or nil, status, detail.
+local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
+  local o = conn.o
+  if #target > o.max_url_size then return nil, 414, "request target too long" end
+  if kind == "length" and n > o.max_body_size then return nil, 413, "body too large" end
+  local continue = nil
+  if expect then
+    if expect:lower() ~= "100-continue" or minor ~= 1 then return nil, 417, "unsupported Expect" end
+    continue = true
+  end
+  local req = setmetatable({ method = method, target = target, path = path, minor = minor,
+    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue,
+    _conn = conn, _res = false }, Request)
+  if kind ~= "none" and not (kind == "length" and n == 0) then
+    req._body = body.new(conn.r, kind, n, {
+      limit = o.max_body_size, decoder = conn.p,
+      on_first = continue and function()
+        req._continue = false
+        conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
+      end or nil,
+    })
+  end
   conn.keep = keep
   return req
 end
@@ -316,23 +366,27 @@ end
 -- The body is complete: watch once the handler has suspended.  One
 -- callback per loop turn serves every request armed in it, and a handler
 -- that answered within the turn never costs a task.
-local armed, narmed = {}, 0
+local armed, spare, narmed = {}, {}, 0
 local function start_armed()
   local list, n = armed, narmed
-  armed, narmed = {}, 0
-  for i = 1, n, 2 do start_watch(list[i], list[i + 1]) end
+  armed, spare, narmed = spare, list, 0     -- two lists, swapped: no table per turn
+  for i = 1, n, 2 do
+    local conn, req = list[i], list[i + 1]
+    list[i], list[i + 1] = false, false
+    start_watch(conn, req)
+  end
 end
 
 local function arm(conn, req)
   if conn.req ~= req or conn.watch_off then return end
-  if narmed == 0 then core.call_soon(start_armed) end
+  if narmed == 0 then call_soon(start_armed) end
   armed[narmed + 1], armed[narmed + 2] = conn, req
   narmed = narmed + 2
 end
 
 function Conn:write(...)
   local s = self.s
-  local nowait = s.write_nowait
+  local nowait = self.nowait
   if nowait then
     if nowait(s, ...) > WRITE_HWM then compose.timeout(self.o.write_timeout, s.drain, s) end
     return
@@ -340,13 +394,68 @@ function Conn:write(...)
   compose.timeout(self.o.write_timeout, s.write, s, ...)
 end
 
+--[[ The connection's deadline.  One phase at a time is timed: "idle"
+(waiting for a request's first byte), "header" (the rest of a head, from
+its first byte), "request" (the handler) and "drain" (an unread body).
+Entering a phase only stores its due time; the one timer of the
+connection is re-armed only when the new due time comes before the time
+it is armed for, and when it fires early (the phase moved on, or a later
+due time replaced its own) it re-arms itself for what is left.  With the
+default timeouts a busy keep-alive connection arms about one timer per
+idle_timeout instead of two timeout scopes per request.  When the due
+time passes, the timer cancels the connection task, as a timeout scope
+would; the phase's end takes that request back (uncancel) and tells
+whether it fired, so a cancellation from anyone else still passes. ]]
+local expire
+
+local function arm_at(conn, due)
+  local t = conn.timer
+  if t then
+    if conn.timer_at <= due then return end
+    t:cancel()
+  end
+  conn.timer_at = due
+  conn.timer = call_later(due - now(), expire, conn)
+end
+
+function expire(conn)
+  conn.timer = false
+  local due = conn.due
+  if not due then return end
+  if due - now() > 0.0005 then return arm_at(conn, due) end
+  conn.due = false
+  conn.fired = conn.task:cancel(conn.phase .. "_timeout passed")
+end
+
+local function phase(conn, name, seconds)
+  local due = now() + seconds
+  conn.phase, conn.due = name, due
+  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
+end
+
+-- ends the phase; true when its deadline cancelled the task
+local function phase_end(conn)
+  conn.due = false
+  if conn.fired then
+    conn.fired = false
+    conn.task:uncancel()
+    return true
+  end
+  return false
+end
+
+local function stop_timer(conn)
+  conn.due = false
+  if conn.timer then conn.timer:cancel() conn.timer = false end
+end
+
 local function report(err)
   io.stderr:write("corio.http: handler failed: ", tostring(err), "\n")
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
 
-local function run_handler(srv, req, res)
-  local status, headers, b = srv._handler(req, res)
+local function run_handler(handler, req, res)
+  local status, headers, b = handler(req, res)
   if not res.finished then
     if status ~= nil and not res.headers_sent then
       send_returned(res, status, headers, b)
@@ -360,44 +469,61 @@ end
 local function one(conn, srv)
   local s, r, o = conn.s, conn.r, conn.o
   -- idle: wait quietly for the next request's first byte
-  if r:buffered() == 0 then
-    local ok, more = pcall(compose.timeout, o.idle_timeout, r.fill, r, false)
-    if not ok or not more then return false end
+  if r.pos > #r.buf then
+    -- (Reader:fill, inlined: the buffer is empty)
+    if r.eof then return false end
+    phase(conn, "idle", o.idle_timeout)
+    local ok, d = pcall(conn.read, s, 65536)
+    phase_end(conn)
+    if not ok or not d then return false end
+    r.buf, r.pos, r.got = d, 1, r.got + #d
   end
   if srv._shutting then return false end
-  -- the head, under header_timeout from its first byte
-  -- (a head already buffered whole cannot wait: no timer for it)
-  local ok, block
-  if r.buf:find("\r\n\r\n", r.pos, true) then
-    ok, block = pcall(r.head, r, o.max_header_size)
-  else
-    ok, block = pcall(compose.timeout, o.header_timeout, r.head, r, o.max_header_size)
+  -- a head already buffered whole is found, checked and parsed at once
+  -- (no timer: it cannot wait); else it is read under header_timeout,
+  -- counted from its first byte
+  local p, buf = conn.p, r.buf
+  local method, target, minor, kind, n, keep, expect, hf, ht, path, q =
+    p:next(buf, r.pos, o.max_headers, o.max_header_size)
+  if method then
+    r.pos = hf
+    hf, ht = ht, hf
+  elseif method == false then
+    phase(conn, "header", o.header_timeout)
+    local ok, block = pcall(r.head, r, o.max_header_size)
+    local fired = phase_end(conn)
+    if not ok then
+      local code = type(block) == "table" and block.code
+      if fired or code == "TIMEOUT" then answer_error(s, 408) return false end
+      if code == "LIMIT" then answer_error(s, 431) return false end
+      if code == "INCOMPLETE" then return false end
+      error(block, 0)
+    end
+    if not block then return false end
+    buf = block
+    method, target, minor, kind, n, keep, expect, ht, hf, path, q = p:next(block, 1, o.max_headers, #block)
+    -- a block that r.head ended at a blank line made of bare LFs
+    if method == false then answer_error(s, 400) return false end
   end
-  if not ok then
-    local code = type(block) == "table" and block.code
-    if code == "TIMEOUT" then answer_error(s, 408) return false end
-    if code == "LIMIT" then answer_error(s, 431) return false end
-    if code == "INCOMPLETE" then return false end
-    error(block, 0)
-  end
-  if not block then return false end
-  local method, target, minor, names, values, kind, n, keep = conn.p:request(block, o.max_headers)
   if not method then answer_error(s, target, minor) return false end
-  local h = msg.headers_from_lists(names, values)
-  local rok, req = pcall(build_request, conn, method, target, minor, h, conn.peer, kind, n, keep)
-  if not rok then
-    if type(req) == "table" and req.status then answer_error(s, req.status, req.detail) return false end
-    error(req, 0)
-  end
-  srv._busy[conn] = true
-  local res = new_res(conn, req)
-  req._res, req._conn = res, conn
+  local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
+  if not req then answer_error(s, st, detail) return false end
+  conn.busy = true
+  local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
+  req._res = res
   conn.req = req
-  if req._body.done then arm(conn, req)
-  else req._body.opts.on_done = function() arm(conn, req) end end
-  local hok, herr = pcall(compose.timeout, o.request_timeout, run_handler, srv, req, res)
-  srv._busy[conn] = nil
-  conn.req = nil
+  local b = rawget(req, "_body") or NO_BODY
+  if not b.done then b.opts.on_done = function() arm(conn, req) end
+  elseif not conn.watch_off then   -- arm(conn, req), inlined
+    if narmed == 0 then call_soon(start_armed) end
+    armed[narmed + 1], armed[narmed + 2] = conn, req
+    narmed = narmed + 2
+  end
+  phase(conn, "request", o.request_timeout)
+  local hok, herr = pcall(run_handler, srv._handler, req, res)
+  local fired = phase_end(conn)
+  conn.busy = false
+  conn.req = false
   local w = conn.watcher
   if w then
     -- stop the watch: a read it had pending is undone; one that brought
@@ -416,7 +542,13 @@ local function one(conn, srv)
   end
   if not hok then
     local code = type(herr) == "table" and herr.code
-    if code == "CANCELLED" then error(herr, 0) end
+    if code == "CANCELLED" then
+      -- request_timeout: unless someone else cancelled the task too
+      if not fired or conn.task:cancelling() > 0 then error(herr, 0) end
+      herr = Error("TIMEOUT", ("timed out after %g s"):format(o.request_timeout),
+        { op = "request_timeout", cause = herr })
+      code = "TIMEOUT"
+    end
     -- the client went away mid-response: its doing, nothing to report
     if PEER_GONE[code] then return false end
     local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
@@ -429,9 +561,11 @@ local function one(conn, srv)
   end
   if not conn.keep then return false end
   -- the next request must start where this body ends
-  if not req._body.done then
+  if not b.done then
     if req._continue then return false end   -- the client waits for 100: closing is cheaper
-    local dok, drained = pcall(body.drain, req._body, DRAIN_MAX)
+    phase(conn, "drain", o.idle_timeout)
+    local dok, drained = pcall(body.drain, b, DRAIN_MAX)
+    phase_end(conn)
     if not dok or not drained then return false end
   end
   conn.n = conn.n + 1
@@ -462,7 +596,7 @@ function M.serve(host, port, handler, opts)
   local o = merge_opts(opts)
   local nopts = {}
   for k, v in pairs(opts or {}) do if M.DEFAULTS[k] == nil and k ~= "tls" then nopts[k] = v end end
-  local state = { _handler = handler, _busy = {}, _conns = {}, _shutting = false }
+  local state = { _handler = handler, _conns = {}, _shutting = false }
   local srv
   local listen = net.serve
   if opts and opts.tls then
@@ -472,7 +606,8 @@ function M.serve(host, port, handler, opts)
   end
   srv = listen(host, port, function(s)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = C.parser("request") }, Conn)
+      p = C.parser("request"), busy = false, fired = false, due = false, timer = false,
+      timer_at = 0, phase = false, req = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()
@@ -480,6 +615,7 @@ function M.serve(host, port, handler, opts)
     local ok, err = pcall(function()
       while one(conn, state) do end
     end)
+    stop_timer(conn)
     state._conns[conn] = nil
     if not ok then error(err, 0) end
   end, nopts)
@@ -489,7 +625,7 @@ function M.serve(host, port, handler, opts)
     state._shutting = true
     self:close()
     for conn, task in pairs(state._conns) do
-      if not state._busy[conn] then task:cancel("server shutdown") end
+      if not conn.busy then task:cancel("server shutdown") end
     end
     local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
     if not ok then

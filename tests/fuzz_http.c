@@ -9,13 +9,15 @@
 ** names and of values of one length; a request has a known framing) or
 ** refused with 400/431/501/505; an accepted head holds no bare LF; a
 ** parser that read other heads before (one per connection) answers as a
-** fresh one does; a chunked body, read by the parser of its response's
+** fresh one does; Parser:next (the server's fast path) and fields()
+** agree with Parser:request; a chunked body, read by the parser of its response's
 ** head, decodes to the same bytes, end and verdict whether it
 ** comes in one piece or split at any point, never to more bytes than it
 ** has, and an accepted body holds no bare LF.
 **
 **   make fuzz               (every target, FUZZ_TIME=60 seconds each)
 */
+#define _GNU_SOURCE   /* memmem */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +95,65 @@ static void check_head(const char *s, size_t n, const char *kind) {
   lua_settop(L, fresh - 1);
 }
 
+/* Parser:next on the same block behind two bytes of an earlier message
+** (the server's fast path): when the block's first blank line is its end,
+** the same verdict and values as Parser:request, the position after the
+** block, and fields() giving request's names and values. */
+static void check_next(const char *s, size_t n) {
+  const char *e = memmem(s, n, "\r\n\r\n", 4);
+  if (!e || (size_t)(e - s) + 4 != n) return;
+  lua_getfield(L, 1, "parser");
+  lua_pushstring(L, "request");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) abort();
+  int p = lua_gettop(L);
+  lua_getfield(L, p, "request");
+  lua_pushvalue(L, p);
+  lua_pushlstring(L, s, n);
+  lua_pushinteger(L, 20);
+  if (lua_pcall(L, 3, 9, 0) != LUA_OK) abort();
+  int r = p + 1;                          /* method, target, minor, names, values, kind, n, keep */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, "xx", 2);
+  luaL_addlstring(&b, s, n);
+  luaL_pushresult(&b);
+  int buf = lua_gettop(L);
+  lua_getfield(L, p, "next");
+  lua_pushvalue(L, p);
+  lua_pushvalue(L, buf);
+  lua_pushinteger(L, 3);
+  lua_pushinteger(L, 20);
+  lua_pushinteger(L, 1 << 20);
+  if (lua_pcall(L, 5, 9, 0) != LUA_OK) abort();
+  int x = buf + 1;                        /* method, target, minor, kind, n, keep, expect, next, from */
+  if (lua_isnil(L, r) != lua_isnil(L, x)) abort();
+  if (lua_isnil(L, r)) {
+    if (!lua_rawequal(L, r + 1, x + 1)) abort();          /* same status */
+  } else {
+    if (!lua_rawequal(L, r, x) || !lua_rawequal(L, r + 1, x + 1) || !lua_rawequal(L, r + 2, x + 2) ||
+        !lua_rawequal(L, r + 5, x + 3) || !lua_rawequal(L, r + 6, x + 4) ||
+        !lua_rawequal(L, r + 7, x + 5)) abort();
+    if (lua_tointeger(L, x + 7) != (lua_Integer)n + 3) abort();
+    lua_getfield(L, 1, "fields");
+    lua_pushvalue(L, buf);
+    lua_pushvalue(L, x + 8);
+    lua_pushvalue(L, x + 7);
+    if (lua_pcall(L, 3, 2, 0) != LUA_OK) abort();
+    int f = lua_gettop(L) - 1;
+    lua_Integer nf = (lua_Integer)lua_rawlen(L, r + 3);
+    if ((lua_Integer)lua_rawlen(L, f) != nf || (lua_Integer)lua_rawlen(L, f + 1) != nf) abort();
+    for (lua_Integer i = 1; i <= nf; i++) {
+      lua_rawgeti(L, r + 3, i);
+      lua_rawgeti(L, f, i);
+      lua_rawgeti(L, r + 4, i);
+      lua_rawgeti(L, f + 1, i);
+      if (!lua_rawequal(L, -4, -3) || !lua_rawequal(L, -2, -1)) abort();
+      lua_pop(L, 4);
+    }
+  }
+  lua_settop(L, 1);
+}
+
 /* decode s[0..n) as a chunked body given in pieces split at `cut`;
 ** pushes a result string "ok:<done>:<used>:<data>" or "err:<status>" */
 static void decode_chunked(const char *s, size_t n, size_t cut) {
@@ -165,6 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *s = (const char *)data;
   check_head(s, size, "request");
   check_head(s, size, "response");
+  check_next(s, size);
   /* the chunked decoder: one piece vs two, split where byte 0 says:
      the same bytes in the same order, so the same verdict, data and end */
   if (size > 0) {

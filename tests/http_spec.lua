@@ -283,6 +283,8 @@ describe("http server hardening", function()
     { "space inside a field name", "GET / HTTP/1.1\r\nHost: a\r\nX Y: 1\r\n\r\n", 400 },
     { "TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501 },
     { "TE on HTTP/1.0", "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400 },
+    { "bare LF line ends", "GET / HTTP/1.1\nHost: a\n\n", 400 },
+    { "a blank line of bare LF after CRLF lines", "GET / HTTP/1.1\r\nHost: a\n\n", 400 },
     { "CR without LF in the head", "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400 },
     { "chunk data not followed by CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400 },
     { "chunk size line ending in CR alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\rXabc\r\n0\r\n\r\n", 400 },
@@ -376,6 +378,96 @@ describe("http server hardening", function()
       assert.equal(408, status_of(out))
       assert.is_true(corio.now() - t0 < 1.9)
       s:close()
+    end)
+  end)
+
+  it("request_timeout cancels the handler (its cleanup runs) and answers 503, reported", function()
+    local cleaned = corio.future()
+    with_server(function()
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      corio.sleep(60)
+      return 200, {}, "never"
+    end, { request_timeout = 0.3 }, function(_, port)
+      local t0 = corio.now()
+      local out = raw(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal(503, status_of(out), out)
+      assert.is_true(corio.wait_for(cleaned, 20))
+      assert.is_true(corio.now() - t0 < 15)
+    end)
+  end)
+
+  it("a handler that swallows its request_timeout still answers, and the next request is not cancelled", function()
+    local swallowed = corio.future()
+    with_server(function(req)
+      if req.path == "/slow" then
+        local ok, err = pcall(corio.sleep, 60)
+        swallowed:set_result(not ok and corio.is_cancelled(err))
+        return 200, {}, "late"
+      end
+      corio.sleep(0)   -- an await: a stray cancellation would land here
+      return 200, {}, "next"
+    end, { request_timeout = 0.3 }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.is_true(corio.wait_for(swallowed, 20))
+      s:write("GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      assert.truthy(out:find("\r\n\r\nlate", 1, true), out)
+      assert.truthy(out:find("\r\n\r\nnext$"), out)
+    end)
+  end)
+
+  it("the connection deadline moves with each request: keep-alive outlives idle_timeout in total", function()
+    with_server(function() return 200, {}, "ok" end, { idle_timeout = 2 }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      -- three requests 1.2 s apart (2.4 s in all): each idle wait is
+      -- under 2 s, so the one timer armed for the first must re-arm
+      for i = 1, 3 do
+        if i > 1 then corio.sleep(1.2) end
+        s:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        local head = corio.timeout(20, s.readuntil, s, "\r\n\r\n")
+        assert.truthy(head:find("^HTTP/1.1 200"), head)
+        assert.equal("ok", corio.timeout(20, s.readexactly, s, 2))
+      end
+      -- then a quiet client is closed after idle_timeout
+      local t0 = corio.now()
+      assert.equal("", corio.timeout(20, s.read, s, "a"))
+      assert.is_true(corio.now() - t0 >= 1.5)
+      s:close()
+    end)
+  end)
+
+  it("an unread body the client never finishes is drained under idle_timeout, then closed", function()
+    with_server(function() return 200, {}, "ok" end, { idle_timeout = 0.3 }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+      local out = corio.timeout(20, s.read, s, "a")
+      s:close()
+      assert.equal(200, status_of(out), out)
+      assert.truthy(out:find("\r\n\r\nok$"), out)
+    end)
+  end)
+
+  it("path and query: %XX decoded in the path, a bad escape kept, the query parsed, a fragment dropped", function()
+    with_server(function(req)
+      local q = {}
+      for k, v in pairs(req.query) do q[#q + 1] = k .. "=" .. v end
+      table.sort(q)
+      return 200, {}, req.path .. "|" .. table.concat(q, "&") .. "|" .. req.target .. "|" .. req.version
+    end, nil, function(_, port)
+      local cases = {
+        { "/", "/||/" }, { "/a%20b", "/a b||/a%20b" }, { "/a%2", "/a%2||/a%2" },
+        { "/a%zz%41", "/a%zzA||/a%zz%41" }, { "/x?y=1&z=%41", "/x|y=1&z=A|/x?y=1&z=%41" },
+        { "/x#f?y=1", "/x||/x#f?y=1" }, { "/x?#", "/x||/x?#" },
+        { "/p%41?q=1#frag", "/pA|q=1|/p%41?q=1#frag" }, { "/%", "/%||/%" },
+      }
+      for _, c in ipairs(cases) do
+        local out = raw(port, "GET " .. c[1] .. " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert.equal(c[2] .. "|1.1", out:match("\r\n\r\n(.*)$"), c[1])
+      end
     end)
   end)
 

@@ -15,6 +15,11 @@
 **   Parser:request(block, max_headers)
 **       -> method, target, minor, names, values, framing, length, keep, upgrade
 **       framing: "length" (length bytes), "chunked" or "none"
+**   Parser:next(buf, pos, max_headers, max_size)   (the server's fast path)
+**       -> method, target, minor, framing, length, keep, expect, next, from,
+**          path, query
+**       or false while buf holds no whole head; fields(buf, from, next)
+**       -> names, values later, when the handler asks for the headers
 **   Parser:response(block, max_headers, no_body)
 **       -> status, reason, minor, names, values
 **       no_body: the answer to a HEAD request; 1xx, 204 and 304 have no
@@ -307,8 +312,14 @@ static const http_parser_settings settings = {
   .on_message_complete = on_message_complete,
 };
 
+/* The methods hold the metatable as upvalue 1: comparing with it costs
+** less than luaL_checkudata's registry lookup by name, per request. */
 static Parser *check_parser(lua_State *L) {
-  return (Parser *)luaL_checkudata(L, 1, PARSER_MT);
+  void *p = lua_touserdata(L, 1);
+  if (p == NULL || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, 1, PARSER_MT);
+  lua_pop(L, 1);
+  return (Parser *)p;
 }
 
 static Parser *new_parser(lua_State *L, int kind) {
@@ -399,6 +410,21 @@ static void push_value(lua_State *L, span s) {
   lua_pushlstring(L, s.p, s.n);
 }
 
+/* Pushes the framing of the parsed head: kind, length [-0,+2]. */
+static void push_framing(lua_State *L, Parser *P) {
+  http_parser *hp = &P->p;
+  if (P->chunked) {
+    lua_pushliteral(L, "chunked");
+    lua_pushinteger(L, 0);
+  } else if (hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH)) {
+    lua_pushliteral(L, "length");
+    lua_pushinteger(L, (lua_Integer)hp->content_length);
+  } else {
+    lua_pushliteral(L, "none");
+    lua_pushinteger(L, 0);
+  }
+}
+
 /* the head's fields as two lists: lowercase names, values */
 static void push_fields(lua_State *L, Parser *P) {
   size_t nf = P->nf / 2;
@@ -426,19 +452,135 @@ static int l_request(lua_State *L) {
   lua_pushlstring(L, P->url.p, P->url.n);
   lua_pushinteger(L, hp->http_minor);
   push_fields(L, P);
-  if (hp->flags & F_CHUNKED) {
-    lua_pushliteral(L, "chunked");
-    lua_pushinteger(L, 0);
-  } else if (hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH)) {
-    lua_pushliteral(L, "length");
-    lua_pushinteger(L, (lua_Integer)hp->content_length);
-  } else {
-    lua_pushliteral(L, "none");
-    lua_pushinteger(L, 0);
-  }
+  push_framing(L, P);
   lua_pushboolean(L, http_should_keep_alive(hp));
   lua_pushboolean(L, hp->upgrade);
   return 9;
+}
+
+/* The end of a head in s[0, n): the byte after its blank line, or 0. */
+static size_t head_end(const char *s, size_t n) {
+  const char *p = s, *end = s + n;
+  while (end - p >= 4) {
+    const char *cr = memchr(p, '\r', (size_t)(end - p) - 3);
+    if (!cr) return 0;
+    if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') return (size_t)(cr + 4 - s);
+    p = cr + 1;
+  }
+  return 0;
+}
+
+static int hexval(unsigned char c);
+
+/* Pushes the path and the query of a target [-0,+2]: the path is the
+** target up to its first '?' or '#', %XX escapes decoded; the query what
+** follows a '?' up to a '#', or nil when empty.  ti: the target's index,
+** pushed again when it is the path (no copy). */
+static void push_path(lua_State *L, const char *t, size_t n, int ti) {
+  size_t i = 0, pct = 0;
+  for (; i < n && t[i] != '?' && t[i] != '#'; i++) pct += t[i] == '%';
+  if (i == n && pct == 0) lua_pushvalue(L, ti);
+  else if (pct == 0) lua_pushlstring(L, t, i);
+  else {
+    luaL_Buffer b;
+    char *d = luaL_buffinitsize(L, &b, i), *d0 = d;
+    for (size_t k = 0; k < i; k++) {
+      int hi, lo;
+      if (t[k] == '%' && k + 2 < i && (hi = hexval((unsigned char)t[k + 1])) >= 0 &&
+          (lo = hexval((unsigned char)t[k + 2])) >= 0) {
+        *d++ = (char)(hi * 16 + lo);
+        k += 2;
+      } else {
+        *d++ = t[k];
+      }
+    }
+    luaL_pushresultsize(&b, (size_t)(d - d0));
+  }
+  if (i < n && t[i] == '?') {
+    size_t q = ++i;
+    while (i < n && t[i] != '#') i++;
+    if (i > q) { lua_pushlstring(L, t + q, i - q); return; }
+  }
+  lua_pushnil(L);
+}
+
+/* Parser:next(buf, pos, max_headers, max_size): the server's fast path.
+** The head starts at pos of a read buffer; when no "\r\n\r\n" ends it
+** within max_size bytes, returns false (the caller reads more, under its
+** header deadline) and parses nothing.  Else the head is guarded and
+** parsed as by request(), but the fields stay in buf, for fields():
+**   -> method, target, minor, framing, length, keep, expect, next, from,
+**      path, query
+** expect: the Expect value (repeats joined) or nil; next: the position
+** after the head; from: where its field lines start; path: the target
+** before any '?' or '#', %XX decoded; query: after '?' (nil if empty). */
+static int l_next(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer pos = luaL_checkinteger(L, 3);
+  lua_Integer max_headers = luaL_checkinteger(L, 4);
+  lua_Integer max = luaL_checkinteger(L, 5);
+  int nret;
+  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
+  size_t avail = n - (size_t)(pos - 1), e;
+  if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
+  s += pos - 1;
+  e = head_end(s, avail);
+  if (e == 0) { lua_pushboolean(L, 0); return 1; }
+  if (!run_head(L, P, s, e, max_headers, 0, &nret)) return nret;
+  http_parser *hp = &P->p;
+  lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  lua_pushlstring(L, P->url.p, P->url.n);
+  lua_pushinteger(L, hp->http_minor);
+  push_framing(L, P);
+  lua_pushboolean(L, http_should_keep_alive(hp));
+  size_t nf = P->nf / 2;
+  int nexpect = 0;                          /* Expect, repeats joined */
+  for (size_t i = 0; i < nf; i++)
+    if (ieq(P->f[2 * i].p, P->f[2 * i].n, "expect")) {
+      if (nexpect++) lua_pushliteral(L, ", ");
+      push_value(L, P->f[2 * i + 1]);
+      if (nexpect > 1) lua_concat(L, 3);
+    }
+  if (nexpect == 0) lua_pushnil(L);
+  lua_pushinteger(L, pos + (lua_Integer)e);
+  lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1);
+  push_path(L, P->url.p, P->url.n, lua_gettop(L) - 7);   /* the target */
+  return 11;
+}
+
+/* fields(buf, from, to) -> names, values: the field lines of a head that
+** next() accepted, from `from` to its blank line before `to`; names
+** lowercase, values without their surrounding whitespace (as request()
+** gives them). */
+static int l_fields(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer from = luaL_checkinteger(L, 2), to = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, from >= 1 && from <= to && (size_t)to <= n + 1, 2, "out of range");
+  const char *p = s + from - 1, *end = s + to - 1;
+  lua_newtable(L);
+  lua_newtable(L);
+  for (lua_Integer i = 1; p < end; i++) {
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf || lf - p < 1) break;
+    const char *le = lf - 1;                /* the CR */
+    if (le == p) break;                     /* the blank line */
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    if (!colon) break;
+    const char *v = colon + 1, *ve = le;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    span name = { p, (size_t)(colon - p) }, val = { v, (size_t)(ve - v) };
+    push_lower(L, name);
+    lua_rawseti(L, -3, i);
+    push_value(L, val);
+    lua_rawseti(L, -2, i);
+    p = lf + 1;
+  }
+  return 2;
 }
 
 /* Parser:response(block, max_headers, no_body) */
@@ -603,11 +745,14 @@ int luaopen_corio__http(lua_State *L) {
   static const luaL_Reg fns[] = {
     { "parser", l_parser },
     { "inflater", corio__http_inflater },
+    { "fields", l_fields },
+    { "respond", corio__http_respond },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
     { "request", l_request },
     { "response", l_response },
+    { "next", l_next },
     { "chunk", l_chunk },
     { "__gc", parser_gc },
     { NULL, NULL }
@@ -616,7 +761,8 @@ int luaopen_corio__http(lua_State *L) {
      server keeps its own (max_header_size, checked before the parser). */
   http_parser_set_max_header_size(UINT32_MAX);
   if (luaL_newmetatable(L, PARSER_MT)) {
-    luaL_setfuncs(L, meths, 0);
+    lua_pushvalue(L, -1);
+    luaL_setfuncs(L, meths, 1);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }

@@ -3,4 +3,5 @@
 #define CORIO_HTTP_H
 #include <lua.h>
 int corio__http_inflater(lua_State *L);   /* inflate.c */
+int corio__http_respond(lua_State *L);    /* respond.c: a response in one buffer */
 #endif

@@ -1,0 +1,195 @@
+/*
+** respond.c -- corio._http: a server response built in one buffer.
+**
+** The common answer of a handler -- `return status, {map}, "body"` -- goes
+** out as one string made here: status line, the handler's fields in name
+** order, the framing and Date fields corio adds, the blank line and the
+** body, so the response is one write and no Lua table per field.  It
+** checks what _http_msg.lua's Headers check (token names; no CR, LF or
+** other control byte but HTAB in a value: response splitting), and hands
+** anything else back to the Lua path, which raises the same errors as
+** before:
+**
+**   respond(status, reason, map, body, flags) -> bytes, or nil when the
+**       map is not a plain table of string names to string or number
+**       values, holds more than MAX_FIELDS fields, or one fails a check.
+**   flags: R_NOBODY (no body bytes: HEAD, 1xx, 204, 304), R_NOLEN (no
+**       Content-Length added: 1xx, 204, 304), R_CLOSE ("Connection:
+**       close"), R_KEEP ("Connection: keep-alive", for HTTP/1.0).  With
+**       either Connection flag a handler's Connection field is dropped;
+**       a handler's Content-Length or Date is kept and not added again.
+*/
+#include <stdio.h>    /* snprintf */
+#include <string.h>   /* memcpy, memcmp */
+#include <time.h>     /* time, gmtime_r */
+#include <lua.h>
+#include <lauxlib.h>
+#include "http.h"
+
+#define MAX_FIELDS 64
+enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };
+
+typedef struct { const char *k, *v; size_t kl, vl; } field;
+
+/* RFC 9110 tchar, as head.c's guard and _http_msg.lua's check_field. */
+static int is_tchar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int ieq(const char *a, size_t n, const char *lower) {
+  size_t m = strlen(lower);
+  if (n != m) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)a[i];
+    if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)lower[i]) return 0;
+  }
+  return 1;
+}
+
+static int valid_field(const field *f) {
+  if (f->kl == 0) return 0;
+  for (size_t i = 0; i < f->kl; i++)
+    if (!is_tchar((unsigned char)f->k[i])) return 0;
+  for (size_t i = 0; i < f->vl; i++) {
+    unsigned char c = (unsigned char)f->v[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+  }
+  return 1;
+}
+
+/* Byte order, as Lua compares the names in the C locale. */
+static int before(const field *a, const field *b) {
+  size_t n = a->kl < b->kl ? a->kl : b->kl;
+  int c = memcmp(a->k, b->k, n);
+  return c < 0 || (c == 0 && a->kl < b->kl);
+}
+
+/* The Date field's value, formatted once a second per thread (runtimes
+** may share a process).  Day and month names are fixed: no locale. */
+static const char *http_date(void) {
+  static _Thread_local time_t at = (time_t)-1;
+  static _Thread_local char out[128];   /* room for any int snprintf may see */
+  static const char days[] = "SunMonTueWedThuFriSat";
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  time_t now = time(NULL);
+  if (now != at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(out, sizeof out, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + 3 * tm.tm_wday,
+             tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    at = now;
+  }
+  return out;
+}
+
+/* Decimal digits of v at the end of buf[32]; returns where they start. */
+static char *digits(char *end, size_t v) {
+  do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+  return end;
+}
+
+static char *put(char *d, const char *s, size_t n) {
+  memcpy(d, s, n);
+  return d + n;
+}
+
+#define PUTLIT(d, lit) put((d), (lit), sizeof(lit) - 1)
+
+/* Collects the map at index 3 into f; -1 when the Lua path must take it.
+** Number values are converted on the stack, where they stay (and keep
+** their strings alive) until the result is pushed. */
+static int collect(lua_State *L, field *f) {
+  int n = 0;
+  if (lua_isnil(L, 3)) return 0;
+  if (!lua_istable(L, 3) || lua_getmetatable(L, 3)) return -1;
+  lua_pushnil(L);
+  while (lua_next(L, 3)) {                  /* stack: ..., key, value */
+    int vt = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING || n == MAX_FIELDS ||
+        (vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
+      lua_pop(L, 2);
+      return -1;
+    }
+    f[n].k = lua_tolstring(L, -2, &f[n].kl);
+    f[n].v = lua_tolstring(L, -1, &f[n].vl);  /* a number becomes a string */
+    if (!valid_field(&f[n])) { lua_pop(L, 2); return -1; }
+    if (vt == LUA_TSTRING) lua_pop(L, 1);
+    else lua_rotate(L, -2, 1);              /* keep it below the key */
+    n++;
+  }
+  return n;
+}
+
+int corio__http_respond(lua_State *L) {
+  field f[MAX_FIELDS];
+  lua_Integer status = luaL_checkinteger(L, 1);
+  size_t rl, bl = 0;
+  const char *reason = luaL_checklstring(L, 2, &rl);
+  const char *body = luaL_optlstring(L, 4, "", &bl);
+  lua_Integer flags = luaL_checkinteger(L, 5);
+  luaL_argcheck(L, status >= 100 && status <= 999, 1, "status must be 100-999");
+  lua_settop(L, 5);
+  luaL_checkstack(L, MAX_FIELDS + 4, "respond");
+  int n = collect(L, f);
+  if (n < 0) { lua_pushnil(L); return 1; }
+  for (int i = 1; i < n; i++) {             /* insertion sort: few fields */
+    field x = f[i];
+    int j = i;
+    for (; j > 0 && before(&x, &f[j - 1]); j--) f[j] = f[j - 1];
+    f[j] = x;
+  }
+  int has_cl = 0, has_date = 0, drop_conn = (flags & (R_CLOSE | R_KEEP)) != 0;
+  size_t total = 9 + 4 + rl + 2 + 2 + (flags & R_NOBODY ? 0 : bl);
+  for (int i = 0; i < n; i++) {
+    if (ieq(f[i].k, f[i].kl, "content-length")) has_cl = 1;
+    else if (ieq(f[i].k, f[i].kl, "date")) has_date = 1;
+    else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
+    total += f[i].kl + 2 + f[i].vl + 2;
+  }
+  char lenbuf[32], *len = lenbuf + sizeof lenbuf;
+  size_t ll = 0;
+  if (!has_cl && !(flags & R_NOLEN)) {
+    len = digits(len, bl);
+    ll = (size_t)(lenbuf + sizeof lenbuf - len);
+    total += 16 + ll + 2;
+  }
+  if (flags & R_CLOSE) total += 19;
+  if (flags & R_KEEP) total += 24;
+  const char *date = has_date ? NULL : http_date();
+  size_t dl = date ? strlen(date) : 0;
+  if (date) total += 6 + dl + 2;
+  luaL_Buffer b;
+  char *d0 = luaL_buffinitsize(L, &b, total), *d = d0;
+  d = PUTLIT(d, "HTTP/1.1 ");
+  *d++ = (char)('0' + status / 100);
+  *d++ = (char)('0' + status / 10 % 10);
+  *d++ = (char)('0' + status % 10);
+  *d++ = ' ';
+  d = put(d, reason, rl);
+  d = PUTLIT(d, "\r\n");
+  for (int i = 0; i < n; i++) {
+    if (!f[i].k) continue;
+    d = put(d, f[i].k, f[i].kl);
+    d = PUTLIT(d, ": ");
+    d = put(d, f[i].v, f[i].vl);
+    d = PUTLIT(d, "\r\n");
+  }
+  if (ll) {
+    d = PUTLIT(d, "Content-Length: ");
+    d = put(d, len, ll);
+    d = PUTLIT(d, "\r\n");
+  }
+  if (flags & R_CLOSE) d = PUTLIT(d, "Connection: close\r\n");
+  if (flags & R_KEEP) d = PUTLIT(d, "Connection: keep-alive\r\n");
+  if (date) {
+    d = PUTLIT(d, "Date: ");
+    d = put(d, date, dl);
+    d = PUTLIT(d, "\r\n");
+  }
+  d = PUTLIT(d, "\r\n");
+  if (!(flags & R_NOBODY)) d = put(d, body, bl);
+  luaL_pushresultsize(&b, (size_t)(d - d0));
+  return 1;
+}
