@@ -219,7 +219,8 @@ $(BUILD)/w4_echo_uv: bench/peers/w4_echo_uv.c
 # executor's message decoder (fuzz_marshal.c), WebSocket frame decoding
 # (fuzz_ws.c), corio.http's guard and http-parser for heads and chunked
 # bodies, and its inflater (fuzz_http.c).  A target's sources are
-# FUZZ_SRC_<name>.
+# FUZZ_SRC_<name>.  Inputs that once failed live in tests/fuzz-findings/<name>/
+# and are replayed first, so a fixed finding stays fixed.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))
 FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra
@@ -236,6 +237,11 @@ fuzz:
 	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(BUILD)/corpus-$$t; \
+	  if [ -d tests/fuzz-findings/$$t ]; then \
+	    echo "fuzz: $$t replays tests/fuzz-findings/$$t"; \
+	    $(BUILD)/$$t tests/fuzz-findings/$$t/* > $(BUILD)/replay-$$t.log 2>&1 \
+	      || { cat $(BUILD)/replay-$$t.log; exit 1; }; \
+	  fi; \
 	  echo "fuzz: $$t for $(FUZZ_TIME) s"; \
 	  $(BUILD)/$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	    -print_final_stats=1 $(BUILD)/corpus-$$t; \

@@ -18,6 +18,7 @@
 **   make fuzz               (every target, FUZZ_TIME=60 seconds each)
 */
 #define _GNU_SOURCE   /* memmem */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ static void parse(int p, const char *kind, const char *s, size_t n) {
   lua_pushvalue(L, p);
   lua_pushlstring(L, s, n);
   lua_pushinteger(L, 20);
-  if (lua_pcall(L, 3, req ? 9 : 5, 0) != LUA_OK) abort();
+  if (lua_pcall(L, 3, req ? 9 : 5, 0) != LUA_OK) { fprintf(stderr, "%s\n", lua_tostring(L, -1)); abort(); }
 }
 
 /* A head is either refused with 400/431/501/505 or accepted with two
@@ -151,7 +152,67 @@ static void check_next(const char *s, size_t n) {
       lua_pop(L, 4);
     }
   }
-  lua_settop(L, 1);
+  lua_settop(L, KEEP_RES);   /* the kept parsers stay for the next input */
+}
+
+static int is_tchar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+      || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+static int is_vchar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+/* A reference decoder written straight from RFC 9112 section 7.1, strict
+** (CRLF only, "name: value" trailers), without limits and without speed:
+** 1 complete (*used bytes), 0 needs more, -1 malformed.  Used as the
+** oracle for what the guard and the parser accept together. */
+static int ref_chunked(const char *s, size_t n, size_t *used, luaL_Buffer *out) {
+  size_t i = 0;
+#define NEED(k) do { if (i + (k) > n) return 0; } while (0)
+  for (;;) {
+    uint64_t size = 0;
+    int digits = 0;
+    while (i < n && isxdigit((unsigned char)s[i])) {
+      int c = (unsigned char)s[i++];
+      size = size * 16 + (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+      if (++digits > 15) return -1;
+    }
+    NEED(1);
+    if (!digits) return -1;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    NEED(1);
+    if (s[i] == ';') while (i < n && is_vchar((unsigned char)s[i])) i++;
+    NEED(1);
+    if (s[i] != '\r') return -1;
+    i++; NEED(1);
+    if (s[i++] != '\n') return -1;
+    if (size == 0) break;
+    if (n - i < size) return 0;
+    luaL_addlstring(out, s + i, (size_t)size);
+    i += (size_t)size;
+    NEED(1);
+    if (s[i++] != '\r') return -1;
+    NEED(1);
+    if (s[i++] != '\n') return -1;
+  }
+  for (;;) {               /* trailer fields, then the empty line */
+    NEED(1);
+    if (s[i] == '\r') {
+      i++; NEED(1);
+      if (s[i++] != '\n') return -1;
+      *used = i;
+      return 1;
+    }
+    if (!is_tchar((unsigned char)s[i])) return -1;
+    while (i < n && is_tchar((unsigned char)s[i])) i++;
+    NEED(1);
+    if (s[i++] != ':') return -1;
+    while (i < n && is_vchar((unsigned char)s[i])) i++;
+    NEED(1);
+    if (s[i++] != '\r') return -1;
+    NEED(1);
+    if (s[i++] != '\n') return -1;
+  }
+#undef NEED
 }
 
 /* decode s[0..n) as a chunked body given in pieces split at `cut`;
@@ -199,9 +260,15 @@ static void decode_chunked(const char *s, size_t n, size_t cut) {
   size_t dl;
   (void)lua_tolstring(L, -1, &dl);
   if (dl > n) abort();
-  if (!err && done) {
-    for (size_t j = 0; j < used; j++)
-      if (s[j] == '\n' && (j == 0 || s[j - 1] != '\r')) abort();
+  if (!err) {             /* what was accepted is what a strict reader takes */
+    size_t rused = 0;
+    luaL_Buffer rb;
+    luaL_buffinit(L, &rb);
+    int rv = ref_chunked(s, n, &rused, &rb);
+    luaL_pushresult(&rb);
+    if (done && (rv != 1 || rused != used || !lua_rawequal(L, -1, -2))) abort();
+    if (!done && rv != 0) abort();
+    lua_pop(L, 1);
   }
   if (err) {                /* what came before the error does not count */
     lua_pop(L, 1);

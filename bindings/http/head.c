@@ -218,7 +218,7 @@ typedef struct { const char *p; size_t n; } span;
 
 /* The chunk framing guard's states (see chunk_guard). */
 enum { CG_SIZE0, CG_SIZE, CG_OWS, CG_EXT, CG_SIZE_LF, CG_DATA, CG_DATA_CR,
-       CG_DATA_LF, CG_TRL0, CG_TRL, CG_TRL_LF, CG_END_LF, CG_DONE };
+       CG_DATA_LF, CG_TRL0, CG_TRLNAME, CG_TRL, CG_TRL_LF, CG_END_LF, CG_DONE };
 
 typedef struct {
   http_parser p;
@@ -610,7 +610,11 @@ static int hexval(unsigned char c) {
 ** returns how many belong to this body (it stops after the final CRLF),
 ** or -1 with *why set.  The lax parser takes "5\rX" as a size line, lets
 ** extensions hold any byte, skips the two bytes after chunk data without
-** looking at them, and takes bare LFs in trailers. */
+** looking at them, and takes bare LFs in trailers.  Trailer lines are
+** checked as strictly as header fields (a token, a colon, a value without
+** control bytes), so that every malformed body is refused here, before the
+** parser sees it, and the verdict does not depend on how the bytes were
+** split across reads. */
 static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char **why) {
   size_t i = 0;
   for (; i < n && P->cg != CG_DONE; i++) {
@@ -667,7 +671,11 @@ static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char 
       if (c == '\r') { P->cg = CG_END_LF; break; }
       if (++P->trailers > MAX_TRAILERS) { *why = "too many trailer fields"; return -1; }
       if (!tchar[c]) { *why = "bad trailer field"; return -1; }
-      P->cg = CG_TRL;
+      P->cg = CG_TRLNAME;
+      break;
+    case CG_TRLNAME:       /* a trailer is "name: value", as a header is */
+      if (c == ':') P->cg = CG_TRL;
+      else if (!tchar[c]) { *why = "bad trailer field"; return -1; }
       break;
     case CG_TRL:
       if (c == '\r') P->cg = CG_TRL_LF;
@@ -703,6 +711,12 @@ static int l_chunk(lua_State *L) {
     lua_pushboolean(L, 1);
     return 3;
   }
+  /* A body that failed stays failed: the parser keeps its error, and a
+     guard that saw the end while the parser did not would otherwise
+     answer "nothing new" for ever to a reader that loops until the end. */
+  if (HTTP_PARSER_ERRNO(&P->p) != HPE_OK && HTTP_PARSER_ERRNO(&P->p) != HPE_PAUSED)
+    return fail(L, 400, http_errno_description(HTTP_PARSER_ERRNO(&P->p)));
+  if (P->cg == CG_DONE) return fail(L, 400, "chunk framing disagreement");
   const char *p = s + pos - 1;
   size_t avail = n - (size_t)(pos - 1);
   const char *why = NULL;
