@@ -89,6 +89,26 @@ async def wait_for312(aw, delay):
         return await aw
 
 
+class TaskGroup313(asyncio.TaskGroup):
+    """asyncio.TaskGroup with Python 3.13's count fix (gh-116720), which
+    corio's groups follow: a group cancels its parent task when a child
+    fails and takes that request back (uncancel) at exit.  3.11 does the
+    uncancel at the top of __aexit__, before waiting for the children, so
+    when the first child fails while __aexit__ waits (the body had
+    finished) the request stays counted for ever, and every timeout scope
+    around the group that expires later sees a foreign cancel and raises
+    CancelledError instead of TimeoutError.  3.13 takes it back after the
+    wait; this does the same for the late case."""
+
+    async def __aexit__(self, et, exc, tb):
+        late = not self._parent_cancel_requested
+        try:
+            return await super().__aexit__(et, exc, tb)
+        finally:
+            if late and self._parent_cancel_requested:
+                self._parent_task.uncancel()
+
+
 class UserError(Exception):
     def __init__(self, tag):
         super().__init__(tag)
@@ -179,7 +199,7 @@ class Scenario:
             t = self.spawn(st[2], st[3])
             return await asyncio.shield(t)
         elif op == "group":
-            async with asyncio.TaskGroup() as tg:
+            async with TaskGroup313() as tg:
                 for name, body in st[2]:
                     self.spawn(name, body, tg)
                 await self.block(st[3], me)

@@ -40,7 +40,8 @@ Scenario.__index = Scenario
 
 local function new_scenario(sc)
   local self = setmetatable({ sc = sc, trace = {}, tasks = {}, order = {},
-                              events = {}, t0 = corio.now() }, Scenario)
+                              events = {}, awaiter = {}, at_done = {},
+                              t0 = corio.now() }, Scenario)
   for _, e in ipairs(sc.events) do self.events[e] = Event() end
   return self
 end
@@ -52,8 +53,12 @@ end
 
 function Scenario:task_main(name, body)
   local ok, e = pcall(self.block, self, body, name)
+  -- (the count of a wait_for's caller as this task finishes: see
+  -- drop_passed_on)
+  local w = self.awaiter[name]
   if not ok then
     self:rec(name, "end", kind(e))
+    if w then self.at_done[name] = w:cancelling() end
     error(e, 0)
   end
   self:rec(name, "end", "ok")
@@ -61,6 +66,7 @@ function Scenario:task_main(name, body)
   -- request counts: the task did not await since it was made).
   local task = corio.current()
   if cancel_pending(task) then error(deliver(task, -1), 0) end
+  if w then self.at_done[name] = w:cancelling() end
   return "r:" .. name
 end
 
@@ -123,6 +129,25 @@ local function awaited_outcome(t, f, ...)
   error(r[2], 0)
 end
 
+-- The same rule for wait_for: a deadline that passes while the awaited
+-- task runs is passed on to it too, and when it swallows the CANCELLED
+-- and finishes with a result or an error, corio's wait_for returns that
+-- (the result wins over TIMEOUT) but keeps the requests of enclosing
+-- scopes that expired meanwhile pending; asyncio loses them all.  After a
+-- wait_for of t, with a request pending and none made since t finished
+-- (the awaiter's count then, less the wait_for's own request, which its
+-- exit took back), the runner takes the pending request as asyncio does:
+-- delivered into nothing, the count unchanged.  A request made after t
+-- finished is left for the race rule above.
+local function drop_passed_on(task, t, at_done, expired)
+  if at_done == nil or t:cancelled() or not cancel_pending(task) then
+    return
+  end
+  if task:cancelling() > at_done - (expired and 1 or 0) then return end
+  local ok = pcall(corio.yield)             -- raises at once: pending
+  assert(not ok, "a pending cancel was not delivered")
+end
+
 -- The statements whose last await wakes the task with a value.
 local WAKES = { sleep = true, wait = true, await = true, shield = true,
                 wait_for = true }
@@ -174,8 +199,15 @@ function Scenario:run_op(st, me)
   elseif op == "timeout" then
     corio.timeout(st[3], self.block, self, st[4], me)
   elseif op == "wait_for" then
+    local task = corio.current()
     local t = self:spawn(st[4], st[5])
-    return (awaited_outcome(t, corio.wait_for, t, st[3]))
+    self.awaiter[st[4]] = task
+    local t_enter = corio.now()
+    local r = table.pack(pcall(awaited_outcome, t, corio.wait_for, t, st[3]))
+    drop_passed_on(task, t, self.at_done[st[4]],
+                   corio.now() - t_enter >= st[3])
+    if not r[1] then error(r[2], 0) end
+    return r[2]
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
     if asyncio_turn(corio.current()) then raise_pending(corio.current()) end
