@@ -89,6 +89,22 @@ async def wait_for312(aw, delay):
         return await aw
 
 
+class TaskSet(dict):
+    """The set of a TaskGroup's children, in the order they were created.
+    TaskGroup keeps them in a set() and cancels them in its iteration
+    order, which follows the tasks' addresses: the order in which the
+    children see their CANCELLED then depends on what the process
+    allocated before (the same scenario gave another trace after another
+    scenario).  corio cancels a group's children in the order they were
+    spawned; so does this."""
+
+    def add(self, t):
+        self[t] = None
+
+    def discard(self, t):
+        self.pop(t, None)
+
+
 class TaskGroup313(asyncio.TaskGroup):
     """asyncio.TaskGroup with Python 3.13's count fix (gh-116720), which
     corio's groups follow: a group cancels its parent task when a child
@@ -99,6 +115,10 @@ class TaskGroup313(asyncio.TaskGroup):
     around the group that expires later sees a foreign cancel and raises
     CancelledError instead of TimeoutError.  3.13 takes it back after the
     wait; this does the same for the late case."""
+
+    def __init__(self):
+        super().__init__()
+        self._tasks = TaskSet()
 
     async def __aexit__(self, et, exc, tb):
         late = not self._parent_cancel_requested
