@@ -53,20 +53,21 @@ end
 
 function Scenario:task_main(name, body)
   local ok, e = pcall(self.block, self, body, name)
-  -- (the count of a wait_for's caller as this task finishes: see
-  -- drop_passed_on)
-  local w = self.awaiter[name]
-  if not ok then
+  if ok then
+    self:rec(name, "end", "ok")
+    -- A request pending as the function returns (normalised as above;
+    -- any request counts: the task did not await since it was made).
+    local task = corio.current()
+    if cancel_pending(task) then ok, e = false, deliver(task, -1) end
+  else
     self:rec(name, "end", kind(e))
-    if w then self.at_done[name] = w:cancelling() end
-    error(e, 0)
   end
-  self:rec(name, "end", "ok")
-  -- A request pending as the function returns (normalised as above; any
-  -- request counts: the task did not await since it was made).
-  local task = corio.current()
-  if cancel_pending(task) then error(deliver(task, -1), 0) end
+  -- The count of the task awaiting this one as it finishes: requests
+  -- made before were passed on to this task, later ones race its
+  -- completion (see awaited_outcome).
+  local w = self.awaiter[name]
   if w then self.at_done[name] = w:cancelling() end
+  if not ok then error(e, 0) end
   return "r:" .. name
 end
 
@@ -119,11 +120,17 @@ end
 -- task": both sides pass the request on to the awaited task; once that
 -- one has finished, corio raises CANCELLED in the awaiter, asyncio gives
 -- the awaited task's outcome (its result or error; CANCELLED only if it
--- ended cancelled).  f() is the await; t the awaited task.
-local function awaited_outcome(t, f, ...)
+-- ended cancelled).  f() is the await; t the awaited task.  A request
+-- made after t finished is not passed on: asyncio raises CANCELLED for it
+-- (a cancel racing a completion), so does the runner.  late() tells
+-- whether one was made: the awaiter's count is above its count when t
+-- finished (self.at_done), less the requests its own scope (wait_for's)
+-- took back meanwhile.
+local function awaited_outcome(t, late, f, ...)
   local r = table.pack(pcall(f, ...))
   if r[1] then return table.unpack(r, 2, r.n) end
-  if corio.is_cancelled(r[2]) and t:done() and not t:cancelled() then
+  if corio.is_cancelled(r[2]) and t:done() and not t:cancelled() and
+     not late() then
     return t:result()             -- raises the task's error if it failed
   end
   error(r[2], 0)
@@ -134,16 +141,14 @@ end
 -- and finishes with a result or an error, corio's wait_for returns that
 -- (the result wins over TIMEOUT) but keeps the requests of enclosing
 -- scopes that expired meanwhile pending; asyncio loses them all.  After a
--- wait_for of t, with a request pending and none made since t finished
--- (the awaiter's count then, less the wait_for's own request, which its
--- exit took back), the runner takes the pending request as asyncio does:
--- delivered into nothing, the count unchanged.  A request made after t
--- finished is left for the race rule above.
-local function drop_passed_on(task, t, at_done, expired)
-  if at_done == nil or t:cancelled() or not cancel_pending(task) then
+-- wait_for of t, with a request pending and none made since t finished,
+-- the runner takes the pending request as asyncio does: delivered into
+-- nothing, the count unchanged.  A request made after t finished is left
+-- for the race rule above.
+local function drop_passed_on(task, t, late)
+  if not t:done() or t:cancelled() or not cancel_pending(task) or late() then
     return
   end
-  if task:cancelling() > at_done - (expired and 1 or 0) then return end
   local ok = pcall(corio.yield)             -- raises at once: pending
   assert(not ok, "a pending cancel was not delivered")
 end
@@ -193,7 +198,11 @@ function Scenario:run_op(st, me)
     if t:done() and cancel_pending(corio.current()) then
       return (t:result())            -- asyncio does not suspend: no raise
     end
-    return (awaited_outcome(t, t.await, t))
+    local me = corio.current()
+    self.awaiter[st[3]] = me
+    return (awaited_outcome(t, function()   -- (no count: t had finished)
+      return me:cancelling() > (self.at_done[st[3]] or -1)
+    end, t.await, t))
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
   elseif op == "timeout" then
@@ -203,9 +212,13 @@ function Scenario:run_op(st, me)
     local t = self:spawn(st[4], st[5])
     self.awaiter[st[4]] = task
     local t_enter = corio.now()
-    local r = table.pack(pcall(awaited_outcome, t, corio.wait_for, t, st[3]))
-    drop_passed_on(task, t, self.at_done[st[4]],
-                   corio.now() - t_enter >= st[3])
+    local function late()         -- the scope's request, if it expired,
+      local own = corio.now() - t_enter >= st[3] and 1 or 0  -- taken back
+      return task:cancelling() > self.at_done[st[4]] - own
+    end
+    local r = table.pack(pcall(awaited_outcome, t, late, corio.wait_for, t,
+                               st[3]))
+    drop_passed_on(task, t, late)
     if not r[1] then error(r[2], 0) end
     return r[2]
   elseif op == "shield" then
