@@ -235,16 +235,18 @@ class Scenario:
         self.spawn("t0", self.sc["main"])
         # Rounds of: wait past every instant, cancel what is left.  A task
         # that swallows its CANCELLED and waits again gets another round;
-        # after 4 rounds what is left stays (the runner moves on).
-        for _ in range(4):
+        # after 4 rounds and a last wait, what is left stays (the runner
+        # moves on).
+        for round in range(1, 6):
             await asyncio.sleep(self.sc["horizon"])
             left = [n for n in self.order if not self.tasks[n].done()]
-            if not left:
+            if not left or round == 5:      # 5: what is left stays
                 break
             self.trace.append(["horizon", left])
             for n in left:
                 self.tasks[n].cancel()
-        return self.trace
+        # A copy: tasks woken before the loop stops would add to it.
+        return list(self.trace)
 
 
 async def main(scs):

@@ -40,7 +40,7 @@ Scenario.__index = Scenario
 
 local function new_scenario(sc)
   local self = setmetatable({ sc = sc, trace = {}, tasks = {}, order = {},
-                              events = {}, awaiter = {}, at_done = {},
+                              events = {}, awaiter = {}, at_done = {}, scopes = {},
                               t0 = corio.now() }, Scenario)
   for _, e in ipairs(sc.events) do self.events[e] = Event() end
   return self
@@ -81,6 +81,15 @@ function Scenario:spawn(name, body, g)
   self.tasks[name] = t
   self.order[#self.order + 1] = name
   return t
+end
+
+function Scenario:scopes_of(me)
+  local scopes = self.scopes[me]
+  if scopes == nil then
+    scopes = {}
+    self.scopes[me] = scopes
+  end
+  return scopes
 end
 
 function Scenario:block(body, me)
@@ -153,6 +162,34 @@ local function drop_passed_on(task, t, late)
   assert(not ok, "a pending cancel was not delivered")
 end
 
+-- Normalisation of the documented difference "simultaneous expiry": when
+-- the deadlines of nested scopes pass while their requests are pending
+-- together (the task has not seen a CANCELLED since the first), corio's
+-- innermost expired scope raises TIMEOUT and requests the enclosing
+-- scopes' cancellation anew (pending: it reaches the enclosing body at its
+-- next await); asyncio's inner scope raises CANCELLED, its request was
+-- delivered, and the outermost expired scope reports TIMEOUT.  When a
+-- scope of the runner (a timeout or a wait_for) raises TIMEOUT with a
+-- request pending and an enclosing timeout scope of the task past its
+-- deadline, the runner takes the request as asyncio does (delivered into
+-- nothing, the count unchanged) and raises CANCELLED instead.  scopes: the
+-- task's open timeout statements, innermost last.
+local function expired_together(task, scopes, e)
+  if not (corio.Error.is(e) and e.code == "TIMEOUT") or
+     not cancel_pending(task) then
+    return nil
+  end
+  local now = corio.now()
+  for i = #scopes, 1, -1 do
+    if now - scopes[i].entered >= scopes[i].delay then
+      local ok, c = pcall(corio.yield)      -- raises at once: pending
+      assert(not ok, "a pending cancel was not delivered")
+      return c
+    end
+  end
+  return nil
+end
+
 -- The statements whose last await wakes the task with a value.
 local WAKES = { sleep = true, wait = true, await = true, shield = true,
                 wait_for = true }
@@ -206,7 +243,11 @@ function Scenario:run_op(st, me)
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
   elseif op == "timeout" then
-    corio.timeout(st[3], self.block, self, st[4], me)
+    local task, scopes = corio.current(), self:scopes_of(me)
+    scopes[#scopes + 1] = { entered = corio.now(), delay = st[3] }
+    local ok, e = pcall(corio.timeout, st[3], self.block, self, st[4], me)
+    scopes[#scopes] = nil
+    if not ok then error(expired_together(task, scopes, e) or e, 0) end
   elseif op == "wait_for" then
     local task = corio.current()
     local t = self:spawn(st[4], st[5])
@@ -219,7 +260,9 @@ function Scenario:run_op(st, me)
     local r = table.pack(pcall(awaited_outcome, t, late, corio.wait_for, t,
                                st[3]))
     drop_passed_on(task, t, late)
-    if not r[1] then error(r[2], 0) end
+    if not r[1] then
+      error(expired_together(task, self:scopes_of(me), r[2]) or r[2], 0)
+    end
     return r[2]
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
@@ -271,14 +314,15 @@ end
 function Scenario:run()
   self:spawn("t0", self.sc.main)
   -- Rounds of: wait past every instant, cancel what is left (as
-  -- run_asyncio.py does).
-  for _ = 1, 4 do
+  -- run_asyncio.py does); after the 4th cancel, a last wait lets the
+  -- tasks react to it (the trace is then complete on both sides).
+  for round = 1, 5 do
     corio.sleep(self.sc.horizon)
     local left = {}
     for _, n in ipairs(self.order) do
       if not self.tasks[n]:done() then left[#left + 1] = n end
     end
-    if #left == 0 then break end
+    if #left == 0 or round == 5 then break end   -- 5: what is left stays
     self.trace[#self.trace + 1] = { "horizon", left }
     for _, n in ipairs(left) do self.tasks[n]:cancel() end
   end
