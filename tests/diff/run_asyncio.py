@@ -106,27 +106,34 @@ class TaskSet(dict):
 
 
 class TaskGroup313(asyncio.TaskGroup):
-    """asyncio.TaskGroup with Python 3.13's count fix (gh-116720), which
-    corio's groups follow: a group cancels its parent task when a child
-    fails and takes that request back (uncancel) at exit.  3.11 does the
-    uncancel at the top of __aexit__, before waiting for the children, so
-    when the first child fails while __aexit__ waits (the body had
-    finished) the request stays counted for ever, and every timeout scope
-    around the group that expires later sees a foreign cancel and raises
-    CancelledError instead of TimeoutError.  3.13 takes it back after the
-    wait; this does the same for the late case."""
+    """asyncio.TaskGroup with corio's rule "a child failure does not cancel
+    a body that is already waiting for the group" (docs/API-composition.md,
+    corio.group; "Checked against asyncio"), and its children cancelled in
+    spawn order (TaskSet).  asyncio cancels the task even while it waits in
+    __aexit__: that only wakes it earlier (it goes on waiting), which
+    changes the order of what runs at that instant, and 3.11 leaves that
+    request counted for ever (its uncancel() ran at the top of __aexit__;
+    gh-116720, fixed in 3.13), so that no timeout scope around the group
+    reported TimeoutError any more.  Here a child failing during __aexit__
+    cancels the other children only."""
 
     def __init__(self):
         super().__init__()
         self._tasks = TaskSet()
 
-    async def __aexit__(self, et, exc, tb):
-        late = not self._parent_cancel_requested
+    def _on_task_done(self, task):
+        if not self._exiting or self._parent_cancel_requested:
+            return super()._on_task_done(task)
+        # The flag makes the base class leave the parent alone (and skip
+        # its abort, done here instead); it is read nowhere else from now.
+        self._parent_cancel_requested = True
         try:
-            return await super().__aexit__(et, exc, tb)
+            super()._on_task_done(task)
         finally:
-            if late and self._parent_cancel_requested:
-                self._parent_task.uncancel()
+            self._parent_cancel_requested = False
+        if (not task.cancelled() and task.exception() is not None
+                and not self._aborting):
+            self._abort()
 
 
 class UserError(Exception):
