@@ -33,6 +33,7 @@ invalid UTF-8, 1009 message too big) and receive() raises HTTP_PROTOCOL
 (LIMIT for 1009) with close_code set.
 ]==]
 local core = require "corio.core"
+local compose = require "corio.compose"
 local C = require "corio._wslay"
 local A = require "corio._args"
 
@@ -47,6 +48,11 @@ local M = {}
 M.defaults = {
   max_message_size = 16 * 1024 * 1024,  -- larger messages: close 1009
   close_timeout = 10,     -- seconds to wait for the peer's close frame
+  -- client: TCP connect (and TLS handshake for wss://), as http.request's
+  connect_timeout = 30,
+  -- client: from the upgrade request sent to the 101 read and checked (a
+  -- server that accepts and never answers must not hold the client)
+  handshake_timeout = 60,
 }
 local READ_SIZE = 65536   -- bytes asked of the Stream per read
 local Conn = C.Conn       -- the framing state's methods
@@ -473,20 +479,21 @@ local function check_stream(stream, fname)
   end
 end
 
---- client_handshake(stream, host, path, opts) -> WebSocket
-function M.client_handshake(stream, host, path, opts)
+-- Runs fn(...) within t seconds; past them TIMEOUT says what timed out
+-- (what: "connect", "handshake") and after how long.
+local function within(t, what, fname, fn, ...)
+  local ok, a, b = pcall(compose.timeout, t, fn, ...)
+  if ok then return a, b end
+  if core.Error.is(a, "TIMEOUT") then
+    raise("TIMEOUT", ("WebSocket %s timed out after %g s"):format(what, t),
+      fname, { cause = a.cause })
+  end
+  error(a, 0)
+end
+
+-- The client's side of the exchange: the request out, the 101 in.
+local function client_exchange(stream, host, path, opts, protos, key)
   local F = "client_handshake"
-  check_stream(stream, F)
-  if type(host) ~= "string" or host == "" or host:find("[%s%z]") then
-    argerror(2, F, "host name expected")
-  end
-  if type(path) ~= "string" or path:sub(1, 1) ~= "/" or path:find("[%s%z]") then
-    argerror(3, F, "path starting with '/' expected")
-  end
-  opts = opts or {}
-  if type(opts) ~= "table" then argerror(4, F, "table expected") end
-  local protos = check_protocols(opts.protocols, 4, F)
-  local key = C.random_key()
   local lines = { "GET " .. path .. " HTTP/1.1", "Host: " .. host,
     "Upgrade: websocket", "Connection: Upgrade",
     "Sec-WebSocket-Key: " .. key, "Sec-WebSocket-Version: 13" }
@@ -529,9 +536,46 @@ function M.client_handshake(stream, host, path, opts)
       protocol_error("protocol '" .. proto .. "' was not offered", F, status)
     end
   end
+  return proto, h
+end
+
+--- client_handshake(stream, host, path, opts) -> WebSocket; the exchange
+--- is bounded by opts.handshake_timeout (TIMEOUT).  op: the errors' op
+--- (connect and http.websocket give their own names).
+function M.client_handshake(stream, host, path, opts, op)
+  local F = "client_handshake"
+  check_stream(stream, F)
+  if type(host) ~= "string" or host == "" or host:find("[%s%z]") then
+    argerror(2, F, "host name expected")
+  end
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" or path:find("[%s%z]") then
+    argerror(3, F, "path starting with '/' expected")
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(4, F, "table expected") end
+  local protos = check_protocols(opts.protocols, 4, F)
+  local ht = opt_size(opts, "handshake_timeout", 4, F)
+  -- checked before anything is sent: a bad option is the caller's fault
+  opt_size(opts, "max_message_size", 4, F)
+  opt_size(opts, "close_timeout", 4, F)
+  local proto, h = within(ht, "handshake", op or F, client_exchange, stream, host,
+    path, opts, protos, C.random_key())
   return M.wrap(stream, { client = true, protocol = proto, headers = h,
     max_message_size = opts.max_message_size,
     close_timeout = opts.close_timeout })
+end
+
+--- connect_stream(host, port, opts, tls) -> Stream: TCP (and TLS when tls
+--- is a table of corio.tls options) within opts.connect_timeout.
+function M.connect_stream(host, port, opts, tls, fname)
+  local ct = opt_size(opts, "connect_timeout", 2, fname)
+  opt_size(opts, "handshake_timeout", 2, fname)   -- checked before connecting
+  if tls then
+    return within(ct, "connect", fname, require("corio.tls")._connect_for,
+      host, port, { tls = tls })
+  end
+  local net = require "corio.net"
+  return within(ct, "connect", fname, net.connect, host, port)
 end
 
 --- check_request(req, opts) -> key, protocol | nil, status, detail
@@ -636,9 +680,11 @@ function M.connect(url, opts)
   if not host then argerror(1, "connect", "ws://host[:port]/path expected") end
   port = port ~= "" and tointeger(tonumber(port)) or 80
   if path == "" then path = "/" end
-  local stream = require("corio.net").connect(host, port)
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(2, "connect", "table expected") end
+  local stream = M.connect_stream(host, port, opts, nil, "connect")
   local ok, ws = pcall(M.client_handshake, stream,
-    port == 80 and host or host .. ":" .. port, path, opts)
+    port == 80 and host or host .. ":" .. port, path, opts, "connect")
   if not ok then stream:abort() error(ws, 0) end
   return ws
 end

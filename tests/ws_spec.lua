@@ -924,3 +924,138 @@ describe("ws on a corio Stream", function()
     srv:close()
   end)
 end)
+
+describe("ws client: timeouts and refused handshakes (http.websocket)", function()
+  local http = require "corio.http"
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local H = dofile(here .. "helpers/tls_helpers.lua")
+
+  -- A server that accepts TCP and never says a word; `seen` gets what it
+  -- read before the client went away (nil: the client closed).
+  local function silent_server()
+    local seen = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local got = {}
+      while true do
+        local ok, d = pcall(s.read, s, 4096)
+        if not ok or not d then break end
+        got[#got + 1] = d
+      end
+      seen:set_result(table.concat(got))
+    end)
+    local _, port = srv:address()
+    return srv, port, seen
+  end
+
+  it("has the documented defaults", function()
+    assert.equal(30, ws.defaults.connect_timeout)
+    assert.equal(60, ws.defaults.handshake_timeout)
+  end)
+
+  it("a server that never answers the upgrade: TIMEOUT after handshake_timeout, socket closed", function()
+    local srv, port, seen = silent_server()
+    local t0 = corio.now()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/x",
+      { handshake_timeout = 0.2 })
+    local took = corio.now() - t0
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("websocket", err.op)
+    assert.matches("handshake timed out after 0.2 s", err.message, 1, true)
+    assert.is_true(took >= 0.15, "gave up too early: " .. took)
+    assert.is_true(took < 30, "took " .. took)
+    -- the server got the upgrade request, then EOF: nothing left open
+    assert.truthy(seen:await():find("^GET /x HTTP/1%.1\r\n"))
+    srv:close()
+  end)
+
+  it("ws.connect has the same handshake_timeout", function()
+    local srv, port, seen = silent_server()
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port .. "/",
+      { handshake_timeout = 0.1 })
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("connect", err.op)
+    seen:await()
+    srv:close()
+  end)
+
+  it("a wss:// server that never answers the TLS hello: TIMEOUT after connect_timeout", function()
+    local srv, port, seen = silent_server()
+    local err = errof(http.websocket, "wss://127.0.0.1:" .. port .. "/",
+      { connect_timeout = 0.2, handshake_timeout = 100 })
+    assert.equal("TIMEOUT", err.code)
+    assert.matches("connect timed out after 0.2 s", err.message, 1, true)
+    -- it got a ClientHello (a TLS record: 0x16), then EOF
+    assert.equal(0x16, seen:await():byte(1))
+    srv:close()
+  end)
+
+  it("a handshake that trickles its head byte by byte still times out", function()
+    local stop = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:readuntil("\r\n\r\n")
+      local head = "HTTP/1.1 101 Switching Protocols\r\nX-Slow: "
+      for i = 1, #head do
+        if not pcall(s.write, s, head:sub(i, i)) then return end
+        corio.sleep(0.02)
+      end
+      while not stop:done() and pcall(s.write, s, "a") do corio.sleep(0.02) end
+    end)
+    local _, port = srv:address()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/",
+      { handshake_timeout = 0.3 })
+    assert.equal("TIMEOUT", err.code)
+    stop:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("wss:// to a certificate the client does not trust fails with TLS_VERIFY", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      local w = req:websocket()
+      w:close()
+    end, { tls = H.server_opts() })
+    local _, port = srv:address()
+    -- no CA given: the system store does not know the test CA
+    local err = errof(http.websocket, "wss://localhost:" .. port .. "/")
+    assert.equal("TLS_VERIFY", err.code)
+    -- the same server, trusted: the upgrade goes through
+    local w = http.websocket("wss://localhost:" .. port .. "/",
+      { tls = H.client_opts() })
+    assert.is_nil(w:receive())
+    w:close()
+    srv:shutdown(5)
+  end)
+
+  it("a server that answers 200 instead of 101: HTTP_PROTOCOL with the status", function()
+    local srv = http.serve("127.0.0.1", 0, function()
+      return 200, { ["content-type"] = "text/plain" }, "not a websocket\n"
+    end)
+    local _, port = srv:address()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(200, err.status)
+    assert.matches("status 200 instead of 101", err.message, 1, true)
+    srv:shutdown(5)
+  end)
+
+  it("a wrong Sec-WebSocket-Accept is refused (http.websocket)", function()
+    local srv, port = raw_server(function(key)
+      -- the accept value of another key
+      return ok101(key == "dGhlIHNhbXBsZSBub25jZQ==" and
+        "AAAAAAAAAAAAAAAAAAAAAA==" or "dGhlIHNhbXBsZSBub25jZQ==")
+    end, function(s) return s:read(10) end)
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(101, err.status)
+    assert.matches("wrong Sec-WebSocket-Accept", err.message, 1, true)
+    srv:close()
+  end)
+
+  it("bad timeouts are bad arguments", function()
+    for _, o in ipairs({ { connect_timeout = 0 }, { handshake_timeout = -1 },
+                         { connect_timeout = "5" }, { handshake_timeout = 0 / 0 } }) do
+      assert.matches("bad argument", tostring(errof(http.websocket,
+        "ws://127.0.0.1:1/", o)))
+    end
+  end)
+end)
