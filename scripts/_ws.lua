@@ -438,28 +438,9 @@ local function add_headers(lines, headers, n, fname)
   end
 end
 
--- Parses a head's header lines into a map by lower-case name (repeated
--- fields joined with ", ").  Returns nil on a malformed line.
-local function parse_fields(head, from)
-  local h = {}
-  for line in head:sub(from):gmatch("(.-)\r\n") do
-    if line == "" then break end
-    local k, v = line:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
-    if not k then return nil end
-    k = k:lower()
-    h[k] = h[k] and (h[k] .. ", " .. v) or v
-  end
-  return h
-end
-
--- True if the comma list `list` holds `token` (case-insensitive).
-local function has_token(list, token)
-  if type(list) ~= "string" then return false end
-  for t in list:gmatch("[^,%s]+") do
-    if t:lower() == token then return true end
-  end
-  return false
-end
+-- True if the comma list `list` holds `token` (lower case; compared
+-- case-insensitively).
+local has_token = C.has_token
 
 local function check_protocols(v, n, fname)
   if v == nil then return nil end
@@ -507,14 +488,15 @@ local function client_exchange(stream, host, path, opts, protos, key)
   add_headers(lines, opts.headers, 4, F)
   lines[#lines + 1] = "\r\n"
   stream:write(concat(lines, "\r\n"))
-  local head = stream:readuntil("\r\n\r\n")
-  local status = head:match("^HTTP/1%.1 (%d%d%d)[^\r\n]*\r\n")
-  if not status then protocol_error("not an HTTP/1.1 response", F) end
-  status = tointeger(tonumber(status))
+  -- status, headers; or nil, why [, status when only a field was bad]
+  local status, h, st = C.parse_head(stream:readuntil("\r\n\r\n"), false)
+  if not status then
+    if not st then protocol_error(h, F) end
+    status, h = st, nil
+  end
   if status ~= 101 then
     protocol_error("status " .. status .. " instead of 101", F, status)
   end
-  local h = parse_fields(head, head:find("\n") + 1)
   if not h then protocol_error("malformed header line", F, status) end
   if not has_token(h.upgrade, "websocket") then
     protocol_error("no 'Upgrade: websocket'", F, status)
@@ -585,23 +567,12 @@ function M.check_request(req, opts)
   end
   local protos = check_protocols(opts and opts.protocols, 2, "check_request")
   local h = req.headers or {}
-  if req.method ~= "GET" then return nil, 400, "method must be GET" end
-  if req.version ~= "1.1" and req.version ~= "HTTP/1.1" then
-    return nil, 400, "HTTP/1.1 required"
-  end
-  if not has_token(h["upgrade"], "websocket") then
-    return nil, 400, "no 'Upgrade: websocket'"
-  end
-  if not has_token(h["connection"], "upgrade") then
-    return nil, 400, "no 'Connection: Upgrade'"
-  end
-  if h["sec-websocket-version"] ~= "13" then
-    return nil, 426, "Sec-WebSocket-Version 13 required"
-  end
+  -- the fields one by one into C (wshand.c): a Headers object's index
+  -- does the case-insensitive lookup
   local key = h["sec-websocket-key"]
-  if type(key) ~= "string" or not C.key_ok(key) then
-    return nil, 400, "bad Sec-WebSocket-Key"
-  end
+  local status, detail = C.check_upgrade(req.method, req.version,
+    h["upgrade"], h["connection"], h["sec-websocket-version"], key)
+  if status then return nil, status, detail end
   local chosen
   if protos then    -- the server's first choice among those offered
     local offered = h["sec-websocket-protocol"]
@@ -612,14 +583,23 @@ function M.check_request(req, opts)
   return key, chosen
 end
 
---- response(key, protocol, headers) -> the 101 head
+--- response(key, protocol, headers) -> the 101 head (built in C; extra
+--- header lines checked here)
 function M.response(key, protocol, headers)
-  local lines = { "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
-    "Connection: Upgrade", "Sec-WebSocket-Accept: " .. C.accept_key(key) }
-  if protocol then lines[#lines + 1] = "Sec-WebSocket-Protocol: " .. protocol end
-  add_headers(lines, headers, 3, "response")
-  lines[#lines + 1] = "\r\n"
-  return concat(lines, "\r\n")
+  if type(key) ~= "string" then
+    argerror(1, "response", "string expected, got " .. typename(key))
+  end
+  if protocol ~= nil and (type(protocol) ~= "string" or
+      not protocol:match("^[!#$%%&'*+.^_`|~%w-]+$")) then
+    argerror(2, "response", "bad protocol name " .. tostring(protocol))
+  end
+  local extra
+  if headers ~= nil then
+    local lines = {}
+    add_headers(lines, headers, 3, "response")
+    if #lines > 0 then extra = concat(lines, "\r\n") .. "\r\n" end
+  end
+  return C.response(key, protocol, extra)
 end
 
 local REASON = { [400] = "Bad Request", [426] = "Upgrade Required" }
@@ -663,11 +643,10 @@ function M.read_request(stream)
     end
     error(head, 0)
   end
-  local m, target, v = head:match("^(%u+) (%S+) HTTP/(%d%.%d)\r\n")
-  if not m then protocol_error("malformed request line", "read_request", 400) end
-  local h = parse_fields(head, head:find("\n") + 1)
-  if not h then protocol_error("malformed header line", "read_request", 400) end
-  return { method = m, target = target, path = target:match("^[^?]*"),
+  local m, target, v, h = C.parse_head(head, true)
+  if not m then protocol_error(target, "read_request", 400) end
+  local q = target:find("?", 1, true)
+  return { method = m, target = target, path = q and target:sub(1, q - 1) or target,
     version = v, headers = h }
 end
 

@@ -206,6 +206,114 @@ describe("ws handshake", function()
     end
   end)
 
+  it("check_upgrade takes tokens in any case and place, and nothing else", function()
+    local C = require "corio._wslay"
+    local K = "dGhlIHNhbXBsZSBub25jZQ=="
+    assert.is_nil(C.check_upgrade("GET", "1.1", "WebSocket", "keep-alive,  UPGRADE", "13", K))
+    assert.is_nil(C.check_upgrade("GET", "HTTP/1.1", "h2c, websocket", "Upgrade", "13", K))
+    local bad = {
+      { 400, "method", "get", "1.1", "websocket", "Upgrade", "13", K },
+      { 400, "HTTP/1.1", "GET", "1.0", "websocket", "Upgrade", "13", K },
+      { 400, "Upgrade", "GET", "1.1", "websockets", "Upgrade", "13", K },
+      { 400, "Upgrade", "GET", "1.1", nil, "Upgrade", "13", K },
+      { 400, "Connection", "GET", "1.1", "websocket", "upgrade-ish", "13", K },
+      { 426, "Version", "GET", "1.1", "websocket", "Upgrade", "13 ", K },
+      { 426, "Version", "GET", "1.1", "websocket", "Upgrade", 13, K },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", K:sub(1, 23) .. "A" },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", "x" .. K },
+      -- 17 bytes' worth of base64 is not 16: only 2 bits in the last char
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAA/==" },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", nil },
+    }
+    for i, b in ipairs(bad) do
+      local status, detail = C.check_upgrade(table.unpack(b, 3, 8))
+      assert.equal(b[1], status, "case " .. i)
+      assert.truthy(detail:find(b[2], 1, true), "case " .. i .. ": " .. tostring(detail))
+    end
+    assert.is_true(C.has_token("a, B ,c", "b"))
+    assert.is_false(C.has_token("ab, c", "b"))
+    assert.is_false(C.has_token(nil, "b"))
+  end)
+
+  it("parse_head: names in lower case, values trimmed, repeats joined", function()
+    local C = require "corio._wslay"
+    local m, t, v, h = C.parse_head("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n" ..
+      "X-A:  one \t\r\nx-a: two\r\nEmpty:\r\nObs: caf\xc3\xa9\r\n\r\n", true)
+    assert.same({ "GET", "/a?b=1", "1.1" }, { m, t, v })
+    assert.same({ host = "x", ["x-a"] = "one, two", empty = "", obs = "caf\xc3\xa9" }, h)
+    local st, rh = C.parse_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n", false)
+    assert.equal(101, st)
+    assert.same({ upgrade = "ws" }, rh)
+    st, rh = C.parse_head("HTTP/1.1 204\r\n\r\n", false)
+    assert.equal(204, st)
+    assert.same({}, rh)
+  end)
+
+  it("parse_head refuses what corio.http's guard refuses", function()
+    local C = require "corio._wslay"
+    local L = "GET / HTTP/1.1\r\n"
+    for i, head in ipairs({
+      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",          -- space before the colon
+      "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",       -- space in a name
+      L .. "A: b\r\n c\r\n\r\n",                      -- obs-fold
+      L .. "A: b\nB: c\r\n\r\n",                       -- bare LF
+      L .. "A: b\rB: c\r\n\r\n",                       -- bare CR
+      L .. "A: b\0c\r\n\r\n",                          -- NUL
+      L .. "A: b\127\r\n\r\n",                         -- DEL
+      L .. ": b\r\n\r\n",                               -- no name
+      L .. "A b\r\n\r\n",                               -- no colon
+      L .. "A: b\r\n",                                  -- no empty line
+    }) do
+      local m, detail = C.parse_head(head, true)
+      assert.is_nil(m, "case " .. i)
+      assert.equal("malformed header line", detail, "case " .. i)
+    end
+    for i, line in ipairs({ "get / HTTP/1.1", "GET  / HTTP/1.1", "GET / HTTP/1.1 ",
+        "GET / HTTP/11", "GET /\0 HTTP/1.1", "GET / HTTPS/1.1", "GET /" }) do
+      local m, detail = C.parse_head(line .. "\r\n\r\n", true)
+      assert.is_nil(m, "line " .. i)
+      assert.equal("malformed request line", detail, "line " .. i)
+    end
+    for i, line in ipairs({ "HTTP/1.0 101 OK", "HTTP/1.1 10", "HTTP/1.1 1010 x",
+        "HTTP/1.1 abc x", "HTTP/1.1 101 x\ry" }) do
+      local st, detail = C.parse_head(line .. "\r\n\r\n", false)
+      assert.is_nil(st, "status line " .. i)
+      assert.equal("not an HTTP/1.1 response", detail)
+    end
+    -- a good status line with a bad field still tells the status
+    local st, detail, status = C.parse_head("HTTP/1.1 403 No\r\nA : b\r\n\r\n", false)
+    assert.same({ nil, "malformed header line", 403 }, { st, detail, status })
+    assert.matches("bad argument", tostring(errof(C.parse_head, nil, true)))
+  end)
+
+  it("a server refuses a malformed head without an answer; the client one with HTTP_PROTOCOL", function()
+    local srv = ws.serve("127.0.0.1", 0, function() error("not reached") end)
+    local _, port = srv:address()
+    local s = net.connect("127.0.0.1", port)
+    s:write((UPGRADE:gsub("Host: x", "Host : x")) .. "\r\n")
+    assert.is_nil(s:read(100))        -- closed, nothing said
+    s:close()
+    srv:close()
+    local srv2, port2 = raw_server(function(key)
+      return (ok101(key):gsub("\r\n\r\n$", "\r\nX: a\n b\r\n\r\n"))
+    end)
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port2 .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(101, err.status)
+    assert.equal("malformed header line", err.detail)
+    srv2:close()
+  end)
+
+  it("response() builds the 101 in one piece, with checked extra fields", function()
+    local h = ws.response("dGhlIHNhbXBsZSBub25jZQ==", "chat", { { "X-A", "1" }, { "X-B", "2" } })
+    assert.equal("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" ..
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" ..
+      "Sec-WebSocket-Protocol: chat\r\nX-A: 1\r\nX-B: 2\r\n\r\n", h)
+    assert.matches("bad argument", tostring(errof(ws.response, "k", "a b")))
+    assert.matches("bad argument", tostring(errof(ws.response, "k", nil, { X = "a\r\nY: b" })))
+    assert.matches("bad argument", tostring(errof(ws.response, nil)))
+  end)
+
   it("the client sends a valid request and checks the 101", function()
     local srv, port, done = raw_server(ok101, function(s, head)
       return head

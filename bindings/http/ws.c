@@ -1,6 +1,7 @@
 /*
 ** ws.c -- corio._wslay: WebSocket framing (RFC 6455) on Debian's libwslay,
-** and the handshake's two bits of cryptography on OpenSSL's libcrypto.
+** with the opening handshake's parsing, checks and cryptography in
+** wshand.c.
 **
 ** Pull model, no I/O here.  A Conn (the ws_conn of wsconn.c, which holds
 ** everything that does not need Lua) is one wslay event context whose
@@ -28,17 +29,14 @@
 #include <stdlib.h>   /* free */
 #include <string.h>   /* memset */
 
-#include <openssl/evp.h>        /* SHA-1, base64 */
-#include <openssl/rand.h>       /* handshake keys */
 
 #include "shared.h"    /* the core: corio_rt, Lua */
 #include "wsconn.h"    /* the framing state, without Lua */
+#include "http.h"      /* the handshake functions (wshand.c) */
 
 #define CONN_MT "corio.WebSocketConn"
 #define STREAM_NAME "corio.Stream"
 
-/* The handshake's fixed suffix (RFC 6455 section 1.3). */
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 /* {====================================================================
@@ -416,52 +414,8 @@ static int c_free(lua_State *L) {
 
 
 /* {====================================================================
-** Handshake helpers
+** Other functions
 ** ===================================================================== */
-
-/* accept_key(key) -> base64(SHA-1(key .. GUID)), RFC 6455 section 4.2.2 */
-static int l_accept_key(lua_State *L) {
-  size_t klen;
-  const char *key = luaL_checklstring(L, 1, &klen);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  int ok = ctx != NULL
-    && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1
-    && EVP_DigestUpdate(ctx, key, klen) == 1
-    && EVP_DigestUpdate(ctx, WS_GUID, sizeof WS_GUID - 1) == 1
-    && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return luaL_error(L, "SHA-1 failed");
-  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-  int n = EVP_EncodeBlock(b64, md, (int)mdlen);
-  lua_pushlstring(L, (const char *)b64, (size_t)n);
-  return 1;
-}
-
-
-/* random_key() -> base64 of 16 random bytes (Sec-WebSocket-Key) */
-static int l_random_key(lua_State *L) {
-  unsigned char raw[16], b64[25];
-  if (RAND_bytes(raw, sizeof raw) != 1)
-    return luaL_error(L, "no random bytes");
-  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-  lua_pushlstring(L, (const char *)b64, (size_t)n);
-  return 1;
-}
-
-
-/* key_ok(key) -> true if key is base64 of exactly 16 bytes (section
-** 4.2.1 item 5): 22 base64 characters and "==". */
-static int l_key_ok(lua_State *L) {
-  size_t len;
-  const char *k = luaL_checklstring(L, 1, &len);
-  unsigned char raw[24];
-  int ok = len == 24 && k[22] == '=' && k[23] == '='
-    && EVP_DecodeBlock(raw, (const unsigned char *)k, 24) == 18;
-  lua_pushboolean(L, ok);
-  return 1;
-}
 
 /* is_stream(v) -> true for a corio Stream (open or not): WebSocket takes
 ** conn:pull and conn:write on it, else reads and writes through v's
@@ -499,9 +453,6 @@ int luaopen_corio__wslay(lua_State *L) {
   };
   static const luaL_Reg funcs[] = {
     {"new", l_new},
-    {"accept_key", l_accept_key},
-    {"random_key", l_random_key},
-    {"key_ok", l_key_ok},
     {"is_stream", l_is_stream},
     {NULL, NULL}
   };
@@ -509,6 +460,7 @@ int luaopen_corio__wslay(lua_State *L) {
   corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);
+  corio__ws_handshake_funcs(L, rt);   /* wshand.c */
   lua_getfield(L, -2, "__index");
   lua_setfield(L, -2, "Conn");    /* the methods, to call as functions */
   lua_remove(L, -2);
