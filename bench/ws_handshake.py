@@ -10,7 +10,8 @@ Each connection: TCP connect, the upgrade request, the 101, a masked
 close frame, the server's close and EOF -- a whole short-lived WebSocket,
 `--par` of them at a time.  The load client is asyncio on raw sockets with
 one fixed request, the same for every server; the figure compared is the
-server's CPU time (user + system, /proc/PID/stat) per connection, rounds
+server's CPU time (every thread's time on CPU, /proc/PID/task/*/schedstat,
+in ns: a short run is too short for clock ticks) per connection, rounds
 interleaved.  Servers: corio._ws.serve (`w14_ws_echo.lua`), corio.http +
 req:websocket() (`w14_ws_http_echo.lua`), Node + ws, Python websockets
 (asyncio, and uvloop when installed).
@@ -32,7 +33,7 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
-from _proc import cpu_seconds as cpu  # noqa: E402
+from _proc import cpu_ns_seconds as cpu  # noqa: E402
 from ws_echo import node_modules, PEERS, PY  # noqa: E402
 
 KEY = b"\x11\x22\x33\x44"
@@ -118,6 +119,8 @@ def main():
     ap.add_argument("--par", type=int, default=8)
     ap.add_argument("--node-modules")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--before", help="another corio binary (an older "
+                    "build) to run the same corio servers with")
     ap.add_argument("--only", help="comma-separated name prefixes to run")
     a = ap.parse_args()
     runs = {
@@ -125,6 +128,9 @@ def main():
         "corio http.serve + req:websocket":
         ([a.corio, os.path.join(BENCH, "w14_ws_http_echo.lua")], None),
     }
+    if a.before:
+        for name, (cmd, env) in list(runs.items()):
+            runs[name + " (before)"] = ([a.before] + cmd[1:], env)
     if a.callgrind:
         for name, (cmd, _) in runs.items():
             ir, f = callgrind(cmd, a.conns, a.par)
