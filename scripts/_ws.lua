@@ -130,7 +130,10 @@ function M.wrap(stream, opts)
     _direct = C.is_stream(stream),
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
   LIVE[ws] = true
-  if ws._direct then FAST[ws] = conn end
+  if ws._direct then
+    conn:bind(stream)
+    FAST[ws] = conn
+  end
   return ws
 end
 
@@ -304,6 +307,12 @@ function WebSocket:send(data, kind)
     argerror(1, "send", "text must be UTF-8 (send it as 'binary')")
   end
 end
+
+-- On a corio Stream, receive and send are C closures in front of the two
+-- Lua methods above (ws.c, fast_methods): a plain message in or out takes
+-- no Lua call at all; everything else comes back here.
+WebSocket.receive, WebSocket.send = C.fast_methods(FAST, pulled,
+  WebSocket.receive, WebSocket.send)
 
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.
 function WebSocket:ping(data)
