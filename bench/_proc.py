@@ -35,6 +35,13 @@ def wait_port(port, proc, timeout=20):
     raise RuntimeError("server did not listen")
 
 
+def cpu_user_sys(pid):
+    """(utime, stime) of one process, in seconds (clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def cpu_ns_seconds(pid):
     """Time on CPU of every thread of a process, in seconds, from
     /proc/PID/task/*/schedstat (nanoseconds: finer than the clock ticks

@@ -30,7 +30,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(BENCH, "peers")
 PY = "/usr/bin/python3"
-from _proc import cpu_ns_seconds as cpu
+from _proc import cpu_ns_seconds as cpu, cpu_user_sys
 
 PAYLOAD = b"0123456789abcdef0123456789abcdef"
 KEY = b"\x11\x22\x33\x44"
@@ -65,15 +65,20 @@ async def load(port, conns, trips):
 
 
 
+USER_SYS = {}   # command -> [(user, sys) us per round trip], from ticks
+
+
 def measure(cmd, env, conns, trips):
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
     try:
         line = p.stdout.readline()
         port = int(line.strip().split("=")[1])
-        c0, t0 = cpu(p.pid), time.monotonic()
+        c0, t0, us0 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
         asyncio.run(load(port, conns, trips))
-        c1, t1 = cpu(p.pid), time.monotonic()
+        c1, t1, us1 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
         n = conns * trips
+        USER_SYS.setdefault(" ".join(cmd), []).append(
+            ((us1[0] - us0[0]) / n * 1e6, (us1[1] - us0[1]) / n * 1e6))
         return (c1 - c0) / n * 1e6, n / (t1 - t0)
     finally:
         p.kill()
@@ -184,6 +189,12 @@ def main():
         t = statistics.median(y for _, y in r)
         print("| %s | %.2f (%s) | %.0f | %.2f |" % (
             name, c, " ".join("%.2f" % x for x, _ in r), t, c / base))
+    for name, (cmd, _) in runs.items():
+        us = USER_SYS.get(" ".join(cmd), [])
+        if us:
+            print("%s: user %s, sys %s us/round trip (clock ticks)" % (
+                name, " ".join("%.1f" % u for u, _ in us),
+                " ".join("%.1f" % y for _, y in us)))
     # corio / peer per round (the rounds are interleaved: each pair ran
     # close in time), for the spread of the ratio
     for name, r in res.items():
