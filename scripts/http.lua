@@ -55,14 +55,12 @@ function http.websocket(url, opts)
   local u = client.parse_url((scheme == "wss" and "https://" or "http://") .. rest)
   if not u then raise("bad argument #1 to 'websocket' (invalid URL)") end
   opts = opts or {}
-  local s
-  if scheme == "wss" then
-    s = require("corio.tls")._connect_for(u.host, u.port, { tls = opts.tls or {} })
-  else
-    s = require("corio.net").connect(u.host, u.port)
-  end
+  -- TCP (and TLS) within connect_timeout, the upgrade within
+  -- handshake_timeout: TIMEOUT either way, never a hang
+  local s = ws.connect_stream(u.host, u.port, opts,
+    scheme == "wss" and (opts.tls or {}) or nil, "websocket")
   local default = (scheme == "ws" and u.port == 80) or (scheme == "wss" and u.port == 443)
-  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts)
+  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts, "websocket")
   if not ok then s:abort() error(w, 0) end
   return w
 end

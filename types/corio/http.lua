@@ -181,6 +181,8 @@ function http.client(opts) end
 function http.headers(init) end
 
 ---@async
+---Opens a WebSocket client; opts as docs/API-websocket.md, plus `tls`,
+---`connect_timeout` (30) and `handshake_timeout` (60): past either, TIMEOUT.
 ---@param url string ws:// or wss://
 ---@param opts? table
 ---@return corio.WebSocket
