@@ -109,7 +109,7 @@ function Response:write_head(status, headers)
     raise("bad argument #1 to 'write_head' (status must be an integer 100-999)")
   end
   self._status = status
-  self._h = msg.new_headers(headers)
+  self._h = msg.new_headers(headers, "write_head", 2)
 end
 
 -- send the head; `len` the body length when known (else chunked/close);

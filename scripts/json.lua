@@ -120,7 +120,9 @@ local function unmark(texts)
 end
 
 --- encode(value) -> string
-function json.encode(v)
+function json.encode(...)
+  if select("#", ...) == 0 then raise("bad argument #1 to 'encode' (value expected)") end
+  local v = ...
   local texts = {}
   local ok, s = pcall(cjson.encode, prep(v, 0, {}, texts))
   if not ok then fail("encode", s) end

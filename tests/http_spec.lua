@@ -485,12 +485,67 @@ end)
 describe("http client errors", function()
   it("bad arguments", function()
     local cl = http.client()
-    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", 42))
-    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "G T", "http://a/"))
-    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", "not a url"))
-    assert.matches("bad argument", errof(http.client, 5))
+    -- numbered as Lua numbers a method call's arguments (self not counted)
+    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "GET", 42))
+    assert.matches("bad argument #1 to 'request'", errof(cl.request, cl, "G T", "http://a/"))
+    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "GET", "not a url"))
+    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", "http://a/", 5))
+    assert.matches("bad argument #1 to 'get'", errof(cl.get, cl, 42))
+    assert.matches("bad argument #2 to 'get'", errof(cl.get, cl, "http://a/", 5))
+    assert.matches("bad argument #2 to 'post'", errof(cl.post, cl, "http://a/", 42))
+    assert.matches("bad argument #3 to 'put'", errof(cl.put, cl, "http://a/", "x", 5))
+    assert.matches("calling 'get' on bad self", errof(cl.get, 42, "http://a/"))
+    assert.matches("bad argument #1 to 'client'", errof(http.client, 5))
+    assert.matches("bad argument #1 to 'client'", errof(http.client, { timeout = "x" }))
     cl:close()
     assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
+  end)
+
+  it("bad arguments to the module functions name the function and the argument", function()
+    local cases = {
+      { "#1 to 'headers' %(table expected, got number%)", http.headers, 1 },
+      { "#1 to 'headers' %(table expected, got string%)", http.headers, "x" },
+      { "#1 to 'headers' %(item 1", http.headers, { 1 } },
+      { "#1 to 'headers' %(header name", http.headers, { { 1, "v" } } },
+      { "#1 to 'headers' %(header value", http.headers, { a = {} } },
+      { "#1 to 'headers' %(invalid header name", http.headers, { ["a b"] = "v" } },
+      { "#1 to 'headers' %(control character", http.headers, { a = "x\r\ny: z" } },
+      { "#1 to 'request'", http.request, 42, "http://a/" },
+      { "#2 to 'request'", http.request, "GET", 42 },
+      { "#3 to 'request' %(table expected", http.request, "GET", "http://a/", 42 },
+      { "#3 to 'request' %(option 'headers'", http.request, "GET", "http://a/", { headers = 1 } },
+      { "#3 to 'request' %(option 'body'", http.request, "POST", "http://a/", { body = 1 } },
+      { "#3 to 'request' %(option 'timeout'", http.request, "GET", "http://a/", { timeout = "x" } },
+      { "#3 to 'request' %(option 'client'", http.request, "GET", "http://a/", { client = 1 } },
+      { "#1 to 'get' %(string expected", http.get, 42 },
+      { "#2 to 'get' %(table expected", http.get, "http://a/", 42 },
+      { "#1 to 'head'", http.head, {} },
+      { "#2 to 'delete'", http.delete, "http://a/", true },
+      { "#1 to 'post'", http.post, 42, "x" },
+      { "#2 to 'post' %(string, function or Stream expected, got number", http.post, "http://a/", 42 },
+      { "#3 to 'post' %(table expected", http.post, "http://a/", "x", 42 },
+      { "#2 to 'put'", http.put, "http://a/", true },
+      { "#1 to 'serve'", http.serve, 1, 0, function() end },
+      { "#3 to 'serve'", http.serve, "127.0.0.1", 0, 1 },
+      { "#4 to 'serve'", http.serve, "127.0.0.1", 0, function() end, 1 },
+      { "#1 to 'websocket'", http.websocket, 1 },
+      { "#1 to 'encode' %(value expected", json.encode },
+      { "#1 to 'decode' %(string expected", json.decode, 1 },
+      { "#1 to 'array' %(table expected", json.array, 1 },
+    }
+    for _, c in ipairs(cases) do
+      local e = errof(c[2], table.unpack(c, 3))
+      assert.is_string(e, c[1])
+      assert.matches("bad argument " .. c[1], e)
+      assert.not_matches("corio/", e)          -- points at the caller's line
+    end
+    local h = http.headers()
+    assert.matches("bad argument #1 to 'get_all'", errof(h.get_all, h, 1))
+    assert.matches("bad argument #1 to 'remove'", errof(h.remove, h, 1))
+    assert.matches("bad argument #1 to 'has'", errof(h.has, h, 1))
+    assert.matches("bad argument #2 to 'set'", errof(h.set, h, "a", {}))
+    assert.matches("calling 'add' on bad self", errof(h.add, 1, "a", "b"))
+    assert.matches("calling 'each' on bad self", errof(h.each, 1))
   end)
 
   it("connection refused is a corio.Error", function()
