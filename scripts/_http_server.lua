@@ -116,24 +116,41 @@ end
 -- `data`, a whole body, goes out in the same write.  The head is built
 -- straight from the field lists (the fields were checked when added):
 -- framing fields corio sets replace the handler's, as set() would.
-local function send_head(self, len, data)
+--
+-- A handler's own Transfer-Encoding (as Go's net/http and Node do): with
+-- a Content-Length it is dropped (the length frames the body); exactly
+-- "chunked" on an HTTP/1.1 exchange makes corio send the body chunked,
+-- even a whole string (never both framings); any other value, or on
+-- HTTP/1.0, is dropped (corio applies no transfer coding) and the body is
+-- framed as without it.  `final`: this is finish(): end the body too.
+local function send_head(self, len, data, final)
   local c, req = self._c, self._req
   local status = self._status or 200
   local h = self._h
   self._status = status
   local names, vals, orig = EMPTY, EMPTY, EMPTY
   if h then names, vals, orig = h._n, h._v, rawget(h, "_o") or h._n end
-  local has_cl, has_date
+  local has_cl, has_date, user_te
   for i = 1, #names do
     local n = names[i]
-    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true end
+    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true
+    elseif n == "transfer-encoding" then user_te = (user_te and user_te .. "," or "") .. vals[i] end
   end
   local keep = c.keep
   local extra_te, extra_cl, drop_te
   local nobody = no_body(req, status)
+  if user_te then
+    drop_te = true
+    if has_cl or req.minor < 1 or not user_te:lower():find("^[ \t]*chunked[ \t]*$") then
+      user_te = nil
+    end
+  end
   if not nobody or req.method == "HEAD" then
     if has_cl then
       self._mode = "length"
+    elseif user_te then
+      extra_te = true
+      self._mode = "chunked"
     elseif len then
       extra_cl = len
       self._mode = "length"
@@ -163,7 +180,13 @@ local function send_head(self, len, data)
   if not has_date then out[k + 1], out[k + 2], k = "Date: ", http_date(), k + 2 end
   out[k + 1] = has_date and "\r\n" or "\r\n\r\n"
   self.headers_sent = true
-  if data and #data > 0 and self._mode ~= "none" then
+  if self._mode == "chunked" and final then
+    if data and #data > 0 then
+      c:write(table.concat(out), ("%x\r\n"):format(#data), data, "\r\n0\r\n\r\n")
+    else
+      c:write(table.concat(out), "0\r\n\r\n")
+    end
+  elseif data and #data > 0 and self._mode ~= "none" then
     c:write(table.concat(out), data)
   else
     c:write(table.concat(out))
@@ -194,7 +217,7 @@ function Response:finish(data)
     raise(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)))
   end
   if not self.headers_sent then
-    send_head(self, #(data or ""), data)   -- one write per response
+    send_head(self, #(data or ""), data, true)   -- one write per response
   else
     if data then self:write(data) end
     if self._mode == "chunked" then self._c:write("0\r\n\r\n") end

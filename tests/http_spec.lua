@@ -242,6 +242,66 @@ describe("http server and client", function()
     end)
   end)
 
+  it("a handler's own Transfer-Encoding never goes out beside a Content-Length", function()
+    with_server(function(req, res)
+      local te = req.headers["x-te"] or "chunked"
+      if req.path == "/ret" then return 200, { ["Transfer-Encoding"] = te }, "hello" end
+      if req.path == "/pairs" then return 200, { { "Transfer-Encoding", te }, { "X-A", "1" } }, "hello" end
+      if req.path == "/head" then res:write_head(200, { ["Transfer-Encoding"] = te }) res:finish("hello") return end
+      if req.path == "/cl" then return 200, { ["Transfer-Encoding"] = te, ["Content-Length"] = "5" }, "hello" end
+      if req.path == "/empty" then return 200, { ["Transfer-Encoding"] = te }, "" end
+      res:write_head(200, { ["Transfer-Encoding"] = te })
+      res:write("he")
+      res:finish("llo")
+    end, nil, function(base, port, cl)
+      for _, path in ipairs({ "/ret", "/pairs", "/head", "/cl", "/write", "/empty" }) do
+        for _, te in ipairs({ "chunked", "Chunked", "gzip", "gzip, chunked" }) do
+          for _, v in ipairs({ "1.1", "1.0" }) do
+            local out = raw(port, ("GET %s HTTP/%s\r\nHost: x\r\nX-TE: %s\r\nConnection: close\r\n\r\n")
+              :format(path, v, te))
+            local head, bodyb = out:match("^(.-\r\n)\r\n(.*)$")
+            local what = path .. " " .. te .. " " .. v
+            assert.is_string(head, what)
+            local lower = head:lower()
+            local has_te = lower:find("\r\ntransfer%-encoding:") ~= nil
+            local has_cl = lower:find("\r\ncontent%-length:") ~= nil
+            assert.is_false(has_te and has_cl, what)
+            local _, nte = lower:gsub("\r\ntransfer%-encoding:", "")
+            assert.is_true(nte <= 1, what)
+            local want = path == "/empty" and "" or "hello"
+            if has_te then
+              -- exactly chunked, and only where the handler asked for it
+              assert.matches("\r\ntransfer%-encoding: chunked\r\n", lower .. "\r\n", 1, what)
+              assert.equal("1.1", v, what)
+              assert.not_equal("/cl", path, what)
+              assert.is_true(te:lower() == "chunked" or path == "/write", what)
+              local dec, rest = {}, bodyb
+              while true do
+                local size, after = rest:match("^(%x+)\r\n(.*)$")
+                assert.is_string(size, what)
+                size = tonumber(size, 16)
+                if size == 0 then assert.equal("\r\n", after, what) break end
+                dec[#dec + 1] = after:sub(1, size)
+                assert.equal("\r\n", after:sub(size + 1, size + 2), what)
+                rest = after:sub(size + 3)
+              end
+              assert.equal(want, table.concat(dec), what)
+            else
+              assert.equal(want, bodyb, what)
+            end
+          end
+        end
+      end
+      -- the corio client reads it and keeps the connection
+      for _ = 1, 3 do
+        local r = cl:get(base .. "/ret")
+        assert.equal("chunked", r.headers["transfer-encoding"])
+        assert.is_nil(r.headers["content-length"])
+        assert.equal("hello", r:body())
+      end
+    end)
+  end)
+
   it("res rules: writing after finish is INVALID_STATE", function()
     local err
     with_server(function(_, res)
