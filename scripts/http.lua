@@ -15,7 +15,7 @@ local http = {}
 
 http.client = client.client
 http.serve = server.serve
-http.headers = msg.new_headers
+function http.headers(init) return msg.new_headers(init, "headers", 1) end
 http.DEFAULTS = { client = client.DEFAULTS, server = server.DEFAULTS }
 
 local shared
@@ -24,19 +24,32 @@ local function pool()
   return shared
 end
 
+-- the pool a module-level call uses: opts.client, or the shared one
+local function pool_of(opts, n, fname)
+  if opts == nil then return pool() end
+  if type(opts) ~= "table" then
+    raise(("bad argument #%d to '%s' (table expected, got %s)"):format(n, fname, type(opts)))
+  end
+  local cl = opts.client
+  if cl == nil then return pool() end
+  if getmetatable(cl) ~= client.Client then
+    raise(("bad argument #%d to '%s' (option 'client' must be a corio.http.Client)"):format(n, fname))
+  end
+  return cl
+end
+
 function http.request(method, url, opts)
-  local cl = opts and opts.client or pool()
-  return cl:request(method, url, opts)
+  return pool_of(opts, 3, "request"):request(method, url, opts)
 end
 for _, m in ipairs({ "get", "head", "delete", "options" }) do
   http[m] = function(url, opts)
-    local cl = opts and opts.client or pool()
+    local cl = pool_of(opts, 2, m)
     return cl[m](cl, url, opts)
   end
 end
 for _, m in ipairs({ "post", "put", "patch" }) do
   http[m] = function(url, b, opts)
-    local cl = opts and opts.client or pool()
+    local cl = pool_of(opts, 3, m)
     return cl[m](cl, url, b, opts)
   end
 end
