@@ -63,6 +63,7 @@ typedef struct slabs {
   int narenas;
   char *bump, *bump_end;                   /* unused tail of the newest */
   size_t used;                             /* bytes in live blocks */
+  unsigned long refused;                   /* allocations that failed */
   int pf_failed;                           /* the helper could not start */
   prefault pf;
 } slabs;
@@ -246,12 +247,19 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     else free(p);
     return NULL;
   }
-  if (osize > SLAB_MAX && nsize > SLAB_MAX) return realloc(p, nsize);
+  if (osize > SLAB_MAX && nsize > SLAB_MAX) {
+    void *q = realloc(p, nsize);
+    if (q == NULL) s->refused++;
+    return q;
+  }
   if (p && osize <= SLAB_MAX && nsize <= SLAB_MAX &&
       class_of(osize) == class_of(nsize))
     return p;
   void *q = nsize <= SLAB_MAX ? slab_get(s, nsize) : malloc(nsize);
-  if (q == NULL) return NULL;              /* Lua keeps the old block */
+  if (q == NULL) {                         /* Lua keeps the old block */
+    s->refused++;
+    return NULL;
+  }
   if (p) {
     memcpy(q, p, osize < nsize ? osize : nsize);
     if (osize <= SLAB_MAX) slab_put(s, p, osize);
@@ -356,14 +364,55 @@ int corio__can_alloc_thread(lua_State *L) {
 }
 
 
+/* The C library's allocator (sanitizer builds); ud counts refusals. */
 static void *plain_alloc(void *ud, void *p, size_t osize, size_t nsize) {
-  (void)ud;
   (void)osize;
   if (nsize == 0) {
     free(p);
     return NULL;
   }
-  return realloc(p, nsize);
+  void *q = realloc(p, nsize);
+  if (q == NULL) ++*(unsigned long *)ud;
+  return q;
+}
+
+
+/* A host's allocator (corio_config.alloc), wrapped to count the
+** allocations it refused: teardown gives up on tasks that cannot unwind
+** only once memory has run out (runtime.c, corio__shutdown_tasks). */
+typedef struct host_alloc {
+  lua_Alloc f;
+  void *ud;
+  unsigned long refused;
+} host_alloc;
+
+static void *counted_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  host_alloc *h = ud;
+  void *q = h->f(h->ud, p, osize, nsize);
+  if (q == NULL && nsize > 0) h->refused++;
+  return q;
+}
+
+
+lua_State *corio__newstate_host(lua_Alloc f, void *ud) {
+  host_alloc *h = malloc(sizeof *h);
+  if (h == NULL) return NULL;
+  h->f = f;
+  h->ud = ud;
+  h->refused = 0;
+  lua_State *L = lua_newstate(counted_alloc, h);
+  if (L == NULL) free(h);
+  return corio__setup_state(L);
+}
+
+
+unsigned long corio__alloc_refused(lua_State *L) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (f == slab_alloc) return ((slabs *)ud)->refused;
+  if (f == counted_alloc) return ((host_alloc *)ud)->refused;
+  if (f == plain_alloc) return *(unsigned long *)ud;
+  return 0;                                /* a state corio did not make */
 }
 
 
@@ -395,7 +444,13 @@ lua_State *corio__newstate(void) {
 #ifdef SANITIZED
   plain = "1";
 #endif
-  if (plain && plain[0] == '1') return corio__setup_state(lua_newstate(plain_alloc, NULL));
+  if (plain && plain[0] == '1') {
+    unsigned long *refused = calloc(1, sizeof *refused);
+    if (refused == NULL) return NULL;
+    lua_State *L = lua_newstate(plain_alloc, refused);
+    if (L == NULL) free(refused);
+    return corio__setup_state(L);
+  }
   slabs *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   lua_State *L = lua_newstate(slab_alloc, s);
@@ -404,8 +459,10 @@ lua_State *corio__newstate(void) {
 }
 
 
-/* Frees the slabs of a closed state made by corio__newstate. */
+/* Frees the slabs (or the counter) of a closed state made by
+** corio__newstate or corio__newstate_host. */
 void corio__freestate_alloc(lua_Alloc f, void *ud) {
+  if ((f == plain_alloc || f == counted_alloc) && ud) free(ud);
   if (f != slab_alloc || ud == NULL) return;
   slabs *s = ud;
   prefault_stop(&s->pf);

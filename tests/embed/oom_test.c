@@ -177,7 +177,9 @@ static void oom_io_sweep(void) {
   const char *at = getenv("CORIO_OOM_AT");     /* one run, to debug it */
   if (at) {
     budget b;
-    printf("  exit code %d\n", io_try(atol(at), getenv("CORIO_OOM_ONCE") != NULL, &b));
+    int code = io_try(atol(at), getenv("CORIO_OOM_ONCE") != NULL, &b);
+    printf("  exit code %d (%ld allocations, I/O from %ld, %ld refused)\n",
+           code, b.calls, b.mark, b.refused);
     unlink(tmpl);
     return;
   }
