@@ -947,7 +947,9 @@ typedef void (*host_fn)(corio_rt *rt, lua_State *L, int vi);
 
 static int host_body(lua_State *L) {
   host_fn fn = *(host_fn *)lua_touserdata(L, 3);
-  fn(lua_touserdata(L, 2), L, 1);
+  corio_rt *rt = lua_touserdata(L, 2);
+  lua_settop(L, 1);                           /* v at the top, as before */
+  fn(rt, L, 1);
   return 0;
 }
 
