@@ -193,7 +193,11 @@ static void on_signal(uv_signal_t *h, int signum) {
   corio_rt *rt = p->rt;
   signal_ctx c = {p, signum};
   if (rt->closing || p->anchor == 0) return;
-  corio__protect(rt, signal_lua, &c, NULL, "a signal handler");
+  /* A lost delivery may have been the only wake of a task (signal.wait):
+  ** the run stops, as after corio_stop (and as a process's lost exit). */
+  if (corio__protect(rt, signal_lua, &c, NULL, "a signal handler")
+      != LUA_OK)
+    corio__stop_now(rt);
 }
 
 

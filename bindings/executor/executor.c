@@ -182,6 +182,23 @@ static int push_reply(lua_State *L) {
 }
 
 
+/* [value, results slot, index] -> (): results[index] = value, protected
+** (the table may have to grow). */
+static int store_result(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 2);
+  xcall *c = lua_touserdata(L, 3);
+  lua_Integer idx = lua_tointeger(L, 4);
+  corio__push_live(rt, L, c->results);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, idx);
+  return 0;
+}
+
+
+/* A job's completion, on the loop thread outside any pcall: the reply is
+** decoded under lua_pcall (its error is the job's outcome) and a map's
+** result stored under another; out of memory before either, the waiting
+** task raises ENOMEM. */
 void xcall_job_done(corio_rt *rt, xjob *j) {
   xcall *c = j->call;
   lua_State *L = rt->L;
@@ -191,28 +208,38 @@ void xcall_job_done(corio_rt *rt, xjob *j) {
   }
   c->pending++;                               /* keep c while we work */
   int base = lua_gettop(L);
-  lua_checkstack(L, 4);
-  lua_pushcfunction(L, push_reply);
-  lua_pushlightuserdata(L, j);
-  lua_pushboolean(L, c->map);
-  int ok = lua_pcall(L, 2, LUA_MULTRET, 0) == LUA_OK;
+  int ok = 0, nomem = !lua_checkstack(L, 6);
+  if (!nomem) {
+    lua_pushcfunction(L, push_reply);
+    lua_pushlightuserdata(L, j);
+    lua_pushboolean(L, c->map);
+    ok = lua_pcall(L, 2, LUA_MULTRET, 0) == LUA_OK;
+  }
   int idx = j->index;
   xjob_forget(j);
   corio_task *t = c->task;
-  if (!c->map || !ok) {                       /* values or the error */
-    int n = lua_gettop(L) - base;
-    call_release(rt, c);                      /* stops the other jobs */
-    corio__wake(rt, t, L, n, ok ? WAKE_VALUES : WAKE_RAISE);
-  } else {
-    corio__push_live(rt, L, c->results);      /* value, results */
+  if (!nomem && c->map && ok) {               /* value */
+    lua_pushcfunction(L, store_result);
     lua_insert(L, -2);
-    lua_rawseti(L, -2, idx + 1);
-    if (--c->left > 0) {
-      lua_pop(L, 1);
-    } else {                                  /* all in: wake with them */
+    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, c);
+    lua_pushinteger(L, idx + 1);
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) nomem = 1;
+    lua_settop(L, base);
+    if (!nomem && --c->left == 0) {           /* all in: wake with them */
+      corio__push_live(rt, L, c->results);   /* before the release */
       call_release(rt, c);
       corio__wake(rt, t, L, 1, WAKE_VALUES);
     }
+  } else if (!nomem) {                        /* values or the error */
+    int n = lua_gettop(L) - base;
+    call_release(rt, c);                      /* stops the other jobs */
+    corio__wake(rt, t, L, n, ok ? WAKE_VALUES : WAKE_RAISE);
+  }
+  if (nomem) {
+    lua_settop(L, base);
+    call_release(rt, c);
+    corio__wake_nomem(rt, t);
   }
   lua_settop(L, base);
   if (--c->pending == 0 && c->task == NULL) call_free(c);
@@ -517,16 +544,27 @@ typedef struct fsprobe {
 
 static fsprobe *probe_pending;
 
+static int push_probe_error(lua_State *L) {
+  uv_fs_t *req = lua_touserdata(L, 1);
+  corio__push_uverror(L, (int)req->result, "stat", NULL);
+  return 1;
+}
+
+static int push_probe_size(lua_State *L) {
+  uv_fs_t *req = lua_touserdata(L, 1);
+  lua_pushinteger(L, (lua_Integer)req->statbuf.st_size);
+  return 1;
+}
+
 static void probe_cb(uv_fs_t *req) {
   fsprobe *p = req->data;
   corio__req_end(p->rt);
   if (p->t) {
     if (probe_pending == p) probe_pending = NULL;
-    if (req->result < 0) corio__push_uverror(p->rt->L, (int)req->result,
-                                             "stat", NULL);
-    else lua_pushinteger(p->rt->L, (lua_Integer)req->statbuf.st_size);
-    corio__wake(p->rt, p->t, p->rt->L, 1,
-                req->result < 0 ? WAKE_RAISE : WAKE_VALUES);
+    if (req->result < 0)
+      corio__wake_with(p->rt, p->t, push_probe_error, req, WAKE_RAISE);
+    else
+      corio__wake_with(p->rt, p->t, push_probe_size, req, WAKE_VALUES);
   }
   uv_fs_req_cleanup(req);
   free(p);

@@ -459,7 +459,11 @@ static void on_event(uv_fs_event_t *h, const char *name, int events,
       c.rel = rel;
     }
   }
-  corio__protect(rt, event_lua, &c, NULL, "a file watcher's event");
+  /* A lost event may have been the only wake of a task: the run stops,
+  ** as after corio_stop (and as a process's lost exit). */
+  if (corio__protect(rt, event_lua, &c, NULL, "a file watcher's event")
+      != LUA_OK)
+    corio__stop_now(rt);
   free(rel);
 }
 
