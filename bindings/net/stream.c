@@ -186,7 +186,14 @@ void net__reader_raise(stream *s) {
 }
 
 
-/* Marks the stream closed and wakes every task blocked in it. */
+static int push_read_closed(lua_State *L) {
+  corio__push_error(L, "CLOSED", "read", "stream is closed");
+  return 1;
+}
+
+
+/* Marks the stream closed and wakes every task blocked in it (the errors
+** made protected: this runs in libuv callbacks too). */
 static void mark_closed(stream *s) {
   s->flags |= SF_CLOSED;
   if (s->rt->closing) {
@@ -194,9 +201,10 @@ static void mark_closed(stream *s) {
     s->nww = 0;
     return;
   }
-  if (s->reader) {
-    corio__push_error(s->rt->L, "CLOSED", "read", "stream is closed");
-    net__reader_raise(s);
+  if (s->reader) {                            /* from callbacks too */
+    corio_task *t = s->reader;
+    s->reader = NULL;
+    corio__wake_with(s->rt, t, push_read_closed, NULL, WAKE_RAISE);
   }
   net__wake_writers(s);
 }
