@@ -335,6 +335,10 @@ typedef struct corio_rt {
   int in_post;                 /* inside a posted function or hook */
   int stopped;                 /* corio_stop took effect in this run */
   int freeing;                 /* corio_free is running */
+  int lua_closed;              /* corio_free closed the Lua state: every
+                                  userdata is gone, also those whose __gc
+                                  could not run (out of memory), so close
+                                  callbacks must not write to them */
   corio_report_fn report;      /* the host's report hook, or NULL */
   void *report_ud;
   int warn_state;              /* Lua warn(): 0 off, 1 on, 2 continuing */

@@ -1047,6 +1047,7 @@ void corio__free(corio_rt *rt) {
   void *ud;
   lua_Alloc af = lua_getallocf(L, &ud);
   lua_close(L);
+  rt->lua_closed = 1;
   corio__freestate_alloc(af, ud);
   if (rt_close_loop(rt)) rt_release(rt);
 }

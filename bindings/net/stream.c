@@ -137,7 +137,9 @@ static void stream_free(stream *s) {
   if (s->prev) s->prev->next = s->next;
   else s->ns->all = s->next;
   if (s->next) s->next->prev = s->prev;
-  if (s->ud) s->ud->s = NULL;
+  /* After corio_free's lua_close the userdata is gone even when its __gc
+  ** (which clears s->ud) could not run for want of memory. */
+  if (s->ud && !s->rt->lua_closed) s->ud->s = NULL;
   rbuf_free(&s->rb);
   free(s->sep);
   free(s->ww);

@@ -70,7 +70,7 @@ static void close_cb(uv_handle_t *h) {
     u->q = d->next;
     free(d);
   }
-  if (u->ud) u->ud->u = NULL;
+  if (u->ud && !u->rt->lua_closed) u->ud->u = NULL;  /* see stream.c */
   net__state_unref(u->ns);
   free(u);
 }
