@@ -137,6 +137,7 @@ corio_runtime *corio_create(const corio_config *cfg, int *err) {
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     void *ud;
     lua_Alloc af = lua_getallocf(L, &ud);
+    corio__alloc_closing(L);
     lua_close(L);               /* the runtime sentinel tears down */
     corio__freestate_alloc(af, ud);
     if (err) *err = CORIO_ENOMEM;

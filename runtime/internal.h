@@ -489,6 +489,8 @@ lua_State *corio__setup_state(lua_State *L);  /* panic handler (L may be
 void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
 lua_State *corio__newstate_host(lua_Alloc f, void *ud);  /* the host's
                                                  allocator, counted */
+void corio__alloc_closing(lua_State *L);     /* lua_close comes: serve
+                                                 refusals from the reserve */
 unsigned long corio__alloc_refused(lua_State *L);  /* allocations refused
                                                  so far (0 if not known) */
 

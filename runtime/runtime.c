@@ -1046,6 +1046,7 @@ void corio__free(corio_rt *rt) {
   lua_pop(L, 1);
   void *ud;
   lua_Alloc af = lua_getallocf(L, &ud);
+  corio__alloc_closing(L);                    /* every __gc must run */
   lua_close(L);
   rt->lua_closed = 1;
   corio__freestate_alloc(af, ud);
