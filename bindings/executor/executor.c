@@ -44,12 +44,51 @@ enum { X_THREAD = 1, X_PROCESS = 2 };
 ** Calls: one run() or map() waiting for its jobs
 ** ===================================================================== */
 
+/* Every executor's pool is also on the runtime's live list, owned by a
+** registry sentinel whose __gc tears down what is left when the state
+** closes: Lua skips a finalizer that finds no memory for its call, and
+** the pool's threads would then never be joined. */
+#define LIVE_KEY "corio.executor.live"
+
+typedef struct xlive {
+  struct xlive *next, *prev;
+  struct xlist *list;
+  xtpool *tp;
+  xproc *pp;
+} xlive;
+
+typedef struct xlist { xlive *head; } xlist;
+
 typedef struct xexec {
   int kind;                    /* X_THREAD or X_PROCESS */
   int closed;                  /* close() was called */
   xtpool *tp;
   xproc *pp;
+  xlive *live;                 /* its entry on the live list */
 } xexec;
+
+
+static void live_unlink(xlive *n) {
+  if (n->prev) n->prev->next = n->next;
+  else n->list->head = n->next;
+  if (n->next) n->next->prev = n->prev;
+  free(n);
+}
+
+
+/* __gc of the live list: the pools whose executor's __gc never ran. */
+static int live_gc(lua_State *L) {
+  xlist *l = lua_touserdata(L, 1);
+  while (l->head) {
+    xlive *n = l->head;
+    if (n->tp) xtpool_teardown(n->tp);
+    if (n->pp) xproc_teardown(n->pp);
+    n->tp = NULL;
+    n->pp = NULL;
+    live_unlink(n);
+  }
+  return 0;
+}
 
 struct xcall {
   corio_task *task;            /* the waiting task, NULL once it is not */
@@ -448,13 +487,26 @@ static xexec *new_exec(lua_State *L, int kind) {
   x->kind = kind;
   x->closed = 1;                              /* born closed */
   luaL_setmetatable(L, EXECUTOR_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
+  xlist *l = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  xlive *n = calloc(1, sizeof *n);
+  if (l == NULL || n == NULL) {
+    free(n);
+    luaL_error(L, "not enough memory");
+  }
+  n->list = l;
+  n->next = l->head;
+  if (l->head) l->head->prev = n;
+  l->head = n;
+  x->live = n;
   return x;
 }
 
 
 static void push_thread_pool(lua_State *L, corio_rt *rt, int n) {
   xexec *x = new_exec(L, X_THREAD);
-  x->tp = xtpool_new(rt, n);
+  x->tp = x->live->tp = xtpool_new(rt, n);
   if (x->tp == NULL) luaL_error(L, "not enough memory");
   x->closed = 0;
 }
@@ -472,7 +524,7 @@ static int l_process_pool(lua_State *L) {
   int n = check_size(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   xexec *x = new_exec(L, X_PROCESS);
-  x->pp = xproc_new(rt, n, L, lua_isnoneornil(L, 2) ? 0 : 2);
+  x->pp = x->live->pp = xproc_new(rt, n, L, lua_isnoneornil(L, 2) ? 0 : 2);
   x->closed = 0;
   return 1;
 }
@@ -515,6 +567,8 @@ static int l_gc(lua_State *L) {
   if (x->pp) xproc_teardown(x->pp);
   x->tp = NULL;
   x->pp = NULL;
+  if (x->live) live_unlink(x->live);
+  x->live = NULL;
   return 0;
 }
 
@@ -619,6 +673,13 @@ int luaopen_corio_executor(lua_State *L) {
   };
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
+  xlist *live = lua_newuserdatauv(L, sizeof *live, 0);
+  live->head = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, live_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
   static const luaL_Reg meta[] = {
     {"__gc", l_gc},
     {"__close", l_close},

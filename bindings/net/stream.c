@@ -106,9 +106,13 @@ stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
   ud->s = NULL;                               /* born closed */
   net__stream_metatable(L, rt);
   lua_setmetatable(L, -2);
+  netstate *ns = net__state(L);               /* may raise: first */
   stream *s = calloc(1, sizeof *s);
-  if (s == NULL) luaL_error(L, "not enough memory");
-  s->ns = net__state(L);
+  if (s == NULL) {
+    net__state_unref(ns);
+    luaL_error(L, "not enough memory");
+  }
+  s->ns = ns;
   s->rt = rt;
   s->kind = (unsigned char)kind;
   s->limit = NET_LIMIT;
