@@ -368,10 +368,32 @@ static xjob *job_new(xcall *c, int index, xbuf *msg) {
 }
 
 
-/* Hands every job of c to the executor and suspends the task. */
+/* [t, c] -> (): calls_set, under lua_pcall (the table may grow). */
+static int calls_set_body(lua_State *L) {
+  calls_set(L, lua_touserdata(L, 1), lua_touserdata(L, 2));
+  return 0;
+}
+
+
+/* Hands every job of c to the executor and suspends the task.  Out of
+** memory before anything was submitted, c and its jobs are freed. */
 static int call_start(lua_State *L, corio_rt *rt, corio_task *t, xcall *c) {
+  int st = LUA_ERRMEM;
+  if (lua_checkstack(L, 3)) {
+    lua_pushcfunction(L, calls_set_body);
+    lua_pushlightuserdata(L, t);
+    lua_pushlightuserdata(L, c);
+    st = lua_pcall(L, 2, 0, 0);
+    if (st != LUA_OK) lua_pop(L, 1);
+  }
+  if (st != LUA_OK) {
+    for (int i = 0; i < c->njobs; i++)
+      if (c->jobs[i]) xjob_free(c->jobs[i]);
+    if (c->results) corio__unanchor(rt, L, c->results);
+    call_free(c);
+    return luaL_error(L, "not enough memory");
+  }
   c->task = t;
-  calls_set(L, t, c);
   xhold_add(c->hold, 1);
   for (int i = 0; i < c->njobs; i++) {
     if (c->kind == X_THREAD) {
@@ -430,8 +452,13 @@ static int l_map(lua_State *L) {
   luaL_argcheck(L, n < 1000000000, 3, "too many items");
   lua_createtable(L, (int)n, 0);              /* 5: results */
   if (n == 0) return 1;
+  int results = corio__anchor(rt, L, 5);      /* raises before c exists */
   xcall *c = call_new(x, (int)n);
-  if (c == NULL) return luaL_error(L, "not enough memory");
+  if (c == NULL) {
+    corio__unanchor(rt, L, results);
+    return luaL_error(L, "not enough memory");
+  }
+  c->results = results;
   for (lua_Integer i = 1; i <= n; i++) {
     xbuf b = {NULL, 0, 0};
     lua_geti(L, 3, i);
@@ -452,6 +479,7 @@ static int l_map(lua_State *L) {
         xbuf_free(&b);
         for (int k = 0; k < c->njobs; k++)
           if (c->jobs[k]) xjob_free(c->jobs[k]);
+        corio__unanchor(rt, L, c->results);
         call_free(c);
         if (err == NULL) return luaL_error(L, "not enough memory");
         lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)i, err);
@@ -462,7 +490,6 @@ static int l_map(lua_State *L) {
   }
   c->map = 1;
   c->left = c->njobs;
-  c->results = corio__anchor(rt, L, 5);
   lua_settop(L, 1);                           /* keeps the executor alive */
   return call_start(L, rt, t, c);
 }
