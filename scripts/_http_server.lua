@@ -297,32 +297,21 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
--- The head was checked by the guard and parsed by http_parser
--- (bindings/http/head.c): Host, framing, keep-alive, Expect, the path and
--- the query come from there.  Returns the Request, or nil, status, detail.
-local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
+-- The head was checked by the guard and parsed by http_parser, and the
+-- Request and Response made, by Parser:take (bindings/http/head.c):
+-- Host, framing, keep-alive, the limits on the target and the body
+-- length, Expect, the path and the query come from there.  What is left
+-- here is the body, when there is one.
+local function add_body(conn, req, kind, n)
   local o = conn.o
-  if #target > o.max_url_size then return nil, 414, "request target too long" end
-  if kind == "length" and n > o.max_body_size then return nil, 413, "body too large" end
-  local continue = nil
-  if expect then
-    if expect:lower() ~= "100-continue" or minor ~= 1 then return nil, 417, "unsupported Expect" end
-    continue = true
-  end
-  local req = setmetatable({ method = method, target = target, path = path, minor = minor,
-    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue,
-    _conn = conn, _res = false }, Request)
-  if kind ~= "none" and not (kind == "length" and n == 0) then
-    req._body = body.new(conn.r, kind, n, {
-      limit = o.max_body_size, decoder = conn.p,
-      on_first = continue and function()
-        req._continue = false
-        conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
-      end or nil,
-    })
-  end
-  conn.keep = keep
-  return req
+  local continue = rawget(req, "_continue")
+  req._body = body.new(conn.r, kind, n, {
+    limit = o.max_body_size, decoder = conn.p,
+    on_first = continue and function()
+      req._continue = false
+      conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
+    end or nil,
+  })
 end
 
 ---------------------------------------------------------------- connection
@@ -483,12 +472,10 @@ local function one(conn, srv)
   -- (no timer: it cannot wait); else it is read under header_timeout,
   -- counted from its first byte
   local p, buf = conn.p, r.buf
-  local method, target, minor, kind, n, keep, expect, hf, ht, path, q =
-    p:next(buf, r.pos, o.max_headers, o.max_header_size)
-  if method then
-    r.pos = hf
-    hf, ht = ht, hf
-  elseif method == false then
+  local req, res, nxt, keep, kind, n = p:take(buf, r.pos, Request, Response, conn)
+  if req then
+    r.pos = nxt
+  elseif req == false then
     phase(conn, "header", o.header_timeout)
     local ok, block = pcall(r.head, r, o.max_header_size)
     local fired = phase_end(conn)
@@ -500,17 +487,14 @@ local function one(conn, srv)
       error(block, 0)
     end
     if not block then return false end
-    buf = block
-    method, target, minor, kind, n, keep, expect, ht, hf, path, q = p:next(block, 1, o.max_headers, #block)
+    req, res, nxt, keep, kind, n = p:take(block, 1, Request, Response, conn, #block)
     -- a block that r.head ended at a blank line made of bare LFs
-    if method == false then answer_error(s, 400) return false end
+    if req == false then answer_error(s, 400) return false end
   end
-  if not method then answer_error(s, target, minor) return false end
-  local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
-  if not req then answer_error(s, st, detail) return false end
+  if not req then answer_error(s, res, nxt) return false end
+  if kind ~= "none" and not (kind == "length" and n == 0) then add_body(conn, req, kind, n) end
+  conn.keep = keep
   conn.busy = true
-  local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
-  req._res = res
   conn.req = req
   local b = rawget(req, "_body") or NO_BODY
   if not b.done then b.opts.on_done = function() arm(conn, req) end
@@ -604,9 +588,19 @@ function M.serve(host, port, handler, opts)
     nopts.tls = opts.tls
     listen = require("corio.tls")._serve_for
   end
+  -- the limits as Parser:take wants them: integers, -1 for none
+  local function int(v)
+    if v >= math.maxinteger then return -1 end
+    return math.tointeger(v // 1)
+  end
+  local lim_headers = int(o.max_headers)
+  if lim_headers < 0 then lim_headers = math.maxinteger end
+  local lim_size, lim_url, lim_body = int(o.max_header_size), int(o.max_url_size), int(o.max_body_size)
   srv = listen(host, port, function(s)
+    local parser = C.parser("request")
+    parser:limits(lim_headers, lim_size, lim_url, lim_body)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = C.parser("request"), busy = false, fired = false, due = false, timer = false,
+      p = parser, busy = false, fired = false, due = false, timer = false,
       timer_at = 0, phase = false, req = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
