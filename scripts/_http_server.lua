@@ -25,7 +25,7 @@ local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
 local now, call_later, call_soon = core.now, core.call_later, core.call_soon
-local respond = C.respond
+local respond, reply = C.respond, C.reply
 local M = {}
 
 M.DEFAULTS = {
@@ -305,13 +305,15 @@ end
 local function add_body(conn, req, kind, n)
   local o = conn.o
   local continue = rawget(req, "_continue")
-  req._body = body.new(conn.r, kind, n, {
+  local b = body.new(conn.r, kind, n, {
     limit = o.max_body_size, decoder = conn.p,
     on_first = continue and function()
       req._continue = false
       conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
     end or nil,
   })
+  req._body = b
+  return b
 end
 
 ---------------------------------------------------------------- connection
@@ -447,6 +449,17 @@ local function run_handler(handler, req, res)
   local status, headers, b = handler(req, res)
   if not res.finished then
     if status ~= nil and not res.headers_sent then
+      -- the common answer (status, plain map, string body) made in C,
+      -- queued without waiting (Conn:write, inlined)
+      local out = reply(res, status, headers, b, REASONS)
+      if out then
+        local c = res._c
+        local nowait = c.nowait
+        if not nowait then return c:write(out) end
+        local s = c.s
+        if nowait(s, out) > WRITE_HWM then compose.timeout(c.o.write_timeout, s.drain, s) end
+        return
+      end
       send_returned(res, status, headers, b)
     else
       res:finish()
@@ -461,9 +474,12 @@ local function one(conn, srv)
   if r.pos > #r.buf then
     -- (Reader:fill, inlined: the buffer is empty)
     if r.eof then return false end
-    phase(conn, "idle", o.idle_timeout)
+    local due = now() + o.idle_timeout     -- phase(conn, "idle", ...), inlined
+    conn.phase, conn.due = "idle", due
+    if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
     local ok, d = pcall(conn.read, s, 65536)
-    phase_end(conn)
+    conn.due = false
+    if conn.fired then phase_end(conn) end
     if not ok or not d then return false end
     r.buf, r.pos, r.got = d, 1, r.got + #d
   end
@@ -492,20 +508,23 @@ local function one(conn, srv)
     if req == false then answer_error(s, 400) return false end
   end
   if not req then answer_error(s, res, nxt) return false end
-  if kind ~= "none" and not (kind == "length" and n == 0) then add_body(conn, req, kind, n) end
+  local b = NO_BODY
+  if kind ~= "none" and not (kind == "length" and n == 0) then b = add_body(conn, req, kind, n) end
   conn.keep = keep
   conn.busy = true
   conn.req = req
-  local b = rawget(req, "_body") or NO_BODY
   if not b.done then b.opts.on_done = function() arm(conn, req) end
   elseif not conn.watch_off then   -- arm(conn, req), inlined
     if narmed == 0 then call_soon(start_armed) end
     armed[narmed + 1], armed[narmed + 2] = conn, req
     narmed = narmed + 2
   end
-  phase(conn, "request", o.request_timeout)
+  local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
+  conn.phase, conn.due = "request", due
+  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
   local hok, herr = pcall(run_handler, srv._handler, req, res)
-  local fired = phase_end(conn)
+  conn.due = false
+  local fired = conn.fired and phase_end(conn)
   conn.busy = false
   conn.req = false
   local w = conn.watcher

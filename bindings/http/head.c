@@ -882,6 +882,7 @@ int luaopen_corio__http(lua_State *L) {
     { "inflater", corio__http_inflater },
     { "fields", l_fields },
     { "respond", corio__http_respond },
+    { "reply", corio__http_reply },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
