@@ -631,41 +631,46 @@ static int l_take(lua_State *L) {
   luaL_checkstack(L, 12, "take");
   lua_createtable(L, 0, 12);                /* 7: req */
   lua_createtable(L, 0, 4);                 /* 8: res */
-  lua_pushstring(L, http_method_str((enum http_method)hp->method));
-  lua_setfield(L, 7, "method");
+#define SETK(t, k) (lua_pushvalue(L, HTTP_KEY(k)), lua_rotate(L, -2, 1), lua_rawset(L, (t)))
+  if (lua_rawgeti(L, lua_upvalueindex(2), (lua_Integer)hp->method + 1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  }
+  SETK(7, method);
   lua_pushlstring(L, P->url.p, P->url.n);   /* 9: the target */
   push_path(L, P->url.p, P->url.n, 9);      /* 10, 11: path, query */
-  lua_setfield(L, 7, "_q");
-  lua_setfield(L, 7, "path");
-  lua_setfield(L, 7, "target");
+  SETK(7, _q);
+  SETK(7, path);
+  SETK(7, target);
   lua_pushinteger(L, hp->http_minor);
-  lua_setfield(L, 7, "minor");
+  SETK(7, minor);
   lua_pushvalue(L, 2);
-  lua_setfield(L, 7, "_b");
+  SETK(7, _b);
   lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1);
-  lua_setfield(L, 7, "_hf");
+  SETK(7, _hf);
   lua_pushinteger(L, pos + (lua_Integer)e);
-  lua_setfield(L, 7, "_ht");
+  SETK(7, _ht);
   if (cont) {
     lua_pushboolean(L, 1);
-    lua_setfield(L, 7, "_continue");
+    SETK(7, _continue);
   }
   lua_pushvalue(L, 6);
-  lua_setfield(L, 7, "_conn");
+  SETK(7, _conn);
   lua_pushvalue(L, 8);
-  lua_setfield(L, 7, "_res");
+  SETK(7, _res);
   lua_pushvalue(L, 4);
   lua_setmetatable(L, 7);
   lua_pushvalue(L, 6);
-  lua_setfield(L, 8, "_c");
+  SETK(8, _c);
   lua_pushvalue(L, 7);
-  lua_setfield(L, 8, "_req");
+  SETK(8, _req);
   lua_pushboolean(L, 0);
-  lua_setfield(L, 8, "headers_sent");
+  SETK(8, headers_sent);
   lua_pushboolean(L, 0);
-  lua_setfield(L, 8, "finished");
+  SETK(8, finished);
   lua_pushvalue(L, 5);
   lua_setmetatable(L, 8);
+#undef SETK
   lua_pushinteger(L, pos + (lua_Integer)e);
   lua_pushboolean(L, http_should_keep_alive(hp));
   push_framing(L, P);
@@ -882,14 +887,12 @@ int luaopen_corio__http(lua_State *L) {
     { "inflater", corio__http_inflater },
     { "fields", l_fields },
     { "respond", corio__http_respond },
-    { "reply", corio__http_reply },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
     { "request", l_request },
     { "response", l_response },
     { "next", l_next },
-    { "take", l_take },
     { "limits", l_limits },
     { "chunk", l_chunk },
     { "__gc", parser_gc },
@@ -904,7 +907,30 @@ int luaopen_corio__http(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }
-  lua_pop(L, 1);
+  /* take and reply, with their upvalues: the metatable, the method
+     names, the interned keys (http.h) */
   luaL_newlib(L, fns);
+  static const char *const keys[] = {
+#define HTTP_KEY_NAME(k) #k,
+    HTTP_KEYS(HTTP_KEY_NAME)
+#undef HTTP_KEY_NAME
+  };
+  static const struct { const char *name; lua_CFunction f; int in_mt; } ups[] = {
+    { "take", l_take, 1 }, { "reply", corio__http_reply, 0 }
+  };
+  for (int u = 0; u < 2; u++) {
+    lua_pushvalue(L, -2);                   /* upvalue 1: the metatable */
+    lua_newtable(L);                        /* upvalue 2: method names */
+    for (int m = 0; m < 64; m++) {
+      const char *name = http_method_str((enum http_method)m);
+      if (name[0] == '<') break;            /* "<unknown>" past the last */
+      lua_pushstring(L, name);
+      lua_rawseti(L, -2, m + 1);
+    }
+    for (int k = 0; k < HK_COUNT; k++) lua_pushstring(L, keys[k]);
+    lua_pushcclosure(L, ups[u].f, HTTP_UP_KEYS - 1 + HK_COUNT);
+    lua_setfield(L, ups[u].in_mt ? -3 : -2, ups[u].name);
+  }
+  lua_remove(L, -2);
   return 1;
 }

@@ -201,10 +201,7 @@ int corio__http_respond(lua_State *L) {
   return build(L, status, reason, rl, body, bl, flags);
 }
 
-static int rawfield(lua_State *L, int t, const char *k) {
-  lua_pushstring(L, k);
-  return lua_rawget(L, t);
-}
+#define rawfield(L, t, k) (lua_pushvalue((L), HTTP_KEY(k)), lua_rawget((L), (t)))
 
 /* reply(res, status, map, body, reasons) -> bytes or nil: a server
 ** handler's `return status, map, body` answered at once, as far as one C
@@ -223,14 +220,14 @@ int corio__http_reply(lua_State *L) {
   lua_Integer status = lua_tointeger(L, 2);
   if (status < 100 || status > 999) goto lua_path;
   luaL_checkstack(L, MAX_FIELDS + 12, "reply");
-  if (rawfield(L, 1, "_status") != LUA_TNIL) goto lua_path;     /* 6 */
-  if (rawfield(L, 1, "_req") != LUA_TTABLE) goto lua_path;      /* 7 */
-  if (rawfield(L, 1, "_c") != LUA_TTABLE) goto lua_path;        /* 8 */
-  rawfield(L, 7, "method");                                     /* 9 */
+  if (rawfield(L, 1, _status) != LUA_TNIL) goto lua_path;     /* 6 */
+  if (rawfield(L, 1, _req) != LUA_TTABLE) goto lua_path;      /* 7 */
+  if (rawfield(L, 1, _c) != LUA_TTABLE) goto lua_path;        /* 8 */
+  rawfield(L, 7, method);                                     /* 9 */
   int head = lua_type(L, 9) == LUA_TSTRING && strcmp(lua_tostring(L, 9), "HEAD") == 0;
-  rawfield(L, 7, "minor");                                      /* 10 */
+  rawfield(L, 7, minor);                                      /* 10 */
   lua_Integer minor = lua_tointeger(L, 10);
-  rawfield(L, 8, "keep");                                       /* 11 */
+  rawfield(L, 8, keep);                                       /* 11 */
   int keep = lua_toboolean(L, 11);
   lua_Integer flags = 0;
   if (head || status == 204 || status == 304 || status < 200) flags = head ? R_NOBODY : R_NOBODY | R_NOLEN;
@@ -243,10 +240,12 @@ int corio__http_reply(lua_State *L) {
   const char *body = bt == LUA_TSTRING ? lua_tolstring(L, 4, &bl) : "";
   build(L, status, reason, rl, body, bl, flags);
   if (lua_isnil(L, -1)) return 1;
+  lua_pushvalue(L, HTTP_KEY(headers_sent));
   lua_pushboolean(L, 1);
-  lua_setfield(L, 1, "headers_sent");
+  lua_rawset(L, 1);
+  lua_pushvalue(L, HTTP_KEY(finished));
   lua_pushboolean(L, 1);
-  lua_setfield(L, 1, "finished");
+  lua_rawset(L, 1);
   return 1;
 lua_path:
   lua_pushnil(L);
