@@ -26,6 +26,7 @@ local raise = require("corio._args").raise
 local Error, perror = core.Error, msg.perror
 local now, call_later, call_soon = core.now, core.call_later, core.call_soon
 local respond, reply = C.respond, C.reply
+local take = C.parser("request").take
 local M = {}
 
 M.DEFAULTS = {
@@ -488,7 +489,7 @@ local function one(conn, srv)
   -- (no timer: it cannot wait); else it is read under header_timeout,
   -- counted from its first byte
   local p, buf = conn.p, r.buf
-  local req, res, nxt, keep, kind, n = p:take(buf, r.pos, Request, Response, conn)
+  local req, res, nxt, keep, kind, n = take(p, buf, r.pos, Request, Response, conn)
   if req then
     r.pos = nxt
   elseif req == false then
@@ -503,7 +504,7 @@ local function one(conn, srv)
       error(block, 0)
     end
     if not block then return false end
-    req, res, nxt, keep, kind, n = p:take(block, 1, Request, Response, conn, #block)
+    req, res, nxt, keep, kind, n = take(p, block, 1, Request, Response, conn, #block)
     -- a block that r.head ended at a blank line made of bare LFs
     if req == false then answer_error(s, 400) return false end
   end

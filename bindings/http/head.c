@@ -631,45 +631,37 @@ static int l_take(lua_State *L) {
   luaL_checkstack(L, 12, "take");
   lua_createtable(L, 0, 12);                /* 7: req */
   lua_createtable(L, 0, 4);                 /* 8: res */
-#define SETK(t, k) (lua_pushvalue(L, HTTP_KEY(k)), lua_rotate(L, -2, 1), lua_rawset(L, (t)))
+  /* key first, then the value: no rotation */
+#define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
+#define SETK(t, k, push) (KEY(k), (push), lua_rawset(L, (t)))
+  KEY(method);
   if (lua_rawgeti(L, lua_upvalueindex(2), (lua_Integer)hp->method + 1) != LUA_TSTRING) {
     lua_pop(L, 1);
     lua_pushstring(L, http_method_str((enum http_method)hp->method));
   }
-  SETK(7, method);
+  lua_rawset(L, 7);
   lua_pushlstring(L, P->url.p, P->url.n);   /* 9: the target */
   push_path(L, P->url.p, P->url.n, 9);      /* 10, 11: path, query */
-  SETK(7, _q);
-  SETK(7, path);
-  SETK(7, target);
-  lua_pushinteger(L, hp->http_minor);
-  SETK(7, minor);
-  lua_pushvalue(L, 2);
-  SETK(7, _b);
-  lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1);
-  SETK(7, _hf);
-  lua_pushinteger(L, pos + (lua_Integer)e);
-  SETK(7, _ht);
-  if (cont) {
-    lua_pushboolean(L, 1);
-    SETK(7, _continue);
-  }
-  lua_pushvalue(L, 6);
-  SETK(7, _conn);
-  lua_pushvalue(L, 8);
-  SETK(7, _res);
+  if (!lua_isnil(L, 11)) SETK(7, _q, lua_pushvalue(L, 11));
+  SETK(7, path, lua_pushvalue(L, 10));
+  SETK(7, target, lua_pushvalue(L, 9));
+  lua_settop(L, 8);
+  SETK(7, minor, lua_pushinteger(L, hp->http_minor));
+  SETK(7, _b, lua_pushvalue(L, 2));
+  SETK(7, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
+  SETK(7, _ht, lua_pushinteger(L, pos + (lua_Integer)e));
+  if (cont) SETK(7, _continue, lua_pushboolean(L, 1));
+  SETK(7, _conn, lua_pushvalue(L, 6));
+  SETK(7, _res, lua_pushvalue(L, 8));
   lua_pushvalue(L, 4);
   lua_setmetatable(L, 7);
-  lua_pushvalue(L, 6);
-  SETK(8, _c);
-  lua_pushvalue(L, 7);
-  SETK(8, _req);
-  lua_pushboolean(L, 0);
-  SETK(8, headers_sent);
-  lua_pushboolean(L, 0);
-  SETK(8, finished);
+  SETK(8, _c, lua_pushvalue(L, 6));
+  SETK(8, _req, lua_pushvalue(L, 7));
+  SETK(8, headers_sent, lua_pushboolean(L, 0));
+  SETK(8, finished, lua_pushboolean(L, 0));
   lua_pushvalue(L, 5);
   lua_setmetatable(L, 8);
+#undef KEY
 #undef SETK
   lua_pushinteger(L, pos + (lua_Integer)e);
   lua_pushboolean(L, http_should_keep_alive(hp));
