@@ -255,20 +255,22 @@ for k, f in pairs(body.mixin) do Request[k] = f end
 local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
 
 -- headers, query, version and peer are made on first use: the fields
--- stay in the read buffer (_b, from _hf to _ht) until the handler asks
+-- stay in the read buffer (_b, from _hf to the blank line) until the
+-- handler asks
 local fields = C.fields
 function Request.__index(self, k)
   local v = Request[k]
   if v ~= nil then return v end
   if k == "headers" then
-    v = msg.headers_from_lists(fields(rawget(self, "_b"), rawget(self, "_hf"), rawget(self, "_ht")))
+    local b = rawget(self, "_b")
+    v = msg.headers_from_lists(fields(b, rawget(self, "_hf"), #b + 1))
   elseif k == "query" then
     local q = rawget(self, "_q")
     v = q and q ~= "" and parse_query(q) or {}
   elseif k == "version" then
     return rawget(self, "minor") == 1 and "1.1" or "1.0"
   elseif k == "peer" then
-    return rawget(self, "_conn").peer
+    return rawget(self, "_res")._c.peer
   elseif k == "_body" then
     return NO_BODY
   else
@@ -288,7 +290,7 @@ function Request:websocket(opts)
   if res.headers_sent then
     error(Error("INVALID_STATE", "the response was already started", { op = "websocket" }), 0)
   end
-  local conn = self._conn
+  local conn = res._c
   conn.keep = false
   -- the WebSocket reads the stream from now on: no watcher (a client
   -- sends nothing before the 101, so a pending read holds no bytes)
@@ -365,7 +367,7 @@ local function start_armed()
   for i = 1, n, 2 do
     local conn, req = list[i], list[i + 1]
     list[i], list[i + 1] = false, false
-    start_watch(conn, req)
+    if conn.req == req then start_watch(conn, req) end   -- else answered already
   end
 end
 

@@ -589,7 +589,8 @@ static int push_expect(lua_State *L, Parser *P) {
 **   or false while buf holds no whole head,
 **   or nil, status, detail for a bad head (400/413/414/417/431/501/505).
 ** req = setmetatable({ method, target, path, minor, _b = buf, _hf = from,
-**   _ht = next, _q = query, _continue, _conn = conn, _res = res }, Request)
+**   _q = query, _continue, _res = res }, Request)  (the head's fields are
+**   from _hf to the blank line; the connection is res._c)
 ** res = setmetatable({ _c = conn, _req = req, headers_sent = false,
 **   finished = false }, Response)
 ** _continue is true for "Expect: 100-continue" on HTTP/1.1; any other
@@ -629,7 +630,7 @@ static int l_take(lua_State *L) {
     lua_settop(L, 6);
   }
   luaL_checkstack(L, 12, "take");
-  lua_createtable(L, 0, 12);                /* 7: req */
+  lua_createtable(L, 0, 8);                 /* 7: req (8: its usual fields and headers) */
   lua_createtable(L, 0, 4);                 /* 8: res */
   /* key first, then the value: no rotation */
 #define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
@@ -649,9 +650,7 @@ static int l_take(lua_State *L) {
   SETK(7, minor, lua_pushinteger(L, hp->http_minor));
   SETK(7, _b, lua_pushvalue(L, 2));
   SETK(7, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
-  SETK(7, _ht, lua_pushinteger(L, pos + (lua_Integer)e));
   if (cont) SETK(7, _continue, lua_pushboolean(L, 1));
-  SETK(7, _conn, lua_pushvalue(L, 6));
   SETK(7, _res, lua_pushvalue(L, 8));
   lua_pushvalue(L, 4);
   lua_setmetatable(L, 7);
