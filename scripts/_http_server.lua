@@ -25,7 +25,8 @@ local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
 local now, call_later, call_soon = core.now, core.call_later, core.call_soon
-local respond = C.respond
+local respond, reply = C.respond, C.reply
+local take = C.parser("request").take
 local M = {}
 
 M.DEFAULTS = {
@@ -277,20 +278,22 @@ for k, f in pairs(body.mixin) do Request[k] = f end
 local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
 
 -- headers, query, version and peer are made on first use: the fields
--- stay in the read buffer (_b, from _hf to _ht) until the handler asks
+-- stay in the read buffer (_b, from _hf to the blank line) until the
+-- handler asks
 local fields = C.fields
 function Request.__index(self, k)
   local v = Request[k]
   if v ~= nil then return v end
   if k == "headers" then
-    v = msg.headers_from_lists(fields(rawget(self, "_b"), rawget(self, "_hf"), rawget(self, "_ht")))
+    local b = rawget(self, "_b")
+    v = msg.headers_from_lists(fields(b, rawget(self, "_hf"), #b + 1))
   elseif k == "query" then
     local q = rawget(self, "_q")
     v = q and q ~= "" and parse_query(q) or {}
   elseif k == "version" then
     return rawget(self, "minor") == 1 and "1.1" or "1.0"
   elseif k == "peer" then
-    return rawget(self, "_conn").peer
+    return rawget(self, "_res")._c.peer
   elseif k == "_body" then
     return NO_BODY
   else
@@ -310,7 +313,7 @@ function Request:websocket(opts)
   if res.headers_sent then
     error(Error("INVALID_STATE", "the response was already started", { op = "websocket" }), 0)
   end
-  local conn = self._conn
+  local conn = res._c
   conn.keep = false
   -- the WebSocket reads the stream from now on: no watcher (a client
   -- sends nothing before the 101, so a pending read holds no bytes)
@@ -320,32 +323,23 @@ function Request:websocket(opts)
   return require("corio._ws").accept(conn.s, self, opts)
 end
 
--- The head was checked by the guard and parsed by http_parser
--- (bindings/http/head.c): Host, framing, keep-alive, Expect, the path and
--- the query come from there.  Returns the Request, or nil, status, detail.
-local function build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
+-- The head was checked by the guard and parsed by http_parser, and the
+-- Request and Response made, by Parser:take (bindings/http/head.c):
+-- Host, framing, keep-alive, the limits on the target and the body
+-- length, Expect, the path and the query come from there.  What is left
+-- here is the body, when there is one.
+local function add_body(conn, req, kind, n)
   local o = conn.o
-  if #target > o.max_url_size then return nil, 414, "request target too long" end
-  if kind == "length" and n > o.max_body_size then return nil, 413, "body too large" end
-  local continue = nil
-  if expect then
-    if expect:lower() ~= "100-continue" or minor ~= 1 then return nil, 417, "unsupported Expect" end
-    continue = true
-  end
-  local req = setmetatable({ method = method, target = target, path = path, minor = minor,
-    _b = buf, _hf = hf, _ht = ht, _q = q, _continue = continue,
-    _conn = conn, _res = false }, Request)
-  if kind ~= "none" and not (kind == "length" and n == 0) then
-    req._body = body.new(conn.r, kind, n, {
-      limit = o.max_body_size, decoder = conn.p,
-      on_first = continue and function()
-        req._continue = false
-        conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
-      end or nil,
-    })
-  end
-  conn.keep = keep
-  return req
+  local continue = rawget(req, "_continue")
+  local b = body.new(conn.r, kind, n, {
+    limit = o.max_body_size, decoder = conn.p,
+    on_first = continue and function()
+      req._continue = false
+      conn.s:write("HTTP/1.1 100 Continue\r\n\r\n")
+    end or nil,
+  })
+  req._body = b
+  return b
 end
 
 ---------------------------------------------------------------- connection
@@ -396,7 +390,7 @@ local function start_armed()
   for i = 1, n, 2 do
     local conn, req = list[i], list[i + 1]
     list[i], list[i + 1] = false, false
-    start_watch(conn, req)
+    if conn.req == req then start_watch(conn, req) end   -- else answered already
   end
 end
 
@@ -503,6 +497,17 @@ local function run_handler(handler, req, res)
   local status, headers, b = handler(req, res)
   if not res.finished then
     if status ~= nil and not res.headers_sent then
+      -- the common answer (status, plain map, string body) made in C,
+      -- queued without waiting (Conn:write, inlined)
+      local out = reply(res, status, headers, b, REASONS)
+      if out then
+        local c = res._c
+        local nowait = c.nowait
+        if not nowait then return c:write(out) end
+        local s = c.s
+        if nowait(s, out) > WRITE_HWM then compose.timeout(c.o.write_timeout, s.drain, s) end
+        return
+      end
       send_returned(res, status, headers, b)
     else
       res:finish()
@@ -517,9 +522,12 @@ local function one(conn, srv)
   if r.pos > #r.buf then
     -- (Reader:fill, inlined: the buffer is empty)
     if r.eof then return false end
-    phase(conn, "idle", o.idle_timeout)
+    local due = now() + o.idle_timeout     -- phase(conn, "idle", ...), inlined
+    conn.phase, conn.due = "idle", due
+    if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
     local ok, d = pcall(conn.read, s, 65536)
-    phase_end(conn)
+    conn.due = false
+    if conn.fired then phase_end(conn) end
     if not ok or not d then return false end
     r.buf, r.pos, r.got = d, 1, r.got + #d
   end
@@ -528,12 +536,10 @@ local function one(conn, srv)
   -- (no timer: it cannot wait); else it is read under header_timeout,
   -- counted from its first byte
   local p, buf = conn.p, r.buf
-  local method, target, minor, kind, n, keep, expect, hf, ht, path, q =
-    p:next(buf, r.pos, o.max_headers, o.max_header_size)
-  if method then
-    r.pos = hf
-    hf, ht = ht, hf
-  elseif method == false then
+  local req, res, nxt, keep, kind, n = take(p, buf, r.pos, Request, Response, conn)
+  if req then
+    r.pos = nxt
+  elseif req == false then
     phase(conn, "header", o.header_timeout)
     local ok, block = pcall(r.head, r, o.max_header_size)
     local fired = phase_end(conn)
@@ -545,31 +551,31 @@ local function one(conn, srv)
       error(block, 0)
     end
     if not block then return false end
-    buf = block
-    method, target, minor, kind, n, keep, expect, ht, hf, path, q = p:next(block, 1, o.max_headers, #block)
+    req, res, nxt, keep, kind, n = take(p, block, 1, Request, Response, conn, #block)
     -- a block that r.head ended at a blank line made of bare LFs
-    if method == false then answer_error(s, 400) return false end
+    if req == false then answer_error(s, 400) return false end
   end
-  if not method then answer_error(s, target, minor) return false end
-  local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
-  if not req then answer_error(s, st, detail) return false end
+  if not req then answer_error(s, res, nxt) return false end
+  local b = NO_BODY
+  if kind ~= "none" and not (kind == "length" and n == 0) then b = add_body(conn, req, kind, n) end
+  conn.keep = keep
   -- the last request a connection may carry, or a server shutting down:
   -- its response says "Connection: close"
   if (o.max_requests > 0 and conn.n + 1 >= o.max_requests) or srv._shutting then conn.keep = false end
   conn.busy = true
-  local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
-  req._res = res
   conn.req = req
-  local b = rawget(req, "_body") or NO_BODY
   if not b.done then b.opts.on_done = function() arm(conn, req) end
   elseif not conn.watch_off then   -- arm(conn, req), inlined
     if narmed == 0 then call_soon(start_armed) end
     armed[narmed + 1], armed[narmed + 2] = conn, req
     narmed = narmed + 2
   end
-  phase(conn, "request", o.request_timeout)
+  local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
+  conn.phase, conn.due = "request", due
+  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
   local hok, herr = pcall(run_handler, srv._handler, req, res)
-  local fired = phase_end(conn)
+  conn.due = false
+  local fired = conn.fired and phase_end(conn)
   conn.busy = false
   conn.req = false
   local w = conn.watcher
@@ -658,9 +664,19 @@ function M.serve(host, port, handler, opts)
     nopts.tls = opts.tls
     listen = require("corio.tls")._serve_for
   end
+  -- the limits as Parser:take wants them: integers, -1 for none
+  local function int(v)
+    if v >= math.maxinteger then return -1 end
+    return math.tointeger(v // 1)
+  end
+  local lim_headers = int(o.max_headers)
+  if lim_headers < 0 then lim_headers = math.maxinteger end
+  local lim_size, lim_url, lim_body = int(o.max_header_size), int(o.max_url_size), int(o.max_body_size)
   srv = listen(host, port, function(s)
+    local parser = C.parser("request")
+    parser:limits(lim_headers, lim_size, lim_url, lim_body)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = C.parser("request"), busy = false, fired = false, due = false, timer = false,
+      p = parser, busy = false, fired = false, due = false, timer = false,
       timer_at = 0, phase = false, req = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }

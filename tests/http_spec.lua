@@ -383,6 +383,51 @@ describe("http server hardening", function()
     end)
   end)
 
+  it("limits may be floats or math.huge: the integer part counts, math.huge is no limit", function()
+    local big = { max_url_size = math.huge, max_header_size = math.huge, max_headers = math.huge,
+      max_body_size = math.huge }
+    local function count(h) local n = 0 for _ in h:each() do n = n + 1 end return n end
+    with_server(function(req) return 200, {}, #req.target .. "|" .. count(req.headers) .. "|" .. req:body() end,
+      big, function(_, port)
+      local fields = {}
+      for i = 1, 150 do fields[i] = "X-" .. i .. ": v\r\n" end
+      local out = raw(port, "POST /" .. ("a"):rep(20000) .. " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" ..
+        table.concat(fields) .. "Content-Length: 5\r\n\r\nhello")
+      assert.equal(200, status_of(out), out:sub(1, 200))
+      assert.truthy(out:find("\r\n\r\n20001|153|hello$"), out)
+    end)
+    with_server(echo, { max_url_size = 10.5, max_body_size = 4.9 }, function(_, port)
+      assert.equal(414, status_of(raw(port, "GET /abcdefghij HTTP/1.1\r\nHost: a\r\n\r\n")))
+      assert.equal(413, status_of(raw(port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")))
+      local out = raw(port, "POST /abcdefghi HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" ..
+        "Content-Length: 4\r\n\r\nhell")
+      assert.equal(200, status_of(out), out)
+      assert.truthy(out:find("\r\n\r\nhell$"), out)
+    end)
+  end)
+
+  it("an Expect other than 100-continue is answered 417 and the handler never runs", function()
+    local ran = false
+    with_server(function() ran = true return 200, {}, "x" end, nil, function(_, port)
+      local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\na")
+      assert.equal(417, status_of(out), out)
+      out = raw(port, "POST / HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na")
+      assert.equal(417, status_of(out), out)
+    end)
+    assert.is_false(ran)
+  end)
+
+  it("the head's fields, peer and version are read lazily from the request", function()
+    with_server(function(req)
+      return 200, {}, table.concat({ req.headers["x-a"], req.headers["x-b"], req.version,
+        tostring(req.peer.port > 0), req.method }, "|")
+    end, nil, function(_, port)
+      local out = raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX-A:  one \r\nX-B: two\r\nConnection: close\r\n\r\n" ..
+        "GET /never HTTP/1.1\r\nX-A: no\r\n\r\n")
+      assert.truthy(out:find("\r\n\r\none|two|1.1|true|GET$"), out)
+    end)
+  end)
+
   it("decodes chunked bodies sent a byte at a time, with extensions and trailers, then the next request", function()
     with_server(echo, nil, function(_, port)
       local s = net.connect("127.0.0.1", port)

@@ -20,6 +20,10 @@
 **          path, query
 **       or false while buf holds no whole head; fields(buf, from, next)
 **       -> names, values later, when the handler asks for the headers
+**   Parser:limits(max_headers, max_size, max_url, max_body)
+**   Parser:take(buf, pos, Request, Response, conn [, max_size])
+**       -> req, res, next, keep, framing, length: next() and the making
+**       of the server's Request and Response in one call (see l_take)
 **   Parser:response(block, max_headers, no_body)
 **       -> status, reason, minor, names, values
 **       no_body: the answer to a HEAD request; 1xx, 204 and 304 have no
@@ -237,6 +241,8 @@ typedef struct {
   size_t linelen;
   int digits, trailers;
   luaL_Buffer *out;
+  /* the server's limits, for take() (set by limits()) */
+  lua_Integer max_headers, max_size, max_url, max_body;
 } Parser;
 
 static int on_url(http_parser *hp, const char *at, size_t n) {
@@ -551,6 +557,117 @@ static int l_next(lua_State *L) {
   return 11;
 }
 
+/* Parser:limits(max_headers, max_header_size, max_url_size, max_body_size):
+** a server connection's limits, stored once for take(). */
+static int l_limits(lua_State *L) {
+  Parser *P = check_parser(L);
+  P->max_headers = luaL_checkinteger(L, 2);
+  P->max_size = luaL_checkinteger(L, 3);
+  P->max_url = luaL_checkinteger(L, 4);
+  P->max_body = luaL_checkinteger(L, 5);
+  return 0;
+}
+
+/* The Expect values of the parsed head, repeats joined, pushed; 0 (and
+** nothing pushed) when there is none. */
+static int push_expect(lua_State *L, Parser *P) {
+  size_t nf = P->nf / 2;
+  int nexpect = 0;
+  for (size_t i = 0; i < nf; i++)
+    if (ieq(P->f[2 * i].p, P->f[2 * i].n, "expect")) {
+      if (nexpect++) lua_pushliteral(L, ", ");
+      push_value(L, P->f[2 * i + 1]);
+      if (nexpect > 1) lua_concat(L, 3);
+    }
+  return nexpect;
+}
+
+/* Parser:take(buf, pos, Request, Response, conn [, max_size]): next()
+** and the making of the server's Request and Response in one call, with
+** the limits given to limits() (max_size overrides max_header_size).
+**   -> req, res, next, keep, framing, length
+**   or false while buf holds no whole head,
+**   or nil, status, detail for a bad head (400/413/414/417/431/501/505).
+** req = setmetatable({ method, target, path, minor, _b = buf, _hf = from,
+**   _q = query, _continue, _res = res }, Request)  (the head's fields are
+**   from _hf to the blank line; the connection is res._c)
+** res = setmetatable({ _c = conn, _req = req, headers_sent = false,
+**   finished = false }, Response)
+** _continue is true for "Expect: 100-continue" on HTTP/1.1; any other
+** Expect is a 417. */
+static int l_take(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s0 = luaL_checklstring(L, 2, &n), *s;
+  lua_Integer pos = luaL_checkinteger(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_Integer max = luaL_optinteger(L, 7, P->max_size);
+  int nret;
+  if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
+  lua_settop(L, 6);
+  size_t avail = n - (size_t)(pos - 1), e;
+  if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
+  s = s0 + pos - 1;
+  e = head_end(s, avail);
+  if (e == 0) { lua_pushboolean(L, 0); return 1; }
+  if (!run_head(L, P, s, e, P->max_headers, 0, &nret)) return nret;
+  http_parser *hp = &P->p;
+  if (P->max_url >= 0 && (lua_Unsigned)P->max_url < P->url.n)
+    return fail(L, 414, "request target too long");
+  int chunked = P->chunked;
+  int has_len = !chunked && hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH);
+  if (has_len && P->max_body >= 0 && hp->content_length > (uint64_t)P->max_body)
+    return fail(L, 413, "body too large");
+  int cont = 0;
+  if (push_expect(L, P)) {                  /* 7: the Expect value */
+    size_t el;
+    const char *ev = lua_tolstring(L, 7, &el);
+    if (!ieq(ev, el, "100-continue") || hp->http_minor != 1)
+      return fail(L, 417, "unsupported Expect");
+    cont = 1;
+    lua_settop(L, 6);
+  }
+  luaL_checkstack(L, 12, "take");
+  lua_createtable(L, 0, 8);                 /* 7: req (8: its usual fields and headers) */
+  lua_createtable(L, 0, 4);                 /* 8: res */
+  /* key first, then the value: no rotation */
+#define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
+#define SETK(t, k, push) (KEY(k), (push), lua_rawset(L, (t)))
+  KEY(method);
+  if (lua_rawgeti(L, lua_upvalueindex(2), (lua_Integer)hp->method + 1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushstring(L, http_method_str((enum http_method)hp->method));
+  }
+  lua_rawset(L, 7);
+  lua_pushlstring(L, P->url.p, P->url.n);   /* 9: the target */
+  push_path(L, P->url.p, P->url.n, 9);      /* 10, 11: path, query */
+  if (!lua_isnil(L, 11)) SETK(7, _q, lua_pushvalue(L, 11));
+  SETK(7, path, lua_pushvalue(L, 10));
+  SETK(7, target, lua_pushvalue(L, 9));
+  lua_settop(L, 8);
+  SETK(7, minor, lua_pushinteger(L, hp->http_minor));
+  SETK(7, _b, lua_pushvalue(L, 2));
+  SETK(7, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
+  if (cont) SETK(7, _continue, lua_pushboolean(L, 1));
+  SETK(7, _res, lua_pushvalue(L, 8));
+  lua_pushvalue(L, 4);
+  lua_setmetatable(L, 7);
+  SETK(8, _c, lua_pushvalue(L, 6));
+  SETK(8, _req, lua_pushvalue(L, 7));
+  SETK(8, headers_sent, lua_pushboolean(L, 0));
+  SETK(8, finished, lua_pushboolean(L, 0));
+  lua_pushvalue(L, 5);
+  lua_setmetatable(L, 8);
+#undef KEY
+#undef SETK
+  lua_pushinteger(L, pos + (lua_Integer)e);
+  lua_pushboolean(L, http_should_keep_alive(hp));
+  push_framing(L, P);
+  return 6;
+}
+
 /* fields(buf, from, to) -> names, values: the field lines of a head that
 ** next() accepted, from `from` to its blank line before `to`; names
 ** lowercase, values without their surrounding whitespace (as request()
@@ -767,6 +884,7 @@ int luaopen_corio__http(lua_State *L) {
     { "request", l_request },
     { "response", l_response },
     { "next", l_next },
+    { "limits", l_limits },
     { "chunk", l_chunk },
     { "__gc", parser_gc },
     { NULL, NULL }
@@ -780,7 +898,30 @@ int luaopen_corio__http(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }
-  lua_pop(L, 1);
+  /* take and reply, with their upvalues: the metatable, the method
+     names, the interned keys (http.h) */
   luaL_newlib(L, fns);
+  static const char *const keys[] = {
+#define HTTP_KEY_NAME(k) #k,
+    HTTP_KEYS(HTTP_KEY_NAME)
+#undef HTTP_KEY_NAME
+  };
+  static const struct { const char *name; lua_CFunction f; int in_mt; } ups[] = {
+    { "take", l_take, 1 }, { "reply", corio__http_reply, 0 }
+  };
+  for (int u = 0; u < 2; u++) {
+    lua_pushvalue(L, -2);                   /* upvalue 1: the metatable */
+    lua_newtable(L);                        /* upvalue 2: method names */
+    for (int m = 0; m < 64; m++) {
+      const char *name = http_method_str((enum http_method)m);
+      if (name[0] == '<') break;            /* "<unknown>" past the last */
+      lua_pushstring(L, name);
+      lua_rawseti(L, -2, m + 1);
+    }
+    for (int k = 0; k < HK_COUNT; k++) lua_pushstring(L, keys[k]);
+    lua_pushcclosure(L, ups[u].f, HTTP_UP_KEYS - 1 + HK_COUNT);
+    lua_setfield(L, ups[u].in_mt ? -3 : -2, ups[u].name);
+  }
+  lua_remove(L, -2);
   return 1;
 }

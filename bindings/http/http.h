@@ -8,4 +8,15 @@ struct corio_rt;
 void corio__ws_handshake_funcs(lua_State *L, struct corio_rt *rt);
   /* wshand.c: sets the WebSocket handshake functions (parse_head,
      check_upgrade, response, accept_key...) into the table on top */
+int corio__http_reply(lua_State *L);      /* respond.c: a handler's returned answer */
+
+/* Field names of the server's Request and Response, interned once: the
+** upvalues of Parser:take and reply from HTTP_UP_KEYS on (upvalue 1: the
+** Parser metatable; 2: the method names by http_parser's number). */
+#define HTTP_KEYS(X) X(method) X(target) X(path) X(minor) X(_b) X(_hf) X(_q) \
+  X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep)
+#define HTTP_KEY_ENUM(k) HK_##k,
+enum { HTTP_KEYS(HTTP_KEY_ENUM) HK_COUNT };
+#define HTTP_UP_KEYS 3
+#define HTTP_KEY(k) lua_upvalueindex(HTTP_UP_KEYS + HK_##k)
 #endif

@@ -123,16 +123,11 @@ static int collect(lua_State *L, field *f) {
   return n;
 }
 
-int corio__http_respond(lua_State *L) {
+/* The response into a new string on the stack; the map is at index 3,
+** where collect() wants it, and the stack has room for its fields. */
+static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl,
+                 const char *body, size_t bl, lua_Integer flags) {
   field f[MAX_FIELDS];
-  lua_Integer status = luaL_checkinteger(L, 1);
-  size_t rl, bl = 0;
-  const char *reason = luaL_checklstring(L, 2, &rl);
-  const char *body = luaL_optlstring(L, 4, "", &bl);
-  lua_Integer flags = luaL_checkinteger(L, 5);
-  luaL_argcheck(L, status >= 100 && status <= 999, 1, "status must be 100-999");
-  lua_settop(L, 5);
-  luaL_checkstack(L, MAX_FIELDS + 4, "respond");
   int n = collect(L, f);
   if (n < 0) { lua_pushnil(L); return 1; }
   for (int i = 1; i < n; i++) {             /* insertion sort: few fields */
@@ -196,5 +191,68 @@ int corio__http_respond(lua_State *L) {
   d = PUTLIT(d, "\r\n");
   if (!(flags & R_NOBODY)) d = put(d, body, bl);
   luaL_pushresultsize(&b, (size_t)(d - d0));
+  return 1;
+}
+
+int corio__http_respond(lua_State *L) {
+  lua_Integer status = luaL_checkinteger(L, 1);
+  size_t rl, bl = 0;
+  const char *reason = luaL_checklstring(L, 2, &rl);
+  const char *body = luaL_optlstring(L, 4, "", &bl);
+  lua_Integer flags = luaL_checkinteger(L, 5);
+  luaL_argcheck(L, status >= 100 && status <= 999, 1, "status must be 100-999");
+  lua_settop(L, 5);
+  luaL_checkstack(L, MAX_FIELDS + 4, "respond");
+  return build(L, status, reason, rl, body, bl, flags);
+}
+
+#define rawfield(L, t, k) (lua_pushvalue((L), HTTP_KEY(k)), lua_rawget((L), (t)))
+
+/* reply(res, status, map, body, reasons) -> bytes or nil: a server
+** handler's `return status, map, body` answered at once, as far as one C
+** call can (the Lua path takes anything else, and raises its errors):
+** status an integer 100-999, body nil or a string, res (a
+** ServerResponse) not started by write_head.  The framing flags come
+** from res._req (method, minor) and res._c.keep; reasons maps a status to
+** its reason phrase.  On success res is marked sent and finished, and
+** the caller writes the bytes. */
+int corio__http_reply(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_settop(L, 5);
+  int bt = lua_type(L, 4);
+  if (!lua_isinteger(L, 2) || (bt != LUA_TNIL && bt != LUA_TSTRING)) goto lua_path;
+  lua_Integer status = lua_tointeger(L, 2);
+  if (status < 100 || status > 999) goto lua_path;
+  luaL_checkstack(L, MAX_FIELDS + 12, "reply");
+  if (rawfield(L, 1, _status) != LUA_TNIL) goto lua_path;     /* 6 */
+  if (rawfield(L, 1, _req) != LUA_TTABLE) goto lua_path;      /* 7 */
+  if (rawfield(L, 1, _c) != LUA_TTABLE) goto lua_path;        /* 8 */
+  rawfield(L, 7, method);                                     /* 9 */
+  int head = lua_type(L, 9) == LUA_TSTRING && strcmp(lua_tostring(L, 9), "HEAD") == 0;
+  rawfield(L, 7, minor);                                      /* 10 */
+  lua_Integer minor = lua_tointeger(L, 10);
+  rawfield(L, 8, keep);                                       /* 11 */
+  int keep = lua_toboolean(L, 11);
+  lua_Integer flags = 0;
+  if (head || status == 204 || status == 304 || status < 200) flags = head ? R_NOBODY : R_NOBODY | R_NOLEN;
+  if (!keep) flags |= R_CLOSE;
+  else if (minor == 0) flags |= R_KEEP;
+  size_t rl, bl = 0;
+  const char *reason = "Unknown";
+  rl = 7;
+  if (lua_rawgeti(L, 5, status) == LUA_TSTRING) reason = lua_tolstring(L, -1, &rl);  /* 12 */
+  const char *body = bt == LUA_TSTRING ? lua_tolstring(L, 4, &bl) : "";
+  build(L, status, reason, rl, body, bl, flags);
+  if (lua_isnil(L, -1)) return 1;
+  lua_pushvalue(L, HTTP_KEY(headers_sent));
+  lua_pushboolean(L, 1);
+  lua_rawset(L, 1);
+  lua_pushvalue(L, HTTP_KEY(finished));
+  lua_pushboolean(L, 1);
+  lua_rawset(L, 1);
+  return 1;
+lua_path:
+  lua_pushnil(L);
   return 1;
 }
