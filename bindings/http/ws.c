@@ -33,6 +33,7 @@
 
 #include "shared.h"    /* the core: corio_rt, Lua */
 #include "wsconn.h"    /* the framing state, without Lua */
+#include "tls/ossl.h"  /* OpenSSL, loaded on first use */
 
 #define CONN_MT "corio.WebSocketConn"
 #define STREAM_NAME "corio.Stream"
@@ -497,6 +498,7 @@ int luaopen_corio__wslay(lua_State *L) {
     {"__gc", c_free},
     {NULL, NULL}
   };
+  tls__ossl_load(L);            /* SHA-1, base64 and masks: OpenSSL */
   static const luaL_Reg funcs[] = {
     {"new", l_new},
     {"accept_key", l_accept_key},
