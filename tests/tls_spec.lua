@@ -452,6 +452,27 @@ describe("corio.tls", function()
       srv:wait_closed()
     end)
 
+    it("loads OpenSSL only when corio.tls (or WebSocket) is required", function()
+      local process = require "corio.process"
+      local code = [[
+        local function ssl()
+          local f = io.open("/proc/self/maps")
+          local m = f:read("a")
+          f:close()
+          return m:find("libssl", 1, true) ~= nil
+        end
+        local before = ssl()
+        require "corio.net"
+        require "corio.http"
+        local with_http = ssl()
+        require "corio.tls"
+        io.write(tostring(before), " ", tostring(with_http), " ", tostring(ssl()))
+      ]]
+      local r = process.exec({ process.execpath, "-e", code }, { timeout = 60 })
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("false false true", r.stdout)
+    end)
+
     it("raises connect errors as net.connect does", function()
       local srv = net.serve("127.0.0.1", 0, function() end)
       local port = select(2, srv:address())
