@@ -100,6 +100,19 @@ local function key_of(opts, server)
   return table.concat(parts, ";")
 end
 
+-- C.context(o) for connect, serve, upgrade and net's `tls` option: a bad
+-- option is reported against the caller's function and argument
+-- ("bad argument #3 to 'connect' (option 'verify' must be a boolean)"),
+-- not against 'context', which the caller never called.
+local function build(o, n, fname)
+  local ok, ctx = pcall(C.context, o)
+  if ok then return ctx end
+  local why = type(ctx) == "string" and
+    ctx:match("bad argument #1 to '[%w_.]*context' %((.*)%)$")
+  if why then A.argerror(n, fname, why) end
+  error(ctx, 0)
+end
+
 local function context_of(opts, server, n, fname)
   if opts == nil then opts = {} end
   local ctx = opts.context
@@ -128,7 +141,7 @@ local function context_of(opts, server, n, fname)
   local o = {}
   for _, k in ipairs(CTX_KEYS) do o[k] = opts[k] end
   o.server = server
-  ctx = C.context(o)
+  ctx = build(o, n, fname)
   built[key] = ctx
   return ctx
 end

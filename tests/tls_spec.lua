@@ -422,6 +422,17 @@ describe("corio.tls", function()
       end
       assert.matches("bad argument #3 to 'connect' %(option 'tls' must be",
         errof(net.connect, "127.0.0.1", port, { tls = 5 }))
+      -- a bad option value is the caller's argument, not 'context''s
+      assert.matches("^[^:]*tls_spec.lua:%d+: bad argument #3 to 'connect' " ..
+        "%(option 'verify' must be a boolean%)",
+        errof(net.connect, "127.0.0.1", port, { tls = { verify = "x" } }))
+      assert.matches("bad argument #4 to 'create_connection' %(option " ..
+        "'min_version'", errof(net.create_connection, factory, "127.0.0.1",
+          port, { tls = { min_version = "1.0" } }))
+      assert.matches("bad argument #3 to 'connect' %(option 'alpn'",
+        errof(tls.connect, "127.0.0.1", port, { alpn = "h2" }))
+      assert.equal("ENOENT", errof(tls.connect, "127.0.0.1", port,
+        { cafile = "/nonexistent/ca.pem" }).code)
       assert.matches("bad argument #3 to 'connect' %(option 'shutdown_timeout'",
         errof(tls.connect, "127.0.0.1", port, { shutdown_timeout = "x" }))
       -- a connection that reaches the server's handler would count here:
