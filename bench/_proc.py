@@ -33,3 +33,27 @@ def wait_port(port, proc, timeout=20):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not listen")
+
+
+def cpu_user_sys(pid):
+    """(utime, stime) of one process, in seconds (clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_ns_seconds(pid):
+    """Time on CPU of every thread of a process, in seconds, from
+    /proc/PID/task/*/schedstat (nanoseconds: finer than the clock ticks
+    of cpu_seconds, for short runs); falls back to cpu_seconds."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass   # a thread that just ended
+    except FileNotFoundError:
+        return cpu_seconds(pid)
+    return total / 1e9

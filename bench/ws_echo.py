@@ -7,8 +7,8 @@
 50 connections x 2,000 round trips of a 32-byte text message.  The load
 client (here, asyncio on raw sockets with one pre-masked frame, so it does
 no framing work of its own) is the same for every server; the figure that
-compares servers is the server's CPU time (user + system, from
-/proc/PID/stat) per round trip, since on a 2-core machine the client is
+compares servers is the server's CPU time (every thread's time on CPU,
+/proc/PID/task/*/schedstat, in ns) per round trip, since on a 2-core machine the client is
 the bottleneck for throughput.  "corio Stream floor" is
 w14_stream_floor.lua: the same loop on a raw Stream with no framing at all
 (what bounds any WebSocket server on corio's Streams).  Rounds are interleaved; the table shows
@@ -30,7 +30,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(BENCH, "peers")
 PY = "/usr/bin/python3"
-from _proc import cpu_seconds as cpu
+from _proc import cpu_ns_seconds as cpu, cpu_user_sys
 
 PAYLOAD = b"0123456789abcdef0123456789abcdef"
 KEY = b"\x11\x22\x33\x44"
@@ -65,16 +65,50 @@ async def load(port, conns, trips):
 
 
 
+USER_SYS = {}   # command -> [(user, sys) us per round trip], from ticks
+
+
 def measure(cmd, env, conns, trips):
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
     try:
         line = p.stdout.readline()
         port = int(line.strip().split("=")[1])
-        c0, t0 = cpu(p.pid), time.monotonic()
+        c0, t0, us0 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
         asyncio.run(load(port, conns, trips))
-        c1, t1 = cpu(p.pid), time.monotonic()
+        c1, t1, us1 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
         n = conns * trips
+        USER_SYS.setdefault(" ".join(cmd), []).append(
+            ((us1[0] - us0[0]) / n * 1e6, (us1[1] - us0[1]) / n * 1e6))
         return (c1 - c0) / n * 1e6, n / (t1 - t0)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def callgrind(cmd, conns, trips):
+    """Instructions per round trip of a corio server under callgrind: a
+    warm-up, the counters zeroed, conns x trips, a dump."""
+    import glob
+    import tempfile
+    d = tempfile.mkdtemp(prefix="corio-cg-")
+    out = os.path.join(d, "cg.out")
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", "-q",
+                          "--compress-strings=no",
+                          "--callgrind-out-file=" + out] + cmd,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(p.stdout.readline().strip().split("=")[1])
+        asyncio.run(load(port, conns, 200))
+        subprocess.run(["callgrind_control", "-z", str(p.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+        asyncio.run(load(port, conns, trips))
+        subprocess.run(["callgrind_control", "-d", str(p.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+        dump = sorted(f for f in glob.glob(out + "*") if f != out)[-1]
+        with open(dump) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1]) / (conns * trips), dump
     finally:
         p.kill()
         p.wait()
@@ -101,10 +135,29 @@ def main():
     ap.add_argument("--node-modules")
     ap.add_argument("--only", help="comma-separated server names to run "
                     "(prefixes: node,python); the corio rows always run")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instructions per round trip of the corio servers "
+                    "under callgrind (10 x 1,000 unless --conns/--trips)")
+    ap.add_argument("--before", help="another corio binary (an older build) "
+                    "to run beside build/corio")
     a = ap.parse_args()
+    if a.callgrind:
+        conns = a.conns if a.conns != 50 else 10
+        trips = a.trips if a.trips != 2000 else 1000
+        cmds = [("corio", a.corio, "w14_ws_echo.lua"),
+                ("corio Stream floor", a.corio, "w14_stream_floor.lua")]
+        if a.before:
+            cmds.insert(1, ("corio before", a.before, "w14_ws_echo.lua"))
+        for name, binary, script in cmds:
+            ir, dump = callgrind([binary, os.path.join(BENCH, script)],
+                                 conns, trips)
+            print("%s: %.0f instructions per round trip (%s)" % (name, ir, dump))
+        return
     runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None),
             "corio Stream floor (no framing)":
             ([a.corio, os.path.join(BENCH, "w14_stream_floor.lua")], None)}
+    if a.before:
+        runs["corio before"] = ([a.before, os.path.join(BENCH, "w14_ws_echo.lua")], None)
     nm = node_modules(a.node_modules)
     if nm and shutil.which("node"):
         env = dict(os.environ, NODE_PATH=nm)
@@ -129,12 +182,27 @@ def main():
     base = statistics.median(c for c, _ in res["corio"])
     print("W14 WebSocket echo, %d connections x %d round trips (%d rounds)"
           % (a.conns, a.trips, a.rounds))
-    print("| server | server CPU us/round trip | round trips/s | vs corio |")
+    print("| server | server CPU us/round trip (rounds) | round trips/s | vs corio |")
     print("| --- | ---: | ---: | ---: |")
     for name, r in res.items():
         c = statistics.median(x for x, _ in r)
         t = statistics.median(y for _, y in r)
-        print("| %s | %.1f | %.0f | %.2f |" % (name, c, t, c / base))
+        print("| %s | %.2f (%s) | %.0f | %.2f |" % (
+            name, c, " ".join("%.2f" % x for x, _ in r), t, c / base))
+    for name, (cmd, _) in runs.items():
+        us = USER_SYS.get(" ".join(cmd), [])
+        if us:
+            print("%s: user %s, sys %s us/round trip (clock ticks)" % (
+                name, " ".join("%.1f" % u for u, _ in us),
+                " ".join("%.1f" % y for _, y in us)))
+    # corio / peer per round (the rounds are interleaved: each pair ran
+    # close in time), for the spread of the ratio
+    for name, r in res.items():
+        if name.startswith("corio"):
+            continue
+        q = [cr[0] / pr[0] for cr, pr in zip(res["corio"], r)]
+        print("corio / %s per round: %s (median %.2f)" % (
+            name, " ".join("%.2f" % x for x in q), statistics.median(q)))
 
 
 if __name__ == "__main__":

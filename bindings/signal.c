@@ -154,21 +154,24 @@ static int flush(lua_State *L) {
 }
 
 
-static void on_signal(uv_signal_t *h, int signum) {
-  handler *p = h->data;
+typedef struct signal_ctx { handler *p; int signum; } signal_ctx;
+
+/* [signal_ctx] -> (): the Lua part of on_signal, run protected (out of
+** memory, the delivery is lost and reported: corio__protect). */
+static int signal_lua(lua_State *L) {
+  signal_ctx *c = lua_touserdata(L, 1);
+  handler *p = c->p;
   corio_rt *rt = p->rt;
-  lua_State *L = rt->L;
-  const char *name = corio__signame(signum);
-  if (rt->closing || p->anchor == 0) return;
-  lua_checkstack(L, 6);
+  const char *name = corio__signame(c->signum);
+  luaL_checkstack(L, 6, NULL);
   if (lua_getfield(L, LUA_REGISTRYINDEX, "corio.sigpending") != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "corio.sigpending");
     lua_pushlightuserdata(L, rt);
     lua_pushcclosure(L, flush, 1);
-    corio__soon(rt, L, 0);
+    corio__soon(rt, L, 0);                    /* then the table: a flush */
+    lua_pushvalue(L, -1);                     /* is queued for any entry */
+    lua_setfield(L, LUA_REGISTRYINDEX, "corio.sigpending");
   }
   lua_createtable(L, 3, 0);                   /* pending, entry */
   lua_pushinteger(L, p->seq);
@@ -178,10 +181,23 @@ static void on_signal(uv_signal_t *h, int signum) {
   lua_remove(L, -2);
   lua_rawseti(L, -2, 2);
   if (name) lua_pushstring(L, name);
-  else lua_pushinteger(L, signum);
+  else lua_pushinteger(L, c->signum);
   lua_rawseti(L, -2, 3);
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-  lua_pop(L, 1);
+  return 0;
+}
+
+
+static void on_signal(uv_signal_t *h, int signum) {
+  handler *p = h->data;
+  corio_rt *rt = p->rt;
+  signal_ctx c = {p, signum};
+  if (rt->closing || p->anchor == 0) return;
+  /* A lost delivery may have been the only wake of a task (signal.wait):
+  ** the run stops, as after corio_stop (and as a process's lost exit). */
+  if (corio__protect(rt, signal_lua, &c, NULL, "a signal handler")
+      != LUA_OK)
+    corio__stop_now(rt);
 }
 
 

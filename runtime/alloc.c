@@ -63,6 +63,7 @@ typedef struct slabs {
   int narenas;
   char *bump, *bump_end;                   /* unused tail of the newest */
   size_t used;                             /* bytes in live blocks */
+  unsigned long refused;                   /* allocations that failed */
   int pf_failed;                           /* the helper could not start */
   prefault pf;
 } slabs;
@@ -246,12 +247,19 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     else free(p);
     return NULL;
   }
-  if (osize > SLAB_MAX && nsize > SLAB_MAX) return realloc(p, nsize);
+  if (osize > SLAB_MAX && nsize > SLAB_MAX) {
+    void *q = realloc(p, nsize);
+    if (q == NULL) s->refused++;
+    return q;
+  }
   if (p && osize <= SLAB_MAX && nsize <= SLAB_MAX &&
       class_of(osize) == class_of(nsize))
     return p;
   void *q = nsize <= SLAB_MAX ? slab_get(s, nsize) : malloc(nsize);
-  if (q == NULL) return NULL;              /* Lua keeps the old block */
+  if (q == NULL) {                         /* Lua keeps the old block */
+    s->refused++;
+    return NULL;
+  }
   if (p) {
     memcpy(q, p, osize < nsize ? osize : nsize);
     if (osize <= SLAB_MAX) slab_put(s, p, osize);
@@ -356,14 +364,107 @@ int corio__can_alloc_thread(lua_State *L) {
 }
 
 
+/* The C library's allocator (sanitizer builds); ud counts refusals. */
 static void *plain_alloc(void *ud, void *p, size_t osize, size_t nsize) {
-  (void)ud;
   (void)osize;
   if (nsize == 0) {
     free(p);
     return NULL;
   }
-  return realloc(p, nsize);
+  void *q = realloc(p, nsize);
+  if (q == NULL) ++*(unsigned long *)ud;
+  return q;
+}
+
+
+/* A host's allocator (corio_config.alloc), wrapped to count the
+** allocations it refused: teardown gives up on tasks that cannot unwind
+** only once memory has run out (runtime.c, corio__shutdown_tasks).
+**
+** While the state closes (corio__alloc_closing), a refused allocation is
+** served from a small reserve instead: lua_close runs every __gc, and a
+** finalizer that finds no memory for its call frame is skipped by Lua --
+** its C resources (a stream, an executor's threads) would leak.  The
+** reserve is C memory, never handed to the host: blocks in it are freed
+** with it, a block moved out of it is copied. */
+#define RESERVE_SIZE (64 * 1024)
+
+typedef struct host_alloc {
+  lua_Alloc f;
+  void *ud;
+  unsigned long refused;
+  int closing;
+  char *reserve;                           /* RESERVE_SIZE bytes */
+  size_t used;
+} host_alloc;
+
+static int in_reserve(host_alloc *h, void *p) {
+  return h->reserve && (char *)p >= h->reserve &&
+         (char *)p < h->reserve + RESERVE_SIZE;
+}
+
+static void *from_reserve(host_alloc *h, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (!h->closing || h->reserve == NULL || RESERVE_SIZE - h->used < n)
+    return NULL;
+  h->used += n;
+  return h->reserve + h->used - n;
+}
+
+static void *counted_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  host_alloc *h = ud;
+  if (p && in_reserve(h, p)) {               /* osize is its real size */
+    if (nsize == 0) return NULL;             /* freed with the reserve */
+    if (nsize <= osize) return p;
+    void *q = h->f(h->ud, NULL, 0, nsize);
+    if (q == NULL) q = from_reserve(h, nsize);
+    if (q) memcpy(q, p, osize);
+    return q;
+  }
+  void *q = h->f(h->ud, p, osize, nsize);
+  if (q == NULL && nsize > 0) {
+    h->refused++;
+    q = from_reserve(h, nsize);
+    if (q && p) {                            /* moved out of the host's */
+      memcpy(q, p, osize < nsize ? osize : nsize);
+      h->f(h->ud, p, osize, 0);
+    }
+  }
+  return q;
+}
+
+
+lua_State *corio__newstate_host(lua_Alloc f, void *ud) {
+  host_alloc *h = malloc(sizeof *h);
+  if (h == NULL) return NULL;
+  h->f = f;
+  h->ud = ud;
+  h->refused = 0;
+  h->closing = 0;
+  h->used = 0;
+  h->reserve = malloc(RESERVE_SIZE);         /* NULL: no reserve */
+  lua_State *L = lua_newstate(counted_alloc, h);
+  if (L == NULL) {
+    free(h->reserve);
+    free(h);
+  }
+  return corio__setup_state(L);
+}
+
+
+void corio__alloc_closing(lua_State *L) {
+  void *ud;
+  if (lua_getallocf(L, &ud) == counted_alloc) ((host_alloc *)ud)->closing = 1;
+}
+
+
+unsigned long corio__alloc_refused(lua_State *L) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (f == slab_alloc) return ((slabs *)ud)->refused;
+  if (f == counted_alloc) return ((host_alloc *)ud)->refused;
+  if (f == plain_alloc) return *(unsigned long *)ud;
+  return 0;                                /* a state corio did not make */
 }
 
 
@@ -395,7 +496,13 @@ lua_State *corio__newstate(void) {
 #ifdef SANITIZED
   plain = "1";
 #endif
-  if (plain && plain[0] == '1') return corio__setup_state(lua_newstate(plain_alloc, NULL));
+  if (plain && plain[0] == '1') {
+    unsigned long *refused = calloc(1, sizeof *refused);
+    if (refused == NULL) return NULL;
+    lua_State *L = lua_newstate(plain_alloc, refused);
+    if (L == NULL) free(refused);
+    return corio__setup_state(L);
+  }
   slabs *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   lua_State *L = lua_newstate(slab_alloc, s);
@@ -404,8 +511,11 @@ lua_State *corio__newstate(void) {
 }
 
 
-/* Frees the slabs of a closed state made by corio__newstate. */
+/* Frees the slabs (or the counter) of a closed state made by
+** corio__newstate or corio__newstate_host. */
 void corio__freestate_alloc(lua_Alloc f, void *ud) {
+  if (f == counted_alloc && ud) free(((host_alloc *)ud)->reserve);
+  if ((f == plain_alloc || f == counted_alloc) && ud) free(ud);
   if (f != slab_alloc || ud == NULL) return;
   slabs *s = ud;
   prefault_stop(&s->pf);

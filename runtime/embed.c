@@ -125,7 +125,7 @@ corio_runtime *corio_create(const corio_config *cfg, int *err) {
     if (err) *err = CORIO_EINVAL;
     return NULL;
   }
-  lua_State *L = cfg->alloc ? lua_newstate(cfg->alloc, cfg->alloc_ud)
+  lua_State *L = cfg->alloc ? corio__newstate_host(cfg->alloc, cfg->alloc_ud)
                             : corio__newstate();
   if (L == NULL) {
     if (err) *err = CORIO_ENOMEM;
@@ -137,6 +137,7 @@ corio_runtime *corio_create(const corio_config *cfg, int *err) {
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     void *ud;
     lua_Alloc af = lua_getallocf(L, &ud);
+    corio__alloc_closing(L);
     lua_close(L);               /* the runtime sentinel tears down */
     corio__freestate_alloc(af, ud);
     if (err) *err = CORIO_ENOMEM;
@@ -223,7 +224,11 @@ int corio_spawn(corio_runtime *rt, int nargs) {
   if (rt == NULL) return CORIO_EINVAL;
   lua_State *L = rt->mainL;
   if (nargs < 0 || lua_gettop(L) < nargs + 1) return CORIO_EINVAL;
-  if (!lua_checkstack(L, 2)) return CORIO_ENOMEM;
+  if (!lua_checkstack(L, 2)) {                /* pops them, pushes ENOMEM */
+    lua_pop(L, nargs + 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_ref);
+    return CORIO_ENOMEM;
+  }
   lua_pushcfunction(L, spawn_body);
   lua_insert(L, -nargs - 2);
   if (lua_pcall(L, nargs + 1, 1, 0) == LUA_OK) return CORIO_OK;

@@ -25,6 +25,10 @@
 /* How many ready entries one loop turn may run before polling I/O again. */
 #define CORIO_TURN_BUDGET 4096
 
+/* Once memory has run out, shutdown waits this long without a task
+** finishing before it drops the tasks left (runtime.c). */
+#define CORIO_STALL_MS 250
+
 /* --debug reports a step that holds the loop longer than this. */
 #define CORIO_SLOW_NS (100 * 1000000ull)
 
@@ -297,6 +301,7 @@ typedef struct corio_rt {
   int nreports;
   int errh_ref;                /* custom error handler or LUA_NOREF */
   int exit_code;               /* 1 once an unhandled error was reported */
+  unsigned long nomem;         /* callbacks that ran out of memory */
   int enomem_ref;              /* the ENOMEM error of a task that could not
                                   start (made in advance: no memory then) */
   int nomem_reported;          /* that failure was reported once */
@@ -330,6 +335,10 @@ typedef struct corio_rt {
   int in_post;                 /* inside a posted function or hook */
   int stopped;                 /* corio_stop took effect in this run */
   int freeing;                 /* corio_free is running */
+  int lua_closed;              /* corio_free closed the Lua state: every
+                                  userdata is gone, also those whose __gc
+                                  could not run (out of memory), so close
+                                  callbacks must not write to them */
   corio_report_fn report;      /* the host's report hook, or NULL */
   void *report_ud;
   int warn_state;              /* Lua warn(): 0 off, 1 on, 2 continuing */
@@ -391,7 +400,9 @@ size_t corio__alloc_trim(lua_State *L);       /* unmaps free arenas */
 void corio__loop(corio_rt *rt, corio_task *target, int all);
 int corio__deadlock(corio_rt *rt, corio_task *t, lua_State *L);
   /* the binary's deadlock error raised in waiting t (0: not waiting) */
-void corio__shutdown_tasks(corio_rt *rt);     /* cancel all, unwind */
+int corio__shutdown_tasks(corio_rt *rt);      /* cancel all, unwind; -1:
+                                                 out of memory, gave up on
+                                                 tasks that could not */
 int corio__cancel_all(corio_rt *rt, const char *msg);  /* # asked */
 void corio__close_anchored(corio_rt *rt, lua_State *L);  /* closes every
                                  server, watcher, signal handler, process
@@ -476,6 +487,12 @@ lua_State *corio__newstate(void);             /* slab-allocated state */
 lua_State *corio__setup_state(lua_State *L);  /* panic handler (L may be
                                                  NULL) */
 void corio__freestate_alloc(lua_Alloc f, void *ud);  /* after lua_close */
+lua_State *corio__newstate_host(lua_Alloc f, void *ud);  /* the host's
+                                                 allocator, counted */
+void corio__alloc_closing(lua_State *L);     /* lua_close comes: serve
+                                                 refusals from the reserve */
+unsigned long corio__alloc_refused(lua_State *L);  /* allocations refused
+                                                 so far (0 if not known) */
 
 /* debug.c */
 void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,

@@ -38,6 +38,7 @@ static int protected_body(lua_State *L) {
 
 
 void corio__wake_nomem(corio_rt *rt, corio_task *t) {
+  rt->nomem++;
   if (t->state != T_WAITING) return;           /* woken already, or done */
   t->token++;
   if (t->undo) t->undo(rt, t);
@@ -48,6 +49,7 @@ void corio__wake_nomem(corio_rt *rt, corio_task *t) {
 void corio__report_nomem(corio_rt *rt, const char *what) {
   char msg[160];
   snprintf(msg, sizeof msg, "not enough memory (in %s)", what);
+  rt->nomem++;
   rt->exit_code = 1;
   if (rt->report) {
     rt->report(rt->report_ud, rt, CORIO_REPORT_CALLBACK, msg, NULL);
@@ -75,6 +77,7 @@ int corio__wake_with(corio_rt *rt, corio_task *t, lua_CFunction push,
     lua_settop(L, top);
   }
   /* The waker has completed the wait (its request is done): no undo. */
+  rt->nomem++;
   t->token++;
   corio__wake(rt, t, L, 0, WAKE_NOMEM);
   return st;

@@ -402,6 +402,15 @@ static void run_handle(corio_rt *rt, corio_handle *h) {
     if (uv_hrtime() - t0 > CORIO_SLOW_NS)
       corio__debug_slow(rt, L, NULL, uv_hrtime() - t0);
   }
+  /* Out of memory, the callback may have been the only wake of a task (a
+  ** process's exit wakes wait()): rather than leave it waiting for good,
+  ** the run stops, as after corio_stop (corio_run_main then cancels the
+  ** tasks left).  Before the report, which may run out of memory too (the
+  ** turn's protection catches that). */
+  if (st == LUA_ERRMEM || st == LUA_ERRERR) {
+    rt->nomem++;
+    corio__stop_now(rt);
+  }
   if (st != LUA_OK) {
     lua_getfield(L, LUA_REGISTRYINDEX, "corio.traceback");
     corio__report(rt, L, -2, "callback", lua_gettop(L));
@@ -530,14 +539,26 @@ void corio__stop_all(corio_rt *rt, const char *msg) {
 }
 
 
-/* Raises the deadlock error in t, waiting with nothing left to wake it;
-** 0 if t was not waiting. */
-int corio__deadlock(corio_rt *rt, corio_task *t, lua_State *L) {
+/* [] -> (error): the deadlock error, made under protection. */
+static int push_deadlock(lua_State *L) {
   corio__push_error(L, "INVALID_STATE", "run",
                     "deadlock: the main task waits for something that "
                     "can never happen (no timer, I/O or task left to "
                     "wake it)");
-  return corio__throw(rt, t, L);
+  return 1;
+}
+
+
+/* Raises the deadlock error in t, waiting with nothing left to wake it;
+** 0 if t was not waiting.  Called from the host's run, outside any
+** pcall: the error is made protected (out of memory, t raises ENOMEM). */
+int corio__deadlock(corio_rt *rt, corio_task *t, lua_State *L) {
+  (void)L;
+  if (t->state != T_WAITING) return 0;
+  t->token++;
+  if (t->undo) t->undo(rt, t);
+  corio__wake_with(rt, t, push_deadlock, NULL, WAKE_RAISE);
+  return 1;
 }
 
 
@@ -572,18 +593,70 @@ void corio__loop(corio_rt *rt, corio_task *target, int all) {
 }
 
 
-/* Cancels every task left and runs the loop until they have unwound. */
-void corio__shutdown_tasks(corio_rt *rt) {
-  for (int round = 0; round < 4; round++) {
+static void on_guard(uv_timer_t *h) { (void)h; }
+static void on_guard_closed(uv_handle_t *h) { *(int *)h->data = 1; }
+
+
+/* Has memory ever run out in this runtime?  Its allocator counts the
+** refusals; callbacks that failed count too (a state corio did not make,
+** corio_attach, has an allocator it cannot see). */
+static int ran_out(corio_rt *rt) {
+  return rt->nomem > 0 || corio__alloc_refused(rt->mainL) > 0;
+}
+
+
+/* Cancels every task left and runs the loop until they have unwound.
+** Once memory has run out, a task may never unwind: its cleanup cannot
+** run, or it waits for a wake whose callback failed (a process's exit
+** that was never delivered) while a server keeps the loop alive.  So
+** after a refusal the loop is run with a guard timer (it cannot block for
+** good), and CORIO_STALL_MS without a task finishing ends the wait: the
+** objects that keep the loop alive (servers, watchers, processes) are
+** closed, the tasks left are dropped where they wait (lua_close frees
+** them; their cleanup never runs), the failure is reported and the exit
+** code becomes 1.  Returns 0, or -1 when it gave up. */
+int corio__shutdown_tasks(corio_rt *rt) {
+  uv_timer_t guard;
+  int guarded = 0, gave_up = 0;
+  int seen = rt->ntasks;
+  uint64_t last = uv_hrtime();
+  for (int round = 0; round < 4 && !gave_up; round++) {
     if (corio__cancel_all(rt, "runtime is shutting down") == 0 &&
         rt->ready.head == NULL && rt->deferred.head == NULL)
       break;
     rt->main_task = NULL;
     rt->loop_running = LOOP_TARGET;
-    while (rt->ntasks > 0 && loop_alive(rt))
+    while (rt->ntasks > 0 && loop_alive(rt)) {
+      if (rt->ntasks < seen) {                 /* progress */
+        seen = rt->ntasks;
+        last = uv_hrtime();
+      } else if (ran_out(rt)) {
+        if (!guarded) {                        /* wakes the poll: no hang */
+          uv_timer_init(rt->loop, &guard);
+          uv_timer_start(&guard, on_guard, 20, 20);
+          uv_unref((uv_handle_t *)&guard);
+          guarded = 1;
+        }
+        if (uv_hrtime() - last > CORIO_STALL_MS * 1000000ull) {
+          gave_up = 1;
+          break;
+        }
+      }
       uv_run(rt->loop, UV_RUN_ONCE);
+    }
     rt->loop_running = 0;
   }
+  if (guarded) {                               /* on the stack: wait */
+    int closed = 0;
+    guard.data = &closed;
+    uv_close((uv_handle_t *)&guard, on_guard_closed);
+    while (!closed) uv_run(rt->loop, UV_RUN_NOWAIT);
+  }
+  if (!gave_up) return 0;
+  corio__close_anchored(rt, rt->L);           /* protected per object */
+  corio__report_nomem(rt, "shutdown: tasks that could not unwind were "
+                      "dropped");
+  return -1;
 }
 
 
@@ -641,8 +714,6 @@ static int new_ref_table(lua_State *L, const char *mode) {
 
 
 int corio__teardown_stuck = 0;
-
-static void on_guard(uv_timer_t *h) { (void)h; }
 
 
 static void walk_close(uv_handle_t *h, void *arg) {
@@ -869,6 +940,51 @@ static void report_main(corio_rt *rt, lua_State *L, int ti) {
 }
 
 
+/* The host's run reports outside any pcall: each report runs protected
+** (out of memory, "not enough memory" goes to the report hook and the
+** exit code becomes 1).  [v, rt] -> (): fn(rt, L, 1). */
+typedef void (*host_fn)(corio_rt *rt, lua_State *L, int vi);
+
+static int host_body(lua_State *L) {
+  host_fn fn = *(host_fn *)lua_touserdata(L, 3);
+  corio_rt *rt = lua_touserdata(L, 2);
+  lua_settop(L, 1);                           /* v at the top, as before */
+  fn(rt, L, 1);
+  return 0;
+}
+
+static void host_call(corio_rt *rt, host_fn fn, int vi, const char *what) {
+  lua_State *L = rt->mainL;
+  int top = lua_gettop(L);
+  vi = lua_absindex(L, vi);
+  if (lua_checkstack(L, 4)) {
+    lua_pushcfunction(L, host_body);
+    lua_pushvalue(L, vi);
+    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, &fn);
+    if (lua_pcall(L, 3, 0, 0) == LUA_OK) return;
+  }
+  lua_settop(L, top);
+  corio__report_nomem(rt, what);
+}
+
+static void do_report_main(corio_rt *rt, lua_State *L, int vi) {
+  report_main(rt, L, vi);
+}
+
+static void do_report_unobserved(corio_rt *rt, lua_State *L, int vi) {
+  (void)L;
+  (void)vi;
+  report_unobserved(rt);
+}
+
+/* The message corio_spawn pushed: the main task could not start. */
+static void do_report_spawn(corio_rt *rt, lua_State *L, int vi) {
+  lua_pushnil(L);
+  corio__report(rt, L, vi, "main", 0);
+}
+
+
 int corio_run(corio_runtime *rt) {
   if (rt == NULL) return CORIO_EINVAL;
   if (corio__busy(rt)) return CORIO_EBUSY;
@@ -876,7 +992,7 @@ int corio_run(corio_runtime *rt) {
   corio__loop(rt, NULL, 1);
   if (!rt->stopped) {           /* stopped: the host may run on later */
     corio__shutdown_tasks(rt);
-    report_unobserved(rt);
+    host_call(rt, do_report_unobserved, 0, "a failed task's report");
   }
   rt->stopped = 0;
   rt->host_run = 0;
@@ -889,9 +1005,9 @@ int corio_run_main(corio_runtime *rt, int nargs) {
   if (corio__busy(rt)) return CORIO_EBUSY;
   lua_State *L = rt->mainL;
   if (corio_spawn(rt, nargs) != CORIO_OK) {   /* error message pushed */
-    lua_pushnil(L);
-    corio__report(rt, L, -2, "main", 0);
-    lua_pop(L, 2);
+    host_call(rt, do_report_spawn, -1, "the main task's start");
+    lua_pop(L, 1);
+    rt->exit_code = 1;
     return 1;
   }
   rt->host_run = 1;
@@ -903,10 +1019,13 @@ int corio_run_main(corio_runtime *rt, int nargs) {
   if (t->state == T_DONE && t->fut.state == FUT_OK)
     corio__loop(rt, NULL, 1);                 /* wait for the others */
   else if (t->state == T_DONE)
-    report_main(rt, L, lua_gettop(L));
+    host_call(rt, do_report_main, -1, "the main task's report");
   lua_pop(L, 1);
   corio__shutdown_tasks(rt);
-  report_unobserved(rt);
+  host_call(rt, do_report_unobserved, 0, "a failed task's report");
+  /* A corio_stop ended this run (the tasks left were cancelled above):
+  ** the next run starts afresh, as after corio_run. */
+  rt->stopped = 0;
   rt->host_run = 0;
   return rt->exit_code;
 }
@@ -927,7 +1046,9 @@ void corio__free(corio_rt *rt) {
   lua_pop(L, 1);
   void *ud;
   lua_Alloc af = lua_getallocf(L, &ud);
+  corio__alloc_closing(L);                    /* every __gc must run */
   lua_close(L);
+  rt->lua_closed = 1;
   corio__freestate_alloc(af, ud);
   if (rt_close_loop(rt)) rt_release(rt);
 }

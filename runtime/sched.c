@@ -175,16 +175,32 @@ int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
 }
 
 
+/* [] -> (error): the LIMIT error of corio__wake, made under protection. */
+static int push_limit(lua_State *L) {
+  corio__push_error(L, "LIMIT", "await", "too many values to resume");
+  return 1;
+}
+
+
 void corio__wake(corio_rt *rt, corio_task *t, lua_State *from, int n,
                  int kind) {
   if (n > 0) {
     if (!lua_checkstack(t->co, n + LUA_MINSTACK)) {
+      /* Too many values, or no memory for the stack: callbacks wake
+      ** outside any pcall, so the error is made protected. */
       lua_pop(from, n);
-      corio__push_error(from, "LIMIT", "await", "too many values to resume");
-      n = 1;
-      kind = WAKE_RAISE;
+      lua_pushcfunction(from, push_limit);    /* the n slots are free */
+      if (lua_pcall(from, 0, 1, 0) == LUA_OK) {
+        n = 1;
+        kind = WAKE_RAISE;
+      } else {
+        lua_pop(from, 1);
+        n = 0;
+        kind = WAKE_NOMEM;
+        rt->nomem++;
+      }
     }
-    lua_xmove(from, t->co, n);
+    if (n > 0) lua_xmove(from, t->co, n);
   }
   t->nwake = n;
   t->wake = (unsigned char)kind;

@@ -424,16 +424,50 @@ local function url_of(cl, url)
   return u
 end
 
-function Client:request(method, url, opts)
-  if getmetatable(self) ~= Client then argerr(1, "request", "corio.http.Client expected") end
-  if type(method) ~= "string" or not (TOKEN_OK[method] or method:find("^[!#$%%&'*+%-.^_`|~%w]+$")) then
-    argerr(2, "request", "method must be a token string")
+-- Argument numbers count as Lua counts them for a method call (self not
+-- counted) and for the module functions alike: request(method, url, opts)
+-- is 1, 2, 3 both as http.request and as client:request; get(url, opts)
+-- is 1, 2; post(url, body, opts) is 1, 2, 3.  `args` = { fname, method
+-- arg, url arg, opts arg, body arg (nil: the body is opts.body) }.
+local REQUEST_ARGS = { "request", 1, 2, 3 }
+
+local function check_body(b, n, fname, what)
+  if b == nil or type(b) == "string" or type(b) == "function" then return end
+  local t = type(b)
+  if (t == "table" or t == "userdata") and type(b.read) == "function" then return end
+  argerr(n, fname, (what or "") .. "string, function or Stream expected, got " .. A.typename(b))
+end
+
+local function request(self, method, url, opts, args)
+  local fname, nu, no = args[1], args[3], args[4]
+  if getmetatable(self) ~= Client then
+    A.raise(("calling '%s' on bad self (corio.http.Client expected, got %s)"):format(fname, A.typename(self)))
   end
-  if type(url) ~= "string" then argerr(3, "request", "string expected, got " .. type(url)) end
-  if opts ~= nil and type(opts) ~= "table" then argerr(4, "request", "table expected, got " .. type(opts)) end
+  if type(method) ~= "string" or not (TOKEN_OK[method] or method:find("^[!#$%%&'*+%-.^_`|~%w]+$")) then
+    argerr(args[2], fname, "method must be a token string")
+  end
+  if type(url) ~= "string" then argerr(nu, fname, "string expected, got " .. type(url)) end
+  if opts ~= nil and type(opts) ~= "table" then argerr(no, fname, "table expected, got " .. type(opts)) end
+  if opts then
+    check_opts(opts, no, fname)
+    if opts.tls ~= nil and type(opts.tls) ~= "table" and not require("corio.tls").is_context(opts.tls) then
+      argerr(no, fname, "option 'tls' must be a table or a TLS context")
+    end
+    if opts.headers ~= nil and type(opts.headers) ~= "table" then
+      argerr(no, fname, "option 'headers' must be a table, got " .. type(opts.headers))
+    end
+    if opts.query ~= nil and type(opts.query) ~= "table" then
+      argerr(no, fname, "option 'query' must be a table, got " .. type(opts.query))
+    end
+    if args[5] then
+      check_body(opts.body, args[5], fname)
+    else
+      check_body(opts.body, no, fname, "option 'body': ")
+    end
+  end
+  if not url_of(self, url) then argerr(nu, fname, "invalid URL " .. url) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
   local o = self.o
-  if opts then check_opts(opts, 4, "request") end
   if opts and next(opts) ~= nil then
     o = {}
     for k, v in pairs(self.o) do o[k] = v end
@@ -441,7 +475,6 @@ function Client:request(method, url, opts)
   end
   method = method:upper()
   if o.query then
-    if type(o.query) ~= "table" then argerr(4, "request", "query must be a table") end
     local parts, keys = {}, {}
     for k in pairs(o.query) do keys[#keys + 1] = k end
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
@@ -454,7 +487,7 @@ function Client:request(method, url, opts)
   if o.headers == nil and o.json == nil then
     h = o.decompress and AE_ONLY or NONE
   else
-    h = msg.new_headers(o.headers)
+    h = msg.new_headers(o.headers, fname, no)
   end
   local b = o.body
   if o.json ~= nil then
@@ -471,7 +504,7 @@ function Client:request(method, url, opts)
   local first = url_of(self, url)
   for _ = 0, o.max_redirects do
     local u = url_of(self, url)
-    if not u then argerr(3, "request", "invalid URL " .. url) end
+    if not u then argerr(nu, fname, "invalid URL " .. url) end
     local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
     local kind, n
     local ncl, cl, te, conn_h, enc, loc = scan(rh)
@@ -523,15 +556,26 @@ function Client:request(method, url, opts)
   error(Error("LIMIT", ("more than %d redirects"):format(o.max_redirects), { op = "http" }), 0)
 end
 
+function Client:request(method, url, opts)
+  return request(self, method, url, opts, REQUEST_ARGS)
+end
+M.request = request
+
 local function sugar(method, with_body)
-  return function(self, url, a, b)
-    if with_body then
+  local name = method:lower()
+  if with_body then
+    local args = { name, 0, 1, 3, 2 }
+    return function(self, url, a, b)
+      if b ~= nil and type(b) ~= "table" then argerr(3, name, "table expected, got " .. type(b)) end
       local opts = {}
       for k, v in pairs(b or {}) do opts[k] = v end
       opts.body = a
-      return self:request(method, url, opts)
+      return request(self, method, url, opts, args)
     end
-    return self:request(method, url, a)
+  end
+  local args = { name, 0, 1, 2 }
+  return function(self, url, a)
+    return request(self, method, url, a, args)
   end
 end
 Client.get, Client.head, Client.delete = sugar("GET"), sugar("HEAD"), sugar("DELETE")

@@ -45,28 +45,60 @@ function Headers.__index(self, k)
   return out
 end
 
-local function check_field(name, value, fname)
+-- check_field(name, value, fname [, n]) -> name, value: a header field a
+-- caller gave; n: the argument that held it (a table of fields), else the
+-- name is argument #1 and the value #2 (h:set(name, value)).
+local function check_field(name, value, fname, n)
+  local function bad(i, what)
+    if n then
+      raise(("bad argument #%d to '%s' (%s)"):format(n, fname, what))
+    end
+    raise(("bad argument #%d to '%s' (%s)"):format(i, fname, what))
+  end
   if type(name) ~= "string" then
-    raise(("bad argument #1 to '%s' (string expected, got %s)"):format(fname, type(name)))
+    bad(1, (n and "header name: " or "") .. "string expected, got " .. type(name))
   end
   if type(value) == "number" then value = tostring(value) end
   if type(value) ~= "string" then
-    raise(("bad argument #2 to '%s' (string expected, got %s)"):format(fname, type(value)))
+    bad(2, (n and "header value: " or "") .. "string expected, got " .. type(value))
   end
   -- CR/LF in a name or value written to the wire would let a caller's
   -- data start a new header or a new message (response splitting).
   if not name:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
-    raise(("bad argument #1 to '%s' (invalid header name)"):format(fname))
+    bad(1, "invalid header name")
   end
   if value:find("[%z\1-\8\10-\31\127]") then
-    raise(("bad argument #2 to '%s' (control character in header value)"):format(fname))
+    bad(2, "control character in header value")
   end
   return name, value
 end
 
---- new_headers(init) -> Headers; init: nil, a map, a list of {name, value}
---- pairs, or a Headers (copied).
-function M.new_headers(init)
+local function check_headers(self, fname)
+  if getmetatable(self) ~= Headers then
+    raise(("calling '%s' on bad self (corio.http.Headers expected, got %s)")
+      :format(fname, require("corio._args").typename(self)))
+  end
+end
+
+local function check_name(name, fname)
+  if type(name) ~= "string" then
+    raise(("bad argument #1 to '%s' (string expected, got %s)"):format(fname, type(name)))
+  end
+  return name
+end
+
+local function add(h, name, value, fname, n)
+  name, value = check_field(name, value, fname, n)
+  local o = rawget(h, "_o")
+  local i = #h._n + 1
+  h._n[i], h._v[i], o[i] = name:lower(), value, name
+end
+
+--- new_headers(init [, fname, n]) -> Headers; init: nil, a map, a list of
+--- {name, value} pairs, or a Headers (copied).  fname, n: the function
+--- and argument named by a bad-argument error (http.headers(init)).
+function M.new_headers(init, fname, n)
+  fname, n = fname or "headers", n or 1
   local h = setmetatable({ _n = {}, _v = {}, _o = {} }, Headers)
   if init == nil then return h end
   if getmetatable(init) == Headers then
@@ -74,15 +106,21 @@ function M.new_headers(init)
     for i = 1, #init._n do h._n[i], h._v[i], h._o[i] = init._n[i], init._v[i], o[i] end
   elseif type(init) == "table" then
     if #init > 0 then
-      for _, p in ipairs(init) do methods.add(h, p[1], p[2]) end
+      for i, p in ipairs(init) do
+        if type(p) ~= "table" then
+          raise(("bad argument #%d to '%s' (item %d: {name, value} pair expected, got %s)")
+            :format(n, fname, i, type(p)))
+        end
+        add(h, p[1], p[2], fname, n)
+      end
     else
       local keys = {}
       for k in pairs(init) do keys[#keys + 1] = k end
       table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-      for _, k in ipairs(keys) do methods.add(h, k, init[k]) end
+      for _, k in ipairs(keys) do add(h, k, init[k], fname, n) end
     end
   else
-    raise("bad argument (headers must be a table)")
+    raise(("bad argument #%d to '%s' (table expected, got %s)"):format(n, fname, type(init)))
   end
   return h
 end
@@ -103,7 +141,8 @@ local function own_o(self)
 end
 
 function methods.get_all(self, name)
-  name = name:lower()
+  check_headers(self, "get_all")
+  name = check_name(name, "get_all"):lower()
   local out = {}
   for i = 1, #self._n do
     if self._n[i] == name then out[#out + 1] = self._v[i] end
@@ -112,6 +151,7 @@ function methods.get_all(self, name)
 end
 
 function methods.each(self)
+  check_headers(self, "each")
   local i = 0
   local o = rawget(self, "_o") or self._n
   return function()
@@ -121,6 +161,7 @@ function methods.each(self)
 end
 
 function methods.add(self, name, value)
+  check_headers(self, "add")
   name, value = check_field(name, value, "add")
   local o = own_o(self)
   local n = #self._n + 1
@@ -128,7 +169,8 @@ function methods.add(self, name, value)
 end
 
 function methods.remove(self, name)
-  name = name:lower()
+  check_headers(self, "remove")
+  name = check_name(name, "remove"):lower()
   local o = own_o(self)
   for i = #self._n, 1, -1 do
     if self._n[i] == name then
@@ -138,12 +180,16 @@ function methods.remove(self, name)
 end
 
 function methods.set(self, name, value)
+  check_headers(self, "set")
   name, value = check_field(name, value, "set")
   methods.remove(self, name)
   methods.add(self, name, value)
 end
 
-function methods.has(self, name) return self[name] ~= nil end
+function methods.has(self, name)
+  check_headers(self, "has")
+  return self[check_name(name, "has")] ~= nil
+end
 
 --- serialize(h) -> "Name: value\r\n..." in order
 function methods.serialize(self)

@@ -109,31 +109,48 @@ function Response:write_head(status, headers)
     raise("bad argument #1 to 'write_head' (status must be an integer 100-999)")
   end
   self._status = status
-  self._h = msg.new_headers(headers)
+  self._h = msg.new_headers(headers, "write_head", 2)
 end
 
 -- send the head; `len` the body length when known (else chunked/close);
 -- `data`, a whole body, goes out in the same write.  The head is built
 -- straight from the field lists (the fields were checked when added):
 -- framing fields corio sets replace the handler's, as set() would.
-local function send_head(self, len, data)
+--
+-- A handler's own Transfer-Encoding (as Go's net/http and Node do): with
+-- a Content-Length it is dropped (the length frames the body); exactly
+-- "chunked" on an HTTP/1.1 exchange makes corio send the body chunked,
+-- even a whole string (never both framings); any other value, or on
+-- HTTP/1.0, is dropped (corio applies no transfer coding) and the body is
+-- framed as without it.  `final`: this is finish(): end the body too.
+local function send_head(self, len, data, final)
   local c, req = self._c, self._req
   local status = self._status or 200
   local h = self._h
   self._status = status
   local names, vals, orig = EMPTY, EMPTY, EMPTY
   if h then names, vals, orig = h._n, h._v, rawget(h, "_o") or h._n end
-  local has_cl, has_date
+  local has_cl, has_date, user_te
   for i = 1, #names do
     local n = names[i]
-    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true end
+    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true
+    elseif n == "transfer-encoding" then user_te = (user_te and user_te .. "," or "") .. vals[i] end
   end
   local keep = c.keep
   local extra_te, extra_cl, drop_te
   local nobody = no_body(req, status)
+  if user_te then
+    drop_te = true
+    if has_cl or req.minor < 1 or not user_te:lower():find("^[ \t]*chunked[ \t]*$") then
+      user_te = nil
+    end
+  end
   if not nobody or req.method == "HEAD" then
     if has_cl then
       self._mode = "length"
+    elseif user_te then
+      extra_te = true
+      self._mode = "chunked"
     elseif len then
       extra_cl = len
       self._mode = "length"
@@ -163,7 +180,13 @@ local function send_head(self, len, data)
   if not has_date then out[k + 1], out[k + 2], k = "Date: ", http_date(), k + 2 end
   out[k + 1] = has_date and "\r\n" or "\r\n\r\n"
   self.headers_sent = true
-  if data and #data > 0 and self._mode ~= "none" then
+  if self._mode == "chunked" and final then
+    if data and #data > 0 then
+      c:write(table.concat(out), ("%x\r\n"):format(#data), data, "\r\n0\r\n\r\n")
+    else
+      c:write(table.concat(out), "0\r\n\r\n")
+    end
+  elseif data and #data > 0 and self._mode ~= "none" then
     c:write(table.concat(out), data)
   else
     c:write(table.concat(out))
@@ -194,7 +217,7 @@ function Response:finish(data)
     raise(("bad argument #1 to 'finish' (string expected, got %s)"):format(type(data)))
   end
   if not self.headers_sent then
-    send_head(self, #(data or ""), data)   -- one write per response
+    send_head(self, #(data or ""), data, true)   -- one write per response
   else
     if data then self:write(data) end
     if self._mode == "chunked" then self._c:write("0\r\n\r\n") end
@@ -384,14 +407,28 @@ local function arm(conn, req)
   narmed = narmed + 2
 end
 
+-- A wait for the peer to read, under write_timeout.  A peer that stops
+-- reading is its own fault: the connection ends (TIMEOUT, op
+-- "write_timeout", not reported) and the handler unwinds.
+local function write_waiting(self, f, ...)
+  local ok, err = pcall(compose.timeout, self.o.write_timeout, f, ...)
+  if ok then return end
+  if type(err) == "table" and err.code == "TIMEOUT" then
+    self.keep = false
+    err = Error("TIMEOUT", ("the client read nothing for %g s"):format(self.o.write_timeout),
+      { op = "write_timeout", cause = err })
+  end
+  error(err, 0)
+end
+
 function Conn:write(...)
   local s = self.s
   local nowait = self.nowait
   if nowait then
-    if nowait(s, ...) > WRITE_HWM then compose.timeout(self.o.write_timeout, s.drain, s) end
+    if nowait(s, ...) > WRITE_HWM then write_waiting(self, s.drain, s) end
     return
   end
-  compose.timeout(self.o.write_timeout, s.write, s, ...)
+  write_waiting(self, s.write, s, ...)
 end
 
 --[[ The connection's deadline.  One phase at a time is timed: "idle"
@@ -449,7 +486,15 @@ local function stop_timer(conn)
   if conn.timer then conn.timer:cancel() conn.timer = false end
 end
 
-local function report(err)
+-- A handler's failure, once: opts.on_error(err, req) (as Deno.serve's
+-- onError), else a line on stderr.  The server goes on either way.
+local function report(o, err, req)
+  local on_error = o.on_error
+  if on_error then
+    local ok, e2 = pcall(on_error, err, req)
+    if ok then return end
+    io.stderr:write("corio.http: on_error failed: ", tostring(e2), "\n")
+  end
   io.stderr:write("corio.http: handler failed: ", tostring(err), "\n")
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
@@ -508,6 +553,9 @@ local function one(conn, srv)
   if not method then answer_error(s, target, minor) return false end
   local req, st, detail = build_request(conn, method, target, minor, buf, hf, ht, kind, n, keep, expect, path, q)
   if not req then answer_error(s, st, detail) return false end
+  -- the last request a connection may carry, or a server shutting down:
+  -- its response says "Connection: close"
+  if (o.max_requests > 0 and conn.n + 1 >= o.max_requests) or srv._shutting then conn.keep = false end
   conn.busy = true
   local res = setmetatable({ _c = conn, _req = req, headers_sent = false, finished = false }, Response)
   req._res = res
@@ -550,11 +598,11 @@ local function one(conn, srv)
       code = "TIMEOUT"
     end
     -- the client went away mid-response: its doing, nothing to report
-    if PEER_GONE[code] then return false end
+    if PEER_GONE[code] or (code == "TIMEOUT" and herr.op == "write_timeout") then return false end
     local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
     if not status then
       status = code == "TIMEOUT" and 503 or 500
-      report(herr)
+      report(o, herr, req)
     end
     if not res.headers_sent then answer_error(s, status) end
     return false
@@ -593,9 +641,15 @@ function M.serve(host, port, handler, opts)
         :format(k, tostring(v)))
     end
   end
+  if opts and opts.on_error ~= nil and type(opts.on_error) ~= "function" then
+    raise(("bad argument #4 to 'serve' (option 'on_error' must be a function, got %s)")
+      :format(type(opts.on_error)))
+  end
   local o = merge_opts(opts)
   local nopts = {}
-  for k, v in pairs(opts or {}) do if M.DEFAULTS[k] == nil and k ~= "tls" then nopts[k] = v end end
+  for k, v in pairs(opts or {}) do
+    if M.DEFAULTS[k] == nil and k ~= "tls" and k ~= "on_error" then nopts[k] = v end
+  end
   local state = { _handler = handler, _conns = {}, _shutting = false }
   local srv
   local listen = net.serve
@@ -619,13 +673,15 @@ function M.serve(host, port, handler, opts)
     state._conns[conn] = nil
     if not ok then error(err, 0) end
   end, nopts)
+  rawset(srv, "_opts", o)     -- the options in force (specs check the defaults)
   -- Server:shutdown(timeout): stop accepting, close idle connections,
   -- let running requests finish, cancel those still running at timeout
   rawset(srv, "shutdown", function(self, timeout)
     state._shutting = true
     self:close()
     for conn, task in pairs(state._conns) do
-      if not conn.busy then task:cancel("server shutdown") end
+      if not conn.busy then task:cancel("server shutdown")
+      else conn.keep = false end      -- closes after its response
     end
     local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
     if not ok then

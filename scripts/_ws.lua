@@ -33,6 +33,7 @@ invalid UTF-8, 1009 message too big) and receive() raises HTTP_PROTOCOL
 (LIMIT for 1009) with close_code set.
 ]==]
 local core = require "corio.core"
+local compose = require "corio.compose"
 local C = require "corio._wslay"
 local A = require "corio._args"
 
@@ -47,6 +48,11 @@ local M = {}
 M.defaults = {
   max_message_size = 16 * 1024 * 1024,  -- larger messages: close 1009
   close_timeout = 10,     -- seconds to wait for the peer's close frame
+  -- client: TCP connect (and TLS handshake for wss://), as http.request's
+  connect_timeout = 30,
+  -- client: from the upgrade request sent to the 101 read and checked (a
+  -- server that accepts and never answers must not hold the client)
+  handshake_timeout = 60,
 }
 local READ_SIZE = 65536   -- bytes asked of the Stream per read
 local Conn = C.Conn       -- the framing state's methods
@@ -124,7 +130,10 @@ function M.wrap(stream, opts)
     _direct = C.is_stream(stream),
     protocol = opts.protocol, headers = opts.headers }, WebSocket)
   LIVE[ws] = true
-  if ws._direct then FAST[ws] = conn end
+  if ws._direct then
+    conn:bind(stream)
+    FAST[ws] = conn
+  end
   return ws
 end
 
@@ -299,6 +308,12 @@ function WebSocket:send(data, kind)
   end
 end
 
+-- On a corio Stream, receive and send are C closures in front of the two
+-- Lua methods above (ws.c, fast_methods): a plain message in or out takes
+-- no Lua call at all; everything else comes back here.
+WebSocket.receive, WebSocket.send = C.fast_methods(FAST, pulled,
+  WebSocket.receive, WebSocket.send)
+
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.
 function WebSocket:ping(data)
   check_sendable(self, "ping")
@@ -432,28 +447,9 @@ local function add_headers(lines, headers, n, fname)
   end
 end
 
--- Parses a head's header lines into a map by lower-case name (repeated
--- fields joined with ", ").  Returns nil on a malformed line.
-local function parse_fields(head, from)
-  local h = {}
-  for line in head:sub(from):gmatch("(.-)\r\n") do
-    if line == "" then break end
-    local k, v = line:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
-    if not k then return nil end
-    k = k:lower()
-    h[k] = h[k] and (h[k] .. ", " .. v) or v
-  end
-  return h
-end
-
--- True if the comma list `list` holds `token` (case-insensitive).
-local function has_token(list, token)
-  if type(list) ~= "string" then return false end
-  for t in list:gmatch("[^,%s]+") do
-    if t:lower() == token then return true end
-  end
-  return false
-end
+-- True if the comma list `list` holds `token` (lower case; compared
+-- case-insensitively).
+local has_token = C.has_token
 
 local function check_protocols(v, n, fname)
   if v == nil then return nil end
@@ -473,20 +469,21 @@ local function check_stream(stream, fname)
   end
 end
 
---- client_handshake(stream, host, path, opts) -> WebSocket
-function M.client_handshake(stream, host, path, opts)
+-- Runs fn(...) within t seconds; past them TIMEOUT says what timed out
+-- (what: "connect", "handshake") and after how long.
+local function within(t, what, fname, fn, ...)
+  local ok, a, b = pcall(compose.timeout, t, fn, ...)
+  if ok then return a, b end
+  if core.Error.is(a, "TIMEOUT") then
+    raise("TIMEOUT", ("WebSocket %s timed out after %g s"):format(what, t),
+      fname, { cause = a.cause })
+  end
+  error(a, 0)
+end
+
+-- The client's side of the exchange: the request out, the 101 in.
+local function client_exchange(stream, host, path, opts, protos, key)
   local F = "client_handshake"
-  check_stream(stream, F)
-  if type(host) ~= "string" or host == "" or host:find("[%s%z]") then
-    argerror(2, F, "host name expected")
-  end
-  if type(path) ~= "string" or path:sub(1, 1) ~= "/" or path:find("[%s%z]") then
-    argerror(3, F, "path starting with '/' expected")
-  end
-  opts = opts or {}
-  if type(opts) ~= "table" then argerror(4, F, "table expected") end
-  local protos = check_protocols(opts.protocols, 4, F)
-  local key = C.random_key()
   local lines = { "GET " .. path .. " HTTP/1.1", "Host: " .. host,
     "Upgrade: websocket", "Connection: Upgrade",
     "Sec-WebSocket-Key: " .. key, "Sec-WebSocket-Version: 13" }
@@ -500,14 +497,15 @@ function M.client_handshake(stream, host, path, opts)
   add_headers(lines, opts.headers, 4, F)
   lines[#lines + 1] = "\r\n"
   stream:write(concat(lines, "\r\n"))
-  local head = stream:readuntil("\r\n\r\n")
-  local status = head:match("^HTTP/1%.1 (%d%d%d)[^\r\n]*\r\n")
-  if not status then protocol_error("not an HTTP/1.1 response", F) end
-  status = tointeger(tonumber(status))
+  -- status, headers; or nil, why [, status when only a field was bad]
+  local status, h, st = C.parse_head(stream:readuntil("\r\n\r\n"), false)
+  if not status then
+    if not st then protocol_error(h, F) end
+    status, h = st, nil
+  end
   if status ~= 101 then
     protocol_error("status " .. status .. " instead of 101", F, status)
   end
-  local h = parse_fields(head, head:find("\n") + 1)
   if not h then protocol_error("malformed header line", F, status) end
   if not has_token(h.upgrade, "websocket") then
     protocol_error("no 'Upgrade: websocket'", F, status)
@@ -529,9 +527,46 @@ function M.client_handshake(stream, host, path, opts)
       protocol_error("protocol '" .. proto .. "' was not offered", F, status)
     end
   end
+  return proto, h
+end
+
+--- client_handshake(stream, host, path, opts) -> WebSocket; the exchange
+--- is bounded by opts.handshake_timeout (TIMEOUT).  op: the errors' op
+--- (connect and http.websocket give their own names).
+function M.client_handshake(stream, host, path, opts, op)
+  local F = "client_handshake"
+  check_stream(stream, F)
+  if type(host) ~= "string" or host == "" or host:find("[%s%z]") then
+    argerror(2, F, "host name expected")
+  end
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" or path:find("[%s%z]") then
+    argerror(3, F, "path starting with '/' expected")
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(4, F, "table expected") end
+  local protos = check_protocols(opts.protocols, 4, F)
+  local ht = opt_size(opts, "handshake_timeout", 4, F)
+  -- checked before anything is sent: a bad option is the caller's fault
+  opt_size(opts, "max_message_size", 4, F)
+  opt_size(opts, "close_timeout", 4, F)
+  local proto, h = within(ht, "handshake", op or F, client_exchange, stream, host,
+    path, opts, protos, C.random_key())
   return M.wrap(stream, { client = true, protocol = proto, headers = h,
     max_message_size = opts.max_message_size,
     close_timeout = opts.close_timeout })
+end
+
+--- connect_stream(host, port, opts, tls) -> Stream: TCP (and TLS when tls
+--- is a table of corio.tls options) within opts.connect_timeout.
+function M.connect_stream(host, port, opts, tls, fname)
+  local ct = opt_size(opts, "connect_timeout", 2, fname)
+  opt_size(opts, "handshake_timeout", 2, fname)   -- checked before connecting
+  if tls then
+    return within(ct, "connect", fname, require("corio.tls")._connect_for,
+      host, port, { tls = tls })
+  end
+  local net = require "corio.net"
+  return within(ct, "connect", fname, net.connect, host, port)
 end
 
 --- check_request(req, opts) -> key, protocol | nil, status, detail
@@ -541,23 +576,12 @@ function M.check_request(req, opts)
   end
   local protos = check_protocols(opts and opts.protocols, 2, "check_request")
   local h = req.headers or {}
-  if req.method ~= "GET" then return nil, 400, "method must be GET" end
-  if req.version ~= "1.1" and req.version ~= "HTTP/1.1" then
-    return nil, 400, "HTTP/1.1 required"
-  end
-  if not has_token(h["upgrade"], "websocket") then
-    return nil, 400, "no 'Upgrade: websocket'"
-  end
-  if not has_token(h["connection"], "upgrade") then
-    return nil, 400, "no 'Connection: Upgrade'"
-  end
-  if h["sec-websocket-version"] ~= "13" then
-    return nil, 426, "Sec-WebSocket-Version 13 required"
-  end
+  -- the fields one by one into C (wshand.c): a Headers object's index
+  -- does the case-insensitive lookup
   local key = h["sec-websocket-key"]
-  if type(key) ~= "string" or not C.key_ok(key) then
-    return nil, 400, "bad Sec-WebSocket-Key"
-  end
+  local status, detail = C.check_upgrade(req.method, req.version,
+    h["upgrade"], h["connection"], h["sec-websocket-version"], key)
+  if status then return nil, status, detail end
   local chosen
   if protos then    -- the server's first choice among those offered
     local offered = h["sec-websocket-protocol"]
@@ -568,14 +592,23 @@ function M.check_request(req, opts)
   return key, chosen
 end
 
---- response(key, protocol, headers) -> the 101 head
+--- response(key, protocol, headers) -> the 101 head (built in C; extra
+--- header lines checked here)
 function M.response(key, protocol, headers)
-  local lines = { "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
-    "Connection: Upgrade", "Sec-WebSocket-Accept: " .. C.accept_key(key) }
-  if protocol then lines[#lines + 1] = "Sec-WebSocket-Protocol: " .. protocol end
-  add_headers(lines, headers, 3, "response")
-  lines[#lines + 1] = "\r\n"
-  return concat(lines, "\r\n")
+  if type(key) ~= "string" then
+    argerror(1, "response", "string expected, got " .. typename(key))
+  end
+  if protocol ~= nil and (type(protocol) ~= "string" or
+      not protocol:match("^[!#$%%&'*+.^_`|~%w-]+$")) then
+    argerror(2, "response", "bad protocol name " .. tostring(protocol))
+  end
+  local extra
+  if headers ~= nil then
+    local lines = {}
+    add_headers(lines, headers, 3, "response")
+    if #lines > 0 then extra = concat(lines, "\r\n") .. "\r\n" end
+  end
+  return C.response(key, protocol, extra)
 end
 
 local REASON = { [400] = "Bad Request", [426] = "Upgrade Required" }
@@ -619,11 +652,10 @@ function M.read_request(stream)
     end
     error(head, 0)
   end
-  local m, target, v = head:match("^(%u+) (%S+) HTTP/(%d%.%d)\r\n")
-  if not m then protocol_error("malformed request line", "read_request", 400) end
-  local h = parse_fields(head, head:find("\n") + 1)
-  if not h then protocol_error("malformed header line", "read_request", 400) end
-  return { method = m, target = target, path = target:match("^[^?]*"),
+  local m, target, v, h = C.parse_head(head, true)
+  if not m then protocol_error(target, "read_request", 400) end
+  local q = target:find("?", 1, true)
+  return { method = m, target = target, path = q and target:sub(1, q - 1) or target,
     version = v, headers = h }
 end
 
@@ -636,9 +668,11 @@ function M.connect(url, opts)
   if not host then argerror(1, "connect", "ws://host[:port]/path expected") end
   port = port ~= "" and tointeger(tonumber(port)) or 80
   if path == "" then path = "/" end
-  local stream = require("corio.net").connect(host, port)
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(2, "connect", "table expected") end
+  local stream = M.connect_stream(host, port, opts, nil, "connect")
   local ok, ws = pcall(M.client_handshake, stream,
-    port == 80 and host or host .. ":" .. port, path, opts)
+    port == 80 and host or host .. ":" .. port, path, opts, "connect")
   if not ok then stream:abort() error(ws, 0) end
   return ws
 end

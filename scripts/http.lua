@@ -15,7 +15,7 @@ local http = {}
 
 http.client = client.client
 http.serve = server.serve
-http.headers = msg.new_headers
+function http.headers(init) return msg.new_headers(init, "headers", 1) end
 http.DEFAULTS = { client = client.DEFAULTS, server = server.DEFAULTS }
 
 local shared
@@ -24,19 +24,32 @@ local function pool()
   return shared
 end
 
+-- the pool a module-level call uses: opts.client, or the shared one
+local function pool_of(opts, n, fname)
+  if opts == nil then return pool() end
+  if type(opts) ~= "table" then
+    raise(("bad argument #%d to '%s' (table expected, got %s)"):format(n, fname, type(opts)))
+  end
+  local cl = opts.client
+  if cl == nil then return pool() end
+  if getmetatable(cl) ~= client.Client then
+    raise(("bad argument #%d to '%s' (option 'client' must be a corio.http.Client)"):format(n, fname))
+  end
+  return cl
+end
+
 function http.request(method, url, opts)
-  local cl = opts and opts.client or pool()
-  return cl:request(method, url, opts)
+  return pool_of(opts, 3, "request"):request(method, url, opts)
 end
 for _, m in ipairs({ "get", "head", "delete", "options" }) do
   http[m] = function(url, opts)
-    local cl = opts and opts.client or pool()
+    local cl = pool_of(opts, 2, m)
     return cl[m](cl, url, opts)
   end
 end
 for _, m in ipairs({ "post", "put", "patch" }) do
   http[m] = function(url, b, opts)
-    local cl = opts and opts.client or pool()
+    local cl = pool_of(opts, 3, m)
     return cl[m](cl, url, b, opts)
   end
 end
@@ -55,14 +68,12 @@ function http.websocket(url, opts)
   local u = client.parse_url((scheme == "wss" and "https://" or "http://") .. rest)
   if not u then raise("bad argument #1 to 'websocket' (invalid URL)") end
   opts = opts or {}
-  local s
-  if scheme == "wss" then
-    s = require("corio.tls")._connect_for(u.host, u.port, { tls = opts.tls or {} })
-  else
-    s = require("corio.net").connect(u.host, u.port)
-  end
+  -- TCP (and TLS) within connect_timeout, the upgrade within
+  -- handshake_timeout: TIMEOUT either way, never a hang
+  local s = ws.connect_stream(u.host, u.port, opts,
+    scheme == "wss" and (opts.tls or {}) or nil, "websocket")
   local default = (scheme == "ws" and u.port == 80) or (scheme == "wss" and u.port == 443)
-  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts)
+  local ok, w = pcall(ws.client_handshake, s, default and u.host or u.host .. ":" .. u.port, u.target, opts, "websocket")
   if not ok then s:abort() error(w, 0) end
   return w
 end

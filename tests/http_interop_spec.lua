@@ -20,7 +20,8 @@ local function echo(req) return 200, {}, req.method .. ":" .. req:body() end
 -- waits until something accepts on port (a child server starting up)
 local function wait_port(port)
   for _ = 1, 200 do
-    if pcall(require("corio.net").connect, "127.0.0.1", port) then return end
+    local ok, s = pcall(require("corio.net").connect, "127.0.0.1", port)
+    if ok then s:close() return end
     corio.sleep(0.05)
   end
   error("nothing listens on port " .. port)
@@ -129,6 +130,109 @@ http {
       os.execute("rm -rf " .. dir)
       if not ok then error(err, 0) end
     end)
+  end)
+
+  it("nginx as an https origin: the client verifies its self-signed certificate (given as CA) and pools", function()
+    H.need("nginx")
+    H.need("openssl")
+    local certs = H.certs()              -- self.pem: self-signed, made with openssl
+    local nport = free_port()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    local conf = dir .. "/nginx.conf"
+    local f = io.open(conf, "w")
+    f:write(([[
+daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;
+events { worker_connections 64; }
+http {
+  access_log off; client_body_temp_path %s; proxy_temp_path %s;
+  server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s/self.pem; ssl_certificate_key %s/self.key;
+    location = /hello { return 200 "hello over tls"; }
+    location = /big { return 200 "%s"; }
+  }
+}
+]]):format(dir, dir, dir, dir, nport, certs, certs, ("z"):rep(3000)))
+    f:close()
+    local p = process.spawn({ "nginx", "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
+    local ok, err = pcall(function()
+      wait_port(nport)
+      local base = "https://127.0.0.1:" .. nport
+      local cl = http.client()
+      local tls = { cafile = certs .. "/self.pem" }
+      for _ = 1, 3 do
+        local r = cl:get(base .. "/hello", { tls = tls })
+        assert.equal(200, r.status)
+        assert.equal("hello over tls", r:body())
+      end
+      assert.equal(("z"):rep(3000), cl:get(base .. "/big", { tls = tls }):body())
+      assert.equal(1, cl.open)          -- one TLS connection served every request
+      -- without the CA the certificate is refused
+      local vok, verr = pcall(cl.get, cl, base .. "/hello")
+      assert.is_false(vok)
+      assert.equal("TLS_VERIFY", verr.code)
+      cl:close()
+    end)
+    p:kill()
+    p:wait()
+    os.execute("rm -rf " .. dir)
+    if not ok then error(err, 0) end
+  end)
+
+  it("python3 http.server, HTTP/1.0 without Content-Length: the whole body to the close, never pooled", function()
+    H.need("python3")
+    local port = free_port()
+    -- http.server's own handler always sends a Content-Length: this one
+    -- (on the same module) ends its body by closing, as HTTP/1.0 allows
+    local script = [[
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        for i in range(100):
+            self.wfile.write(b"%04d" % i + b"x" * 996)
+            self.wfile.flush()
+        self.wfile.write(b"end")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+]]
+    local p = process.spawn({ "python3", "-c", script, tostring(port) }, { stdout = "null", stderr = "null" })
+    local ok, err = pcall(function()
+      wait_port(port)
+      local cl = http.client()
+      for _ = 1, 2 do
+        local r = cl:get("http://127.0.0.1:" .. port .. "/x")
+        assert.equal(200, r.status)
+        assert.equal("1.0", r.version)
+        assert.is_nil(r.headers["content-length"])
+        local b = r:body()
+        assert.equal(100 * 1000 + 3, #b)
+        assert.equal("0000", b:sub(1, 4))
+        assert.equal("0099", b:sub(99 * 1000 + 1, 99 * 1000 + 4))
+        assert.equal("end", b:sub(-3))
+        assert.equal(0, cl.open)        -- read to the close: nothing to pool
+      end
+      -- streamed with read() too
+      local r = cl:get("http://127.0.0.1:" .. port .. "/x")
+      local n = 0
+      while true do
+        local d = r:read(4096)
+        if not d then break end
+        n = n + #d
+      end
+      assert.equal(100003, n)
+      assert.equal(0, cl.open)
+      cl:close()
+    end)
+    p:kill()
+    p:wait()
+    if not ok then error(err, 0) end
   end)
 
   it("wrk: no errors under load", function()

@@ -242,6 +242,66 @@ describe("http server and client", function()
     end)
   end)
 
+  it("a handler's own Transfer-Encoding never goes out beside a Content-Length", function()
+    with_server(function(req, res)
+      local te = req.headers["x-te"] or "chunked"
+      if req.path == "/ret" then return 200, { ["Transfer-Encoding"] = te }, "hello" end
+      if req.path == "/pairs" then return 200, { { "Transfer-Encoding", te }, { "X-A", "1" } }, "hello" end
+      if req.path == "/head" then res:write_head(200, { ["Transfer-Encoding"] = te }) res:finish("hello") return end
+      if req.path == "/cl" then return 200, { ["Transfer-Encoding"] = te, ["Content-Length"] = "5" }, "hello" end
+      if req.path == "/empty" then return 200, { ["Transfer-Encoding"] = te }, "" end
+      res:write_head(200, { ["Transfer-Encoding"] = te })
+      res:write("he")
+      res:finish("llo")
+    end, nil, function(base, port, cl)
+      for _, path in ipairs({ "/ret", "/pairs", "/head", "/cl", "/write", "/empty" }) do
+        for _, te in ipairs({ "chunked", "Chunked", "gzip", "gzip, chunked" }) do
+          for _, v in ipairs({ "1.1", "1.0" }) do
+            local out = raw(port, ("GET %s HTTP/%s\r\nHost: x\r\nX-TE: %s\r\nConnection: close\r\n\r\n")
+              :format(path, v, te))
+            local head, bodyb = out:match("^(.-\r\n)\r\n(.*)$")
+            local what = path .. " " .. te .. " " .. v
+            assert.is_string(head, what)
+            local lower = head:lower()
+            local has_te = lower:find("\r\ntransfer%-encoding:") ~= nil
+            local has_cl = lower:find("\r\ncontent%-length:") ~= nil
+            assert.is_false(has_te and has_cl, what)
+            local _, nte = lower:gsub("\r\ntransfer%-encoding:", "")
+            assert.is_true(nte <= 1, what)
+            local want = path == "/empty" and "" or "hello"
+            if has_te then
+              -- exactly chunked, and only where the handler asked for it
+              assert.matches("\r\ntransfer%-encoding: chunked\r\n", lower .. "\r\n", 1, what)
+              assert.equal("1.1", v, what)
+              assert.not_equal("/cl", path, what)
+              assert.is_true(te:lower() == "chunked" or path == "/write", what)
+              local dec, rest = {}, bodyb
+              while true do
+                local size, after = rest:match("^(%x+)\r\n(.*)$")
+                assert.is_string(size, what)
+                size = tonumber(size, 16)
+                if size == 0 then assert.equal("\r\n", after, what) break end
+                dec[#dec + 1] = after:sub(1, size)
+                assert.equal("\r\n", after:sub(size + 1, size + 2), what)
+                rest = after:sub(size + 3)
+              end
+              assert.equal(want, table.concat(dec), what)
+            else
+              assert.equal(want, bodyb, what)
+            end
+          end
+        end
+      end
+      -- the corio client reads it and keeps the connection
+      for _ = 1, 3 do
+        local r = cl:get(base .. "/ret")
+        assert.equal("chunked", r.headers["transfer-encoding"])
+        assert.is_nil(r.headers["content-length"])
+        assert.equal("hello", r:body())
+      end
+    end)
+  end)
+
   it("res rules: writing after finish is INVALID_STATE", function()
     local err
     with_server(function(_, res)
@@ -485,12 +545,67 @@ end)
 describe("http client errors", function()
   it("bad arguments", function()
     local cl = http.client()
-    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", 42))
-    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "G T", "http://a/"))
-    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", "not a url"))
-    assert.matches("bad argument", errof(http.client, 5))
+    -- numbered as Lua numbers a method call's arguments (self not counted)
+    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "GET", 42))
+    assert.matches("bad argument #1 to 'request'", errof(cl.request, cl, "G T", "http://a/"))
+    assert.matches("bad argument #2 to 'request'", errof(cl.request, cl, "GET", "not a url"))
+    assert.matches("bad argument #3 to 'request'", errof(cl.request, cl, "GET", "http://a/", 5))
+    assert.matches("bad argument #1 to 'get'", errof(cl.get, cl, 42))
+    assert.matches("bad argument #2 to 'get'", errof(cl.get, cl, "http://a/", 5))
+    assert.matches("bad argument #2 to 'post'", errof(cl.post, cl, "http://a/", 42))
+    assert.matches("bad argument #3 to 'put'", errof(cl.put, cl, "http://a/", "x", 5))
+    assert.matches("calling 'get' on bad self", errof(cl.get, 42, "http://a/"))
+    assert.matches("bad argument #1 to 'client'", errof(http.client, 5))
+    assert.matches("bad argument #1 to 'client'", errof(http.client, { timeout = "x" }))
     cl:close()
     assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
+  end)
+
+  it("bad arguments to the module functions name the function and the argument", function()
+    local cases = {
+      { "#1 to 'headers' %(table expected, got number%)", http.headers, 1 },
+      { "#1 to 'headers' %(table expected, got string%)", http.headers, "x" },
+      { "#1 to 'headers' %(item 1", http.headers, { 1 } },
+      { "#1 to 'headers' %(header name", http.headers, { { 1, "v" } } },
+      { "#1 to 'headers' %(header value", http.headers, { a = {} } },
+      { "#1 to 'headers' %(invalid header name", http.headers, { ["a b"] = "v" } },
+      { "#1 to 'headers' %(control character", http.headers, { a = "x\r\ny: z" } },
+      { "#1 to 'request'", http.request, 42, "http://a/" },
+      { "#2 to 'request'", http.request, "GET", 42 },
+      { "#3 to 'request' %(table expected", http.request, "GET", "http://a/", 42 },
+      { "#3 to 'request' %(option 'headers'", http.request, "GET", "http://a/", { headers = 1 } },
+      { "#3 to 'request' %(option 'body'", http.request, "POST", "http://a/", { body = 1 } },
+      { "#3 to 'request' %(option 'timeout'", http.request, "GET", "http://a/", { timeout = "x" } },
+      { "#3 to 'request' %(option 'client'", http.request, "GET", "http://a/", { client = 1 } },
+      { "#1 to 'get' %(string expected", http.get, 42 },
+      { "#2 to 'get' %(table expected", http.get, "http://a/", 42 },
+      { "#1 to 'head'", http.head, {} },
+      { "#2 to 'delete'", http.delete, "http://a/", true },
+      { "#1 to 'post'", http.post, 42, "x" },
+      { "#2 to 'post' %(string, function or Stream expected, got number", http.post, "http://a/", 42 },
+      { "#3 to 'post' %(table expected", http.post, "http://a/", "x", 42 },
+      { "#2 to 'put'", http.put, "http://a/", true },
+      { "#1 to 'serve'", http.serve, 1, 0, function() end },
+      { "#3 to 'serve'", http.serve, "127.0.0.1", 0, 1 },
+      { "#4 to 'serve'", http.serve, "127.0.0.1", 0, function() end, 1 },
+      { "#1 to 'websocket'", http.websocket, 1 },
+      { "#1 to 'encode' %(value expected", json.encode },
+      { "#1 to 'decode' %(string expected", json.decode, 1 },
+      { "#1 to 'array' %(table expected", json.array, 1 },
+    }
+    for _, c in ipairs(cases) do
+      local e = errof(c[2], table.unpack(c, 3))
+      assert.is_string(e, c[1])
+      assert.matches("bad argument " .. c[1], e)
+      assert.not_matches("corio/", e)          -- points at the caller's line
+    end
+    local h = http.headers()
+    assert.matches("bad argument #1 to 'get_all'", errof(h.get_all, h, 1))
+    assert.matches("bad argument #1 to 'remove'", errof(h.remove, h, 1))
+    assert.matches("bad argument #1 to 'has'", errof(h.has, h, 1))
+    assert.matches("bad argument #2 to 'set'", errof(h.set, h, "a", {}))
+    assert.matches("calling 'add' on bad self", errof(h.add, 1, "a", "b"))
+    assert.matches("calling 'each' on bad self", errof(h.each, 1))
   end)
 
   it("connection refused is a corio.Error", function()
@@ -960,4 +1075,313 @@ describe("https and websocket through corio.http", function()
       srv:shutdown(5)
     end)
   end
+end)
+
+-- reads until the server closes or resets; returns what arrived
+local function read_all(s, wait)
+  local parts = {}
+  local ok = pcall(corio.timeout, wait or 20, function()
+    while true do
+      local rok, d = pcall(s.read, s, 65536)
+      if not rok or not d then return end
+      parts[#parts + 1] = d
+    end
+  end)
+  return table.concat(parts), ok
+end
+
+local function count_responses(out)
+  local _, n = out:gsub("HTTP/1%.1 %d%d%d ", "")
+  return n
+end
+
+describe("http server rules", function()
+  it("write_timeout: a client that stops reading is closed and the handler unwinds, not reported", function()
+    local cleaned, errs = corio.future(), {}
+    local chunk = ("x"):rep(65536)
+    with_server(function(req, res)
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(type(err) == "table" and err.code == "TIMEOUT" and err.op)
+      end })
+      res:write_head(200, { ["content-type"] = "text/plain" })
+      for _ = 1, 4096 do res:write(chunk) end       -- 256 MiB: far past any socket buffer
+      res:finish()
+    end, { write_timeout = 0.5, on_error = function(err) errs[#errs + 1] = err end }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+      local t0 = corio.now()
+      assert.equal("write_timeout", corio.wait_for(cleaned, 30))
+      assert.is_true(corio.now() - t0 >= 0.4)
+      -- the server closed: what it had queued arrives, then the end
+      local out, ended = read_all(s, 30)
+      s:close()
+      assert.is_true(ended, "the connection was not closed")
+      assert.matches("^HTTP/1.1 200", out)
+      assert.is_true(#out < 256 * 1048576)
+      assert.same({}, errs)
+    end)
+  end)
+
+  it("max_requests: the last response says Connection: close, then the connection ends", function()
+    with_server(function(req) return 200, {}, req.path end, { max_requests = 2 }, function(_, port)
+      local one = "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"
+      local out = raw(port, one:format(1) .. one:format(2) .. one:format(3))
+      assert.equal(2, count_responses(out), out)
+      local first, second = out:match("^(.-\r\n\r\n/1)(.*)$")
+      assert.is_string(first, out)
+      assert.is_nil(first:lower():find("connection: close", 1, true))
+      assert.truthy(second:lower():find("connection: close", 1, true), out)
+      assert.truthy(second:find("\r\n\r\n/2$"), out)
+    end)
+    -- 0 (the default): no limit
+    with_server(function(req) return 200, {}, req.path end, nil, function(_, port)
+      local reqs = {}
+      for i = 1, 20 do reqs[i] = ("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"):format(i) end
+      local s = net.connect("127.0.0.1", port)
+      s:write(table.concat(reqs))
+      local got = ""
+      while count_responses(got) < 20 do
+        local d = corio.timeout(20, s.read, s, 65536)
+        assert.is_string(d, got)
+        got = got .. d
+      end
+      s:close()
+      assert.is_nil(got:lower():find("connection: close", 1, true))
+    end)
+  end)
+
+  it("an unread body up to 256 KiB is drained and the connection kept; past it, closed after the response", function()
+    local bodies = {}
+    with_server(function(req)
+      if req.path == "/read" then bodies[#bodies + 1] = #req:body() end
+      return 200, {}, "ok " .. req.path
+    end, nil, function(_, port)
+      local function post(n, path)
+        return ("POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"):format(path, n) .. ("b"):rep(n)
+      end
+      -- 200 KiB unread: drained, the next request on the same connection is answered
+      local s = net.connect("127.0.0.1", port)
+      s:write(post(200 * 1024, "/skip") .. "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+      local got = ""
+      while not got:find("ok /next", 1, true) do
+        local d = corio.timeout(20, s.read, s, 65536)
+        assert.is_string(d, got)
+        got = got .. d
+      end
+      assert.equal(2, count_responses(got))
+      assert.is_nil(got:lower():find("connection: close", 1, true))
+      -- and it is still usable
+      s:write(post(10, "/read"))
+      got = ""
+      while not got:find("ok /read", 1, true) do got = got .. corio.timeout(20, s.read, s, 65536) end
+      s:close()
+      assert.same({ 10 }, bodies)
+      -- 300 KiB unread: the response, then the connection ends; the next request is never answered
+      s = net.connect("127.0.0.1", port)
+      local w = corio.spawn(function()
+        pcall(s.write, s, post(300 * 1024, "/skip") .. "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+      end)
+      local out, ended = read_all(s, 30)
+      pcall(w.await, w)
+      s:close()
+      assert.is_true(ended, "the connection was not closed")
+      assert.equal(1, count_responses(out), out)
+      assert.matches("ok /skip$", out)
+    end)
+  end)
+
+  it("shutdown(timeout): idle connections close, new ones are refused, a running request finishes", function()
+    local started, release, cleaned = corio.future(), corio.future(), corio.future()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      if req.path == "/slow" then
+        local _ <close> = setmetatable({}, { __close = function(_, err) cleaned:set_result(err == nil) end })
+        started:set_result(true)
+        release:await()
+        return 200, {}, "slow done"
+      end
+      return 200, {}, "quick"
+    end)
+    local _, port = srv:address()
+    -- an idle keep-alive connection
+    local idle = net.connect("127.0.0.1", port)
+    idle:write("GET /q HTTP/1.1\r\nHost: a\r\n\r\n")
+    local got = ""
+    while not got:find("quick", 1, true) do got = got .. corio.timeout(20, idle.read, idle, 4096) end
+    -- a running request
+    local busy = net.connect("127.0.0.1", port)
+    busy:write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert.is_true(corio.wait_for(started, 20))
+    local stopping = corio.spawn(srv.shutdown, srv, 30)
+    -- the idle one is closed at once, quietly
+    assert.is_nil(corio.timeout(20, idle.read, idle, 4096))
+    idle:close()
+    -- new connections are refused
+    local cok, cerr = pcall(net.connect, "127.0.0.1", port)
+    assert.is_false(cok)
+    assert.equal("ECONNREFUSED", cerr.code)
+    assert.is_false(stopping:done())
+    -- the running request completes, its response closes the connection
+    release:set_result(true)
+    local out, ended = read_all(busy, 20)
+    busy:close()
+    assert.is_true(ended)
+    assert.matches("^HTTP/1.1 200", out)
+    assert.truthy(out:lower():find("connection: close", 1, true), out)
+    assert.matches("slow done$", out)
+    assert.is_true(corio.wait_for(cleaned, 20))
+    corio.wait_for(stopping, 20)
+  end)
+
+  it("shutdown(timeout): handlers still running at the timeout are cancelled, their cleanup runs", function()
+    local started, cleaned = corio.future(), corio.future()
+    local srv = http.serve("127.0.0.1", 0, function()
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      started:set_result(true)
+      corio.sleep(120)
+      return 200, {}, "never"
+    end)
+    local _, port = srv:address()
+    local s = net.connect("127.0.0.1", port)
+    s:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert.is_true(corio.wait_for(started, 20))
+    local t0 = corio.now()
+    srv:shutdown(0.3)
+    assert.is_true(corio.now() - t0 >= 0.25)
+    assert.is_true(corio.now() - t0 < 20)
+    assert.is_true(corio.wait_for(cleaned, 20))
+    local out = read_all(s, 20)
+    s:close()
+    assert.is_nil(out:find("never", 1, true))
+  end)
+
+  it("a handler that fails before headers gets a 500, reported exactly once; after headers, the connection ends", function()
+    local errs = {}
+    with_server(function(req, res)
+      if req.path == "/late" then
+        res:write_head(200, {})
+        res:write("partial")
+        error("late boom")
+      end
+      error("boom " .. req.path)
+    end, { on_error = function(err, req) errs[#errs + 1] = { err = err, path = req.path } end },
+    function(base, port, cl)
+      local r = cl:get(base .. "/a")
+      assert.equal(500, r.status)
+      r:body()
+      assert.equal(1, #errs)
+      assert.matches("boom /a", tostring(errs[1].err))
+      assert.equal("/a", errs[1].path)
+      -- the connection stays usable
+      r = cl:get(base .. "/b")
+      assert.equal(500, r.status)
+      r:body()
+      assert.equal(2, #errs)
+      -- after headers were sent: no second status line, the body is cut short
+      local out = raw(port, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal(1, count_responses(out), out)
+      assert.equal(3, #errs)
+      assert.matches("late boom", tostring(errs[3].err))
+    end)
+    assert.equal(3, #errs)
+    assert.matches("bad argument #4 to 'serve' %(option 'on_error'",
+      errof(http.serve, "127.0.0.1", 0, function() end, { on_error = 1 }))
+  end)
+
+  it("every limit and timeout of DESIGN.md is on by default, and applied", function()
+    local want = { header_timeout = 60, max_header_size = 16384, max_headers = 100,
+      max_body_size = 1048576, max_url_size = 8192, idle_timeout = 65, request_timeout = 300,
+      write_timeout = 60, max_requests = 0 }
+    for k, v in pairs(want) do assert.equal(v, http.DEFAULTS.server[k], k) end
+    local got = {}
+    with_server(function(req)
+      if req.path == "/body" then got[#got + 1] = #req:body() end
+      return 200, {}, "ok"
+    end, nil, function(_, port)
+      local srv_opts
+      for k, v in pairs(want) do
+        srv_opts = srv_opts or true
+        assert.is_number(v, k)
+      end
+      local function get(target, extra)
+        return status_of(raw(port, ("GET %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n")
+          :format(target, extra or "")))
+      end
+      -- max_url_size 8 KiB
+      assert.equal(200, get("/" .. ("u"):rep(8191)))
+      assert.equal(414, get("/" .. ("u"):rep(8192)))
+      -- max_headers 100 (Host and Connection count)
+      local fields = {}
+      for i = 1, 98 do fields[i] = "X-" .. i .. ": v\r\n" end
+      assert.equal(200, get("/", table.concat(fields)))
+      fields[99] = "X-99: v\r\n"
+      assert.equal(431, get("/", table.concat(fields)))
+      -- max_header_size 16 KiB (the whole head)
+      assert.equal(200, get("/", "X: " .. ("h"):rep(15000) .. "\r\n"))
+      assert.equal(431, get("/", "X: " .. ("h"):rep(16384) .. "\r\n"))
+      -- max_body_size 1 MiB
+      local mib = 1048576
+      local ok_out = raw(port, ("POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\nConnection: close\r\n\r\n")
+        :format(mib) .. ("b"):rep(mib))
+      assert.equal(200, status_of(ok_out))
+      assert.same({ mib }, got)
+      assert.equal(413, status_of(raw(port,
+        ("POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"):format(mib + 1))))
+    end)
+    -- the timeouts a server runs with (they cannot be waited for here)
+    local srv = http.serve("127.0.0.1", 0, function() end)
+    for k, v in pairs(want) do assert.equal(v, srv._opts[k], k) end
+    srv:shutdown(5)
+    srv = http.serve("127.0.0.1", 0, function() end, { idle_timeout = 5 })
+    assert.equal(5, srv._opts.idle_timeout)
+    assert.equal(60, srv._opts.header_timeout)
+    srv:shutdown(5)
+  end)
+
+  it("two identical Content-Length fields are rejected like two different ones (400, closed)", function()
+    with_server(function(req) return 200, {}, req:body() end, nil, function(_, port)
+      local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab"
+        .. "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal(400, status_of(out), out)
+      assert.equal(1, count_responses(out), out)
+      out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2, 2\r\n\r\nab")
+      assert.equal(400, status_of(out), out)
+    end)
+  end)
+end)
+
+describe("http client and a 101 answer", function()
+  it("returns the 101 with its fields and no body, and never pools that connection", function()
+    local conns = 0
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      conns = conns + 1
+      local head = ""
+      while not head:find("\r\n\r\n", 1, true) do
+        local d = s:read(4096)
+        if not d then return end
+        head = head .. d
+      end
+      s:write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n"
+        .. "X-Proto: yes\r\n\r\nraw bytes of the new protocol")
+      s:read(1)
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    for i = 1, 2 do
+      local r = cl:get(("http://127.0.0.1:%d/"):format(port), { headers = { Upgrade = "echo/1", Connection = "Upgrade" } })
+      assert.equal(101, r.status)
+      assert.equal("Switching Protocols", r.reason)
+      assert.equal("1.1", r.version)
+      assert.equal("echo/1", r.headers["upgrade"])
+      assert.equal("Upgrade", r.headers["connection"])
+      assert.equal("yes", r.headers["x-proto"])
+      assert.equal("", r:body())
+      r:close()
+      assert.equal(i, conns)        -- a new connection each time: never pooled
+    end
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
 end)

@@ -206,6 +206,114 @@ describe("ws handshake", function()
     end
   end)
 
+  it("check_upgrade takes tokens in any case and place, and nothing else", function()
+    local C = require "corio._wslay"
+    local K = "dGhlIHNhbXBsZSBub25jZQ=="
+    assert.is_nil(C.check_upgrade("GET", "1.1", "WebSocket", "keep-alive,  UPGRADE", "13", K))
+    assert.is_nil(C.check_upgrade("GET", "HTTP/1.1", "h2c, websocket", "Upgrade", "13", K))
+    local bad = {
+      { 400, "method", "get", "1.1", "websocket", "Upgrade", "13", K },
+      { 400, "HTTP/1.1", "GET", "1.0", "websocket", "Upgrade", "13", K },
+      { 400, "Upgrade", "GET", "1.1", "websockets", "Upgrade", "13", K },
+      { 400, "Upgrade", "GET", "1.1", nil, "Upgrade", "13", K },
+      { 400, "Connection", "GET", "1.1", "websocket", "upgrade-ish", "13", K },
+      { 426, "Version", "GET", "1.1", "websocket", "Upgrade", "13 ", K },
+      { 426, "Version", "GET", "1.1", "websocket", "Upgrade", 13, K },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", K:sub(1, 23) .. "A" },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", "x" .. K },
+      -- 17 bytes' worth of base64 is not 16: only 2 bits in the last char
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAA/==" },
+      { 400, "Key", "GET", "1.1", "websocket", "Upgrade", "13", nil },
+    }
+    for i, b in ipairs(bad) do
+      local status, detail = C.check_upgrade(table.unpack(b, 3, 8))
+      assert.equal(b[1], status, "case " .. i)
+      assert.truthy(detail:find(b[2], 1, true), "case " .. i .. ": " .. tostring(detail))
+    end
+    assert.is_true(C.has_token("a, B ,c", "b"))
+    assert.is_false(C.has_token("ab, c", "b"))
+    assert.is_false(C.has_token(nil, "b"))
+  end)
+
+  it("parse_head: names in lower case, values trimmed, repeats joined", function()
+    local C = require "corio._wslay"
+    local m, t, v, h = C.parse_head("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n" ..
+      "X-A:  one \t\r\nx-a: two\r\nEmpty:\r\nObs: caf\xc3\xa9\r\n\r\n", true)
+    assert.same({ "GET", "/a?b=1", "1.1" }, { m, t, v })
+    assert.same({ host = "x", ["x-a"] = "one, two", empty = "", obs = "caf\xc3\xa9" }, h)
+    local st, rh = C.parse_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n", false)
+    assert.equal(101, st)
+    assert.same({ upgrade = "ws" }, rh)
+    st, rh = C.parse_head("HTTP/1.1 204\r\n\r\n", false)
+    assert.equal(204, st)
+    assert.same({}, rh)
+  end)
+
+  it("parse_head refuses what corio.http's guard refuses", function()
+    local C = require "corio._wslay"
+    local L = "GET / HTTP/1.1\r\n"
+    for i, head in ipairs({
+      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",          -- space before the colon
+      "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",       -- space in a name
+      L .. "A: b\r\n c\r\n\r\n",                      -- obs-fold
+      L .. "A: b\nB: c\r\n\r\n",                       -- bare LF
+      L .. "A: b\rB: c\r\n\r\n",                       -- bare CR
+      L .. "A: b\0c\r\n\r\n",                          -- NUL
+      L .. "A: b\127\r\n\r\n",                         -- DEL
+      L .. ": b\r\n\r\n",                               -- no name
+      L .. "A b\r\n\r\n",                               -- no colon
+      L .. "A: b\r\n",                                  -- no empty line
+    }) do
+      local m, detail = C.parse_head(head, true)
+      assert.is_nil(m, "case " .. i)
+      assert.equal("malformed header line", detail, "case " .. i)
+    end
+    for i, line in ipairs({ "get / HTTP/1.1", "GET  / HTTP/1.1", "GET / HTTP/1.1 ",
+        "GET / HTTP/11", "GET /\0 HTTP/1.1", "GET / HTTPS/1.1", "GET /" }) do
+      local m, detail = C.parse_head(line .. "\r\n\r\n", true)
+      assert.is_nil(m, "line " .. i)
+      assert.equal("malformed request line", detail, "line " .. i)
+    end
+    for i, line in ipairs({ "HTTP/1.0 101 OK", "HTTP/1.1 10", "HTTP/1.1 1010 x",
+        "HTTP/1.1 abc x", "HTTP/1.1 101 x\ry" }) do
+      local st, detail = C.parse_head(line .. "\r\n\r\n", false)
+      assert.is_nil(st, "status line " .. i)
+      assert.equal("not an HTTP/1.1 response", detail)
+    end
+    -- a good status line with a bad field still tells the status
+    local st, detail, status = C.parse_head("HTTP/1.1 403 No\r\nA : b\r\n\r\n", false)
+    assert.same({ nil, "malformed header line", 403 }, { st, detail, status })
+    assert.matches("bad argument", tostring(errof(C.parse_head, nil, true)))
+  end)
+
+  it("a server refuses a malformed head without an answer; the client one with HTTP_PROTOCOL", function()
+    local srv = ws.serve("127.0.0.1", 0, function() error("not reached") end)
+    local _, port = srv:address()
+    local s = net.connect("127.0.0.1", port)
+    s:write((UPGRADE:gsub("Host: x", "Host : x")) .. "\r\n")
+    assert.is_nil(s:read(100))        -- closed, nothing said
+    s:close()
+    srv:close()
+    local srv2, port2 = raw_server(function(key)
+      return (ok101(key):gsub("\r\n\r\n$", "\r\nX: a\n b\r\n\r\n"))
+    end)
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port2 .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(101, err.status)
+    assert.equal("malformed header line", err.detail)
+    srv2:close()
+  end)
+
+  it("response() builds the 101 in one piece, with checked extra fields", function()
+    local h = ws.response("dGhlIHNhbXBsZSBub25jZQ==", "chat", { { "X-A", "1" }, { "X-B", "2" } })
+    assert.equal("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" ..
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" ..
+      "Sec-WebSocket-Protocol: chat\r\nX-A: 1\r\nX-B: 2\r\n\r\n", h)
+    assert.matches("bad argument", tostring(errof(ws.response, "k", "a b")))
+    assert.matches("bad argument", tostring(errof(ws.response, "k", nil, { X = "a\r\nY: b" })))
+    assert.matches("bad argument", tostring(errof(ws.response, nil)))
+  end)
+
   it("the client sends a valid request and checks the 101", function()
     local srv, port, done = raw_server(ok101, function(s, head)
       return head
@@ -922,5 +1030,140 @@ describe("ws on a corio Stream", function()
     assert.same({ "\0\1?", "binary" }, { c:receive() })
     c:close()
     srv:close()
+  end)
+end)
+
+describe("ws client: timeouts and refused handshakes (http.websocket)", function()
+  local http = require "corio.http"
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local H = dofile(here .. "helpers/tls_helpers.lua")
+
+  -- A server that accepts TCP and never says a word; `seen` gets what it
+  -- read before the client went away (nil: the client closed).
+  local function silent_server()
+    local seen = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local got = {}
+      while true do
+        local ok, d = pcall(s.read, s, 4096)
+        if not ok or not d then break end
+        got[#got + 1] = d
+      end
+      seen:set_result(table.concat(got))
+    end)
+    local _, port = srv:address()
+    return srv, port, seen
+  end
+
+  it("has the documented defaults", function()
+    assert.equal(30, ws.defaults.connect_timeout)
+    assert.equal(60, ws.defaults.handshake_timeout)
+  end)
+
+  it("a server that never answers the upgrade: TIMEOUT after handshake_timeout, socket closed", function()
+    local srv, port, seen = silent_server()
+    local t0 = corio.now()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/x",
+      { handshake_timeout = 0.2 })
+    local took = corio.now() - t0
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("websocket", err.op)
+    assert.matches("handshake timed out after 0.2 s", err.message, 1, true)
+    assert.is_true(took >= 0.15, "gave up too early: " .. took)
+    assert.is_true(took < 30, "took " .. took)
+    -- the server got the upgrade request, then EOF: nothing left open
+    assert.truthy(seen:await():find("^GET /x HTTP/1%.1\r\n"))
+    srv:close()
+  end)
+
+  it("ws.connect has the same handshake_timeout", function()
+    local srv, port, seen = silent_server()
+    local err = errof(ws.connect, "ws://127.0.0.1:" .. port .. "/",
+      { handshake_timeout = 0.1 })
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("connect", err.op)
+    seen:await()
+    srv:close()
+  end)
+
+  it("a wss:// server that never answers the TLS hello: TIMEOUT after connect_timeout", function()
+    local srv, port, seen = silent_server()
+    local err = errof(http.websocket, "wss://127.0.0.1:" .. port .. "/",
+      { connect_timeout = 0.2, handshake_timeout = 100 })
+    assert.equal("TIMEOUT", err.code)
+    assert.matches("connect timed out after 0.2 s", err.message, 1, true)
+    -- it got a ClientHello (a TLS record: 0x16), then EOF
+    assert.equal(0x16, seen:await():byte(1))
+    srv:close()
+  end)
+
+  it("a handshake that trickles its head byte by byte still times out", function()
+    local stop = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:readuntil("\r\n\r\n")
+      local head = "HTTP/1.1 101 Switching Protocols\r\nX-Slow: "
+      for i = 1, #head do
+        if not pcall(s.write, s, head:sub(i, i)) then return end
+        corio.sleep(0.02)
+      end
+      while not stop:done() and pcall(s.write, s, "a") do corio.sleep(0.02) end
+    end)
+    local _, port = srv:address()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/",
+      { handshake_timeout = 0.3 })
+    assert.equal("TIMEOUT", err.code)
+    stop:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("wss:// to a certificate the client does not trust fails with TLS_VERIFY", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      local w = req:websocket()
+      w:close()
+    end, { tls = H.server_opts() })
+    local _, port = srv:address()
+    -- no CA given: the system store does not know the test CA
+    local err = errof(http.websocket, "wss://localhost:" .. port .. "/")
+    assert.equal("TLS_VERIFY", err.code)
+    -- the same server, trusted: the upgrade goes through
+    local w = http.websocket("wss://localhost:" .. port .. "/",
+      { tls = H.client_opts() })
+    assert.is_nil(w:receive())
+    w:close()
+    srv:shutdown(5)
+  end)
+
+  it("a server that answers 200 instead of 101: HTTP_PROTOCOL with the status", function()
+    local srv = http.serve("127.0.0.1", 0, function()
+      return 200, { ["content-type"] = "text/plain" }, "not a websocket\n"
+    end)
+    local _, port = srv:address()
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(200, err.status)
+    assert.matches("status 200 instead of 101", err.message, 1, true)
+    srv:shutdown(5)
+  end)
+
+  it("a wrong Sec-WebSocket-Accept is refused (http.websocket)", function()
+    local srv, port = raw_server(function(key)
+      -- the accept value of another key
+      return ok101(key == "dGhlIHNhbXBsZSBub25jZQ==" and
+        "AAAAAAAAAAAAAAAAAAAAAA==" or "dGhlIHNhbXBsZSBub25jZQ==")
+    end, function(s) return s:read(10) end)
+    local err = errof(http.websocket, "ws://127.0.0.1:" .. port .. "/")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    assert.equal(101, err.status)
+    assert.matches("wrong Sec-WebSocket-Accept", err.message, 1, true)
+    srv:close()
+  end)
+
+  it("bad timeouts are bad arguments", function()
+    for _, o in ipairs({ { connect_timeout = 0 }, { handshake_timeout = -1 },
+                         { connect_timeout = "5" }, { handshake_timeout = 0 / 0 } }) do
+      assert.matches("bad argument", tostring(errof(http.websocket,
+        "ws://127.0.0.1:1/", o)))
+    end
   end)
 end)

@@ -44,12 +44,51 @@ enum { X_THREAD = 1, X_PROCESS = 2 };
 ** Calls: one run() or map() waiting for its jobs
 ** ===================================================================== */
 
+/* Every executor's pool is also on the runtime's live list, owned by a
+** registry sentinel whose __gc tears down what is left when the state
+** closes: Lua skips a finalizer that finds no memory for its call, and
+** the pool's threads would then never be joined. */
+#define LIVE_KEY "corio.executor.live"
+
+typedef struct xlive {
+  struct xlive *next, *prev;
+  struct xlist *list;
+  xtpool *tp;
+  xproc *pp;
+} xlive;
+
+typedef struct xlist { xlive *head; } xlist;
+
 typedef struct xexec {
   int kind;                    /* X_THREAD or X_PROCESS */
   int closed;                  /* close() was called */
   xtpool *tp;
   xproc *pp;
+  xlive *live;                 /* its entry on the live list */
 } xexec;
+
+
+static void live_unlink(xlive *n) {
+  if (n->prev) n->prev->next = n->next;
+  else n->list->head = n->next;
+  if (n->next) n->next->prev = n->prev;
+  free(n);
+}
+
+
+/* __gc of the live list: the pools whose executor's __gc never ran. */
+static int live_gc(lua_State *L) {
+  xlist *l = lua_touserdata(L, 1);
+  while (l->head) {
+    xlive *n = l->head;
+    if (n->tp) xtpool_teardown(n->tp);
+    if (n->pp) xproc_teardown(n->pp);
+    n->tp = NULL;
+    n->pp = NULL;
+    live_unlink(n);
+  }
+  return 0;
+}
 
 struct xcall {
   corio_task *task;            /* the waiting task, NULL once it is not */
@@ -182,6 +221,23 @@ static int push_reply(lua_State *L) {
 }
 
 
+/* [value, results slot, index] -> (): results[index] = value, protected
+** (the table may have to grow). */
+static int store_result(lua_State *L) {
+  corio_rt *rt = lua_touserdata(L, 2);
+  xcall *c = lua_touserdata(L, 3);
+  lua_Integer idx = lua_tointeger(L, 4);
+  corio__push_live(rt, L, c->results);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, idx);
+  return 0;
+}
+
+
+/* A job's completion, on the loop thread outside any pcall: the reply is
+** decoded under lua_pcall (its error is the job's outcome) and a map's
+** result stored under another; out of memory before either, the waiting
+** task raises ENOMEM. */
 void xcall_job_done(corio_rt *rt, xjob *j) {
   xcall *c = j->call;
   lua_State *L = rt->L;
@@ -191,28 +247,38 @@ void xcall_job_done(corio_rt *rt, xjob *j) {
   }
   c->pending++;                               /* keep c while we work */
   int base = lua_gettop(L);
-  lua_checkstack(L, 4);
-  lua_pushcfunction(L, push_reply);
-  lua_pushlightuserdata(L, j);
-  lua_pushboolean(L, c->map);
-  int ok = lua_pcall(L, 2, LUA_MULTRET, 0) == LUA_OK;
+  int ok = 0, nomem = !lua_checkstack(L, 6);
+  if (!nomem) {
+    lua_pushcfunction(L, push_reply);
+    lua_pushlightuserdata(L, j);
+    lua_pushboolean(L, c->map);
+    ok = lua_pcall(L, 2, LUA_MULTRET, 0) == LUA_OK;
+  }
   int idx = j->index;
   xjob_forget(j);
   corio_task *t = c->task;
-  if (!c->map || !ok) {                       /* values or the error */
-    int n = lua_gettop(L) - base;
-    call_release(rt, c);                      /* stops the other jobs */
-    corio__wake(rt, t, L, n, ok ? WAKE_VALUES : WAKE_RAISE);
-  } else {
-    corio__push_live(rt, L, c->results);      /* value, results */
+  if (!nomem && c->map && ok) {               /* value */
+    lua_pushcfunction(L, store_result);
     lua_insert(L, -2);
-    lua_rawseti(L, -2, idx + 1);
-    if (--c->left > 0) {
-      lua_pop(L, 1);
-    } else {                                  /* all in: wake with them */
+    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, c);
+    lua_pushinteger(L, idx + 1);
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) nomem = 1;
+    lua_settop(L, base);
+    if (!nomem && --c->left == 0) {           /* all in: wake with them */
+      corio__push_live(rt, L, c->results);   /* before the release */
       call_release(rt, c);
       corio__wake(rt, t, L, 1, WAKE_VALUES);
     }
+  } else if (!nomem) {                        /* values or the error */
+    int n = lua_gettop(L) - base;
+    call_release(rt, c);                      /* stops the other jobs */
+    corio__wake(rt, t, L, n, ok ? WAKE_VALUES : WAKE_RAISE);
+  }
+  if (nomem) {
+    lua_settop(L, base);
+    call_release(rt, c);
+    corio__wake_nomem(rt, t);
   }
   lua_settop(L, base);
   if (--c->pending == 0 && c->task == NULL) call_free(c);
@@ -302,10 +368,32 @@ static xjob *job_new(xcall *c, int index, xbuf *msg) {
 }
 
 
-/* Hands every job of c to the executor and suspends the task. */
+/* [t, c] -> (): calls_set, under lua_pcall (the table may grow). */
+static int calls_set_body(lua_State *L) {
+  calls_set(L, lua_touserdata(L, 1), lua_touserdata(L, 2));
+  return 0;
+}
+
+
+/* Hands every job of c to the executor and suspends the task.  Out of
+** memory before anything was submitted, c and its jobs are freed. */
 static int call_start(lua_State *L, corio_rt *rt, corio_task *t, xcall *c) {
+  int st = LUA_ERRMEM;
+  if (lua_checkstack(L, 3)) {
+    lua_pushcfunction(L, calls_set_body);
+    lua_pushlightuserdata(L, t);
+    lua_pushlightuserdata(L, c);
+    st = lua_pcall(L, 2, 0, 0);
+    if (st != LUA_OK) lua_pop(L, 1);
+  }
+  if (st != LUA_OK) {
+    for (int i = 0; i < c->njobs; i++)
+      if (c->jobs[i]) xjob_free(c->jobs[i]);
+    if (c->results) corio__unanchor(rt, L, c->results);
+    call_free(c);
+    return luaL_error(L, "not enough memory");
+  }
   c->task = t;
-  calls_set(L, t, c);
   xhold_add(c->hold, 1);
   for (int i = 0; i < c->njobs; i++) {
     if (c->kind == X_THREAD) {
@@ -364,8 +452,13 @@ static int l_map(lua_State *L) {
   luaL_argcheck(L, n < 1000000000, 3, "too many items");
   lua_createtable(L, (int)n, 0);              /* 5: results */
   if (n == 0) return 1;
+  int results = corio__anchor(rt, L, 5);      /* raises before c exists */
   xcall *c = call_new(x, (int)n);
-  if (c == NULL) return luaL_error(L, "not enough memory");
+  if (c == NULL) {
+    corio__unanchor(rt, L, results);
+    return luaL_error(L, "not enough memory");
+  }
+  c->results = results;
   for (lua_Integer i = 1; i <= n; i++) {
     xbuf b = {NULL, 0, 0};
     lua_geti(L, 3, i);
@@ -386,6 +479,7 @@ static int l_map(lua_State *L) {
         xbuf_free(&b);
         for (int k = 0; k < c->njobs; k++)
           if (c->jobs[k]) xjob_free(c->jobs[k]);
+        corio__unanchor(rt, L, c->results);
         call_free(c);
         if (err == NULL) return luaL_error(L, "not enough memory");
         lua_pushfstring(L, "item %I: %s", (LUAI_UACINT)i, err);
@@ -396,7 +490,6 @@ static int l_map(lua_State *L) {
   }
   c->map = 1;
   c->left = c->njobs;
-  c->results = corio__anchor(rt, L, 5);
   lua_settop(L, 1);                           /* keeps the executor alive */
   return call_start(L, rt, t, c);
 }
@@ -421,13 +514,26 @@ static xexec *new_exec(lua_State *L, int kind) {
   x->kind = kind;
   x->closed = 1;                              /* born closed */
   luaL_setmetatable(L, EXECUTOR_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
+  xlist *l = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  xlive *n = calloc(1, sizeof *n);
+  if (l == NULL || n == NULL) {
+    free(n);
+    luaL_error(L, "not enough memory");
+  }
+  n->list = l;
+  n->next = l->head;
+  if (l->head) l->head->prev = n;
+  l->head = n;
+  x->live = n;
   return x;
 }
 
 
 static void push_thread_pool(lua_State *L, corio_rt *rt, int n) {
   xexec *x = new_exec(L, X_THREAD);
-  x->tp = xtpool_new(rt, n);
+  x->tp = x->live->tp = xtpool_new(rt, n);
   if (x->tp == NULL) luaL_error(L, "not enough memory");
   x->closed = 0;
 }
@@ -445,7 +551,7 @@ static int l_process_pool(lua_State *L) {
   int n = check_size(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   xexec *x = new_exec(L, X_PROCESS);
-  x->pp = xproc_new(rt, n, L, lua_isnoneornil(L, 2) ? 0 : 2);
+  x->pp = x->live->pp = xproc_new(rt, n, L, lua_isnoneornil(L, 2) ? 0 : 2);
   x->closed = 0;
   return 1;
 }
@@ -488,6 +594,8 @@ static int l_gc(lua_State *L) {
   if (x->pp) xproc_teardown(x->pp);
   x->tp = NULL;
   x->pp = NULL;
+  if (x->live) live_unlink(x->live);
+  x->live = NULL;
   return 0;
 }
 
@@ -517,16 +625,27 @@ typedef struct fsprobe {
 
 static fsprobe *probe_pending;
 
+static int push_probe_error(lua_State *L) {
+  uv_fs_t *req = lua_touserdata(L, 1);
+  corio__push_uverror(L, (int)req->result, "stat", NULL);
+  return 1;
+}
+
+static int push_probe_size(lua_State *L) {
+  uv_fs_t *req = lua_touserdata(L, 1);
+  lua_pushinteger(L, (lua_Integer)req->statbuf.st_size);
+  return 1;
+}
+
 static void probe_cb(uv_fs_t *req) {
   fsprobe *p = req->data;
   corio__req_end(p->rt);
   if (p->t) {
     if (probe_pending == p) probe_pending = NULL;
-    if (req->result < 0) corio__push_uverror(p->rt->L, (int)req->result,
-                                             "stat", NULL);
-    else lua_pushinteger(p->rt->L, (lua_Integer)req->statbuf.st_size);
-    corio__wake(p->rt, p->t, p->rt->L, 1,
-                req->result < 0 ? WAKE_RAISE : WAKE_VALUES);
+    if (req->result < 0)
+      corio__wake_with(p->rt, p->t, push_probe_error, req, WAKE_RAISE);
+    else
+      corio__wake_with(p->rt, p->t, push_probe_size, req, WAKE_VALUES);
   }
   uv_fs_req_cleanup(req);
   free(p);
@@ -581,6 +700,13 @@ int luaopen_corio_executor(lua_State *L) {
   };
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, CALLS_KEY);
+  xlist *live = lua_newuserdatauv(L, sizeof *live, 0);
+  live->head = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, live_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, LIVE_KEY);
   static const luaL_Reg meta[] = {
     {"__gc", l_gc},
     {"__close", l_close},

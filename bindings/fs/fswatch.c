@@ -414,32 +414,56 @@ static int about_itself(const uv_fs_event_t *h, const char *name) {
 }
 
 
+typedef struct event_ctx {
+  wnode *n;
+  const char *name, *rel;
+  int events, status, itself;
+} event_ctx;
+
+/* [event_ctx] -> (): the Lua part of on_event, run protected (out of
+** memory, the event is lost and reported: corio__protect). */
+static int event_lua(lua_State *L) {
+  static const int kinds[] = {UV_CHANGE, UV_RENAME};
+  static const char *const knames[] = {"change", "rename"};
+  event_ctx *c = lua_touserdata(L, 1);
+  watcher *w = c->n->w;
+  luaL_checkstack(L, 8, NULL);
+  if (c->status < 0) {
+    push_failure(L, w, c->status, NULL);
+    report_error(L, w);
+    return 0;
+  }
+  const char *path = c->rel ? c->rel : c->name;
+  for (int i = 0; i < 2; i++)
+    if (c->events & kinds[i]) report(L, w, path, knames[i]);
+  if (w->recursive && c->name && !c->itself && (c->events & UV_RENAME))
+    follow(L, w, c->n, c->name, path);
+  return 0;
+}
+
+
 static void on_event(uv_fs_event_t *h, const char *name, int events,
                      int status) {
   wnode *n = h->data;
   watcher *w = n->w;
   corio_rt *rt = w->rt;
-  lua_State *L = rt->L;
-  static const int kinds[] = {UV_CHANGE, UV_RENAME};
-  static const char *const knames[] = {"change", "rename"};
-  if (rt->closing || w->anchor == 0 || n->closing) return;
-  lua_checkstack(L, 8);
-  if (status < 0) {
-    push_failure(L, w, status, NULL);
-    report_error(L, w);
-    return;
-  }
-  int itself = about_itself(h, name);
-  if (itself && n != w->root) return;         /* its parent tells */
+  event_ctx c = {n, name, NULL, events, status, 0};
   char *rel = NULL;
-  if (name && n->rlen) {
-    rel = join(n->rel, n->rlen, name, strlen(name));
-    if (rel == NULL) return;
+  if (rt->closing || w->anchor == 0 || n->closing) return;
+  if (status >= 0) {
+    c.itself = about_itself(h, name);
+    if (c.itself && n != w->root) return;     /* its parent tells */
+    if (name && n->rlen) {
+      rel = join(n->rel, n->rlen, name, strlen(name));
+      if (rel == NULL) return;
+      c.rel = rel;
+    }
   }
-  for (int i = 0; i < 2; i++)
-    if (events & kinds[i]) report(L, w, rel ? rel : name, knames[i]);
-  if (w->recursive && name && !itself && (events & UV_RENAME))
-    follow(L, w, n, name, rel ? rel : name);
+  /* A lost event may have been the only wake of a task: the run stops,
+  ** as after corio_stop (and as a process's lost exit). */
+  if (corio__protect(rt, event_lua, &c, NULL, "a file watcher's event")
+      != LUA_OK)
+    corio__stop_now(rt);
   free(rel);
 }
 

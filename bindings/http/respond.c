@@ -12,7 +12,8 @@
 **
 **   respond(status, reason, map, body, flags) -> bytes, or nil when the
 **       map is not a plain table of string names to string or number
-**       values, holds more than MAX_FIELDS fields, or one fails a check.
+**       values, holds more than MAX_FIELDS fields, or one fails a check,
+**       or has a Transfer-Encoding field (send_head's rule decides).
 **   flags: R_NOBODY (no body bytes: HEAD, 1xx, 204, 304), R_NOLEN (no
 **       Content-Length added: 1xx, 204, 304), R_CLOSE ("Connection:
 **       close"), R_KEEP ("Connection: keep-alive", for HTTP/1.0).  With
@@ -146,6 +147,10 @@ int corio__http_respond(lua_State *L) {
     if (ieq(f[i].k, f[i].kl, "content-length")) has_cl = 1;
     else if (ieq(f[i].k, f[i].kl, "date")) has_date = 1;
     else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
+    else if (ieq(f[i].k, f[i].kl, "transfer-encoding")) {
+      lua_pushnil(L);        /* the handler's own framing: the Lua path's rule */
+      return 1;
+    }
     total += f[i].kl + 2 + f[i].vl + 2;
   }
   char lenbuf[32], *len = lenbuf + sizeof lenbuf;

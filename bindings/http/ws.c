@@ -1,6 +1,7 @@
 /*
 ** ws.c -- corio._wslay: WebSocket framing (RFC 6455) on Debian's libwslay,
-** and the handshake's two bits of cryptography on OpenSSL's libcrypto.
+** with the opening handshake's parsing, checks and cryptography in
+** wshand.c.
 **
 ** Pull model, no I/O here.  A Conn (the ws_conn of wsconn.c, which holds
 ** everything that does not need Lua) is one wslay event context whose
@@ -28,18 +29,15 @@
 #include <stdlib.h>   /* free */
 #include <string.h>   /* memset */
 
-#include <openssl/evp.h>        /* SHA-1, base64 */
-#include <openssl/rand.h>       /* handshake keys */
 
 #include "shared.h"    /* the core: corio_rt, Lua */
 #include "wsconn.h"    /* the framing state, without Lua */
 #include "tls/ossl.h"  /* OpenSSL, loaded on first use */
+#include "http.h"      /* the handshake functions (wshand.c) */
 
 #define CONN_MT "corio.WebSocketConn"
 #define STREAM_NAME "corio.Stream"
 
-/* The handshake's fixed suffix (RFC 6455 section 1.3). */
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 /* {====================================================================
@@ -89,7 +87,7 @@ static int l_new(lua_State *L) {
   int server = lua_toboolean(L, 1);
   lua_Integer max = luaL_checkinteger(L, 2);
   luaL_argcheck(L, max > 0, 2, "positive size expected");
-  ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 0);
+  ws_conn *c = lua_newuserdatauv(L, sizeof(ws_conn), 1);  /* 1: stream */
   memset(c, 0, sizeof *c);
   c->magic = WS_MAGIC;
   luaL_setmetatable(L, CONN_MT);
@@ -220,7 +218,8 @@ static int pull_error(lua_State *L) {
 ** to the framing (which keeps what it needs), and the Stream waited on
 ** only once the frames to answer (pongs, the reply to a close) were
 ** handed back to be written. */
-static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s) {
+static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
+                lua_KFunction k) {
   for (;;) {
     ws_msg *m = c->head;
     if (m) {
@@ -269,17 +268,18 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s) {
     /* lua_yieldk does not return to a C function (outside hooks): the
     ** wait goes on in pull_k, and only a wait that cannot begin returns */
     c->pulling = 1;
-    corio__stream_wait(L, rt, s, "receive", pull_k);
+    corio__stream_wait(L, rt, s, "receive", k);
     c->pulling = 0;
     return pull_error(L);
   }
 }
 
 
-static int pull_k(lua_State *L, int status, lua_KContext ctx) {
+/* After a wait in pull: [conn, stream, ...] at 1 and 2 again; k goes on
+** as the continuation of any further wait. */
+static int pull_resume(lua_State *L, lua_KContext ctx, lua_KFunction k) {
   corio_rt *rt = RT_UPVALUE(L);
   ws_conn *c = lua_touserdata(L, 1);
-  (void)status;
   c->pulling = 0;
   if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
   if (c->ctx == NULL) return 0;               /* freed meanwhile */
@@ -288,7 +288,13 @@ static int pull_k(lua_State *L, int status, lua_KContext ctx) {
     corio__push_error(L, "CLOSED", "receive", "stream is closed");
     return pull_error(L);
   }
-  return pull(L, rt, c, s);
+  return pull(L, rt, c, s, k);
+}
+
+
+static int pull_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return pull_resume(L, ctx, pull_k);
 }
 
 
@@ -312,7 +318,16 @@ static int c_pull(lua_State *L) {
     corio__push_error(L, "CLOSED", "receive", "stream is closed");
     return pull_error(L);
   }
-  return pull(L, RT_UPVALUE(L), c, s);
+  return pull(L, RT_UPVALUE(L), c, s, pull_k);
+}
+
+
+/* conn:bind(stream): the Stream the fast methods use (its user value). */
+static int c_bind(lua_State *L) {
+  check_conn(L);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  return 0;
 }
 
 
@@ -321,6 +336,32 @@ static int c_pull(lua_State *L) {
 static int c_pulling(lua_State *L) {
   lua_pushboolean(L, check_conn(L)->pulling);
   return 1;
+}
+
+
+/* A data frame of p out through s (see conn:write); returns what the
+** Lua function returns (0), waiting on backpressure.  A small server
+** frame goes out as one buffer (header and payload copied together: one
+** iovec for the kernel); a big one as the header, then p itself. */
+static int write_frame(lua_State *L, corio_rt *rt, ws_conn *c,
+                       struct stream *s, int op, const char *p,
+                       size_t len) {
+  int copy = c->server && len <= SEND_COPY;
+  int r = ws__send(c, op, p, len, copy);
+  if (r < 0) return luaL_error(L, "not enough memory");
+  if (r == 0) return 0;
+  uv_buf_t b[2];
+  b[0] = uv_buf_init(c->out, (unsigned int)c->outlen);
+  b[1] = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
+  c->outlen = 0;
+  corio__stream_send(L, s, b, c->server && !copy && len > 0 ? 2 : 1,
+                     "send");
+  if (c->outcap > 65536) {        /* one big message must not pin it */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
+  return corio__stream_write_wait(L, rt, s, "send");
 }
 
 
@@ -348,20 +389,144 @@ static int c_write(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  int r = ws__send(c, (int)op, p, len, 0);
-  if (r < 0) return luaL_error(L, "not enough memory");
-  if (r == 0) return 0;
-  uv_buf_t b[2];
-  b[0] = uv_buf_init(c->out, (unsigned int)c->outlen);
-  b[1] = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
-  c->outlen = 0;
-  corio__stream_send(L, s, b, c->server && len > 0 ? 2 : 1, "send");
-  if (c->outcap > 65536) {        /* one big message must not pin it */
-    free(c->out);
-    c->out = NULL;
-    c->outcap = 0;
+  return write_frame(L, rt, c, s, (int)op, p, len);
+}
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+** WebSocket:receive and :send on a corio Stream, without Lua frames
+** =====================================================================
+** fast_methods(FAST, pulled, receive, send) -> receive, send: C closures
+** standing in front of the Lua methods.  When FAST[self] holds the
+** Conn (a WebSocket on an open corio Stream, neither closing nor done)
+** they do what the Lua methods' first lines do -- conn:pull, conn:write
+** -- with no Lua call in between; anything else (another stream, a
+** closing WebSocket, a bad argument, a message with frames to answer)
+** goes to the Lua function, which stays the one place of the policy.
+** Upvalues: rt, FAST, the Lua method, and for receive `pulled`, "text"
+** and "binary".  The Conn's user value is its Stream (conn:bind). */
+
+static int lua_rest(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return lua_gettop(L) - (int)ctx;
+}
+
+
+/* Calls upvalue 3 (the Lua method) with the arguments at 1..top. */
+static int slow_method(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(3));
+  lua_insert(L, 1);
+  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, lua_rest);
+  return lua_gettop(L);
+}
+
+
+/* The Conn in FAST[self] (self at 1), pushed, or NULL (nothing pushed). */
+static ws_conn *fast_conn(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE) return NULL;
+  lua_pushvalue(L, 1);
+  ws_conn *c = lua_rawget(L, lua_upvalueindex(2)) == LUA_TUSERDATA
+    ? lua_touserdata(L, -1) : NULL;
+  if (c == NULL || lua_rawlen(L, -1) != sizeof(ws_conn) ||
+      c->magic != WS_MAGIC || c->ctx == NULL) {
+    lua_pop(L, 1);
+    return NULL;
   }
-  return corio__stream_write_wait(L, rt, s, "send");
+  return c;
+}
+
+
+/* n results of pull on top of [conn, stream, self]: a plain message is
+** returned as data, kind; anything else goes to the Lua side,
+** pulled(self, conn, stream, results...). */
+static int recv_done(lua_State *L, int n) {
+  if (n == 2 && lua_type(L, -2) == LUA_TSTRING) {
+    lua_Integer op = lua_tointeger(L, -1);
+    lua_pop(L, 1);                /* the kind's name, kept as an upvalue */
+    lua_pushvalue(L, lua_upvalueindex(op == WSLAY_BINARY_FRAME ? 6 : 5));
+    return 2;
+  }
+  lua_checkstack(L, 4);
+  lua_pushvalue(L, lua_upvalueindex(4));
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rotate(L, -(n + 4), 4);     /* pulled, self, conn, stream, results */
+  lua_callk(L, n + 3, LUA_MULTRET, 3, lua_rest);
+  return lua_gettop(L) - 3;
+}
+
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return recv_done(L, pull_resume(L, ctx, recv_k));
+}
+
+
+/* WebSocket:receive() */
+static int ws_receive(lua_State *L) {
+  lua_settop(L, 1);
+  ws_conn *c = fast_conn(L);                       /* self conn */
+  if (c == NULL) return slow_method(L);
+  lua_getiuservalue(L, 2, 1);                      /* self conn stream */
+  struct stream *s = corio__stream_get(L, 3);
+  if (s == NULL) {
+    lua_settop(L, 1);
+    return slow_method(L);
+  }
+  lua_rotate(L, 1, -1);                            /* conn stream self */
+  return recv_done(L, pull(L, RT_UPVALUE(L), c, s, recv_k));
+}
+
+
+/* WebSocket:send(data [, kind]) */
+static int ws_send(lua_State *L) {
+  int op = 0;
+  lua_settop(L, 3);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    int t = lua_type(L, 3);
+    if (t == LUA_TNIL) op = WSLAY_TEXT_FRAME;
+    else if (t == LUA_TSTRING) {
+      size_t n;
+      const char *k = lua_tolstring(L, 3, &n);
+      op = n == 4 && memcmp(k, "text", 4) == 0 ? WSLAY_TEXT_FRAME
+         : n == 6 && memcmp(k, "binary", 6) == 0 ? WSLAY_BINARY_FRAME : 0;
+    }
+  }
+  ws_conn *c = op ? fast_conn(L) : NULL;           /* self data kind conn */
+  if (c == NULL) return slow_method(L);
+  lua_getiuservalue(L, 4, 1);                /* self data kind conn stream */
+  struct stream *s = corio__stream_get(L, 5);
+  size_t len;
+  const char *p = lua_tolstring(L, 2, &len);
+  if (s == NULL || (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len))) {
+    lua_settop(L, 3);               /* the Lua side says what is wrong */
+    return slow_method(L);
+  }
+  return write_frame(L, RT_UPVALUE(L), c, s, op, p, len);
+}
+
+
+static int l_fast_methods(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  lua_pushlightuserdata(L, rt);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushliteral(L, "text");
+  lua_pushliteral(L, "binary");
+  lua_pushcclosure(L, ws_receive, 6);
+  lua_pushlightuserdata(L, rt);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 4);
+  lua_pushcclosure(L, ws_send, 3);
+  return 2;
 }
 
 /* }==================================================================== */
@@ -417,52 +582,8 @@ static int c_free(lua_State *L) {
 
 
 /* {====================================================================
-** Handshake helpers
+** Other functions
 ** ===================================================================== */
-
-/* accept_key(key) -> base64(SHA-1(key .. GUID)), RFC 6455 section 4.2.2 */
-static int l_accept_key(lua_State *L) {
-  size_t klen;
-  const char *key = luaL_checklstring(L, 1, &klen);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  int ok = ctx != NULL
-    && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1
-    && EVP_DigestUpdate(ctx, key, klen) == 1
-    && EVP_DigestUpdate(ctx, WS_GUID, sizeof WS_GUID - 1) == 1
-    && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return luaL_error(L, "SHA-1 failed");
-  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-  int n = EVP_EncodeBlock(b64, md, (int)mdlen);
-  lua_pushlstring(L, (const char *)b64, (size_t)n);
-  return 1;
-}
-
-
-/* random_key() -> base64 of 16 random bytes (Sec-WebSocket-Key) */
-static int l_random_key(lua_State *L) {
-  unsigned char raw[16], b64[25];
-  if (RAND_bytes(raw, sizeof raw) != 1)
-    return luaL_error(L, "no random bytes");
-  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-  lua_pushlstring(L, (const char *)b64, (size_t)n);
-  return 1;
-}
-
-
-/* key_ok(key) -> true if key is base64 of exactly 16 bytes (section
-** 4.2.1 item 5): 22 base64 characters and "==". */
-static int l_key_ok(lua_State *L) {
-  size_t len;
-  const char *k = luaL_checklstring(L, 1, &len);
-  unsigned char raw[24];
-  int ok = len == 24 && k[22] == '=' && k[23] == '='
-    && EVP_DecodeBlock(raw, (const unsigned char *)k, 24) == 18;
-  lua_pushboolean(L, ok);
-  return 1;
-}
 
 /* is_stream(v) -> true for a corio Stream (open or not): WebSocket takes
 ** conn:pull and conn:write on it, else reads and writes through v's
@@ -485,6 +606,7 @@ int luaopen_corio__wslay(lua_State *L) {
     {"input", c_input},
     {"pull", c_pull},
     {"pulling", c_pulling},
+    {"bind", c_bind},
     {"write", c_write},
     {"nofast", c_nofast},
     {"take", c_take},
@@ -501,16 +623,15 @@ int luaopen_corio__wslay(lua_State *L) {
   tls__ossl_load(L);            /* SHA-1, base64 and masks: OpenSSL */
   static const luaL_Reg funcs[] = {
     {"new", l_new},
-    {"accept_key", l_accept_key},
-    {"random_key", l_random_key},
-    {"key_ok", l_key_ok},
     {"is_stream", l_is_stream},
+    {"fast_methods", l_fast_methods},
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
   corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);
+  corio__ws_handshake_funcs(L, rt);   /* wshand.c */
   lua_getfield(L, -2, "__index");
   lua_setfield(L, -2, "Conn");    /* the methods, to call as functions */
   lua_remove(L, -2);

@@ -20,6 +20,7 @@ typedef struct dnsreq {
   } u;
   corio_rt *rt;
   corio_task *t;               /* NULL once cancelled */
+  const char *op;              /* "resolve" or "reverse" */
   int status;                  /* the callback's, for the push functions */
   struct addrinfo *res;
   const char *hostname, *service;
@@ -44,10 +45,59 @@ static void push_dns_error(lua_State *L, int status, const char *op,
 }
 
 
-static int push_addrinfo_error(lua_State *L) {
+/* [d] -> error of the failed lookup */
+static int push_lookup_error(lua_State *L) {
   dnsreq *d = lua_touserdata(L, 1);
-  push_dns_error(L, d->status, "resolve", d->host);
+  push_dns_error(L, d->status, d->op, d->host);
   return 1;
+}
+
+
+/* The end of both lookups, on the loop thread: wakes the task, if it
+** still waits, with the values push_ok makes from d (or the error), made
+** under protection (corio__wake_with); then frees the request. */
+static void dns_done(dnsreq *d, int status, lua_CFunction push_ok) {
+  corio_rt *rt = d->rt;
+  corio__req_end(rt);
+  if (d->t && !rt->closing) {
+    d->status = status;
+    if (status < 0)
+      corio__wake_with(rt, d->t, push_lookup_error, d, WAKE_RAISE);
+    else
+      corio__wake_with(rt, d->t, push_ok, d, WAKE_VALUES);
+  }
+  free(d);
+}
+
+
+/* A request for the task running L, holding a copy of host.  Raises only
+** before anything was allocated or submitted. */
+static dnsreq *dns_new(lua_State *L, corio_rt *rt, const char *host,
+                       size_t len, const char *op) {
+  corio_task *t = corio__check_await(L, rt, op);
+  dnsreq *d = malloc(sizeof *d + len + 1);
+  if (d == NULL) luaL_error(L, "not enough memory");
+  memcpy(d->host, host, len + 1);
+  d->rt = rt;
+  d->t = t;
+  d->op = op;
+  d->res = NULL;
+  return d;
+}
+
+
+/* r: what libuv said to the submission.  Suspends the task until
+** dns_done, or raises the lookup's error (d is freed first: making the
+** error may raise; the host is argument 1 of both lookups). */
+static int dns_wait(lua_State *L, corio_rt *rt, dnsreq *d, int r) {
+  if (r != 0) {
+    const char *op = d->op;
+    free(d);
+    push_dns_error(L, r, op, lua_tostring(L, 1));
+    return lua_error(L);
+  }
+  corio__req_start(rt);
+  return net__suspend(L, rt, d->t, d, dns_undo);
 }
 
 
@@ -81,18 +131,9 @@ static int push_addrinfo(lua_State *L) {
 static void addrinfo_cb(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   dnsreq *d = container_of(req, dnsreq, u.ai);
-  corio_rt *rt = d->rt;
-  corio__req_end(rt);
-  if (d->t && !rt->closing) {
-    d->status = status;
-    d->res = res;
-    if (status < 0)
-      corio__wake_with(rt, d->t, push_addrinfo_error, d, WAKE_RAISE);
-    else
-      corio__wake_with(rt, d->t, push_addrinfo, d, WAKE_VALUES);
-  }
+  d->res = res;
+  dns_done(d, status, push_addrinfo);
   uv_freeaddrinfo(res);
-  free(d);
 }
 
 
@@ -109,28 +150,9 @@ static int l_getaddrinfo(lua_State *L) {
                   : family[4] == '6' ? AF_INET6 : AF_INET;
   hints.ai_socktype = SOCK_STREAM;            /* one entry per address */
   hints.ai_flags = AI_ADDRCONFIG;
-  corio_task *t = corio__check_await(L, rt, "resolve");
-  dnsreq *d = malloc(sizeof *d + len + 1);
-  if (d == NULL) return luaL_error(L, "not enough memory");
-  memcpy(d->host, host, len + 1);
-  d->rt = rt;
-  d->t = t;
-  int r = uv_getaddrinfo(rt->loop, &d->u.ai, addrinfo_cb, d->host, service,
-                         &hints);
-  if (r != 0) {
-    free(d);
-    push_dns_error(L, r, "resolve", host);
-    return lua_error(L);
-  }
-  corio__req_start(rt);
-  return net__suspend(L, rt, t, d, dns_undo);
-}
-
-
-static int push_nameinfo_error(lua_State *L) {
-  dnsreq *d = lua_touserdata(L, 1);
-  push_dns_error(L, d->status, "reverse", d->host);
-  return 1;
+  dnsreq *d = dns_new(L, rt, host, len, "resolve");
+  return dns_wait(L, rt, d, uv_getaddrinfo(rt->loop, &d->u.ai, addrinfo_cb,
+                                           d->host, service, &hints));
 }
 
 
@@ -145,18 +167,9 @@ static int push_nameinfo(lua_State *L) {
 static void nameinfo_cb(uv_getnameinfo_t *req, int status,
                         const char *hostname, const char *service) {
   dnsreq *d = container_of(req, dnsreq, u.ni);
-  corio_rt *rt = d->rt;
-  corio__req_end(rt);
-  if (d->t && !rt->closing) {
-    d->status = status;
-    d->hostname = hostname;
-    d->service = service;
-    if (status < 0)
-      corio__wake_with(rt, d->t, push_nameinfo_error, d, WAKE_RAISE);
-    else
-      corio__wake_with(rt, d->t, push_nameinfo, d, WAKE_VALUES);
-  }
-  free(d);
+  d->hostname = hostname;
+  d->service = service;
+  dns_done(d, status, push_nameinfo);
 }
 
 
@@ -169,21 +182,9 @@ static int l_getnameinfo(lua_State *L) {
   struct sockaddr_storage ss;
   if (net__parse_addr(ip, port, &ss) != 0)
     return corio__argerror(L, 1, "not a numeric IP address");
-  corio_task *t = corio__check_await(L, rt, "reverse");
-  dnsreq *d = malloc(sizeof *d + len + 1);
-  if (d == NULL) return luaL_error(L, "not enough memory");
-  memcpy(d->host, ip, len + 1);
-  d->rt = rt;
-  d->t = t;
-  int r = uv_getnameinfo(rt->loop, &d->u.ni, nameinfo_cb,
-                         (struct sockaddr *)&ss, 0);
-  if (r != 0) {
-    free(d);
-    push_dns_error(L, r, "reverse", ip);
-    return lua_error(L);
-  }
-  corio__req_start(rt);
-  return net__suspend(L, rt, t, d, dns_undo);
+  dnsreq *d = dns_new(L, rt, ip, len, "reverse");
+  return dns_wait(L, rt, d, uv_getnameinfo(rt->loop, &d->u.ni, nameinfo_cb,
+                                           (struct sockaddr *)&ss, 0));
 }
 
 

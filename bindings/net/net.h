@@ -58,9 +58,12 @@ enum {                       /* stream->flags */
   SF_REF      = 0x0100,      /* the handle is ref'ed (keeps loop alive) */
   SF_NOCLOSEFD = 0x0200,     /* SK_FD: do not close the fd (stdio) */
   SF_WBUSY    = 0x0400,      /* SK_FD: a write request is in flight */
-  SF_FWANT    = 0x0800       /* the filter needs the socket read (a
+  SF_FWANT    = 0x0800,      /* the filter needs the socket read (a
                                 handshake, a close waiting for the peer's
                                 close_notify), even with no reader */
+  SF_RPEND    = 0x1000       /* read_cb woke the reader to take its answer
+                                from the buffer; until it resumes, no
+                                other task may read (BUSY) */
 };
 
 typedef struct wwaiter {
@@ -102,6 +105,8 @@ typedef struct stream {
   struct stream_ud *ud;      /* the userdata, NULL once collected */
   rbuf rb;                   /* read-ahead */
   rreq rq;                   /* the pending read request */
+  size_t rtake, rconsume;    /* SF_RPEND: the match read_cb found */
+  int rmatch;                /* SF_RPEND: its result (RM_*) */
   corio_task *reader;        /* the task suspended in a read, or NULL */
   char *sep;                 /* readuntil's separator (a copy) */
   size_t sepcap;

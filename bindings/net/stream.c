@@ -106,9 +106,13 @@ stream *net__stream_new(lua_State *L, corio_rt *rt, int kind) {
   ud->s = NULL;                               /* born closed */
   net__stream_metatable(L, rt);
   lua_setmetatable(L, -2);
+  netstate *ns = net__state(L);               /* may raise: first */
   stream *s = calloc(1, sizeof *s);
-  if (s == NULL) luaL_error(L, "not enough memory");
-  s->ns = net__state(L);
+  if (s == NULL) {
+    net__state_unref(ns);
+    luaL_error(L, "not enough memory");
+  }
+  s->ns = ns;
   s->rt = rt;
   s->kind = (unsigned char)kind;
   s->limit = NET_LIMIT;
@@ -137,7 +141,9 @@ static void stream_free(stream *s) {
   if (s->prev) s->prev->next = s->next;
   else s->ns->all = s->next;
   if (s->next) s->next->prev = s->prev;
-  if (s->ud) s->ud->s = NULL;
+  /* After corio_free's lua_close the userdata is gone even when its __gc
+  ** (which clears s->ud) could not run for want of memory. */
+  if (s->ud && !s->rt->lua_closed) s->ud->s = NULL;
   rbuf_free(&s->rb);
   free(s->sep);
   free(s->ww);
@@ -186,7 +192,14 @@ void net__reader_raise(stream *s) {
 }
 
 
-/* Marks the stream closed and wakes every task blocked in it. */
+static int push_read_closed(lua_State *L) {
+  corio__push_error(L, "CLOSED", "read", "stream is closed");
+  return 1;
+}
+
+
+/* Marks the stream closed and wakes every task blocked in it (the errors
+** made protected: this runs in libuv callbacks too). */
 static void mark_closed(stream *s) {
   s->flags |= SF_CLOSED;
   if (s->rt->closing) {
@@ -194,9 +207,10 @@ static void mark_closed(stream *s) {
     s->nww = 0;
     return;
   }
-  if (s->reader) {
-    corio__push_error(s->rt->L, "CLOSED", "read", "stream is closed");
-    net__reader_raise(s);
+  if (s->reader) {                            /* from callbacks too */
+    corio_task *t = s->reader;
+    s->reader = NULL;
+    corio__wake_with(s->rt, t, push_read_closed, NULL, WAKE_RAISE);
   }
   net__wake_writers(s);
 }

@@ -21,9 +21,10 @@
 
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
 
-/* A waiting reader with nothing buffered is answered from the shared
-** buffer (the string is the only copy); otherwise the data is read
-** straight into the stream's own buffer. */
+/* A waiting reader with nothing buffered gets the shared buffer (an idle
+** stream holds no buffer of its own; read_cb copies what came into a
+** small one); otherwise the data is read straight into the stream's own
+** buffer. */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   stream *s = h->data;
   (void)hint;
@@ -190,10 +191,42 @@ static void deliver_protected(stream *s, const char *p, ssize_t n) {
 }
 
 
+/* Bytes read into a plain stream's buffer: no Lua here.  A reader they
+** satisfy is woken with no values and answers itself in its own resume
+** (read_k), inside the ready queue's protected turn: one protection for
+** the whole batch, not a lua_pcall per read.  EOF, errors and filters
+** take the protected path. */
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
   stream *s = h->data;
   if (n == 0) return;                         /* EAGAIN */
-  deliver_protected(s, buf->base, n);
+  if (n < 0 || s->filt || s->rt->closing) {
+    deliver_protected(s, buf->base, n);
+    return;
+  }
+  if (s->rb.base && buf->base == rbuf_tail(&s->rb)) {
+    s->rb.len += (size_t)n;
+  } else if (rbuf_append(&s->rb, buf->base, (size_t)n) != 0) {
+    deliver_protected(s, buf->base, n);       /* answered from the chunk */
+    return;
+  }
+  corio_task *t = s->reader;
+  size_t take = 0, consume = 0;
+  int r;
+  if (t && (r = rreq_match(&s->rq, rbuf_data(&s->rb), s->rb.len, 0, &take,
+                           &consume)) != RM_NEED) {
+    /* The match stays valid until the reader resumes: the buffer only
+    ** grows at its tail meanwhile (no one else may read: BUSY). */
+    s->reader = NULL;
+    if (s->rq.kind != RQ_WAIT) {
+      s->flags |= SF_RPEND;
+      s->rmatch = r;
+      s->rtake = take;
+      s->rconsume = consume;
+    }
+    corio__wake(s->rt, t, s->rt->L, 0, WAKE_VALUES);   /* no values */
+  }
+  net__rd_want(s);
+  net__update_ref(s);
 }
 
 
@@ -230,10 +263,12 @@ static void read_undo(corio_rt *rt, corio_task *t) {
 
 /* Answers q now if the buffer can, else suspends the task as the reader.
 ** The request's separator, if any, must stay valid during the call. */
+static int read_k(lua_State *L, int status, lua_KContext ctx);
+
 static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
                    const char *op) {
   size_t take = 0, consume = 0;
-  if (s->reader)
+  if (s->reader || (s->flags & SF_RPEND))
     return corio__error(L, "BUSY", op, "another task is reading this "
                         "stream");
   q->scanned = 0;
@@ -253,8 +288,10 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
     return 1;
   }
   corio_task *t = corio__check_await(L, rt, op);
-  if (s->rb.len == 0) rbuf_free(&s->rb);      /* an idle stream holds none */
-  if (q->kind == RQ_UNTIL) {                  /* keep our own copy */
+  /* An idle stream keeps at most the smallest buffer (1 KiB): read_cb
+  ** copies a small message there, not into a new one for every read. */
+  if (s->rb.len == 0 && s->rb.cap > 1024) rbuf_free(&s->rb);
+  if (q->kind == RQ_UNTIL && q->sep != s->sep) {  /* keep our own copy */
     if (s->sepcap < q->seplen) {
       char *p = realloc(s->sep, q->seplen);
       if (p == NULL) return luaL_error(L, "not enough memory");
@@ -273,7 +310,40 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
     return lua_error(L);
   }
   net__update_ref(s);
-  return net__suspend(L, rt, t, s, read_undo);
+  lua_pushlightuserdata(L, s);                /* read_undo finds it */
+  return corio__suspend_k(L, rt, t, read_undo, lua_gettop(L), read_k);
+}
+
+
+/* The reader's resume.  Values: a callback answered it (or an error to
+** raise).  None: read_cb left the answer in the buffer; it is made here,
+** in the task, as if the read had just been called (the stream is
+** argument 1 of every read; closed meanwhile, that raises CLOSED). */
+static int read_k(lua_State *L, int status, lua_KContext ctx) {
+  static const char *const ops[] = {"read", "readexactly", "readuntil"};
+  corio_rt *rt = RT_UPVALUE(L);
+  int n = corio__resumed(L, rt, (int)ctx, 1);
+  (void)status;
+  if (n > 0) return n;
+  stream_ud *ud = lua_touserdata(L, 1);
+  stream *s = ud->s;
+  if (s == NULL || (s->flags & SF_CLOSED) || !(s->flags & SF_RPEND)) {
+    int k = s ? s->rq.kind : RQ_SOME;
+    const char *op = ops[k == RQ_EXACT ? 1 : k == RQ_UNTIL ? 2 : 0];
+    if (s) s->flags &= ~SF_RPEND;
+    s = net__check_stream(L, 1, op);          /* raises CLOSED */
+    rreq q = s->rq;
+    lua_settop(L, (int)ctx - 1);              /* as the read was called */
+    return do_read(L, rt, s, &q, op);
+  }
+  s->flags &= ~SF_RPEND;
+  int r = s->rmatch;
+  int ok = push_answer(L, s, r, rbuf_data(&s->rb), s->rtake);
+  if (r != RM_LIMIT && r != RM_NIL) rbuf_consume(&s->rb, s->rconsume);
+  if (ok < 0) return lua_error(L);
+  net__rd_want(s);
+  net__update_ref(s);
+  return 1;
 }
 
 
@@ -426,7 +496,7 @@ void corio__stream_consume(stream *s, size_t n) {
 ** it, for read_undo; ctx is the top below it. */
 int corio__stream_wait(lua_State *L, corio_rt *rt, stream *s,
                        const char *op, lua_KFunction k) {
-  if (s->reader) {
+  if (s->reader || (s->flags & SF_RPEND)) {
     corio__push_error(L, "BUSY", op, "another task is reading this "
                       "stream");
     return -1;

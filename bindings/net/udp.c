@@ -70,9 +70,17 @@ static void close_cb(uv_handle_t *h) {
     u->q = d->next;
     free(d);
   }
-  if (u->ud) u->ud->u = NULL;
+  if (u->ud && !u->rt->lua_closed) u->ud->u = NULL;  /* see stream.c */
   net__state_unref(u->ns);
   free(u);
+}
+
+
+/* [op] -> the CLOSED error of a socket closed under a waiter */
+static int push_closed(lua_State *L) {
+  const char *op = lua_touserdata(L, 1);
+  corio__push_error(L, "CLOSED", op, "socket is closed");
+  return 1;
 }
 
 
@@ -82,8 +90,7 @@ static void udp_close(udpsock *u) {
   if (u->reader && !u->rt->closing) {
     corio_task *t = u->reader;
     u->reader = NULL;
-    corio__push_error(u->rt->L, "CLOSED", "recvfrom", "socket is closed");
-    corio__wake(u->rt, t, u->rt->L, 1, WAKE_RAISE);
+    corio__wake_with(u->rt, t, push_closed, (void *)"recvfrom", WAKE_RAISE);
   }
   u->reader = NULL;
   uv_close((uv_handle_t *)&u->h, close_cb);
@@ -267,21 +274,32 @@ static int udp_drop_membership(lua_State *L) {
 ** Sending
 ** ===================================================================== */
 
+/* [&status] -> the error of a failed send (or a recvfrom's) */
+static int push_send_error(lua_State *L) {
+  int status = *(int *)lua_touserdata(L, 1);
+  corio__push_uverror(L, status, "send", NULL);
+  return 1;
+}
+
+static int push_recv_error(lua_State *L) {
+  int status = *(int *)lua_touserdata(L, 1);
+  corio__push_uverror(L, status, "recvfrom", NULL);
+  return 1;
+}
+
+/* The task's wake is made under protection (corio__wake_with): out of
+** memory, it raises ENOMEM. */
 static void send_cb(uv_udp_send_t *req, int status) {
   sendreq *s = container_of(req, sendreq, req);
   udpsock *u = req->handle->data;
   u->nsend--;
   if (s->t && !u->rt->closing) {
-    lua_State *L = u->rt->L;
-    if (status < 0) {
-      if (status == UV_ECANCELED)
-        corio__push_error(L, "CLOSED", "send", "socket is closed");
-      else
-        corio__push_uverror(L, status, "send", NULL);
-      corio__wake(u->rt, s->t, L, 1, WAKE_RAISE);
-    } else {
-      corio__wake(u->rt, s->t, L, 0, WAKE_VALUES);
-    }
+    if (status == UV_ECANCELED)
+      corio__wake_with(u->rt, s->t, push_closed, (void *)"send", WAKE_RAISE);
+    else if (status < 0)
+      corio__wake_with(u->rt, s->t, push_send_error, &status, WAKE_RAISE);
+    else
+      corio__wake(u->rt, s->t, u->rt->L, 0, WAKE_VALUES);  /* no values */
   }
   free(s);
   if (!u->closed) update_ref(u);
@@ -375,26 +393,39 @@ static void push_dgram(lua_State *L, const char *p, size_t n,
 }
 
 
+typedef struct dgram_in { const char *p; size_t n;
+                          const struct sockaddr *from; } dgram_in;
+
+/* [dgram_in] -> data, host, port */
+static int push_dgram_lua(lua_State *L) {
+  dgram_in *d = lua_touserdata(L, 1);
+  push_dgram(L, d->p, d->n, d->from);
+  return 3;
+}
+
+
+/* A waiting reader is woken with the datagram, made under protection
+** (corio__wake_with: out of memory, it raises ENOMEM and the datagram is
+** dropped, as UDP may). */
 static void recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags) {
   udpsock *u = h->data;
-  lua_State *L = u->rt->L;
   (void)flags;
   if (u->rt->closing || (n == 0 && addr == NULL)) return;
   if (n < 0) {
     if (u->reader) {
       corio_task *t = u->reader;
+      int status = (int)n;
       u->reader = NULL;
-      corio__push_uverror(L, (int)n, "recvfrom", NULL);
-      corio__wake(u->rt, t, L, 1, WAKE_RAISE);
+      corio__wake_with(u->rt, t, push_recv_error, &status, WAKE_RAISE);
     } else {
       u->rerr = (int)n;
     }
   } else if (u->reader) {
     corio_task *t = u->reader;
+    dgram_in d = {buf->base, (size_t)n, addr};
     u->reader = NULL;
-    push_dgram(L, buf->base, (size_t)n, addr);
-    corio__wake(u->rt, t, L, 3, WAKE_VALUES);
+    corio__wake_with(u->rt, t, push_dgram_lua, &d, WAKE_VALUES);
   } else {
     dgram *d = malloc(sizeof *d + (size_t)n);
     if (d == NULL) return;                    /* dropped, as UDP may */

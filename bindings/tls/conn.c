@@ -52,18 +52,31 @@ static int flush(tlsconn *c) {
 ** Waking the handshake's task, ending the close wait
 ** ===================================================================== */
 
+/* [c] -> the handshake's error; [] -> the CLOSED one.  The wakes run in
+** libuv callbacks, outside any pcall: the errors are made protected
+** (corio__wake_with; out of memory, the task raises ENOMEM). */
+static int push_hs_error(lua_State *L) {
+  tlsconn *c = lua_touserdata(L, 1);
+  tls__push_error(L, c->s, UV_EPROTO, "handshake");
+  return 1;
+}
+
+static int push_hs_closed(lua_State *L) {
+  corio__push_error(L, "CLOSED", "handshake", "stream is closed");
+  return 1;
+}
+
+
 static void wake_hs(tlsconn *c, int ok) {
   corio_task *t = c->hs;
   corio_rt *rt = c->s->rt;
   if (t == NULL) return;
   c->hs = NULL;
   if (rt->closing) return;
-  if (ok) {
+  if (ok)
     corio__wake(rt, t, rt->L, 0, WAKE_VALUES);
-  } else {
-    tls__push_error(rt->L, c->s, UV_EPROTO, "handshake");
-    corio__wake(rt, t, rt->L, 1, WAKE_RAISE);
-  }
+  else
+    corio__wake_with(rt, t, push_hs_error, c, WAKE_RAISE);
   net__update_ref(c->s);
 }
 
@@ -316,8 +329,7 @@ static void f_free(stream *s) {
   if (c->hs && !s->rt->closing) {
     corio_task *t = c->hs;
     c->hs = NULL;
-    corio__push_error(s->rt->L, "CLOSED", "handshake", "stream is closed");
-    corio__wake(s->rt, t, s->rt->L, 1, WAKE_RAISE);
+    corio__wake_with(s->rt, t, push_hs_closed, NULL, WAKE_RAISE);
   }
   if (c->tm) {
     c->tm->data = s->rt;

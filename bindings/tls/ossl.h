@@ -117,6 +117,7 @@
   X(EVP_EncodeBlock) \
   X(EVP_MD_CTX_free) \
   X(EVP_MD_CTX_new) \
+  X(EVP_MD_fetch) \
   X(EVP_PKEY_free) \
   X(EVP_sha1) \
   X(EVP_sha256) \
@@ -171,6 +172,7 @@ extern tls__ossl_api tls__ossl;
 #define EVP_EncodeBlock (tls__ossl.EVP_EncodeBlock)
 #define EVP_MD_CTX_free (tls__ossl.EVP_MD_CTX_free)
 #define EVP_MD_CTX_new (tls__ossl.EVP_MD_CTX_new)
+#define EVP_MD_fetch (tls__ossl.EVP_MD_fetch)
 #define EVP_PKEY_free (tls__ossl.EVP_PKEY_free)
 #define EVP_sha1 (tls__ossl.EVP_sha1)
 #define EVP_sha256 (tls__ossl.EVP_sha256)

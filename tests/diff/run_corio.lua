@@ -40,7 +40,8 @@ Scenario.__index = Scenario
 
 local function new_scenario(sc)
   local self = setmetatable({ sc = sc, trace = {}, tasks = {}, order = {},
-                              events = {}, t0 = corio.now() }, Scenario)
+                              events = {}, awaiter = {}, at_done = {}, scopes = {},
+                              t0 = corio.now() }, Scenario)
   for _, e in ipairs(sc.events) do self.events[e] = Event() end
   return self
 end
@@ -52,15 +53,21 @@ end
 
 function Scenario:task_main(name, body)
   local ok, e = pcall(self.block, self, body, name)
-  if not ok then
+  if ok then
+    self:rec(name, "end", "ok")
+    -- A request pending as the function returns (normalised as above;
+    -- any request counts: the task did not await since it was made).
+    local task = corio.current()
+    if cancel_pending(task) then ok, e = false, deliver(task, -1) end
+  else
     self:rec(name, "end", kind(e))
-    error(e, 0)
   end
-  self:rec(name, "end", "ok")
-  -- A request pending as the function returns (normalised as above; any
-  -- request counts: the task did not await since it was made).
-  local task = corio.current()
-  if cancel_pending(task) then error(deliver(task, -1), 0) end
+  -- The count of the task awaiting this one as it finishes: requests
+  -- made before were passed on to this task, later ones race its
+  -- completion (see awaited_outcome).
+  local w = self.awaiter[name]
+  if w then self.at_done[name] = w:cancelling() end
+  if not ok then error(e, 0) end
   return "r:" .. name
 end
 
@@ -74,6 +81,15 @@ function Scenario:spawn(name, body, g)
   self.tasks[name] = t
   self.order[#self.order + 1] = name
   return t
+end
+
+function Scenario:scopes_of(me)
+  local scopes = self.scopes[me]
+  if scopes == nil then
+    scopes = {}
+    self.scopes[me] = scopes
+  end
+  return scopes
 end
 
 function Scenario:block(body, me)
@@ -113,14 +129,65 @@ end
 -- task": both sides pass the request on to the awaited task; once that
 -- one has finished, corio raises CANCELLED in the awaiter, asyncio gives
 -- the awaited task's outcome (its result or error; CANCELLED only if it
--- ended cancelled).  f() is the await; t the awaited task.
-local function awaited_outcome(t, f, ...)
+-- ended cancelled).  f() is the await; t the awaited task.  A request
+-- made after t finished is not passed on: asyncio raises CANCELLED for it
+-- (a cancel racing a completion), so does the runner.  late() tells
+-- whether one was made: the awaiter's count is above its count when t
+-- finished (self.at_done), less the requests its own scope (wait_for's)
+-- took back meanwhile.
+local function awaited_outcome(t, late, f, ...)
   local r = table.pack(pcall(f, ...))
   if r[1] then return table.unpack(r, 2, r.n) end
-  if corio.is_cancelled(r[2]) and t:done() and not t:cancelled() then
+  if corio.is_cancelled(r[2]) and t:done() and not t:cancelled() and
+     not late() then
     return t:result()             -- raises the task's error if it failed
   end
   error(r[2], 0)
+end
+
+-- The same rule for wait_for: a deadline that passes while the awaited
+-- task runs is passed on to it too, and when it swallows the CANCELLED
+-- and finishes with a result or an error, corio's wait_for returns that
+-- (the result wins over TIMEOUT) but keeps the requests of enclosing
+-- scopes that expired meanwhile pending; asyncio loses them all.  After a
+-- wait_for of t, with a request pending and none made since t finished,
+-- the runner takes the pending request as asyncio does: delivered into
+-- nothing, the count unchanged.  A request made after t finished is left
+-- for the race rule above.
+local function drop_passed_on(task, t, late)
+  if not t:done() or t:cancelled() or not cancel_pending(task) or late() then
+    return
+  end
+  local ok = pcall(corio.yield)             -- raises at once: pending
+  assert(not ok, "a pending cancel was not delivered")
+end
+
+-- Normalisation of the documented difference "simultaneous expiry": when
+-- the deadlines of nested scopes pass while their requests are pending
+-- together (the task has not seen a CANCELLED since the first), corio's
+-- innermost expired scope raises TIMEOUT and requests the enclosing
+-- scopes' cancellation anew (pending: it reaches the enclosing body at its
+-- next await); asyncio's inner scope raises CANCELLED, its request was
+-- delivered, and the outermost expired scope reports TIMEOUT.  When a
+-- scope of the runner (a timeout or a wait_for) raises TIMEOUT with a
+-- request pending and an enclosing timeout scope of the task past its
+-- deadline, the runner takes the request as asyncio does (delivered into
+-- nothing, the count unchanged) and raises CANCELLED instead.  scopes: the
+-- task's open timeout statements, innermost last.
+local function expired_together(task, scopes, e)
+  if not (corio.Error.is(e) and e.code == "TIMEOUT") or
+     not cancel_pending(task) then
+    return nil
+  end
+  local now = corio.now()
+  for i = #scopes, 1, -1 do
+    if now - scopes[i].entered >= scopes[i].delay then
+      local ok, c = pcall(corio.yield)      -- raises at once: pending
+      assert(not ok, "a pending cancel was not delivered")
+      return c
+    end
+  end
+  return nil
 end
 
 -- The statements whose last await wakes the task with a value.
@@ -168,14 +235,35 @@ function Scenario:run_op(st, me)
     if t:done() and cancel_pending(corio.current()) then
       return (t:result())            -- asyncio does not suspend: no raise
     end
-    return (awaited_outcome(t, t.await, t))
+    local me = corio.current()
+    self.awaiter[st[3]] = me
+    return (awaited_outcome(t, function()   -- (no count: t had finished)
+      return me:cancelling() > (self.at_done[st[3]] or -1)
+    end, t.await, t))
   elseif op == "spawn" then
     self:spawn(st[3], st[4])
   elseif op == "timeout" then
-    corio.timeout(st[3], self.block, self, st[4], me)
+    local task, scopes = corio.current(), self:scopes_of(me)
+    scopes[#scopes + 1] = { entered = corio.now(), delay = st[3] }
+    local ok, e = pcall(corio.timeout, st[3], self.block, self, st[4], me)
+    scopes[#scopes] = nil
+    if not ok then error(expired_together(task, scopes, e) or e, 0) end
   elseif op == "wait_for" then
+    local task = corio.current()
     local t = self:spawn(st[4], st[5])
-    return (awaited_outcome(t, corio.wait_for, t, st[3]))
+    self.awaiter[st[4]] = task
+    local t_enter = corio.now()
+    local function late()         -- the scope's request, if it expired,
+      local own = corio.now() - t_enter >= st[3] and 1 or 0  -- taken back
+      return task:cancelling() > self.at_done[st[4]] - own
+    end
+    local r = table.pack(pcall(awaited_outcome, t, late, corio.wait_for, t,
+                               st[3]))
+    drop_passed_on(task, t, late)
+    if not r[1] then
+      error(expired_together(task, self:scopes_of(me), r[2]) or r[2], 0)
+    end
+    return r[2]
   elseif op == "shield" then
     local t = self:spawn(st[3], st[4])
     if asyncio_turn(corio.current()) then raise_pending(corio.current()) end
@@ -226,14 +314,15 @@ end
 function Scenario:run()
   self:spawn("t0", self.sc.main)
   -- Rounds of: wait past every instant, cancel what is left (as
-  -- run_asyncio.py does).
-  for _ = 1, 4 do
+  -- run_asyncio.py does); after the 4th cancel, a last wait lets the
+  -- tasks react to it (the trace is then complete on both sides).
+  for round = 1, 5 do
     corio.sleep(self.sc.horizon)
     local left = {}
     for _, n in ipairs(self.order) do
       if not self.tasks[n]:done() then left[#left + 1] = n end
     end
-    if #left == 0 then break end
+    if #left == 0 or round == 5 then break end   -- 5: what is left stays
     self.trace[#self.trace + 1] = { "horizon", left }
     for _, n in ipairs(left) do self.tasks[n]:cancel() end
   end

@@ -368,6 +368,38 @@ static void stop(void) {
 }
 
 
+/* corio_run_main ended by corio_stop leaves no stop behind: the next run
+** is a whole run (it used to end at its first idle moment, as stopped). */
+static int l_stop(lua_State *L) {
+  corio_stop(corio_from_state(L));
+  return 0;
+}
+
+static void stop_then_run_main(void) {
+  corio_runtime *rt = t_new();
+  lua_State *L = corio_state(rt);
+  lua_register(L, "stop", l_stop);
+  double t0 = t_now();
+  CHECK_EQ(t_run_main(rt, "local corio = require 'corio'\n"
+                          "stop()\n"
+                          "corio.sleep(30)\n"
+                          "reached = true\n"), 0);   /* stopped: cancelled */
+  CHECK(t_now() - t0 < 5);
+  CHECK_EQ(lua_getglobal(L, "reached"), LUA_TNIL);
+  lua_pop(L, 1);
+  /* A main task with nothing left to wake it gets the deadlock error
+  ** (the stale flag ended the run before that: exit code 0, no error). */
+  CHECK_EQ(t_run_main(rt, "local corio = require 'corio'\n"
+                          "local ok, err = pcall(function()\n"
+                          "  corio.future():await() end)\n"
+                          "code = err.code\n"), 0);
+  CHECK_EQ(lua_getglobal(L, "code"), LUA_TSTRING);
+  CHECK(strcmp(lua_tostring(L, -1), "INVALID_STATE") == 0);
+  lua_pop(L, 1);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+}
+
+
 /* C futures on the loop thread: resolve, reject, release unsettled. */
 static int push_two(lua_State *L, void *ud) {
   lua_pushstring(L, ud);
@@ -604,6 +636,7 @@ const t_case t_api[] = {
   {"backend_timeout", backend_timeout},
   {"reentrancy", reentrancy},
   {"stop", stop},
+  {"stop_then_run_main", stop_then_run_main},
   {"cfuture_loop_thread", cfuture_loop_thread},
   {"cfuture_cancel", cfuture_cancel},
   {"port_after_free", port_after_free},

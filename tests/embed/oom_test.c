@@ -1,8 +1,9 @@
 /*
 ** oom_test.c -- out of memory while I/O runs: the Lua allocator refuses
 ** the Nth call (once, or from then on) of a script that serves and
-** connects TCP, reads files, sleeps, spawns a process, resolves a name
-** and runs an executor job, for every N over the run.  Each run must
+** connects TCP, reads files, sleeps, spawns a process, resolves a name,
+** runs an executor job, does a UDP round trip, waits for a signal and
+** watches a directory, for every N over the run (densely over the I/O).  Each run must
 ** return an exit code (never abort or hang), and corio_free must leave
 ** nothing behind (valgrind and ASan check the leaks).
 */
@@ -58,12 +59,13 @@ static void quiet_report(void *ud, corio_runtime *rt, corio_report_kind kind,
 /* Every step is a task; the main task awaits them all and fails if any
 ** did, so a clean run exits 0 and a run short of memory exits 1. */
 static const char *const script =
-  "local path = ...\n"
+  "local path, dir = ...\n"
   "local corio = require 'corio'\n"
   "local net = require 'corio.net'\n"
   "local fs = require 'corio.fs'\n"
   "local process = require 'corio.process'\n"
   "local executor = require 'corio.executor'\n"
+  "local signal = require 'corio.signal'\n"
   "mark()\n"
   "local server = net.serve('127.0.0.1', 0, function(s)\n"
   "  for data in s:lines(65536) do s:write(data) end\n"
@@ -94,6 +96,32 @@ static const char *const script =
   "    local ex <close> = executor.thread_pool(1)\n"
   "    assert(ex:run(function(a) return a + 1 end, 41) == 42)\n"
   "  end,\n"
+  "  function()\n"
+  "    local a <close> = net.udp({host = '127.0.0.1', port = 0})\n"
+  "    local b <close> = net.udp()\n"
+  "    local _, p = a:sockname()\n"
+  "    b:sendto('ping', '127.0.0.1', p)\n"
+  "    local data, h, fp = a:recvfrom()\n"
+  "    assert(data == 'ping')\n"
+  "    a:sendto('pong', h, fp)\n"
+  "    assert(b:recvfrom() == 'pong')\n"
+  "  end,\n"
+  /* SIGWINCH: ignored by default, so a handler that could not be
+  ** installed leaves the process alive. */
+  "  function()\n"
+  "    local t = corio.spawn(signal.wait, 'SIGWINCH')\n"
+  "    corio.yield()\n"
+  "    if not t:done() then process.kill(process.pid, 'SIGWINCH') end\n"
+  "    assert(t:await() == 'SIGWINCH')\n"
+  "  end,\n"
+  "  function()\n"
+  "    local got = corio.future()\n"
+  "    local w <close> = fs.watch(dir, function(name)\n"
+  "      if name == 'new' and not got:done() then got:set_result(1) end\n"
+  "    end)\n"
+  "    fs.write_file(dir .. '/new', 'x')\n"
+  "    got:await()\n"
+  "  end,\n"
   "}\n"
   "local tasks = {}\n"
   "for i, f in ipairs(steps) do tasks[i] = corio.spawn(f) end\n"
@@ -106,7 +134,7 @@ static const char *const script =
   "if failed then error(failed, 0) end\n";
 
 
-static const char *file_path;
+static const char *file_path, *dir_path;
 static char hung_msg[80];      /* the alarm's message: which run */
 static int tty = -1;           /* stderr before the sweep silenced it */
 
@@ -129,7 +157,7 @@ static int io_try(long fail_at, int once, budget *out) {
   int err = 0, code = -1;
   snprintf(hung_msg, sizeof hung_msg, "oom_io: the run failing at %ld%s "
            "hung\n", fail_at, once ? " (once)" : "");
-  alarm(300);                                 /* valgrind is slow */
+  alarm(120);                      /* valgrind is slow; a hang fails */
   corio_runtime *rt = corio_create(&cfg, &err);
   if (rt == NULL) {
     CHECK_EQ(err, CORIO_ENOMEM);
@@ -142,7 +170,8 @@ static int io_try(long fail_at, int once, budget *out) {
     }
     if (luaL_loadstring(L, script) == LUA_OK) {
       lua_pushstring(L, file_path);
-      code = corio_run_main(rt, 1);
+      lua_pushstring(L, dir_path);
+      code = corio_run_main(rt, 2);
       CHECK(code == 0 || code == 1);
     } else {
       lua_pop(L, 1);
@@ -156,13 +185,6 @@ static int io_try(long fail_at, int once, budget *out) {
 
 
 static void oom_io_sweep(void) {
-  /* Not yet part of the default run: with the allocator refusing every
-  ** call from about the first I/O on, corio_run_main's shutdown still
-  ** hangs (tasks that cannot unwind).  CORIO_EMBED_OOM_IO=1 runs it. */
-  if (getenv("CORIO_EMBED_OOM_IO") == NULL && getenv("CORIO_OOM_AT") == NULL) {
-    printf("  skipped (CORIO_EMBED_OOM_IO=1 runs it)\n");
-    return;
-  }
   char tmpl[] = "/tmp/corio-oom-XXXXXX";
   int fd = mkstemp(tmpl);
   CHECK(fd >= 0);
@@ -172,12 +194,22 @@ static void oom_io_sweep(void) {
   CHECK_EQ(write(fd, data, sizeof data), (long)sizeof data);
   close(fd);
   file_path = tmpl;
+  char dtmpl[] = "/tmp/corio-oom-dir-XXXXXX";
+  dir_path = mkdtemp(dtmpl);
+  CHECK(dir_path != NULL);
+  if (dir_path == NULL) return;
+  char newf[64];
+  snprintf(newf, sizeof newf, "%s/new", dir_path);
   signal(SIGALRM, on_alarm);
 
   const char *at = getenv("CORIO_OOM_AT");     /* one run, to debug it */
   if (at) {
     budget b;
-    printf("  exit code %d\n", io_try(atol(at), getenv("CORIO_OOM_ONCE") != NULL, &b));
+    int code = io_try(atol(at), getenv("CORIO_OOM_ONCE") != NULL, &b);
+    printf("  exit code %d (%ld allocations, I/O from %ld, %ld refused)\n",
+           code, b.calls, b.mark, b.refused);
+    unlink(newf);
+    rmdir(dir_path);
     unlink(tmpl);
     return;
   }
@@ -195,12 +227,16 @@ static void oom_io_sweep(void) {
   dup2(fileno(null), 2);
   /* Set-up (loading the modules) is swept sparsely: the create/run/free
   ** sweep of stress_test.c covers it.  The I/O part, densely: every
-  ** allocation, or every scale-th under valgrind. */
+  ** allocation of its first 2,000 (every scale-th under valgrind), then
+  ** 500 more points, so the time stays bounded if the script grows. */
   long setup_step = mark / t_scale(200) + 1;
-  long io_step = (total - mark) / t_scale(total - mark) ;
+  long dense = total - mark < 2000 ? total - mark : 2000;
+  long io_step = dense / t_scale(dense);
   if (io_step < 1) io_step = 1;
+  long tail_step = (total - mark - dense) / 500 + 1;
   int tried = 0, codes[2] = {0, 0};
-  for (long n = 1; n <= total + 1; n += n < mark ? setup_step : io_step) {
+  for (long n = 1; n <= total + 1;
+       n += n < mark ? setup_step : n < mark + dense ? io_step : tail_step) {
     for (int once = 0; once <= 1; once++) {
       budget b;
       int code = io_try(n, once, &b);
@@ -213,6 +249,8 @@ static void oom_io_sweep(void) {
   tty = -1;
   fclose(null);
   signal(SIGALRM, SIG_DFL);
+  unlink(newf);
+  rmdir(dir_path);
   unlink(tmpl);
   printf("  %d runs over %ld allocations (I/O from %ld): %d exit 0, "
          "%d exit 1\n", tried, total, mark, codes[0], codes[1]);

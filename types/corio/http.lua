@@ -181,15 +181,31 @@ function http.client(opts) end
 function http.headers(init) end
 
 ---@async
+---Opens a WebSocket client; opts as docs/API-websocket.md, plus `tls`,
+---`connect_timeout` (30) and `handshake_timeout` (60): past either, TIMEOUT.
 ---@param url string ws:// or wss://
 ---@param opts? table
 ---@return corio.WebSocket
 function http.websocket(url, opts) end
 
+---Options of `http.serve` besides every `net.serve` option (docs/API-http.md).
+---@class corio.http.ServeOptions
+---@field header_timeout? number from a head's first byte (60)
+---@field request_timeout? number for the handler (300)
+---@field idle_timeout? number between keep-alive requests (65)
+---@field write_timeout? number for a client to take queued bytes (60)
+---@field max_header_size? integer (16 KiB)
+---@field max_headers? integer (100)
+---@field max_body_size? integer (1 MiB)
+---@field max_url_size? integer (8 KiB)
+---@field max_requests? integer per connection (0: no limit)
+---@field on_error? fun(err: any, req: corio.http.Request) each handler failure, once (default: stderr)
+---@field tls? corio.TlsOptions|corio.TlsContext HTTPS
+
 ---@param host string
 ---@param port integer
 ---@param handler async fun(req: corio.http.Request, res: corio.http.ServerResponse): (integer?, table?, any?)
----@param opts? table every net.serve option, limits and timeouts (docs/API-http.md)
+---@param opts? corio.http.ServeOptions|table
 ---@return corio.Server
 function http.serve(host, port, handler, opts) end
 

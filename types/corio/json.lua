@@ -9,11 +9,14 @@
 ---@field array_mt table the metatable `json.array` sets
 local json = {}
 
+---Integers are written with their exact digits, floats with the shortest
+---text that reads back (whole floats as `3.0`).
 ---@param value any
 ---@return string
 function json.encode(value) end
 
----Whole numbers come back as integers.
+---A number token without '.', 'e', 'E' that fits int64 is that exact
+---integer; any other number is a float.
 ---@param text string
 ---@return any
 function json.decode(text) end
