@@ -37,8 +37,13 @@ CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(BUILD)/gen -DCORIO_VERSION='"$(VERSION)"
 override CFLAGS += -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 UV_LIBS    = $(shell pkg-config --libs libuv 2>/dev/null)
-# corio.tls links OpenSSL 3 (Debian libssl-dev).
-SSL_LIBS   = $(shell pkg-config --libs openssl 2>/dev/null)
+# corio.tls uses OpenSSL 3 (Debian libssl-dev for the headers, libssl3 at
+# run time) but does not link it: bindings/tls/ossl.c loads libssl.so.3
+# with dlopen when corio.tls or the WebSocket code is first required, so a
+# script that uses neither does not pay for loading it (about half of an
+# empty script's start-up: docs/ARCHITECTURE.md).  The fuzz target that
+# compiles wsconn.c alone links libcrypto instead (CORIO_OSSL_LINKED).
+SSL_LIBS   = -ldl
 # The binary links Lua statically and exports its whole API (-E, whole
 # archive), so Lua C modules such as busted's dependencies load into the
 # same VM.  Lua's objects come first on the link line: placed after ours,
@@ -53,8 +58,8 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # file; the shared libraries take Debian's shared build of it.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
 # Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
-# and random keys), WebSocket framing (libwslay ships no .pc file), HTTP/1
-# parsing (Debian's libhttp-parser ships none either: its pkg-config name
+# and random keys; loaded at run time, see SSL_LIBS), WebSocket framing
+# (libwslay ships no .pc file), HTTP/1 parsing (Debian's libhttp-parser ships none either: its pkg-config name
 # is used when one appears), zlib for HTTP bodies.
 HTTP_PARSER_LIBS = $(shell pkg-config --libs http-parser 2>/dev/null || echo -lhttp_parser)
 PROTO_LIBS = $(SSL_LIBS) -lwslay $(HTTP_PARSER_LIBS) -lz
@@ -231,7 +236,7 @@ FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -DCORIO_VERSION='"$(VERSION)"' -Iruntime
 FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c bindings/http/respond.c
 FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) $(HTTP_PARSER_LIBS) -lz -lm -ldl
 FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
-FUZZ_FLAGS_fuzz_ws = -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
+FUZZ_FLAGS_fuzz_ws = -Ibindings -DCORIO_OSSL_LINKED -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz:
 	@$(MAKE) --no-print-directory EXTRA_PKGS="clang libclang-rt-dev" deps
 	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/,$(FUZZ_TARGETS))

@@ -17,17 +17,16 @@ for _, name in ipairs {
   corio[name] = core[name]
 end
 
--- Composition (scripts/compose.lua): gather, wait, wait_for, timeout
--- scopes, shield, as_completed, task groups.
-local compose = require "corio.compose"
+-- Functions that live in a submodule, loaded on first use: composition
+-- (scripts/compose.lua: gather, wait, wait_for, timeout scopes, shield,
+-- as_completed, task groups) and the executor's to_thread.  A script that
+-- uses none of them does not load them (start-up: docs/ARCHITECTURE.md).
+local lazy = { to_thread = "corio.executor" }
 for _, name in ipairs {
   "gather", "wait", "wait_for", "timeout", "shield", "as_completed", "group",
 } do
-  corio[name] = compose[name]
+  lazy[name] = "corio.compose"
 end
-
--- Functions that live in a submodule, loaded on first use.
-local lazy = { to_thread = "corio.executor" }
 
 -- Submodules load on first use: corio.sync, corio.net, ...
 return setmetatable(corio, {

@@ -154,6 +154,11 @@ function net.connect(host, port, opts)
   check_type(host, 1, "connect", "string")
   port = check_port(port, 2, "connect")
   check_opts(opts, 3, "connect")
+  -- opts.tls (a TLS context or its options, checked before connecting):
+  -- the stream is corio.tls's, as with create_connection.
+  if opts and opts.tls then
+    return require("corio.tls")._connect_for(host, port, opts, "connect", 3)
+  end
   if is_ip(host) then return C.tcp_connect(host, port, opts) end
   local last
   for _, a in ipairs(addresses(host, opts and opts.family)) do
@@ -236,6 +241,11 @@ function net.serve(host, port, handler, opts)
   port = check_port(port, 2, "serve")
   check_type(handler, 3, "serve", "function")
   check_opts(opts, 4, "serve")
+  -- opts.tls: a TLS server, as with create_server (tls.serve).
+  if opts and opts.tls then
+    return require("corio.tls")._serve_for(host, port, handler, opts,
+      "serve", 4)
+  end
   host = host or "0.0.0.0"
   local ip = addresses(host, opts and opts.family)[1].addr
   local srv, on_conn = new_server(handler)
@@ -618,7 +628,8 @@ function net.create_connection(factory, host, port, opts)
   check_opts(opts, 4, "create_connection")
   -- opts.tls (a TLS context or its options): the stream is corio.tls's.
   local stream = opts and opts.tls
-    and require("corio.tls")._connect_for(host, port, opts)
+    and require("corio.tls")._connect_for(host, port, opts,
+      "create_connection", 4)
     or net.connect(host, port, opts)
   -- Until its reading task runs, the connection is ours: if the factory
   -- or connection_made fails, close it now rather than leave it to the GC.

@@ -29,6 +29,14 @@ local CTX_KEYS = { "server", "verify", "require_cert", "ca", "cafile",
   "min_version", "max_version", "ciphers", "ciphersuites", "tickets", "sni",
   "keylog" }
 
+-- What a `tls` table (net.create_connection, net.connect, http) may hold
+-- besides the context's options: an unknown key there is a typo too.
+local CONN_KEYS = { servername = true, handshake_timeout = true,
+  shutdown_timeout = true, context = true }
+local TLS_TABLE_KEYS = {}
+for _, k in ipairs(CTX_KEYS) do TLS_TABLE_KEYS[k] = true end
+for k in pairs(CONN_KEYS) do TLS_TABLE_KEYS[k] = true end
+
 local function check_table(v, n, fname)
   if v ~= nil and type(v) ~= "table" then
     A.argerror(n, fname, "table expected, got " .. A.typename(v), 3)
@@ -92,6 +100,19 @@ local function key_of(opts, server)
   return table.concat(parts, ";")
 end
 
+-- C.context(o) for connect, serve, upgrade and net's `tls` option: a bad
+-- option is reported against the caller's function and argument
+-- ("bad argument #3 to 'connect' (option 'verify' must be a boolean)"),
+-- not against 'context', which the caller never called.
+local function build(o, n, fname)
+  local ok, ctx = pcall(C.context, o)
+  if ok then return ctx end
+  local why = type(ctx) == "string" and
+    ctx:match("bad argument #1 to '[%w_.]*context' %((.*)%)$")
+  if why then A.argerror(n, fname, why) end
+  error(ctx, 0)
+end
+
 local function context_of(opts, server, n, fname)
   if opts == nil then opts = {} end
   local ctx = opts.context
@@ -120,7 +141,7 @@ local function context_of(opts, server, n, fname)
   local o = {}
   for _, k in ipairs(CTX_KEYS) do o[k] = opts[k] end
   o.server = server
-  ctx = C.context(o)
+  ctx = build(o, n, fname)
   built[key] = ctx
   return ctx
 end
@@ -160,9 +181,18 @@ function tls.connect(host, port, opts)
   if name ~= nil and type(name) ~= "string" then
     A.argerror(3, "connect", "option 'servername' must be a string")
   end
-  local s = net.connect(host, port, opts)
-  local ok, ts = pcall(wrap, s, ctx, name or host,
-    (name or host) .. ":" .. tostring(port), opts, 3, "connect")
+  -- Every option is checked before connecting: a bad one must not cost a
+  -- connection the peer sees opened and dropped.
+  local sto = check_seconds(opts, "shutdown_timeout", 30, 3, "connect")
+  local nopts = opts
+  if opts and opts.tls ~= nil then      -- net.connect would use it again
+    nopts = {}
+    for k, v in pairs(opts) do nopts[k] = v end
+    nopts.tls = nil
+  end
+  local s = net.connect(host, port, nopts)
+  local ok, ts = pcall(C.wrap, s, ctx, name or host,
+    (name or host) .. ":" .. tostring(port), sto)
   if not ok then
     s:abort()
     error(ts, 0)
@@ -249,7 +279,18 @@ end
 -- =====================================================================
 
 -- The options of tls.connect / tls.serve from net's opts and its `tls`.
-local function merged(opts, server, fname)
+local function check_tls_table(t, fname, n)
+  for k in pairs(t) do
+    if not TLS_TABLE_KEYS[k] then
+      A.argerror(n or 4, fname, ("option 'tls' has an unknown key %s")
+        :format(type(k) == "string" and "'" .. k .. "'" or
+                "(a " .. type(k) .. ")"))
+    end
+  end
+end
+
+local function merged(opts, server, fname, n)
+  n = n or 4
   local t = opts.tls
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
@@ -257,12 +298,13 @@ local function merged(opts, server, fname)
   if C.is_context(t) then
     o.context = t
   elseif type(t) == "table" then
+    check_tls_table(t, fname, n)
     for k, v in pairs(t) do o[k] = v end
     -- One context per `tls` table, whatever the outer table is.
-    o.context = o.context or context_of(t, server, 4, fname)
+    o.context = o.context or context_of(t, server, n, fname)
   elseif not (t == true and not server) then
-    A.argerror(4, fname, "option 'tls' must be a TLS " ..
-      "context or a table", 4)
+    A.argerror(n, fname, "option 'tls' must be a TLS " ..
+      "context or a table")
   end
   return o
 end
@@ -272,15 +314,17 @@ end
 -- (corio.http keys its pool on it).
 function tls._client_context(t)
   if C.is_context(t) then return t end
+  if type(t) == "table" then check_tls_table(t, "request") end
   return context_of(t, false, 4, "create_connection")
 end
 
-function tls._connect_for(host, port, opts)
-  return tls.connect(host, port, merged(opts, false, "create_connection"))
+function tls._connect_for(host, port, opts, fname, n)
+  return tls.connect(host, port, merged(opts, false,
+    fname or "create_connection", n))
 end
 
-function tls._serve_for(host, port, handler, opts)
-  local o = merged(opts, true, "create_server")
+function tls._serve_for(host, port, handler, opts, fname, n)
+  local o = merged(opts, true, fname or "create_server", n)
   return tls.serve(host, port, handler, o)
 end
 

@@ -8,6 +8,11 @@
 --       serve on 127.0.0.1 (port printed on stdout): each connection reads
 --       a line, writes it back, then reads to EOF.  Ends when stdin ends.
 --       Run under `ulimit -n 64` for the EMFILE item.
+--   corio soak/peer.lua idle PORT N
+--       open N connections (8 tasks connecting), print "ready N" and
+--       keep them idle until stdin ends; then close them all, print
+--       "closed N" and exit 0.  soak/run.lua starts it with the fd limit
+--       raised, so the server's process holds only the server's ends.
 --   corio soak/peer.lua hog PORT N
 --       connect, ask for N bytes, print "ready", never read: for kill -9
 -- The pattern: byte i (from 0) is PAT[i % 251] (no "\n" in it), so a
@@ -67,6 +72,26 @@ elseif mode == "echo_server" then
   srv:close()
   srv:abort_clients()
   srv:wait_closed()
+elseif mode == "idle" then
+  local port, n = tonumber(arg[2]), tonumber(arg[3])
+  local cs, next_i = {}, 1
+  local tasks = {}
+  for t = 1, 8 do
+    tasks[t] = corio.spawn(function()
+      while next_i <= n do
+        local i = next_i
+        next_i = i + 1
+        cs[i] = net.connect("127.0.0.1", port)
+      end
+    end)
+  end
+  for t = 1, #tasks do tasks[t]:await() end
+  io.stdout:write("ready ", #cs, "\n")
+  io.stdout:flush()
+  corio.stdin:read("a")
+  for i = 1, #cs do cs[i]:close() end
+  io.stdout:write("closed ", #cs, "\n")
+  io.stdout:flush()
 elseif mode == "hog" then
   local s = net.connect("127.0.0.1", tonumber(arg[2]))
   s:write(arg[3], "\n")

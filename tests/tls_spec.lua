@@ -376,6 +376,114 @@ describe("corio.tls", function()
       assert.matches("tostring", tostring(tls.context()):gsub("corio.TlsContext", "tostring"))
     end)
 
+    it("refuses an unknown option, naming it (typo protection)", function()
+      local err = errof(tls.context, { verfy = false })
+      assert.matches("bad argument #1 to 'context' %(unknown option 'verfy'%)",
+        err)
+      assert.matches("unknown option 'cafle'", errof(tls.context,
+        { cafile = H.path("ca.pem"), cafle = "x" }))
+      assert.matches("unknown option %(a number key%)",
+        errof(tls.context, { "h2" }))
+      -- the error is the caller's line, not corio's
+      assert.matches("^[^:]*tls_spec.lua:%d+:", errof(tls.context,
+        { server = true, tikets = 0 }))
+      -- a `tls` table holds the context's options and the connection's
+      assert.matches("bad argument #4 to 'create_connection' %(option 'tls' " ..
+        "has an unknown key 'verfy'%)", errof(net.create_connection,
+          function() return {} end, "localhost", 1, { tls = { verfy = false } }))
+      assert.matches("bad argument #4 to 'create_server' %(option 'tls' " ..
+        "has an unknown key 'certfle'%)", errof(net.create_server,
+          function() return {} end, "127.0.0.1", 0, { tls = { certfle = "x" } }))
+      -- every known one is accepted
+      tls.context({ server = false, verify = true, require_cert = false,
+        ca = H.read("ca.pem"), alpn = { "h2" }, min_version = "1.2",
+        max_version = "1.3", ciphers = "HIGH", ciphersuites =
+        "TLS_AES_128_GCM_SHA256", keylog = "" })
+      tls.context(H.server_opts({ server = true, tickets = 1, sni = {} }))
+    end)
+
+    it("checks net.connect's and create_connection's tls options before connecting", function()
+      local accepted = 0
+      local srv = net.serve("127.0.0.1", 0, function() accepted = accepted + 1 end)
+      local port = select(2, srv:address())
+      local function factory() return {} end
+      local bad = { { verify = "x" }, 5, { bogus = 1 },
+        { shutdown_timeout = "x" }, { handshake_timeout = -1 },
+        { servername = 3 }, { context = {} } }
+      for _, t in ipairs(bad) do
+        assert.matches("bad argument", errof(net.connect, "127.0.0.1", port,
+          { tls = t }))
+        assert.matches("bad argument", errof(net.create_connection, factory,
+          "127.0.0.1", port, { tls = t }))
+        if not (type(t) == "table" and t.servername) then  -- a client's
+          assert.matches("bad argument", errof(net.serve, "127.0.0.1", 0,
+            factory, { tls = t }))
+        end
+      end
+      assert.matches("bad argument #3 to 'connect' %(option 'tls' must be",
+        errof(net.connect, "127.0.0.1", port, { tls = 5 }))
+      -- a bad option value is the caller's argument, not 'context''s
+      assert.matches("^[^:]*tls_spec.lua:%d+: bad argument #3 to 'connect' " ..
+        "%(option 'verify' must be a boolean%)",
+        errof(net.connect, "127.0.0.1", port, { tls = { verify = "x" } }))
+      assert.matches("bad argument #4 to 'create_connection' %(option " ..
+        "'min_version'", errof(net.create_connection, factory, "127.0.0.1",
+          port, { tls = { min_version = "1.0" } }))
+      assert.matches("bad argument #3 to 'connect' %(option 'alpn'",
+        errof(tls.connect, "127.0.0.1", port, { alpn = "h2" }))
+      assert.equal("ENOENT", errof(tls.connect, "127.0.0.1", port,
+        { cafile = "/nonexistent/ca.pem" }).code)
+      assert.matches("bad argument #3 to 'connect' %(option 'shutdown_timeout'",
+        errof(tls.connect, "127.0.0.1", port, { shutdown_timeout = "x" }))
+      -- a connection that reaches the server's handler would count here:
+      -- give one a chance to arrive behind a good plain connection
+      local s = net.connect("127.0.0.1", port)
+      s:close()
+      local t0 = corio.now()
+      while accepted < 1 and corio.now() - t0 < 20 do corio.sleep(0.01) end
+      assert.equal(1, accepted)
+      srv:close()
+      srv:wait_closed()
+    end)
+
+    it("net.connect and net.serve with tls = opts make TLS streams", function()
+      local got = corio.future()
+      local srv = net.serve("127.0.0.1", 0, function(s)
+        got:set_result(s:tls_info() ~= nil)
+        s:write(s:read("l") .. "!\n")
+      end, { tls = H.server_opts() })
+      local port = select(2, srv:address())
+      local c = net.connect("localhost", port, { tls = H.client_opts() })
+      assert.is_table(c:tls_info())
+      c:write("hi\n")
+      assert.equal("hi!", c:read("l"))
+      assert.is_true(corio.timeout(20, got.await, got))
+      c:close()
+      srv:close()
+      srv:wait_closed()
+    end)
+
+    it("loads OpenSSL only when corio.tls (or WebSocket) is required", function()
+      local process = require "corio.process"
+      local code = [[
+        local function ssl()
+          local f = io.open("/proc/self/maps")
+          local m = f:read("a")
+          f:close()
+          return m:find("libssl", 1, true) ~= nil
+        end
+        local before = ssl()
+        require "corio.net"
+        require "corio.http"
+        local with_http = ssl()
+        require "corio.tls"
+        io.write(tostring(before), " ", tostring(with_http), " ", tostring(ssl()))
+      ]]
+      local r = process.exec({ process.execpath, "-e", code }, { timeout = 60 })
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("false false true", r.stdout)
+    end)
+
     it("raises connect errors as net.connect does", function()
       local srv = net.serve("127.0.0.1", 0, function() end)
       local port = select(2, srv:address())

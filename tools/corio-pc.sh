@@ -38,7 +38,6 @@ Name: corio
 Description: asyncio for Lua 5.4 on libuv (embeddable runtime)
 Version: $version
 Requires: lua5.4 libuv >= 1.44
-Requires.private: openssl
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lcorio
 Libs.private: -lwslay -lhttp_parser -llua5.4-cjson -lz -lm -ldl -lpthread

@@ -32,6 +32,7 @@
 
 #include "shared.h"    /* the core: corio_rt, Lua */
 #include "wsconn.h"    /* the framing state, without Lua */
+#include "tls/ossl.h"  /* OpenSSL, loaded on first use */
 #include "http.h"      /* the handshake functions (wshand.c) */
 
 #define CONN_MT "corio.WebSocketConn"
@@ -619,6 +620,7 @@ int luaopen_corio__wslay(lua_State *L) {
     {"__gc", c_free},
     {NULL, NULL}
   };
+  tls__ossl_load(L);            /* SHA-1, base64 and masks: OpenSSL */
   static const luaL_Reg funcs[] = {
     {"new", l_new},
     {"is_stream", l_is_stream},

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>       /* masking keys */
 
 #include "wsconn.h"
+#include "tls/ossl.h"  /* OpenSSL, loaded on first use */
 
 /* {====================================================================
 ** wslay callbacks: memory in, memory out

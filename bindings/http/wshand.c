@@ -38,6 +38,7 @@
 
 #include "shared.h"   /* the core: corio_rt, Lua */
 #include "http.h"
+#include "tls/ossl.h"  /* OpenSSL, loaded on first use */
 
 /* The handshake's fixed suffix (RFC 6455 section 1.3). */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -243,6 +244,7 @@ static int refuse(lua_State *L, int status, const char *detail) {
 
 
 static int l_check_upgrade(lua_State *L) {
+  tls__ossl_load(L);          /* EVP, RAND: OpenSSL */
   size_t len;
   const char *s = field(L, 1, &len);
   if (s == NULL || len != 3 || memcmp(s, "GET", 3) != 0)
@@ -276,6 +278,7 @@ static int l_has_token(lua_State *L) {
 
 
 static int l_key_ok(lua_State *L) {
+  tls__ossl_load(L);          /* EVP, RAND: OpenSSL */
   size_t len;
   const char *k = luaL_checklstring(L, 1, &len);
   lua_pushboolean(L, key_ok(k, len));
@@ -320,6 +323,7 @@ static int accept_value(const char *key, size_t klen, char b64[29]) {
 
 /* accept_key(key) -> base64(SHA-1(key .. GUID)), section 4.2.2 */
 static int l_accept_key(lua_State *L) {
+  tls__ossl_load(L);          /* EVP, RAND: OpenSSL */
   size_t klen;
   const char *key = luaL_checklstring(L, 1, &klen);
   char b64[29];
@@ -332,6 +336,7 @@ static int l_accept_key(lua_State *L) {
 
 /* random_key() -> base64 of 16 random bytes (Sec-WebSocket-Key) */
 static int l_random_key(lua_State *L) {
+  tls__ossl_load(L);          /* EVP, RAND: OpenSSL */
   unsigned char raw[16], b64[25];
   if (RAND_bytes(raw, sizeof raw) != 1)
     return luaL_error(L, "no random bytes");
@@ -347,6 +352,7 @@ static int l_random_key(lua_State *L) {
 /* response(key, protocol, extra) -> the 101 head in one string.  The
 ** caller checked protocol (a token) and extra (whole header lines). */
 static int l_response(lua_State *L) {
+  tls__ossl_load(L);          /* EVP, RAND: OpenSSL */
   size_t klen, plen = 0, xlen = 0;
   const char *key = luaL_checklstring(L, 1, &klen);
   const char *proto = luaL_optlstring(L, 2, NULL, &plen);

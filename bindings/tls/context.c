@@ -458,6 +458,35 @@ static void configure(lua_State *L, int o, tlsctx *cx) {
 }
 
 
+/* Every option tls.context knows.  An unknown key is a `bad argument`
+** naming it: a typo ("verfy = false", "cafle") must not silently give
+** a context with the default in its place. */
+static const char *const known_options[] = {
+  "server", "verify", "require_cert", "ca", "cafile", "capath", "cert",
+  "key", "certfile", "keyfile", "password", "alpn", "min_version",
+  "max_version", "ciphers", "ciphersuites", "tickets", "sni", "keylog",
+  NULL
+};
+
+
+static void check_known(lua_State *L, int o) {
+  lua_pushnil(L);
+  while (lua_next(L, o)) {
+    lua_pop(L, 1);                                  /* stack: key */
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                    : NULL;
+    int i = 0;
+    while (k && known_options[i] && strcmp(known_options[i], k) != 0) i++;
+    if (k == NULL || known_options[i] == NULL) {
+      if (k) corio__argerror(L, 1, lua_pushfstring(L,
+                             "unknown option '%s'", k));
+      corio__argerror(L, 1, lua_pushfstring(L, "unknown option (a %s key)",
+                                            luaL_typename(L, -1)));
+    }
+  }
+}
+
+
 /* context([opts]) -> Context */
 int tls__context_new(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
@@ -466,6 +495,7 @@ int tls__context_new(lua_State *L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  check_known(L, 1);                  /* before anything is allocated */
   tlsctx_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->cx = NULL;
   luaL_setmetatable(L, TLSCTX_MT);

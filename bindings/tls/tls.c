@@ -47,6 +47,7 @@ int luaopen_corio__tls(lua_State *L) {
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
+  tls__ossl_load(L);                  /* first: everything below uses it */
   if (tls__conn_idx < 0)
     tls__conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
   tls__open_context(L, rt);

@@ -15,6 +15,8 @@
 
 #include <openssl/ssl.h>
 
+#include "tls/ossl.h"    /* OpenSSL, loaded on first use */
+
 #include "net/net.h"
 
 #define TLSCTX_MT "corio.TlsContext"

@@ -259,12 +259,14 @@ function Transport:get_extra_info(name, default) end
 ---@field local_host? string bind to this numeric address first
 ---@field local_port? integer
 ---@field family? "inet"|"inet6"
+---@field tls? corio.TlsContext|corio.TlsOptions|true a TLS Stream (as tls.connect), options checked before connecting
 
 ---@class corio.ServeOptions : corio.StreamOptions
 ---@field backlog? integer default 511
 ---@field reuseport? boolean
 ---@field ipv6_only? boolean
 ---@field max_connections? integer handlers at a time
+---@field tls? corio.TlsContext|corio.TlsOptions a TLS server (as tls.serve)
 
 ---@class corio.UdpOptions
 ---@field family? "inet"|"inet6"
