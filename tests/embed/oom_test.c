@@ -145,6 +145,12 @@ static void on_alarm(int sig) {
 }
 
 
+static int push_args(lua_State *L) {
+  lua_pushstring(L, file_path);
+  lua_pushstring(L, dir_path);
+  return 2;
+}
+
 /* One run failing at fail_at; returns the exit code (or -1: set-up
 ** failed), *calls the allocations it made. */
 static int io_try(long fail_at, int once, budget *out) {
@@ -169,10 +175,15 @@ static int io_try(long fail_at, int once, budget *out) {
       lua_setglobal(L, "mark");               /* may fail: no mark() */
     }
     if (luaL_loadstring(L, script) == LUA_OK) {
-      lua_pushstring(L, file_path);
-      lua_pushstring(L, dir_path);
-      code = corio_run_main(rt, 2);
-      CHECK(code == 0 || code == 1);
+      /* a host's own pushes can fail too: made protected, as any host
+         running out of memory must */
+      lua_pushcfunction(L, push_args);        /* no allocation: a light */
+      if (lua_pcall(L, 0, 2, 0) == LUA_OK) {
+        code = corio_run_main(rt, 2);
+        CHECK(code == 0 || code == 1);
+      } else {
+        lua_pop(L, 2);                        /* the chunk, the error */
+      }
     } else {
       lua_pop(L, 1);
     }
