@@ -51,8 +51,9 @@ int luaopen_corio__http(lua_State *L);
 
 /* ------------------------------------------------------------ the guard */
 
-/* RFC 9110 tchar: the only bytes a method or a field name may hold. */
-static const unsigned char tchar[256] = {
+/* RFC 9110 tchar: the only bytes a method or a field name may hold
+** (shared with respond.c and wshand.c through http.h). */
+const unsigned char corio__http_tchar[256] = {
   ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
   ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
   ['~'] = 1,
@@ -84,7 +85,7 @@ static int reject(guard *g, int status, const char *detail) {
   return 0;
 }
 
-static int ieq(const char *a, size_t n, const char *lower) {
+int corio__http_ieq(const char *a, size_t n, const char *lower) {
   size_t m = strlen(lower);
   if (n != m) return 0;
   for (size_t i = 0; i < n; i++) {

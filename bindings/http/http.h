@@ -2,6 +2,15 @@
 #ifndef CORIO_HTTP_H
 #define CORIO_HTTP_H
 #include <lua.h>
+#include <stddef.h>
+
+/* head.c: RFC 9110 tchar (field names, methods, tokens) and an ASCII
+** case-insensitive compare with a lowercase literal */
+extern const unsigned char corio__http_tchar[256];
+#define tchar corio__http_tchar
+int corio__http_ieq(const char *a, size_t n, const char *lower);
+#define ieq corio__http_ieq
+
 int corio__http_inflater(lua_State *L);   /* inflate.c */
 int corio__http_respond(lua_State *L);    /* respond.c: a response in one buffer */
 struct corio_rt;

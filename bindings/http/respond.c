@@ -33,25 +33,10 @@ enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };
 typedef struct { const char *k, *v; size_t kl, vl; } field;
 
 /* RFC 9110 tchar, as head.c's guard and _http_msg.lua's check_field. */
-static int is_tchar(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int ieq(const char *a, size_t n, const char *lower) {
-  size_t m = strlen(lower);
-  if (n != m) return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)a[i];
-    if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)lower[i]) return 0;
-  }
-  return 1;
-}
-
 static int valid_field(const field *f) {
   if (f->kl == 0) return 0;
   for (size_t i = 0; i < f->kl; i++)
-    if (!is_tchar((unsigned char)f->k[i])) return 0;
+    if (!tchar[(unsigned char)f->k[i]]) return 0;
   for (size_t i = 0; i < f->vl; i++) {
     unsigned char c = (unsigned char)f->v[i];
     if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
