@@ -5,7 +5,8 @@ reading, retries, redirects and decompression.
 
 Retry rule: only an idempotent request, only once, and only when a
 reused connection failed before any byte of the response arrived (the
-server closed an idle connection as we reused it).
+server closed an idle connection as we reused it); the retry runs on a
+new connection.
 ]]
 local core = require "corio.core"
 local compose = require "corio.compose"
@@ -173,15 +174,19 @@ local function wait_slot(cl, deadline, again)
   end
 end
 
--- an idle connection for u, or a new one (reused: true when from the pool)
-local function checkout(cl, u, o, deadline)
+-- an idle connection for u, or a new one (reused: true when from the
+-- pool).  fresh: a retry, which must not take another pooled connection:
+-- the one that failed shows the server closed its idle connections
+-- (a restart, its idle timeout), and those idle beside it are as stale,
+-- so they are closed and a new connection is opened.
+local function checkout(cl, u, o, deadline, fresh)
   local k, ctx = key(cl, u, o)
   local waited = false
   while true do
     local list = cl.idle[k]
     while list and #list > 0 do
       local c = table.remove(list)
-      if core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
+      if not fresh and core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
         return c, true
       end
       c.gone = true
@@ -363,7 +368,7 @@ end
 
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
   for attempt = 1, 2 do
-    local c, reused = checkout(cl, u, o, deadline)
+    local c, reused = checkout(cl, u, o, deadline, attempt == 2)
     c.r.deadline = deadline
     c.r.read_timeout = o.read_timeout
     local before = c.r.got

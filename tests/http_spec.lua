@@ -723,32 +723,10 @@ describe("http client errors", function()
   end)
 end)
 
--- A scripted origin over corio.net: each request's path picks the canned
--- bytes to answer (a string, or a function(stream) writing them); counts
--- the connections it accepted.  fn(base, client, stats) runs against it.
-local function with_raw_origin(answers, fn)
-  local stats = { conns = 0, paths = {} }
-  local srv = net.serve("127.0.0.1", 0, function(s)
-    stats.conns = stats.conns + 1
-    while true do
-      local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
-      if not ok or not head then break end
-      local path = head:match("^%u+ (%S+)")
-      stats.paths[#stats.paths + 1] = path
-      local a = answers[path] or "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
-      if type(a) == "function" then a(s, head) else s:write(a) end
-    end
-    s:close()
-  end)
-  local _, port = srv:address()
-  local cl = http.client()
-  local ok, err = pcall(fn, "http://127.0.0.1:" .. port, cl, stats)
-  cl:close()
-  srv:close()
-  for t in pairs(srv._tasks) do t:cancel() end
-  srv:wait_closed()
-  if not ok then error(err, 0) end
-end
+-- a scripted origin over corio.net (tests/helpers/http_origin.lua)
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local O = dofile(here .. "helpers/http_origin.lua")
+local with_raw_origin = O.with_raw_origin
 
 describe("http client response quirks", function()
   it("204 and 304 with a Content-Length and HEAD with chunked fields have no body; the connection goes on", function()
@@ -873,11 +851,7 @@ describe("http client pool", function()
 
   it("retries only idempotent requests, once, and only before any response byte", function()
     local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-    local function count(stats, p)
-      local n = 0
-      for _, q in ipairs(stats.paths) do if q == p then n = n + 1 end end
-      return n
-    end
+    local count = O.count
     with_raw_origin({
       ["/ok"] = ok,
       ["/drop"] = function(s) s:close() end,
@@ -1017,7 +991,6 @@ describe("http headers", function()
 end)
 
 describe("https and websocket through corio.http", function()
-  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
   local H = dofile(here .. "helpers/tls_helpers.lua")
 
   it("serves HTTPS (opts.tls) and the client verifies it", function()
