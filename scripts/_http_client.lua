@@ -366,6 +366,12 @@ local function send_and_read(c, method, u, h, src, len, o)
   return read_final(c, o, method)
 end
 
+-- A body is sent again (a retry, a followed 307/308) only if it can be:
+-- a string.  A Stream or a chunk function was consumed by the first send.
+local function replayable(b)
+  return b == nil or type(b) == "string"
+end
+
 local function exchange(cl, method, u, h, bodyarg, o, deadline)
   for attempt = 1, 2 do
     local c, reused = checkout(cl, u, o, deadline, attempt == 2)
@@ -380,7 +386,7 @@ local function exchange(cl, method, u, h, bodyarg, o, deadline)
     local err = status
     local code = type(err) == "table" and err.code
     local retry = reused and IDEMPOTENT[method] and c.r.got == before and attempt == 1
-      and code ~= "CANCELLED" and code ~= "TIMEOUT" and type(bodyarg) ~= "function"
+      and code ~= "CANCELLED" and code ~= "TIMEOUT" and replayable(bodyarg)
     if not retry then error(err, 0) end
   end
 end
@@ -541,13 +547,19 @@ local function request(self, method, url, opts, args)
         or status == 307 or status == 308)) then
       return res
     end
+    -- 303 (and 301/302 after POST) goes on as GET without the body; any
+    -- other redirect resends it, which a Stream or a chunk function cannot:
+    -- the caller gets the redirect itself (Go's net/http does the same
+    -- for a body without GetBody)
+    local to_get = status == 303 or ((status == 301 or status == 302) and method == "POST")
+    if not to_get and not replayable(b) then return res end
     -- follow: drop this body (up to 1 MiB, else the connection)
     if not pcall(body.drain, res._body, 1048576) or not res._body.done then discard(self, c) end
     if h == AE_ONLY or h == NONE then h = msg.new_headers(h) end
     url = resolve_url(url, loc)
     local nu = parse_url(url)
     if not nu then return res end
-    if status == 303 or ((status == 301 or status == 302) and method == "POST") then
+    if to_get then
       if method ~= "HEAD" then method = "GET" end
       b = nil
       h:remove("content-type"); h:remove("content-length"); h:remove("transfer-encoding")
