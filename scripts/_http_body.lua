@@ -102,13 +102,15 @@ local function chunk(b, n)
       return out
     end
     if b.idone then return nil end
-    local d = raw(b, 65536)
+    local d, why = raw(b, 65536), nil
     if d then
-      b.pending = inf:feed(d)
+      b.pending, why = inf:feed(d)
     else
-      b.pending = inf:finish()
+      b.pending, why = inf:finish()
       b.idone = true
     end
+    -- a body that does not decode is the peer's invalid message
+    if not b.pending then error(perror(502, why, { op = "http" }), 0) end
     if b.opts.limit and #b.pending + b.total > b.opts.limit * 4 + 65536 then
       -- a zip bomb grows without bound
       error(Error("LIMIT", "decompressed body too large", { op = "http" }), 0)

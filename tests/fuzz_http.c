@@ -303,7 +303,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (strcmp(a, b) != 0) abort();
     lua_settop(L, KEEP_RES);
   }
-  /* the inflater on both kinds: errors are Lua errors, never crashes */
+  /* the inflater on both kinds: a corrupt stream gives nil and a message
+     (out of memory a Lua error), never a crash */
   for (int k = 0; k < 2; k++) {
     lua_getfield(L, 1, "inflater");
     lua_pushstring(L, k ? "deflate" : "gzip");

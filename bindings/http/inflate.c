@@ -5,8 +5,11 @@
 ** ever calling back into Lua.
 **
 **   _http.inflater("gzip" | "deflate") -> Inflater
-**   inf:feed(data) -> string   inf:finish() -> string (raises on a
-**   truncated or corrupt stream)
+**   inf:feed(data) -> string   inf:finish() -> string
+**
+** A truncated or corrupt stream is the peer's fault, not a bug: feed and
+** finish return nil plus a message, and corio._http_body raises it as
+** HTTP_PROTOCOL (only running out of memory raises here).
 */
 #include <string.h>
 #include <zlib.h>
@@ -28,8 +31,13 @@ static inflater *check(lua_State *L) {
   return luaL_checkudata(L, 1, INFLATER);
 }
 
-static int zfail(lua_State *L, const char *what) {
-  return luaL_error(L, "corrupt %s body", what);
+/* nil, "corrupt gzip body (zlib's reason)"; the output gathered so far
+** is dropped (the caller raises) */
+static int zfail(lua_State *L, inflater *in) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "corrupt %s body (%s)", in->gzip ? "gzip" : "deflate",
+                  in->z.msg ? in->z.msg : "invalid data");
+  return 2;
 }
 
 /* Many servers send "deflate" as a raw stream without the zlib header
@@ -65,7 +73,7 @@ static int l_feed(lua_State *L) {
     luaL_addsize(&b, 16384 - in->z.avail_out);
     if (rc == Z_STREAM_END) in->ended = 1;
     else if (rc == Z_BUF_ERROR && in->z.avail_out != 0) break;
-    else if (rc != Z_OK && rc != Z_BUF_ERROR) return zfail(L, in->gzip ? "gzip" : "deflate");
+    else if (rc != Z_OK && rc != Z_BUF_ERROR) return zfail(L, in);
   }
   /* the output of one feed grows with the input; corio.http bounds the
      total (a compression bomb) */
@@ -77,7 +85,7 @@ static int l_feed(lua_State *L) {
     luaL_addsize(&b, 16384 - in->z.avail_out);
     if (rc == Z_STREAM_END) { in->ended = 1; break; }
     if (rc == Z_BUF_ERROR || in->z.avail_out != 0) break;
-    if (rc != Z_OK) return zfail(L, in->gzip ? "gzip" : "deflate");
+    if (rc != Z_OK) return zfail(L, in);
   }
   luaL_pushresult(&b);
   return 1;
@@ -85,7 +93,11 @@ static int l_feed(lua_State *L) {
 
 static int l_finish(lua_State *L) {
   inflater *in = check(L);
-  if (in->open && !in->ended) return luaL_error(L, "truncated %s body", in->gzip ? "gzip" : "deflate");
+  if (in->open && !in->ended) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "truncated %s body", in->gzip ? "gzip" : "deflate");
+    return 2;
+  }
   lua_pushliteral(L, "");
   return 1;
 }
