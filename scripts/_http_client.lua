@@ -15,6 +15,7 @@ local C = require "corio._http"
 local msg = require "corio._http_msg"
 local body = require "corio._http_body"
 local A = require "corio._args"
+local url_ = require "corio._http_url"
 
 local Error, perror = core.Error, msg.perror
 local M = {}
@@ -46,39 +47,15 @@ local function check_opts(opts, n, fname)
   end
 end
 
---- parse_url(url) -> { scheme, host, port, target }
-local function parse_url(url)
-  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then return nil end
-  scheme = scheme:lower()
-  local authority, path = rest:match("^([^/?#]*)(.*)$")
-  authority = authority:gsub("^.*@", "")   -- userinfo is dropped
-  local host, port = authority:match("^%[(.-)%]:?(%d*)$")
-  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
-  if not host or host == "" or host:find("[%z\1-\32\127]") then return nil end
-  port = tonumber(port) or (scheme == "https" and 443 or scheme == "http" and 80 or nil)
-  if not port or port > 65535 then return nil end
-  path = path:gsub("#.*$", "")
-  if path == "" or path:sub(1, 1) == "?" then path = "/" .. path end
-  -- a target with spaces or CR/LF would inject into the request line
-  if path:find("[%z\1-\32\127]") then return nil end
-  return { scheme = scheme, host = host:lower(), port = port, target = path }
-end
+local parse_url = url_.parse
 M.parse_url = parse_url
 
 local function escape(s)
   return (tostring(s):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
-local function resolve_url(base, loc)
-  if loc:find("^%a[%w+.-]*://") then return loc end
-  local u = parse_url(base)
-  local origin = ("%s://%s:%d"):format(u.scheme, u.host:find(":") and "[" .. u.host .. "]" or u.host, u.port)
-  if loc:sub(1, 2) == "//" then return u.scheme .. ":" .. loc end
-  if loc:sub(1, 1) == "/" then return origin .. loc end
-  local dir = u.target:gsub("[?#].*$", ""):gsub("[^/]*$", "")
-  return origin .. dir .. loc
-end
+local resolve_url = url_.resolve
+M.resolve_url = resolve_url
 
 ---------------------------------------------------------------- pool
 local Client = {}
