@@ -254,6 +254,22 @@ function Response:close()
 end
 Response.__close = Response.close
 
+-- A Response dropped unclosed, its body unread, would keep its
+-- connection's pool slot for good (max_per_host, max_connections): its
+-- finalizer gives the slot back and closes the connection.  It runs
+-- inside the collector, so it only counts, closes (as the stream's own
+-- __gc would) and leaves waking a waiting request to the loop.
+function Response:__gc()
+  local b, c = rawget(self, "_body"), rawget(self, "_c")
+  if self._closed or not b or b.done or not c or c.gone then return end
+  local cl = self._cl
+  c.gone = true
+  pcall(c.s.abort, c.s)
+  cl.open = cl.open - 1
+  cl.per[c.k] = cl.per[c.k] - 1
+  if #cl.waiters > 0 then pcall(core.call_soon, wake, cl) end
+end
+
 ---------------------------------------------------------------- exchange
 -- is the (lowercase) field name in h?  (no __index: no lower(), no join)
 local function has(h, lname)
