@@ -7,17 +7,15 @@ client's handler task receives its messages; broadcasting sends to every
 client, and a client too slow to keep up (2 s of backpressure) is dropped,
 so one stuck browser cannot stall the room.
 
-The HTTP side is a minimal request-head reader over corio.net (corio._ws's
-read_request); with corio.http it becomes an http.serve handler calling
-req:websocket().
+Only the public API: http.serve answers the page and req:websocket()
+answers the upgrade; the self-test's clients are http.websocket().
 
 Run: corio examples/ws_chat.lua [port]        (then open http://localhost:7780/)
      corio examples/ws_chat.lua --selftest    (three scripted clients)
 ]]
 -- ci: --selftest
 local corio = require "corio"
-local net = require "corio.net"
-local ws = require "corio._ws"
+local http = require "corio.http"
 
 local PAGE = [[<!doctype html>
 <meta charset="utf-8"><title>corio chat</title>
@@ -61,37 +59,29 @@ local function chat(w)
   broadcast(name .. " left")
 end
 
-local function handle(stream)
-  local ok, req = pcall(ws.read_request, stream)
-  if not ok or not req then return stream:close() end
+local function handle(req)
   if req.path == "/ws" then
-    local ok2, w = pcall(ws.accept, stream, req)
-    if not ok2 then return stream:close() end
+    local ok, w = pcall(req.websocket, req)
+    if not ok then return 400, {}, "a WebSocket upgrade expected\n" end
     local _ <close> = w
     return chat(w)
   end
-  local status, body = "200 OK", PAGE
-  if req.path ~= "/" then status, body = "404 Not Found", "not found\n" end
-  stream:write(("HTTP/1.1 %s\r\nContent-Type: text/html; charset=utf-8\r\n" ..
-    "Content-Length: %d\r\nConnection: close\r\n\r\n%s"):format(status, #body, body))
-  stream:close()
+  if req.path ~= "/" then return 404, { ["content-type"] = "text/plain" }, "not found\n" end
+  return 200, { ["content-type"] = "text/html; charset=utf-8" }, PAGE
 end
 
 local function selftest()
-  local srv = net.serve("127.0.0.1", 0, handle)
+  local srv = http.serve("127.0.0.1", 0, handle)
   local _, port = srv:address()
   -- the page
-  local s = net.connect("127.0.0.1", port)
-  s:write("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-  local page = s:read("a")
-  s:close()
-  assert(page:match("^HTTP/1%.1 200") and page:find("new WebSocket", 1, true))
+  local page = http.get("http://127.0.0.1:" .. port .. "/")
+  assert(page.status == 200 and page:body():find("new WebSocket", 1, true))
   -- three clients; each waits until it has seen everybody join
   local url = "ws://127.0.0.1:" .. port .. "/ws"
   local names = { "ada", "bob", "cy" }
   local conns = {}
   for i, n in ipairs(names) do
-    conns[i] = ws.connect(url)
+    conns[i] = http.websocket(url)
     conns[i]:send(n)
     assert(conns[i]:receive() == n .. " joined")
   end
@@ -104,8 +94,7 @@ local function selftest()
   repeat local got = assert(conns[1]:receive()) until got == "cy left"
   conns[1]:close()
   conns[2]:close()
-  srv:close()
-  srv:wait_closed()
+  srv:shutdown(5)
   print("selftest ok")
 end
 
@@ -113,7 +102,7 @@ if arg[1] == "--selftest" then
   selftest()
 else
   local port = tonumber(arg[1]) or 7780
-  local srv = net.serve("0.0.0.0", port, handle)
+  local srv = http.serve("0.0.0.0", port, handle)
   print(("chat on http://localhost:%d/"):format(port))
   srv:serve_forever()
 end
