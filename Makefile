@@ -69,6 +69,9 @@ BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
            libssl-dev openssl libwslay-dev lua-cjson-dev libhttp-parser-dev zlib1g-dev \
            libedit-dev
+# The peers the interop specs talk to (make test installs them too; a
+# missing one fails its test loudly rather than skipping it).
+TEST_PKGS = curl nginx-light gnutls-bin socat python3-websockets wrk
 
 # main.c, edit.c (the REPL's line editor, on libedit) and bundle.c (the
 # payload of `corio bundle`) belong to the binary only: libcorio and
@@ -145,6 +148,7 @@ run: deps
 	$(BUILD)/corio examples/tour.lua
 
 test: deps
+	@$(MAKE) --no-print-directory EXTRA_PKGS="$(TEST_PKGS)" deps
 	@$(MAKE) --no-print-directory all check-layout
 	$(BUILD)/corio test tests
 	@$(MAKE) --no-print-directory examples
@@ -173,6 +177,7 @@ $(BUILD)/embed_%: examples/embed/%.c $(BUILD)/libcorio.a
 	  $(BUILD)/libcorio.a $(LUA_STATIC) $(BIN_LIBS)
 
 asan: deps
+	@$(MAKE) --no-print-directory EXTRA_PKGS="$(TEST_PKGS)" deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" build/asan/corio build/asan/corio.so

@@ -92,7 +92,7 @@ describe("http interop", function()
   end)
 
   it("nginx: as origin for the client and as reverse proxy in front of corio", function()
-    H.need("nginx")
+    local nginx = H.need("nginx")
     with_server(echo, function(cport)
       local nport = free_port()
       local dir = os.tmpname()
@@ -114,7 +114,7 @@ http {
 }
 ]]):format(dir, dir, dir, dir, nport, cport))
       f:close()
-      local p = process.spawn({ "nginx", "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
+      local p = process.spawn({ nginx, "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
       local ok, err = pcall(function()
         wait_port(nport)
         local cl = http.client()
@@ -133,7 +133,7 @@ http {
   end)
 
   it("nginx as an https origin: the client verifies its self-signed certificate (given as CA) and pools", function()
-    H.need("nginx")
+    local nginx = H.need("nginx")
     H.need("openssl")
     local certs = H.certs()              -- self.pem: self-signed, made with openssl
     local nport = free_port()
@@ -156,7 +156,7 @@ http {
 }
 ]]):format(dir, dir, dir, dir, nport, certs, certs, ("z"):rep(3000)))
     f:close()
-    local p = process.spawn({ "nginx", "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
+    local p = process.spawn({ nginx, "-c", conf, "-p", dir }, { stdout = "null", stderr = "null" })
     local ok, err = pcall(function()
       wait_port(nport)
       local base = "https://127.0.0.1:" .. nport

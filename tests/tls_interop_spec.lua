@@ -12,7 +12,7 @@ local function feed(input, argv, hold)
   local cmd = { "sh", "-c", '(printf "%s" "$0"; sleep ' .. (hold or 3) ..
     ') | exec "$@"', input }
   for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
-  H.need(argv[1])
+  cmd[5] = H.need(argv[1])
   return H.run(cmd, { stderr = "pipe" })
 end
 

@@ -102,11 +102,16 @@ function H.client_opts(extra)
   return o
 end
 
--- Is the program on PATH?  A missing peer must fail the test loudly.
+-- The peer's path: on PATH, else in the sbin folders (Debian installs
+-- nginx in /usr/sbin, which a user's PATH often leaves out).  A missing
+-- peer must fail the test loudly.
 function H.need(prog)
-  local r = process.exec({ "sh", "-c", "command -v " .. prog })
+  local r = process.exec({ "sh", "-c",
+    'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$0"', prog },
+    { stdout = "pipe" })
   assert(r.code == 0, prog .. " is not installed (tools/deps.sh installs " ..
     "it in CI): this interop test cannot run")
+  return (r.stdout:gsub("%s+$", ""))
 end
 
 -- Starts `openssl s_server` with extra args on a free port; returns the
@@ -136,7 +141,8 @@ end
 
 -- Runs a command line peer to completion; returns its result table.
 function H.run(argv, opts)
-  H.need(argv[1])
+  argv = table.move(argv, 1, #argv, 1, {})
+  argv[1] = H.need(argv[1])
   opts = opts or {}
   opts.timeout = opts.timeout or 60
   return process.exec(argv, opts)
