@@ -19,6 +19,25 @@
 ---@field tls? corio.TlsOptions|corio.TlsContext
 ---@field client? corio.http.Client
 
+---Options of `http.client`: the pool's own, and any request option as a
+---default for every request of the pool.
+---@class corio.http.ClientOptions: corio.http.RequestOptions
+---@field max_connections? integer a request past it waits for a slot (100)
+---@field max_per_host? integer (0: no limit)
+---@field max_idle_per_host? integer (100)
+---@field idle_timeout? number an older idle connection is closed, not reused (90)
+
+---Options of `http.websocket` (docs/API-websocket.md).
+---@class corio.http.WebSocketOptions
+---@field protocols? string[] subprotocols offered
+---@field headers? table<string, string>|string[][] extra request fields
+---@field origin? string the Origin field
+---@field max_message_size? integer past it: close 1009 (16 MiB)
+---@field close_timeout? number close() waits this long for the peer's close frame (10)
+---@field connect_timeout? number TCP and TLS (30)
+---@field handshake_timeout? number the upgrade exchange (60)
+---@field tls? corio.TlsOptions|corio.TlsContext for wss://
+
 ---Case-insensitive header fields: `h["content-type"]`.
 ---@class corio.http.Headers
 ---@field [string] string
@@ -78,24 +97,41 @@ local Client = {}
 ---@return corio.http.Response
 function Client:request(method, url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:get(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:head(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:delete(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:options(url, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:post(url, body, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:put(url, body, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function Client:patch(url, body, opts) end
 function Client:close() end
@@ -151,28 +187,45 @@ local http = {}
 ---@return corio.http.Response
 function http.request(method, url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.get(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.head(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.delete(url, opts) end
 ---@async
+---@param url string
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.options(url, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.post(url, body, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.put(url, body, opts) end
 ---@async
+---@param url string
+---@param body? string|corio.Stream|fun(): string? as opts.body
+---@param opts? corio.http.RequestOptions
 ---@return corio.http.Response
 function http.patch(url, body, opts) end
 
----@param opts? { max_connections?: integer, max_per_host?: integer, max_idle_per_host?: integer, idle_timeout?: number }
+---@param opts? corio.http.ClientOptions
 ---@return corio.http.Client
 function http.client(opts) end
 
@@ -184,7 +237,7 @@ function http.headers(init) end
 ---Opens a WebSocket client; opts as docs/API-websocket.md, plus `tls`,
 ---`connect_timeout` (30) and `handshake_timeout` (60): past either, TIMEOUT.
 ---@param url string ws:// or wss://
----@param opts? table
+---@param opts? corio.http.WebSocketOptions
 ---@return corio.WebSocket
 function http.websocket(url, opts) end
 
