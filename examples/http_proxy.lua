@@ -37,10 +37,17 @@ local proxy = http.serve("127.0.0.1", 0, function(req, res)
 end)
 local _, pport = proxy:address()
 
+-- the self-check: what went in reached the upstream, what it answered
+-- came back (status, its fields, the body), a large body both ways
 local c <close> = http.client()
 local r = c:post("http://127.0.0.1:" .. pport .. "/echo?x=1", "payload")
-print(r.status, r.headers["x-upstream"], r:body())
-assert(r.status == 200)
+local body = r:body()
+print(r.status, r.headers["x-upstream"], body)
+assert(r.status == 200 and r.headers["x-upstream"] == "yes")
+assert(body == "POST /echo?x=1 payload", body)
+local big = ("0123456789abcdef"):rep(32768)          -- 512 KiB, streamed
+r = c:put("http://127.0.0.1:" .. pport .. "/big", big)
+assert(r:body() == "PUT /big " .. big)
 pool:close()
 proxy:shutdown(5)
 upstream:shutdown(5)
