@@ -15,8 +15,9 @@
 #   make check-symbols  libcorio.so exports exactly corio.symbols
 #   make deb      Debian packages in build/deb (mk/package.mk)
 #   make check-package  every packaging check (CI): symbols, a staged
-#                 install used through pkg-config, LuaLS types, the
-#                 luarocks rock, the Debian packages installed and removed
+#                 install used through pkg-config, LuaLS types, the man
+#                 page (man -l), the luarocks rock, the Debian packages
+#                 installed and removed
 #
 # lua5.4 and libuv are found with pkg-config; nothing is vendored.
 

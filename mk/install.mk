@@ -26,6 +26,7 @@ DATADIR      ?= $(PREFIX)/share
 LUA_CMODDIR  ?= $(LIBDIR)/lua/5.4
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 TYPESDIR     ?= $(DATADIR)/corio/types
+MANDIR       ?= $(DATADIR)/man
 
 # The LuaLS definitions, as paths below types/.
 TYPES = $(patsubst types/%,%,$(wildcard types/*.lua types/*/*.lua))
@@ -36,11 +37,18 @@ LDCONFIG = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 .PHONY: install uninstall
 
-install: all
+# corio(1), with the version filled in
+$(BUILD)/corio.1: docs/corio.1.in VERSION
+	@mkdir -p $(BUILD)
+	sed 's/@VERSION@/$(VERSION)/g' docs/corio.1.in > $@
+
+install: all $(BUILD)/corio.1
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-	  $(DESTDIR)$(LUA_CMODDIR) $(DESTDIR)$(TYPESDIR)/corio
+	  $(DESTDIR)$(LUA_CMODDIR) $(DESTDIR)$(TYPESDIR)/corio \
+	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(BUILD)/corio $(DESTDIR)$(BINDIR)/corio
+	install -m 644 $(BUILD)/corio.1 $(DESTDIR)$(MANDIR)/man1/corio.1
 	install -m 644 $(BUILD)/libcorio.a $(DESTDIR)$(LIBDIR)/libcorio.a
 	install -m 755 $(BUILD)/libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcorio.so.$(SOMAJOR)
@@ -59,6 +67,7 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/libcorio.so.$(SOMAJOR) \
 	  $(DESTDIR)$(LIBDIR)/libcorio.so $(DESTDIR)$(LUA_CMODDIR)/corio.so \
 	  $(DESTDIR)$(INCLUDEDIR)/corio.h $(DESTDIR)$(PKGCONFIGDIR)/corio.pc \
+	  $(DESTDIR)$(MANDIR)/man1/corio.1 \
 	  $(addprefix $(DESTDIR)$(TYPESDIR)/,$(TYPES))
 	-rmdir $(DESTDIR)$(TYPESDIR)/corio $(DESTDIR)$(TYPESDIR) \
 	  $(DESTDIR)$(DATADIR)/corio 2>/dev/null

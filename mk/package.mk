@@ -4,7 +4,7 @@
 
 .PHONY: symbols check-symbols check-install check-types check-rock deb \
         rockspec rock install-rock test-checks \
-        check-deb check-package
+        check-deb check-package check-man
 
 # corio.symbols is the exported C API; `make symbols` rewrites it.
 symbols: $(BUILD)/libcorio.so
@@ -21,8 +21,13 @@ check-install: all
 check-types: $(BUILD)/corio
 	$(BUILD)/corio tools/check-types.lua $(wildcard types/*.lua types/*/*.lua)
 
+# corio(1) renders with man -l, warning-free, and names every option of
+# corio --help.
+check-man: $(BUILD)/corio $(BUILD)/corio.1
+	sh tools/check-man.sh $(BUILD)/corio $(BUILD)/corio.1
+
 # Everything CI runs for packaging, after `make test`.
-check-package: test-checks check-symbols check-install check-types check-rock check-deb
+check-package: test-checks check-symbols check-install check-types check-man check-rock check-deb
 
 # The luarocks rock.  rockspec/ holds the rockspec of VERSION, generated
 # from tools/corio.rockspec.in; luarocks runs `make rock` then
@@ -65,5 +70,5 @@ check-deb: deb
 	sh tools/check-deb.sh $(DEB_DIR)
 
 # The checks above fail when they should (tools/test-checks.sh).
-test-checks: all
+test-checks: all $(BUILD)/corio.1
 	sh tools/test-checks.sh $(BUILD)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-deb.sh DIR -- installs the .debs of `make deb` (dpkg -i; needs
 # root), uses each as its user would, then removes them:
-#   corio        corio -e, and the type definitions in /usr/share/corio
+#   corio        corio -e, corio(1), and the type definitions in
+#                /usr/share/corio
 #   libcorio-dev a host built with pkg-config and run with no
 #                LD_LIBRARY_PATH (dpkg's ldconfig trigger made it findable)
 #   lua-corio    stock lua5.4 requires "corio" from the system path
@@ -28,6 +29,9 @@ dpkg -i "$dir"/corio_"$version"_*.deb "$dir"/libcorio0_"$version"_*.deb \
 out=$(/usr/bin/corio -e 'print(require("corio").version)')
 [ "$out" = "$version" ] || fail "corio -e printed: $out"
 [ -f /usr/share/corio/types/corio.lua ] || fail "no types in /usr/share/corio"
+# (the package's contents: a minimal image's dpkg may skip /usr/share/man)
+dpkg-deb -c "$dir"/corio_"$version"_*.deb | grep -q ' \./usr/share/man/man1/corio\.1' ||
+  fail "the corio package does not ship corio(1)"
 
 # shellcheck disable=SC2046
 cc -o "$tmp/host" tests/install/host.c $(pkg-config --cflags --libs corio)

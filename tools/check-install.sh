@@ -27,7 +27,7 @@ lib=$root/lib
 # The files and links a host and ld.so look for.
 for f in bin/corio include/corio.h lib/libcorio.a lib/libcorio.so.$version \
          lib/pkgconfig/corio.pc lib/lua/5.4/corio.so \
-         share/corio/types/corio.lua; do
+         share/corio/types/corio.lua share/man/man1/corio.1; do
   [ -f "$root/$f" ] || fail "missing $f"
 done
 [ "$(readlink "$lib/libcorio.so.$major")" = "libcorio.so.$version" ] ||

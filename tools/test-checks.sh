@@ -53,4 +53,9 @@ expect_fail "symbol removed" "-corio_gone" \
 expect_fail "static Lua copy" "a static Lua inside" \
   sh tools/check-symbols.sh "$build/corio" corio.symbols
 
-echo "test-checks: check-types and check-symbols refuse all 7 broken cases"
+# A man page that falls behind corio --help.
+sed '/^\.B \\-i$/d' "$build/corio.1" > "$tmp/corio.1"
+expect_fail "option missing from corio(1)" "option -i" \
+  sh tools/check-man.sh "$build/corio" "$tmp/corio.1"
+
+echo "test-checks: check-types, check-symbols and check-man refuse all 8 broken cases"
