@@ -1,10 +1,18 @@
 """Helpers the bench drivers share: a free loopback port, a server's CPU
-time, waiting for a server to listen."""
+time, waiting for a server to listen, finding nginx."""
 import os
+import shutil
 import socket
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def nginx_path():
+    """nginx on PATH, else in the sbin folders (Debian installs it in
+    /usr/sbin, which a user's PATH often leaves out); None if absent."""
+    return shutil.which("nginx", path=os.environ.get("PATH", "") +
+                        ":/usr/local/sbin:/usr/sbin:/sbin")
 
 
 def free_port():

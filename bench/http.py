@@ -13,7 +13,7 @@ and both as ratios to the raw C libuv server (the floor).
 import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from _proc import cpu_seconds, free_port, wait_port
+from _proc import cpu_seconds, free_port, nginx_path, wait_port
 
 
 
@@ -24,7 +24,7 @@ def servers(a):
     out["raw C (libuv)"] = lambda p: ([os.path.join(a.build, "w11_http_hello_uv"), str(p)], {})
     out["corio.http"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_hello.lua"), str(p)], {})
     out["corio raw net"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_raw.lua"), str(p)], {})
-    if shutil.which("nginx"):
+    if nginx_path():
         def nginx(p):
             d = tempfile.mkdtemp(prefix="w11nginx")
             conf = os.path.join(d, "nginx.conf")
@@ -36,7 +36,7 @@ http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};
   server {{ listen 127.0.0.1:{p}; location / {{ default_type text/plain;
     return 200 "hello world\\n"; }} }} }}
 """)
-            return (["nginx", "-p", d, "-c", conf], {"worker": True})
+            return ([nginx_path(), "-p", d, "-c", conf], {"worker": True})
         out["nginx"] = nginx
     if shutil.which("node"):
         out["Node http"] = lambda p: (["node", os.path.join(HERE, "peers/w11_http_hello.js"), str(p)], {})

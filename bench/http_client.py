@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from _proc import free_port
+from _proc import free_port, nginx_path
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -62,7 +62,7 @@ def start_nginx():
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(dir=d, port=port))
-    p = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-e", os.path.join(d, "error.log")],
+    p = subprocess.Popen([nginx_path(), "-c", conf, "-p", d, "-e", os.path.join(d, "error.log")],
                          stderr=subprocess.DEVNULL)
     import socket
     for _ in range(200):

@@ -18,7 +18,7 @@ utime+stime from /proc of the server's whole process group.
 import argparse, os, re, signal, statistics, subprocess, sys, tempfile, time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
-from _proc import TICK, free_port
+from _proc import TICK, free_port, nginx_path
 
 
 def group_cpu(pgid):
@@ -67,7 +67,7 @@ def start(rt, d, corio):
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(d=d, port=port))
-        argv = ["/usr/sbin/nginx", "-c", conf, "-p", d, "-g", "daemon off;"]
+        argv = [nginx_path(), "-c", conf, "-p", d, "-g", "daemon off;"]
     elif rt == "corio":
         argv = [corio, os.path.join(BENCH, "tls_server.lua"), cert, key, portfile]
     elif rt == "node":
