@@ -1,10 +1,11 @@
 --[[
 corio.http -- HTTP/1.1 client and server (docs/API-http.md).
 
-The client lives in _http_client.lua (pool, retries, redirects), the
-server in _http_server.lua, headers and head reading in _http_msg.lua,
-bodies in _http_body.lua; the strict head scanner, the chunk-size check
-and gzip are C (bindings/http/).
+The client lives in _http_client.lua (pool, retries, redirects) and
+_http_url.lua (URL parsing and resolution), the server in
+_http_server.lua, headers and head reading in _http_msg.lua, bodies in
+_http_body.lua; the strict head scanner, the chunk-size check and gzip
+are C (bindings/http/).
 ]]
 local client = require "corio._http_client"
 local server = require "corio._http_server"
