@@ -17,8 +17,8 @@ always passes through untouched.
 ]]
 local core = require "corio.core"
 
-local spawn, future, current, call_later = core.spawn, core.future,
-  core.current, core.call_later
+local spawn, future, current, call_later, yield = core.spawn, core.future,
+  core.current, core.call_later, core.yield
 local Error, is_cancelled = core.Error, core.is_cancelled
 local has_pending_cancel = core._cancel_pending
 local getmetatable, setmetatable, type, error, pcall, select, next =
@@ -357,6 +357,18 @@ local function wait_all(st)
   return err
 end
 
+-- Called as a wait that was cancelled (and so cancelled its work and
+-- waited for it to unwind) raises its CANCELLED: a request that came after
+-- the work's end woke the wait, in the same loop turn, is answered by that
+-- CANCELLED too, as one that came a moment earlier was (the wait took it
+-- and went on).  Left pending, it would be raised again at the next await
+-- and the outcome would hang on which came first, one hop apart (asyncio
+-- answers both with one CancelledError).
+-- tests/regress/group_cancel_as_last_child_ends_spec.lua
+local function answer_late_cancel()
+  if has_pending_cancel(current()) then pcall(yield) end  -- raises at once
+end
+
 local function signal(st)
   local sig = st.sig
   if sig and not sig:done() then sig:set_result() end
@@ -407,6 +419,7 @@ function M.gather(...)
       or "gather: another awaitable failed")
     local e2 = wait_all(st)
     if err == nil then err = e2 end
+    if err ~= nil and is_cancelled(err) then answer_late_cancel() end
     if err == nil then err = st.err end
     error(err, 0)
   end
@@ -673,6 +686,7 @@ local function join(g, body_err)
     end
   end
   if body_err ~= nil and is_cancelled(body_err) then
+    answer_late_cancel()
     error(body_err, 0)                          -- cancellation wins
   end
   local errs = g._errors
