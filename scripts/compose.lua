@@ -579,12 +579,25 @@ end
 local Group = { __name = "corio.TaskGroup" }
 Group.__index = Group
 
+-- _level: the requests the parent had seen (their CANCELLED delivered)
+-- when the group was made; a request above it is someone else's when the
+-- group's own comes back.  A request still pending then is not counted:
+-- it is delivered inside the group, and may arrive as one CANCELLED with
+-- the group's own; counted, it was taken for the group's and swallowed
+-- (tests/regress/group_swallows_cancel_pending_at_creation_spec.lua).
+local function level_of(parent)
+  if parent == nil then return 0 end
+  local n = parent:cancelling()
+  if n > 0 and has_pending_cancel(parent) then n = n - 1 end
+  return n
+end
+
 function M.group()
   local parent = current()
   return setmetatable({ _parent = parent, _tasks = {}, _spawned = 0,
     left = 0, _errors = {}, _raised = 0, _aborting = false, _closed = false,
-    _waiting = false, _parent_cancel = false,
-    _level = parent and parent:cancelling() or 0 }, Group)
+    _waiting = false, _parent_cancel = false, _level = level_of(parent) },
+    Group)
 end
 
 -- Cancels the children in the order they were spawned (g._tasks maps a
