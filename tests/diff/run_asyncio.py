@@ -42,8 +42,9 @@ class Task313(asyncio.tasks._PyTask):
     does not let _must_cancel be written: this is the Python one.)"""
 
     def uncancel(self):
+        keep = self.__dict__.pop("_keep_pending", False)  # TaskGroup313
         n = super().uncancel()
-        if n == 0:
+        if n == 0 and not keep:
             self._must_cancel = False
         return n
 
@@ -159,15 +160,34 @@ class TaskGroup313(asyncio.TaskGroup):
         task = self._parent_task
         own = 1 if self._parent_cancel_requested else 0
         c0, pending = task.cancelling(), task._must_cancel
+        if own:
+            # 3.11 takes its own request back at the top of the exit, 3.13
+            # after the wait; either way a pending request is delivered
+            # into the wait (one loop turn), which 3.13's uncancel() at
+            # the top would have withdrawn: that first call keeps it, and
+            # what 3.13's call after the wait withdraws is withdrawn then.
+            task._keep_pending = True
+
+        def taken_back():
+            task.__dict__.pop("_keep_pending", None)
+            if own and task.cancelling() == 0:
+                task._must_cancel = False
+
         try:
-            return await super().__aexit__(et, exc, tb)
+            r = await super().__aexit__(et, exc, tb)
         except BaseExceptionGroup:
+            taken_back()
             body = et is not None and issubclass(et, asyncio.CancelledError)
             n = task.cancelling()
             if n > self._level and (body or pending or n > c0 - own):
                 task.uncancel()
                 task.cancel()
             raise
+        except BaseException:
+            taken_back()
+            raise
+        taken_back()
+        return r
 
     def _on_task_done(self, task):
         if not self._exiting or self._parent_cancel_requested:
