@@ -17,8 +17,8 @@ always passes through untouched.
 ]]
 local core = require "corio.core"
 
-local spawn, future, current, call_later = core.spawn, core.future,
-  core.current, core.call_later
+local spawn, future, current, call_later, yield = core.spawn, core.future,
+  core.current, core.call_later, core.yield
 local Error, is_cancelled = core.Error, core.is_cancelled
 local has_pending_cancel = core._cancel_pending
 local getmetatable, setmetatable, type, error, pcall, select, next =
@@ -357,6 +357,18 @@ local function wait_all(st)
   return err
 end
 
+-- Called as a wait that was cancelled (and so cancelled its work and
+-- waited for it to unwind) raises its CANCELLED: a request that came after
+-- the work's end woke the wait, in the same loop turn, is answered by that
+-- CANCELLED too, as one that came a moment earlier was (the wait took it
+-- and went on).  Left pending, it would be raised again at the next await
+-- and the outcome would hang on which came first, one hop apart (asyncio
+-- answers both with one CancelledError).
+-- tests/regress/group_cancel_as_last_child_ends_spec.lua
+local function answer_late_cancel()
+  if has_pending_cancel(current()) then pcall(yield) end  -- raises at once
+end
+
 local function signal(st)
   local sig = st.sig
   if sig and not sig:done() then sig:set_result() end
@@ -407,6 +419,7 @@ function M.gather(...)
       or "gather: another awaitable failed")
     local e2 = wait_all(st)
     if err == nil then err = e2 end
+    if err ~= nil and is_cancelled(err) then answer_late_cancel() end
     if err == nil then err = st.err end
     error(err, 0)
   end
@@ -566,12 +579,25 @@ end
 local Group = { __name = "corio.TaskGroup" }
 Group.__index = Group
 
+-- _level: the requests the parent had seen (their CANCELLED delivered)
+-- when the group was made; a request above it is someone else's when the
+-- group's own comes back.  A request still pending then is not counted:
+-- it is delivered inside the group, and may arrive as one CANCELLED with
+-- the group's own; counted, it was taken for the group's and swallowed
+-- (tests/regress/group_swallows_cancel_pending_at_creation_spec.lua).
+local function level_of(parent)
+  if parent == nil then return 0 end
+  local n = parent:cancelling()
+  if n > 0 and has_pending_cancel(parent) then n = n - 1 end
+  return n
+end
+
 function M.group()
   local parent = current()
   return setmetatable({ _parent = parent, _tasks = {}, _spawned = 0,
     left = 0, _errors = {}, _raised = 0, _aborting = false, _closed = false,
-    _waiting = false, _parent_cancel = false,
-    _level = parent and parent:cancelling() or 0 }, Group)
+    _waiting = false, _parent_cancel = false, _level = level_of(parent) },
+    Group)
 end
 
 -- Cancels the children in the order they were spawned (g._tasks maps a
@@ -673,6 +699,7 @@ local function join(g, body_err)
     end
   end
   if body_err ~= nil and is_cancelled(body_err) then
+    answer_late_cancel()
     error(body_err, 0)                          -- cancellation wins
   end
   local errs = g._errors

@@ -199,7 +199,7 @@ Server.__index = Server
 net.Server = Server
 
 local function finish_handler(srv, task)
-  srv._tasks[task] = nil   -- task -> its stream
+  srv._tasks[task] = nil   -- task -> { its stream, its accept number }
   srv._n = srv._n - 1
   srv._l:conn_done()
   if srv._n == 0 and srv._closed and srv._idle and not srv._idle:done() then
@@ -224,10 +224,12 @@ end
 
 -- A new Server and the callback its Listener calls with each Stream.
 local function new_server(handler)
-  local srv = setmetatable({ _tasks = {}, _n = 0, _closed = false }, Server)
+  local srv = setmetatable({ _tasks = {}, _n = 0, _accepted = 0,
+    _closed = false }, Server)
   return srv, function(stream)
     local t = spawn(run_handler, srv, handler, stream)
-    srv._tasks[t] = stream
+    srv._accepted = srv._accepted + 1
+    srv._tasks[t] = { stream, srv._accepted }
     srv._n = srv._n + 1
   end
 end
@@ -283,10 +285,17 @@ end
 Server.__close = Server.close
 
 -- Each running handler's stream, taken first: ending one may end its
--- handler, which changes srv._tasks.
+-- handler, which changes srv._tasks.  In accept order: a table keyed by
+-- tasks iterates in the order of their addresses, and which handler sees
+-- its EOF or CLOSED first would change from run to run
+-- (tests/regress/server_clients_in_address_order_spec.lua).
+local function by_accept(a, b) return a[2] < b[2] end
+
 local function client_streams(srv)
   local list = {}
-  for _, stream in pairs(srv._tasks) do list[#list + 1] = stream end
+  for _, entry in pairs(srv._tasks) do list[#list + 1] = entry end
+  table.sort(list, by_accept)
+  for i = 1, #list do list[i] = list[i][1] end
   return list
 end
 

@@ -33,6 +33,22 @@ class VirtualSelector(selectors.DefaultSelector):
         return ready
 
 
+class Task313(asyncio.tasks._PyTask):
+    """A task with Python 3.13's uncancel(), which corio's follows
+    (docs/API-composition.md, corio.timeout): when the count drops to 0,
+    a request not delivered yet is withdrawn.  3.11
+    leaves it pending, so a scope or group that took its own request back
+    could still leave a CancelledError for the next await.  (The C Task
+    does not let _must_cancel be written: this is the Python one.)"""
+
+    def uncancel(self):
+        keep = self.__dict__.pop("_keep_pending", False)  # TaskGroup313
+        n = super().uncancel()
+        if n == 0 and not keep:
+            self._must_cancel = False
+        return n
+
+
 class VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self):
         sel = VirtualSelector()
@@ -43,6 +59,7 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         # float ulp is ~4e-9: a finer resolution would leave a timer due
         # "now" unpopped forever (asyncio pops when < now + resolution).
         self._clock_resolution = 1e-3
+        self.set_task_factory(lambda loop, coro: Task313(coro, loop=loop))
 
     def time(self):
         return self._vsel.now
@@ -120,6 +137,57 @@ class TaskGroup313(asyncio.TaskGroup):
     def __init__(self):
         super().__init__()
         self._tasks = TaskSet()
+
+    async def __aenter__(self):
+        r = await super().__aenter__()
+        # The requests the task had seen: corio's group level (compose.lua
+        # level_of), without one still pending.
+        task = self._parent_task
+        self._level = task.cancelling() - (1 if task._must_cancel else 0)
+        return r
+
+    async def __aexit__(self, et, exc, tb):
+        """Python 3.13's rule for a cancelled group with errors (gh-116720):
+        3.11 raises the ExceptionGroup and drops the cancellation; 3.13
+        requests it again (uncancel(), cancel(): the count is unchanged)
+        so that it reaches the task's next await, as corio does.  Narrowed
+        as corio's rule is: only when this exit received a cancellation
+        (the body's CancelledError, a request pending as the exit began,
+        delivered into its wait, or one made while it waited) and requests
+        newer than the group are left once it took its own back (3.13:
+        any request left, also one delivered and swallowed before the
+        group was entered)."""
+        task = self._parent_task
+        own = 1 if self._parent_cancel_requested else 0
+        c0, pending = task.cancelling(), task._must_cancel
+        if own:
+            # 3.11 takes its own request back at the top of the exit, 3.13
+            # after the wait; either way a pending request is delivered
+            # into the wait (one loop turn), which 3.13's uncancel() at
+            # the top would have withdrawn: that first call keeps it, and
+            # what 3.13's call after the wait withdraws is withdrawn then.
+            task._keep_pending = True
+
+        def taken_back():
+            task.__dict__.pop("_keep_pending", None)
+            if own and task.cancelling() == 0:
+                task._must_cancel = False
+
+        try:
+            r = await super().__aexit__(et, exc, tb)
+        except BaseExceptionGroup:
+            taken_back()
+            body = et is not None and issubclass(et, asyncio.CancelledError)
+            n = task.cancelling()
+            if n > self._level and (body or pending or n > c0 - own):
+                task.uncancel()
+                task.cancel()
+            raise
+        except BaseException:
+            taken_back()
+            raise
+        taken_back()
+        return r
 
     def _on_task_done(self, task):
         if not self._exiting or self._parent_cancel_requested:

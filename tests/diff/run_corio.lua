@@ -169,8 +169,9 @@ end
 -- scopes' cancellation anew (pending: it reaches the enclosing body at its
 -- next await); asyncio's inner scope raises CANCELLED, its request was
 -- delivered, and the outermost expired scope reports TIMEOUT.  When a
--- scope of the runner (a timeout or a wait_for) raises TIMEOUT with a
--- request pending and an enclosing timeout scope of the task past its
+-- scope of the runner (a timeout or a wait_for) raises its own TIMEOUT
+-- (not one passed on from its body or awaited task) with a request
+-- pending and an enclosing timeout scope of the task past its
 -- deadline, the runner takes the request as asyncio does (delivered into
 -- nothing, the count unchanged) and raises CANCELLED instead.  scopes: the
 -- task's open timeout statements, innermost last.
@@ -245,9 +246,18 @@ function Scenario:run_op(st, me)
   elseif op == "timeout" then
     local task, scopes = corio.current(), self:scopes_of(me)
     scopes[#scopes + 1] = { entered = corio.now(), delay = st[3] }
-    local ok, e = pcall(corio.timeout, st[3], self.block, self, st[4], me)
+    local passed            -- the body's error: not the scope's TIMEOUT
+    local ok, e = pcall(corio.timeout, st[3], function()
+      local ok_b, e_b = pcall(self.block, self, st[4], me)
+      if not ok_b then
+        passed = e_b
+        error(e_b, 0)
+      end
+    end)
     scopes[#scopes] = nil
-    if not ok then error(expired_together(task, scopes, e) or e, 0) end
+    if not ok then
+      error(e ~= passed and expired_together(task, scopes, e) or e, 0)
+    end
   elseif op == "wait_for" then
     local task = corio.current()
     local t = self:spawn(st[4], st[5])
@@ -261,7 +271,9 @@ function Scenario:run_op(st, me)
                                st[3]))
     drop_passed_on(task, t, late)
     if not r[1] then
-      error(expired_together(task, self:scopes_of(me), r[2]) or r[2], 0)
+      local own = not (t:done() and r[2] == select(2, pcall(t.result, t)))
+      error(own and expired_together(task, self:scopes_of(me), r[2]) or r[2],
+            0)
     end
     return r[2]
   elseif op == "shield" then
@@ -277,9 +289,24 @@ function Scenario:run_op(st, me)
       self:block(st[4], me)
     end)
     local task = corio.current()
-    -- (asyncio's exit cancels the children first if the body failed: then
-    -- the turn changes nothing.)
-    local turned = ok and g.left > 0 and asyncio_turn(task)
+    -- asyncio takes the turn of a pending request inside the group's
+    -- exit, corio's wait for the group (a pending request is raised by its
+    -- first await): a child failing meanwhile does not cancel a task that
+    -- waits for its group, so the group is marked as waited for.  If the
+    -- body failed, asyncio's exit cancels the children first (in spawn
+    -- order, as corio's abort; not again if the group is aborting
+    -- already), then takes the turn, while they unwind and their done
+    -- callbacks run; the runner does the same and marks the group as
+    -- aborting, so that its close does not cancel them again.
+    g._waiting = g.left > 0
+    if g._waiting and not ok and not g._aborting and cancel_pending(task) then
+      for _, kid in ipairs(st[3]) do
+        local t = self.tasks[kid[1]]
+        if not t:done() then t:cancel("task group: the body failed") end
+      end
+      g._aborting = true
+    end
+    local turned = g._waiting and asyncio_turn(task)
     local before = task:cancelling()
     local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
     if closed then
@@ -290,8 +317,9 @@ function Scenario:run_op(st, me)
     end
     -- Documented difference "a group with errors that is cancelled": when
     -- the children or the body failed, asyncio raises an ExceptionGroup of
-    -- those errors even if the task was cancelled (the CANCELLED is
-    -- dropped); corio raises CANCELLED.  And an ExceptionGroup lists the
+    -- those errors even if the task was cancelled, and 3.13 (emulated by
+    -- run_asyncio.py) requests the cancellation again, for the task's next
+    -- await; corio raises CANCELLED.  And an ExceptionGroup lists the
     -- children's errors in the order they failed, then the body's: its
     -- first leaf (what run_asyncio.py compares) is the first child error,
     -- else the body's.
@@ -301,6 +329,11 @@ function Scenario:run_op(st, me)
     end
     if first == nil and not ok and not corio.is_cancelled(body_err) then
       first = body_err
+    end
+    if first ~= nil and corio.is_cancelled(e) then
+      task:cancel()              -- 3.13: uncancel(), cancel(): pending
+      task:uncancel()            -- again, the count unchanged
+      error(first, 0)
     end
     error(first ~= nil and first or e, 0)
   elseif op == "try" then
