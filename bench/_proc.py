@@ -1,8 +1,9 @@
 """Helpers the bench drivers share: a free loopback port, a server's CPU
-time, waiting for a server to listen, finding nginx."""
+time, waiting for a server to listen, finding nginx, building a C or Go peer."""
 import os
 import shutil
 import socket
+import subprocess
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -65,3 +66,30 @@ def cpu_ns_seconds(pid):
     except FileNotFoundError:
         return cpu_seconds(pid)
     return total / 1e9
+
+
+def stale(out, src):
+    return not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src)
+
+
+def build_c(src, out):
+    """Compiles a C libuv peer into out when it is missing or older than src,
+    so a driver never measures a binary left from another revision."""
+    if stale(out, src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        libs = subprocess.run(["pkg-config", "--libs", "libuv"], capture_output=True,
+                              text=True).stdout.split() or ["-luv"]
+        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-o", out, src] + libs, check=True)
+    return out
+
+
+def build_go(src, out):
+    """Builds a single-file Go peer into out when stale; the build cache and
+    GOPATH go to /tmp so a root-less or HOME-less run still builds."""
+    if stale(out, src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        env = dict(os.environ, GO111MODULE="off")
+        env.setdefault("GOCACHE", "/tmp/corio-bench-gocache")
+        env.setdefault("GOPATH", "/tmp/corio-bench-gopath")
+        subprocess.run(["go", "build", "-o", out, src], check=True, env=env)
+    return out

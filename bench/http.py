@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """W11: HTTP hello servers under wrk -t1 -c50, interleaved and repeated.
 
 Each server runs on a fixed loopback port; wrk loads it for --duration
@@ -8,20 +8,26 @@ the figure to compare (wrk itself is the bottleneck on a small machine).
 Reported: median CPU us/request and req/s per server, with the spread,
 and both as ratios to the raw C libuv server (the floor).
 
-    python3 bench/http.py --corio build/corio --build build [--rounds 5]
+    /usr/bin/python3 bench/http.py --corio build/corio --build build [--rounds 5]
+
+It builds the raw C floor and the Go peer itself (into --build, again when
+their source is newer), and runs aiohttp with Debian's /usr/bin/python3,
+where python3-aiohttp and python3-uvloop are installed (not whatever
+python3 comes first on PATH).
 """
 import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from _proc import cpu_seconds, free_port, nginx_path, wait_port
+from _proc import build_c, build_go, cpu_seconds, free_port, nginx_path, wait_port
 
-
-
+PEERS = os.path.join(HERE, "peers")
+PY = "/usr/bin/python3"
 
 
 def servers(a):
     out = {}
-    out["raw C (libuv)"] = lambda p: ([os.path.join(a.build, "w11_http_hello_uv"), str(p)], {})
+    raw = build_c(os.path.join(PEERS, "w11_http_hello_uv.c"), os.path.join(a.build, "w11_http_hello_uv"))
+    out["raw C (libuv)"] = lambda p: ([raw, str(p)], {})
     out["corio.http"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_hello.lua"), str(p)], {})
     out["corio raw net"] = lambda p: ([a.corio, os.path.join(HERE, "w11_http_raw.lua"), str(p)], {})
     if nginx_path():
@@ -39,19 +45,14 @@ http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};
             return ([nginx_path(), "-p", d, "-c", conf], {"worker": True})
         out["nginx"] = nginx
     if shutil.which("node"):
-        out["Node http"] = lambda p: (["node", os.path.join(HERE, "peers/w11_http_hello.js"), str(p)], {})
+        out["Node http"] = lambda p: (["node", os.path.join(PEERS, "w11_http_hello.js"), str(p)], {})
     if shutil.which("go"):
-        gobin = os.path.join(a.build, "w11_http_hello_go")
-        if not os.path.exists(gobin):
-            env = dict(os.environ, GOCACHE=os.path.abspath(os.path.join(a.build, "gocache")), GO111MODULE="off")
-            subprocess.run(["go", "build", "-o", gobin, os.path.join(HERE, "peers/w11_http_hello.go")],
-                           check=True, env=env)
+        gobin = build_go(os.path.join(PEERS, "w11_http_hello.go"), os.path.join(a.build, "w11_http_hello_go"))
         out["Go net/http"] = lambda p: ([gobin, str(p)], {"env": {"GOMAXPROCS": "1"}})
     try:
-        subprocess.run([sys.executable, "-c", "import aiohttp, uvloop"], check=True,
-                       stderr=subprocess.DEVNULL)
-        out["aiohttp+uvloop"] = lambda p: ([sys.executable, os.path.join(HERE, "peers/w11_http_hello.py"), str(p)], {})
-    except subprocess.CalledProcessError:
+        subprocess.run([PY, "-c", "import aiohttp, uvloop"], check=True, stderr=subprocess.DEVNULL)
+        out["aiohttp+uvloop"] = lambda p: ([PY, os.path.join(PEERS, "w11_http_hello.py"), str(p)], {})
+    except (OSError, subprocess.CalledProcessError):
         print("aiohttp+uvloop: not installed (python3-aiohttp, python3-uvloop), skipped", file=sys.stderr)
     return out
 

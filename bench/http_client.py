@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from _proc import free_port, nginx_path
+from _proc import build_go, free_port, nginx_path
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -75,18 +75,6 @@ def start_nginx():
     raise SystemExit("nginx did not start")
 
 
-def build_go():
-    out = os.path.join(ROOT, "build", "bench", "w13_http_client_go")
-    src = os.path.join(PEERS, "w13_http_client.go")
-    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        env = dict(os.environ)
-        env.setdefault("GOCACHE", "/tmp/corio-bench-gocache")
-        env.setdefault("GOPATH", "/tmp/corio-bench-gopath")
-        subprocess.run(["go", "build", "-o", out, src], check=True, env=env)
-    return out
-
-
 def runtimes(corio):
     rts = [("corio", [corio, os.path.join(BENCH, "w13_http_client.lua")], {})]
     if shutil.which("node"):
@@ -97,7 +85,9 @@ def runtimes(corio):
     rts.append(("aiohttp", [PY, py], {}))
     rts.append(("aiohttp-uvloop", [PY, py, "--uvloop"], {}))
     if shutil.which("go"):
-        rts.append(("go", [build_go()], {"GOMAXPROCS": "1"}))
+        rts.append(("go", [build_go(os.path.join(PEERS, "w13_http_client.go"),
+                                    os.path.join(ROOT, "build", "bench", "w13_http_client_go"))],
+                    {"GOMAXPROCS": "1"}))
     return rts
 
 

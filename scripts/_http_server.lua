@@ -36,6 +36,7 @@ M.DEFAULTS = {
 }
 local PEER_GONE = { EPIPE = true, ECONNRESET = true, ECONNABORTED = true, CLOSED = true }
 local DRAIN_MAX = 262144   -- an unread body up to this size is drained to keep the connection
+local LINGER = 0.5         -- at most this long reading what a closed client still sends (linger)
 local WATCH_MAX = 65536    -- the disconnect watcher stops reading past this many pipelined bytes
 
 local REASONS = {
@@ -67,10 +68,12 @@ local function parse_query(q)
 end
 M.parse_query = parse_query
 
--- A bare error answer, then the connection closes.
-local function answer_error(s, status, detail)
+-- A bare error answer, then the connection closes (with a linger: the
+-- client may be sending still).
+local function answer_error(conn, status)
   local text = (REASONS[status] or "Error") .. "\n"
-  pcall(compose.timeout, 5, s.write, s, ("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n" ..
+  conn.linger = true
+  pcall(compose.timeout, 5, conn.s.write, conn.s, ("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n" ..
     "Content-Length: %d\r\nConnection: close\r\n\r\n%s"):format(status,
     REASONS[status] or "Error", #text, text))
 end
@@ -113,6 +116,18 @@ function Response:write_head(status, headers)
   self._h = msg.new_headers(headers, "write_head", 2)
 end
 
+-- A request body the handler left unread, as its response goes out (Go's
+-- rule): when the client still waits for a `100 Continue` it never got,
+-- or more than DRAIN_MAX bytes of it are known to be left (its
+-- Content-Length), the response says "Connection: close" and the body is
+-- never read, since reading it costs more than a new connection; a
+-- smaller or chunked one is drained after the handler (`one`).
+local function close_if_unread(c, req, b)
+  if rawget(req, "_continue") or (b.kind == "length" and b.left > DRAIN_MAX) then
+    c.keep = false
+  end
+end
+
 -- send the head; `len` the body length when known (else chunked/close);
 -- `data`, a whole body, goes out in the same write.  The head is built
 -- straight from the field lists (the fields were checked when added):
@@ -137,6 +152,8 @@ local function send_head(self, len, data, final)
     if n == "content-length" then has_cl = true elseif n == "date" then has_date = true
     elseif n == "transfer-encoding" then user_te = (user_te and user_te .. "," or "") .. vals[i] end
   end
+  local b = rawget(req, "_body")
+  if b and not b.done then close_if_unread(c, req, b) end
   local keep = c.keep
   local extra_te, extra_cl, drop_te
   local nobody = no_body(req, status)
@@ -493,10 +510,11 @@ local function report(o, err, req)
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
 
-local function run_handler(handler, req, res)
+local function run_handler(handler, req, res, rb)
   local status, headers, b = handler(req, res)
   if not res.finished then
     if status ~= nil and not res.headers_sent then
+      if not rb.done then close_if_unread(res._c, req, rb) end
       -- the common answer (status, plain map, string body) made in C,
       -- queued without waiting (Conn:write, inlined)
       local out = reply(res, status, headers, b, REASONS)
@@ -545,17 +563,17 @@ local function one(conn, srv)
     local fired = phase_end(conn)
     if not ok then
       local code = type(block) == "table" and block.code
-      if fired or code == "TIMEOUT" then answer_error(s, 408) return false end
-      if code == "LIMIT" then answer_error(s, 431) return false end
+      if fired or code == "TIMEOUT" then answer_error(conn, 408) return false end
+      if code == "LIMIT" then answer_error(conn, 431) return false end
       if code == "INCOMPLETE" then return false end
       error(block, 0)
     end
     if not block then return false end
     req, res, nxt, keep, kind, n = take(p, block, 1, Request, Response, conn, #block)
     -- a block that r.head ended at a blank line made of bare LFs
-    if req == false then answer_error(s, 400) return false end
+    if req == false then answer_error(conn, 400) return false end
   end
-  if not req then answer_error(s, res, nxt) return false end
+  if not req then answer_error(conn, res) return false end
   local b = NO_BODY
   if kind ~= "none" and not (kind == "length" and n == 0) then b = add_body(conn, req, kind, n) end
   conn.keep = keep
@@ -573,7 +591,7 @@ local function one(conn, srv)
   local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
   conn.phase, conn.due = "request", due
   if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
-  local hok, herr = pcall(run_handler, srv._handler, req, res)
+  local hok, herr = pcall(run_handler, srv._handler, req, res, b)
   conn.due = false
   local fired = conn.fired and phase_end(conn)
   conn.busy = false
@@ -610,21 +628,38 @@ local function one(conn, srv)
       status = code == "TIMEOUT" and 503 or 500
       report(o, herr, req)
     end
-    if not res.headers_sent then answer_error(s, status) end
+    if not res.headers_sent then answer_error(conn, status) end
     return false
   end
-  if not conn.keep then return false end
+  if not conn.keep then conn.linger = not conn.watch_off return false end   -- (a WebSocket took the stream)
   -- the next request must start where this body ends
   if not b.done then
-    if req._continue then return false end   -- the client waits for 100: closing is cheaper
     phase(conn, "drain", o.idle_timeout)
     local dok, drained = pcall(body.drain, b, DRAIN_MAX)
     phase_end(conn)
-    if not dok or not drained then return false end
+    if not dok or not drained then conn.linger = true return false end
   end
   conn.n = conn.n + 1
-  if o.max_requests > 0 and conn.n >= o.max_requests then return false end
+  if o.max_requests > 0 and conn.n >= o.max_requests then conn.linger = true return false end
   return true
+end
+
+--[[ Closing after an answer: the client may still be sending (a body
+left unread, the rest of a pipeline), and closing a socket with unread
+bytes makes the kernel send RST, which can reach the client before it
+has read the response and destroy it.  So, as Go and nginx do, send EOF
+first (a half-close, after what is queued), then read and discard for
+at most LINGER s, until the client closes too. ]]
+local function linger(conn)
+  local s, read = conn.s, conn.read
+  local ok, err = pcall(compose.timeout, conn.o.write_timeout, s.shutdown, s)
+  if ok then
+    ok, err = pcall(compose.timeout, LINGER, function()
+      while read(s, 65536) do end
+    end)
+  end
+  -- a cancellation from outside (shutdown) is not ours to swallow
+  if not ok and type(err) == "table" and err.code == "CANCELLED" then error(err, 0) end
 end
 
 local function merge_opts(opts)
@@ -677,7 +712,7 @@ function M.serve(host, port, handler, opts)
     parser:limits(lim_headers, lim_size, lim_url, lim_body)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
       p = parser, busy = false, fired = false, due = false, timer = false,
-      timer_at = 0, phase = false, req = false, read = s.read, nowait = s.write_nowait }, Conn)
+      timer_at = 0, phase = false, req = false, linger = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()
@@ -688,6 +723,7 @@ function M.serve(host, port, handler, opts)
     stop_timer(conn)
     state._conns[conn] = nil
     if not ok then error(err, 0) end
+    if conn.linger then linger(conn) end
   end, nopts)
   rawset(srv, "_opts", o)     -- the options in force (specs check the defaults)
   -- Server:shutdown(timeout): stop accepting, close idle connections,
