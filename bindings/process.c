@@ -16,13 +16,22 @@
 **              can never signal a pid the kernel may have given to
 **              another process.
 ** Only at runtime teardown can a box be collected while its child runs:
-** the handle is then closed without reaping (the child is orphaned to
-** init, which reaps it).
+** its handle is then closed, so libuv forgets the pid, and the runtime
+** ends and reaps the child itself (runtime/reap.c: SIGTERM, SIGKILL after
+** a grace period; a detached child is left running).  Each proc is also
+** on the runtime's backstop list (runtime/owned.c) while open, so the
+** same happens if the box's __gc never ran.
+**
+** spawn makes everything it needs (the box, its anchor slot, the memory,
+** stack room for the results) before uv_spawn: once the child exists,
+** nothing is left that can fail, so an out-of-memory error can never
+** leave a child nobody supervises.
 **
 ** Children start with default signal dispositions and an empty signal
 ** mask: libuv resets both between fork and exec, so SIGPIPE ignored here
 ** is not ignored by `yes | head -1` in a child.
 */
+#include <stddef.h>   /* offsetof */
 #include <stdio.h>    /* fflush */
 #include <stdlib.h>   /* malloc, free, exit */
 #include <limits.h>   /* INT_MAX */
@@ -39,8 +48,10 @@ typedef struct pbox pbox;
 typedef struct proc {
   uv_process_t h;
   corio_rt *rt;
-  pbox *box;                   /* NULL if the box was collected */
+  corio_owned own;             /* on the backstop list until freed */
+  pbox *box;                   /* NULL once exited or collected */
   int anchor;                  /* live slot of the box while running */
+  int detached;                /* spawned detached: outlives teardown */
   int termsig;                 /* exit_cb's, for exit_lua */
   lua_Integer status;
 } proc;
@@ -59,8 +70,29 @@ struct pbox {
 ** ===================================================================== */
 
 static void free_cb(uv_handle_t *h) {
-  corio__untrack(((proc *)h->data)->rt, h);
-  free(h->data);
+  proc *p = h->data;
+  corio__untrack(p->rt, h);
+  corio__disown(p->rt, &p->own);
+  free(p);
+}
+
+
+/* Closes the handle of a child whose exit was not seen (teardown): libuv
+** forgets the pid, so the runtime ends and reaps the child. */
+static void abandon(corio_rt *rt, proc *p) {
+  if (uv_is_closing((uv_handle_t *)&p->h)) return;
+  corio__reap(rt, p->h.pid, p->detached);
+  uv_close((uv_handle_t *)&p->h, free_cb);
+}
+
+
+/* The backstop (runtime/owned.c): the state is closed and this child's
+** box was never finalized. */
+static void backstop(corio_rt *rt, corio_owned *o) {
+  proc *p = (proc *)(void *)((char *)o - offsetof(proc, own));
+  if (p->box && !rt->lua_closed) p->box->p = NULL;  /* its memory is live */
+  p->box = NULL;
+  abandon(rt, p);
 }
 
 
@@ -95,6 +127,7 @@ static void exit_cb(uv_process_t *h, int64_t status, int termsig) {
   proc *p = h->data;
   corio_rt *rt = p->rt;
   pbox *b = p->box;
+  p->box = NULL;                 /* unanchored below: it may be collected */
   if (b) {
     b->p = NULL;
     b->exited = 1;
@@ -219,8 +252,9 @@ static int opt_field(lua_State *L, int idx, const char *k, int type) {
 
 
 /* spawn(argv, {cwd=, env=, stdio={3}, detached=, uid=, gid=, on_exit=})
-** -> handle, stdin, stdout, stderr (Streams for "pipe", else nil).  env
-** is a list of "NAME=value" strings. */
+** -> handle, pid, stdin, stdout, stderr (Streams for "pipe", else nil).
+** env is a list of "NAME=value" strings.  The pid comes back here so the
+** caller needs no call (which could fail) once the child runs. */
 static int l_spawn(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
   uv_process_options_t o;
@@ -266,26 +300,37 @@ static int l_spawn(lua_State *L) {
   luaL_setmetatable(L, PROC_MT);
   lua_pushvalue(L, fidx);
   lua_setiuservalue(L, bidx, 1);
+  /* Everything that can fail comes before uv_spawn (see the top). */
+  luaL_checkstack(L, 5, "spawn");             /* the results */
+  int anchor = corio__anchor(rt, L, bidx);    /* born closed: b->p NULL */
   proc *p = malloc(sizeof *p);
-  if (p == NULL) return luaL_error(L, "not enough memory");
+  if (p == NULL) {
+    corio__unanchor(rt, L, anchor);
+    return luaL_error(L, "not enough memory");
+  }
+  memset(p, 0, sizeof *p);
   p->rt = rt;
-  p->box = NULL;
-  p->anchor = 0;
+  p->detached = (o.flags & UV_PROCESS_DETACHED) != 0;
   p->h.data = p;
   int err = uv_spawn(rt->loop, &p->h, &o);
   corio__track(rt, (uv_handle_t *)&p->h);   /* closed even if it failed */
   corio__track_site(rt, L, (uv_handle_t *)&p->h, "Process", NULL);
   if (err < 0) {
     uv_close((uv_handle_t *)&p->h, free_cb);  /* libuv wants it closed */
+    corio__unanchor(rt, L, anchor);
     for (int i = 0; i < 3; i++) corio__stream_close(L, pidx + i);
     return corio__uverror(L, err, "spawn", o.file);
   }
+  /* The child runs: from here on nothing allocates or raises. */
+  corio__own(rt, &p->own, backstop);
+  p->anchor = anchor;
   p->box = b;
   b->p = p;
   b->pid = p->h.pid;
-  p->anchor = corio__anchor(rt, L, bidx);
+  lua_pushvalue(L, bidx);                     /* room checked above */
+  lua_pushinteger(L, p->h.pid);
   for (int i = 0; i < 3; i++) lua_pushvalue(L, pidx + i);
-  return 4;
+  return 5;
 }
 
 /* }==================================================================== */
@@ -343,10 +388,7 @@ static int h_gc(lua_State *L) {
   if (p == NULL) return 0;
   b->p = NULL;
   p->box = NULL;
-  corio_rt *rt = corio__rt_or_null(L);
-  if (rt == NULL) free(p);                    /* the loop is gone */
-  else if (!uv_is_closing((uv_handle_t *)&p->h))
-    uv_close((uv_handle_t *)&p->h, free_cb);
+  abandon(p->rt, p);
   return 0;
 }
 

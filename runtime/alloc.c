@@ -35,6 +35,76 @@
 #define ARENAS_PREFAULT 8                  /* then a helper maps them */
 #define PREFAULT_AHEAD 2                   /* arenas the helper keeps ready */
 
+/* {====================================================================
+** The teardown reserve
+**
+** While corio_free closes the state (corio__alloc_closing), an allocation
+** the system refuses is served from a small reserve instead: lua_close
+** runs every __gc, and a finalizer that finds no memory for its call
+** frame is skipped by Lua -- its C resources (a stream, an executor's
+** threads, an open file) would leak.  Every allocator of a corio state
+** keeps one (the default ones and the wrapper of a host's), made with the
+** state.  It is C memory, handed out by a bump pointer: a block in it is
+** never freed on its own (it goes with the reserve), shrinks in place and
+** is copied out when it grows.
+** ===================================================================== */
+
+#define RESERVE_SIZE (64 * 1024)
+
+typedef struct reserve {
+  char *mem;                               /* RESERVE_SIZE bytes, or NULL */
+  size_t used;
+  int closing;                             /* lua_close has begun */
+} reserve;
+
+int corio__test_refuse_sys;
+
+static void reserve_init(reserve *r) {
+  r->used = 0;
+  r->closing = 0;
+  r->mem = malloc(RESERVE_SIZE);           /* NULL: no reserve */
+}
+
+/* Whether p lies in the reserve; cheap while it is untouched. */
+static int in_reserve(const reserve *r, const void *p) {
+  return r->used && (const char *)p >= r->mem &&
+         (const char *)p < r->mem + RESERVE_SIZE;
+}
+
+static void *from_reserve(reserve *r, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (!r->closing || r->mem == NULL || RESERVE_SIZE - r->used < n)
+    return NULL;
+  r->used += n;
+  return r->mem + r->used - n;
+}
+
+/* Lua's request for block p of the reserve; `f` is the allocator itself,
+** which falls back on the reserve when the system refuses. */
+static void *reserve_realloc(lua_Alloc f, void *ud, void *p, size_t osize,
+                             size_t nsize) {
+  if (nsize == 0 || nsize <= osize) return nsize ? p : NULL;
+  void *q = f(ud, NULL, 0, nsize);
+  if (q) memcpy(q, p, osize);
+  return q;
+}
+
+/* A refused request of nsize bytes for block p (NULL: a new one), served
+** from the reserve; the old block, if any, is copied and then freed by
+** `f`. */
+static void *reserve_instead(reserve *r, lua_Alloc f, void *ud, void *p,
+                             size_t osize, size_t nsize) {
+  void *q = from_reserve(r, nsize);
+  if (q && p) {
+    memcpy(q, p, osize < nsize ? osize : nsize);
+    f(ud, p, osize, 0);
+  }
+  return q;
+}
+
+/* }==================================================================== */
+
+
 /* An arena's header, in its first ARENA_HDR bytes. */
 typedef struct arena {
   struct arena *next;
@@ -66,6 +136,7 @@ typedef struct slabs {
   unsigned long refused;                   /* allocations that failed */
   int pf_failed;                           /* the helper could not start */
   prefault pf;
+  reserve rsv;
 } slabs;
 
 
@@ -182,6 +253,7 @@ static void prefault_stop(prefault *pf) {
 ** get there, so their memory stays small and they start no thread. */
 static arena *arena_new(slabs *s) {
   void *p = NULL;
+  if (corio__test_refuse_sys) return NULL;
   if (s->narenas >= ARENAS_PREFAULT && !s->pf.on && !s->pf_failed)
     s->pf_failed = !prefault_start(&s->pf);
   if (s->pf.on) p = prefault_take(&s->pf);
@@ -238,9 +310,16 @@ static void slab_put(slabs *s, void *p, size_t n) {
 }
 
 
+static void *sys_realloc(void *p, size_t n) {
+  return corio__test_refuse_sys ? NULL : realloc(p, n);
+}
+
+
 static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   slabs *s = ud;
   if (p == NULL) osize = 0;                /* osize is then a type tag */
+  else if (in_reserve(&s->rsv, p))
+    return reserve_realloc(slab_alloc, ud, p, osize, nsize);
   if (nsize == 0) {
     if (p == NULL) return NULL;
     if (osize <= SLAB_MAX) slab_put(s, p, osize);
@@ -248,17 +327,21 @@ static void *slab_alloc(void *ud, void *p, size_t osize, size_t nsize) {
     return NULL;
   }
   if (osize > SLAB_MAX && nsize > SLAB_MAX) {
-    void *q = realloc(p, nsize);
-    if (q == NULL) s->refused++;
+    void *q = sys_realloc(p, nsize);
+    if (q == NULL) {
+      s->refused++;
+      q = reserve_instead(&s->rsv, slab_alloc, ud, p, osize, nsize);
+    }
     return q;
   }
   if (p && osize <= SLAB_MAX && nsize <= SLAB_MAX &&
       class_of(osize) == class_of(nsize))
     return p;
-  void *q = nsize <= SLAB_MAX ? slab_get(s, nsize) : malloc(nsize);
+  void *q = nsize <= SLAB_MAX ? slab_get(s, nsize)
+                               : sys_realloc(NULL, nsize);
   if (q == NULL) {                         /* Lua keeps the old block */
     s->refused++;
-    return NULL;
+    return reserve_instead(&s->rsv, slab_alloc, ud, p, osize, nsize);
   }
   if (p) {
     memcpy(q, p, osize < nsize ? osize : nsize);
@@ -364,67 +447,48 @@ int corio__can_alloc_thread(lua_State *L) {
 }
 
 
-/* The C library's allocator (sanitizer builds); ud counts refusals. */
+/* The C library's allocator (sanitizer builds). */
+typedef struct plain_heap {
+  unsigned long refused;
+  reserve rsv;
+} plain_heap;
+
 static void *plain_alloc(void *ud, void *p, size_t osize, size_t nsize) {
-  (void)osize;
+  plain_heap *pl = ud;
+  if (p && in_reserve(&pl->rsv, p))
+    return reserve_realloc(plain_alloc, ud, p, osize, nsize);
   if (nsize == 0) {
     free(p);
     return NULL;
   }
-  void *q = realloc(p, nsize);
-  if (q == NULL) ++*(unsigned long *)ud;
+  void *q = sys_realloc(p, nsize);
+  if (q == NULL) {
+    pl->refused++;
+    q = reserve_instead(&pl->rsv, plain_alloc, ud, p, p ? osize : 0, nsize);
+  }
   return q;
 }
 
 
 /* A host's allocator (corio_config.alloc), wrapped to count the
 ** allocations it refused: teardown gives up on tasks that cannot unwind
-** only once memory has run out (runtime.c, corio__shutdown_tasks).
-**
-** While the state closes (corio__alloc_closing), a refused allocation is
-** served from a small reserve instead: lua_close runs every __gc, and a
-** finalizer that finds no memory for its call frame is skipped by Lua --
-** its C resources (a stream, an executor's threads) would leak.  The
-** reserve is C memory, never handed to the host: blocks in it are freed
-** with it, a block moved out of it is copied. */
-#define RESERVE_SIZE (64 * 1024)
-
+** only once memory has run out (runtime.c, corio__shutdown_tasks).  Its
+** reserve is never handed to the host. */
 typedef struct host_alloc {
   lua_Alloc f;
   void *ud;
   unsigned long refused;
-  int closing;
-  char *reserve;                           /* RESERVE_SIZE bytes */
-  size_t used;
+  reserve rsv;
 } host_alloc;
-
-static int in_reserve(host_alloc *h, void *p) {
-  return h->reserve && (char *)p >= h->reserve &&
-         (char *)p < h->reserve + RESERVE_SIZE;
-}
-
-static void *from_reserve(host_alloc *h, size_t n) {
-  n = (n + 15) & ~(size_t)15;
-  if (!h->closing || h->reserve == NULL || RESERVE_SIZE - h->used < n)
-    return NULL;
-  h->used += n;
-  return h->reserve + h->used - n;
-}
 
 static void *counted_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   host_alloc *h = ud;
-  if (p && in_reserve(h, p)) {               /* osize is its real size */
-    if (nsize == 0) return NULL;             /* freed with the reserve */
-    if (nsize <= osize) return p;
-    void *q = h->f(h->ud, NULL, 0, nsize);
-    if (q == NULL) q = from_reserve(h, nsize);
-    if (q) memcpy(q, p, osize);
-    return q;
-  }
+  if (p && in_reserve(&h->rsv, p))           /* osize is its real size */
+    return reserve_realloc(counted_alloc, ud, p, osize, nsize);
   void *q = h->f(h->ud, p, osize, nsize);
   if (q == NULL && nsize > 0) {
     h->refused++;
-    q = from_reserve(h, nsize);
+    q = from_reserve(&h->rsv, nsize);
     if (q && p) {                            /* moved out of the host's */
       memcpy(q, p, osize < nsize ? osize : nsize);
       h->f(h->ud, p, osize, 0);
@@ -434,27 +498,43 @@ static void *counted_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 }
 
 
+/* A new state on allocator f with its heap (malloc'ed, reserve r in it);
+** on failure the heap is freed. */
+static lua_State *heap_state(lua_Alloc f, void *heap, reserve *r) {
+  reserve_init(r);
+  lua_State *L = lua_newstate(f, heap);
+  if (L == NULL) {
+    free(r->mem);
+    free(heap);
+  }
+  return corio__setup_state(L);
+}
+
+
 lua_State *corio__newstate_host(lua_Alloc f, void *ud) {
   host_alloc *h = malloc(sizeof *h);
   if (h == NULL) return NULL;
   h->f = f;
   h->ud = ud;
   h->refused = 0;
-  h->closing = 0;
-  h->used = 0;
-  h->reserve = malloc(RESERVE_SIZE);         /* NULL: no reserve */
-  lua_State *L = lua_newstate(counted_alloc, h);
-  if (L == NULL) {
-    free(h->reserve);
-    free(h);
-  }
-  return corio__setup_state(L);
+  return heap_state(counted_alloc, h, &h->rsv);
+}
+
+
+/* The reserve of the state's allocator, NULL for one corio did not make. */
+static reserve *reserve_of(lua_State *L) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (f == slab_alloc) return &((slabs *)ud)->rsv;
+  if (f == plain_alloc) return &((plain_heap *)ud)->rsv;
+  if (f == counted_alloc) return &((host_alloc *)ud)->rsv;
+  return NULL;
 }
 
 
 void corio__alloc_closing(lua_State *L) {
-  void *ud;
-  if (lua_getallocf(L, &ud) == counted_alloc) ((host_alloc *)ud)->closing = 1;
+  reserve *r = reserve_of(L);
+  if (r) r->closing = 1;
 }
 
 
@@ -463,7 +543,7 @@ unsigned long corio__alloc_refused(lua_State *L) {
   lua_Alloc f = lua_getallocf(L, &ud);
   if (f == slab_alloc) return ((slabs *)ud)->refused;
   if (f == counted_alloc) return ((host_alloc *)ud)->refused;
-  if (f == plain_alloc) return *(unsigned long *)ud;
+  if (f == plain_alloc) return ((plain_heap *)ud)->refused;
   return 0;                                /* a state corio did not make */
 }
 
@@ -497,27 +577,24 @@ lua_State *corio__newstate(void) {
   plain = "1";
 #endif
   if (plain && plain[0] == '1') {
-    unsigned long *refused = calloc(1, sizeof *refused);
-    if (refused == NULL) return NULL;
-    lua_State *L = lua_newstate(plain_alloc, refused);
-    if (L == NULL) free(refused);
-    return corio__setup_state(L);
+    plain_heap *pl = calloc(1, sizeof *pl);
+    return pl ? heap_state(plain_alloc, pl, &pl->rsv) : NULL;
   }
   slabs *s = calloc(1, sizeof *s);
-  if (s == NULL) return NULL;
-  lua_State *L = lua_newstate(slab_alloc, s);
-  if (L == NULL) free(s);
-  return corio__setup_state(L);
+  return s ? heap_state(slab_alloc, s, &s->rsv) : NULL;
 }
 
 
 /* Frees the slabs (or the counter) of a closed state made by
 ** corio__newstate or corio__newstate_host. */
 void corio__freestate_alloc(lua_Alloc f, void *ud) {
-  if (f == counted_alloc && ud) free(((host_alloc *)ud)->reserve);
-  if ((f == plain_alloc || f == counted_alloc) && ud) free(ud);
-  if (f != slab_alloc || ud == NULL) return;
+  if (ud == NULL) return;
+  if (f == counted_alloc) free(((host_alloc *)ud)->rsv.mem);
+  if (f == plain_alloc) free(((plain_heap *)ud)->rsv.mem);
+  if (f == plain_alloc || f == counted_alloc) free(ud);
+  if (f != slab_alloc) return;
   slabs *s = ud;
+  free(s->rsv.mem);
   prefault_stop(&s->pf);
   while (s->arenas) {
     arena *next = s->arenas->next;

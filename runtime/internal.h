@@ -352,6 +352,9 @@ typedef struct corio_rt {
   size_t hset_cap, hset_n;
   int track_lost;              /* the set could not grow */
   long nreqs;                  /* thread-pool requests in flight */
+  struct corio_owned *owned;   /* the backstop list (owned.c) */
+  int *reap;                   /* children to reap at teardown (reap.c) */
+  int nreap, reap_cap;
 } corio_rt;
 
 /* }==================================================================== */
@@ -439,6 +442,30 @@ int corio__l_open_handles(lua_State *L);
 #define corio__req_start(rt) ((rt)->nreqs++)  /* a pool request submitted */
 #define corio__req_end(rt)   ((rt)->nreqs--)  /* its callback ran */
 
+/* owned.c: binding objects closed at teardown even if their __gc did
+** not run.  A binding embeds a corio_owned in each object that owns more
+** than a bare handle, links it while open and unlinks it when freed. */
+typedef struct corio_owned corio_owned;
+typedef void (*corio_owned_fn)(corio_rt *rt, corio_owned *o);
+  /* closes o's object through its own close path; o may be unlinked */
+struct corio_owned {
+  corio_owned *next, *prev;
+  corio_owned_fn close;        /* NULL while not linked */
+};
+void corio__own(corio_rt *rt, corio_owned *o, corio_owned_fn close);
+void corio__disown(corio_rt *rt, corio_owned *o);  /* no-op if not linked */
+void corio__close_owned(corio_rt *rt);        /* teardown, after lua_close
+                                                 (or in the runtime's own
+                                                 __gc): every one left */
+
+/* reap.c: children still running at teardown */
+void corio__reap(corio_rt *rt, int pid, int detached);
+  /* teardown closes pid's handle (libuv forgets it): SIGTERM it now and
+     reap it in corio__reap_all; a detached child is only reaped if it
+     has exited.  Never fails (out of memory it waits for pid now) */
+void corio__reap_all(corio_rt *rt);           /* waits for them, SIGKILL
+                                                 after a grace period */
+
 /* port.c */
 int corio__hub_init(corio_rt *rt);            /* 0 or a UV_ error */
 void corio__hub_detach(corio_rt *rt);         /* drop what is queued */
@@ -493,6 +520,10 @@ void corio__alloc_closing(lua_State *L);     /* lua_close comes: serve
                                                  refusals from the reserve */
 unsigned long corio__alloc_refused(lua_State *L);  /* allocations refused
                                                  so far (0 if not known) */
+extern int corio__test_refuse_sys;           /* tests only: while set, the
+                                                 system refuses the default
+                                                 allocators (as malloc
+                                                 failing at teardown) */
 
 /* debug.c */
 void corio__debug_slow(corio_rt *rt, lua_State *L, corio_task *t,

@@ -734,6 +734,8 @@ static void walk_close(uv_handle_t *h, void *arg) {
 static int rt_close_loop(corio_rt *rt) {
   if (rt->loop == NULL) return 1;
   corio__hub_detach(rt);
+  corio__close_owned(rt);                     /* what no __gc closed */
+  corio__reap_all(rt);                        /* children left running */
   if (rt->track_lost && rt->own_loop) uv_walk(rt->loop, walk_close, NULL);
   corio__close_tracked(rt);
   uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */

@@ -146,7 +146,12 @@ local function do_spawn(argv, opts, fname)
     badarg(2, fname, "table expected, got " .. type(opts))
   end
   opts = opts or {}
-  local proc = setmetatable({ _waiters = {} }, Process)
+  -- Every field the child's start fills is made here, before the child
+  -- exists: storing into a present field never allocates, so nothing
+  -- after P.spawn can fail for want of memory (bindings/process.c).
+  local proc = setmetatable({ _waiters = {}, _h = false, pid = false,
+                              stdin = false, stdout = false,
+                              stderr = false }, Process)
   local copts = {
     cwd = opts.cwd,
     env = opts.env ~= nil and env_list(opts.env, fname) or nil,
@@ -158,9 +163,8 @@ local function do_spawn(argv, opts, fname)
     },
     on_exit = function(code, sig) exited(proc, code, sig) end,
   }
-  local h, i, o, e = P.spawn(argv, copts)
-  proc._h = h
-  proc.pid = h:pid()
+  local h, pid, i, o, e = P.spawn(argv, copts)
+  proc._h, proc.pid = h, pid
   proc.stdin, proc.stdout, proc.stderr = i, o, e
   return proc
 end

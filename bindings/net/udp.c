@@ -7,7 +7,10 @@
 ** The handle keeps the loop alive only while a task waits on it.
 ** A send first tries the socket directly; only when it is full is the
 ** datagram copied into a request, and the sender waits for it to go.
+** An open socket is on the runtime's backstop list (runtime/owned.c), so
+** teardown closes and frees it even if its __gc never ran.
 */
+#include <stddef.h>       /* offsetof */
 #include <stdint.h>       /* uintptr_t */
 #include <stdlib.h>       /* calloc, malloc, free */
 #include <string.h>       /* memcpy */
@@ -26,6 +29,7 @@ typedef struct dgram {
 typedef struct udpsock {
   uv_udp_t h;
   corio_rt *rt;
+  corio_owned own;             /* on the backstop list until freed */
   netstate *ns;
   struct udp_ud *ud;
   corio_task *reader;          /* the task in recvfrom, or NULL */
@@ -65,6 +69,7 @@ static void update_ref(udpsock *u) {
 static void close_cb(uv_handle_t *h) {
   udpsock *u = h->data;
   corio__untrack(u->rt, h);
+  corio__disown(u->rt, &u->own);
   while (u->q) {
     dgram *d = u->q;
     u->q = d->next;
@@ -112,6 +117,15 @@ static int udp_m_close(lua_State *L) {
 }
 
 
+/* The backstop: the state is closed and this socket's __gc never ran. */
+static void udp_backstop(corio_rt *rt, corio_owned *o) {
+  udpsock *u = (udpsock *)(void *)((char *)o - offsetof(udpsock, own));
+  if (u->ud && !rt->lua_closed) u->ud->u = NULL;  /* its memory is live */
+  u->ud = NULL;
+  udp_close(u);
+}
+
+
 static int udp_gc(lua_State *L) {
   udp_ud *ud = lua_touserdata(L, 1);
   if (ud->u) {
@@ -131,18 +145,25 @@ static int l_udp(lua_State *L) {
   udp_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
   ud->u = NULL;
   luaL_setmetatable(L, UDP_MT);
+  netstate *ns = net__state(L);               /* may raise: first */
   udpsock *u = calloc(1, sizeof *u);
-  if (u == NULL) return luaL_error(L, "not enough memory");
+  if (u == NULL) {
+    net__state_unref(ns);
+    return luaL_error(L, "not enough memory");
+  }
   int r = uv_udp_init_ex(rt->loop, &u->h, (unsigned int)af);
   if (r != 0) {
     free(u);
+    net__state_unref(ns);
     return corio__uverror(L, r, "udp", NULL);
   }
+  /* From here nothing raises: the socket is whole before anyone sees it. */
   u->h.data = u;
   u->rt = rt;
+  u->ns = ns;
+  corio__own(rt, &u->own, udp_backstop);
   corio__track(rt, (uv_handle_t *)&u->h);
   corio__track_site(rt, L, (uv_handle_t *)&u->h, "UDP socket", NULL);
-  u->ns = net__state(L);
   u->ud = ud;
   u->ref = 1;
   ud->u = u;

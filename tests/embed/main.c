@@ -2,9 +2,11 @@
 ** main.c -- runs the embedding tests: every one, or those whose name
 ** contains argv[1].  Exit status 1 if any check failed.
 */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "t.h"
 
@@ -25,12 +27,62 @@ double t_now(void) {
 }
 
 
+/* Entries of a /proc directory (with . and ..), -1 if unreadable. */
+static int count_entries(const char *dir) {
+  int n = 0;
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+int t_count_fds(void) { return count_entries("/proc/self/fd"); }
+int t_count_threads(void) { return count_entries("/proc/self/task"); }
+
+
+int t_count_children(void) {
+  int n = 0, self = (int)getpid();
+  DIR *d = opendir("/proc");
+  if (d == NULL) return -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;                  /* gone meanwhile */
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    const char *close = strrchr(buf, ')');   /* the name may hold spaces */
+    int ppid = 0;
+    char state;
+    if (close && sscanf(close + 1, " %c %d", &state, &ppid) == 2 &&
+        ppid == self)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+
 corio_runtime *t_new(void) {
   corio_runtime *rt = corio_new();
   if (rt == NULL) {
     fprintf(stderr, "corio_new failed\n");
     exit(2);
   }
+  return rt;
+}
+
+
+corio_runtime *t_new_on(uv_loop_t *loop) {
+  corio_config cfg;
+  corio_config_init(&cfg);
+  cfg.loop = loop;
+  corio_runtime *rt = corio_create(&cfg, NULL);
+  CHECK(rt != NULL);
   return rt;
 }
 
@@ -58,7 +110,8 @@ int t_run_main(corio_runtime *rt, const char *code) {
 
 
 int main(int argc, char **argv) {
-  const t_case *const groups[] = {t_api, t_threads, t_stress, t_oom};
+  const t_case *const groups[] = {t_api, t_threads, t_stress, t_teardown,
+                                  t_oom};
   int passed = 0, failed = 0;
   for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
     for (const t_case *c = groups[g]; c->name; c++) {

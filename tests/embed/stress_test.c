@@ -4,7 +4,6 @@
 ** freeing a busy runtime, the host's handles surviving corio_free, and
 ** an out-of-memory sweep.
 */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,16 +21,6 @@ static long rss_kib(void) {
 }
 
 
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (d == NULL) return -1;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
-
 /* t_dostring with one integer argument for the chunk's `...`. */
 static int t_dostring_n(corio_runtime *rt, const char *code, int n) {
   lua_State *L = corio_state(rt);
@@ -45,11 +34,7 @@ static int t_dostring_n(corio_runtime *rt, const char *code, int n) {
 
 
 static void cycle(uv_loop_t *loop) {
-  corio_config cfg;
-  corio_config_init(&cfg);
-  cfg.loop = loop;
-  corio_runtime *rt = corio_create(&cfg, NULL);
-  CHECK(rt != NULL);
+  corio_runtime *rt = t_new_on(loop);
   if (rt == NULL) return;
   CHECK(t_dostring(rt, "local corio = require 'corio'\n"
                        "corio.spawn(function() corio.sleep(10) end)") == 0);
@@ -64,15 +49,15 @@ static void create_free(uv_loop_t *loop) {
   long n = t_scale(10000);
   for (int i = 0; i < 100; i++) cycle(loop);   /* warm up the C library */
   long rss0 = rss_kib();
-  int fds0 = count_fds();
+  int fds0 = t_count_fds();
   for (long i = 0; i < n; i++) cycle(loop);
   long grew = rss_kib() - rss0;
   printf("  %ld cycles: RSS %+ld KiB, fds %d -> %d\n", n, grew, fds0,
-         count_fds());
+         t_count_fds());
   /* Sanitizers keep freed memory in quarantine: RSS means nothing there
   ** (their own leak checks stand in). */
   if (getenv("CORIO_EMBED_NO_RSS") == NULL) CHECK(grew < 2048);
-  CHECK_EQ(count_fds(), fds0);
+  CHECK_EQ(t_count_fds(), fds0);
 }
 
 
@@ -155,10 +140,7 @@ static void host_handles_survive(void) {
   int len = sizeof addr;
   uv_tcp_getsockname(&server, (struct sockaddr *)&addr, &len);
 
-  corio_config cfg;
-  corio_config_init(&cfg);
-  cfg.loop = &loop;
-  corio_runtime *rt = corio_create(&cfg, NULL);
+  corio_runtime *rt = t_new_on(&loop);
   CHECK(t_dostring(rt,
     "local corio, net = require 'corio', require 'corio.net'\n"
     "for i = 1, 10 do corio.spawn(corio.sleep, 100) end\n"

@@ -27,11 +27,15 @@ extern int t_failures;
 typedef struct t_case { const char *name; void (*fn)(void); } t_case;
 
 /* Each file lists its tests in a table ending with {NULL, NULL}. */
-extern const t_case t_api[], t_threads[], t_stress[], t_oom[];
+extern const t_case t_api[], t_threads[], t_stress[], t_oom[], t_teardown[];
 
 long t_scale(long n);                  /* n, or n / CORIO_EMBED_SCALE */
 double t_now(void);                    /* monotonic seconds */
 corio_runtime *t_new(void);            /* corio_new, checked */
+corio_runtime *t_new_on(uv_loop_t *loop);  /* NULL: its own; checked */
+int t_count_fds(void);                 /* open fds of this process */
+int t_count_threads(void);             /* its threads */
+int t_count_children(void);            /* its child processes, zombies too */
 int t_dostring(corio_runtime *rt, const char *code);  /* LUA_OK or prints */
 /* Runs code as the main task body (may await); returns the exit code. */
 int t_run_main(corio_runtime *rt, const char *code);
