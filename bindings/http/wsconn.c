@@ -77,11 +77,21 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
 
 /* Pongs are consumed here: receive() never returns them.  Close frames
-** are read back through wslay's status getters. */
+** are read back through wslay's status getters.
+**
+** A ping's pong goes out at once: wslay has just queued it, and once a
+** close is queued (the peer's close later in the same read, answered
+** before wslay_event_recv returns) wslay drops every other queued control
+** frame, so a ping followed by a close would go unanswered; RFC 6455
+** section 5.5.2 wants the pong first.  wslay_event_send only works the
+** output side, which wslay_event_recv is not using at this point. */
 static void on_msg(wslay_event_context_ptr ctx,
                    const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
   ws_conn *c = ud;
-  (void)ctx;
+  if (arg->opcode == WSLAY_PING) {
+    wslay_event_send(ctx);      /* no memory: c->nomem, seen by wslay_in */
+    return;
+  }
   if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length > 2) {
     size_t n = arg->msg_length - 2;   /* wslay checked n <= 123 */
     if (n > sizeof c->reason) n = sizeof c->reason;
