@@ -180,7 +180,7 @@ local function lost(self)
 end
 
 -- What receive() does with conn:pull's answer when it is not simply a
--- message (see ws.c): write the frames to answer, pull again, or end.
+-- message (see wsstream.c): write the frames to answer, pull again, or end.
 local function pulled(self, c, s, data, kind, out)
   while true do
     if kind == "error" then       -- what ended the Stream read: out
@@ -309,7 +309,7 @@ function WebSocket:send(data, kind)
 end
 
 -- On a corio Stream, receive and send are C closures in front of the two
--- Lua methods above (ws.c, fast_methods): a plain message in or out takes
+-- Lua methods above (wsstream.c, fast_methods): a plain message in or out takes
 -- no Lua call at all; everything else comes back here.
 WebSocket.receive, WebSocket.send = C.fast_methods(FAST, pulled,
   WebSocket.receive, WebSocket.send)

@@ -6,6 +6,12 @@
 ** handed to ws__feed (borrowed for that call only), send appends to
 ** c->out, and a complete message is copied into c's queue.  Pongs are
 ** consumed here; close frames are read back through wslay's getters.
+**
+** The wslay context is made with the connection, not on the first frame
+** that needs it: every connection that ends cleanly receives a close
+** frame, which only wslay reads, so a lazy context would save no work
+** per connection (only its memory, about 8 KiB, while no control frame
+** has come).
 */
 #include <stdlib.h>   /* malloc, realloc, free */
 #include <string.h>   /* memcpy, memset */
@@ -448,4 +454,14 @@ void ws__pop(ws_conn *c) {
   c->head = m->next;
   if (c->head == NULL) c->tail = NULL;
   free(m);
+}
+
+
+void ws__out_taken(ws_conn *c) {
+  c->outlen = 0;
+  if (c->outcap > 65536) {      /* the next frame reallocates */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
 }
