@@ -215,14 +215,14 @@ static int c_write(lua_State *L) {
 /* {====================================================================
 ** WebSocket:receive and :send on a corio Stream, without Lua frames
 ** =====================================================================
-** fast_methods(FAST, pulled, receive, send) -> receive, send: C closures
-** standing in front of the Lua methods.  When FAST[self] holds the
+** fast_methods(FIELD, pulled, receive, send) -> receive, send: C closures
+** standing in front of the Lua methods.  When self[FIELD] holds the
 ** Conn (a WebSocket on an open corio Stream, neither closing nor done)
 ** they do what the Lua methods' first lines do -- conn:pull, conn:write
 ** -- with no Lua call in between; anything else (another stream, a
 ** closing WebSocket, a bad argument, a message with frames to answer)
 ** goes to the Lua function, which stays the one place of the policy.
-** Upvalues: rt, FAST, the Lua method, and for receive `pulled`, "text"
+** Upvalues: rt, FIELD (a string), the Lua method, and for receive `pulled`, "text"
 ** and "binary".  The Conn's user value is its Stream (conn:bind). */
 
 static int lua_rest(lua_State *L, int status, lua_KContext ctx) {
@@ -240,11 +240,13 @@ static int slow_method(lua_State *L) {
 }
 
 
-/* The Conn in FAST[self] (self at 1), pushed, or NULL (nothing pushed). */
+/* The Conn in self[FIELD] (self at 1), pushed, or NULL (nothing pushed).
+** Only a live Conn passes (corio__ws_to), so a table that merely has
+** the field reaches at most a Conn's own methods, never freed memory. */
 static ws_conn *fast_conn(lua_State *L) {
   if (lua_type(L, 1) != LUA_TTABLE) return NULL;
-  lua_pushvalue(L, 1);
-  ws_conn *c = lua_rawget(L, lua_upvalueindex(2)) == LUA_TUSERDATA
+  lua_pushvalue(L, lua_upvalueindex(2));
+  ws_conn *c = lua_rawget(L, 1) == LUA_TUSERDATA
     ? corio__ws_to(L, -1) : NULL;
   if (c == NULL) lua_pop(L, 1);
   return c;
@@ -324,7 +326,7 @@ static int ws_send(lua_State *L) {
 
 static int l_fast_methods(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 1, LUA_TSTRING);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   luaL_checktype(L, 3, LUA_TFUNCTION);
   luaL_checktype(L, 4, LUA_TFUNCTION);
