@@ -91,10 +91,11 @@ WebSocket.__name = "corio.WebSocket"
 -- Every WebSocket, by weak key: LIVE[self] is the cheap form of
 -- check_self on the per-message methods.
 local LIVE = setmetatable({}, { __mode = "k" })
--- FAST[self]: the framing state of a WebSocket on a corio Stream that is
+-- self._fast: the framing state of a WebSocket on a corio Stream that is
 -- neither closing nor done: receive and send then go straight to C
--- (conn:pull, conn:write), one lookup standing for every check.
-local FAST = setmetatable({}, { __mode = "k" })
+-- (conn:pull, conn:write), one lookup standing for every check.  A field
+-- rather than a weak table keyed by self: a short-string key is found by
+-- its precomputed hash, a table key is hashed and chained on every message.
 
 local function check_ws(self, fname)
   if not LIVE[self] then check_self(self, WebSocket, fname) end
@@ -132,7 +133,7 @@ function M.wrap(stream, opts)
   LIVE[ws] = true
   if ws._direct then
     conn:bind(stream)
-    FAST[ws] = conn
+    ws._fast = conn
   end
   return ws
 end
@@ -145,7 +146,7 @@ end
 -- the reader hears of it.
 local function finish(self)
   self._done = true
-  FAST[self] = nil
+  self._fast = nil
   local s = self._s
   pcall(s.close, s)
   local f = self._closefut
@@ -180,7 +181,7 @@ local function lost(self)
 end
 
 -- What receive() does with conn:pull's answer when it is not simply a
--- message (see ws.c): write the frames to answer, pull again, or end.
+-- message (see wsstream.c): write the frames to answer, pull again, or end.
 local function pulled(self, c, s, data, kind, out)
   while true do
     if kind == "error" then       -- what ended the Stream read: out
@@ -205,7 +206,7 @@ end
 --- c:input(chunk) (feeds the framing, returns the first message and any
 --- frames to answer with).
 function WebSocket:receive()
-  local c = FAST[self]
+  local c = self._fast
   if c then
     local s = self._s
     local data, kind, out = pull(c, s)
@@ -266,7 +267,7 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
-  local c = FAST[self]
+  local c = self._fast
   if c then                       -- nil: sent; else a bad argument below
     local op = OP[kind or "text"]
     if op and cwrite(c, self._s, op, data) == nil then return end
@@ -309,9 +310,9 @@ function WebSocket:send(data, kind)
 end
 
 -- On a corio Stream, receive and send are C closures in front of the two
--- Lua methods above (ws.c, fast_methods): a plain message in or out takes
+-- Lua methods above (wsstream.c, fast_methods): a plain message in or out takes
 -- no Lua call at all; everything else comes back here.
-WebSocket.receive, WebSocket.send = C.fast_methods(FAST, pulled,
+WebSocket.receive, WebSocket.send = C.fast_methods("_fast", pulled,
   WebSocket.receive, WebSocket.send)
 
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.
@@ -374,7 +375,7 @@ function WebSocket:close(code, reason)
     return
   end
   self._closing = true
-  FAST[self] = nil
+  self._fast = nil
   local corio = require "corio"
   if not self._done then
     local ok = pcall(write, self, self._c:close(code, reason))

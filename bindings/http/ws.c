@@ -24,20 +24,15 @@
 ** Ownership: the wslay context, the queue and the output buffer belong to
 ** the userdata and are freed by conn:free() or __gc, whichever comes
 ** first; every method raises on a freed Conn.
+**
+** On a corio Stream, receive and send skip these buffers: wsstream.c reads
+** frames in place and writes them through the Stream.
 */
-#include <stdint.h>   /* uintptr_t */
-#include <stdlib.h>   /* free */
 #include <string.h>   /* memset */
 
-
-#include "shared.h"    /* the core: corio_rt, Lua */
-#include "wsconn.h"    /* the framing state, without Lua */
-#include "tls/ossl.h"  /* OpenSSL, loaded on first use */
+#include "ws.h"        /* the Conn, shared with wsstream.c */
+#include "tls/ossl.h"  /* tls__ossl_load: OpenSSL for wsconn.c, wshand.c */
 #include "http.h"      /* the handshake functions (wshand.c) */
-
-#define CONN_MT "corio.WebSocketConn"
-#define STREAM_NAME "corio.Stream"
-
 
 
 /* {====================================================================
@@ -47,17 +42,23 @@
 /* A userdata of exactly our size that starts with WS_MAGIC is a Conn
 ** (only this file makes them; Lua cannot write into a userdata): cheaper
 ** than luaL_checkudata's registry lookup, on every message. */
-static ws_conn *check_conn(lua_State *L) {
-  ws_conn *c = lua_touserdata(L, 1);
-  if (c == NULL || lua_rawlen(L, 1) != sizeof(ws_conn) ||
-      c->magic != WS_MAGIC)
-    c = luaL_checkudata(L, 1, CONN_MT);      /* raises */
-  if (c->ctx == NULL) luaL_error(L, "WebSocket connection state was freed");
+ws_conn *corio__ws_to(lua_State *L, int idx) {
+  ws_conn *c = lua_touserdata(L, idx);
+  if (c == NULL || lua_rawlen(L, idx) != sizeof(ws_conn) ||
+      c->magic != WS_MAGIC || c->ctx == NULL)
+    return NULL;
   return c;
 }
 
 
-static int push_out(lua_State *L, ws_conn *c);
+ws_conn *corio__ws_check(lua_State *L) {
+  ws_conn *c = corio__ws_to(L, 1);
+  if (c != NULL) return c;
+  c = luaL_checkudata(L, 1, CONN_MT);        /* raises if not a Conn */
+  luaL_error(L, "WebSocket connection state was freed");
+  return NULL;
+}
+
 
 static const char *const KIND[] = {NULL, "text", "binary"};
 
@@ -100,7 +101,7 @@ static int l_new(lua_State *L) {
 /* conn:feed(data): runs wslay over data (all of it is consumed), queuing
 ** complete messages and the frames wslay answers with (pongs, close). */
 static int c_feed(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   if (ws__feed(c, s, len) != 0) return luaL_error(L, "not enough memory");
@@ -112,25 +113,25 @@ static int c_feed(lua_State *L) {
 ** else whether more input is wanted (false: a close arrived or the peer
 ** broke the protocol; state() says which). */
 static int c_recv(lua_State *L) {
-  return push_next(L, check_conn(L));
+  return push_next(L, corio__ws_check(L));
 }
 
 
 /* conn:input(data) -> as recv(), then the frames to write (pongs, the
 ** reply to a close) or nil: feed, recv and take in one call. */
 static int c_input(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   if (ws__feed(c, s, len) != 0) return luaL_error(L, "not enough memory");
   push_next(L, c);
-  return 2 + push_out(L, c);
+  return 2 + corio__ws_push_out(L, c);
 }
 
 
 /* conn:next() -> data, opcode | nil */
 static int c_next(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   ws_msg *m = c->head;
   if (m == NULL) return 0;
   lua_pushlstring(L, m->data, m->len);   /* may raise: m stays queued */
@@ -140,37 +141,26 @@ static int c_next(lua_State *L) {
 }
 
 
-/* Pushes the frames to write and empties the buffer: 1; none: 0. */
-static int push_out(lua_State *L, ws_conn *c) {
+int corio__ws_push_out(lua_State *L, ws_conn *c) {
   if (c->outlen == 0) return 0;
   lua_pushlstring(L, c->out, c->outlen);
-  c->outlen = 0;
-  if (c->outcap > 65536) {   /* one big message must not pin its buffer */
-    free(c->out);               /* the next frame reallocates */
-    c->out = NULL;
-    c->outcap = 0;
-  }
+  ws__out_taken(c);
   return 1;
 }
 
 
 /* conn:take() -> the frames to write, or nil */
 static int c_take(lua_State *L) {
-  return push_out(L, check_conn(L));
+  return corio__ws_push_out(L, corio__ws_check(L));
 }
 
-
-/* Data frames up to this size are sent as one string (header and
-** payload copied together); larger ones as the header, then the caller's
-** own string (a server's frames are not masked): no copy of the payload. */
-#define SEND_COPY 1024
 
 /* conn:send(opcode, data) -> the bytes to write: one string, or two (the
 ** header, then data itself); nil when sending is over (a close was
 ** sent); false for text that is not UTF-8.  Opcodes other than text and
 ** binary (pings) go through wslay.  The caller checked the types. */
 static int c_send(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   lua_Integer op = luaL_checkinteger(L, 2);
   size_t len;
   const char *s = luaL_checklstring(L, 3, &len);
@@ -183,7 +173,7 @@ static int c_send(lua_State *L) {
     int r = ws__send(c, (int)op, s, len, copy);
     if (r < 0) return luaL_error(L, "not enough memory");
     if (r == 0) return 0;
-    push_out(L, c);
+    corio__ws_push_out(L, c);
     if (!c->server || copy) return 1;
     lua_pushvalue(L, 3);
     return 2;
@@ -193,349 +183,14 @@ static int c_send(lua_State *L) {
   if (r == WSLAY_ERR_NOMEM) return luaL_error(L, "not enough memory");
   if (r != 0) return 0;
   flush(L, c);
-  return push_out(L, c);
+  return corio__ws_push_out(L, c);
 }
-
-
-/* {====================================================================
-** On a corio Stream: frames read in place, written straight out
-** ===================================================================== */
-
-static int pull_k(lua_State *L, int status, lua_KContext ctx);
-
-/* nil, "error", err: what ended the wait (err on top) [-1,+3]. */
-static int pull_error(lua_State *L) {
-  lua_pushnil(L);
-  lua_pushliteral(L, "error");
-  lua_rotate(L, -3, 2);
-  return 3;
-}
-
-
-/* The loop of conn:pull, with [conn, stream] on the stack.  A whole
-** fast-path frame at the front of the Stream's buffer is unmasked there
-** and becomes the message string: the one copy.  Anything else is fed
-** to the framing (which keeps what it needs), and the Stream waited on
-** only once the frames to answer (pongs, the reply to a close) were
-** handed back to be written. */
-static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
-                lua_KFunction k) {
-  for (;;) {
-    ws_msg *m = c->head;
-    if (m) {
-      lua_pushlstring(L, m->data, m->len);    /* may raise: m stays */
-      lua_pushinteger(L, m->opcode);
-      ws__pop(c);
-      return 2 + push_out(L, c);
-    }
-    if (c->failed || !wslay_event_get_read_enabled(c->ctx)) {
-      lua_pushnil(L);
-      lua_pushboolean(L, 0);
-      return 2 + push_out(L, c);
-    }
-    if (c->pulling)
-      return corio__error(L, "BUSY", "receive", "another task is "
-                          "receiving on this WebSocket");
-    size_t len, hlen;
-    uint64_t plen;
-    int eof;
-    char *p = corio__stream_peek(s, &len, &eof);
-    if (len > 0) {
-      int fr = ws__direct(c) ? ws__frame(c, p, len, &hlen, &plen)
-                             : WS_FR_SLOW;
-      if (fr == WS_FR_FAST && ws__take_fast(c, p, hlen, (size_t)plen)) {
-        /* consumed first: should the string fail (memory), the buffer
-        ** still holds only bytes not yet seen (p stays valid until the
-        ** next wait) */
-        corio__stream_consume(s, hlen + (size_t)plen);
-        lua_pushlstring(L, p + hlen, (size_t)plen);
-        lua_pushinteger(L, p[0] & 0x0f);
-        return 2 + push_out(L, c);
-      }
-      if (fr != WS_FR_NEED || eof) {
-        int r = ws__feed(c, p, len);
-        corio__stream_consume(s, len);
-        if (r != 0) return luaL_error(L, "not enough memory");
-        continue;
-      }
-    }
-    if (c->outlen > 0) {          /* to be written before waiting */
-      lua_pushnil(L);
-      lua_pushboolean(L, 1);
-      return 2 + push_out(L, c);
-    }
-    if (eof) return 0;
-    /* lua_yieldk does not return to a C function (outside hooks): the
-    ** wait goes on in pull_k, and only a wait that cannot begin returns */
-    c->pulling = 1;
-    corio__stream_wait(L, rt, s, "receive", k);
-    c->pulling = 0;
-    return pull_error(L);
-  }
-}
-
-
-/* After a wait in pull: [conn, stream, ...] at 1 and 2 again; k goes on
-** as the continuation of any further wait. */
-static int pull_resume(lua_State *L, lua_KContext ctx, lua_KFunction k) {
-  corio_rt *rt = RT_UPVALUE(L);
-  ws_conn *c = lua_touserdata(L, 1);
-  c->pulling = 0;
-  if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
-  if (c->ctx == NULL) return 0;               /* freed meanwhile */
-  struct stream *s = corio__stream_get(L, 2);
-  if (s == NULL) {
-    corio__push_error(L, "CLOSED", "receive", "stream is closed");
-    return pull_error(L);
-  }
-  return pull(L, rt, c, s, k);
-}
-
-
-static int pull_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  return pull_resume(L, ctx, pull_k);
-}
-
-
-/* conn:pull(stream) -> receive()'s step on a corio Stream, waiting as
-** the Stream's reader:
-**   data, opcode [, out]            a message (1 text, 2 binary)
-**   nil, true, out                  write out (pongs...), then pull again
-**   nil, false [, out]              a close arrived or the peer broke the
-**                                   protocol (state() says which)
-**   nil                             EOF, or the state was freed meanwhile
-**   nil, "error", err               what read() would raise: the Stream's
-**                                   error, CLOSED, CANCELLED, BUSY
-** out: the frames to write first.  Raises only for misuse (outside a
-** task; BUSY: another task is pulling) and memory. */
-static int c_pull(lua_State *L) {
-  ws_conn *c = check_conn(L);
-  struct stream *s = corio__stream_get(L, 2);
-  lua_settop(L, 2);
-  if (s == NULL) {
-    if (!corio__is_stream(L, 2)) return luaL_typeerror(L, 2, STREAM_NAME);
-    corio__push_error(L, "CLOSED", "receive", "stream is closed");
-    return pull_error(L);
-  }
-  return pull(L, RT_UPVALUE(L), c, s, pull_k);
-}
-
-
-/* conn:bind(stream): the Stream the fast methods use (its user value). */
-static int c_bind(lua_State *L) {
-  check_conn(L);
-  lua_settop(L, 2);
-  lua_setiuservalue(L, 1, 1);
-  return 0;
-}
-
-
-/* conn:pulling() -> whether a task waits in conn:pull (it will read the
-** reply to a close). */
-static int c_pulling(lua_State *L) {
-  lua_pushboolean(L, check_conn(L)->pulling);
-  return 1;
-}
-
-
-/* A data frame of p out through s (see conn:write); returns what the
-** Lua function returns (0), waiting on backpressure.  A small server
-** frame goes out as one buffer (header and payload copied together: one
-** iovec for the kernel); a big one as the header, then p itself. */
-static int write_frame(lua_State *L, corio_rt *rt, ws_conn *c,
-                       struct stream *s, int op, const char *p,
-                       size_t len) {
-  int copy = c->server && len <= SEND_COPY;
-  int r = ws__send(c, op, p, len, copy);
-  if (r < 0) return luaL_error(L, "not enough memory");
-  if (r == 0) return 0;
-  uv_buf_t b[2];
-  b[0] = uv_buf_init(c->out, (unsigned int)c->outlen);
-  b[1] = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
-  c->outlen = 0;
-  corio__stream_send(L, s, b, c->server && !copy && len > 0 ? 2 : 1,
-                     "send");
-  if (c->outcap > 65536) {        /* one big message must not pin it */
-    free(c->out);
-    c->out = NULL;
-    c->outcap = 0;
-  }
-  return corio__stream_write_wait(L, rt, s, "send");
-}
-
-
-/* conn:write(stream, opcode, data) -> nothing; false for text that is
-** not UTF-8, "type" when data is not a string: send()'s step on a corio
-** Stream.  A data frame goes out as
-** its header and data itself (a server's frames are not masked; a
-** client's are masked in the output buffer), with any frames still
-** pending before it, then waits as Stream:write does.  Nothing is sent
-** once a close was.  The caller checked the types. */
-static int c_write(lua_State *L) {
-  ws_conn *c = check_conn(L);
-  corio_rt *rt = RT_UPVALUE(L);
-  struct stream *s = corio__stream_check(L, 2, "send");
-  lua_Integer op = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME, 3,
-                "text or binary opcode expected");
-  if (lua_type(L, 4) != LUA_TSTRING) {
-    lua_pushliteral(L, "type");
-    return 1;
-  }
-  size_t len;
-  const char *p = lua_tolstring(L, 4, &len);
-  if (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len)) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  return write_frame(L, rt, c, s, (int)op, p, len);
-}
-
-/* }==================================================================== */
-
-
-/* {====================================================================
-** WebSocket:receive and :send on a corio Stream, without Lua frames
-** =====================================================================
-** fast_methods(FAST, pulled, receive, send) -> receive, send: C closures
-** standing in front of the Lua methods.  When FAST[self] holds the
-** Conn (a WebSocket on an open corio Stream, neither closing nor done)
-** they do what the Lua methods' first lines do -- conn:pull, conn:write
-** -- with no Lua call in between; anything else (another stream, a
-** closing WebSocket, a bad argument, a message with frames to answer)
-** goes to the Lua function, which stays the one place of the policy.
-** Upvalues: rt, FAST, the Lua method, and for receive `pulled`, "text"
-** and "binary".  The Conn's user value is its Stream (conn:bind). */
-
-static int lua_rest(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  return lua_gettop(L) - (int)ctx;
-}
-
-
-/* Calls upvalue 3 (the Lua method) with the arguments at 1..top. */
-static int slow_method(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(3));
-  lua_insert(L, 1);
-  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, lua_rest);
-  return lua_gettop(L);
-}
-
-
-/* The Conn in FAST[self] (self at 1), pushed, or NULL (nothing pushed). */
-static ws_conn *fast_conn(lua_State *L) {
-  if (lua_type(L, 1) != LUA_TTABLE) return NULL;
-  lua_pushvalue(L, 1);
-  ws_conn *c = lua_rawget(L, lua_upvalueindex(2)) == LUA_TUSERDATA
-    ? lua_touserdata(L, -1) : NULL;
-  if (c == NULL || lua_rawlen(L, -1) != sizeof(ws_conn) ||
-      c->magic != WS_MAGIC || c->ctx == NULL) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  return c;
-}
-
-
-/* n results of pull on top of [conn, stream, self]: a plain message is
-** returned as data, kind; anything else goes to the Lua side,
-** pulled(self, conn, stream, results...). */
-static int recv_done(lua_State *L, int n) {
-  if (n == 2 && lua_type(L, -2) == LUA_TSTRING) {
-    lua_Integer op = lua_tointeger(L, -1);
-    lua_pop(L, 1);                /* the kind's name, kept as an upvalue */
-    lua_pushvalue(L, lua_upvalueindex(op == WSLAY_BINARY_FRAME ? 6 : 5));
-    return 2;
-  }
-  lua_checkstack(L, 4);
-  lua_pushvalue(L, lua_upvalueindex(4));
-  lua_pushvalue(L, 3);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2);
-  lua_rotate(L, -(n + 4), 4);     /* pulled, self, conn, stream, results */
-  lua_callk(L, n + 3, LUA_MULTRET, 3, lua_rest);
-  return lua_gettop(L) - 3;
-}
-
-
-static int recv_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  return recv_done(L, pull_resume(L, ctx, recv_k));
-}
-
-
-/* WebSocket:receive() */
-static int ws_receive(lua_State *L) {
-  lua_settop(L, 1);
-  ws_conn *c = fast_conn(L);                       /* self conn */
-  if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 2, 1);                      /* self conn stream */
-  struct stream *s = corio__stream_get(L, 3);
-  if (s == NULL) {
-    lua_settop(L, 1);
-    return slow_method(L);
-  }
-  lua_rotate(L, 1, -1);                            /* conn stream self */
-  return recv_done(L, pull(L, RT_UPVALUE(L), c, s, recv_k));
-}
-
-
-/* WebSocket:send(data [, kind]) */
-static int ws_send(lua_State *L) {
-  int op = 0;
-  lua_settop(L, 3);
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    int t = lua_type(L, 3);
-    if (t == LUA_TNIL) op = WSLAY_TEXT_FRAME;
-    else if (t == LUA_TSTRING) {
-      size_t n;
-      const char *k = lua_tolstring(L, 3, &n);
-      op = n == 4 && memcmp(k, "text", 4) == 0 ? WSLAY_TEXT_FRAME
-         : n == 6 && memcmp(k, "binary", 6) == 0 ? WSLAY_BINARY_FRAME : 0;
-    }
-  }
-  ws_conn *c = op ? fast_conn(L) : NULL;           /* self data kind conn */
-  if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 4, 1);                /* self data kind conn stream */
-  struct stream *s = corio__stream_get(L, 5);
-  size_t len;
-  const char *p = lua_tolstring(L, 2, &len);
-  if (s == NULL || (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len))) {
-    lua_settop(L, 3);               /* the Lua side says what is wrong */
-    return slow_method(L);
-  }
-  return write_frame(L, RT_UPVALUE(L), c, s, op, p, len);
-}
-
-
-static int l_fast_methods(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
-  luaL_checktype(L, 4, LUA_TFUNCTION);
-  lua_pushlightuserdata(L, rt);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 3);
-  lua_pushvalue(L, 2);
-  lua_pushliteral(L, "text");
-  lua_pushliteral(L, "binary");
-  lua_pushcclosure(L, ws_receive, 6);
-  lua_pushlightuserdata(L, rt);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ws_send, 3);
-  return 2;
-}
-
-/* }==================================================================== */
 
 
 /* conn:nofast() (tests): every frame through wslay from now on, as if
 ** the fast path did not exist; only before the first feed. */
 static int c_nofast(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   c->nofast = 1;
   return 0;
 }
@@ -544,7 +199,7 @@ static int c_nofast(lua_State *L) {
 /* conn:close(code, reason) -> the frames to write, or nil if a close
 ** was already queued.  code 0: a close frame without a code. */
 static int c_close(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   lua_Integer code = luaL_checkinteger(L, 2);
   size_t len;
   const char *s = luaL_optlstring(L, 3, "", &len);
@@ -561,7 +216,7 @@ static int c_close(lua_State *L) {
 ** failed, reason.  Codes are wslay's: 1005 when a close carried no code, 0 when
 ** none was received or sent. */
 static int c_state(lua_State *L) {
-  ws_conn *c = check_conn(L);
+  ws_conn *c = corio__ws_check(L);
   lua_pushboolean(L, wslay_event_get_read_enabled(c->ctx));
   lua_pushboolean(L, wslay_event_get_close_received(c->ctx));
   lua_pushinteger(L, wslay_event_get_status_code_received(c->ctx));
@@ -581,21 +236,6 @@ static int c_free(lua_State *L) {
 /* }==================================================================== */
 
 
-/* {====================================================================
-** Other functions
-** ===================================================================== */
-
-/* is_stream(v) -> true for a corio Stream (open or not): WebSocket takes
-** conn:pull and conn:write on it, else reads and writes through v's
-** methods. */
-static int l_is_stream(lua_State *L) {
-  lua_pushboolean(L, corio__is_stream(L, 1));
-  return 1;
-}
-
-/* }==================================================================== */
-
-
 int luaopen_corio__wslay(lua_State *L);
 
 int luaopen_corio__wslay(lua_State *L) {
@@ -604,10 +244,6 @@ int luaopen_corio__wslay(lua_State *L) {
     {"next", c_next},
     {"recv", c_recv},
     {"input", c_input},
-    {"pull", c_pull},
-    {"pulling", c_pulling},
-    {"bind", c_bind},
-    {"write", c_write},
     {"nofast", c_nofast},
     {"take", c_take},
     {"send", c_send},
@@ -623,14 +259,13 @@ int luaopen_corio__wslay(lua_State *L) {
   tls__ossl_load(L);            /* SHA-1, base64 and masks: OpenSSL */
   static const luaL_Reg funcs[] = {
     {"new", l_new},
-    {"is_stream", l_is_stream},
-    {"fast_methods", l_fast_methods},
     {NULL, NULL}
   };
   corio_rt *rt = corio__rt(L);
   corio__newclass(L, rt, CONN_MT, methods, meta, NULL);
   lua_newtable(L);
   corio__setfuncs(L, rt, funcs);
+  corio__ws_stream_init(L, rt);       /* wsstream.c */
   corio__ws_handshake_funcs(L, rt);   /* wshand.c */
   lua_getfield(L, -2, "__index");
   lua_setfield(L, -2, "Conn");    /* the methods, to call as functions */

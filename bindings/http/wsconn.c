@@ -6,6 +6,12 @@
 ** handed to ws__feed (borrowed for that call only), send appends to
 ** c->out, and a complete message is copied into c's queue.  Pongs are
 ** consumed here; close frames are read back through wslay's getters.
+**
+** The wslay context is made with the connection, not on the first frame
+** that needs it: every connection that ends cleanly receives a close
+** frame, which only wslay reads, so a lazy context would save no work
+** per connection (only its memory, about 8 KiB, while no control frame
+** has come).
 */
 #include <stdlib.h>   /* malloc, realloc, free */
 #include <string.h>   /* memcpy, memset */
@@ -77,11 +83,21 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
 
 /* Pongs are consumed here: receive() never returns them.  Close frames
-** are read back through wslay's status getters. */
+** are read back through wslay's status getters.
+**
+** A ping's pong goes out at once: wslay has just queued it, and once a
+** close is queued (the peer's close later in the same read, answered
+** before wslay_event_recv returns) wslay drops every other queued control
+** frame, so a ping followed by a close would go unanswered; RFC 6455
+** section 5.5.2 wants the pong first.  wslay_event_send only works the
+** output side, which wslay_event_recv is not using at this point. */
 static void on_msg(wslay_event_context_ptr ctx,
                    const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
   ws_conn *c = ud;
-  (void)ctx;
+  if (arg->opcode == WSLAY_PING) {
+    wslay_event_send(ctx);      /* no memory: c->nomem, seen by wslay_in */
+    return;
+  }
   if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length > 2) {
     size_t n = arg->msg_length - 2;   /* wslay checked n <= 123 */
     if (n > sizeof c->reason) n = sizeof c->reason;
@@ -438,4 +454,14 @@ void ws__pop(ws_conn *c) {
   c->head = m->next;
   if (c->head == NULL) c->tail = NULL;
   free(m);
+}
+
+
+void ws__out_taken(ws_conn *c) {
+  c->outlen = 0;
+  if (c->outcap > 65536) {      /* the next frame reallocates */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
 }

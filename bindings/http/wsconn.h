@@ -2,7 +2,8 @@
 ** wsconn.h -- one WebSocket connection's framing state on libwslay, in
 ** pull mode and without Lua (bindings/http/wsconn.c): bytes go in with
 ** ws__feed, complete messages come out of a queue, frames to send collect
-** in an output buffer.  ws.c binds it to Lua; tests/fuzz_ws.c fuzzes it.
+** in an output buffer.  ws.c binds it to Lua, wsstream.c runs it on a
+** Stream's buffers; tests/fuzz_ws.c fuzzes it.
 **
 ** The common frame takes a fast path that wslay never sees: a whole,
 ** unfragmented, well-formed text or binary frame of at most WS_FAST_MAX
@@ -41,7 +42,7 @@ typedef struct ws_conn {
   int failed;                   /* the peer broke framing: 1002 sent */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
-  int pulling;                  /* ws.c: a task waits in conn:pull */
+  int pulling;                  /* wsstream.c: a task waits in conn:pull */
   uint64_t slow_left;           /* bytes of wslay's current frame to come */
   uint64_t max;                 /* max_message_size */
   char *held;                   /* the start of a frame not yet complete */
@@ -66,7 +67,7 @@ int ws__send(ws_conn *c, int opcode, const char *p, size_t n, int copy);
      sent), -1 out of memory */
 int ws__utf8_ok(const char *p, size_t n);   /* RFC 3629, strict */
 
-/* Reading frames in place (ws.c on a Stream's buffer): what the frame
+/* Reading frames in place (wsstream.c on a Stream's buffer): what the frame
 ** starting at b (len bytes there) is.  Only while nothing is held, queued
 ** or half given to wslay (ws__direct). */
 enum {
@@ -82,5 +83,8 @@ int ws__take_fast(const ws_conn *c, char *b, size_t hlen, size_t plen);
 #define ws__direct(c) ((c)->head == NULL && (c)->heldlen == 0 && \
   (c)->slow_left == 0 && !(c)->nofast && !(c)->failed)
 void ws__pop(ws_conn *c);       /* drops c->head */
+void ws__out_taken(ws_conn *c);
+  /* c->out was written out (or copied): empties it, and frees it past
+     64 KiB so that one big message does not pin its buffer */
 
 #endif

@@ -4,8 +4,8 @@
 ** corio does not link libssl and libcrypto: loading them costs every
 ** program about half of corio's start-up (some 4,000 symbol relocations
 ** and libcrypto's constructors) while most scripts never use TLS.  The
-** files that call OpenSSL (tls/, http/ws.c, http/wsconn.c) include this
-** header after OpenSSL's own; it turns each function they use into a
+** files that call OpenSSL (tls/, http/wsconn.c, http/wshand.c) include
+** this header after OpenSSL's own; it turns each function they use into a
 ** call through a table that tls__ossl_load() fills with dlsym() from
 ** libssl.so.3 (and the libcrypto it brings), once per process.  Every
 ** entry point into that code (luaopen_corio__tls, luaopen_corio__wslay)

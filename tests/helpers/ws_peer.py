@@ -10,14 +10,35 @@ python3-websockets), for tests/ws_interop_spec.lua.
                            badutf8      send a text frame with invalid UTF-8
                            close:C:R    close with code C, reason R
                            ping         ping, wait for the pong, say "pong"
+                           pingclose    a ping and a close in one TCP
+                                        segment; prints "pingclose pong"
+                                        once the pong came back, else
+                                        "pingclose nopong"
   ws_peer.py client URL  runs a fixed conversation against an echo server
                          and prints one line per check ("ok NAME" or
                          "fail NAME ...")
 """
 import asyncio
+import socket
 import sys
 
 import websockets
+
+
+async def ping_and_close(ws):
+    """A ping, then a close frame (1000) written raw, corked into one TCP
+    segment so that the peer reads both at once: RFC 6455 wants the pong
+    before the reply to the close."""
+    sock = ws.transport.get_extra_info("socket")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    pong = await ws.ping(b"hi")
+    ws.transport.write(b"\x88\x02\x03\xe8")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+    try:
+        await asyncio.wait_for(pong, 30)
+        print("pingclose pong", flush=True)
+    except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        print("pingclose nopong", flush=True)
 
 
 async def handler(ws, path=None):
@@ -36,6 +57,8 @@ async def handler(ws, path=None):
             elif msg == "ping":
                 await (await ws.ping(b"hi"))
                 await ws.send("pong")
+            elif msg == "pingclose":
+                await ping_and_close(ws)
             else:
                 await ws.send(msg)
     except websockets.ConnectionClosed:
