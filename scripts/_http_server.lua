@@ -510,26 +510,19 @@ local function report(o, err, req)
   if type(err) == "table" and err.traceback then io.stderr:write(err.traceback, "\n") end
 end
 
-local function run_handler(handler, req, res, rb)
-  local status, headers, b = handler(req, res)
-  if not res.finished then
-    if status ~= nil and not res.headers_sent then
-      if not rb.done then close_if_unread(res._c, req, rb) end
-      -- the common answer (status, plain map, string body) made in C,
-      -- queued without waiting (Conn:write, inlined)
-      local out = reply(res, status, headers, b, REASONS)
-      if out then
-        local c = res._c
-        local nowait = c.nowait
-        if not nowait then return c:write(out) end
-        local s = c.s
-        if nowait(s, out) > WRITE_HWM then compose.timeout(c.o.write_timeout, s.drain, s) end
-        return
-      end
-      send_returned(res, status, headers, b)
-    else
-      res:finish()
-    end
+-- What follows a handler that left its response unfinished, when the
+-- connection loop cannot answer it at once: its returned answer (status,
+-- headers, body) or, with none, res:finish().  `out`: the bytes reply()
+-- made for a connection without write_nowait.
+local function answer(res, req, status, headers, b, rb, out)
+  if out then return res._c:write(out) end
+  if status ~= nil and not res.headers_sent then
+    if not rb.done then close_if_unread(res._c, req, rb) end
+    out = reply(res, status, headers, b, REASONS)
+    if out then return res._c:write(out) end
+    send_returned(res, status, headers, b)
+  else
+    res:finish()
   end
 end
 
@@ -547,7 +540,7 @@ local function one(conn, srv)
     conn.due = false
     if conn.fired then phase_end(conn) end
     if not ok or not d then return false end
-    r.buf, r.pos, r.got = d, 1, r.got + #d
+    r.buf, r.pos = d, 1      -- (r.got, bytes read, counts only for the client's retries)
   end
   if srv._shutting then return false end
   -- a head already buffered whole is found, checked and parsed at once
@@ -580,8 +573,7 @@ local function one(conn, srv)
   -- the last request a connection may carry, or a server shutting down:
   -- its response says "Connection: close"
   if (o.max_requests > 0 and conn.n + 1 >= o.max_requests) or srv._shutting then conn.keep = false end
-  conn.busy = true
-  conn.req = req
+  conn.req = req                 -- (busy: a request is running)
   if not b.done then b.opts.on_done = function() arm(conn, req) end
   elseif not conn.watch_off then   -- arm(conn, req), inlined
     if narmed == 0 then call_soon(start_armed) end
@@ -591,10 +583,22 @@ local function one(conn, srv)
   local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
   conn.phase, conn.due = "request", due
   if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
-  local hok, herr = pcall(run_handler, srv._handler, req, res, b)
+  -- the handler, then the common answer (status, plain map, string body;
+  -- the request body read) made in C and queued without waiting, with
+  -- no Lua frame between them; anything else in answer()
+  local hok, herr, headers, rbody = pcall(srv._handler, req, res)
+  if hok and not res.finished then
+    local out = herr ~= nil and b.done and not res.headers_sent and reply(res, herr, headers, rbody, REASONS)
+    local nowait = conn.nowait
+    if out and nowait then
+      hok, herr = pcall(nowait, s, out)
+      if hok and herr > WRITE_HWM then hok, herr = pcall(write_waiting, conn, s.drain, s) end
+    else
+      hok, herr = pcall(answer, res, req, herr, headers, rbody, b, out)
+    end
+  end
   conn.due = false
   local fired = conn.fired and phase_end(conn)
-  conn.busy = false
   conn.req = false
   local w = conn.watcher
   if w then
@@ -711,7 +715,7 @@ function M.serve(host, port, handler, opts)
     local parser = C.parser("request")
     parser:limits(lim_headers, lim_size, lim_url, lim_body)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = parser, busy = false, fired = false, due = false, timer = false,
+      p = parser, fired = false, due = false, timer = false,
       timer_at = 0, phase = false, req = false, linger = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
@@ -732,7 +736,7 @@ function M.serve(host, port, handler, opts)
     state._shutting = true
     self:close()
     for conn, task in pairs(state._conns) do
-      if not conn.busy then task:cancel("server shutdown")
+      if not conn.req then task:cancel("server shutdown")
       else conn.keep = false end      -- closes after its response
     end
     local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
