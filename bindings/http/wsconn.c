@@ -410,26 +410,32 @@ int ws__feed(ws_conn *c, const char *p, size_t n) {
 ** Output: data frames without wslay's queue
 ** ===================================================================== */
 
-int ws__send(ws_conn *c, int op, const char *p, size_t n, int copy) {
+size_t ws__header(const ws_conn *c, int op, size_t n, unsigned char *h) {
   if (c->failed || !wslay_event_get_write_enabled(c->ctx) ||
       wslay_event_get_close_sent(c->ctx))
     return 0;
-  unsigned char h[14];
-  size_t hlen = 2;
   h[0] = (unsigned char)(0x80 | op);
   if (n < 126) {
     h[1] = (unsigned char)n;
-  } else if (n <= 0xffff) {
+    return 2;
+  }
+  if (n <= 0xffff) {
     h[1] = 126;
     h[2] = (unsigned char)(n >> 8);
     h[3] = (unsigned char)n;
-    hlen = 4;
-  } else {
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-      h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-    hlen = 10;
+    return 4;
   }
+  h[1] = 127;
+  for (int i = 0; i < 8; i++)
+    h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+  return 10;
+}
+
+
+int ws__send(ws_conn *c, int op, const char *p, size_t n, int copy) {
+  unsigned char h[14];
+  size_t hlen = ws__header(c, op, n, h);
+  if (hlen == 0) return 0;
   if (c->server) {
     if (out_append(c, h, hlen) != 0) return -1;
     if (copy && n && out_append(c, p, n) != 0) return -1;

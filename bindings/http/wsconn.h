@@ -65,6 +65,9 @@ int ws__send(ws_conn *c, int opcode, const char *p, size_t n, int copy);
      when it must be masked (a client), else only the header (the caller
      sends p after c->out).  1 sent, 0 sending is over (a close was
      sent), -1 out of memory */
+size_t ws__header(const ws_conn *c, int op, size_t n, unsigned char *h);
+  /* an unmasked text or binary frame's header for n payload bytes into
+     h (2, 4 or 10 bytes: its length); 0 when sending is over */
 int ws__utf8_ok(const char *p, size_t n);   /* RFC 3629, strict */
 
 /* Reading frames in place (wsstream.c on a Stream's buffer): what the frame

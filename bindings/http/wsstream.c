@@ -164,11 +164,22 @@ static int c_pulling(lua_State *L) {
 /* A data frame of p out through s (see conn:write); returns what the
 ** Lua function returns (0), waiting on backpressure.  A small server
 ** frame goes out as one buffer (header and payload copied together: one
-** iovec for the kernel); a big one as the header, then p itself. */
+** iovec for the kernel), built on the C stack when no other frame is
+** pending (the Stream copies what the kernel does not take at once); a
+** big one as the header, then p itself. */
 static int write_frame(lua_State *L, corio_rt *rt, ws_conn *c,
                        struct stream *s, int op, const char *p,
                        size_t len) {
   int copy = c->server && len <= SEND_COPY;
+  if (copy && c->outlen == 0) {
+    unsigned char f[4 + SEND_COPY];           /* at most a 4-byte header */
+    size_t hlen = ws__header(c, op, len, f);
+    if (hlen == 0) return 0;
+    if (len) memcpy(f + hlen, p, len);
+    uv_buf_t b = uv_buf_init((char *)f, (unsigned int)(hlen + len));
+    corio__stream_send(L, s, &b, 1, "send");
+    return corio__stream_write_wait(L, rt, s, "send");
+  }
   int r = ws__send(c, op, p, len, copy);
   if (r < 0) return luaL_error(L, "not enough memory");
   if (r == 0) return 0;
