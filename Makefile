@@ -287,7 +287,7 @@ VALGRIND = valgrind -q --leak-check=full \
 # stands in for them there.
 check-embed: $(BUILD)/embed_test
 	$(BUILD)/embed_test
-	CORIO_EMBED_SCALE=50 CORIO_EMBED_NO_RSS=1 $(VALGRIND) $(BUILD)/embed_test
+	CORIO_EMBED_SCALE=50 CORIO_EMBED_NO_RSS=1 CORIO_OOM_JOBS=1 $(VALGRIND) $(BUILD)/embed_test
 
 SAN = -O1 -g -fno-omit-frame-pointer
 check-embed-asan:
