@@ -140,8 +140,9 @@ static int udp_gc(lua_State *L) {
 /* udp(family) -> UdpSocket; family "inet" (default) or "inet6" */
 static int l_udp(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  const char *fam = luaL_optstring(L, 1, "inet");
-  int af = fam[4] == '6' ? AF_INET6 : AF_INET;
+  /* checked, not peeked at: fam[4] of a short string reads past it */
+  static const char *const families[] = {"inet", "inet6", NULL};
+  int af = luaL_checkoption(L, 1, "inet", families) ? AF_INET6 : AF_INET;
   udp_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
   ud->u = NULL;
   luaL_setmetatable(L, UDP_MT);
