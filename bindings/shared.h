@@ -64,6 +64,12 @@ void corio__stream_send(lua_State *L, struct stream *s, uv_buf_t *bufs,
                         int n, const char *op);
   /* writes the n bufs (which it may change) as Stream:write does: what
      cannot go out now is copied; raises as write does */
+int corio__stream_try_send(lua_State *L, struct stream *s, uv_buf_t *bufs,
+                           int n, const char *op);
+  /* corio__stream_send that does not raise: 0, or -1 with the error it
+     would raise pushed */
+size_t corio__stream_queued(struct stream *s);
+  /* bytes written and not yet gone out (the high-water mark's measure) */
 int corio__stream_write_wait(lua_State *L, corio_rt *rt, struct stream *s,
                              const char *op);
   /* then, as write does: above the high-water mark, waits (in a task)

@@ -90,6 +90,7 @@ end
 local Response = {}
 Response.__index = Response
 Response.__name = "corio.http.ServerResponse"
+Response.headers_sent, Response.finished = false, false   -- until set on a response
 
 local EMPTY = {}
 
@@ -399,23 +400,25 @@ end
 
 -- The body is complete: watch once the handler has suspended.  One
 -- callback per loop turn serves every request armed in it, and a handler
--- that answered within the turn never costs a task.
-local armed, spare, narmed = {}, {}, 0
+-- that answered within the turn never costs a task.  One list, emptied in
+-- place (the C loop, bindings/http/serve.c, holds it and appends too).
+local armed = { n = 0 }
 local function start_armed()
-  local list, n = armed, narmed
-  armed, spare, narmed = spare, list, 0     -- two lists, swapped: no table per turn
+  local n = armed.n
+  armed.n = 0
   for i = 1, n, 2 do
-    local conn, req = list[i], list[i + 1]
-    list[i], list[i + 1] = false, false
+    local conn, req = armed[i], armed[i + 1]
+    armed[i], armed[i + 1] = false, false
     if conn.req == req then start_watch(conn, req) end   -- else answered already
   end
 end
 
 local function arm(conn, req)
   if conn.req ~= req or conn.watch_off then return end
-  if narmed == 0 then call_soon(start_armed) end
-  armed[narmed + 1], armed[narmed + 2] = conn, req
-  narmed = narmed + 2
+  local n = armed.n
+  if n == 0 then call_soon(start_armed) end
+  armed[n + 1], armed[n + 2] = conn, req
+  armed.n = n + 2
 end
 
 -- A wait for the peer to read, under write_timeout.  A peer that stops
@@ -527,6 +530,7 @@ local function answer(res, req, status, headers, b, rb, out)
 end
 
 -- one request; returns true to keep the connection
+local run, after, finish
 local function one(conn, srv)
   local s, r, o = conn.s, conn.r, conn.o
   -- idle: wait quietly for the next request's first byte
@@ -567,6 +571,12 @@ local function one(conn, srv)
     if req == false then answer_error(conn, 400) return false end
   end
   if not req then answer_error(conn, res) return false end
+  return run(conn, srv, req, res, keep, kind, n)
+end
+
+-- A request taken: its body, its handler, its answer
+function run(conn, srv, req, res, keep, kind, n)
+  local o = conn.o
   local b = NO_BODY
   if kind ~= "none" and not (kind == "length" and n == 0) then b = add_body(conn, req, kind, n) end
   conn.keep = keep
@@ -575,10 +585,8 @@ local function one(conn, srv)
   if (o.max_requests > 0 and conn.n + 1 >= o.max_requests) or srv._shutting then conn.keep = false end
   conn.req = req                 -- (busy: a request is running)
   if not b.done then b.opts.on_done = function() arm(conn, req) end
-  elseif not conn.watch_off then   -- arm(conn, req), inlined
-    if narmed == 0 then call_soon(start_armed) end
-    armed[narmed + 1], armed[narmed + 2] = conn, req
-    narmed = narmed + 2
+  elseif not conn.watch_off then
+    arm(conn, req)
   end
   local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
   conn.phase, conn.due = "request", due
@@ -586,8 +594,13 @@ local function one(conn, srv)
   -- the handler, then the common answer (status, plain map, string body;
   -- the request body read) made in C and queued without waiting, with
   -- no Lua frame between them; anything else in answer()
-  local hok, herr, headers, rbody = pcall(srv._handler, req, res)
+  return after(conn, srv, req, res, b, pcall(srv._handler, req, res))
+end
+
+-- The handler returned (hok) or raised: its answer, unless it gave one
+function after(conn, srv, req, res, b, hok, herr, headers, rbody)
   if hok and not res.finished then
+    local s = conn.s
     local out = herr ~= nil and b.done and not res.headers_sent and reply(res, herr, headers, rbody, REASONS)
     local nowait = conn.nowait
     if out and nowait then
@@ -597,6 +610,13 @@ local function one(conn, srv)
       hok, herr = pcall(answer, res, req, herr, headers, rbody, b, out)
     end
   end
+  return finish(conn, srv, req, res, b, hok, herr)
+end
+
+-- The request is over (hok: answered; else herr): the deadline, the
+-- watcher, the error's report; true to keep the connection
+function finish(conn, srv, req, res, b, hok, herr)
+  local o = conn.o
   conn.due = false
   local fired = conn.fired and phase_end(conn)
   conn.req = false
@@ -646,6 +666,43 @@ local function one(conn, srv)
   conn.n = conn.n + 1
   if o.max_requests > 0 and conn.n >= o.max_requests then conn.linger = true return false end
   return true
+end
+
+--[[ A connection's requests, one after the other.  The common one (a
+whole head, no body, a handler answering with its return values at once)
+is served by the C loop (bindings/http/serve.c), which hands anything
+else back at the step of one() it reached; one() serves a request in
+full when the C loop cannot start it (bytes left in the reader, a head
+not yet whole or malformed, max_requests, a stream corio.net did not
+make). ]]
+local cserve = C.serve
+local function connection(conn, srv)
+  local o, r, s = conn.o, conn.r, conn.s
+  local handler = srv._handler
+  local fast = o.max_requests == 0
+  while true do
+    local keep
+    if fast and r.pos > #r.buf and not r.eof then
+      local how, req, res, a, b, c, d = cserve(conn.p, s, conn, Request, Response, handler,
+        REASONS, srv, armed, call_soon, start_armed, arm_at, o.idle_timeout, o.request_timeout)
+      if how == "after" then keep = after(conn, srv, req, res, NO_BODY, a, b, c, d)
+      elseif how == "run" then keep = run(conn, srv, req, res, a, b, c)
+      elseif how == "finish" then keep = finish(conn, srv, req, res, NO_BODY, a, b)
+      elseif how == "drain" then
+        keep = finish(conn, srv, req, res, NO_BODY, pcall(write_waiting, conn, s.drain, s))
+      elseif how == "fired" then phase_end(conn) keep = true
+      elseif how == "stop" then
+        if conn.fired then phase_end(conn) end
+        keep = false
+      elseif how == "close" then keep = false
+      else
+        keep = one(conn, srv)
+      end
+    else
+      keep = one(conn, srv)
+    end
+    if not keep then return end
+  end
 end
 
 --[[ Closing after an answer: the client may still be sending (a body
@@ -721,9 +778,7 @@ function M.serve(host, port, handler, opts)
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()
     state._conns[conn] = conn.task
-    local ok, err = pcall(function()
-      while one(conn, state) do end
-    end)
+    local ok, err = pcall(connection, conn, state)
     stop_timer(conn)
     state._conns[conn] = nil
     if not ok then error(err, 0) end

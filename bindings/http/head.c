@@ -225,7 +225,7 @@ typedef struct { const char *p; size_t n; } span;
 enum { CG_SIZE0, CG_SIZE, CG_OWS, CG_EXT, CG_SIZE_LF, CG_DATA, CG_DATA_CR,
        CG_DATA_LF, CG_TRL0, CG_TRLNAME, CG_TRL, CG_TRL_LF, CG_END_LF, CG_DONE };
 
-typedef struct {
+struct Parser {
   http_parser p;
   int kind;                /* HTTP_REQUEST or HTTP_RESPONSE */
   /* the head being parsed: spans into its block */
@@ -244,7 +244,7 @@ typedef struct {
   luaL_Buffer *out;
   /* the server's limits, for take() (set by limits()) */
   lua_Integer max_headers, max_size, max_url, max_body;
-} Parser;
+};
 
 static int on_url(http_parser *hp, const char *at, size_t n) {
   Parser *P = (Parser *)hp;
@@ -321,12 +321,17 @@ static const http_parser_settings settings = {
 
 /* The methods hold the metatable as upvalue 1: comparing with it costs
 ** less than luaL_checkudata's registry lookup by name, per request. */
-static Parser *check_parser(lua_State *L) {
-  void *p = lua_touserdata(L, 1);
-  if (p == NULL || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
-    luaL_typeerror(L, 1, PARSER_MT);
+Parser *corio__http_check_parser(lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, idx, PARSER_MT);
   lua_pop(L, 1);
   return (Parser *)p;
+}
+#define check_parser(L) corio__http_check_parser((L), 1)
+
+lua_Integer corio__http_max_size(const Parser *P) {
+  return P->max_size;
 }
 
 static Parser *new_parser(lua_State *L, int kind) {
@@ -466,7 +471,7 @@ static int l_request(lua_State *L) {
 }
 
 /* The end of a head in s[0, n): the byte after its blank line, or 0. */
-static size_t head_end(const char *s, size_t n) {
+size_t corio__http_head_end(const char *s, size_t n) {
   const char *p = s, *end = s + n;
   while (end - p >= 4) {
     const char *cr = memchr(p, '\r', (size_t)(end - p) - 3);
@@ -476,6 +481,8 @@ static size_t head_end(const char *s, size_t n) {
   }
   return 0;
 }
+
+#define head_end corio__http_head_end
 
 static int hexval(unsigned char c);
 
@@ -598,16 +605,26 @@ static int push_expect(lua_State *L, Parser *P) {
 ** Expect is a 417. */
 static int l_take(lua_State *L) {
   Parser *P = check_parser(L);
-  size_t n;
-  const char *s0 = luaL_checklstring(L, 2, &n), *s;
+  luaL_checkstring(L, 2);
   lua_Integer pos = luaL_checkinteger(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
   luaL_checktype(L, 5, LUA_TTABLE);
   lua_Integer max = luaL_optinteger(L, 7, P->max_size);
-  int nret;
   if (P->kind != HTTP_REQUEST) return luaL_argerror(L, 1, "a request parser expected");
-  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
   lua_settop(L, 6);
+  return corio__http_take_at(L, P, 2, pos, max, 4, 5, 6);
+}
+
+/* take()'s work on the string at bidx, for take() and the serve loop
+** (serve.c): the Request (metatable at reqmt), the Response (resmt) of
+** the connection table at connidx.  Runs in a function that has take's
+** upvalues.  Pushes take's results; returns how many. */
+int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_Integer max,
+                        int reqmt, int resmt, int connidx) {
+  size_t n;
+  const char *s0 = lua_tolstring(L, bidx, &n), *s;
+  int nret;
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
   size_t avail = n - (size_t)(pos - 1), e;
   if (max >= 0 && (lua_Unsigned)max < avail) avail = (size_t)max;
   s = s0 + pos - 1;
@@ -621,18 +638,19 @@ static int l_take(lua_State *L) {
   int has_len = !chunked && hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH);
   if (has_len && P->max_body >= 0 && hp->content_length > (uint64_t)P->max_body)
     return fail(L, 413, "body too large");
-  int cont = 0;
-  if (push_expect(L, P)) {                  /* 7: the Expect value */
+  int cont = 0, top = lua_gettop(L);
+  if (push_expect(L, P)) {                  /* top+1: the Expect value */
     size_t el;
-    const char *ev = lua_tolstring(L, 7, &el);
+    const char *ev = lua_tolstring(L, top + 1, &el);
     if (!ieq(ev, el, "100-continue") || hp->http_minor != 1)
       return fail(L, 417, "unsupported Expect");
     cont = 1;
-    lua_settop(L, 6);
+    lua_settop(L, top);
   }
   luaL_checkstack(L, 12, "take");
-  lua_createtable(L, 0, 8);                 /* 7: req (8: its usual fields and headers) */
-  lua_createtable(L, 0, 4);                 /* 8: res */
+  int rq = top + 1, rs = top + 2;
+  lua_createtable(L, 0, 8);                 /* rq: req (its usual fields and headers) */
+  lua_createtable(L, 0, 2);                 /* rs: res */
   /* key first, then the value: no rotation */
 #define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
 #define SETK(t, k, push) (KEY(k), (push), lua_rawset(L, (t)))
@@ -641,26 +659,25 @@ static int l_take(lua_State *L) {
     lua_pop(L, 1);
     lua_pushstring(L, http_method_str((enum http_method)hp->method));
   }
-  lua_rawset(L, 7);
-  lua_pushlstring(L, P->url.p, P->url.n);   /* 9: the target */
-  push_path(L, P->url.p, P->url.n, 9);      /* 10, 11: path, query */
-  if (!lua_isnil(L, 11)) SETK(7, _q, lua_pushvalue(L, 11));
-  SETK(7, path, lua_pushvalue(L, 10));
-  SETK(7, target, lua_pushvalue(L, 9));
-  lua_settop(L, 8);
-  SETK(7, minor, lua_pushinteger(L, hp->http_minor));
-  SETK(7, _b, lua_pushvalue(L, 2));
-  SETK(7, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
-  if (cont) SETK(7, _continue, lua_pushboolean(L, 1));
-  SETK(7, _res, lua_pushvalue(L, 8));
-  lua_pushvalue(L, 4);
-  lua_setmetatable(L, 7);
-  SETK(8, _c, lua_pushvalue(L, 6));
-  SETK(8, _req, lua_pushvalue(L, 7));
-  SETK(8, headers_sent, lua_pushboolean(L, 0));
-  SETK(8, finished, lua_pushboolean(L, 0));
-  lua_pushvalue(L, 5);
-  lua_setmetatable(L, 8);
+  lua_rawset(L, rq);
+  lua_pushlstring(L, P->url.p, P->url.n);   /* top+3: the target */
+  push_path(L, P->url.p, P->url.n, top + 3);  /* top+4, top+5: path, query */
+  if (!lua_isnil(L, top + 5)) SETK(rq, _q, lua_pushvalue(L, top + 5));
+  SETK(rq, path, lua_pushvalue(L, top + 4));
+  SETK(rq, target, lua_pushvalue(L, top + 3));
+  lua_settop(L, rs);
+  SETK(rq, minor, lua_pushinteger(L, hp->http_minor));
+  SETK(rq, _b, lua_pushvalue(L, bidx));
+  SETK(rq, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
+  if (cont) SETK(rq, _continue, lua_pushboolean(L, 1));
+  SETK(rq, _res, lua_pushvalue(L, rs));
+  lua_pushvalue(L, reqmt);
+  lua_setmetatable(L, rq);
+  /* headers_sent and finished are false by the Response class until set */
+  SETK(rs, _c, lua_pushvalue(L, connidx));
+  SETK(rs, _req, lua_pushvalue(L, rq));
+  lua_pushvalue(L, resmt);
+  lua_setmetatable(L, rs);
 #undef KEY
 #undef SETK
   lua_pushinteger(L, pos + (lua_Integer)e);
@@ -908,9 +925,10 @@ int luaopen_corio__http(lua_State *L) {
 #undef HTTP_KEY_NAME
   };
   static const struct { const char *name; lua_CFunction f; int in_mt; } ups[] = {
-    { "take", l_take, 1 }, { "reply", corio__http_reply, 0 }
+    { "take", l_take, 1 }, { "reply", corio__http_reply, 0 },
+    { "serve", corio__http_serve, 0 }
   };
-  for (int u = 0; u < 2; u++) {
+  for (int u = 0; u < 3; u++) {
     lua_pushvalue(L, -2);                   /* upvalue 1: the metatable */
     lua_newtable(L);                        /* upvalue 2: method names */
     for (int m = 0; m < 64; m++) {

@@ -23,9 +23,38 @@ int corio__http_reply(lua_State *L);      /* respond.c: a handler's returned ans
 ** upvalues of Parser:take and reply from HTTP_UP_KEYS on (upvalue 1: the
 ** Parser metatable; 2: the method names by http_parser's number). */
 #define HTTP_KEYS(X) X(method) X(target) X(path) X(minor) X(_b) X(_hf) X(_q) \
-  X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep)
+  X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep) \
+  X(req) X(phase) X(due) X(timer) X(timer_at) X(fired) X(linger) X(_shutting) X(n) \
+  X(idle) X(request)
 #define HTTP_KEY_ENUM(k) HK_##k,
 enum { HTTP_KEYS(HTTP_KEY_ENUM) HK_COUNT };
 #define HTTP_UP_KEYS 3
 #define HTTP_KEY(k) lua_upvalueindex(HTTP_UP_KEYS + HK_##k)
+
+size_t corio__http_head_end(const char *s, size_t n);
+  /* head.c: the end of a head in s[0, n): the byte after its blank line,
+     or 0 */
+
+/* head.c: a connection's parser (the userdata of corio._http's parser()) */
+typedef struct Parser Parser;
+Parser *corio__http_check_parser(lua_State *L, int idx);
+  /* the Parser at idx, in a function with take's upvalues; raises */
+lua_Integer corio__http_max_size(const Parser *P);   /* limits()'s max_size */
+int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_Integer max,
+                        int reqmt, int resmt, int connidx);
+  /* Parser:take on the string at bidx (in a function with take's
+     upvalues); pushes take's results and returns their count */
+
+/* respond.c: a response in one buffer */
+enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };
+int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *reason,
+                      size_t rl, const char *body, size_t bl, int flags, char *out,
+                      size_t cap, size_t *outlen);
+  /* the response to status, the map at mapidx and body (flags R_*): into
+     out (*outlen bytes, 0 returned) when it fits in cap bytes, else as a
+     new string on the stack (1 returned); -1 when the map is not for the
+     C path (respond()'s rules), nothing pushed.  Needs stack room for
+     the map's fields */
+
+int corio__http_serve(lua_State *L);      /* serve.c: the keep-alive loop */
 #endif

@@ -28,7 +28,6 @@
 #include "http.h"
 
 #define MAX_FIELDS 64
-enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };
 
 typedef struct { const char *k, *v; size_t kl, vl; } field;
 
@@ -83,15 +82,15 @@ static char *put(char *d, const char *s, size_t n) {
 
 #define PUTLIT(d, lit) put((d), (lit), sizeof(lit) - 1)
 
-/* Collects the map at index 3 into f; -1 when the Lua path must take it.
+/* Collects the map at mi into f; -1 when the Lua path must take it.
 ** Number values are converted on the stack, where they stay (and keep
 ** their strings alive) until the result is pushed. */
-static int collect(lua_State *L, field *f) {
+static int collect(lua_State *L, int mi, field *f) {
   int n = 0;
-  if (lua_isnil(L, 3)) return 0;
-  if (!lua_istable(L, 3) || lua_getmetatable(L, 3)) return -1;
+  if (lua_isnil(L, mi)) return 0;
+  if (!lua_istable(L, mi) || lua_getmetatable(L, mi)) return -1;
   lua_pushnil(L);
-  while (lua_next(L, 3)) {                  /* stack: ..., key, value */
+  while (lua_next(L, mi)) {                  /* stack: ..., key, value */
     int vt = lua_type(L, -1);
     if (lua_type(L, -2) != LUA_TSTRING || n == MAX_FIELDS ||
         (vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
@@ -108,13 +107,12 @@ static int collect(lua_State *L, field *f) {
   return n;
 }
 
-/* The response into a new string on the stack; the map is at index 3,
-** where collect() wants it, and the stack has room for its fields. */
-static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl,
-                 const char *body, size_t bl, lua_Integer flags) {
+int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *reason,
+                      size_t rl, const char *body, size_t bl, int flags, char *out,
+                      size_t cap, size_t *outlen) {
   field f[MAX_FIELDS];
-  int n = collect(L, f);
-  if (n < 0) { lua_pushnil(L); return 1; }
+  int n = collect(L, mapidx, f);
+  if (n < 0) return -1;
   for (int i = 1; i < n; i++) {             /* insertion sort: few fields */
     field x = f[i];
     int j = i;
@@ -128,8 +126,7 @@ static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl
     else if (ieq(f[i].k, f[i].kl, "date")) has_date = 1;
     else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
     else if (ieq(f[i].k, f[i].kl, "transfer-encoding")) {
-      lua_pushnil(L);        /* the handler's own framing: the Lua path's rule */
-      return 1;
+      return -1;             /* the handler's own framing: the Lua path's rule */
     }
     total += f[i].kl + 2 + f[i].vl + 2;
   }
@@ -146,7 +143,7 @@ static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl
   size_t dl = date ? strlen(date) : 0;
   if (date) total += 6 + dl + 2;
   luaL_Buffer b;
-  char *d0 = luaL_buffinitsize(L, &b, total), *d = d0;
+  char *d0 = total <= cap ? out : luaL_buffinitsize(L, &b, total), *d = d0;
   d = PUTLIT(d, "HTTP/1.1 ");
   *d++ = (char)('0' + status / 100);
   *d++ = (char)('0' + status / 10 % 10);
@@ -175,7 +172,16 @@ static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl
   }
   d = PUTLIT(d, "\r\n");
   if (!(flags & R_NOBODY)) d = put(d, body, bl);
+  if (d0 == out) { *outlen = (size_t)(d - d0); return 0; }
   luaL_pushresultsize(&b, (size_t)(d - d0));
+  return 1;
+}
+
+/* build() as respond() and reply() want it: a string or nil pushed. */
+static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl,
+                 const char *body, size_t bl, int flags) {
+  if (corio__http_build(L, 3, status, reason, rl, body, bl, flags, NULL, 0, NULL) < 0)
+    lua_pushnil(L);
   return 1;
 }
 
@@ -188,7 +194,7 @@ int corio__http_respond(lua_State *L) {
   luaL_argcheck(L, status >= 100 && status <= 999, 1, "status must be 100-999");
   lua_settop(L, 5);
   luaL_checkstack(L, MAX_FIELDS + 4, "respond");
-  return build(L, status, reason, rl, body, bl, flags);
+  return build(L, status, reason, rl, body, bl, (int)flags);
 }
 
 #define rawfield(L, t, k) (lua_pushvalue((L), HTTP_KEY(k)), lua_rawget((L), (t)))

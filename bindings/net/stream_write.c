@@ -235,38 +235,47 @@ int net__send_raw(stream *s, const char *p, size_t len) {
 
 /* Raises if s cannot be written: after a shutdown, on a (sticky) write
 ** error. */
-static void check_writable(lua_State *L, stream *s, const char *op) {
-  if (s->flags & SF_SHUT)
-    corio__error(L, "CLOSED", op, "stream was shut down for writing");
+/* 0 when s may be written; else -1 with the error pushed */
+static int writable(lua_State *L, stream *s, const char *op) {
+  if (s->flags & SF_SHUT) {
+    corio__push_error(L, "CLOSED", op, "stream was shut down for writing");
+    return -1;
+  }
   if (s->werr) {
     net__push_ioerror(L, s, s->werr, op);
-    lua_error(L);
+    return -1;
   }
+  return 0;
+}
+
+static void check_writable(lua_State *L, stream *s, const char *op) {
+  if (writable(L, s, op) < 0) lua_error(L);
 }
 
 
-/* Sends or queues the n bufs (total bytes; sidx as for queue_write). */
-static void write_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
-                       size_t total, int sidx, const char *op) {
-  if (total == 0) return;
+/* Sends or queues the n bufs (total bytes; sidx as for queue_write):
+** 0, or -1 with the error pushed (write_bufs raises it). */
+static int send_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
+                     size_t total, int sidx, const char *op) {
+  if (total == 0) return 0;
   if (s->filt) {
     int r = s->filt->write(s, bufs, n);
     if (r != 0) {
       net__push_ioerror(L, s, r, op);
-      lua_error(L);
+      return -1;
     }
-    return;
+    return 0;
   }
   if (s->kind == SK_FD) {
     int r = net__fd_write(s, bufs, n);
-    if (r != 0) corio__uverror(L, r, op, NULL);
-    return;
+    if (r != 0) { corio__push_uverror(L, r, op, NULL); return -1; }
+    return 0;
   }
   if (s->wq == 0) {
     int r = uv_try_write(&s->u.s, bufs, (unsigned int)n);
     if (r >= 0) {
       size_t done = (size_t)r;
-      if (done == total) return;
+      if (done == total) return 0;
       total -= done;
       while (done >= bufs[0].len) {         /* skip what went out */
         done -= bufs[0].len;
@@ -277,14 +286,22 @@ static void write_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
       bufs[0].len -= done;
     } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
       s->werr = r;
-      corio__uverror(L, r, op, NULL);
+      corio__push_uverror(L, r, op, NULL);
+      return -1;
     }
   }
   int r = queue_write(L, s, bufs, n, total, n == 1 ? sidx : 0);
   if (r != 0) {
     if (!s->werr) s->werr = r;
-    corio__uverror(L, r, op, NULL);
+    corio__push_uverror(L, r, op, NULL);
+    return -1;
   }
+  return 0;
+}
+
+static void write_bufs(lua_State *L, stream *s, uv_buf_t *bufs, int n,
+                       size_t total, int sidx, const char *op) {
+  if (send_bufs(L, s, bufs, n, total, sidx, op) < 0) lua_error(L);
 }
 
 
@@ -344,6 +361,20 @@ void corio__stream_send(lua_State *L, stream *s, uv_buf_t *bufs, int n,
   check_writable(L, s, op);
   for (int i = 0; i < n; i++) total += bufs[i].len;
   write_bufs(L, s, bufs, n, total, 0, op);    /* copies what must wait */
+}
+
+
+int corio__stream_try_send(lua_State *L, stream *s, uv_buf_t *bufs, int n,
+                           const char *op) {
+  size_t total = 0;
+  if (writable(L, s, op) < 0) return -1;
+  for (int i = 0; i < n; i++) total += bufs[i].len;
+  return send_bufs(L, s, bufs, n, total, 0, op);
+}
+
+
+size_t corio__stream_queued(stream *s) {
+  return s->wq;
 }
 
 

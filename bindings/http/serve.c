@@ -1,0 +1,282 @@
+/*
+** serve.c -- corio._http: the server's keep-alive loop, in C.
+**
+** The common request of an HTTP/1.1 server -- a head already read whole,
+** no body, a handler that returns `status, {map}, "body"` without
+** suspending -- costs here what the work costs: the head found and
+** parsed in the Stream's own read buffer, the Request and the Response
+** made (Parser:take's code), the handler called, the answer built on the
+** C stack and written, and the next head looked for, with Lua entered
+** only for the handler.  Everything else -- a body, a head not yet
+** whole or malformed, a handler that suspends or answers through `res`,
+** errors, backpressure, shutdown -- goes back to scripts/_http_server.lua,
+** whose `one()` is the reference for what this loop does: this file only
+** does the part of it that needs no decision Lua makes.  The connection's
+** state stays in its Lua table (the deadline, keep, the running request)
+** so that both halves see one state.
+**
+**   serve(P, stream, conn, Request, Response, handler, reasons, srv,
+**         armed, call_soon, start_armed, arm_at, idle_timeout,
+**         request_timeout) -> how, ...
+**   how:
+**     "slow"   nothing taken: one() serves the next request
+**     "stop"   the wait for a request failed (EOF came as a wait error,
+**              a reset, a cancel): one()'s read failed the same way
+**     "fired"  a phase's deadline fired while the wait succeeded: the
+**              caller takes the cancel back (phase_end) and goes on
+**     "run", req, res, keep, framing, length
+**              a head taken (consumed) whose body the Lua path reads
+**     "after", req, res, hok, herr, headers, body
+**              the handler returned (or raised) and the Lua path answers
+**     "drain", req, res    the answer is queued past WRITE_HWM
+**     "finish", req, res, hok, herr    the answer went out (or failed)
+**     "close"  answered; the connection closes (conn.linger set)
+**   The Lua side calls serve again after each of these, unless the
+**   connection ends.
+*/
+#include <string.h>
+#include "shared.h"   /* corio__stream_*, corio__now */
+#include "http.h"
+
+#define WRITE_HWM 65536   /* as _http_server.lua: past it the Lua path waits */
+#define OUTBUF 4096       /* a response that fits is built on the C stack */
+
+enum {                    /* the arguments */
+  A_P = 1, A_S, A_CONN, A_REQMT, A_RESMT, A_HANDLER, A_REASONS, A_SRV, A_ARMED,
+  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST,
+  A_REQ, A_RES            /* the running request, above the arguments */
+};
+
+/* the interned key k of the table at t: get (pushes, returns the type), set */
+static int get(lua_State *L, int t, int k) {
+  lua_pushvalue(L, k);
+  return lua_rawget(L, t);
+}
+#define SET(t, k, push) (lua_pushvalue(L, HTTP_KEY(k)), (push), lua_rawset(L, (t)))
+
+static int how(lua_State *L, const char *what) {
+  lua_pushstring(L, what);
+  return 1;
+}
+
+/* Pushes what, req and res, then the values at [from, from + n). */
+static int hand_over(lua_State *L, const char *what, int from, int n) {
+  lua_pushstring(L, what);
+  lua_pushvalue(L, A_REQ);
+  lua_pushvalue(L, A_RES);
+  for (int i = 0; i < n; i++) lua_pushvalue(L, from + i);
+  return 3 + n;
+}
+
+/* Entering a phase, as phase() in _http_server.lua: its due time stored,
+** the connection's one timer re-armed only when it would fire too late. */
+static void set_phase(lua_State *L, int name, double seconds) {
+  double due = corio__now() + seconds;
+  SET(A_CONN, phase, lua_pushvalue(L, name));
+  SET(A_CONN, due, lua_pushnumber(L, due));
+  int armed = get(L, A_CONN, HTTP_KEY(timer)) != LUA_TNIL && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (armed) {
+    get(L, A_CONN, HTTP_KEY(timer_at));
+    double at = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (at <= due) return;
+  }
+  lua_pushvalue(L, A_ARM_AT);
+  lua_pushvalue(L, A_CONN);
+  lua_pushnumber(L, due);
+  lua_call(L, 2, 0);
+}
+
+/* The disconnect watcher's arming, as arm() in _http_server.lua: the
+** connection and its request on the `armed` list, whose callback is
+** scheduled by the first of a turn. */
+static void arm(lua_State *L) {
+  get(L, A_ARMED, HTTP_KEY(n));
+  lua_Integer n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (n == 0) {
+    lua_pushvalue(L, A_CALL_SOON);
+    lua_pushvalue(L, A_START_ARMED);
+    lua_call(L, 1, 0);
+  }
+  lua_pushvalue(L, A_CONN);
+  lua_rawseti(L, A_ARMED, n + 1);
+  lua_pushvalue(L, A_REQ);
+  lua_rawseti(L, A_ARMED, n + 2);
+  SET(A_ARMED, n, lua_pushinteger(L, n + 2));
+}
+
+static int idle_k(lua_State *L, int status, lua_KContext ctx);
+static int handler_k(lua_State *L, int status, lua_KContext ctx);
+
+/* ctx of the handler's call: what the answer's framing needs */
+enum { C_HEAD = 1, C_HTTP10 = 2 };
+
+/* The handler returned without suspending (status: lua_pcallk's): its
+** answer, when it is the common one, made and written here.  Returns the
+** count of results to return, or NEXT when the loop goes on. */
+#define NEXT (-1)
+static int answered(lua_State *L, int status, int ctx) {
+  enum { HERR = A_RES + 1, HEADERS, BODY };
+  if (status != LUA_OK) {                   /* raised: the Lua path reports */
+    lua_settop(L, HERR);
+    lua_pushboolean(L, 0);
+    lua_insert(L, HERR);
+    lua_settop(L, BODY + 1);
+    return hand_over(L, "after", HERR, 4);
+  }
+  lua_settop(L, BODY);
+  lua_pushboolean(L, 1);
+  lua_insert(L, HERR);                      /* hok, herr, headers, body */
+  int hok = HERR, st = HERR + 1, hd = HERR + 2, bd = HERR + 3;
+  int bt = lua_type(L, bd);
+  struct stream *s = corio__stream_get(L, A_S);
+  if (!lua_isinteger(L, st) || (bt != LUA_TNIL && bt != LUA_TSTRING) || s == NULL)
+    return hand_over(L, "after", hok, 4);
+  lua_Integer code = lua_tointeger(L, st);
+  if (code < 100 || code > 999 || get(L, A_RES, HTTP_KEY(finished)) != LUA_TNIL ||
+      get(L, A_RES, HTTP_KEY(headers_sent)) != LUA_TNIL ||
+      get(L, A_RES, HTTP_KEY(_status)) != LUA_TNIL)
+    return hand_over(L, "after", hok, 4);   /* res was used: the Lua path */
+  lua_settop(L, bd);
+  int flags = 0;
+  if ((ctx & C_HEAD) || code == 204 || code == 304 || code < 200)
+    flags = (ctx & C_HEAD) ? R_NOBODY : R_NOBODY | R_NOLEN;
+  get(L, A_CONN, HTTP_KEY(keep));
+  int keep = lua_toboolean(L, -1);
+  if (!keep) flags |= R_CLOSE;
+  else if (ctx & C_HTTP10) flags |= R_KEEP;
+  size_t rl = 7, bl = 0, outlen = 0;
+  const char *reason = "Unknown";
+  if (lua_rawgeti(L, A_REASONS, code) == LUA_TSTRING) reason = lua_tolstring(L, -1, &rl);
+  const char *body = bt == LUA_TSTRING ? lua_tolstring(L, bd, &bl) : "";
+  char out[OUTBUF];
+  luaL_checkstack(L, 80, "serve");
+  int r = corio__http_build(L, hd, code, reason, rl, body, bl, flags, out, sizeof out, &outlen);
+  if (r < 0) {
+    lua_settop(L, bd);
+    return hand_over(L, "after", hok, 4);
+  }
+  uv_buf_t b = uv_buf_init(out, (unsigned int)outlen);
+  if (r == 1) {                             /* too big for out: a string */
+    size_t l;
+    b.base = (char *)(uintptr_t)lua_tolstring(L, -1, &l);
+    b.len = l;
+  }
+  SET(A_RES, headers_sent, lua_pushboolean(L, 1));
+  SET(A_RES, finished, lua_pushboolean(L, 1));
+  if (corio__stream_try_send(L, s, &b, 1, "write") < 0) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);                      /* false, err */
+    return hand_over(L, "finish", lua_gettop(L) - 1, 2);
+  }
+  if (corio__stream_queued(s) > WRITE_HWM) return hand_over(L, "drain", 0, 0);
+  /* the request is done: what one() does after a handler answered */
+  SET(A_CONN, due, lua_pushboolean(L, 0));
+  if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) {
+    lua_pushboolean(L, 1);
+    lua_pushnil(L);
+    return hand_over(L, "finish", lua_gettop(L) - 1, 2);
+  }
+  SET(A_CONN, req, lua_pushboolean(L, 0));
+  if (!keep) {
+    SET(A_CONN, linger, lua_pushboolean(L, 1));
+    return how(L, "close");
+  }
+  lua_settop(L, A_REQUEST);
+  return NEXT;
+}
+
+static int handler_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  /* the handler suspended: the watcher may be running, so the Lua path
+     finishes this request (as one() does after its pcall) */
+  int ok = status == LUA_OK || status == LUA_YIELD;
+  if (ok) lua_settop(L, A_RES + 3);
+  else lua_settop(L, A_RES + 1);
+  lua_pushboolean(L, ok);
+  lua_insert(L, A_RES + 1);
+  lua_settop(L, A_RES + 4);
+  return hand_over(L, "after", A_RES + 1, 4);
+}
+
+/* One request whose head [p, p + e) is buffered whole: the count of
+** results to return, or NEXT. */
+static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t e) {
+  lua_pushlstring(L, p, e);                 /* A_REQ: the head, req._b */
+  int n = corio__http_take_at(L, P, A_REQ, 1, (lua_Integer)e, A_REQMT, A_RESMT, A_CONN);
+  if (n != 6) {                             /* a bad head: one() answers it */
+    lua_settop(L, A_REQUEST);
+    return how(L, "slow");
+  }
+  corio__stream_consume(s, e);
+  lua_remove(L, A_REQ);                     /* req res next keep framing length */
+  const char *kind = lua_tostring(L, A_RES + 3);
+  lua_Integer length = lua_tointeger(L, A_RES + 4);
+  if (!(kind[0] == 'n' || (kind[0] == 'l' && length == 0)))   /* a body */
+    return hand_over(L, "run", A_RES + 2, 3);
+  SET(A_CONN, keep, lua_pushvalue(L, A_RES + 2));
+  lua_settop(L, A_RES);
+  SET(A_CONN, req, lua_pushvalue(L, A_REQ));
+  arm(L);
+  set_phase(L, HTTP_KEY(request), lua_tonumber(L, A_REQUEST));
+  get(L, A_REQ, HTTP_KEY(method));
+  int ctx = strcmp(lua_tostring(L, -1), "HEAD") == 0 ? C_HEAD : 0;
+  get(L, A_REQ, HTTP_KEY(minor));
+  if (lua_tointeger(L, -1) == 0) ctx |= C_HTTP10;
+  lua_settop(L, A_RES);
+  lua_pushvalue(L, A_HANDLER);
+  lua_pushvalue(L, A_REQ);
+  lua_pushvalue(L, A_RES);
+  return answered(L, lua_pcallk(L, 2, 3, 0, ctx, handler_k), ctx);
+}
+
+static int loop(lua_State *L) {
+  Parser *P = lua_touserdata(L, A_P);
+  for (;;) {
+    struct stream *s = corio__stream_get(L, A_S);   /* a handler may close it */
+    if (s == NULL) return how(L, "slow");
+    size_t len, e;
+    int eof;
+    char *p = corio__stream_peek(s, &len, &eof);
+    if (len == 0) {
+      if (eof) return how(L, "slow");
+      /* idle: wait quietly for the next request's first byte */
+      set_phase(L, HTTP_KEY(idle), lua_tonumber(L, A_IDLE));
+      corio__stream_wait(L, corio__rt(L), s, "read", idle_k);
+      /* (a wait that could not begin: its error is on top) */
+      SET(A_CONN, due, lua_pushboolean(L, 0));
+      return how(L, "stop");
+    }
+    if (get(L, A_SRV, HTTP_KEY(_shutting)) != LUA_TNIL && lua_toboolean(L, -1))
+      return how(L, "slow");
+    lua_pop(L, 1);
+    lua_Integer max = corio__http_max_size(P);
+    e = corio__http_head_end(p, max >= 0 && (lua_Unsigned)max < len ? (size_t)max : len);
+    if (e == 0) return how(L, "slow");      /* not whole: read under header_timeout */
+    int n = take(L, s, P, p, e);
+    if (n != NEXT) return n;
+  }
+}
+
+static int idle_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  int r = corio__stream_waited(L, corio__rt(L), ctx);
+  SET(A_CONN, due, lua_pushboolean(L, 0));
+  if (r < 0) return how(L, "stop");
+  lua_settop(L, A_REQUEST);
+  if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) return how(L, "fired");
+  lua_pop(L, 1);
+  return loop(L);
+}
+
+int corio__http_serve(lua_State *L) {
+  corio__http_check_parser(L, A_P);
+  luaL_checktype(L, A_CONN, LUA_TTABLE);
+  luaL_checktype(L, A_ARMED, LUA_TTABLE);
+  luaL_checknumber(L, A_IDLE);
+  luaL_checknumber(L, A_REQUEST);
+  lua_settop(L, A_REQUEST);
+  return loop(L);
+}
