@@ -98,8 +98,11 @@ local function no_body(req, status)
   return req.method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200)
 end
 
+local DoneResponse = {}   -- (filled below, once Response has its methods)
+
 local function check_res(self, fname)
-  if getmetatable(self) ~= Response then
+  local mt = getmetatable(self)
+  if mt ~= Response and mt ~= DoneResponse then
     raise(("bad argument #1 to '%s' (corio.http.ServerResponse expected)"):format(fname))
   end
   if self.finished then
@@ -675,6 +678,12 @@ else back at the step of one() it reached; one() serves a request in
 full when the C loop cannot start it (bytes left in the reader, a head
 not yet whole or malformed, max_requests, a stream corio.net did not
 make). ]]
+-- A response the C loop answered gets this metatable rather than two new
+-- fields: Response's methods, with headers_sent and finished true.
+for k, v in pairs(Response) do DoneResponse[k] = v end
+DoneResponse.__index = DoneResponse
+DoneResponse.headers_sent, DoneResponse.finished = true, true
+
 local cserve = C.serve
 local function connection(conn, srv)
   local o, r, s = conn.o, conn.r, conn.s
@@ -684,7 +693,8 @@ local function connection(conn, srv)
     local keep
     if fast and r.pos > #r.buf and not r.eof then
       local how, req, res, a, b, c, d = cserve(conn.p, s, conn, Request, Response, handler,
-        REASONS, srv, armed, call_soon, start_armed, arm_at, o.idle_timeout, o.request_timeout)
+        REASONS, srv, armed, call_soon, start_armed, arm_at, o.idle_timeout, o.request_timeout,
+        DoneResponse)
       if how == "after" then keep = after(conn, srv, req, res, NO_BODY, a, b, c, d)
       elseif how == "run" then keep = run(conn, srv, req, res, a, b, c)
       elseif how == "finish" then keep = finish(conn, srv, req, res, NO_BODY, a, b)

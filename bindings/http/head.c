@@ -244,6 +244,7 @@ struct Parser {
   luaL_Buffer *out;
   /* the server's limits, for take() (set by limits()) */
   lua_Integer max_headers, max_size, max_url, max_body;
+  struct corio_rt *rt;     /* the serve loop's runtime, found once */
 };
 
 static int on_url(http_parser *hp, const char *at, size_t n) {
@@ -332,6 +333,10 @@ Parser *corio__http_check_parser(lua_State *L, int idx) {
 
 lua_Integer corio__http_max_size(const Parser *P) {
   return P->max_size;
+}
+
+struct corio_rt **corio__http_rt_slot(Parser *P) {
+  return &P->rt;
 }
 
 static Parser *new_parser(lua_State *L, int kind) {

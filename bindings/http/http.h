@@ -40,6 +40,7 @@ typedef struct Parser Parser;
 Parser *corio__http_check_parser(lua_State *L, int idx);
   /* the Parser at idx, in a function with take's upvalues; raises */
 lua_Integer corio__http_max_size(const Parser *P);   /* limits()'s max_size */
+struct corio_rt **corio__http_rt_slot(Parser *P);    /* for serve.c, NULL at first */
 int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_Integer max,
                         int reqmt, int resmt, int connidx);
   /* Parser:take on the string at bidx (in a function with take's

@@ -17,7 +17,10 @@
 **
 **   serve(P, stream, conn, Request, Response, handler, reasons, srv,
 **         armed, call_soon, start_armed, arm_at, idle_timeout,
-**         request_timeout) -> how, ...
+**         request_timeout, DoneResponse) -> how, ...
+**   DoneResponse: the metatable a Response answered here gets (the
+**   Response's methods, headers_sent and finished true): one call
+**   instead of two new fields
 **   how:
 **     "slow"   nothing taken: one() serves the next request
 **     "stop"   the wait for a request failed (EOF came as a wait error,
@@ -43,7 +46,7 @@
 
 enum {                    /* the arguments */
   A_P = 1, A_S, A_CONN, A_REQMT, A_RESMT, A_HANDLER, A_REASONS, A_SRV, A_ARMED,
-  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST,
+  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST, A_DONEMT,
   A_REQ, A_RES            /* the running request, above the arguments */
 };
 
@@ -164,8 +167,8 @@ static int answered(lua_State *L, int status, int ctx) {
     b.base = (char *)(uintptr_t)lua_tolstring(L, -1, &l);
     b.len = l;
   }
-  SET(A_RES, headers_sent, lua_pushboolean(L, 1));
-  SET(A_RES, finished, lua_pushboolean(L, 1));
+  lua_pushvalue(L, A_DONEMT);
+  lua_setmetatable(L, A_RES);
   if (corio__stream_try_send(L, s, &b, 1, "write") < 0) {
     lua_pushboolean(L, 0);
     lua_insert(L, -2);                      /* false, err */
@@ -184,7 +187,7 @@ static int answered(lua_State *L, int status, int ctx) {
     SET(A_CONN, linger, lua_pushboolean(L, 1));
     return how(L, "close");
   }
-  lua_settop(L, A_REQUEST);
+  lua_settop(L, A_DONEMT);
   return NEXT;
 }
 
@@ -207,7 +210,7 @@ static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t
   lua_pushlstring(L, p, e);                 /* A_REQ: the head, req._b */
   int n = corio__http_take_at(L, P, A_REQ, 1, (lua_Integer)e, A_REQMT, A_RESMT, A_CONN);
   if (n != 6) {                             /* a bad head: one() answers it */
-    lua_settop(L, A_REQUEST);
+    lua_settop(L, A_DONEMT);
     return how(L, "slow");
   }
   corio__stream_consume(s, e);
@@ -244,7 +247,7 @@ static int loop(lua_State *L) {
       if (eof) return how(L, "slow");
       /* idle: wait quietly for the next request's first byte */
       set_phase(L, HTTP_KEY(idle), lua_tonumber(L, A_IDLE));
-      corio__stream_wait(L, corio__rt(L), s, "read", idle_k);
+      corio__stream_wait(L, *corio__http_rt_slot(P), s, "read", idle_k);
       /* (a wait that could not begin: its error is on top) */
       SET(A_CONN, due, lua_pushboolean(L, 0));
       return how(L, "stop");
@@ -262,21 +265,25 @@ static int loop(lua_State *L) {
 
 static int idle_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  int r = corio__stream_waited(L, corio__rt(L), ctx);
+  Parser *P = lua_touserdata(L, A_P);
+  int r = corio__stream_waited(L, *corio__http_rt_slot(P), ctx);
   SET(A_CONN, due, lua_pushboolean(L, 0));
   if (r < 0) return how(L, "stop");
-  lua_settop(L, A_REQUEST);
+  lua_settop(L, A_DONEMT);
   if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) return how(L, "fired");
   lua_pop(L, 1);
   return loop(L);
 }
 
 int corio__http_serve(lua_State *L) {
-  corio__http_check_parser(L, A_P);
+  Parser *P = corio__http_check_parser(L, A_P);
   luaL_checktype(L, A_CONN, LUA_TTABLE);
   luaL_checktype(L, A_ARMED, LUA_TTABLE);
   luaL_checknumber(L, A_IDLE);
   luaL_checknumber(L, A_REQUEST);
-  lua_settop(L, A_REQUEST);
+  luaL_checktype(L, A_DONEMT, LUA_TTABLE);
+  lua_settop(L, A_DONEMT);
+  luaL_checkstack(L, 40, "serve");
+  if (*corio__http_rt_slot(P) == NULL) *corio__http_rt_slot(P) = corio__rt(L);
   return loop(L);
 }
