@@ -298,21 +298,34 @@ for k, f in pairs(body.mixin) do Request[k] = f end
 -- (a finished body only ever gets linebuf = "", which it already has).
 local NO_BODY = { kind = "none", left = 0, done = true, total = 0, opts = {}, started = true, linebuf = "" }
 
--- headers, query, version and peer are made on first use: the fields
--- stay in the read buffer (_b, from _hf to the blank line) until the
--- handler asks
-local fields = C.fields
+-- Only method, _b (the buffer holding the head, from _p or 1) and _res
+-- are set when a request is taken: the rest of the request line (target,
+-- path, _q, minor, and _hf where the field lines start) is read from _b
+-- by C.line on first use, and headers, query, version and peer are made
+-- when the handler asks (the fields stay in _b from _hf to the blank line)
+local fields, line = C.fields, C.line
+local LINE = { target = true, path = true, minor = true, _hf = true, _q = true }
 function Request.__index(self, k)
   local v = Request[k]
   if v ~= nil then return v end
-  if k == "headers" then
+  if LINE[k] then
+    if rawget(self, "_hf") then return nil end     -- made already (no query)
+    local t, p, q, minor, hf = line(rawget(self, "_b"), rawget(self, "_p"))
+    rawset(self, "target", t)
+    rawset(self, "path", p)
+    rawset(self, "minor", minor)
+    rawset(self, "_hf", hf)
+    if q then rawset(self, "_q", q) end
+    return rawget(self, k)
+  elseif k == "headers" then
     local b = rawget(self, "_b")
-    v = msg.headers_from_lists(fields(b, rawget(self, "_hf"), #b + 1))
+    v = msg.headers_from_lists(fields(b, self._hf, #b + 1))
   elseif k == "query" then
+    local _ = self._hf
     local q = rawget(self, "_q")
     v = q and q ~= "" and parse_query(q) or {}
   elseif k == "version" then
-    return rawget(self, "minor") == 1 and "1.1" or "1.0"
+    return self.minor == 1 and "1.1" or "1.0"
   elseif k == "peer" then
     return rawget(self, "_res")._c.peer
   elseif k == "_body" then

@@ -335,6 +335,14 @@ lua_Integer corio__http_max_size(const Parser *P) {
   return P->max_size;
 }
 
+int corio__http_minor(const Parser *P) {
+  return P->p.http_minor;
+}
+
+int corio__http_is_head(const Parser *P) {
+  return P->p.method == HTTP_HEAD;
+}
+
 struct corio_rt **corio__http_rt_slot(Parser *P) {
   return &P->rt;
 }
@@ -601,11 +609,12 @@ static int push_expect(lua_State *L, Parser *P) {
 **   -> req, res, next, keep, framing, length
 **   or false while buf holds no whole head,
 **   or nil, status, detail for a bad head (400/413/414/417/431/501/505).
-** req = setmetatable({ method, target, path, minor, _b = buf, _hf = from,
-**   _q = query, _continue, _res = res }, Request)  (the head's fields are
-**   from _hf to the blank line; the connection is res._c)
-** res = setmetatable({ _c = conn, _req = req, headers_sent = false,
-**   finished = false }, Response)
+** req = setmetatable({ method, _b = buf, _p = pos (when > 1), _continue,
+**   _res = res }, Request)  (the rest -- target, path, query, minor, where
+**   the fields start -- is made from _b on first use, by line(); the
+**   connection is res._c)
+** res = setmetatable({ _c = conn, _req = req }, Response)  (headers_sent
+**   and finished are the class's false until set)
 ** _continue is true for "Expect: 100-continue" on HTTP/1.1; any other
 ** Expect is a 417. */
 static int l_take(lua_State *L) {
@@ -654,7 +663,7 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   }
   luaL_checkstack(L, 12, "take");
   int rq = top + 1, rs = top + 2;
-  lua_createtable(L, 0, 8);                 /* rq: req (its usual fields and headers) */
+  lua_createtable(L, 0, 4);                 /* rq: req (its eager fields) */
   lua_createtable(L, 0, 2);                 /* rs: res */
   /* key first, then the value: no rotation */
 #define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
@@ -665,15 +674,8 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
     lua_pushstring(L, http_method_str((enum http_method)hp->method));
   }
   lua_rawset(L, rq);
-  lua_pushlstring(L, P->url.p, P->url.n);   /* top+3: the target */
-  push_path(L, P->url.p, P->url.n, top + 3);  /* top+4, top+5: path, query */
-  if (!lua_isnil(L, top + 5)) SETK(rq, _q, lua_pushvalue(L, top + 5));
-  SETK(rq, path, lua_pushvalue(L, top + 4));
-  SETK(rq, target, lua_pushvalue(L, top + 3));
-  lua_settop(L, rs);
-  SETK(rq, minor, lua_pushinteger(L, hp->http_minor));
   SETK(rq, _b, lua_pushvalue(L, bidx));
-  SETK(rq, _hf, lua_pushinteger(L, pos + (lua_Integer)((const char *)memchr(s, '\n', e) - s) + 1));
+  if (pos > 1) SETK(rq, _p, lua_pushinteger(L, pos));   /* else where _b starts */
   if (cont) SETK(rq, _continue, lua_pushboolean(L, 1));
   SETK(rq, _res, lua_pushvalue(L, rs));
   lua_pushvalue(L, reqmt);
@@ -689,6 +691,29 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   lua_pushboolean(L, http_should_keep_alive(hp));
   push_framing(L, P);
   return 6;
+}
+
+/* line(buf [, pos]) -> target, path, query, minor, from: the request
+** line of a head that take() accepted, starting at pos of buf (1), for
+** the Request's fields made on first use (target, path, _q, minor, _hf:
+** see Request.__index in _http_server.lua).  The guard checked the line:
+** "METHOD SP target SP HTTP/1.x CRLF". */
+static int l_line(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer pos = luaL_optinteger(L, 2, 1);
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n, 2, "out of range");
+  const char *p = s + pos - 1, *end = s + n;
+  const char *lf = memchr(p, '\n', (size_t)(end - p));
+  const char *t = lf ? memchr(p, ' ', (size_t)(lf - p)) : NULL;
+  const char *te = t ? memchr(t + 1, ' ', (size_t)(lf - t - 1)) : NULL;
+  if (!te || lf - te < 10) return luaL_argerror(L, 1, "not a request head");
+  t++;
+  lua_pushlstring(L, t, (size_t)(te - t));
+  push_path(L, t, (size_t)(te - t), lua_gettop(L));
+  lua_pushinteger(L, te[8] - '0');          /* " HTTP/1.x" */
+  lua_pushinteger(L, (lua_Integer)(lf - s) + 2);
+  return 5;
 }
 
 /* fields(buf, from, to) -> names, values: the field lines of a head that
@@ -900,6 +925,7 @@ int luaopen_corio__http(lua_State *L) {
     { "parser", l_parser },
     { "inflater", corio__http_inflater },
     { "fields", l_fields },
+    { "line", l_line },
     { "respond", corio__http_respond },
     { NULL, NULL }
   };

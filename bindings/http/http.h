@@ -22,7 +22,7 @@ int corio__http_reply(lua_State *L);      /* respond.c: a handler's returned ans
 /* Field names of the server's Request and Response, interned once: the
 ** upvalues of Parser:take and reply from HTTP_UP_KEYS on (upvalue 1: the
 ** Parser metatable; 2: the method names by http_parser's number). */
-#define HTTP_KEYS(X) X(method) X(target) X(path) X(minor) X(_b) X(_hf) X(_q) \
+#define HTTP_KEYS(X) X(method) X(minor) X(_b) X(_p) \
   X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep) \
   X(req) X(phase) X(due) X(timer) X(timer_at) X(fired) X(linger) X(_shutting) X(n) \
   X(idle) X(request)
@@ -41,6 +41,8 @@ Parser *corio__http_check_parser(lua_State *L, int idx);
   /* the Parser at idx, in a function with take's upvalues; raises */
 lua_Integer corio__http_max_size(const Parser *P);   /* limits()'s max_size */
 struct corio_rt **corio__http_rt_slot(Parser *P);    /* for serve.c, NULL at first */
+int corio__http_minor(const Parser *P);              /* of the head parsed last */
+int corio__http_is_head(const Parser *P);            /* its method is HEAD */
 int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_Integer max,
                         int reqmt, int resmt, int connidx);
   /* Parser:take on the string at bidx (in a function with take's

@@ -221,7 +221,7 @@ int corio__http_reply(lua_State *L) {
   if (rawfield(L, 1, _c) != LUA_TTABLE) goto lua_path;        /* 8 */
   rawfield(L, 7, method);                                     /* 9 */
   int head = lua_type(L, 9) == LUA_TSTRING && strcmp(lua_tostring(L, 9), "HEAD") == 0;
-  rawfield(L, 7, minor);                                      /* 10 */
+  lua_getfield(L, 7, "minor");       /* 10 (made on first use: not raw) */
   lua_Integer minor = lua_tointeger(L, 10);
   rawfield(L, 8, keep);                                       /* 11 */
   int keep = lua_toboolean(L, 11);

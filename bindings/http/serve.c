@@ -224,11 +224,7 @@ static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t
   SET(A_CONN, req, lua_pushvalue(L, A_REQ));
   arm(L);
   set_phase(L, HTTP_KEY(request), lua_tonumber(L, A_REQUEST));
-  get(L, A_REQ, HTTP_KEY(method));
-  int ctx = strcmp(lua_tostring(L, -1), "HEAD") == 0 ? C_HEAD : 0;
-  get(L, A_REQ, HTTP_KEY(minor));
-  if (lua_tointeger(L, -1) == 0) ctx |= C_HTTP10;
-  lua_settop(L, A_RES);
+  int ctx = (corio__http_is_head(P) ? C_HEAD : 0) | (corio__http_minor(P) == 0 ? C_HTTP10 : 0);
   lua_pushvalue(L, A_HANDLER);
   lua_pushvalue(L, A_REQ);
   lua_pushvalue(L, A_RES);
