@@ -587,6 +587,16 @@ describe("http server hardening", function()
   end)
 end)
 
+describe("http client defaults", function()
+  it("http.DEFAULTS.client holds every default of docs/API-http.md", function()
+    local want = { timeout = 300, connect_timeout = 30, read_timeout = 60,
+      max_redirects = 10, decompress = true, expect_continue = false,
+      max_header_size = 65536, max_headers = 100, max_connections = 100,
+      max_per_host = 0, max_idle_per_host = 100, idle_timeout = 90 }
+    assert.same(want, http.DEFAULTS.client)
+  end)
+end)
+
 describe("http client errors", function()
   it("bad arguments", function()
     local cl = http.client()
@@ -602,6 +612,8 @@ describe("http client errors", function()
     assert.matches("calling 'get' on bad self", errof(cl.get, 42, "http://a/"))
     assert.matches("bad argument #1 to 'client'", errof(http.client, 5))
     assert.matches("bad argument #1 to 'client'", errof(http.client, { timeout = "x" }))
+    assert.matches("bad argument #1 to 'client' %(option 'expect_continue' must be a boolean",
+      errof(http.client, { expect_continue = "yes" }))
     cl:close()
     assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
   end)
