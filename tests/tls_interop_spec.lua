@@ -26,7 +26,7 @@ local function feed(input, argv, want)
       out = out .. d
     end
     p.stdin:close()
-    out = out .. p.stdout:read("a")
+    out = out .. (p.stdout:read("a") or "")
   end)
   if not ok then p:kill("SIGKILL") end
   local code = p:wait()
