@@ -20,9 +20,12 @@ local url_ = require "corio._http_url"
 local Error, perror = core.Error, msg.perror
 local M = {}
 
+-- Every default docs/API-http.md lists (follow_redirects has none: it
+-- depends on the method), so that http.DEFAULTS.client shows them all and
+-- check_opts checks each option's type against its default's.
 M.DEFAULTS = {
   timeout = 300, connect_timeout = 30, read_timeout = 60,
-  max_redirects = 10, decompress = true,
+  max_redirects = 10, decompress = true, expect_continue = false,
   max_header_size = 65536, max_headers = 100,
   max_connections = 100, max_per_host = 0, max_idle_per_host = 100, idle_timeout = 90,
 }

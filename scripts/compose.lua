@@ -650,8 +650,8 @@ function Group:spawn(fn, ...)
   end
   if self._closed or self._aborting then
     error(Error("INVALID_STATE", self._closed and "task group is closed"
-      or "task group is shutting down (a task failed)", { op = "spawn" }),
-      2)
+      or "task group is shutting down (its children were cancelled)",
+      { op = "spawn" }), 2)
   end
   local t = spawn(fn, ...)
   local n = self._spawned + 1
@@ -745,6 +745,20 @@ function Group:close(v)
     argerror(1, "close", "no value expected, got " .. typename(v))
   end
   return close(self, nil)
+end
+
+-- g:cancel_children([msg]): cancels every child still running, in spawn
+-- order, as a failing child does, but not the body; the group takes no
+-- new child, and its exit still waits for them to unwind.  A cancelled
+-- child is not an error.  The same abort as a failure's: a child is never
+-- cancelled twice by its group, whatever comes after (a failure, the
+-- body's error at close, an outer cancellation).
+function Group:cancel_children(msg)
+  check(self, Group, "cancel_children")
+  if msg ~= nil and type(msg) ~= "string" then
+    argerror(1, "cancel_children", "string expected, got " .. typename(msg))
+  end
+  abort(self, msg or "task group: children cancelled")
 end
 
 -- g:errors() -> every error so far (children's, then the body's), in order.

@@ -718,6 +718,54 @@ describe("corio.group", function()
     assert.are.same({ "c1", "c2" }, log)
   end)
 
+  it("cancel_children cancels the children in spawn order, not the body; the exit waits for them", function()
+    local log, seen = {}, {}
+    local kids = {}
+    local g <close> = corio.group()
+    for i = 1, 3 do
+      kids[i] = g:spawn(function()
+        local ok, e = pcall(corio.sleep, 10)
+        seen[#seen + 1] = i .. ":" .. (ok and "ok" or e.code .. ":" .. e.message)
+        corio.yield()                   -- unwinding may await
+        log[#log + 1] = i
+        error(e, 0)
+      end)
+    end
+    corio.yield()                       -- every child waits in its sleep
+    g:cancel_children("enough")
+    assert.are.same({}, seen)           -- requested: delivered by the loop
+    H.code("INVALID_STATE", g.spawn, g, function() end)
+    corio.sleep(0)                      -- the body goes on, not cancelled
+    assert.are.same({ "1:CANCELLED:enough", "2:CANCELLED:enough",
+                      "3:CANCELLED:enough" }, seen)
+    g:close()                           -- no error: cancelled is not failed
+    assert.are.same({ 1, 2, 3 }, log)
+    for i = 1, 3 do assert.is_true(kids[i]:cancelled()) end
+    assert.are.same({}, g:errors())
+    assert.are.equal(0, corio.current():cancelling())
+  end)
+
+  it("cancel_children cancels a child once, whatever comes after", function()
+    local g = corio.group()
+    local stop = corio.future()
+    local t = g:spawn(function()
+      pcall(corio.sleep, 10)            -- swallows the group's cancel
+      stop:await()
+      return "done"
+    end)
+    corio.yield()
+    g:cancel_children()
+    g:cancel_children()                 -- again: nothing more
+    corio.sleep(0)
+    assert.are.equal(1, t:cancelling())
+    corio.call_soon(function() stop:set_result() end)
+    assert.are.equal("body", H.err(g.__close, g, "body"))  -- no second cancel
+    assert.are.equal("done", t:result())
+    assert.are.equal(1, t:cancelling())
+    H.message("bad argument #1 to 'cancel_children' (string expected, got number)",
+      g.cancel_children, g, 5)
+  end)
+
   it("refuses new children once closed, and bad arguments", function()
     local g = corio.group()
     g:__close()
@@ -731,7 +779,7 @@ describe("corio.group", function()
   it("methods check self", function()
     local g = corio.group()
     for _, m in ipairs({ "close", "__close", "spawn", "wait", "errors",
-                         "__tostring" }) do
+                         "cancel_children", "__tostring" }) do
       H.message("bad argument #1 to '" .. m .. "' (corio.TaskGroup " ..
         "expected, got nil)", g[m])
       H.message("(corio.TaskGroup expected, got table)", g[m], {})

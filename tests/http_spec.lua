@@ -587,6 +587,16 @@ describe("http server hardening", function()
   end)
 end)
 
+describe("http client defaults", function()
+  it("http.DEFAULTS.client holds every default of docs/API-http.md", function()
+    local want = { timeout = 300, connect_timeout = 30, read_timeout = 60,
+      max_redirects = 10, decompress = true, expect_continue = false,
+      max_header_size = 65536, max_headers = 100, max_connections = 100,
+      max_per_host = 0, max_idle_per_host = 100, idle_timeout = 90 }
+    assert.same(want, http.DEFAULTS.client)
+  end)
+end)
+
 describe("http client errors", function()
   it("bad arguments", function()
     local cl = http.client()
@@ -602,6 +612,8 @@ describe("http client errors", function()
     assert.matches("calling 'get' on bad self", errof(cl.get, 42, "http://a/"))
     assert.matches("bad argument #1 to 'client'", errof(http.client, 5))
     assert.matches("bad argument #1 to 'client'", errof(http.client, { timeout = "x" }))
+    assert.matches("bad argument #1 to 'client' %(option 'expect_continue' must be a boolean",
+      errof(http.client, { expect_continue = "yes" }))
     cl:close()
     assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
   end)
@@ -875,10 +887,13 @@ describe("http client pool", function()
 
   it("redirects: Cookie and Authorization dropped when the port or scheme changes; POST not followed by default", function()
     local seen = {}
+    -- a short header_timeout: the TLS ClientHello of the https:// redirect
+    -- below never makes a head, and the 408 that ends it fails the
+    -- handshake at once (not after the client's 30 s connect_timeout)
     local other = http.serve("127.0.0.1", 0, function(req)
       seen[#seen + 1] = { req.headers.cookie or "-", req.headers.authorization or "-" }
       return 200, {}, "other"
-    end)
+    end, { header_timeout = 0.5 })
     local _, oport = other:address()
     with_server(function(req)
       if req.path == "/same" then
@@ -901,7 +916,8 @@ describe("http client pool", function()
       r:close()
       -- http -> https: the credentials never reach the new scheme (the
       -- TLS handshake with a plain server fails, but nothing was sent)
-      errof(cl.get, cl, base .. "/scheme", cred)
+      local err = errof(cl.get, cl, base .. "/scheme", cred)
+      assert.equal("TLS", err.code, tostring(err))
       assert.equal(2, #seen)
     end)
     other:shutdown(5)
@@ -1070,7 +1086,15 @@ describe("https and websocket through corio.http", function()
           secure and { tls = H.client_opts() } or nil)
         ws:send(mode)
         assert.equal("echo " .. mode, (ws:receive()))
-        if mode ~= "client_drops" then ws:close() end
+        if mode ~= "client_drops" then
+          ws:close()
+        else
+          -- dropped and collected now: its connection closes, which the
+          -- server's TLS close waits for (its shutdown_timeout is 30 s)
+          ws = nil
+          collectgarbage()
+          collectgarbage()
+        end
         srv:shutdown(5)
       end
     end

@@ -3,17 +3,39 @@
 -- stack), socat OPENSSL: and curl.  A missing peer fails its test.
 local corio = require "corio"
 local tls = require "corio.tls"
+local process = require "corio.process"
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local H = dofile(here .. "helpers/tls_helpers.lua")
 
--- Runs argv with `input` on stdin, keeping stdin open a few seconds so the
--- peer reads our answer before it sees EOF (s_client closes at EOF).
-local function feed(input, argv, hold)
-  local cmd = { "sh", "-c", '(printf "%s" "$0"; sleep ' .. (hold or 3) ..
-    ') | exec "$@"', input }
-  for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
-  cmd[5] = H.need(argv[1])
-  return H.run(cmd, { stderr = "pipe" })
+-- Runs argv with `input` on stdin and keeps stdin open until the peer has
+-- printed our answer (s_client and socat close at stdin's EOF, which would
+-- cut it off), by default an "echo:" line per input line; then closes
+-- stdin and collects the rest.  At most 60 s.
+local function feed(input, argv, want)
+  want = want or input:gsub("[^\n]+", "echo:%0")
+  argv = table.move(argv, 1, #argv, 1, {})
+  argv[1] = H.need(argv[1])
+  local p = process.spawn(argv, { stdin = "pipe", stdout = "pipe", stderr = "pipe" })
+  local errs = corio.spawn(p.stderr.read, p.stderr, "a")
+  local out = ""
+  local ok, err = pcall(corio.timeout, 60, function()
+    p.stdin:write(input)
+    while not out:find(want, 1, true) do
+      local d = p.stdout:read(4096)
+      if not d then break end
+      out = out .. d
+    end
+    p.stdin:close()
+    out = out .. (p.stdout:read("a") or "")
+  end)
+  if not ok then p:kill("SIGKILL") end
+  local code = p:wait()
+  local r = { code = code, stdout = out, stderr = errs:await() }
+  p.stdin:close()
+  p.stdout:close()
+  p.stderr:close()
+  if not ok then error(err, 0) end
+  return r
 end
 
 -- An echo server: "echo:<line>" for each line, until EOF.

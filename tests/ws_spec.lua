@@ -538,9 +538,13 @@ describe("ws client side", function()
 
   it("send waits on backpressure as Stream:write does", function()
     local go = corio.future()
-    local srv, port = raw_server(ok101, function(s)
+    local srv, port, done = raw_server(ok101, function(s)
       go:await()
-      local _, p = read_frame(s)
+      local _, p = read_frame(s, true)
+      -- answer the close frame: close() need not wait its close_timeout
+      local op, cp = read_frame(s)
+      while op ~= 8 do op, cp = read_frame(s) end
+      s:write(frame(8, cp))
       return #p
     end)
     local c = ws.connect("ws://127.0.0.1:" .. port .. "/", { close_timeout = 1 })
@@ -553,6 +557,7 @@ describe("ws client side", function()
     t:await()
     assert.is_true(sent)
     c:close()
+    assert.same({ true, #big }, { done:await() })
     srv:close()
   end)
 

@@ -149,6 +149,11 @@ function TaskGroup:wait() end
 ---@async
 function TaskGroup:close() end
 
+---Cancels every child still running, in spawn order, not the body; the
+---exit still waits for them, and they are not errors. No more spawns.
+---@param msg? string the children's cancel message
+function TaskGroup:cancel_children(msg) end
+
 ---Every error so far, in order.
 ---@return any[]
 function TaskGroup:errors() end

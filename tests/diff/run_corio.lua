@@ -284,29 +284,33 @@ function Scenario:run_op(st, me)
     -- What `local g <close> = corio.group()` around the body does, with
     -- the body's error at hand for the normalisation below.
     local g = corio.group()
+    local left = 0       -- children whose done callbacks have not run yet
+    local function child_done() left = left - 1 end
     local ok, body_err = pcall(function()
-      for _, kid in ipairs(st[3]) do self:spawn(kid[1], kid[2], g) end
+      for _, kid in ipairs(st[3]) do
+        self:spawn(kid[1], kid[2], g):add_done_callback(child_done)
+        left = left + 1
+      end
       self:block(st[4], me)
     end)
     local task = corio.current()
     -- asyncio takes the turn of a pending request inside the group's
-    -- exit, corio's wait for the group (a pending request is raised by its
-    -- first await): a child failing meanwhile does not cancel a task that
-    -- waits for its group, so the group is marked as waited for.  If the
-    -- body failed, asyncio's exit cancels the children first (in spawn
-    -- order, as corio's abort; not again if the group is aborting
-    -- already), then takes the turn, while they unwind and their done
-    -- callbacks run; the runner does the same and marks the group as
-    -- aborting, so that its close does not cancel them again.
-    g._waiting = g.left > 0
-    if g._waiting and not ok and not g._aborting and cancel_pending(task) then
-      for _, kid in ipairs(st[3]) do
-        local t = self.tasks[kid[1]]
-        if not t:done() then t:cancel("task group: the body failed") end
-      end
-      g._aborting = true
+    -- exit, at its first wait for the children left (a child leaves in
+    -- its done callback, as here: child_done runs right after the
+    -- group's own); corio's wait raises a pending request at once.  If
+    -- the body failed, asyncio's exit cancels the children first (in
+    -- spawn order, as corio's abort; not again if the group is aborting
+    -- already: cancel_children is then a no-op, and the close does not
+    -- cancel them again either), then takes the turn, while they unwind
+    -- and their done callbacks run; the runner does the same.  In the
+    -- turn the group does not count as waited for yet (asyncio's does):
+    -- a child failing then cancels the task too, a request the group's
+    -- wait takes back as its own, which leaves the same count and the
+    -- same CANCELLED there.
+    if left > 0 and not ok and cancel_pending(task) then
+      g:cancel_children("task group: the body failed")
     end
-    local turned = g._waiting and asyncio_turn(task)
+    local turned = left > 0 and asyncio_turn(task)
     local before = task:cancelling()
     local closed, e = pcall(g.__close, g, (not ok) and body_err or nil)
     if closed then

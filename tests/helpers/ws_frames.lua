@@ -30,7 +30,9 @@ function F.frame(op, payload, opts)
 end
 
 -- Reads one frame: op, payload, fin, masked.
-function F.read_frame(s)
+-- keep_mask: return a masked payload as it was sent (unmasking a large one
+-- byte by byte in Lua takes seconds, and a length check does not need it)
+function F.read_frame(s, keep_mask)
   local h = s:readexactly(2)
   local b1, b2 = h:byte(1, 2)
   local n = b2 & 0x7f
@@ -39,7 +41,7 @@ function F.read_frame(s)
   local masked = b2 & 0x80 ~= 0
   local key = masked and s:readexactly(4)
   local p = n > 0 and s:readexactly(n) or ""
-  if masked then
+  if masked and not keep_mask then
     local out = {}
     for i = 1, n do
       out[i] = string.char(p:byte(i) ~ key:byte((i - 1) % 4 + 1))

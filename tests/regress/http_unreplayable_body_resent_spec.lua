@@ -2,8 +2,9 @@
 -- be replayed -- a Stream, or a function returning chunks -- was sent again
 -- (a Stream on a retry, both on a followed 307/308), by then empty or cut:
 -- the server got another body than the caller's.  Such a request is never
--- retried, and a 307/308 that would resend its body is returned to the
--- caller, as Go's net/http does when a body has no GetBody.
+-- retried, and a redirect that would resend its body (a 307/308, or a
+-- 301/302 after a method other than POST) is returned to the caller, as
+-- Go's net/http does when a body has no GetBody.
 local corio = require "corio"
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local O = dofile(here .. "../helpers/http_origin.lua")
@@ -22,9 +23,11 @@ local function gen_of(...)
   return function() i = i + 1 return chunks[i] end
 end
 
--- the origin's answer for /target: 200 with the request's body
-local function echo_target(s, head)
+-- the request's body (chunked or with a Content-Length), read to its end
+local function read_body(s, head)
   local body = ""
+  local len = tonumber(head:lower():match("content%-length: (%d+)") or "")
+  if len then return len > 0 and s:readexactly(len) or "" end
   if head:lower():find("transfer%-encoding: chunked") then
     while true do
       local n = tonumber(s:readuntil("\r\n"):match("^(%x+)"), 16)
@@ -33,6 +36,12 @@ local function echo_target(s, head)
       s:readuntil("\r\n")
     end
   end
+  return body
+end
+
+-- the origin's answer for /target: 200 with the request's body
+local function echo_target(s, head)
+  local body = read_body(s, head)
   s:write(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body))
 end
 
@@ -69,6 +78,27 @@ describe("regress: a body that cannot be replayed is sent once", function()
         end)
       end)
     end
+  end
+
+  -- 301/302 turn only a POST into a GET: after a PUT they resend the body
+  for _, status in ipairs({ 301, 302 }) do
+    it(("a %d after a PUT with a Stream body is returned, not followed"):format(status), function()
+      O.with_raw_origin({
+        ["/redirect"] = function(s, head)
+          read_body(s, head)
+          s:write(("HTTP/1.1 %d Moved\r\nLocation: /target\r\nContent-Length: 0\r\n\r\n"):format(status))
+        end,
+        ["/target"] = echo_target,
+      }, function(base, cl, stats)
+        local r = cl:put(base .. "/redirect", stream_of("a", "b"), { follow_redirects = true })
+        assert.equal(status, r.status)
+        r:close()
+        assert.equal(0, O.count(stats, "/target"))
+        r = cl:put(base .. "/redirect", "ab", { follow_redirects = true })
+        assert.equal(200, r.status)
+        assert.equal("ab", r:body())
+      end)
+    end)
   end
 
   it("a 303 after a Stream body is followed as a GET without body", function()

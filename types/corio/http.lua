@@ -10,7 +10,7 @@
 ---@field timeout? number the whole exchange (300)
 ---@field connect_timeout? number (30)
 ---@field read_timeout? number between reads (60)
----@field follow_redirects? boolean true for GET/HEAD; a 307/308 that would resend a Stream or function body is returned, not followed
+---@field follow_redirects? boolean true for GET/HEAD; a redirect that would resend a Stream or function body (307/308, or 301/302 after a method other than POST) is returned, not followed
 ---@field max_redirects? integer (10)
 ---@field decompress? boolean (true)
 ---@field max_header_size? integer (64 KiB)
