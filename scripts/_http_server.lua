@@ -820,6 +820,10 @@ function M.serve(host, port, handler, opts)
     local ok = pcall(compose.timeout, timeout or 30, self.wait_closed, self)
     if not ok then
       for _, task in pairs(state._conns) do task:cancel("server shutdown timeout") end
+      -- and the connections whose HTTP loop is over but whose stream is
+      -- still closing (a TLS close waiting up to its shutdown_timeout for
+      -- the client's close_notify): every handler task of the listener
+      for task in pairs(rawget(self, "_tasks") or {}) do task:cancel("server shutdown timeout") end
       self:wait_closed()
     end
   end)

@@ -1274,6 +1274,24 @@ describe("http server rules", function()
     corio.wait_for(stopping, 20)
   end)
 
+  it("shutdown(timeout) over TLS ends by its timeout while a client holds its connection open", function()
+    -- the TLS layer waits up to its own 30 s for the client's close_notify
+    -- once a connection's handler returns: shutdown's timeout bounds that too
+    local tls = require "corio.tls"
+    local H = dofile(here .. "helpers/tls_helpers.lua")
+    local srv = http.serve("127.0.0.1", 0, function() return 200, {}, "ok" end,
+      { tls = H.server_opts() })
+    local _, port = srv:address()
+    local c = tls.connect("localhost", port, H.client_opts())
+    c:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert.truthy(c:readuntil("\r\n\r\n"):find("^HTTP/1.1 200"))
+    assert.equal("ok", c:readexactly(2))
+    local t0 = corio.now()
+    srv:shutdown(0.5)
+    assert.is_true(corio.now() - t0 < 10)
+    c:abort()
+  end)
+
   it("shutdown(timeout): handlers still running at the timeout are cancelled, their cleanup runs", function()
     local started, cleaned = corio.future(), corio.future()
     local srv = http.serve("127.0.0.1", 0, function()
