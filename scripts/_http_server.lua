@@ -475,34 +475,35 @@ would; the phase's end takes that request back (uncancel) and tells
 whether it fired, so a cancellation from anyone else still passes. ]]
 local expire
 
+-- The due time and phase live in the connection's Parser (its deadline
+-- methods, bindings/http/serve.c), which the C loop sets without a table
+-- write; the timer is here.  arm_at: (re-)arm it for due.
 local function arm_at(conn, due)
   local t = conn.timer
-  if t then
-    if conn.timer_at <= due then return end
-    t:cancel()
-  end
-  conn.timer_at = due
+  if t then t:cancel() end
+  conn.p:armed(due)
   conn.timer = call_later(due - now(), expire, conn)
 end
 
 function expire(conn)
+  local p = conn.p
   conn.timer = false
-  local due = conn.due
+  p:armed(nil)
+  local due, name = p:due()
   if not due then return end
   if due - now() > 0.0005 then return arm_at(conn, due) end
-  conn.due = false
-  conn.fired = conn.task:cancel(conn.phase .. "_timeout passed")
+  p:clear()
+  conn.fired = conn.task:cancel(name .. "_timeout passed")
 end
 
 local function phase(conn, name, seconds)
-  local due = now() + seconds
-  conn.phase, conn.due = name, due
-  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
+  local due = conn.p:phase(name, seconds)
+  if due then arm_at(conn, due) end
 end
 
 -- ends the phase; true when its deadline cancelled the task
 local function phase_end(conn)
-  conn.due = false
+  conn.p:clear()
   if conn.fired then
     conn.fired = false
     conn.task:uncancel()
@@ -512,7 +513,7 @@ local function phase_end(conn)
 end
 
 local function stop_timer(conn)
-  conn.due = false
+  conn.p:clear()
   if conn.timer then conn.timer:cancel() conn.timer = false end
 end
 
@@ -553,11 +554,9 @@ local function one(conn, srv)
   if r.pos > #r.buf then
     -- (Reader:fill, inlined: the buffer is empty)
     if r.eof then return false end
-    local due = now() + o.idle_timeout     -- phase(conn, "idle", ...), inlined
-    conn.phase, conn.due = "idle", due
-    if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
+    phase(conn, "idle", o.idle_timeout)
     local ok, d = pcall(conn.read, s, 65536)
-    conn.due = false
+    conn.p:clear()
     if conn.fired then phase_end(conn) end
     if not ok or not d then return false end
     r.buf, r.pos = d, 1      -- (r.got, bytes read, counts only for the client's retries)
@@ -604,9 +603,7 @@ function run(conn, srv, req, res, keep, kind, n)
   elseif not conn.watch_off then
     arm(conn, req)
   end
-  local due = now() + o.request_timeout   -- phase(conn, "request", ...), inlined
-  conn.phase, conn.due = "request", due
-  if not conn.timer or conn.timer_at > due then arm_at(conn, due) end
+  phase(conn, "request", o.request_timeout)
   -- the handler, then the common answer (status, plain map, string body;
   -- the request body read) made in C and queued without waiting, with
   -- no Lua frame between them; anything else in answer()
@@ -633,7 +630,7 @@ end
 -- watcher, the error's report; true to keep the connection
 function finish(conn, srv, req, res, b, hok, herr)
   local o = conn.o
-  conn.due = false
+  conn.p:clear()
   local fired = conn.fired and phase_end(conn)
   conn.req = false
   local w = conn.watcher
@@ -795,8 +792,7 @@ function M.serve(host, port, handler, opts)
     local parser = C.parser("request")
     parser:limits(lim_headers, lim_size, lim_url, lim_body)
     local conn = setmetatable({ s = s, r = msg.new_reader(s, nil), o = o, n = 0, keep = true,
-      p = parser, fired = false, due = false, timer = false,
-      timer_at = 0, phase = false, req = false, linger = false, read = s.read, nowait = s.write_nowait }, Conn)
+      p = parser, fired = false, timer = false, req = false, linger = false, read = s.read, nowait = s.write_nowait }, Conn)
     local ph, pp = s:peername()
     conn.peer = { host = ph, port = pp }
     conn.task = core.current()

@@ -33,6 +33,8 @@ int luaopen_corio__http(lua_State *L);
 ** this target does not link: the module gets a function that refuses. */
 int corio__http_serve(lua_State *L);
 int corio__http_serve(lua_State *L) { return luaL_error(L, "no serve loop in the fuzzer"); }
+void corio__http_deadline_methods(lua_State *L);
+void corio__http_deadline_methods(lua_State *L) { (void)L; }
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static lua_State *L;

@@ -245,6 +245,7 @@ struct Parser {
   /* the server's limits, for take() (set by limits()) */
   lua_Integer max_headers, max_size, max_url, max_body;
   struct corio_rt *rt;     /* the serve loop's runtime, found once */
+  http_deadline dl;
 };
 
 static int on_url(http_parser *hp, const char *at, size_t n) {
@@ -333,6 +334,10 @@ Parser *corio__http_check_parser(lua_State *L, int idx) {
 
 lua_Integer corio__http_max_size(const Parser *P) {
   return P->max_size;
+}
+
+http_deadline *corio__http_deadline(Parser *P) {
+  return &P->dl;
 }
 
 int corio__http_minor(const Parser *P) {
@@ -944,6 +949,7 @@ int luaopen_corio__http(lua_State *L) {
   if (luaL_newmetatable(L, PARSER_MT)) {
     lua_pushvalue(L, -1);
     luaL_setfuncs(L, meths, 1);
+    corio__http_deadline_methods(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }

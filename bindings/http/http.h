@@ -24,8 +24,7 @@ int corio__http_reply(lua_State *L);      /* respond.c: a handler's returned ans
 ** Parser metatable; 2: the method names by http_parser's number). */
 #define HTTP_KEYS(X) X(method) X(minor) X(_b) X(_p) \
   X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep) \
-  X(req) X(phase) X(due) X(timer) X(timer_at) X(fired) X(linger) X(_shutting) X(n) \
-  X(idle) X(request)
+  X(req) X(fired) X(linger) X(_shutting) X(n)
 #define HTTP_KEY_ENUM(k) HK_##k,
 enum { HTTP_KEYS(HTTP_KEY_ENUM) HK_COUNT };
 #define HTTP_UP_KEYS 3
@@ -35,8 +34,17 @@ size_t corio__http_head_end(const char *s, size_t n);
   /* head.c: the end of a head in s[0, n): the byte after its blank line,
      or 0 */
 
+/* A server connection's deadline (serve.c): one phase at a time is timed
+** (see "The connection's deadline" in _http_server.lua); the Lua side
+** owns the timer, this records its due time and what it is armed for. */
+typedef struct http_deadline {
+  double due, timer_at;
+  unsigned char has_due, armed, phase;
+} http_deadline;
+
 /* head.c: a connection's parser (the userdata of corio._http's parser()) */
 typedef struct Parser Parser;
+http_deadline *corio__http_deadline(Parser *P);   /* the connection's */
 Parser *corio__http_check_parser(lua_State *L, int idx);
   /* the Parser at idx, in a function with take's upvalues; raises */
 lua_Integer corio__http_max_size(const Parser *P);   /* limits()'s max_size */
@@ -60,4 +68,6 @@ int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *
      the map's fields */
 
 int corio__http_serve(lua_State *L);      /* serve.c: the keep-alive loop */
+void corio__http_deadline_methods(lua_State *L);
+  /* serve.c: the deadline's methods into the Parser metatable on top */
 #endif

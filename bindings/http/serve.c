@@ -71,20 +71,24 @@ static int hand_over(lua_State *L, const char *what, int from, int n) {
   return 3 + n;
 }
 
-/* Entering a phase, as phase() in _http_server.lua: its due time stored,
-** the connection's one timer re-armed only when it would fire too late. */
-static void set_phase(lua_State *L, int name, double seconds) {
+/* The phases a connection's deadline times, by name */
+static const char *const phases[] = { "idle", "header", "request", "drain", NULL };
+enum { PH_IDLE, PH_HEADER, PH_REQUEST, PH_DRAIN };
+
+/* Entering a phase: its due time stored; the due time the connection's
+** one timer must be re-armed for, or 0 when it will fire early enough. */
+static double enter(http_deadline *d, int phase, double seconds) {
   double due = corio__now() + seconds;
-  SET(A_CONN, phase, lua_pushvalue(L, name));
-  SET(A_CONN, due, lua_pushnumber(L, due));
-  int armed = get(L, A_CONN, HTTP_KEY(timer)) != LUA_TNIL && lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (armed) {
-    get(L, A_CONN, HTTP_KEY(timer_at));
-    double at = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    if (at <= due) return;
-  }
+  d->phase = (unsigned char)phase;
+  d->due = due;
+  d->has_due = 1;
+  return d->armed && d->timer_at <= due ? 0 : due;
+}
+
+/* enter() for the loop: arm_at(conn, due) called when needed */
+static void set_phase(lua_State *L, http_deadline *d, int phase, double seconds) {
+  double due = enter(d, phase, seconds);
+  if (due == 0) return;
   lua_pushvalue(L, A_ARM_AT);
   lua_pushvalue(L, A_CONN);
   lua_pushnumber(L, due);
@@ -176,7 +180,7 @@ static int answered(lua_State *L, int status, int ctx) {
   }
   if (corio__stream_queued(s) > WRITE_HWM) return hand_over(L, "drain", 0, 0);
   /* the request is done: what one() does after a handler answered */
-  SET(A_CONN, due, lua_pushboolean(L, 0));
+  corio__http_deadline(lua_touserdata(L, A_P))->has_due = 0;
   if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) {
     lua_pushboolean(L, 1);
     lua_pushnil(L);
@@ -223,7 +227,7 @@ static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t
   lua_settop(L, A_RES);
   SET(A_CONN, req, lua_pushvalue(L, A_REQ));
   arm(L);
-  set_phase(L, HTTP_KEY(request), lua_tonumber(L, A_REQUEST));
+  set_phase(L, corio__http_deadline(P), PH_REQUEST, lua_tonumber(L, A_REQUEST));
   int ctx = (corio__http_is_head(P) ? C_HEAD : 0) | (corio__http_minor(P) == 0 ? C_HTTP10 : 0);
   lua_pushvalue(L, A_HANDLER);
   lua_pushvalue(L, A_REQ);
@@ -242,10 +246,10 @@ static int loop(lua_State *L) {
     if (len == 0) {
       if (eof) return how(L, "slow");
       /* idle: wait quietly for the next request's first byte */
-      set_phase(L, HTTP_KEY(idle), lua_tonumber(L, A_IDLE));
+      set_phase(L, corio__http_deadline(P), PH_IDLE, lua_tonumber(L, A_IDLE));
       corio__stream_wait(L, *corio__http_rt_slot(P), s, "read", idle_k);
       /* (a wait that could not begin: its error is on top) */
-      SET(A_CONN, due, lua_pushboolean(L, 0));
+      corio__http_deadline(P)->has_due = 0;
       return how(L, "stop");
     }
     if (get(L, A_SRV, HTTP_KEY(_shutting)) != LUA_TNIL && lua_toboolean(L, -1))
@@ -263,7 +267,7 @@ static int idle_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   Parser *P = lua_touserdata(L, A_P);
   int r = corio__stream_waited(L, *corio__http_rt_slot(P), ctx);
-  SET(A_CONN, due, lua_pushboolean(L, 0));
+  corio__http_deadline(P)->has_due = 0;
   if (r < 0) return how(L, "stop");
   lua_settop(L, A_DONEMT);
   if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) return how(L, "fired");
@@ -283,3 +287,57 @@ int corio__http_serve(lua_State *L) {
   if (*corio__http_rt_slot(P) == NULL) *corio__http_rt_slot(P) = corio__rt(L);
   return loop(L);
 }
+
+
+/* {====================================================================
+** The deadline's methods on a Parser (for _http_server.lua)
+** ===================================================================== */
+
+static http_deadline *check_deadline(lua_State *L) {
+  return corio__http_deadline(corio__http_check_parser(L, 1));
+}
+
+/* p:phase(name, seconds) -> due or nil: enters the phase; due when the
+** timer must be armed for it */
+static int dl_phase(lua_State *L) {
+  http_deadline *d = check_deadline(L);
+  int ph = luaL_checkoption(L, 2, NULL, phases);
+  double due = enter(d, ph, luaL_checknumber(L, 3));
+  if (due == 0) return 0;
+  lua_pushnumber(L, due);
+  return 1;
+}
+
+/* p:armed(due or nil): the timer is armed for due now (or not at all) */
+static int dl_armed(lua_State *L) {
+  http_deadline *d = check_deadline(L);
+  d->armed = !lua_isnoneornil(L, 2);
+  if (d->armed) d->timer_at = luaL_checknumber(L, 2);
+  return 0;
+}
+
+/* p:due() -> due, phase name; or nothing when no phase is timed */
+static int dl_due(lua_State *L) {
+  http_deadline *d = check_deadline(L);
+  if (!d->has_due) return 0;
+  lua_pushnumber(L, d->due);
+  lua_pushstring(L, phases[d->phase]);
+  return 2;
+}
+
+/* p:clear(): the phase is over (no due time) */
+static int dl_clear(lua_State *L) {
+  check_deadline(L)->has_due = 0;
+  return 0;
+}
+
+void corio__http_deadline_methods(lua_State *L) {
+  static const luaL_Reg meths[] = {
+    { "phase", dl_phase }, { "armed", dl_armed }, { "due", dl_due }, { "clear", dl_clear },
+    { NULL, NULL }
+  };
+  lua_pushvalue(L, -1);                     /* upvalue 1: the metatable */
+  luaL_setfuncs(L, meths, 1);
+}
+
+/* }==================================================================== */
