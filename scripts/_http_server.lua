@@ -327,7 +327,13 @@ function Request.__index(self, k)
   elseif k == "version" then
     return self.minor == 1 and "1.1" or "1.0"
   elseif k == "peer" then
-    return rawget(self, "_res")._c.peer
+    return self._res._c.peer
+  elseif k == "_res" then
+    -- taken by the C loop for a handler of one parameter: no Response
+    -- until someone asks (its connection is in _c)
+    local c = rawget(self, "_c")
+    if not c then return nil end
+    v = setmetatable({ _c = c, _req = self }, Response)
   elseif k == "_body" then
     return NO_BODY
   else
@@ -699,12 +705,13 @@ local function connection(conn, srv)
   local o, r, s = conn.o, conn.r, conn.s
   local handler = srv._handler
   local fast = o.max_requests == 0
+  local lazy = srv._lazy
   while true do
     local keep
     if fast and r.pos > #r.buf and not r.eof then
       local how, req, res, a, b, c, d = cserve(conn.p, s, conn, Request, Response, handler,
         REASONS, srv, armed, call_soon, start_armed, arm_at, o.idle_timeout, o.request_timeout,
-        DoneResponse)
+        DoneResponse, lazy)
       if how == "after" then keep = after(conn, srv, req, res, NO_BODY, a, b, c, d)
       elseif how == "run" then keep = run(conn, srv, req, res, a, b, c)
       elseif how == "finish" then keep = finish(conn, srv, req, res, NO_BODY, a, b)
@@ -772,7 +779,11 @@ function M.serve(host, port, handler, opts)
   for k, v in pairs(opts or {}) do
     if M.DEFAULTS[k] == nil and k ~= "tls" and k ~= "on_error" then nopts[k] = v end
   end
-  local state = { _handler = handler, _conns = {}, _shutting = false }
+  -- a handler of one parameter (req) never sees a Response unless it
+  -- reads req._res: the C loop makes none for it (see Request.__index)
+  local info = debug.getinfo(handler, "u")
+  local state = { _handler = handler, _conns = {}, _shutting = false,
+    _lazy = info.nparams < 2 and not info.isvararg }
   local srv
   local listen = net.serve
   if opts and opts.tls then

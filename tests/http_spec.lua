@@ -35,6 +35,11 @@ local function status_of(resp)
   return tonumber(resp:match("^HTTP/1%.1 (%d%d%d)"))
 end
 
+local function count_responses(out)
+  local _, n = out:gsub("HTTP/1%.1 %d%d%d ", "")
+  return n
+end
+
 local function echo(req)
   return 200, { ["content-type"] = "text/plain" }, req:body()
 end
@@ -160,6 +165,68 @@ describe("http server and client", function()
       local a, b, c = out:find("/slow", 1, true), out:find("/fast", 1, true), out:find("/last", 1, true)
       assert.is_truthy(a and b and c)
       assert.is_true(a < b and b < c)
+    end)
+  end)
+
+  -- The C loop (bindings/http/serve.c) answers a run of bodiless requests
+  -- found whole in one read without returning to Lua: 2,000 of them in
+  -- one write come back complete and in order, whether the handler takes
+  -- (req) -- no Response is made for it -- or (req, res).
+  for _, arity in ipairs({ 1, 2 }) do
+    it("answers 2,000 pipelined requests sent in one write, in order (handler of " .. arity ..
+       " parameter" .. (arity == 1 and "" or "s") .. ")", function()
+      local h = arity == 1 and function(req) return 200, {}, req.path end
+        or function(req, res) assert(res.headers_sent == false) return 200, {}, req.path end
+      with_server(h, nil, function(_, port)
+        local parts = {}
+        for i = 1, 2000 do parts[i] = ("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"):format(i) end
+        parts[#parts + 1] = "GET /end HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        local out = raw(port, table.concat(parts))
+        assert.equal(2001, count_responses(out))
+        local n = 0
+        for body in out:gmatch("\r\n\r\n(/%l*%d*)") do   -- "/1" ... "/2000", "/end"
+          n = n + 1
+          assert.equal(n <= 2000 and "/" .. n or "/end", body)
+        end
+        assert.equal(2001, n)
+      end)
+    end)
+  end
+
+  it("a handler of one parameter still gets its Response's state through req (websocket, peer, errors)", function()
+    local seen = corio.future()
+    with_server(function(req)
+      if req.path == "/peer" then
+        seen:set_result(req.peer.host)
+        return 200, {}, "p"
+      elseif req.path == "/json" then
+        return 201, {}, { ok = true }      -- the Lua path: a table body becomes JSON
+      end
+      error("boom")
+    end, { on_error = function() end }, function(_, port)
+      local out = raw(port, "GET /peer HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /err HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.equal("127.0.0.1", corio.wait_for(seen, 20))
+      assert.truthy(out:find("^HTTP/1.1 200"))
+      assert.truthy(out:find("HTTP/1.1 201 Created", 1, true))
+      assert.truthy(out:find('{"ok":true}', 1, true))
+      assert.truthy(out:find("HTTP/1.1 500", 1, true))
+    end)
+  end)
+
+  it("a request line read after a body in the same buffer gives its target, path, query and version", function()
+    local got = {}
+    with_server(function(req)
+      got[#got + 1] = { req.method, req.target, req.path, req.query.q, req.version, req.headers["x-n"], req:body() }
+      return 200, {}, "ok"
+    end, nil, function(_, port)
+      local out = raw(port, "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" ..
+        "GET /b%20c?q=1&r HTTP/1.1\r\nHost: a\r\nX-N: 2\r\n\r\n" ..
+        "GET /d?q=z HTTP/1.0\r\nX-N: 3\r\n\r\n")
+      assert.equal(3, count_responses(out))
+      assert.same({ "POST", "/a", "/a", nil, "1.1", nil, "abc" }, got[1])
+      assert.same({ "GET", "/b%20c?q=1&r", "/b c", "1", "1.1", "2", "" }, got[2])
+      assert.same({ "GET", "/d?q=z", "/d", "z", "1.0", "3", "" }, got[3])
     end)
   end)
 
@@ -1132,10 +1199,6 @@ local function read_all(s, wait)
   return table.concat(parts), ok
 end
 
-local function count_responses(out)
-  local _, n = out:gsub("HTTP/1%.1 %d%d%d ", "")
-  return n
-end
 
 describe("http server rules", function()
   it("write_timeout: a client that stops reading is closed and the handler unwinds, not reported", function()

@@ -669,7 +669,8 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   luaL_checkstack(L, 12, "take");
   int rq = top + 1, rs = top + 2;
   lua_createtable(L, 0, 4);                 /* rq: req (its eager fields) */
-  lua_createtable(L, 0, 2);                 /* rs: res */
+  if (resmt) lua_createtable(L, 0, 2);      /* rs: res */
+  else lua_pushnil(L);                      /* (made when used: see below) */
   /* key first, then the value: no rotation */
 #define KEY(k) lua_pushvalue(L, HTTP_KEY(k))
 #define SETK(t, k, push) (KEY(k), (push), lua_rawset(L, (t)))
@@ -682,9 +683,13 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   SETK(rq, _b, lua_pushvalue(L, bidx));
   if (pos > 1) SETK(rq, _p, lua_pushinteger(L, pos));   /* else where _b starts */
   if (cont) SETK(rq, _continue, lua_pushboolean(L, 1));
-  SETK(rq, _res, lua_pushvalue(L, rs));
   lua_pushvalue(L, reqmt);
   lua_setmetatable(L, rq);
+  if (!resmt) {       /* the Response is made by req._res on first use */
+    SETK(rq, _c, lua_pushvalue(L, connidx));
+    goto done;
+  }
+  SETK(rq, _res, lua_pushvalue(L, rs));
   /* headers_sent and finished are false by the Response class until set */
   SETK(rs, _c, lua_pushvalue(L, connidx));
   SETK(rs, _req, lua_pushvalue(L, rq));
@@ -692,6 +697,7 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   lua_setmetatable(L, rs);
 #undef KEY
 #undef SETK
+done:
   lua_pushinteger(L, pos + (lua_Integer)e);
   lua_pushboolean(L, http_should_keep_alive(hp));
   push_framing(L, P);

@@ -54,7 +54,9 @@ int corio__http_is_head(const Parser *P);            /* its method is HEAD */
 int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_Integer max,
                         int reqmt, int resmt, int connidx);
   /* Parser:take on the string at bidx (in a function with take's
-     upvalues); pushes take's results and returns their count */
+     upvalues); pushes take's results and returns their count.  resmt 0:
+     no Response (nil in its place; the Request gets _c instead of _res,
+     and makes its Response when req._res is first read) */
 
 /* respond.c: a response in one buffer */
 enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };

@@ -17,10 +17,12 @@
 **
 **   serve(P, stream, conn, Request, Response, handler, reasons, srv,
 **         armed, call_soon, start_armed, arm_at, idle_timeout,
-**         request_timeout, DoneResponse) -> how, ...
+**         request_timeout, DoneResponse, lazy) -> how, ...
 **   DoneResponse: the metatable a Response answered here gets (the
 **   Response's methods, headers_sent and finished true): one call
 **   instead of two new fields
+**   lazy: true when the handler takes one parameter (req): it is called
+**   without a Response, which is made only if req._res is read
 **   how:
 **     "slow"   nothing taken: one() serves the next request
 **     "stop"   the wait for a request failed (EOF came as a wait error,
@@ -46,7 +48,7 @@
 
 enum {                    /* the arguments */
   A_P = 1, A_S, A_CONN, A_REQMT, A_RESMT, A_HANDLER, A_REASONS, A_SRV, A_ARMED,
-  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST, A_DONEMT,
+  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST, A_DONEMT, A_LAZY,
   A_REQ, A_RES            /* the running request, above the arguments */
 };
 
@@ -64,6 +66,10 @@ static int how(lua_State *L, const char *what) {
 
 /* Pushes what, req and res, then the values at [from, from + n). */
 static int hand_over(lua_State *L, const char *what, int from, int n) {
+  if (lua_isnil(L, A_RES)) {                /* the Lua path needs it: made */
+    lua_getfield(L, A_REQ, "_res");
+    lua_replace(L, A_RES);
+  }
   lua_pushstring(L, what);
   lua_pushvalue(L, A_REQ);
   lua_pushvalue(L, A_RES);
@@ -117,6 +123,18 @@ static void arm(lua_State *L) {
 static int idle_k(lua_State *L, int status, lua_KContext ctx);
 static int handler_k(lua_State *L, int status, lua_KContext ctx);
 
+/* The Response at A_RES (made first, when the handler took req alone and
+** the Lua path is to see it) is marked answered: headers_sent and
+** finished, by its metatable. */
+static void answered_res(lua_State *L) {
+  if (lua_isnil(L, A_RES)) {
+    lua_getfield(L, A_REQ, "_res");
+    lua_replace(L, A_RES);
+  }
+  lua_pushvalue(L, A_DONEMT);
+  lua_setmetatable(L, A_RES);
+}
+
 /* ctx of the handler's call: what the answer's framing needs */
 enum { C_HEAD = 1, C_HTTP10 = 2 };
 
@@ -142,10 +160,17 @@ static int answered(lua_State *L, int status, int ctx) {
   if (!lua_isinteger(L, st) || (bt != LUA_TNIL && bt != LUA_TSTRING) || s == NULL)
     return hand_over(L, "after", hok, 4);
   lua_Integer code = lua_tointeger(L, st);
-  if (code < 100 || code > 999 || get(L, A_RES, HTTP_KEY(finished)) != LUA_TNIL ||
+  if (lua_isnil(L, A_RES)) {                /* the handler took req alone */
+    lua_pushvalue(L, HTTP_KEY(_res));
+    if (lua_rawget(L, A_REQ) != LUA_TNIL) lua_replace(L, A_RES);   /* made */
+    else lua_pop(L, 1);
+  }
+  int nores = lua_isnil(L, A_RES);
+  if (!nores && (code < 100 || code > 999 || get(L, A_RES, HTTP_KEY(finished)) != LUA_TNIL ||
       get(L, A_RES, HTTP_KEY(headers_sent)) != LUA_TNIL ||
-      get(L, A_RES, HTTP_KEY(_status)) != LUA_TNIL)
+      get(L, A_RES, HTTP_KEY(_status)) != LUA_TNIL))
     return hand_over(L, "after", hok, 4);   /* res was used: the Lua path */
+  if (code < 100 || code > 999) return hand_over(L, "after", hok, 4);
   lua_settop(L, bd);
   int flags = 0;
   if ((ctx & C_HEAD) || code == 204 || code == 304 || code < 200)
@@ -171,17 +196,21 @@ static int answered(lua_State *L, int status, int ctx) {
     b.base = (char *)(uintptr_t)lua_tolstring(L, -1, &l);
     b.len = l;
   }
-  lua_pushvalue(L, A_DONEMT);
-  lua_setmetatable(L, A_RES);
+  if (!nores) answered_res(L);
   if (corio__stream_try_send(L, s, &b, 1, "write") < 0) {
+    if (nores) answered_res(L);
     lua_pushboolean(L, 0);
     lua_insert(L, -2);                      /* false, err */
     return hand_over(L, "finish", lua_gettop(L) - 1, 2);
   }
-  if (corio__stream_queued(s) > WRITE_HWM) return hand_over(L, "drain", 0, 0);
+  if (corio__stream_queued(s) > WRITE_HWM) {
+    if (nores) answered_res(L);
+    return hand_over(L, "drain", 0, 0);
+  }
   /* the request is done: what one() does after a handler answered */
   corio__http_deadline(lua_touserdata(L, A_P))->has_due = 0;
   if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) {
+    if (nores) answered_res(L);
     lua_pushboolean(L, 1);
     lua_pushnil(L);
     return hand_over(L, "finish", lua_gettop(L) - 1, 2);
@@ -191,7 +220,7 @@ static int answered(lua_State *L, int status, int ctx) {
     SET(A_CONN, linger, lua_pushboolean(L, 1));
     return how(L, "close");
   }
-  lua_settop(L, A_DONEMT);
+  lua_settop(L, A_LAZY);
   return NEXT;
 }
 
@@ -212,9 +241,10 @@ static int handler_k(lua_State *L, int status, lua_KContext ctx) {
 ** results to return, or NEXT. */
 static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t e) {
   lua_pushlstring(L, p, e);                 /* A_REQ: the head, req._b */
-  int n = corio__http_take_at(L, P, A_REQ, 1, (lua_Integer)e, A_REQMT, A_RESMT, A_CONN);
+  int lazy = lua_toboolean(L, A_LAZY);
+  int n = corio__http_take_at(L, P, A_REQ, 1, (lua_Integer)e, A_REQMT, lazy ? 0 : A_RESMT, A_CONN);
   if (n != 6) {                             /* a bad head: one() answers it */
-    lua_settop(L, A_DONEMT);
+    lua_settop(L, A_LAZY);
     return how(L, "slow");
   }
   corio__stream_consume(s, e);
@@ -231,8 +261,8 @@ static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t
   int ctx = (corio__http_is_head(P) ? C_HEAD : 0) | (corio__http_minor(P) == 0 ? C_HTTP10 : 0);
   lua_pushvalue(L, A_HANDLER);
   lua_pushvalue(L, A_REQ);
-  lua_pushvalue(L, A_RES);
-  return answered(L, lua_pcallk(L, 2, 3, 0, ctx, handler_k), ctx);
+  if (!lazy) lua_pushvalue(L, A_RES);
+  return answered(L, lua_pcallk(L, lazy ? 1 : 2, 3, 0, ctx, handler_k), ctx);
 }
 
 static int loop(lua_State *L) {
@@ -269,7 +299,7 @@ static int idle_k(lua_State *L, int status, lua_KContext ctx) {
   int r = corio__stream_waited(L, *corio__http_rt_slot(P), ctx);
   corio__http_deadline(P)->has_due = 0;
   if (r < 0) return how(L, "stop");
-  lua_settop(L, A_DONEMT);
+  lua_settop(L, A_LAZY);
   if (get(L, A_CONN, HTTP_KEY(fired)) != LUA_TNIL && lua_toboolean(L, -1)) return how(L, "fired");
   lua_pop(L, 1);
   return loop(L);
@@ -282,7 +312,7 @@ int corio__http_serve(lua_State *L) {
   luaL_checknumber(L, A_IDLE);
   luaL_checknumber(L, A_REQUEST);
   luaL_checktype(L, A_DONEMT, LUA_TTABLE);
-  lua_settop(L, A_DONEMT);
+  lua_settop(L, A_LAZY);
   luaL_checkstack(L, 40, "serve");
   if (*corio__http_rt_slot(P) == NULL) *corio__http_rt_slot(P) = corio__rt(L);
   return loop(L);
