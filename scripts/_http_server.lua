@@ -7,13 +7,15 @@ requests are answered in order and never parsed early.  Every limit and
 timeout is on by default (DEFAULTS); a malformed head gets its status
 (400/413/414/431/501/505) and the connection is closed.
 
-The per-request path is kept short (bench/README.md, W11): one deadline
-per connection whose due time moves from phase to phase instead of a
-timeout scope (a table and a timer) per phase; the head found, checked
-and parsed in one C call when it is already buffered whole; a handler's
-`status, {map}, "body"` answered by one C call building the whole
-response (bindings/http/respond.c); the Request's headers, query and
-an empty body made only when used.
+The per-request path is kept short (bench/README.md, W11): the common
+request -- a whole bodiless head in the Stream's buffer, a handler that
+answers `status, {map}, "body"` without suspending -- is served by the
+C loop (bindings/http/serve.c), which enters Lua only for the handler
+and hands anything else back to this file at the step of one() it
+reached; one deadline per connection whose due time moves from phase to
+phase (kept in the connection's Parser) instead of a timeout scope per
+phase; the Request's request-line fields, headers, query and empty body,
+and for a handler of one parameter the Response, made only when used.
 ]]
 local core = require "corio.core"
 local compose = require "corio.compose"
