@@ -43,6 +43,8 @@ typedef struct ws_conn {
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
   int pulling;                  /* wsstream.c: a task waits in conn:pull */
+  void *bound;                  /* wsstream.c: the Stream's userdata that
+                                   conn:bind made the user value, or NULL */
   uint64_t slow_left;           /* bytes of wslay's current frame to come */
   uint64_t max;                 /* max_message_size */
   char *held;                   /* the start of a frame not yet complete */

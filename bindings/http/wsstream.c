@@ -45,7 +45,8 @@ static void push_kind(lua_State *L, const ws_conn *c, int op, int names) {
 }
 
 
-/* The loop of conn:pull, with [conn, stream] on the stack.  A whole
+/* The loop of conn:pull ([conn, stream] on the stack) and of receive
+** ([self, conn]; see pull_resume).  A whole
 ** fast-path frame at the front of the Stream's buffer is unmasked there
 ** and becomes the message string: the one copy.  Anything else is fed
 ** to the framing (which keeps what it needs), and the Stream waited on
@@ -108,12 +109,20 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
 }
 
 
-/* After a wait in pull: the conn and the stream at b and b + 1 again; k
-** goes on as the continuation of any further wait (names as for pull). */
+/* The Stream conn:bind gave c, if it is open (the Conn's user value
+** keeps its userdata alive). */
+static struct stream *bound(const ws_conn *c) {
+  return c->bound ? corio__stream_of(c->bound) : NULL;
+}
+
+
+/* After a wait in pull: the Conn at b again, its Stream at b + 1 or, with
+** names (receive), the bound one; k goes on as the continuation of any
+** further wait (names as for pull). */
 static int pull_resume(lua_State *L, lua_KContext ctx, lua_KFunction k,
                        int b, int names) {
   ws_conn *c = lua_touserdata(L, b);
-  struct stream *s = corio__stream_get(L, b + 1);
+  struct stream *s = names ? bound(c) : corio__stream_get(L, b + 1);
   corio_rt *rt = s ? corio__stream_rt(s) : RT_UPVALUE(L);
   c->pulling = 0;
   if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
@@ -158,8 +167,9 @@ static int c_pull(lua_State *L) {
 
 /* conn:bind(stream): the Stream the fast methods use (its user value). */
 static int c_bind(lua_State *L) {
-  corio__ws_check(L);
+  ws_conn *c = corio__ws_check(L);
   lua_settop(L, 2);
+  c->bound = corio__is_stream(L, 2) ? lua_touserdata(L, 2) : NULL;
   lua_setiuservalue(L, 1, 1);
   return 0;
 }
@@ -247,7 +257,8 @@ static int c_write(lua_State *L) {
 ** the Lua function, which stays the one place of the policy.  FAST is an
 ** integer key: found without hashing a string or pushing a key.
 ** Upvalues: rt, the Lua method, and for receive `pulled`, "text" and
-** "binary".  The Conn's user value is its Stream (conn:bind). */
+** "binary".  The Conn's user value is its Stream (conn:bind), which
+** c->bound reaches without an API call. */
 
 #define FAST 1                   /* self[FAST]: the Conn (C.FAST in Lua) */
 #define RECV_NAMES 4             /* receive's upvalues "text", "binary" */
@@ -279,19 +290,19 @@ static ws_conn *fast_conn(lua_State *L) {
 }
 
 
-/* n results of pull on top of [self, conn, stream]: a plain message
-** (pull pushed its kind's name) is returned as data, kind; anything else
-** goes to the Lua side, pulled(self, conn, stream, results...). */
+/* n results of pull on top of [self, conn]: a plain message (pull
+** pushed its kind's name) is returned as data, kind; anything else goes
+** to the Lua side, pulled(self, conn, stream, results...). */
 static int recv_done(lua_State *L, int n) {
   if (n == 2 && lua_type(L, -2) == LUA_TSTRING) return 2;
   lua_checkstack(L, 4);
   lua_pushvalue(L, lua_upvalueindex(3));
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
-  lua_pushvalue(L, 3);
+  lua_getiuservalue(L, 2, 1);
   lua_rotate(L, -(n + 4), 4);     /* pulled, self, conn, stream, results */
-  lua_callk(L, n + 3, LUA_MULTRET, 3, lua_rest);
-  return lua_gettop(L) - 3;
+  lua_callk(L, n + 3, LUA_MULTRET, 2, lua_rest);
+  return lua_gettop(L) - 2;
 }
 
 
@@ -306,8 +317,7 @@ static int ws_receive(lua_State *L) {
   lua_settop(L, 1);
   ws_conn *c = fast_conn(L);                       /* self conn */
   if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 2, 1);                      /* self conn stream */
-  struct stream *s = corio__stream_get(L, 3);
+  struct stream *s = bound(c);
   if (s == NULL) {
     lua_settop(L, 1);
     return slow_method(L);
@@ -333,8 +343,7 @@ static int ws_send(lua_State *L) {
   }
   ws_conn *c = op ? fast_conn(L) : NULL;           /* self data kind conn */
   if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 4, 1);                /* self data kind conn stream */
-  struct stream *s = corio__stream_get(L, 5);
+  struct stream *s = bound(c);
   size_t len;
   const char *p = lua_tolstring(L, 2, &len);
   if (s == NULL || (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len))) {

@@ -477,7 +477,12 @@ stream *corio__stream_get(lua_State *L, int idx) {
   if (ud == NULL || lua_rawlen(L, idx) != sizeof *ud ||
       ud->magic != STREAM_MAGIC)
     ud = luaL_testudata(L, idx, STREAM_MT);
-  stream *s = ud ? ud->s : NULL;
+  return ud ? corio__stream_of(ud) : NULL;
+}
+
+
+stream *corio__stream_of(void *p) {
+  stream *s = ((stream_ud *)p)->s;
   return s == NULL || (s->flags & SF_CLOSED) ? NULL : s;
 }
 
