@@ -161,6 +161,7 @@ static void fail_framing(ws_conn *c) {
   f[n + 1] = (uint8_t)((1002 & 0xff) ^ mask[1]);
   if (out_append(c, f, n + 2) != 0) c->nomem = 1;
   c->failed = 1;
+  c->rd_off = 1;
   wslay_event_shutdown_read(c->ctx);
   wslay_event_shutdown_write(c->ctx);
 }
@@ -227,6 +228,7 @@ static int wslay_in(ws_conn *c, const char *p, size_t n) {
   c->in = p;
   c->inlen = n;
   int r = wslay_event_recv(c->ctx);
+  c->rd_off = !wslay_event_get_read_enabled(c->ctx);
   c->in = NULL;
   c->inlen = 0;
   if (c->nomem || r == WSLAY_ERR_NOMEM) {
@@ -332,7 +334,7 @@ static ptrdiff_t scan(ws_conn *c, const char *b, size_t len) {
       continue;
     }
     const unsigned char *h = (const unsigned char *)b + off;
-    if (c->nofast || !wslay_event_get_read_enabled(c->ctx)) {
+    if (c->nofast || c->rd_off) {
       c->slow_left = UINT64_MAX;       /* wslay has it all from now on */
       continue;
     }

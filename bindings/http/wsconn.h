@@ -40,6 +40,11 @@ typedef struct ws_conn {
   int server;
   int nomem;                    /* a copy failed inside a callback */
   int failed;                   /* the peer broke framing: 1002 sent */
+  int rd_off;                   /* wslay reads no more (a close came):
+                                   its read_enabled, kept by wslay_in, the
+                                   one caller of wslay_event_recv, so that
+                                   every message does not touch wslay's
+                                   context (another cache line) */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
   int pulling;                  /* wsstream.c: a task waits in conn:pull */

@@ -62,7 +62,7 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
       ws__pop(c);
       return 2 + corio__ws_push_out(L, c);
     }
-    if (c->failed || !wslay_event_get_read_enabled(c->ctx)) {
+    if (c->failed || c->rd_off) {
       lua_pushnil(L);
       lua_pushboolean(L, 0);
       return 2 + corio__ws_push_out(L, c);
