@@ -45,6 +45,10 @@ typedef struct ws_conn {
                                    one caller of wslay_event_recv, so that
                                    every message does not touch wslay's
                                    context (another cache line) */
+  int wr_off;                   /* wslay writes no more (a close went out,
+                                   or it failed): kept by ws__flush and
+                                   on_msg, the callers of wslay_event_send,
+                                   for the same reason */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
   int pulling;                  /* wsstream.c: a task waits in conn:pull */
