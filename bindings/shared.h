@@ -44,6 +44,12 @@ struct stream *corio__stream_check(lua_State *L, int idx, const char *op);
   /* the open Stream at idx; raises CLOSED, or bad argument */
 struct stream *corio__stream_get(lua_State *L, int idx);
   /* the open Stream at idx, or NULL (closed, or not a Stream) */
+struct stream *corio__stream_of(void *ud);
+  /* the open Stream of ud (lua_touserdata of a value corio__is_stream
+     accepted, kept alive by the caller), or NULL once closed: no API
+     call */
+corio_rt *corio__stream_rt(struct stream *s);
+  /* the runtime of s: cheaper than RT_UPVALUE (no API call) */
 char *corio__stream_peek(struct stream *s, size_t *len, int *eof);
   /* the buffered bytes (*len of them; the caller may change them in
      place) and whether the peer has sent EOF; valid until the next wait

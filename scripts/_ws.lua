@@ -91,11 +91,13 @@ WebSocket.__name = "corio.WebSocket"
 -- Every WebSocket, by weak key: LIVE[self] is the cheap form of
 -- check_self on the per-message methods.
 local LIVE = setmetatable({}, { __mode = "k" })
--- self._fast: the framing state of a WebSocket on a corio Stream that is
+-- self[FAST]: the framing state of a WebSocket on a corio Stream that is
 -- neither closing nor done: receive and send then go straight to C
 -- (conn:pull, conn:write), one lookup standing for every check.  A field
--- rather than a weak table keyed by self: a short-string key is found by
--- its precomputed hash, a table key is hashed and chained on every message.
+-- rather than a weak table keyed by self (hashed and chained on every
+-- message), and an integer key rather than a name: C finds it with one
+-- lua_rawgeti, no key pushed and looked up.
+local FAST = C.FAST
 
 local function check_ws(self, fname)
   if not LIVE[self] then check_self(self, WebSocket, fname) end
@@ -133,7 +135,7 @@ function M.wrap(stream, opts)
   LIVE[ws] = true
   if ws._direct then
     conn:bind(stream)
-    ws._fast = conn
+    ws[FAST] = conn
   end
   return ws
 end
@@ -146,7 +148,7 @@ end
 -- the reader hears of it.
 local function finish(self)
   self._done = true
-  self._fast = nil
+  self[FAST] = nil
   local s = self._s
   pcall(s.close, s)
   local f = self._closefut
@@ -206,7 +208,7 @@ end
 --- c:input(chunk) (feeds the framing, returns the first message and any
 --- frames to answer with).
 function WebSocket:receive()
-  local c = self._fast
+  local c = self[FAST]
   if c then
     local s = self._s
     local data, kind, out = pull(c, s)
@@ -267,7 +269,7 @@ end
 
 --- send(data [, "text"|"binary"]): waits as Stream:write does.
 function WebSocket:send(data, kind)
-  local c = self._fast
+  local c = self[FAST]
   if c then                       -- nil: sent; else a bad argument below
     local op = OP[kind or "text"]
     if op and cwrite(c, self._s, op, data) == nil then return end
@@ -312,7 +314,7 @@ end
 -- On a corio Stream, receive and send are C closures in front of the two
 -- Lua methods above (wsstream.c, fast_methods): a plain message in or out takes
 -- no Lua call at all; everything else comes back here.
-WebSocket.receive, WebSocket.send = C.fast_methods("_fast", pulled,
+WebSocket.receive, WebSocket.send = C.fast_methods(pulled,
   WebSocket.receive, WebSocket.send)
 
 --- ping([data]): a ping of up to 125 bytes; its pong is not returned.
@@ -375,7 +377,7 @@ function WebSocket:close(code, reason)
     return
   end
   self._closing = true
-  self._fast = nil
+  self[FAST] = nil
   local corio = require "corio"
   if not self._done then
     local ok = pcall(write, self, self._c:close(code, reason))

@@ -997,6 +997,34 @@ describe("ws on a corio Stream", function()
     c:close()
     srv:close()
   end)
+
+  -- receive and send are C closures that take self[C.FAST] as the Conn:
+  -- anything else there (another userdata, a freed Conn, a Conn bound to
+  -- no Stream) must reach only the Lua methods, which refuse it.
+  it("a table holding no live bound Conn at C.FAST gets the Lua methods' errors", function()
+    local srv, s, _, got = server_and_raw(function(w)
+      local WS = getmetatable(w)
+      local freed = C.new(true, 100)
+      freed:free()
+      local unbound = C.new(true, 100)
+      local oks = {}
+      for _, v in ipairs({ io.stdout, freed, unbound, true, 42 }) do
+        local fake = setmetatable({ [C.FAST] = v }, WS)
+        oks[#oks + 1] = pcall(fake.receive, fake)
+        oks[#oks + 1] = pcall(fake.send, fake, "x")
+      end
+      unbound:free()
+      w:send("still here")
+      return oks
+    end)
+    local d = s:readexactly(12)
+    assert.equal("\x81\x0astill here", d)
+    local _, oks = got:await()
+    assert.same({ false, false, false, false, false, false, false, false,
+                  false, false }, oks)
+    s:close()
+    srv:close()
+  end)
 end)
 
 describe("ws client: timeouts and refused handshakes (http.websocket)", function()

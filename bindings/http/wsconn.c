@@ -96,6 +96,7 @@ static void on_msg(wslay_event_context_ptr ctx,
   ws_conn *c = ud;
   if (arg->opcode == WSLAY_PING) {
     wslay_event_send(ctx);      /* no memory: c->nomem, seen by wslay_in */
+    c->wr_off = !wslay_event_get_write_enabled(ctx);
     return;
   }
   if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length > 2) {
@@ -137,7 +138,9 @@ void ws__free(ws_conn *c) {
 
 
 int ws__flush(ws_conn *c) {
-  if (wslay_event_send(c->ctx) != 0 && c->nomem) {
+  int r = wslay_event_send(c->ctx);
+  c->wr_off = !wslay_event_get_write_enabled(c->ctx);
+  if (r != 0 && c->nomem) {
     c->nomem = 0;
     return -1;
   }
@@ -161,6 +164,7 @@ static void fail_framing(ws_conn *c) {
   f[n + 1] = (uint8_t)((1002 & 0xff) ^ mask[1]);
   if (out_append(c, f, n + 2) != 0) c->nomem = 1;
   c->failed = 1;
+  c->rd_off = c->wr_off = 1;
   wslay_event_shutdown_read(c->ctx);
   wslay_event_shutdown_write(c->ctx);
 }
@@ -227,6 +231,7 @@ static int wslay_in(ws_conn *c, const char *p, size_t n) {
   c->in = p;
   c->inlen = n;
   int r = wslay_event_recv(c->ctx);
+  c->rd_off = !wslay_event_get_read_enabled(c->ctx);
   c->in = NULL;
   c->inlen = 0;
   if (c->nomem || r == WSLAY_ERR_NOMEM) {
@@ -332,7 +337,7 @@ static ptrdiff_t scan(ws_conn *c, const char *b, size_t len) {
       continue;
     }
     const unsigned char *h = (const unsigned char *)b + off;
-    if (c->nofast || !wslay_event_get_read_enabled(c->ctx)) {
+    if (c->nofast || c->rd_off) {
       c->slow_left = UINT64_MAX;       /* wslay has it all from now on */
       continue;
     }
@@ -411,9 +416,7 @@ int ws__feed(ws_conn *c, const char *p, size_t n) {
 ** ===================================================================== */
 
 size_t ws__header(const ws_conn *c, int op, size_t n, unsigned char *h) {
-  if (c->failed || !wslay_event_get_write_enabled(c->ctx) ||
-      wslay_event_get_close_sent(c->ctx))
-    return 0;
+  if (c->failed || c->wr_off) return 0;    /* a sent close disables writes */
   h[0] = (unsigned char)(0x80 | op);
   if (n < 126) {
     h[1] = (unsigned char)n;

@@ -40,9 +40,20 @@ typedef struct ws_conn {
   int server;
   int nomem;                    /* a copy failed inside a callback */
   int failed;                   /* the peer broke framing: 1002 sent */
+  int rd_off;                   /* wslay reads no more (a close came):
+                                   its read_enabled, kept by wslay_in, the
+                                   one caller of wslay_event_recv, so that
+                                   every message does not touch wslay's
+                                   context (another cache line) */
+  int wr_off;                   /* wslay writes no more (a close went out,
+                                   or it failed): kept by ws__flush and
+                                   on_msg, the callers of wslay_event_send,
+                                   for the same reason */
   int nofast;                   /* 1: every frame goes to wslay (tests) */
   int frag;                     /* wslay is inside a fragmented message */
   int pulling;                  /* wsstream.c: a task waits in conn:pull */
+  void *bound;                  /* wsstream.c: the Stream's userdata that
+                                   conn:bind made the user value, or NULL */
   uint64_t slow_left;           /* bytes of wslay's current frame to come */
   uint64_t max;                 /* max_message_size */
   char *held;                   /* the start of a frame not yet complete */

@@ -34,23 +34,35 @@ static int pull_error(lua_State *L) {
 }
 
 
-/* The loop of conn:pull, with [conn, stream] on the stack.  A whole
+/* Pushes a message's kind: with names (receive's upvalue index of
+** "text", "binary" after it) and nothing more to return, the name
+** receive returns; else the opcode conn:pull returns. */
+static void push_kind(lua_State *L, const ws_conn *c, int op, int names) {
+  if (names && c->outlen == 0)
+    lua_pushvalue(L, lua_upvalueindex(names + (op == WSLAY_BINARY_FRAME)));
+  else
+    lua_pushinteger(L, op);
+}
+
+
+/* The loop of conn:pull ([conn, stream] on the stack) and of receive
+** ([self, conn]; see pull_resume).  A whole
 ** fast-path frame at the front of the Stream's buffer is unmasked there
 ** and becomes the message string: the one copy.  Anything else is fed
 ** to the framing (which keeps what it needs), and the Stream waited on
 ** only once the frames to answer (pongs, the reply to a close) were
 ** handed back to be written. */
 static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
-                lua_KFunction k) {
+                lua_KFunction k, int names) {
   for (;;) {
     ws_msg *m = c->head;
     if (m) {
       lua_pushlstring(L, m->data, m->len);    /* may raise: m stays */
-      lua_pushinteger(L, m->opcode);
+      push_kind(L, c, m->opcode, names);
       ws__pop(c);
       return 2 + corio__ws_push_out(L, c);
     }
-    if (c->failed || !wslay_event_get_read_enabled(c->ctx)) {
+    if (c->failed || c->rd_off) {
       lua_pushnil(L);
       lua_pushboolean(L, 0);
       return 2 + corio__ws_push_out(L, c);
@@ -71,7 +83,7 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
         ** next wait) */
         corio__stream_consume(s, hlen + (size_t)plen);
         lua_pushlstring(L, p + hlen, (size_t)plen);
-        lua_pushinteger(L, p[0] & 0x0f);
+        push_kind(L, c, p[0] & 0x0f, names);
         return 2 + corio__ws_push_out(L, c);
       }
       if (fr != WS_FR_NEED || eof) {
@@ -97,26 +109,35 @@ static int pull(lua_State *L, corio_rt *rt, ws_conn *c, struct stream *s,
 }
 
 
-/* After a wait in pull: [conn, stream, ...] at 1 and 2 again; k goes on
-** as the continuation of any further wait. */
-static int pull_resume(lua_State *L, lua_KContext ctx, lua_KFunction k) {
-  corio_rt *rt = RT_UPVALUE(L);
-  ws_conn *c = lua_touserdata(L, 1);
+/* The Stream conn:bind gave c, if it is open (the Conn's user value
+** keeps its userdata alive). */
+static struct stream *bound(const ws_conn *c) {
+  return c->bound ? corio__stream_of(c->bound) : NULL;
+}
+
+
+/* After a wait in pull: the Conn at b again, its Stream at b + 1 or, with
+** names (receive), the bound one; k goes on as the continuation of any
+** further wait (names as for pull). */
+static int pull_resume(lua_State *L, lua_KContext ctx, lua_KFunction k,
+                       int b, int names) {
+  ws_conn *c = lua_touserdata(L, b);
+  struct stream *s = names ? bound(c) : corio__stream_get(L, b + 1);
+  corio_rt *rt = s ? corio__stream_rt(s) : RT_UPVALUE(L);
   c->pulling = 0;
   if (corio__stream_waited(L, rt, ctx) < 0) return pull_error(L);
   if (c->ctx == NULL) return 0;               /* freed meanwhile */
-  struct stream *s = corio__stream_get(L, 2);
   if (s == NULL) {
     corio__push_error(L, "CLOSED", "receive", "stream is closed");
     return pull_error(L);
   }
-  return pull(L, rt, c, s, k);
+  return pull(L, rt, c, s, k, names);
 }
 
 
 static int pull_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return pull_resume(L, ctx, pull_k);
+  return pull_resume(L, ctx, pull_k, 1, 0);
 }
 
 
@@ -140,14 +161,15 @@ static int c_pull(lua_State *L) {
     corio__push_error(L, "CLOSED", "receive", "stream is closed");
     return pull_error(L);
   }
-  return pull(L, RT_UPVALUE(L), c, s, pull_k);
+  return pull(L, corio__stream_rt(s), c, s, pull_k, 0);
 }
 
 
 /* conn:bind(stream): the Stream the fast methods use (its user value). */
 static int c_bind(lua_State *L) {
-  corio__ws_check(L);
+  ws_conn *c = corio__ws_check(L);
   lua_settop(L, 2);
+  c->bound = corio__is_stream(L, 2) ? lua_touserdata(L, 2) : NULL;
   lua_setiuservalue(L, 1, 1);
   return 0;
 }
@@ -226,15 +248,20 @@ static int c_write(lua_State *L) {
 /* {====================================================================
 ** WebSocket:receive and :send on a corio Stream, without Lua frames
 ** =====================================================================
-** fast_methods(FIELD, pulled, receive, send) -> receive, send: C closures
-** standing in front of the Lua methods.  When self[FIELD] holds the
-** Conn (a WebSocket on an open corio Stream, neither closing nor done)
-** they do what the Lua methods' first lines do -- conn:pull, conn:write
-** -- with no Lua call in between; anything else (another stream, a
-** closing WebSocket, a bad argument, a message with frames to answer)
-** goes to the Lua function, which stays the one place of the policy.
-** Upvalues: rt, FIELD (a string), the Lua method, and for receive `pulled`, "text"
-** and "binary".  The Conn's user value is its Stream (conn:bind). */
+** fast_methods(pulled, receive, send) -> receive, send: C closures
+** standing in front of the Lua methods.  When self[FAST] holds the Conn
+** (a WebSocket on an open corio Stream, neither closing nor done) they
+** do what the Lua methods' first lines do -- conn:pull, conn:write --
+** with no Lua call in between; anything else (another stream, a closing
+** WebSocket, a bad argument, a message with frames to answer) goes to
+** the Lua function, which stays the one place of the policy.  FAST is an
+** integer key: found without hashing a string or pushing a key.
+** Upvalues: rt, the Lua method, and for receive `pulled`, "text" and
+** "binary".  The Conn's user value is its Stream (conn:bind), which
+** c->bound reaches without an API call. */
+
+#define FAST 1                   /* self[FAST]: the Conn (C.FAST in Lua) */
+#define RECV_NAMES 4             /* receive's upvalues "text", "binary" */
 
 static int lua_rest(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
@@ -242,52 +269,46 @@ static int lua_rest(lua_State *L, int status, lua_KContext ctx) {
 }
 
 
-/* Calls upvalue 3 (the Lua method) with the arguments at 1..top. */
+/* Calls upvalue 2 (the Lua method) with the arguments at 1..top. */
 static int slow_method(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(3));
+  lua_pushvalue(L, lua_upvalueindex(2));
   lua_insert(L, 1);
   lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, lua_rest);
   return lua_gettop(L);
 }
 
 
-/* The Conn in self[FIELD] (self at 1), pushed, or NULL (nothing pushed).
+/* The Conn in self[FAST] (self at 1), pushed, or NULL (nothing pushed).
 ** Only a live Conn passes (corio__ws_to), so a table that merely has
 ** the field reaches at most a Conn's own methods, never freed memory. */
 static ws_conn *fast_conn(lua_State *L) {
   if (lua_type(L, 1) != LUA_TTABLE) return NULL;
-  lua_pushvalue(L, lua_upvalueindex(2));
-  ws_conn *c = lua_rawget(L, 1) == LUA_TUSERDATA
+  ws_conn *c = lua_rawgeti(L, 1, FAST) == LUA_TUSERDATA
     ? corio__ws_to(L, -1) : NULL;
   if (c == NULL) lua_pop(L, 1);
   return c;
 }
 
 
-/* n results of pull on top of [conn, stream, self]: a plain message is
-** returned as data, kind; anything else goes to the Lua side,
-** pulled(self, conn, stream, results...). */
+/* n results of pull on top of [self, conn]: a plain message (pull
+** pushed its kind's name) is returned as data, kind; anything else goes
+** to the Lua side, pulled(self, conn, stream, results...). */
 static int recv_done(lua_State *L, int n) {
-  if (n == 2 && lua_type(L, -2) == LUA_TSTRING) {
-    lua_Integer op = lua_tointeger(L, -1);
-    lua_pop(L, 1);                /* the kind's name, kept as an upvalue */
-    lua_pushvalue(L, lua_upvalueindex(op == WSLAY_BINARY_FRAME ? 6 : 5));
-    return 2;
-  }
+  if (n == 2 && lua_type(L, -2) == LUA_TSTRING) return 2;
   lua_checkstack(L, 4);
-  lua_pushvalue(L, lua_upvalueindex(4));
-  lua_pushvalue(L, 3);
+  lua_pushvalue(L, lua_upvalueindex(3));
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
+  lua_getiuservalue(L, 2, 1);
   lua_rotate(L, -(n + 4), 4);     /* pulled, self, conn, stream, results */
-  lua_callk(L, n + 3, LUA_MULTRET, 3, lua_rest);
-  return lua_gettop(L) - 3;
+  lua_callk(L, n + 3, LUA_MULTRET, 2, lua_rest);
+  return lua_gettop(L) - 2;
 }
 
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return recv_done(L, pull_resume(L, ctx, recv_k));
+  return recv_done(L, pull_resume(L, ctx, recv_k, 2, RECV_NAMES));
 }
 
 
@@ -296,14 +317,13 @@ static int ws_receive(lua_State *L) {
   lua_settop(L, 1);
   ws_conn *c = fast_conn(L);                       /* self conn */
   if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 2, 1);                      /* self conn stream */
-  struct stream *s = corio__stream_get(L, 3);
+  struct stream *s = bound(c);
   if (s == NULL) {
     lua_settop(L, 1);
     return slow_method(L);
   }
-  lua_rotate(L, 1, -1);                            /* conn stream self */
-  return recv_done(L, pull(L, RT_UPVALUE(L), c, s, recv_k));
+  return recv_done(L, pull(L, corio__stream_rt(s), c, s, recv_k,
+                           RECV_NAMES));
 }
 
 
@@ -323,35 +343,31 @@ static int ws_send(lua_State *L) {
   }
   ws_conn *c = op ? fast_conn(L) : NULL;           /* self data kind conn */
   if (c == NULL) return slow_method(L);
-  lua_getiuservalue(L, 4, 1);                /* self data kind conn stream */
-  struct stream *s = corio__stream_get(L, 5);
+  struct stream *s = bound(c);
   size_t len;
   const char *p = lua_tolstring(L, 2, &len);
   if (s == NULL || (op == WSLAY_TEXT_FRAME && !ws__utf8_ok(p, len))) {
     lua_settop(L, 3);               /* the Lua side says what is wrong */
     return slow_method(L);
   }
-  return write_frame(L, RT_UPVALUE(L), c, s, op, p, len);
+  return write_frame(L, corio__stream_rt(s), c, s, op, p, len);
 }
 
 
 static int l_fast_methods(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  luaL_checktype(L, 1, LUA_TSTRING);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   luaL_checktype(L, 3, LUA_TFUNCTION);
-  luaL_checktype(L, 4, LUA_TFUNCTION);
   lua_pushlightuserdata(L, rt);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 3);
   lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
   lua_pushliteral(L, "text");
   lua_pushliteral(L, "binary");
-  lua_pushcclosure(L, ws_receive, 6);
+  lua_pushcclosure(L, ws_receive, 5);
   lua_pushlightuserdata(L, rt);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ws_send, 3);
+  lua_pushvalue(L, 3);
+  lua_pushcclosure(L, ws_send, 2);
   return 2;
 }
 
@@ -384,4 +400,6 @@ void corio__ws_stream_init(lua_State *L, corio_rt *rt) {
   corio__addmethods(L, rt, methods, NULL);
   lua_pop(L, 1);
   corio__setfuncs(L, rt, funcs);
+  lua_pushinteger(L, FAST);
+  lua_setfield(L, -2, "FAST");
 }

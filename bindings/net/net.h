@@ -92,7 +92,28 @@ typedef struct net_filter {
   void (*free)(struct stream *s);     /* the stream is being freed */
 } net_filter;
 
+/* The fields every read and write touches come first, together (three
+** cache lines), ahead of the libuv handle: a message on a stream that
+** sat idle while others ran then misses on few lines, not on one per
+** field spread over the struct (callgrind --cache-sim, bench/README.md
+** W14). */
 typedef struct stream {
+  unsigned flags;            /* SF_* */
+  unsigned char kind;        /* SK_* */
+  int rerr, werr;            /* sticky read / write error (libuv code) */
+  int nreq;                  /* requests in flight that point at us */
+  int nww, cww;              /* waiters on the write side (ww) */
+  corio_rt *rt;
+  netstate *ns;
+  const net_filter *filt;    /* NULL for a plain stream */
+  corio_task *reader;        /* the task suspended in a read, or NULL */
+  size_t wq;                 /* bytes queued, not yet written */
+  size_t hwm, lwm;           /* write waits above hwm until <= lwm */
+  size_t limit;              /* line / readuntil limit */
+  rbuf rb;                   /* read-ahead */
+  rreq rq;                   /* the pending read request */
+  size_t rtake, rconsume;    /* SF_RPEND: the match read_cb found */
+  int rmatch;                /* SF_RPEND: its result (RM_*) */
   union {
     uv_handle_t h;
     uv_stream_t s;
@@ -100,29 +121,13 @@ typedef struct stream {
     uv_pipe_t pipe;
     uv_tty_t tty;
   } u;
-  corio_rt *rt;
-  netstate *ns;
   struct stream_ud *ud;      /* the userdata, NULL once collected */
-  rbuf rb;                   /* read-ahead */
-  rreq rq;                   /* the pending read request */
-  size_t rtake, rconsume;    /* SF_RPEND: the match read_cb found */
-  int rmatch;                /* SF_RPEND: its result (RM_*) */
-  corio_task *reader;        /* the task suspended in a read, or NULL */
   char *sep;                 /* readuntil's separator (a copy) */
   size_t sepcap;
-  size_t limit;              /* line / readuntil limit */
-  size_t wq;                 /* bytes queued, not yet written */
-  size_t hwm, lwm;           /* write waits above hwm until <= lwm */
   wwaiter *ww;               /* tasks waiting on the write side */
-  int nww, cww;
-  int rerr, werr;            /* sticky read / write error (libuv code) */
-  int nreq;                  /* requests in flight that point at us */
-  unsigned flags;            /* SF_* */
-  unsigned char kind;        /* SK_* */
   int fd;                    /* SK_FD */
   struct wchunk *fq, *fqtail;  /* SK_FD: write queue */
   struct stream *next, *prev;  /* in ns->all */
-  const net_filter *filt;    /* NULL for a plain stream */
   void *fctx;                /* the filter's state */
 } stream;
 

@@ -224,6 +224,13 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
       s->rconsume = consume;
     }
     corio__wake(s->rt, t, s->rt->L, 0, WAKE_VALUES);   /* no values */
+    if (s->rq.kind != RQ_WAIT) {
+      /* read_k runs next in the reader (a woken task always resumes) and
+      ** sets both again after consuming: the reference it drops now
+      ** would only be taken again by the next read. */
+      if (s->rb.len >= NET_READAHEAD) net__rd_want(s);
+      return;
+    }
   }
   net__rd_want(s);
   net__update_ref(s);
@@ -321,12 +328,12 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
 ** argument 1 of every read; closed meanwhile, that raises CLOSED). */
 static int read_k(lua_State *L, int status, lua_KContext ctx) {
   static const char *const ops[] = {"read", "readexactly", "readuntil"};
-  corio_rt *rt = RT_UPVALUE(L);
+  stream_ud *ud = lua_touserdata(L, 1);
+  stream *s = ud->s;
+  corio_rt *rt = s ? s->rt : RT_UPVALUE(L);   /* one API call fewer */
   int n = corio__resumed(L, rt, (int)ctx, 1);
   (void)status;
   if (n > 0) return n;
-  stream_ud *ud = lua_touserdata(L, 1);
-  stream *s = ud->s;
   if (s == NULL || (s->flags & SF_CLOSED) || !(s->flags & SF_RPEND)) {
     int k = s ? s->rq.kind : RQ_SOME;
     const char *op = ops[k == RQ_EXACT ? 1 : k == RQ_UNTIL ? 2 : 0];
@@ -353,7 +360,9 @@ static void check_format(lua_State *L, int idx, rreq *q) {
   q->seplen = 0;
   q->n = 0;
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer n = luaL_checkinteger(L, idx);
+    int isint;
+    lua_Integer n = lua_tointegerx(L, idx, &isint);
+    if (!isint) luaL_checkinteger(L, idx);   /* raises: not an integer */
     luaL_argcheck(L, n >= 0, idx, "negative size");
     q->kind = RQ_SOME;
     q->n = (size_t)n;
@@ -371,11 +380,10 @@ static void check_format(lua_State *L, int idx, rreq *q) {
 
 
 static int stream_read1(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
   stream *s = net__check_stream(L, 1, "read");
   rreq q;
   check_format(L, 2, &q);
-  return do_read(L, rt, s, &q, "read");
+  return do_read(L, s->rt, s, &q, "read");
 }
 
 
@@ -469,13 +477,23 @@ stream *corio__stream_get(lua_State *L, int idx) {
   if (ud == NULL || lua_rawlen(L, idx) != sizeof *ud ||
       ud->magic != STREAM_MAGIC)
     ud = luaL_testudata(L, idx, STREAM_MT);
-  stream *s = ud ? ud->s : NULL;
+  return ud ? corio__stream_of(ud) : NULL;
+}
+
+
+stream *corio__stream_of(void *p) {
+  stream *s = ((stream_ud *)p)->s;
   return s == NULL || (s->flags & SF_CLOSED) ? NULL : s;
 }
 
 
 int corio__is_stream(lua_State *L, int idx) {
   return luaL_testudata(L, idx, STREAM_MT) != NULL;
+}
+
+
+corio_rt *corio__stream_rt(stream *s) {
+  return s->rt;
 }
 
 

@@ -340,13 +340,13 @@ static int write_k(lua_State *L, int status, lua_KContext ctx) {
 /* write(...) -> the stream.  Waits while the queue is above the
 ** high-water mark (only in a task: elsewhere it never waits). */
 static int stream_write(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
   stream *s = net__check_stream(L, 1, "write");
   write_args(L, s, "write");
-  if (s->wq <= s->hwm || !net__can_wait(L, rt)) {
+  if (s->wq <= s->hwm || !net__can_wait(L, s->rt)) {
     lua_settop(L, 1);
     return 1;
   }
+  corio_rt *rt = s->rt;
   corio_task *t = corio__check_await(L, rt, "write");
   add_waiter(L, s, t, s->lwm);
   return await_k(L, rt, s, &waiter_undo_box, write_k);
