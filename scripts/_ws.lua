@@ -131,7 +131,10 @@ function M.wrap(stream, opts)
   local ws = setmetatable({ _s = stream, _c = conn, _ct = ct,
     _reading = false, _done = false, _closing = false, _closed = false,
     _direct = C.is_stream(stream),
-    protocol = opts.protocol, headers = opts.headers }, WebSocket)
+    protocol = opts.protocol, headers = opts.headers,
+    -- the per-message methods on the object itself: `ws:receive()` is
+    -- then one table read, not a miss and the metatable's __index
+    receive = WebSocket.receive, send = WebSocket.send }, WebSocket)
   LIVE[ws] = true
   if ws._direct then
     conn:bind(stream)
