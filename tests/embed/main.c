@@ -41,6 +41,21 @@ int t_count_fds(void) { return count_entries("/proc/self/fd"); }
 int t_count_threads(void) { return count_entries("/proc/self/task"); }
 
 
+/* A joined thread can still be listed for a moment: pthread_join returns
+** when the kernel clears the thread's id, a little before it releases
+** the task and its /proc/self/task entry.  So a count after a teardown
+** waits (2 s at most) for the threads to be at most `want`. */
+int t_wait_threads(int want) {
+  int n = t_count_threads();
+  for (int i = 0; i < 200 && n > want; i++) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    n = t_count_threads();
+  }
+  return n;
+}
+
+
 int t_count_children(void) {
   int n = 0, self = (int)getpid();
   DIR *d = opendir("/proc");

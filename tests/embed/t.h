@@ -35,6 +35,7 @@ corio_runtime *t_new(void);            /* corio_new, checked */
 corio_runtime *t_new_on(uv_loop_t *loop);  /* NULL: its own; checked */
 int t_count_fds(void);                 /* open fds of this process */
 int t_count_threads(void);             /* its threads */
+int t_wait_threads(int want);          /* the count, once at most want (2 s) */
 int t_count_children(void);            /* its child processes, zombies too */
 int t_dostring(corio_runtime *rt, const char *code);  /* LUA_OK or prints */
 /* Runs code as the main task body (may await); returns the exit code. */

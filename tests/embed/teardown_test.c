@@ -150,7 +150,7 @@ static void free_refused(const char *plain) {
   CHECK_EQ(corio_free(rt), CORIO_OK);
   corio__test_refuse_sys = 0;
   CHECK_EQ(t_count_fds(), fds0);              /* every __gc ran */
-  CHECK_EQ(t_count_threads(), threads0);
+  CHECK_EQ(t_wait_threads(threads0), threads0);   /* the pool's workers joined */
   if (was) setenv("CORIO_PLAIN_ALLOC", saved, 1);
   else unsetenv("CORIO_PLAIN_ALLOC");
 }
