@@ -689,6 +689,12 @@ function finish(conn, srv, req, res, b, hok, herr)
   return true
 end
 
+-- A response the C loop answered gets this metatable rather than two new
+-- fields: Response's methods, with headers_sent and finished true.
+for k, v in pairs(Response) do DoneResponse[k] = v end
+DoneResponse.__index = DoneResponse
+DoneResponse.headers_sent, DoneResponse.finished = true, true
+
 --[[ A connection's requests, one after the other.  The common one (a
 whole head, no body, a handler answering with its return values at once)
 is served by the C loop (bindings/http/serve.c), which hands anything
@@ -696,12 +702,6 @@ else back at the step of one() it reached; one() serves a request in
 full when the C loop cannot start it (bytes left in the reader, a head
 not yet whole or malformed, max_requests, a stream corio.net did not
 make). ]]
--- A response the C loop answered gets this metatable rather than two new
--- fields: Response's methods, with headers_sent and finished true.
-for k, v in pairs(Response) do DoneResponse[k] = v end
-DoneResponse.__index = DoneResponse
-DoneResponse.headers_sent, DoneResponse.finished = true, true
-
 local cserve = C.serve
 local function connection(conn, srv)
   local o, r, s = conn.o, conn.r, conn.s

@@ -160,17 +160,17 @@ static int answered(lua_State *L, int status, int ctx) {
   if (!lua_isinteger(L, st) || (bt != LUA_TNIL && bt != LUA_TSTRING) || s == NULL)
     return hand_over(L, "after", hok, 4);
   lua_Integer code = lua_tointeger(L, st);
+  if (code < 100 || code > 999) return hand_over(L, "after", hok, 4);
   if (lua_isnil(L, A_RES)) {                /* the handler took req alone */
     lua_pushvalue(L, HTTP_KEY(_res));
     if (lua_rawget(L, A_REQ) != LUA_TNIL) lua_replace(L, A_RES);   /* made */
     else lua_pop(L, 1);
   }
   int nores = lua_isnil(L, A_RES);
-  if (!nores && (code < 100 || code > 999 || get(L, A_RES, HTTP_KEY(finished)) != LUA_TNIL ||
+  if (!nores && (get(L, A_RES, HTTP_KEY(finished)) != LUA_TNIL ||
       get(L, A_RES, HTTP_KEY(headers_sent)) != LUA_TNIL ||
       get(L, A_RES, HTTP_KEY(_status)) != LUA_TNIL))
     return hand_over(L, "after", hok, 4);   /* res was used: the Lua path */
-  if (code < 100 || code > 999) return hand_over(L, "after", hok, 4);
   lua_settop(L, bd);
   int flags = 0;
   if ((ctx & C_HEAD) || code == 204 || code == 304 || code < 200)

@@ -233,9 +233,8 @@ int net__send_raw(stream *s, const char *p, size_t len) {
 }
 
 
-/* Raises if s cannot be written: after a shutdown, on a (sticky) write
-** error. */
-/* 0 when s may be written; else -1 with the error pushed */
+/* Whether s can be written: not after a shutdown, nor after a (sticky)
+** write error.  0, or -1 with the error pushed (check_writable raises it). */
 static int writable(lua_State *L, stream *s, const char *op) {
   if (s->flags & SF_SHUT) {
     corio__push_error(L, "CLOSED", op, "stream was shut down for writing");
@@ -357,10 +356,7 @@ static int none_k(lua_State *L, int status, lua_KContext ctx);
 
 void corio__stream_send(lua_State *L, stream *s, uv_buf_t *bufs, int n,
                         const char *op) {
-  size_t total = 0;
-  check_writable(L, s, op);
-  for (int i = 0; i < n; i++) total += bufs[i].len;
-  write_bufs(L, s, bufs, n, total, 0, op);    /* copies what must wait */
+  if (corio__stream_try_send(L, s, bufs, n, op) < 0) lua_error(L);
 }
 
 
