@@ -55,16 +55,22 @@ SSL_LIBS   = -ldl
 # in PLT calls.)
 LUA_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
-# lua-cjson (corio.json) is linked statically so the binary needs no extra
-# file; the shared libraries take Debian's shared build of it.
+# lua-cjson (corio.json) is linked statically, so neither the binary nor
+# the shared libraries need a cjson file at run time.  Debian's archive is
+# PIE code whose one reference to glibc's `stderr` a shared object cannot
+# take: $(BUILD)/cjson.a is a copy with that symbol renamed to a pointer of
+# ours (bindings/json/json.c), and --exclude-libs keeps cjson's symbols out
+# of the shared libraries' exports.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
+CJSON_LIB    = $(BUILD)/cjson.a
+CJSON_SO     = $(CJSON_LIB) -Wl,--exclude-libs,cjson.a
 # Protocol libraries: OpenSSL (TLS, and the WebSocket handshake's SHA-1
 # and random keys; loaded at run time, see SSL_LIBS), WebSocket framing
 # (libwslay ships no .pc file), HTTP/1 parsing (Debian's libhttp-parser ships none either: its pkg-config name
 # is used when one appears), zlib for HTTP bodies.
 HTTP_PARSER_LIBS = $(shell pkg-config --libs http-parser 2>/dev/null || echo -lhttp_parser)
 PROTO_LIBS = $(SSL_LIBS) -lwslay $(HTTP_PARSER_LIBS) -lz
-BIN_LIBS   = $(CJSON_STATIC) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
+BIN_LIBS   = $(CJSON_LIB) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
@@ -121,25 +127,29 @@ $(BUILD)/libcorio.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
+$(CJSON_LIB): $(CJSON_STATIC)
+	@mkdir -p $(BUILD)
+	objcopy --redefine-sym stderr=corio__cjson_stderr $< $@
+
+$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a | $(CJSON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
 # For C hosts that link Lua dynamically: the real file carries the whole
 # version, the soname only the major (the ABI), and libcorio.so is what
 # -lcorio finds at link time.  It links the shared liblua5.4, so a host
 # and corio share one Lua (check-symbols refuses a second copy inside).
-$(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ)
+$(BUILD)/libcorio.so.$(VERSION): $(LIB_OBJ) | $(CJSON_LIB)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcorio.so.$(SOMAJOR) -o $@ $^ \
-	  $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) $(PROTO_LIBS) \
-	  -llua5.4-cjson -lm
+	  $(CJSON_SO) $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) \
+	  $(PROTO_LIBS) -lm
 
 $(BUILD)/libcorio.so: $(BUILD)/libcorio.so.$(VERSION)
 	ln -sf libcorio.so.$(VERSION) $(BUILD)/libcorio.so.$(SOMAJOR)
 	ln -sf libcorio.so.$(VERSION) $@
 
 # For stock lua5.4: Lua's symbols come from the interpreter.
-$(BUILD)/corio.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(UV_LIBS) $(PROTO_LIBS) -llua5.4-cjson -lm
+$(BUILD)/corio.so: $(LIB_OBJ) | $(CJSON_LIB)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(CJSON_SO) $(UV_LIBS) $(PROTO_LIBS) -lm
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS) $(EXTRA_PKGS)

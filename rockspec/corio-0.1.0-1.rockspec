@@ -20,7 +20,8 @@ servers, UDP, DNS, files, processes, signals and thread/process executors.
 }
 dependencies = { "lua >= 5.4, < 5.5" }
 -- Every library corio.so links (tools/check-rock.sh compares this list
--- with the NEEDED entries of build/corio.so).
+-- with the NEEDED entries of build/corio.so); lua-cjson is linked in from
+-- its static archive, which the build still needs.
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
   OPENSSL = { header = "openssl/ssl.h", library = "ssl" },

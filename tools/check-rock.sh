@@ -20,6 +20,10 @@ for lib in $(readelf -d build/corio.so | sed -n 's/.*NEEDED.*\[lib\([^]]*\)\.so.
     fail "corio.so links lib$lib, which $spec does not list in external_dependencies"
 done
 
+# lua-cjson is linked into corio.so (the Makefile's build/cjson.a).
+! readelf -d build/corio.so | grep -q 'NEEDED.*cjson' ||
+  fail "corio.so needs a shared lua-cjson"
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 luarocks --lua-version=5.4 --tree="$tmp/tree" make "$spec" >"$tmp/log" 2>&1 ||

@@ -6,7 +6,10 @@
 #
 # It also refuses a second copy of Lua inside the library: libcorio.so must
 # take lua_* from the shared liblua5.4 the host uses (two Lua copies in one
-# process break as soon as both touch one state).
+# process break as soon as both touch one state).  And it checks that
+# lua-cjson is linked in (from Debian's archive, see the Makefile) and kept
+# out of the exports: no liblua5.4-cjson needed at run time, no cjson
+# symbol a host's own cjson could collide with.
 set -eu
 lib=$1 list=$2
 
@@ -29,6 +32,19 @@ if nm -D --defined-only "$lib" | awk '{ print $3 }' | grep -qE '^luaL?_'; then
 fi
 if ! readelf -d "$lib" | grep -q 'NEEDED.*liblua5\.4\.so'; then
   echo "check-symbols: $lib does not link the shared liblua5.4" >&2
+  fail=1
+fi
+if readelf -d "$lib" | grep -q 'NEEDED.*cjson'; then
+  echo "check-symbols: $lib needs a shared lua-cjson (link build/cjson.a)" >&2
+  fail=1
+fi
+if nm -D --defined-only "$lib" | awk '{ print $3 }' |
+   grep -qE '^(luaopen_cjson|strbuf_|fpconv_)'; then
+  echo "check-symbols: $lib exports lua-cjson's symbols" >&2
+  fail=1
+fi
+if readelf -d "$lib" | grep -q TEXTREL; then
+  echo "check-symbols: $lib has text relocations" >&2
   fail=1
 fi
 now=$(mktemp)

@@ -1,7 +1,8 @@
 /*
 ** json.c -- corio._cjson: Debian's lua-cjson, linked statically into the
-** binary (liblua5.4-cjson.a), opened under corio's own module name so no
-** extra file has to be installed.  scripts/json.lua builds corio.json on
+** binary, libcorio.so and corio.so (liblua5.4-cjson.a, see cjson_stderr
+** below), opened under corio's own module name so no extra file has to be
+** installed.  scripts/json.lua builds corio.json on
 ** it (json.null, json.array, integers, corio.Error with code JSON).
 **
 ** lua-cjson 2.1.0 passes every number through a double and writes at most
@@ -29,6 +30,14 @@
 
 int luaopen_cjson(lua_State *L);   /* from liblua5.4-cjson */
 int luaopen_corio__cjson(lua_State *L);
+
+/* Debian compiles liblua5.4-cjson.a as position-independent executable
+** code, not -fPIC: it reaches glibc's `stderr` PC-relative, through a copy
+** relocation only an executable can have, so a shared object cannot link
+** it as it is.  The Makefile links a copy of the archive with that one
+** symbol renamed to this pointer, local to our object, set before cjson's
+** first use (its fatal-error messages print there). */
+__attribute__((visibility("hidden"))) FILE *corio__cjson_stderr;
 
 /* cjson writes %.14g: integers below 10^14 in magnitude come out exact */
 #define CJSON_EXACT_INT 100000000000000LL
@@ -230,6 +239,7 @@ static int json_nonce(lua_State *L) {
 }
 
 int luaopen_corio__cjson(lua_State *L) {
+  corio__cjson_stderr = stderr;
   luaopen_cjson(L);                                 /* cjson */
   lua_pushcfunction(L, json_exact);
   lua_setfield(L, -2, "exact");
