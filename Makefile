@@ -60,7 +60,8 @@ LUA_FIRST  = -Wl,-E -Wl,--whole-archive $(LUA_STATIC) -Wl,--no-whole-archive
 # PIE code whose one reference to glibc's `stderr` a shared object cannot
 # take: $(BUILD)/cjson.a is a copy with that symbol renamed to a pointer of
 # ours (bindings/json/json.c), and --exclude-libs keeps cjson's symbols out
-# of the shared libraries' exports.
+# of the shared libraries' exports.  libcorio.a starts as that copy, so a
+# static host needs no cjson of its own either.
 CJSON_STATIC = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4-cjson.a
 CJSON_LIB    = $(BUILD)/cjson.a
 CJSON_SO     = $(CJSON_LIB) -Wl,--exclude-libs,cjson.a
@@ -70,7 +71,7 @@ CJSON_SO     = $(CJSON_LIB) -Wl,--exclude-libs,cjson.a
 # is used when one appears), zlib for HTTP bodies.
 HTTP_PARSER_LIBS = $(shell pkg-config --libs http-parser 2>/dev/null || echo -lhttp_parser)
 PROTO_LIBS = $(SSL_LIBS) -lwslay $(HTTP_PARSER_LIBS) -lz
-BIN_LIBS   = $(CJSON_LIB) $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
+BIN_LIBS   = $(UV_LIBS) $(PROTO_LIBS) -lm -ldl -lpthread
 
 # Debian packages the build, the tests and the tour need.
 DEB_PKGS = gcc make pkg-config liblua5.4-dev libuv1-dev lua5.4 lua-busted \
@@ -123,15 +124,15 @@ $(BUILD)/gen/modules.c: $(BUILD)/embed $(SCRIPTS) $(BINDING_SRC)
 	@mkdir -p $(dir $@)
 	$(BUILD)/embed $@ --scripts $(SCRIPTS) --cmodules $(CMODULES)
 
-$(BUILD)/libcorio.a: $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
+$(BUILD)/libcorio.a: $(LIB_OBJ) $(CJSON_LIB)
+	cp $(CJSON_LIB) $@
+	ar rcs $@ $(LIB_OBJ)
 
 $(CJSON_LIB): $(CJSON_STATIC)
 	@mkdir -p $(BUILD)
 	objcopy --redefine-sym stderr=corio__cjson_stderr $< $@
 
-$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a | $(CJSON_LIB)
+$(BUILD)/corio: $(BIN_OBJ) $(BUILD)/libcorio.a
 	$(CC) $(LDFLAGS) -o $@ $(LUA_FIRST) $^ $(BIN_LIBS)
 
 # For C hosts that link Lua dynamically: the real file carries the whole

@@ -40,5 +40,5 @@ Version: $version
 Requires: lua5.4 libuv >= 1.44
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lcorio
-Libs.private: -lwslay -lhttp_parser -llua5.4-cjson -lz -lm -ldl -lpthread
+Libs.private: -lwslay -lhttp_parser -lz -lm -ldl -lpthread
 PC
