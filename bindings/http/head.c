@@ -85,9 +85,7 @@ static int reject(guard *g, int status, const char *detail) {
   return 0;
 }
 
-int corio__http_ieq(const char *a, size_t n, const char *lower) {
-  size_t m = strlen(lower);
-  if (n != m) return 0;
+int corio__http_ieq(const char *a, const char *lower, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)a[i];
     if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)lower[i]) return 0;

@@ -8,8 +8,11 @@
 ** case-insensitive compare with a lowercase literal */
 extern const unsigned char corio__http_tchar[256];
 #define tchar corio__http_tchar
-int corio__http_ieq(const char *a, size_t n, const char *lower);
-#define ieq corio__http_ieq
+int corio__http_ieq(const char *a, const char *lower, size_t n);
+/* ieq(a, n, "literal"): the lengths compared first, inline, since most
+** names tried against a literal differ in length (no strlen, no call). */
+#define ieq(a, n, lit) \
+  ((n) == sizeof(lit) - 1 && corio__http_ieq((a), (lit), sizeof(lit) - 1))
 
 int corio__http_inflater(lua_State *L);   /* inflate.c */
 int corio__http_respond(lua_State *L);    /* respond.c: a response in one buffer */
