@@ -330,6 +330,12 @@ static uint64_t get_varint(xdec *d) {
 
 static void dec_value(xdec *d);
 
+static int is_nan(lua_State *L, int i) {
+  if (lua_type(L, i) != LUA_TNUMBER || lua_isinteger(L, i)) return 0;
+  lua_Number n = lua_tonumber(L, i);
+  return n != n;
+}
+
 static void dec_table(xdec *d) {
   lua_State *L = d->L;
   uint32_t narr, nhash;
@@ -351,7 +357,9 @@ static void dec_table(xdec *d) {
   }
   for (uint32_t i = 0; i < nhash; i++) {
     dec_value(d);
-    if (lua_isnil(L, -1)) corrupt(d);
+    /* no encoder writes a nil or NaN key: lua_rawset would raise its own
+       error ("table index is NaN"), not the decoder's */
+    if (lua_isnil(L, -1) || is_nan(L, -1)) corrupt(d);
     dec_value(d);
     lua_rawset(L, t);
   }
