@@ -10,9 +10,11 @@ extern const unsigned char corio__http_tchar[256];
 #define tchar corio__http_tchar
 int corio__http_ieq(const char *a, const char *lower, size_t n);
 /* ieq(a, n, "literal"): the lengths compared first, inline, since most
-** names tried against a literal differ in length (no strlen, no call). */
+** names tried against a literal differ in length (no strlen, no call).
+** ("" lit) makes anything but a string literal a compile error, where
+** sizeof would silently measure a pointer. */
 #define ieq(a, n, lit) \
-  ((n) == sizeof(lit) - 1 && corio__http_ieq((a), (lit), sizeof(lit) - 1))
+  ((n) == sizeof("" lit) - 1 && corio__http_ieq((a), (lit), sizeof("" lit) - 1))
 
 int corio__http_inflater(lua_State *L);   /* inflate.c */
 int corio__http_respond(lua_State *L);    /* respond.c: a response in one buffer */
