@@ -8,6 +8,7 @@
 #ifndef CORIO_INTERNAL_H
 #define CORIO_INTERNAL_H
 
+#include <stdatomic.h> /* atomic_int: borrows */
 #include <stdint.h>   /* uint32_t, uint64_t */
 #include <stddef.h>   /* offsetof */
 
@@ -352,6 +353,8 @@ typedef struct corio_rt {
   size_t hset_cap, hset_n;
   int track_lost;              /* the set could not grow */
   long nreqs;                  /* thread-pool requests in flight */
+  atomic_int borrows;          /* Lua strings pool threads still read
+                                  (borrow.c) */
   struct corio_owned *owned;   /* the backstop list (owned.c) */
   int *reap;                   /* children to reap at teardown (reap.c) */
   int nreap, reap_cap;
@@ -441,6 +444,20 @@ int corio__l_open_handles(lua_State *L);
      pending call_later/call_at timer made under --debug */
 #define corio__req_start(rt) ((rt)->nreqs++)  /* a pool request submitted */
 #define corio__req_end(rt)   ((rt)->nreqs--)  /* its callback ran */
+
+/* borrow.c: a Lua string read by a thread-pool job (the bytes of
+** fs.write_file) is anchored, but an anchor does not outlive the state:
+** lua_close frees the string whatever holds it.  So each such job counts
+** as a borrow, ended once its thread is done with the bytes (or the job
+** was cancelled before it ran), and the state is not closed while one is
+** out.  *flag is the job's own: ending twice is ending once. */
+void corio__borrow(corio_rt *rt, atomic_int *flag);
+void corio__borrow_end(corio_rt *rt, atomic_int *flag);  /* any thread */
+int corio__await_borrows(corio_rt *rt);
+  /* waits (without running the loop) up to CORIO_BORROW_MS for every
+     borrow to end; 1 when none is left */
+#define CORIO_BORROW_MS 2000
+#define CORIO_ORPHAN_GRACE_MS 100   /* rt_close_loop: orphans about to end */
 
 /* owned.c: binding objects closed at teardown even if their __gc did
 ** not run.  A binding embeds a corio_owned in each object that owns more

@@ -728,9 +728,11 @@ static void walk_close(uv_handle_t *h, void *arg) {
 ** Returns 0 if that could not be done: a request still runs on the pool
 ** (a cancelled fs.open blocked on a FIFO with no writer can run forever).
 ** Requests some task still waited for get a second, polled without
-** spinning; requests nobody waits for (orphans) are not waited for.  The
-** loop and the runtime are then left allocated -- the requests point at
-** them -- rather than freed under them. */
+** spinning; requests nobody waits for (orphans) get a short grace only
+** (CORIO_ORPHAN_GRACE_MS): one whose thread has just finished -- a write
+** corio__free waited for -- is about to call back, one blocked on a FIFO
+** may never.  The loop and the runtime are then left allocated -- the
+** requests point at them -- rather than freed under them. */
 static int rt_close_loop(corio_rt *rt) {
   if (rt->loop == NULL) return 1;
   corio__hub_detach(rt);
@@ -739,15 +741,22 @@ static int rt_close_loop(corio_rt *rt) {
   if (rt->track_lost && rt->own_loop) uv_walk(rt->loop, walk_close, NULL);
   corio__close_tracked(rt);
   uv_run(rt->loop, UV_RUN_NOWAIT);            /* the close callbacks */
-  if (rt->hset_n > 0 || rt->nreqs > rt->orphans) {
+  if (rt->hset_n > 0 || rt->nreqs > 0) {
     uv_timer_t guard;                         /* wakes the poll: no spin */
     uv_timer_init(rt->loop, &guard);
     uv_timer_start(&guard, on_guard, 20, 20);
     uv_unref((uv_handle_t *)&guard);          /* not what keeps it alive */
-    uint64_t deadline = uv_hrtime() + 1000000000ull;
-    while ((rt->hset_n > 0 || rt->nreqs > rt->orphans) &&
-           uv_hrtime() < deadline)
+    uint64_t t0 = uv_hrtime();
+    for (;;) {
+      uint64_t waited = uv_hrtime() - t0;
+      if (rt->hset_n > 0 || rt->nreqs > rt->orphans) {
+        if (waited >= 1000000000ull) break;
+      } else if (rt->nreqs == 0 ||
+                 waited >= CORIO_ORPHAN_GRACE_MS * 1000000ull) {
+        break;
+      }
       uv_run(rt->loop, UV_RUN_ONCE);
+    }
     uv_close((uv_handle_t *)&guard, NULL);
     uv_run(rt->loop, UV_RUN_NOWAIT);
   }
@@ -795,6 +804,10 @@ static int rt_gc(lua_State *L) {
   rt->closing = 1;
   rt->L = L;
   if (rt->reports_ref) corio__flush_reports(rt);
+  /* Objects are freed only after every __gc ran: a string lent to a
+  ** pool thread is still there while this waits.  This state closes
+  ** whatever the wait gives (stock lua5.4 closes it, not corio). */
+  if (!corio__await_borrows(rt)) corio__teardown_stuck = 1;
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &corio__key_rt);
   if (rt_close_loop(rt)) rt_release(rt);
@@ -1040,6 +1053,13 @@ void corio__free(corio_rt *rt) {
   corio__shutdown_tasks(rt);
   rt->closing = 1;
   corio__hub_detach(rt);        /* no post runs now; queued ones drop */
+  if (!corio__await_borrows(rt)) {
+    /* A pool thread still reads a string of this state (a write blocked
+    ** for good): the state, the loop and the runtime stay allocated, as
+    ** when a request never ends (rt_close_loop). */
+    corio__teardown_stuck = 1;
+    return;
+  }
   /* Closing the state runs every __gc (closing handles), then the loop
   ** runs their close callbacks; the runtime memory goes last. */
   lua_getfield(L, LUA_REGISTRYINDEX, "corio.runtime");

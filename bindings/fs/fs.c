@@ -121,6 +121,8 @@ static void fsreq_undo(corio_rt *rt, corio_task *t) {
   if (uv_cancel((uv_req_t *)&r->u) != 0) {   /* already running */
     r->orphan = 1;
     corio__orphan(rt, 1);
+  } else {
+    corio__borrow_end(rt, &r->lent);          /* it will never run */
   }
 }
 
@@ -153,13 +155,29 @@ corio_task *corio__fsreq_take(corio_fsreq *r) {
 }
 
 
+/* [r, string] -> (): the anchor, which may run out of memory. */
+static int hold_lua(lua_State *L) {
+  corio_fsreq *r = lua_touserdata(L, 1);
+  r->anchor = corio__anchor(r->rt, L, 2);
+  return 0;
+}
+
+
 void corio__fsreq_hold(lua_State *L, corio_fsreq *r, int idx) {
   r->data = lua_tolstring(L, idx, &r->dlen);
-  r->anchor = corio__anchor(r->rt, L, idx);
+  lua_pushcfunction(L, hold_lua);             /* no allocation: a light */
+  lua_pushlightuserdata(L, r);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    corio__fsreq_free(r);                     /* not sent yet */
+    lua_error(L);
+  }
+  corio__borrow(r->rt, &r->lent);
 }
 
 
 void corio__fsreq_free(corio_fsreq *r) {
+  corio__borrow_end(r->rt, &r->lent);         /* a job that never ran */
   corio__req_end(r->rt);
   if (r->orphan) corio__orphan(r->rt, -1);
   if (r->anchor && !r->rt->closing) corio__unanchor(r->rt, r->rt->L,
@@ -195,7 +213,6 @@ void corio__fsreq_raise(corio_fsreq *r, corio_task *t, int status) {
 
 enum {
   K_NONE = 0,   /* nothing */
-  K_INT,        /* result as an integer (bytes written) */
   K_OPEN,       /* a new fd: closed again if the result is dropped */
   K_READ,       /* r->buf[0..result] as a string ("" at EOF) */
   K_STAT,       /* a stat table */
@@ -312,7 +329,7 @@ static int push_fs_result(lua_State *L) {
   ssize_t res = req->result;
   switch (r->kind) {
     case K_NONE: return 0;
-    case K_INT: case K_OPEN: lua_pushinteger(L, (lua_Integer)res); break;
+    case K_OPEN: lua_pushinteger(L, (lua_Integer)res); break;
     case K_READ: lua_pushlstring(L, r->buf, (size_t)res); break;
     case K_STAT: push_stat(L, &req->statbuf); break;
     case K_EXISTS: lua_pushboolean(L, res >= 0); break;
@@ -565,22 +582,6 @@ static int fs_read(lua_State *L) {
 }
 
 
-/* write(fd, data, offset, path) -> bytes written (may be short). */
-static int fs_write(lua_State *L) {
-  corio_rt *rt = RT_UPVALUE(L);
-  int fd = check_fd(L, 1);
-  luaL_checktype(L, 2, LUA_TSTRING);
-  lua_Integer off = luaL_optinteger(L, 3, -1);
-  const char *path = luaL_optstring(L, 4, NULL);
-  corio_task *t;
-  corio_fsreq *r = prep(L, rt, &t, "write", K_INT, path, NULL);
-  corio__fsreq_hold(L, r, 2);
-  uv_buf_t b = uv_buf_init((char *)(uintptr_t)r->data, (unsigned)r->dlen);
-  return sent(L, rt, t, r, uv_fs_write(rt->loop, &r->u.fs, fd, &b, 1, off,
-                                       on_fs));
-}
-
-
 #define FD_CALL(name, kind, call)                                        \
   static int fs_##name(lua_State *L) {                                   \
     corio_rt *rt = RT_UPVALUE(L);                                        \
@@ -655,7 +656,6 @@ int luaopen_corio__fs(lua_State *L) {
     {"symlink", fs_symlink},
     {"open", fs_open},
     {"read", fs_read},
-    {"write", fs_write},
     {"fstat", fs_fstat},
     {"fsync", fs_fsync},
     {"close", fs_close},

@@ -6,11 +6,16 @@
 ** Here a single uv_work_t does the four system calls on a pool thread
 ** and the loop is woken once, with the bytes.  write_file does the same
 ** for open/write/close, and with `atomic` for mkstemp/write/fsync/rename;
-** copyfile for open/open/copy_file_range/close.
+** copyfile for open/open/copy_file_range/close.  fs.write on an open
+** file is a job of its own too (rather than uv_fs_write) so that it can
+** say when its thread is done with the string it writes.
 **
 ** A job only touches its own request (the path copy, its buffer, and an
 ** anchored Lua string that nothing can move or free), never the Lua
-** state.  Errors are kept as a negative errno and raised on the loop.
+** state.  The string is lent (corio__borrow): the job ends the loan as
+** soon as its thread no longer reads it, and teardown does not close the
+** state while a loan is out.  Errors are kept as a negative errno and
+** raised on the loop.
 */
 #include <errno.h>    /* errno, EINTR */
 #include <fcntl.h>    /* open, O_* */
@@ -27,7 +32,7 @@
 #include "shared.h"    /* the core, and what modules offer each other */
 #include "fsreq.h"
 
-enum { JOB_READ = 1, JOB_WRITE, JOB_COPY };
+enum { JOB_READ = 1, JOB_WRITE, JOB_PWRITE, JOB_COPY };
 enum { WF_ATOMIC = 1, WF_APPEND = 2 };
 enum { CF_EXCL = 1, CF_CLONE = 2 };
 
@@ -139,6 +144,7 @@ static int write_atomic(corio_fsreq *r) {
               : 0666 & ~the_umask;
   if (fchmod(fd, mode) < 0) err = -errno;
   if (err == 0) err = write_all(fd, r->data, r->dlen);
+  corio__fsreq_data_done(r);
   if (err == 0 && fsync(fd) < 0) err = -errno;
   if (close(fd) < 0 && err == 0) err = -errno;
   if (err == 0 && rename(tmp, r->path) < 0) err = -errno;
@@ -148,21 +154,36 @@ static int write_atomic(corio_fsreq *r) {
 }
 
 
-static void write_work(uv_work_t *w) {
-  corio_fsreq *r = container_of(w, corio_fsreq, u.work);
-  if (r->flags & WF_ATOMIC) {
-    r->err = write_atomic(r);
-    return;
-  }
+static int write_plain(corio_fsreq *r) {
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
               ((r->flags & WF_APPEND) ? O_APPEND : O_TRUNC);
   int fd = open_retry(r->path, flags, r->mode >= 0 ? (mode_t)r->mode : 0666);
-  if (fd < 0) {
-    r->err = -errno;
-    return;
-  }
-  r->err = write_all(fd, r->data, r->dlen);
-  if (close(fd) < 0 && r->err == 0) r->err = -errno;
+  if (fd < 0) return -errno;
+  int err = write_all(fd, r->data, r->dlen);
+  corio__fsreq_data_done(r);
+  if (close(fd) < 0 && err == 0) err = -errno;
+  return err;
+}
+
+
+static void write_work(uv_work_t *w) {
+  corio_fsreq *r = container_of(w, corio_fsreq, u.work);
+  r->err = (r->flags & WF_ATOMIC) ? write_atomic(r) : write_plain(r);
+  corio__fsreq_data_done(r);                  /* on every path */
+}
+
+
+/* fs.write: one write (or pwrite at r->off) to an open fd; r->len the
+** bytes it took, which may be fewer than asked. */
+static void pwrite_work(uv_work_t *w) {
+  corio_fsreq *r = container_of(w, corio_fsreq, u.work);
+  ssize_t n;
+  do n = r->off >= 0 ? pwrite(r->fd, r->data, r->dlen, (off_t)r->off)
+                     : write(r->fd, r->data, r->dlen);
+  while (n < 0 && errno == EINTR);
+  corio__fsreq_data_done(r);
+  if (n < 0) r->err = -errno;
+  else r->len = (size_t)n;
 }
 
 /* Copies n bytes in the kernel: copy_file_range, else sendfile, else
@@ -248,6 +269,13 @@ static int push_read(lua_State *L) {
 }
 
 
+static int push_count(lua_State *L) {
+  corio_fsreq *r = lua_touserdata(L, 1);
+  lua_pushinteger(L, (lua_Integer)r->len);
+  return 1;
+}
+
+
 static void job_done(uv_work_t *w, int status) {
   corio_fsreq *r = container_of(w, corio_fsreq, u.work);
   corio_task *t = corio__fsreq_take(r);
@@ -256,6 +284,8 @@ static void job_done(uv_work_t *w, int status) {
       corio__fsreq_raise(r, t, status < 0 ? status : r->err);
     } else if (r->kind == JOB_READ) {
       corio__wake_with(r->rt, t, push_read, r, WAKE_VALUES);
+    } else if (r->kind == JOB_PWRITE) {
+      corio__wake_with(r->rt, t, push_count, r, WAKE_VALUES);
     } else {
       corio__wake(r->rt, t, r->rt->L, 0, WAKE_VALUES);
     }
@@ -268,7 +298,7 @@ static int queue(lua_State *L, corio_rt *rt, corio_task *t, corio_fsreq *r,
                  uv_work_cb work) {
   int st = uv_queue_work(rt->loop, &r->u.work, work, job_done);
   if (st < 0) {
-    corio__push_uverror(L, st, r->op, r->path);
+    corio__push_uverror(L, st, r->op, r->path[0] ? r->path : NULL);
     corio__fsreq_free(r);
     return lua_error(L);
   }
@@ -325,6 +355,25 @@ static int l_write_file(lua_State *L) {
   return queue(L, rt, t, r, write_work);
 }
 
+/* write(fd, data [, offset [, path]]) -> bytes written (may be short);
+** offset -1 or none: at the file's position.  path names errors. */
+static int l_write(lua_State *L) {
+  corio_rt *rt = RT_UPVALUE(L);
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "invalid fd");
+  luaL_checktype(L, 2, LUA_TSTRING);
+  lua_Integer off = luaL_optinteger(L, 3, -1);
+  const char *path = luaL_optstring(L, 4, NULL);
+  corio_task *t = corio__check_await(L, rt, "write");
+  corio_fsreq *r = corio__fsreq_new(L, rt, "write", path, NULL);
+  r->kind = JOB_PWRITE;
+  r->fd = (int)fd;
+  r->off = off < 0 ? -1 : (int64_t)off;
+  corio__fsreq_hold(L, r, 2);
+  return queue(L, rt, t, r, pwrite_work);
+}
+
+
 /* copyfile(from, to [, flags]) with CF_* flags (scripts/fs.lua). */
 static int l_copyfile(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
@@ -345,6 +394,7 @@ void corio__open_fsjob(lua_State *L, corio_rt *rt) {
   static const luaL_Reg funcs[] = {
     {"read_file", l_read_file},
     {"write_file", l_write_file},
+    {"write", l_write},
     {"copyfile", l_copyfile},
     {NULL, NULL}
   };

@@ -19,6 +19,7 @@
 #define CORIO_FSREQ_H
 
 #include <stddef.h>   /* size_t */
+#include <stdint.h>   /* int64_t */
 
 #include "shared.h"    /* the core, and what modules offer each other */
 
@@ -36,6 +37,10 @@ typedef struct corio_fsreq {
   const char *data;            /* bytes to write: an anchored Lua string */
   size_t dlen;
   int anchor;                  /* live-table slot of that string, or 0 */
+  atomic_int lent;             /* its borrow (corio__borrow) is out: the
+                                  job's thread may still read it */
+  int fd;                      /* write: the open file */
+  int64_t off;                 /* write: file offset, -1 the position */
   int kind;                    /* what the result is (fs.c's K_*) */
   int err;                     /* a job's failure: negative errno */
   int status;                  /* the error corio__fsreq_raise pushes */
@@ -61,8 +66,12 @@ corio_task *corio__fsreq_take(corio_fsreq *r);
 /* Frees r, its buffer and its anchor (once libuv is done with it). */
 void corio__fsreq_free(corio_fsreq *r);
 
-/* Holds the Lua string at idx for r->data until corio__fsreq_free. */
+/* Holds the Lua string at idx for r->data, and lends it to the job's
+** thread, until corio__fsreq_free.  On out of memory frees r and raises. */
 void corio__fsreq_hold(lua_State *L, corio_fsreq *r, int idx);
+
+/* On the job's thread, once it is done with r->data. */
+#define corio__fsreq_data_done(r) corio__borrow_end((r)->rt, &(r)->lent)
 
 /* Wakes t with the error for status (and r's paths) raised in it. */
 void corio__fsreq_raise(corio_fsreq *r, corio_task *t, int status);

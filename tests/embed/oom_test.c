@@ -268,7 +268,13 @@ static int io_try(const char *script_text, long fail_at, int once,
 #endif
 #endif
 #ifdef LSAN
+#include <stdint.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
+/* The sweep silences fd 2; the sanitizers' reports go to the real one. */
+#define report_to(fd) __sanitizer_set_report_fd((void *)(intptr_t)(fd))
+#else
+#define report_to(fd) ((void)(fd))
 #endif
 
 /* Workers for the sweep: TSan kills a child of a threaded process that
@@ -443,11 +449,13 @@ static void sweep(const char *label, const char *script_text, long nsetup) {
     fflush(stderr);
     int saved = dup(2);                       /* reports are expected */
     tty = saved;
+    report_to(saved);
     FILE *null = fopen("/dev/null", "w");
     dup2(fileno(null), 2);
     tally sum = {0, {0, 0}, 0};
     run_parallel(script_text, pts, npts, &sum);
     dup2(saved, 2);
+    report_to(2);
     close(saved);
     tty = -1;
     fclose(null);

@@ -3,12 +3,18 @@
 ** children still running (on the runtime's own loop and on a borrowed
 ** one: none may be left behind, running or as a zombie, once corio_free
 ** returns; a detached one is left running, as asked), objects whose __gc
-** never ran (the backstop closes them), and a system that refuses every
-** allocation while the state closes (the teardown reserve).
+** never ran (the backstop closes them), a system that refuses every
+** allocation while the state closes (the teardown reserve), and a write
+** whose thread still reads a Lua string (the state must outlive it).
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,9 +175,98 @@ static void teardown_reserve(void) {
 }
 
 
+/* {====================================================================
+** A write still reading its string at corio_free
+** ===================================================================== */
+
+enum { LENT = 1 << 20 };         /* 16 times a pipe's buffer */
+
+typedef struct drain {
+  int fd;                        /* the FIFO's read end */
+  atomic_long got;               /* bytes read so far */
+  long bad;                      /* bytes that were not 'x' */
+} drain;
+
+/* pipe_filled() -> bytes waiting in the FIFO: the write is under way. */
+static int l_pipe_filled(lua_State *L) {
+  drain *d = lua_touserdata(L, lua_upvalueindex(1));
+  int n = 0;
+  if (ioctl(d->fd, FIONREAD, &n) < 0) n = -1;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* Reads the FIFO to its end, after a pause long enough for a corio_free
+** that does not wait to have returned (and closed the state). */
+static void drain_main(void *arg) {
+  drain *d = arg;
+  char buf[65536];
+  uv_sleep(300);
+  fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) & ~O_NONBLOCK);
+  for (;;) {
+    ssize_t n = read(d->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; i++) d->bad += buf[i] != 'x';
+    atomic_fetch_add(&d->got, (long)n);
+  }
+}
+
+/* The task writing 1 MiB to a FIFO is cancelled while its thread is
+** blocked in write(): the write goes on (no thread can be stopped), and
+** corio_free must not free the string under it.  It returns once the
+** thread is done; the reader gets every byte, intact. */
+static void free_while_writing(const char *how) {
+  char dir[] = "/tmp/corio-lent-XXXXXX", fifo[64], code[1024];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  CHECK_EQ(mkfifo(fifo, 0600), 0);
+  drain d = {open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0, 0};
+  CHECK(d.fd >= 0);
+  snprintf(code, sizeof code,
+    "local corio = require 'corio'\n"
+    "local fs = require 'corio.fs'\n"
+    "local path = '%s'\n"
+    "local data = string.rep('x', %d)\n"
+    "local t = corio.spawn(function()\n"
+    "  %s\n"
+    "end)\n"
+    "while pipe_filled() <= 0 do corio.sleep(0.005) end\n"
+    "t:cancel()\n"
+    "local ok, err = pcall(t.await, t)\n"
+    "assert(not ok and corio.is_cancelled(err))\n", fifo, LENT, how);
+  corio_runtime *rt = t_new();
+  lua_State *L = corio_state(rt);
+  lua_pushlightuserdata(L, &d);
+  lua_pushcclosure(L, l_pipe_filled, 1);
+  lua_setglobal(L, "pipe_filled");
+  CHECK_EQ(t_run_main(rt, code), 0);
+  uv_thread_t reader;
+  CHECK_EQ(uv_thread_create(&reader, drain_main, &d), 0);
+  CHECK_EQ(corio_free(rt), CORIO_OK);
+  long at_free = atomic_load(&d.got);
+  uv_thread_join(&reader);
+  /* write() had returned: what is left fits in the pipe's buffer */
+  CHECK(at_free >= LENT - 65536);
+  CHECK_EQ(atomic_load(&d.got), LENT);
+  CHECK_EQ(d.bad, 0);
+  close(d.fd);
+  unlink(fifo);
+  rmdir(dir);
+}
+
+static void teardown_lent_write(void) {
+  free_while_writing("fs.write_file(path, data)");
+  free_while_writing("local f <close> = fs.open(path, 'w') f:write(data)");
+}
+
+/* }==================================================================== */
+
+
 const t_case t_teardown[] = {
   {"teardown_children", teardown_children},
   {"gc_backstop", gc_backstop},
   {"teardown_reserve", teardown_reserve},
+  {"teardown_lent_write", teardown_lent_write},
   {NULL, NULL}
 };
