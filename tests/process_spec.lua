@@ -445,6 +445,29 @@ describe("process", function()
       fs.rmdir(dir)
     end)
 
+    it("ends though a dropped write is blocked for good on a FIFO", function()
+      -- The write's thread still reads the script's string: teardown
+      -- waits for it (2 s at most) rather than free it under write().
+      local dir = fs.mkdtemp("/tmp/corio-fifo-XXXXXX")
+      assert.are.equal(0, process.exec({ "mkfifo", dir .. "/f" }).code)
+      local t0 = corio.now()
+      local r = corio_script([[
+        local corio = require "corio"
+        local fs = require "corio.fs"
+        READER = fs.open("]] .. dir .. [[/f", "r+")  -- read one byte only
+        local t = corio.spawn(fs.write_file, "]] .. dir .. [[/f",
+                              string.rep("x", 1 << 20))
+        assert(READER:read(1) == "x")     -- the write is in write() now
+        t:cancel()
+        print(pcall(t.await, t))
+      ]], { timeout = 20 })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("CANCELLED", r.stdout)
+      assert.is_true(corio.now() - t0 < 10, "took " .. (corio.now() - t0))
+      fs.remove(dir .. "/f")
+      fs.rmdir(dir)
+    end)
+
     it("exit from a task other than the main one", function()
       local r = corio_script([[
         local corio = require "corio"
