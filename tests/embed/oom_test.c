@@ -271,10 +271,19 @@ static int io_try(const char *script_text, long fail_at, int once,
 #include <stdint.h>
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
-/* The sweep silences fd 2; the sanitizers' reports go to the real one. */
+/* The sweep silences fd 2; the sanitizers' reports go to the real one.
+** A worker writes them to a file of its own instead (LSan's check in a
+** forked child warns about the parent's threads, which are not there),
+** and the parent shows that file if the worker failed. */
+#define REPORTS "/tmp/corio-oom-reports"
 #define report_to(fd) __sanitizer_set_report_fd((void *)(intptr_t)(fd))
+#define reports_to_file() __sanitizer_set_report_path(REPORTS)
+
+static void show_reports(pid_t pid, int failed);
 #else
 #define report_to(fd) ((void)(fd))
+#define reports_to_file() ((void)0)
+#define show_reports(pid, failed) ((void)(pid), (void)(failed))
 #endif
 
 /* Workers for the sweep: TSan kills a child of a threaded process that
@@ -321,6 +330,7 @@ static void worker_main(const char *script_text, const long *pts, int npts,
   snprintf(wdir, sizeof wdir, "%s/w%d", dir_path, worker);
   snprintf(newf, sizeof newf, "%s/new", wdir);
   if (mkdir(wdir, 0700) == 0) dir_path = wdir;
+  reports_to_file();
   tally t = {0, {0, 0}, 0};
   t_failures = 0;
   run_points(script_text, pts, npts, worker, jobs, &t);
@@ -337,6 +347,24 @@ static void worker_main(const char *script_text, const long *pts, int npts,
 #endif
   _exit(t.failures ? 1 : 0);
 }
+
+
+#ifdef LSAN
+/* A worker's sanitizer reports: shown if it failed, removed anyway. */
+static void show_reports(pid_t pid, int failed) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "%s.%d", REPORTS, (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return;
+  size_t n;
+  while (failed && (n = fread(buf, 1, sizeof buf - 1, f)) > 0) {
+    buf[n] = '\0';
+    note(buf);
+  }
+  fclose(f);
+  unlink(path);
+}
+#endif
 
 
 /* Runs the points on the workers and adds up what they report. */
@@ -369,13 +397,15 @@ static void run_parallel(const char *script_text, const long *pts, int npts,
     close(fds[w]);
     int st = 0;
     CHECK_EQ(waitpid(pids[w], &st, 0), pids[w]);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    int failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    if (failed) {
       char msg[64];
       snprintf(msg, sizeof msg, "oom: worker %d ended with status %d\n", w,
                st);
       note(msg);
       t_failures++;
     }
+    show_reports(pids[w], failed);
     sum->tried += t.tried;
     sum->codes[0] += t.codes[0];
     sum->codes[1] += t.codes[1];
