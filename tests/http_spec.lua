@@ -421,6 +421,11 @@ describe("http server hardening", function()
     { "a trailer line without a colon", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX\tY\r\n\r\n", 400 },
     { "a trailer name with a space", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX Y: 1\r\n\r\n", 400 },
     { "16 hex digits of chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000001\r\na\r\n0\r\n\r\n", 400 },
+    -- http-parser refuses these itself: the guard refuses them first, so
+    -- the verdict is the same however the bytes are split (fuzz_http)
+    { "a tab after a chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\t\r\nabc\r\n0\r\n\r\n", 400 },
+    { "a trailer section over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" ..
+      ("X: " .. ("a"):rep(4000) .. "\r\n"):rep(5) .. "\r\n", 431 },
     { "an unknown method", "BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501 },
   }
   for _, v in ipairs(vectors) do
@@ -495,11 +500,11 @@ describe("http server hardening", function()
     end)
   end)
 
-  it("decodes chunked bodies sent a byte at a time, with extensions and trailers, then the next request", function()
+  it("decodes chunked bodies sent a byte at a time, with extensions, spaces after a size and trailers, then the next request", function()
     with_server(echo, nil, function(_, port)
       local s = net.connect("127.0.0.1", port)
       local req = "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" ..
-        "3;x=y\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n" ..
+        "3;x=y\r\nabc\r\nA  \r\n0123456789\r\n0 ;z\r\nX-T: 1\r\n\r\n" ..
         "GET /b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"
       for i = 1, #req do s:write(req:sub(i, i)) end
       local out = ""

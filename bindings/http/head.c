@@ -48,6 +48,8 @@ int luaopen_corio__http(lua_State *L);
 #define PARSER_MT "corio.http.Parser"
 #define MAX_CHUNK_LINE 4096     /* a chunk-size line or a trailer */
 #define MAX_TRAILERS 100        /* trailer fields after the last chunk */
+#define MAX_TRAILER_BYTES 16384 /* all of them: refused here, before the
+                                   parser's own limit (80 KiB) can be hit */
 
 /* ------------------------------------------------------------ the guard */
 
@@ -239,6 +241,7 @@ struct Parser {
   uint64_t left;
   size_t linelen;
   int digits, trailers;
+  size_t trlbytes;         /* bytes of the trailer section so far */
   luaL_Buffer *out;
   /* the server's limits, for take() (set by limits()) */
   lua_Integer max_headers, max_size, max_url, max_body;
@@ -405,6 +408,7 @@ static int run_head(lua_State *L, Parser *P, const char *s, size_t n, lua_Intege
   P->cg = CG_SIZE0;
   P->linelen = 0;
   P->digits = P->trailers = 0;
+  P->trlbytes = 0;
   P->out = NULL;
   size_t used = http_parser_execute(&P->p, &settings, s, n);
   enum http_errno e = HTTP_PARSER_ERRNO(&P->p);
@@ -788,12 +792,22 @@ static int hexval(unsigned char c) {
 ** checked as strictly as header fields (a token, a colon, a value without
 ** control bytes), so that every malformed body is refused here, before the
 ** parser sees it, and the verdict does not depend on how the bytes were
-** split across reads. */
-static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char **why) {
+** split across reads.  For the same reason it refuses everything the
+** parser would refuse in what it accepts: a tab after the chunk size (the
+** parser takes a space only), a trailer section past the parser's header
+** size limit.  *status is 400, or 431 for a size limit of the trailers. */
+static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char **why,
+                        int *status) {
   size_t i = 0;
+  *status = 400;
   for (; i < n && P->cg != CG_DONE; i++) {
     unsigned char c = s[i];
     if (P->cg != CG_DATA && ++P->linelen > MAX_CHUNK_LINE) { *why = "chunk line too long"; return -1; }
+    if (P->cg >= CG_TRL0 && ++P->trlbytes > MAX_TRAILER_BYTES) {
+      *why = "trailer section too large";
+      *status = 431;
+      return -1;
+    }
     switch (P->cg) {
     case CG_SIZE0:
     case CG_SIZE: {
@@ -809,7 +823,7 @@ static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char 
       if (P->cg == CG_SIZE0) { *why = "bad chunk size"; return -1; }
     } /* fall through */
     case CG_OWS:
-      if (c == ' ' || c == '\t') P->cg = CG_OWS;
+      if (c == ' ') P->cg = CG_OWS;
       else if (c == ';') P->cg = CG_EXT;
       else if (c == '\r') P->cg = CG_SIZE_LF;
       else { *why = "bad chunk size line"; return -1; }
@@ -843,7 +857,11 @@ static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char 
       break;
     case CG_TRL0:
       if (c == '\r') { P->cg = CG_END_LF; break; }
-      if (++P->trailers > MAX_TRAILERS) { *why = "too many trailer fields"; return -1; }
+      if (++P->trailers > MAX_TRAILERS) {
+        *why = "too many trailer fields";
+        *status = 431;
+        return -1;
+      }
       if (!tchar[c]) { *why = "bad trailer field"; return -1; }
       P->cg = CG_TRLNAME;
       break;
@@ -894,8 +912,9 @@ static int l_chunk(lua_State *L) {
   const char *p = s + pos - 1;
   size_t avail = n - (size_t)(pos - 1);
   const char *why = NULL;
-  long g = chunk_guard(P, (const unsigned char *)p, avail, &why);
-  if (g < 0) return fail(L, strstr(why, "too many") ? 431 : 400, why);
+  int status;
+  long g = chunk_guard(P, (const unsigned char *)p, avail, &why, &status);
+  if (g < 0) return fail(L, status, why);
   if (g == 0) {            /* nothing new (a length of 0 means EOF to the parser) */
     lua_pushliteral(L, "");
     lua_pushinteger(L, pos);
