@@ -553,7 +553,7 @@ static int fs_open(lua_State *L) {
 }
 
 
-static int check_fd(lua_State *L, int idx) {
+int corio__fsreq_check_fd(lua_State *L, int idx) {
   lua_Integer fd = luaL_checkinteger(L, idx);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, idx, "invalid fd");
   return (int)fd;
@@ -564,7 +564,7 @@ static int check_fd(lua_State *L, int idx) {
 ** current position. */
 static int fs_read(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  int fd = check_fd(L, 1);
+  int fd = corio__fsreq_check_fd(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
   lua_Integer off = luaL_optinteger(L, 3, -1);
   const char *path = luaL_optstring(L, 4, NULL);
@@ -585,7 +585,7 @@ static int fs_read(lua_State *L) {
 #define FD_CALL(name, kind, call)                                        \
   static int fs_##name(lua_State *L) {                                   \
     corio_rt *rt = RT_UPVALUE(L);                                        \
-    int fd = check_fd(L, 1);                                             \
+    int fd = corio__fsreq_check_fd(L, 1);                                \
     const char *path = luaL_optstring(L, 2, NULL);                       \
     corio_task *t;                                                       \
     corio_fsreq *r = prep(L, rt, &t, #name, kind, path, NULL);           \
@@ -599,7 +599,7 @@ FD_CALL(close, K_NONE, uv_fs_close)
 
 static int fs_ftruncate(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  int fd = check_fd(L, 1);
+  int fd = corio__fsreq_check_fd(L, 1);
   lua_Integer size = luaL_checkinteger(L, 2);
   const char *path = luaL_optstring(L, 3, NULL);
   luaL_argcheck(L, size >= 0, 2, "invalid size");
@@ -615,7 +615,7 @@ static int fs_ftruncate(lua_State *L) {
 static int fs_lseek(lua_State *L) {
   static const char *const names[] = {"set", "cur", "end", NULL};
   static const int whence[] = {SEEK_SET, SEEK_CUR, SEEK_END};
-  int fd = check_fd(L, 1);
+  int fd = corio__fsreq_check_fd(L, 1);
   lua_Integer off = luaL_checkinteger(L, 2);
   int w = luaL_checkoption(L, 3, "cur", names);
   off_t r = lseek(fd, (off_t)off, whence[w]);
@@ -629,7 +629,7 @@ static int fs_lseek(lua_State *L) {
 /* close_nowait(fd): for __gc, which cannot wait. */
 static int fs_close_nowait(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  close_quietly(rt, check_fd(L, 1));
+  close_quietly(rt, corio__fsreq_check_fd(L, 1));
   return 0;
 }
 

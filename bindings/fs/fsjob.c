@@ -144,7 +144,7 @@ static int write_atomic(corio_fsreq *r) {
               : 0666 & ~the_umask;
   if (fchmod(fd, mode) < 0) err = -errno;
   if (err == 0) err = write_all(fd, r->data, r->dlen);
-  corio__fsreq_data_done(r);
+  corio__fsreq_data_done(r);                  /* before fsync: it may be slow */
   if (err == 0 && fsync(fd) < 0) err = -errno;
   if (close(fd) < 0 && err == 0) err = -errno;
   if (err == 0 && rename(tmp, r->path) < 0) err = -errno;
@@ -160,7 +160,6 @@ static int write_plain(corio_fsreq *r) {
   int fd = open_retry(r->path, flags, r->mode >= 0 ? (mode_t)r->mode : 0666);
   if (fd < 0) return -errno;
   int err = write_all(fd, r->data, r->dlen);
-  corio__fsreq_data_done(r);
   if (close(fd) < 0 && err == 0) err = -errno;
   return err;
 }
@@ -359,15 +358,14 @@ static int l_write_file(lua_State *L) {
 ** offset -1 or none: at the file's position.  path names errors. */
 static int l_write(lua_State *L) {
   corio_rt *rt = RT_UPVALUE(L);
-  lua_Integer fd = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "invalid fd");
+  int fd = corio__fsreq_check_fd(L, 1);
   luaL_checktype(L, 2, LUA_TSTRING);
   lua_Integer off = luaL_optinteger(L, 3, -1);
   const char *path = luaL_optstring(L, 4, NULL);
   corio_task *t = corio__check_await(L, rt, "write");
   corio_fsreq *r = corio__fsreq_new(L, rt, "write", path, NULL);
   r->kind = JOB_PWRITE;
-  r->fd = (int)fd;
+  r->fd = fd;
   r->off = off < 0 ? -1 : (int64_t)off;
   corio__fsreq_hold(L, r, 2);
   return queue(L, rt, t, r, pwrite_work);

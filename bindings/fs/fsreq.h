@@ -73,6 +73,9 @@ void corio__fsreq_hold(lua_State *L, corio_fsreq *r, int idx);
 /* On the job's thread, once it is done with r->data. */
 #define corio__fsreq_data_done(r) corio__borrow_end((r)->rt, &(r)->lent)
 
+/* The fd argument at idx: an integer in [0, INT_MAX], else raises. */
+int corio__fsreq_check_fd(lua_State *L, int idx);
+
 /* Wakes t with the error for status (and r's paths) raised in it. */
 void corio__fsreq_raise(corio_fsreq *r, corio_task *t, int status);
 

@@ -271,10 +271,12 @@ static int io_try(const char *script_text, long fail_at, int once,
 #include <stdint.h>
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
-/* The sweep silences fd 2; the sanitizers' reports go to the real one.
-** A worker writes them to a file of its own instead (LSan's check in a
-** forked child warns about the parent's threads, which are not there),
-** and the parent shows that file if the worker failed. */
+/* The sweep silences fd 2; the sanitizers' reports of runs in this
+** process go to the real one.  A worker writes them to a file of its own
+** instead (LSan's check in a forked child warns about the parent's
+** threads, which are not there), and the parent shows that file if the
+** worker failed.  (Never both: setting the path in a child closes the fd
+** it inherited as the report fd -- the worker's tty.) */
 #define REPORTS "/tmp/corio-oom-reports"
 #define report_to(fd) __sanitizer_set_report_fd((void *)(intptr_t)(fd))
 #define reports_to_file() __sanitizer_set_report_path(REPORTS)
@@ -372,7 +374,9 @@ static void run_parallel(const char *script_text, const long *pts, int npts,
                          tally *sum) {
   int jobs = sweep_jobs();
   if (jobs == 1) {
+    report_to(tty);
     run_points(script_text, pts, npts, 0, 1, sum);
+    report_to(2);
     return;
   }
   int fds[64];
@@ -479,13 +483,11 @@ static void sweep(const char *label, const char *script_text, long nsetup) {
     fflush(stderr);
     int saved = dup(2);                       /* reports are expected */
     tty = saved;
-    report_to(saved);
     FILE *null = fopen("/dev/null", "w");
     dup2(fileno(null), 2);
     tally sum = {0, {0, 0}, 0};
     run_parallel(script_text, pts, npts, &sum);
     dup2(saved, 2);
-    report_to(2);
     close(saved);
     tty = -1;
     fclose(null);
