@@ -11,8 +11,13 @@ compares servers is the server's CPU time (every thread's time on CPU,
 /proc/PID/task/*/schedstat, in ns) per round trip, since on a 2-core machine the client is
 the bottleneck for throughput.  "corio Stream floor" is
 w14_stream_floor.lua: the same loop on a raw Stream with no framing at all
-(what bounds any WebSocket server on corio's Streams).  Rounds are interleaved; the table shows
-medians and "vs corio" = peer CPU / corio CPU (above 1: corio does better).
+(what bounds any WebSocket server on corio's Streams).  "raw C floor" is
+peers/w14_floor_uv.c, the same loop in plain C on libuv: one read and one
+write per round trip and nothing else, which is what every server here
+makes the kernel do -- its CPU is the kernel's share of every row, and
+"raw C floor / X" is the lowest ratio to X any server could reach.  Rounds
+are interleaved; the table shows medians and "vs corio" = peer CPU / corio
+CPU (above 1: corio does better).
 
 Node's `ws` is not in Debian: it is taken from --node-modules (default
 $WS_NODE_MODULES, else /tmp/corio-bench-node/node_modules, installed there
@@ -30,7 +35,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(BENCH, "peers")
 PY = "/usr/bin/python3"
-from _proc import cpu_ns_seconds as cpu, cpu_user_sys
+from _proc import build_c, cpu_ns_seconds as cpu, cpu_user_sys
 
 PAYLOAD = b"0123456789abcdef0123456789abcdef"
 KEY = b"\x11\x22\x33\x44"
@@ -129,6 +134,7 @@ def node_modules(arg):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corio", default="build/corio")
+    ap.add_argument("--build", default="build", help="where the C floor is built")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--trips", type=int, default=2000)
@@ -155,7 +161,10 @@ def main():
         return
     runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None),
             "corio Stream floor (no framing)":
-            ([a.corio, os.path.join(BENCH, "w14_stream_floor.lua")], None)}
+            ([a.corio, os.path.join(BENCH, "w14_stream_floor.lua")], None),
+            "raw C floor (libuv, no framing)":
+            ([build_c(os.path.join(PEERS, "w14_floor_uv.c"),
+                      os.path.join(a.build, "w14_floor_uv"))], None)}
     if a.before:
         runs["corio before"] = ([a.before, os.path.join(BENCH, "w14_ws_echo.lua")], None)
     nm = node_modules(a.node_modules)
@@ -174,7 +183,7 @@ def main():
     if a.only:
         want = a.only.split(",")
         runs = {k: v for k, v in runs.items()
-                if k.startswith("corio") or any(k.startswith(w) for w in want)}
+                if k.startswith(("corio", "raw C")) or any(k.startswith(w) for w in want)}
     res = {k: [] for k in runs}
     for _ in range(a.rounds):
         for name, (cmd, env) in runs.items():
@@ -200,9 +209,12 @@ def main():
     for name, r in res.items():
         if name.startswith("corio"):
             continue
-        q = [cr[0] / pr[0] for cr, pr in zip(res["corio"], r)]
-        print("corio / %s per round: %s (median %.2f)" % (
-            name, " ".join("%.2f" % x for x in q), statistics.median(q)))
+        for num in ("corio", "raw C floor (libuv, no framing)"):
+            if num == name or num not in res:
+                continue
+            q = [cr[0] / pr[0] for cr, pr in zip(res[num], r)]
+            print("%s / %s per round: %s (median %.2f)" % (
+                num, name, " ".join("%.2f" % x for x in q), statistics.median(q)))
 
 
 if __name__ == "__main__":
