@@ -247,7 +247,8 @@ FUZZ_SRC_fuzz_rbuf = bindings/net/rbuf.c
 FUZZ_SRC_fuzz_marshal = bindings/executor/marshal.c
 FUZZ_FLAGS_fuzz_marshal = -D_GNU_SOURCE -DCORIO_VERSION='"$(VERSION)"' -Iruntime -Ibindings $(PKG_CFLAGS) \
   $(LUA_STATIC) -lm -ldl
-FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c bindings/http/respond.c
+FUZZ_SRC_fuzz_http = bindings/http/head.c bindings/http/inflate.c bindings/http/respond.c \
+  bindings/http/armed.c
 FUZZ_FLAGS_fuzz_http = $(PKG_CFLAGS) $(LUA_STATIC) $(HTTP_PARSER_LIBS) -lz -lm -ldl
 FUZZ_SRC_fuzz_ws = bindings/http/wsconn.c
 FUZZ_FLAGS_fuzz_ws = -Ibindings -DCORIO_OSSL_LINKED -lwslay $(shell pkg-config --libs libcrypto 2>/dev/null)

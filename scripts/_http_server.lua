@@ -423,26 +423,20 @@ local function start_watch(conn, req)
 end
 
 -- The body is complete: watch once the handler has suspended.  One
--- callback per loop turn serves every request armed in it, and a handler
--- that answered within the turn never costs a task.  One list, emptied in
--- place (the C loop, bindings/http/serve.c, holds it and appends too).
-local armed = { n = 0 }
-local function start_armed()
-  local n = armed.n
-  armed.n = 0
-  for i = 1, n, 2 do
-    local conn, req = armed[i], armed[i + 1]
-    armed[i], armed[i + 1] = false, false
-    if conn.req == req then start_watch(conn, req) end   -- else answered already
-  end
-end
+-- callback per loop turn starts a watcher for each connection still
+-- armed then, and a handler that answered within the turn never costs a
+-- task.  The list is C (bindings/http/armed.c, linked through the
+-- Parsers): the C loop (serve.c) arms and unarms there too, at no cost
+-- per request to the collector.  A connection's request is unarmed when
+-- it ends (finish), so an armed connection's request is conn.req.
+local armed = C.armed(call_soon, function(conn)
+  local req = conn.req
+  if req then start_watch(conn, req) end
+end)
 
 local function arm(conn, req)
   if conn.req ~= req or conn.watch_off then return end
-  local n = armed.n
-  if n == 0 then call_soon(start_armed) end
-  armed[n + 1], armed[n + 2] = conn, req
-  armed.n = n + 2
+  armed:add(conn.p, conn)
 end
 
 -- A wait for the peer to read, under write_timeout.  A peer that stops
@@ -641,6 +635,7 @@ function finish(conn, srv, req, res, b, hok, herr)
   conn.p:clear()
   local fired = conn.fired and phase_end(conn)
   conn.req = false
+  armed:drop(conn.p)
   local w = conn.watcher
   if w then
     -- stop the watch: a read it had pending is undone; one that brought
@@ -712,7 +707,7 @@ local function connection(conn, srv)
     local keep
     if fast and r.pos > #r.buf and not r.eof then
       local how, req, res, a, b, c, d = cserve(conn.p, s, conn, Request, Response, handler,
-        REASONS, srv, armed, call_soon, start_armed, arm_at, o.idle_timeout, o.request_timeout,
+        REASONS, srv, armed, arm_at, o.idle_timeout, o.request_timeout,
         DoneResponse, lazy)
       if how == "after" then keep = after(conn, srv, req, res, NO_BODY, a, b, c, d)
       elseif how == "run" then keep = run(conn, srv, req, res, a, b, c)

@@ -263,6 +263,51 @@ describe("http server and client", function()
     end)
   end)
 
+  it("handlers that answer at once and handlers that suspend, armed in one turn: only the suspended are watched", function()
+    -- 12 connections whose requests arrive together: the odd ones answer
+    -- without suspending (armed, then unarmed at once, from the middle or
+    -- the end of the server's armed list), the even ones suspend; each
+    -- even client then goes away and only its handler is cancelled
+    local N = 12
+    local started, cleaned = {}, {}
+    for i = 1, N do started[i], cleaned[i] = corio.future(), corio.future() end
+    local answered = 0
+    with_server(function(req)
+      local i = tonumber(req.path:sub(2))
+      if i % 2 == 1 then
+        answered = answered + 1
+        return 200, {}, "odd " .. i
+      end
+      local _ <close> = setmetatable({}, { __close = function(_, err)
+        cleaned[i]:set_result(err ~= nil and corio.is_cancelled(err))
+      end })
+      started[i]:set_result(true)
+      corio.sleep(60)
+      return 200, {}, "never"
+    end, nil, function(_, port)
+      local socks = {}
+      for i = 1, N do socks[i] = net.connect("127.0.0.1", port) end
+      for i = 1, N do socks[i]:write("GET /" .. i .. " HTTP/1.1\r\nHost: a\r\n\r\n") end
+      for i = 1, N, 2 do
+        local head = corio.timeout(20, socks[i].readuntil, socks[i], "\r\n\r\n")
+        assert.truthy(head:find("^HTTP/1%.1 200"), head)
+        assert.equal("odd " .. i, socks[i]:read(#("odd " .. i)))
+      end
+      for i = 2, N, 2 do corio.wait_for(started[i], 20) end
+      -- the odd connections stay open and idle: no handler to cancel
+      for i = 2, N, 2 do socks[i]:close() end
+      for i = 2, N, 2 do assert.is_true(corio.wait_for(cleaned[i], 20)) end
+      assert.equal(N / 2, answered)
+      -- the odd ones still serve (their Parsers were unarmed, not lost)
+      for i = 1, N, 2 do
+        socks[i]:write("GET /" .. i .. " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        local out = corio.timeout(20, socks[i].read, socks[i], "a")
+        assert.truthy(out:find("odd " .. i, 1, true), out)
+        socks[i]:close()
+      end
+    end)
+  end)
+
   it("the disconnect watch keeps pipelined bytes for the next request", function()
     local started, release = corio.future(), corio.future()
     with_server(function(req)

@@ -45,7 +45,7 @@
 
 int luaopen_corio__http(lua_State *L);
 
-#define PARSER_MT "corio.http.Parser"
+#define PARSER_MT CORIO_HTTP_PARSER_MT
 #define MAX_CHUNK_LINE 4096     /* a chunk-size line or a trailer */
 #define MAX_TRAILERS 100        /* trailer fields after the last chunk */
 #define MAX_TRAILER_BYTES 16384 /* all of them: refused here, before the
@@ -247,6 +247,7 @@ struct Parser {
   lua_Integer max_headers, max_size, max_url, max_body;
   struct corio_rt *rt;     /* the serve loop's runtime, found once */
   http_deadline dl;
+  http_arm arm;            /* on its server's armed list (armed.c) */
 };
 
 static int on_url(http_parser *hp, const char *at, size_t n) {
@@ -353,8 +354,13 @@ struct corio_rt **corio__http_rt_slot(Parser *P) {
   return &P->rt;
 }
 
+http_arm *corio__http_parser_arm(Parser *P) {
+  return &P->arm;
+}
+
 static Parser *new_parser(lua_State *L, int kind) {
-  Parser *P = (Parser *)lua_newuserdatauv(L, sizeof(Parser), 0);
+  /* user value 1: the armed list it is numbered in (armed.c) */
+  Parser *P = (Parser *)lua_newuserdatauv(L, sizeof(Parser), 1);
   memset(P, 0, sizeof *P);
   P->kind = kind;
   luaL_setmetatable(L, PARSER_MT);
@@ -365,6 +371,7 @@ static int parser_gc(lua_State *L) {
   Parser *P = check_parser(L);
   void *ud;
   lua_Alloc f = lua_getallocf(L, &ud);
+  corio__http_unarm(&P->arm);              /* collected while armed */
   if (P->f) f(ud, P->f, P->cap * sizeof(span), 0);
   P->f = NULL;
   P->cap = 0;
@@ -955,6 +962,7 @@ int luaopen_corio__http(lua_State *L) {
     { "fields", l_fields },
     { "line", l_line },
     { "respond", corio__http_respond },
+    { "armed", corio__http_armed },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {

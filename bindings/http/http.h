@@ -29,7 +29,7 @@ int corio__http_reply(lua_State *L);      /* respond.c: a handler's returned ans
 ** Parser metatable; 2: the method names by http_parser's number). */
 #define HTTP_KEYS(X) X(method) X(minor) X(_b) X(_p) \
   X(_continue) X(_res) X(_c) X(_req) X(headers_sent) X(finished) X(_status) X(keep) \
-  X(req) X(fired) X(linger) X(_shutting) X(n)
+  X(req) X(fired) X(linger) X(_shutting)
 #define HTTP_KEY_ENUM(k) HK_##k,
 enum { HTTP_KEYS(HTTP_KEY_ENUM) HK_COUNT };
 #define HTTP_UP_KEYS 3
@@ -49,6 +49,23 @@ typedef struct http_deadline {
 
 /* head.c: a connection's parser (the userdata of corio._http's parser()) */
 typedef struct Parser Parser;
+#define CORIO_HTTP_PARSER_MT "corio.http.Parser"
+
+/* armed.c: the server's connections whose handler may be suspended (for
+** the disconnect watcher), linked through their Parsers */
+typedef struct http_armed http_armed;
+#define CORIO_HTTP_ARMED_MT "corio._http.armed"
+typedef struct http_arm {
+  struct http_arm *prev, *next;   /* linked (next not NULL): armed */
+  http_armed *list;               /* the list that numbered it, or NULL */
+  lua_Integer slot;               /* its connection's number in that list */
+} http_arm;
+http_arm *corio__http_parser_arm(Parser *P);    /* head.c: P's place */
+int corio__http_armed(lua_State *L);            /* armed(call_soon, start) -> list */
+int corio__http_arm(lua_State *L, int listidx, http_arm *a, int pidx, int connidx);
+  /* arms the connection at connidx, whose Parser (at pidx) has a; the
+     list at listidx; schedules the turn's callback (may raise) */
+void corio__http_unarm(http_arm *a);            /* no-op when not armed */
 http_deadline *corio__http_deadline(Parser *P);   /* the connection's */
 Parser *corio__http_check_parser(lua_State *L, int idx);
   /* the Parser at idx, in a function with take's upvalues; raises */

@@ -16,8 +16,9 @@
 ** so that both halves see one state.
 **
 **   serve(P, stream, conn, Request, Response, handler, reasons, srv,
-**         armed, call_soon, start_armed, arm_at, idle_timeout,
-**         request_timeout, DoneResponse, lazy) -> how, ...
+**         armed, arm_at, idle_timeout, request_timeout, DoneResponse,
+**         lazy) -> how, ...
+**   armed: the server's list of armed connections (armed.c)
 **   DoneResponse: the metatable a Response answered here gets (the
 **   Response's methods, headers_sent and finished true): one call
 **   instead of two new fields
@@ -48,7 +49,7 @@
 
 enum {                    /* the arguments */
   A_P = 1, A_S, A_CONN, A_REQMT, A_RESMT, A_HANDLER, A_REASONS, A_SRV, A_ARMED,
-  A_CALL_SOON, A_START_ARMED, A_ARM_AT, A_IDLE, A_REQUEST, A_DONEMT, A_LAZY,
+  A_ARM_AT, A_IDLE, A_REQUEST, A_DONEMT, A_LAZY,
   A_REQ, A_RES            /* the running request, above the arguments */
 };
 
@@ -102,22 +103,11 @@ static void set_phase(lua_State *L, http_deadline *d, int phase, double seconds)
 }
 
 /* The disconnect watcher's arming, as arm() in _http_server.lua: the
-** connection and its request on the `armed` list, whose callback is
-** scheduled by the first of a turn. */
-static void arm(lua_State *L) {
-  get(L, A_ARMED, HTTP_KEY(n));
-  lua_Integer n = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  if (n == 0) {
-    lua_pushvalue(L, A_CALL_SOON);
-    lua_pushvalue(L, A_START_ARMED);
-    lua_call(L, 1, 0);
-  }
-  lua_pushvalue(L, A_CONN);
-  lua_rawseti(L, A_ARMED, n + 1);
-  lua_pushvalue(L, A_REQ);
-  lua_rawseti(L, A_ARMED, n + 2);
-  SET(A_ARMED, n, lua_pushinteger(L, n + 2));
+** connection on the server's armed list (armed.c), whose callback the
+** first of a turn schedules; unarmed again when the handler answers
+** without suspending. */
+static void arm(lua_State *L, Parser *P) {
+  corio__http_arm(L, A_ARMED, corio__http_parser_arm(P), A_P, A_CONN);
 }
 
 static int idle_k(lua_State *L, int status, lua_KContext ctx);
@@ -216,6 +206,7 @@ static int answered(lua_State *L, int status, int ctx) {
     return hand_over(L, "finish", lua_gettop(L) - 1, 2);
   }
   SET(A_CONN, req, lua_pushboolean(L, 0));
+  corio__http_unarm(corio__http_parser_arm(lua_touserdata(L, A_P)));
   if (!keep) {
     SET(A_CONN, linger, lua_pushboolean(L, 1));
     return how(L, "close");
@@ -256,7 +247,7 @@ static int take(lua_State *L, struct stream *s, Parser *P, const char *p, size_t
   SET(A_CONN, keep, lua_pushvalue(L, A_RES + 2));
   lua_settop(L, A_RES);
   SET(A_CONN, req, lua_pushvalue(L, A_REQ));
-  arm(L);
+  arm(L, P);
   set_phase(L, corio__http_deadline(P), PH_REQUEST, lua_tonumber(L, A_REQUEST));
   int ctx = (corio__http_is_head(P) ? C_HEAD : 0) | (corio__http_minor(P) == 0 ? C_HTTP10 : 0);
   lua_pushvalue(L, A_HANDLER);
@@ -308,7 +299,7 @@ static int idle_k(lua_State *L, int status, lua_KContext ctx) {
 int corio__http_serve(lua_State *L) {
   Parser *P = corio__http_check_parser(L, A_P);
   luaL_checktype(L, A_CONN, LUA_TTABLE);
-  luaL_checktype(L, A_ARMED, LUA_TTABLE);
+  luaL_checkudata(L, A_ARMED, CORIO_HTTP_ARMED_MT);
   luaL_checknumber(L, A_IDLE);
   luaL_checknumber(L, A_REQUEST);
   luaL_checktype(L, A_DONEMT, LUA_TTABLE);
