@@ -140,18 +140,23 @@ end
 
 -- Waits (FIFO) until a slot may be free, at most until the exchange's
 -- deadline: TIMEOUT, like Go's MaxConnsPerHost and aiohttp's limit.  A
--- request woken that found the slot taken again waits at the front.
+-- request woken that found the slot taken again waits at the front.  It
+-- returns after a second at most, so that the caller looks again: a
+-- Response dropped meanwhile frees its slot only once collected, and
+-- while every request waits nothing allocates, so no collection runs.
 local function wait_slot(cl, deadline, again)
   local f = core.future()
   local w = cl.waiters
   table.insert(w, again and 1 or #w + 1, f)
   local left = deadline and deadline - core.now() or nil
   if left and left <= 0 then left = 0 end
-  local ok, err = pcall(compose.timeout, left, f.await, f)
+  local nap = not left or left > 1
+  local ok, err = pcall(compose.timeout, nap and 1 or left, f.await, f)
   if not ok then
     for i = #w, 1, -1 do if w[i] == f then table.remove(w, i) end end
     -- a slot handed to us while we were leaving goes to the next one
     if f:done() and not f:cancelled() then wake(cl) end
+    if nap and type(err) == "table" and err.code == "TIMEOUT" then return end
     if type(err) == "table" and err.code == "TIMEOUT" then
       err = Error("TIMEOUT", "no free connection in the pool before the deadline", { op = "http" })
     end
@@ -160,6 +165,18 @@ local function wait_slot(cl, deadline, again)
 end
 
 local reclaim   -- (cl) -> true when it freed a slot; defined with lend()
+
+-- A full collection when the pool is full and reclaim() found nothing,
+-- then reclaim() again; true when that freed a slot.  One that freed none
+-- is not tried again for a second (a pool full of live Responses would
+-- pay a collection per request).
+local function collect_reclaim(cl)
+  if cl.collected and core.now() - cl.collected < 1 then return false end
+  collectgarbage()
+  local freed = reclaim(cl)
+  cl.collected = not freed and core.now() or nil
+  return freed
+end
 
 -- an idle connection for u, or a new one (reused: true when from the
 -- pool).  fresh: a retry, which must not take another pooled connection:
@@ -184,8 +201,10 @@ local function checkout(cl, u, o, deadline, fresh)
     if cl.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
     local host_full = cl.o.max_per_host > 0 and (cl.per[k] or 0) >= cl.o.max_per_host
     if not host_full and (cl.open < cl.o.max_connections or evict_idle(cl)) then break end
-    -- full: a collected Response may hold a slot (reclaim's comment)
-    if not reclaim(cl) then
+    -- full: a collected Response may hold a slot (reclaim's comment);
+    -- a dropped one not yet collected too: a full collection, at most
+    -- once a second per client, finds it
+    if not reclaim(cl) and not collect_reclaim(cl) then
       wait_slot(cl, deadline, waited)
       waited = true
     end
@@ -231,9 +250,13 @@ local function discard(cl, c)
   if #cl.waiters > 0 then wake(cl) end
 end
 
+-- A connection goes back idle only with nothing buffered past its
+-- response: bytes after it (a body longer than its Content-Length, a 204
+-- or HEAD answer with a body) would be read as the next request's
+-- response (RFC 9112, 6.3: such data is never a separate response).
 local function checkin(cl, c)
   cl.inuse[c], cl.owner[c] = nil, nil
-  if cl.closed or c.gone then return discard(cl, c) end
+  if cl.closed or c.gone or c.r:buffered() > 0 then return discard(cl, c) end
   local list = cl.idle[c.k] or {}
   cl.idle[c.k] = list
   if #list >= cl.o.max_idle_per_host then return discard(cl, c) end
@@ -324,6 +347,14 @@ local function host_line(u)
   return l
 end
 
+local function send_body(s, src, len)
+  if len then
+    for d in src do s:write(d) end
+  else
+    body.write_chunked(s, src)
+  end
+end
+
 local function write_request(c, method, u, h, src, len, o)
   -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
   local framing
@@ -364,10 +395,16 @@ local function write_request(c, method, u, h, src, len, o)
       return
     end
   end
-  if len then
-    for d in src do c.s:write(d) end
-  else
-    body.write_chunked(c.s, src)
+  -- the exchange's deadline bounds sending the body too: a peer that
+  -- never reads it would hold the write for good (each read has its own
+  -- bound; a head alone is queued without waiting)
+  local left = c.r.deadline and c.r.deadline - core.now()
+  local ok, err = pcall(compose.timeout, left and math.max(left, 0), send_body, c.s, src, len)
+  if not ok then
+    if type(err) == "table" and err.code == "TIMEOUT" then
+      err = Error("TIMEOUT", "HTTP exchange timed out (sending the body)", { op = "http", cause = err })
+    end
+    error(err, 0)
   end
 end
 
@@ -545,6 +582,11 @@ local function request(self, method, url, opts, args)
     local u = url_of(self, url)
     if not u then argerr(nu, fname, "invalid URL " .. url) end
     local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
+    if status == 101 and not has(h, "upgrade") then
+      discard(self, c)
+      error(Error("HTTP_PROTOCOL", "101 Switching Protocols without an Upgrade asked for",
+        { op = "http", status = 101 }), 0)
+    end
     local kind, n
     local ncl, cl, te, conn_h, enc, loc = scan(rh)
     if method == "HEAD" or status == 204 or status == 304 or status == 101 then
@@ -569,7 +611,8 @@ local function request(self, method, url, opts, args)
       decoder = kind == "chunked" and c.p or nil,
     })
     if kind == "none" then
-      if keep then checkin(self, c) else discard(self, c) end
+      -- a 101 switched the connection to another protocol: never pooled
+      if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
     else
       lend(self, c, res)
     end

@@ -219,14 +219,24 @@ function Reader:buffered() return #self.buf - self.pos + 1 end
 function Reader:fill(timeout)
   if self.eof then return false end
   local t = timeout or self.read_timeout
+  local whole = false             -- the deadline bounds this read
   if self.deadline then
     local left = self.deadline - core.now()
     if left <= 0 then error(Error("TIMEOUT", "HTTP exchange timed out", { op = "http" }), 0) end
-    if not t or left < t then t = left end
+    if not t or left < t then t, whole = left, true end
   end
   local d
   if t then
-    d = compose.timeout(t, self.s.read, self.s, 65536)
+    local ok, r = pcall(compose.timeout, t, self.s.read, self.s, 65536)
+    if not ok then
+      -- the bound that fired, named: not the time that happened to be left
+      if type(r) == "table" and r.code == "TIMEOUT" and r.op ~= "http" then
+        r = Error("TIMEOUT", whole and "HTTP exchange timed out"
+          or ("no data for %g s"):format(t), { op = "http", cause = r })
+      end
+      error(r, 0)
+    end
+    d = r
   else
     d = self.s:read(65536)
   end

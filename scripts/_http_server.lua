@@ -361,6 +361,11 @@ function Request:websocket(opts)
   -- sends nothing before the 101, so a pending read holds no bytes)
   conn.watch_off = true
   if conn.watcher then conn.watcher:cancel("websocket") conn.watcher = nil end
+  -- nor the request's deadline: a WebSocket lives as long as its peers
+  -- want (its own close_timeout and the handler bound it), not
+  -- request_timeout
+  conn.p:clear()
+  if conn.timer then conn.timer:cancel() conn.timer = false end
   res.finished, res.headers_sent = true, true
   return require("corio._ws").accept(conn.s, self, opts)
 end

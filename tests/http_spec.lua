@@ -1558,3 +1558,193 @@ describe("http client and a 101 answer", function()
     srv:wait_closed()
   end)
 end)
+
+-- A raw HTTP/1.1 origin over corio.net: answer(path, n) gives the bytes to
+-- send for the n-th request of a connection; conns[i] counts the requests
+-- connection i carried.  Returns the server, its port and conns.
+local function raw_origin(answer)
+  local conns = {}
+  local srv = net.serve("127.0.0.1", 0, function(s)
+    local me = #conns + 1
+    conns[me] = 0
+    while true do
+      local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+      if not ok or not head then return end
+      local len = tonumber(head:match("[Cc]ontent%-[Ll]ength: *(%d+)") or 0)
+      if len > 0 then s:readexactly(len) end
+      conns[me] = conns[me] + 1
+      local out = answer(head:match("^%u+ (%S+)"), conns[me], s)
+      if not out then return end
+      s:write(out)
+    end
+  end)
+  local _, port = srv:address()
+  return srv, port, conns
+end
+
+local function ok_body(b)
+  return ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#b, b)
+end
+
+describe("http client: a connection is pooled only when clean", function()
+  it("an unasked 101 is HTTP_PROTOCOL; no 101 connection carries another request", function()
+    local srv, port, conns = raw_origin(function(path)
+      if path == "/up" then return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n" end
+      return ok_body("real " .. path)
+    end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    local err = errof(cl.get, cl, base .. "/up")
+    assert.equal("HTTP_PROTOCOL", err.code)
+    local r = cl:post(base .. "/next", "data")
+    assert.equal("real /next", r:body())
+    -- asked for: the 101 is returned, and its connection is not reused
+    r = cl:get(base .. "/up", { headers = { Upgrade = "x", Connection = "Upgrade" } })
+    assert.equal(101, r.status)
+    r:close()
+    assert.equal("real /again", cl:post(base .. "/again", "d"):body())
+    -- each 101 connection saw exactly one request: nothing was sent on a
+    -- switched connection (and so nothing had to be retried)
+    assert.equal(1, conns[1])
+    assert.equal(1, conns[3])
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("bytes after a response are never read as the next response", function()
+    local srv, port, conns = raw_origin(function(path, _, s)
+      if path == "/extra" then
+        return ok_body("ok") .. ok_body("forged")
+      elseif path == "/204" then
+        return "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"
+      elseif path == "/head" then
+        return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+      end
+      return ok_body("real " .. path)
+    end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    assert.equal("ok", cl:get(base .. "/extra"):body())
+    assert.equal("real /1", cl:get(base .. "/1"):body())
+    assert.equal(204, cl:get(base .. "/204").status)
+    assert.equal("real /2", cl:get(base .. "/2"):body())
+    assert.equal(200, cl:head(base .. "/head").status)
+    assert.equal("real /3", cl:post(base .. "/3", "x"):body())
+    -- a connection with bytes left over was closed, not pooled
+    assert.same({ 1, 2, 2, 1 }, conns)
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("the timeout bounds sending a body to a peer that never reads it", function()
+    local hold = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:readuntil("\r\n\r\n")
+      hold:await()                       -- never reads the body
+    end)
+    local _, port = srv:address()
+    local t0 = corio.now()
+    local err = errof(http.post, "http://127.0.0.1:" .. port .. "/", ("x"):rep(32 * 1048576),
+      { timeout = 0.5, read_timeout = 30 })
+    assert.equal("TIMEOUT", err.code)
+    assert.is_true(corio.now() - t0 < 10)
+    -- a chunk function too
+    t0 = corio.now()
+    local piece = ("y"):rep(1048576)
+    err = errof(http.post, "http://127.0.0.1:" .. port .. "/", function() return piece end,
+      { timeout = 0.5, read_timeout = 30 })
+    assert.equal("TIMEOUT", err.code)
+    assert.is_true(corio.now() - t0 < 10)
+    hold:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("a read_timeout names itself, not the time that was left", function()
+    local hold = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      s:readuntil("\r\n\r\n")
+      hold:await()
+    end)
+    local _, port = srv:address()
+    local err = errof(http.get, "http://127.0.0.1:" .. port .. "/", { read_timeout = 0.2 })
+    assert.equal("TIMEOUT", err.code)
+    assert.truthy(err.message:find("no data for 0.2 s", 1, true), err.message)
+    err = errof(http.get, "http://127.0.0.1:" .. port .. "/", { timeout = 0.2 })
+    assert.equal("TIMEOUT", err.code)
+    assert.truthy(err.message:find("HTTP exchange timed out", 1, true), err.message)
+    hold:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("Responses dropped unread give their pool slots back before a request waits long", function()
+    local srv, port = raw_origin(function(path) return ok_body("b " .. path) end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client({ max_connections = 2, timeout = 30 })
+    local t0 = corio.now()
+    local function drop_all()
+      for i = 1, 50 do
+        local r = cl:get(base .. "/" .. i)    -- dropped: no body read, no close
+        assert.equal(200, r.status)
+      end
+    end
+    drop_all()
+    -- without a collection forced by the full pool, request 3 waited for
+    -- the whole timeout
+    assert.is_true(corio.now() - t0 < 10)
+    -- the last two go once collected, so that the server's tasks end
+    collectgarbage()
+    corio.wait_for(corio.spawn(function()
+      while cl.open > 0 do collectgarbage() corio.sleep(0.01) end
+    end), 20)
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+end)
+
+describe("http.serve and WebSockets", function()
+  it("a WebSocket outlives request_timeout", function()
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      local w = req:websocket()
+      while true do
+        local d = w:receive()
+        if not d then return end
+        w:send(d)
+      end
+    end, { request_timeout = 0.2 })
+    local _, port = srv:address()
+    local w = http.websocket(("ws://127.0.0.1:%d/"):format(port))
+    local t0 = corio.now()
+    local n = 0
+    while corio.now() - t0 < 1 do
+      n = n + 1
+      w:send("tick " .. n)
+      assert.equal("tick " .. n, w:receive())
+      corio.sleep(0.05)
+    end
+    w:close()
+    assert.equal(1000, w.close_code)
+    srv:shutdown(5)
+  end)
+
+  it("a ws:// URL with an IPv6 literal sends Host with its brackets", function()
+    local ok, srv = pcall(http.serve, "::1", 0, function(req)
+      local w = req:websocket()
+      w:send(req.headers.host)
+      w:close()
+    end)
+    if not ok then
+      pending("no IPv6 loopback here: " .. tostring(srv))
+      return
+    end
+    local _, port = srv:address()
+    local w = http.websocket(("ws://[::1]:%d/"):format(port))
+    assert.equal(("[::1]:%d"):format(port), w:receive())
+    w:close()
+    srv:shutdown(5)
+  end)
+end)

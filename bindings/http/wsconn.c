@@ -91,9 +91,17 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 ** frame, so a ping followed by a close would go unanswered; RFC 6455
 ** section 5.5.2 wants the pong first.  wslay_event_send only works the
 ** output side, which wslay_event_recv is not using at this point. */
+static void fail_framing(ws_conn *c);
+
 static void on_msg(wslay_event_context_ptr ctx,
                    const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
   ws_conn *c = ud;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length == 1) {
+    /* a close body starts with a 2-byte code (RFC 6455 5.5.1), which
+       wslay does not check: the peer broke the protocol (1002) */
+    fail_framing(c);
+    return;
+  }
   if (arg->opcode == WSLAY_PING) {
     wslay_event_send(ctx);      /* no memory: c->nomem, seen by wslay_in */
     c->wr_off = !wslay_event_get_write_enabled(ctx);
