@@ -446,12 +446,15 @@ end
 
 -- A wait for the peer to read, under write_timeout.  A peer that stops
 -- reading is its own fault: the connection ends (TIMEOUT, op
--- "write_timeout", not reported) and the handler unwinds.
+-- "write_timeout", not reported) and the handler unwinds.  The stream is
+-- aborted at once: closing it would flush what is queued, waiting on the
+-- same peer for as long as it likes (and holding the queued response).
 local function write_waiting(self, f, ...)
   local ok, err = pcall(compose.timeout, self.o.write_timeout, f, ...)
   if ok then return end
   if type(err) == "table" and err.code == "TIMEOUT" then
     self.keep = false
+    pcall(self.s.abort, self.s, "reset")
     err = Error("TIMEOUT", ("the client read nothing for %g s"):format(self.o.write_timeout),
       { op = "write_timeout", cause = err })
   end
@@ -743,6 +746,8 @@ at most LINGER s, until the client closes too. ]]
 local function linger(conn)
   local s, read = conn.s, conn.read
   local ok, err = pcall(compose.timeout, conn.o.write_timeout, s.shutdown, s)
+  -- a peer that reads nothing within write_timeout: dropped, not flushed
+  if not ok and type(err) == "table" and err.code == "TIMEOUT" then pcall(s.abort, s, "reset") end
   if ok then
     ok, err = pcall(compose.timeout, LINGER, function()
       while read(s, 65536) do end

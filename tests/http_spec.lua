@@ -1277,6 +1277,45 @@ describe("http server rules", function()
     end)
   end)
 
+  it("write_timeout: the connection is reset, not left flushing to a client that never reads", function()
+    for _, path in ipairs({ "/ret", "/stream" }) do
+      local big = ("z"):rep(16 * 1048576)
+      local cleaned = corio.future()
+      local srv = http.serve("127.0.0.1", 0, function(req, res)
+        local _ <close> = setmetatable({}, { __close = function() cleaned:set_result(true) end })
+        if req.path == "/stream" then
+          for i = 1, 256 do res:write(big:sub(1, 65536)) end
+          return res:finish()
+        end
+        return 200, {}, big
+      end, { write_timeout = 0.3 })
+      local _, port = srv:address()
+      local s = net.connect("127.0.0.1", port)
+      s:write("GET " .. path .. " HTTP/1.1\r\nHost: a\r\n\r\n")
+      -- the client never reads: once write_timeout passed, nothing of
+      -- the server's is left (closing used to flush for as long as the
+      -- client liked, holding the response and the connection)
+      corio.wait_for(cleaned, 20)
+      srv:close()
+      assert.is_true(corio.wait_for(corio.spawn(function() srv:wait_closed() return true end), 20), path)
+      -- and the kernel was told to drop what it held: a RST, not the
+      -- megabytes it had buffered followed by a FIN (the client gets at
+      -- most what its own receive buffer held, then ECONNRESET or EOF)
+      local n, err = 0, nil
+      corio.timeout(20, function()
+        while true do
+          local ok, d = pcall(s.read, s, 65536)
+          if not ok then err = d return end
+          if not d then return end
+          n = n + #d
+        end
+      end)
+      assert.is_true(err == nil or err.code == "ECONNRESET", path)
+      assert.is_true(n < 1048576, path .. ": " .. n .. " bytes after the timeout")
+      s:close()
+    end
+  end)
+
   it("max_requests: the last response says Connection: close, then the connection ends", function()
     with_server(function(req) return 200, {}, req.path end, { max_requests = 2 }, function(_, port)
       local one = "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"

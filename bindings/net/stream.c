@@ -222,6 +222,22 @@ void net__stream_abort(stream *s) {
 }
 
 
+/* abort("reset") on TCP: the kernel drops what it still holds for the
+** peer and sends a RST, instead of keeping it (FIN-WAIT-1) for as long
+** as a peer that reads nothing likes -- nginx's reset_timedout_connection.
+** Elsewhere (or once libuv is shutting the socket down) a plain abort. */
+static void stream_reset(stream *s) {
+  if (!(s->flags & SF_CLOSED)) mark_closed(s);
+  if (!(s->flags & SF_CLOSING) && (s->flags & SF_HANDLE) && s->u.h.type == UV_TCP) {
+    s->flags |= SF_CLOSING;
+    s->flags &= ~SF_READING;
+    if (uv_tcp_close_reset(&s->u.tcp, close_cb) == 0) return;
+    s->flags &= ~SF_CLOSING;
+  }
+  close_now(s);
+}
+
+
 /* May a lingering stream close: its writes are out (or failed) and its
 ** filter waits for nothing more (the peer's close_notify)? */
 int net__linger_done(stream *s) {
@@ -299,9 +315,14 @@ static int stream_close_nowait(lua_State *L) {
 }
 
 
+/* s:abort([how]): how "reset" sends a RST on TCP (stream_reset) */
 static int stream_abort(lua_State *L) {
+  static const char *const hows[] = { "close", "reset", NULL };
   stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
-  if (ud->s) net__stream_abort(ud->s);
+  int reset = luaL_checkoption(L, 2, "close", hows) == 1;
+  if (ud->s == NULL) return 0;
+  if (reset) stream_reset(ud->s);
+  else net__stream_abort(ud->s);
   return 0;
 }
 
