@@ -145,6 +145,14 @@ end
 -- even a whole string (never both framings); any other value, or on
 -- HTTP/1.0, is dropped (corio applies no transfer coding) and the body is
 -- framed as without it.  `final`: this is finish(): end the body too.
+-- Whether a Connection value lists the token "close"
+local function has_close(v)
+  for t in v:gmatch("[^,]+") do
+    if t:match("^[ \t]*(.-)[ \t]*$"):lower() == "close" then return true end
+  end
+  return false
+end
+
 local function send_head(self, len, data, final)
   local c, req = self._c, self._req
   local status = self._status or 200
@@ -187,6 +195,13 @@ local function send_head(self, len, data, final)
     end
   end
   if nobody then self._mode = "none" end
+  -- the handler's own "Connection: close" ends the connection after this
+  -- response (RFC 9112, 9.6), and ours replaces it
+  if keep then
+    for i = 1, #names do
+      if names[i] == "connection" and has_close(vals[i]) then keep = false break end
+    end
+  end
   local conn_v
   if not keep then conn_v = "close" c.keep = false
   elseif req.minor == 0 then conn_v = "keep-alive" end
@@ -265,8 +280,9 @@ local function send_returned(res, status, headers, b)
     end
     if not c.keep then flags = flags + 4
     elseif req.minor == 0 then flags = flags + 8 end
-    local out = respond(status, REASONS[status] or "Unknown", headers, b, flags)
+    local out, closing = respond(status, REASONS[status] or "Unknown", headers, b, flags)
     if out then
+      if closing then c.keep = false end
       res.headers_sent, res.finished = true, true
       return c:write(out)
     end
@@ -669,8 +685,10 @@ function finish(conn, srv, req, res, b, hok, herr)
         { op = "request_timeout", cause = herr })
       code = "TIMEOUT"
     end
-    -- the client went away mid-response: its doing, nothing to report
-    if PEER_GONE[code] or (code == "TIMEOUT" and herr.op == "write_timeout") then return false end
+    -- the client went away mid-response (or mid-body: its body cut short
+    -- by its EOF): its doing, nothing to report
+    if PEER_GONE[code] or (code == "TIMEOUT" and herr.op == "write_timeout")
+      or (code == "INCOMPLETE" and conn.r.eof) then return false end
     local status = type(herr) == "table" and herr.code == "HTTP_PROTOCOL" and herr.status
     if not status then
       status = code == "TIMEOUT" and 503 or 500

@@ -528,10 +528,50 @@ describe("http server hardening", function()
     with_server(function() ran = true return 200, {}, "x" end, nil, function(_, port)
       local out = raw(port, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\na")
       assert.equal(417, status_of(out), out)
-      out = raw(port, "POST / HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na")
+      out = raw(port, "POST / HTTP/1.0\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\na")
       assert.equal(417, status_of(out), out)
     end)
     assert.is_false(ran)
+  end)
+
+  it("Expect: 100-continue on HTTP/1.0 is ignored (RFC 9110 10.1.1): no 100, the body is read", function()
+    with_server(function(req) return 200, {}, "got " .. req:body() end, nil, function(_, port)
+      local out = raw(port, "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+      assert.equal(200, status_of(out), out)
+      assert.is_nil(out:find("100 Continue", 1, true), out)
+      assert.truthy(out:find("got abc$"), out)
+    end)
+  end)
+
+  it("a CONNECT with a body is a 400 (its body would be read as the next request)", function()
+    local ran = false
+    with_server(function() ran = true return 200, {}, "x" end, nil, function(_, port)
+      local out = raw(port, "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+        "5\r\nhello\r\n0\r\n\r\n")
+      assert.equal(400, status_of(out), out)
+      assert.equal(1, count_responses(out), out)
+      out = raw(port, "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 5\r\n\r\nhello")
+      assert.equal(400, status_of(out), out)
+    end)
+    assert.is_false(ran)
+  end)
+
+  it("a client that ends its upload early (EOF mid-body) is not reported as a handler failure", function()
+    local errs, seen = {}, corio.future()
+    with_server(function(req)
+      local ok, err = pcall(req.body, req)
+      seen:set_result(not ok and err.code)
+      if not ok then error(err, 0) end
+      return 200, {}, "x"
+    end, { on_error = function(e) errs[#errs + 1] = e end }, function(_, port)
+      local s = net.connect("127.0.0.1", port)
+      s:write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly some")
+      s:shutdown()
+      assert.equal("INCOMPLETE", corio.wait_for(seen, 20))
+      corio.timeout(20, s.read, s, "a")
+      s:close()
+    end)
+    assert.same({}, errs)
   end)
 
   it("the head's fields, peer and version are read lazily from the request", function()
@@ -1314,6 +1354,37 @@ describe("http server rules", function()
       assert.is_true(n < 1048576, path .. ": " .. n .. " bytes after the timeout")
       s:close()
     end
+  end)
+
+  it("a handler's own Connection: close ends the connection after its response", function()
+    with_server(function(req, res)
+      if req.path == "/ret" then return 200, { Connection = "close" }, "bye" end
+      if req.path == "/upper" then return 200, { Connection = "Keep-Alive, Close" }, "bye" end
+      if req.path == "/res" then
+        res:write_head(200, { Connection = "close" })
+        return res:finish("bye")
+      end
+      if req.path == "/stream" then
+        res:write_head(200, { Connection = "close" })
+        res:write("b", "y")
+        return res:finish("e")
+      end
+      return 200, {}, "next"
+    end, nil, function(_, port)
+      for _, path in ipairs({ "/ret", "/upper", "/res", "/stream" }) do
+        -- a second request pipelined behind: never answered
+        local out = raw(port, "GET " .. path .. " HTTP/1.1\r\nHost: a\r\n\r\n" ..
+          "GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert.equal(1, count_responses(out), path .. ": " .. out)
+        assert.truthy(out:lower():find("connection: [^\r]*close"), out)
+        assert.is_nil(out:find("next", 1, true), out)
+      end
+      -- HTTP/1.0 keep-alive: the answer says close, not keep-alive
+      local out = raw(port, "GET /ret HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" ..
+        "GET /after HTTP/1.0\r\n\r\n")
+      assert.equal(1, count_responses(out), out)
+      assert.is_nil(out:lower():find("keep-alive", 1, true), out)
+    end)
   end)
 
   it("max_requests: the last response says Connection: close, then the connection ends", function()

@@ -629,8 +629,11 @@ static int push_expect(lua_State *L, Parser *P) {
 **   connection is res._c)
 ** res = setmetatable({ _c = conn, _req = req }, Response)  (headers_sent
 **   and finished are the class's false until set)
-** _continue is true for "Expect: 100-continue" on HTTP/1.1; any other
-** Expect is a 417. */
+** _continue is true for "Expect: 100-continue" on HTTP/1.1 (on HTTP/1.0
+** it is ignored: RFC 9110 10.1.1); any other Expect is a 417.  A CONNECT
+** with a body (Content-Length or Transfer-Encoding) is a 400: the parser
+** ends a CONNECT at its head, so its body would be read as the next
+** request (RFC 9110 9.3.6: a CONNECT has no content). */
 static int l_take(lua_State *L) {
   Parser *P = check_parser(L);
   luaL_checkstring(L, 2);
@@ -666,13 +669,15 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
   int has_len = !chunked && hp->content_length != ULLONG_MAX && (hp->flags & F_CONTENTLENGTH);
   if (has_len && P->max_body >= 0 && hp->content_length > (uint64_t)P->max_body)
     return fail(L, 413, "body too large");
+  if (hp->method == HTTP_CONNECT && (chunked || (hp->flags & F_CONTENTLENGTH)))
+    return fail(L, 400, "CONNECT with a body");
   int cont = 0, top = lua_gettop(L);
   if (push_expect(L, P)) {                  /* top+1: the Expect value */
     size_t el;
     const char *ev = lua_tolstring(L, top + 1, &el);
-    if (!ieq(ev, el, "100-continue") || hp->http_minor != 1)
+    if (!ieq(ev, el, "100-continue"))
       return fail(L, 417, "unsupported Expect");
-    cont = 1;
+    cont = hp->http_minor == 1;             /* HTTP/1.0: ignored */
     lua_settop(L, top);
   }
   luaL_checkstack(L, 12, "take");

@@ -84,12 +84,14 @@ int corio__http_take_at(lua_State *L, Parser *P, int bidx, lua_Integer pos, lua_
 enum { R_NOBODY = 1, R_NOLEN = 2, R_CLOSE = 4, R_KEEP = 8 };
 int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *reason,
                       size_t rl, const char *body, size_t bl, int flags, char *out,
-                      size_t cap, size_t *outlen);
+                      size_t cap, size_t *outlen, int *closing);
   /* the response to status, the map at mapidx and body (flags R_*): into
      out (*outlen bytes, 0 returned) when it fits in cap bytes, else as a
      new string on the stack (1 returned); -1 when the map is not for the
      C path (respond()'s rules), nothing pushed.  Needs stack room for
-     the map's fields */
+     the map's fields.  *closing: the map's Connection field lists "close"
+     (the connection must end after this response; with R_KEEP the
+     answer says close instead) */
 
 int corio__http_serve(lua_State *L);      /* serve.c: the keep-alive loop */
 void corio__http_deadline_methods(lua_State *L);

@@ -10,7 +10,8 @@
 ** anything else back to the Lua path, which raises the same errors as
 ** before:
 **
-**   respond(status, reason, map, body, flags) -> bytes, or nil when the
+**   respond(status, reason, map, body, flags) -> bytes, closing (the map's
+**       Connection field says close), or nil when the
 **       map is not a plain table of string names to string or number
 **       values, holds more than MAX_FIELDS fields, or one fails a check,
 **       or has a Transfer-Encoding field (send_head's rule decides).
@@ -41,6 +42,22 @@ static int valid_field(const field *f) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
   }
   return 1;
+}
+
+/* Whether a Connection value lists the token "close" (a comma list,
+** case-insensitive): the response then ends the connection (RFC 9112,
+** 9.6: a server that sends it must close after the response). */
+static int has_close(const char *v, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    size_t s = i;
+    while (i < n && v[i] != ',') i++;
+    size_t e = i;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    if (ieq(v + s, e - s, "close")) return 1;
+  }
+  return 0;
 }
 
 /* Byte order, as Lua compares the names in the C locale. */
@@ -109,10 +126,16 @@ static int collect(lua_State *L, int mi, field *f) {
 
 int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *reason,
                       size_t rl, const char *body, size_t bl, int flags, char *out,
-                      size_t cap, size_t *outlen) {
+                      size_t cap, size_t *outlen, int *closing) {
   field f[MAX_FIELDS];
   int n = collect(L, mapidx, f);
   if (n < 0) return -1;
+  *closing = 0;
+  for (int i = 0; i < n; i++)               /* the handler's "Connection: close" */
+    if (ieq(f[i].k, f[i].kl, "connection") && has_close(f[i].v, f[i].vl)) {
+      *closing = 1;
+      if (flags & R_KEEP) flags = (flags & ~R_KEEP) | R_CLOSE;   /* 1.0: ours says close */
+    }
   for (int i = 1; i < n; i++) {             /* insertion sort: few fields */
     field x = f[i];
     int j = i;
@@ -177,10 +200,11 @@ int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *
   return 1;
 }
 
-/* build() as respond() and reply() want it: a string or nil pushed. */
+/* build() as respond() and reply() want it: a string or nil pushed;
+** *closing: the handler's own Connection field says close. */
 static int build(lua_State *L, lua_Integer status, const char *reason, size_t rl,
-                 const char *body, size_t bl, int flags) {
-  if (corio__http_build(L, 3, status, reason, rl, body, bl, flags, NULL, 0, NULL) < 0)
+                 const char *body, size_t bl, int flags, int *closing) {
+  if (corio__http_build(L, 3, status, reason, rl, body, bl, flags, NULL, 0, NULL, closing) < 0)
     lua_pushnil(L);
   return 1;
 }
@@ -194,7 +218,10 @@ int corio__http_respond(lua_State *L) {
   luaL_argcheck(L, status >= 100 && status <= 999, 1, "status must be 100-999");
   lua_settop(L, 5);
   luaL_checkstack(L, MAX_FIELDS + 4, "respond");
-  return build(L, status, reason, rl, body, bl, (int)flags);
+  int closing = 0;
+  build(L, status, reason, rl, body, bl, (int)flags, &closing);
+  lua_pushboolean(L, closing);
+  return 2;
 }
 
 #define rawfield(L, t, k) (lua_pushvalue((L), HTTP_KEY(k)), lua_rawget((L), (t)))
@@ -234,8 +261,14 @@ int corio__http_reply(lua_State *L) {
   rl = 7;
   if (lua_rawgeti(L, 5, status) == LUA_TSTRING) reason = lua_tolstring(L, -1, &rl);  /* 12 */
   const char *body = bt == LUA_TSTRING ? lua_tolstring(L, 4, &bl) : "";
-  build(L, status, reason, rl, body, bl, flags);
+  int closing = 0;
+  build(L, status, reason, rl, body, bl, flags, &closing);
   if (lua_isnil(L, -1)) return 1;
+  if (closing) {                     /* the connection ends after this one */
+    lua_pushvalue(L, HTTP_KEY(keep));
+    lua_pushboolean(L, 0);
+    lua_rawset(L, 8);
+  }
   lua_pushvalue(L, HTTP_KEY(headers_sent));
   lua_pushboolean(L, 1);
   lua_rawset(L, 1);

@@ -175,7 +175,9 @@ static int answered(lua_State *L, int status, int ctx) {
   const char *body = bt == LUA_TSTRING ? lua_tolstring(L, bd, &bl) : "";
   char out[OUTBUF];
   luaL_checkstack(L, 80, "serve");
-  int r = corio__http_build(L, hd, code, reason, rl, body, bl, flags, out, sizeof out, &outlen);
+  int closing = 0;
+  int r = corio__http_build(L, hd, code, reason, rl, body, bl, flags, out, sizeof out, &outlen,
+                            &closing);
   if (r < 0) {
     lua_settop(L, bd);
     return hand_over(L, "after", hok, 4);
@@ -207,6 +209,10 @@ static int answered(lua_State *L, int status, int ctx) {
   }
   SET(A_CONN, req, lua_pushboolean(L, 0));
   corio__http_unarm(corio__http_parser_arm(lua_touserdata(L, A_P)));
+  if (closing) {                            /* the handler said close */
+    SET(A_CONN, keep, lua_pushboolean(L, 0));
+    keep = 0;
+  }
   if (!keep) {
     SET(A_CONN, linger, lua_pushboolean(L, 1));
     return how(L, "close");
