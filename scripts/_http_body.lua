@@ -91,27 +91,42 @@ local function raw(b, n)
   end
 end
 
--- chunk(b, n) -> up to n bytes of the (decompressed) body, nil at end
+-- chunk(b, n) -> up to n bytes of the (decompressed) body, nil at end.
+-- The inflater gives at most ZOUT bytes per feed, so that a compression
+-- bomb is met a piece at a time: a reader's limit stops it early, and no
+-- string of the whole output is ever made (or cut up again and again).
+local ZOUT = 65536
 local function chunk(b, n)
   local inf = b.opts.inflate
   if not inf then return raw(b, n) end
   while true do
-    if b.pending and #b.pending > 0 then
-      local out = b.pending:sub(1, n)
-      b.pending = b.pending:sub(n + 1)
-      return out
+    local p = b.pending
+    if p and #p > 0 then
+      if #p <= n then b.pending = nil return p end
+      b.pending = p:sub(n + 1)           -- p is at most ZOUT bytes
+      return p:sub(1, n)
     end
     if b.idone then return nil end
-    local d, why = raw(b, 65536), nil
-    if d then
-      b.pending, why = inf:feed(d)
+    -- input the last feed left (its output was full), else more of the body
+    local d = b.zin
+    b.zin = nil
+    if not d and not b.zfull then d = raw(b, 65536) end
+    local out, why
+    if d or b.zfull then
+      out, why = inf:feed(d or "", ZOUT)
+      if out then
+        if d and why < #d then b.zin = d:sub(why + 1) end
+        b.zfull = #out == ZOUT          -- zlib may hold more: drain it first
+      end
     else
-      b.pending, why = inf:finish()
+      out, why = inf:finish()
       b.idone = true
     end
     -- a body that does not decode is the peer's invalid message
-    if not b.pending then error(perror(502, why, { op = "http" }), 0) end
-    if b.opts.limit and #b.pending + b.total > b.opts.limit * 4 + 65536 then
+    if not out then error(perror(502, why, { op = "http" }), 0) end
+    b.pending = out
+    b.zout = (b.zout or 0) + #out
+    if b.opts.limit and b.zout > b.opts.limit * 4 + 65536 then
       -- a zip bomb grows without bound
       error(Error("LIMIT", "decompressed body too large", { op = "http" }), 0)
     end

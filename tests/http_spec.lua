@@ -140,6 +140,41 @@ describe("http server and client", function()
       end)
   end)
 
+  it("a compression bomb is met a piece at a time: body(limit) stops at its limit, memory stays small", function()
+    local p = io.popen("head -c 134217728 /dev/zero | gzip -1 -c")
+    local gz = p:read("a")
+    p:close()
+    with_server(function() return 200, { ["content-encoding"] = "gzip" }, gz end, nil,
+      function(base, _, cl)
+        local r = cl:get(base .. "/")
+        collectgarbage()
+        local before = collectgarbage("count")
+        local err = errof(r.body, r, 1000000)
+        assert.equal("LIMIT", err.code)
+        -- what the response holds now is a piece, not the 64 MiB one
+        -- feed of the compressed input used to make
+        assert.is_true(collectgarbage("count") - before < 8192)
+        r:close()
+        r = cl:get(base .. "/")
+        assert.equal("LIMIT", errof(r.body, r).code)     -- the 64 MiB default
+        r:close()
+      end)
+  end)
+
+  it("gzip members one after another are one body; bytes after the end are HTTP_PROTOCOL", function()
+    local p = io.popen("printf 'first-' | gzip -c; printf 'second' | gzip -c")
+    local two = p:read("a")
+    p:close()
+    with_server(function(req)
+      return 200, { ["content-encoding"] = "gzip" }, req.path == "/two" and two or two .. "GARBAGE"
+    end, nil, function(base, _, cl)
+      assert.equal("first-second", cl:get(base .. "/two"):body())
+      local r = cl:get(base .. "/garbage")
+      local err = errof(r.body, r)
+      assert.equal("HTTP_PROTOCOL", err.code)
+    end)
+  end)
+
   it("HEAD, 204 and 304 have no body", function()
     with_server(function(req)
       if req.path == "/204" then return 204, {}, nil end

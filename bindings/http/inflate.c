@@ -5,7 +5,14 @@
 ** ever calling back into Lua.
 **
 **   _http.inflater("gzip" | "deflate") -> Inflater
-**   inf:feed(data) -> string   inf:finish() -> string
+**   inf:feed(data [, max]) -> out, used   inf:finish() -> string
+**
+** feed decodes at most `max` bytes (64 KiB) per call: a compression bomb
+** (a megabyte that inflates to a gigabyte) never becomes one huge string,
+** and the reader can stop at its limit.  `used` is how much of data was
+** consumed; what is left, the caller feeds again (an empty data drains
+** what zlib still holds).  Gzip members one after another decode as one
+** body (as gunzip does); other bytes after the end are an error.
 **
 ** A truncated or corrupt stream is the peer's fault, not a bug: feed and
 ** finish return nil plus a message, and corio._http_body raises it as
@@ -55,40 +62,51 @@ static int start(lua_State *L, inflater *in, const unsigned char *p, size_t n) {
   return 0;
 }
 
+#define FEED_MAX 65536
+
 static int l_feed(lua_State *L) {
   inflater *in = check(L);
   size_t n;
   const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 2, &n);
-  if (in->ended || n == 0) { lua_pushliteral(L, ""); return 1; }
-  if (start(L, in, p, n) < 0) { lua_pushliteral(L, ""); return 1; }
+  lua_Integer max = luaL_optinteger(L, 3, FEED_MAX);
+  luaL_argcheck(L, max > 0, 3, "must be positive");
+  if (in->ended && n > 0) {
+    /* another gzip member (1f 8b) goes on; anything else is not gzip */
+    if (!in->gzip || p[0] != 0x1f || (n > 1 && p[1] != 0x8b)) {
+      luaL_pushfail(L);
+      lua_pushfstring(L, "data after the end of the %s body", in->gzip ? "gzip" : "deflate");
+      return 2;
+    }
+    if (inflateReset(&in->z) != Z_OK) return zfail(L, in);
+    in->ended = 0;
+  }
+  if (in->ended || (n == 0 && !in->open) || start(L, in, p, n) < 0) {
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, 0);
+    return 2;
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   in->z.next_in = (Bytef *)(uintptr_t)p;
   in->z.avail_in = (uInt)n;
-  while (in->z.avail_in > 0 && !in->ended) {
-    char *out = luaL_prepbuffsize(&b, 16384);
+  size_t got = 0;
+  while (got < (size_t)max && !in->ended) {
+    size_t room = (size_t)max - got < 16384 ? (size_t)max - got : 16384;
+    char *out = luaL_prepbuffsize(&b, room);
+    uInt before = in->z.avail_in;
     in->z.next_out = (Bytef *)out;
-    in->z.avail_out = 16384;
+    in->z.avail_out = (uInt)room;
     int rc = inflate(&in->z, Z_NO_FLUSH);
-    luaL_addsize(&b, 16384 - in->z.avail_out);
+    size_t made = room - in->z.avail_out;
+    luaL_addsize(&b, made);
+    got += made;
     if (rc == Z_STREAM_END) in->ended = 1;
-    else if (rc == Z_BUF_ERROR && in->z.avail_out != 0) break;
-    else if (rc != Z_OK && rc != Z_BUF_ERROR) return zfail(L, in);
-  }
-  /* the output of one feed grows with the input; corio.http bounds the
-     total (a compression bomb) */
-  while (!in->ended) {
-    char *out = luaL_prepbuffsize(&b, 16384);
-    in->z.next_out = (Bytef *)out;
-    in->z.avail_out = 16384;
-    int rc = inflate(&in->z, Z_NO_FLUSH);
-    luaL_addsize(&b, 16384 - in->z.avail_out);
-    if (rc == Z_STREAM_END) { in->ended = 1; break; }
-    if (rc == Z_BUF_ERROR || in->z.avail_out != 0) break;
-    if (rc != Z_OK) return zfail(L, in);
+    else if (rc == Z_BUF_ERROR || (made == 0 && in->z.avail_in == before)) break;
+    else if (rc != Z_OK) return zfail(L, in);
   }
   luaL_pushresult(&b);
-  return 1;
+  lua_pushinteger(L, (lua_Integer)(n - in->z.avail_in));
+  return 2;
 }
 
 static int l_finish(lua_State *L) {
