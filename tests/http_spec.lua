@@ -507,6 +507,13 @@ describe("http server hardening", function()
     { "a trailer section over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" ..
       ("X: " .. ("a"):rep(4000) .. "\r\n"):rep(5) .. "\r\n", 431 },
     { "an unknown method", "BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501 },
+    -- Host must be uri-host [":" port] (RFC 9112 3.2)
+    { "a Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400 },
+    { "a Host with a path", "GET / HTTP/1.1\r\nHost: good/evil?x\r\n\r\n", 400 },
+    { "a Host with userinfo", "GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n", 400 },
+    { "a Host with a bad port", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400 },
+    { "a Host with a bad IP literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400 },
+    { "a Host with a bad percent", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400 },
   }
   for _, v in ipairs(vectors) do
     it("rejects " .. v[1] .. " with " .. v[3] .. " and closes", function()
@@ -519,6 +526,29 @@ describe("http server hardening", function()
       end)
     end)
   end
+
+  it("takes every valid Host form, and the path of an absolute-form target", function()
+    with_server(function(req)
+      return 200, {}, table.concat({ req.headers.host, req.path, req.query and req.query.x or "-" }, "|")
+    end, nil, function(_, port)
+      for _, h in ipairs({ "a", "a:80", "127.0.0.1:8080", "[::1]:443", "[::1]", "ex-ample.com.",
+                          "a%41b", "a:" }) do
+        local out = raw(port, "GET /p HTTP/1.1\r\nHost: " .. h .. "\r\nConnection: close\r\n\r\n")
+        assert.equal(200, status_of(out), h .. ": " .. out)
+        assert.truthy(out:find(h .. "|/p|-", 1, true), out)
+      end
+      -- HTTP/1.0 may have an empty Host
+      assert.equal(200, status_of(raw(port, "GET / HTTP/1.0\r\nHost: \r\n\r\n")))
+      -- absolute-form: the path is what follows the authority
+      for target, want in pairs({ ["http://evil.example/admin?x=1"] = "|/admin|1",
+                                  ["HTTP://h"] = "|/|-", ["http://h?x=2"] = "|/|2",
+                                  ["https://h:8443/a%20b"] = "|/a b|-" }) do
+        local out = raw(port, "GET " .. target .. " HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n")
+        assert.equal(200, status_of(out), out)
+        assert.truthy(out:find("good" .. want, 1, true), target .. ": " .. out)
+      end
+    end)
+  end)
 
   it("answers a too-long head 431 and too many headers 431", function()
     with_server(echo, { max_header_size = 1024, max_headers = 10 }, function(_, port)

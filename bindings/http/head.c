@@ -117,6 +117,41 @@ static int version(const char *v, size_t n) {
   return v[7] - '0';
 }
 
+static int hexval(unsigned char c);   /* below */
+
+/* RFC 3986 unreserved and sub-delims: a reg-name's bytes besides %HH */
+static int host_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+/* A Host value is uri-host [":" port] (RFC 9112 3.2; empty is allowed):
+** an IP literal in brackets or a reg-name (an IPv4 address is one), then
+** digits.  "a b", "good/evil", "user@evil" route differently in a front
+** end and a back end: 400. */
+static int valid_host(const char *v, size_t n) {
+  size_t i = 0;
+  if (n > 0 && v[0] == '[') {
+    for (i = 1; i < n && v[i] != ']'; i++)
+      if (!host_char((unsigned char)v[i]) && v[i] != ':') return 0;
+    if (i == n || i == 1) return 0;
+    i++;
+  } else {
+    for (; i < n && v[i] != ':'; i++) {
+      if (v[i] == '%') {
+        if (i + 2 >= n || hexval((unsigned char)v[i + 1]) < 0 ||
+            hexval((unsigned char)v[i + 2]) < 0) return 0;
+        i += 2;
+      } else if (!host_char((unsigned char)v[i])) return 0;
+    }
+  }
+  if (i == n) return 1;
+  if (v[i] != ':') return 0;
+  for (i++; i < n; i++)
+    if (v[i] < '0' || v[i] > '9') return 0;
+  return 1;
+}
+
 static int guard_fields(guard *g, const char *p, const char *end, lua_Integer max_headers) {
   const char *line;
   size_t len;
@@ -144,8 +179,10 @@ static int guard_fields(guard *g, const char *p, const char *end, lua_Integer ma
     /* The parser has no count limit: a flood of fields costs memory. */
     if (++n > max_headers) return reject(g, 431, "too many header fields");
     size_t nl = (size_t)(colon - line), vl = (size_t)(ve - v);
-    if (ieq(line, nl, "host")) g->hosts++;
-    else if (ieq(line, nl, "content-length")) {
+    if (ieq(line, nl, "host")) {
+      g->hosts++;
+      if (!valid_host(v, vl)) return reject(g, 400, "invalid Host");
+    } else if (ieq(line, nl, "content-length")) {
       /* digits only: "+5", "5,5", "0x5" parse differently elsewhere */
       if (vl == 0 || vl > 15) return reject(g, 400, "invalid Content-Length");
       for (size_t i = 0; i < vl; i++)
@@ -511,16 +548,41 @@ size_t corio__http_head_end(const char *s, size_t n) {
 
 #define head_end corio__http_head_end
 
-static int hexval(unsigned char c);
 
 /* Pushes the path and the query of a target [-0,+2]: the path is the
 ** target up to its first '?' or '#', %XX escapes decoded; the query what
 ** follows a '?' up to a '#', or nil when empty.  ti: the target's index,
 ** pushed again when it is the path (no copy). */
+/* Where the path of an absolute-form target ("http://host/p?q", RFC 9112
+** 3.2.2: what a proxy is sent) starts, past its scheme and authority; 0
+** for any other form. */
+static size_t absolute_form(const char *t, size_t n) {
+  size_t i = 0;
+  if (n == 0 || !((t[0] | 0x20) >= 'a' && (t[0] | 0x20) <= 'z')) return 0;
+  while (i < n && (tchar[(unsigned char)t[i]] && t[i] != ':')) i++;
+  if (i + 3 > n || memcmp(t + i, "://", 3) != 0) return 0;
+  for (i += 3; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++) {}
+  return i;
+}
+
 static void push_path(lua_State *L, const char *t, size_t n, int ti) {
+  size_t a = absolute_form(t, n);
+  if (a > 0) {                              /* the path is what follows the authority */
+    t += a;
+    n -= a;
+    ti = 0;
+    if (n == 0 || t[0] != '/') {            /* "http://h" or "http://h?q": "/" */
+      lua_pushliteral(L, "/");
+      size_t q = 0;
+      while (q < n && t[q] != '?' && t[q] != '#') q++;
+      t += q;
+      n -= q;
+      goto query;
+    }
+  }
   size_t i = 0, pct = 0;
   for (; i < n && t[i] != '?' && t[i] != '#'; i++) pct += t[i] == '%';
-  if (i == n && pct == 0) lua_pushvalue(L, ti);
+  if (i == n && pct == 0 && ti) lua_pushvalue(L, ti);
   else if (pct == 0) lua_pushlstring(L, t, i);
   else {
     luaL_Buffer b;
@@ -537,10 +599,13 @@ static void push_path(lua_State *L, const char *t, size_t n, int ti) {
     }
     luaL_pushresultsize(&b, (size_t)(d - d0));
   }
-  if (i < n && t[i] == '?') {
-    size_t q = ++i;
-    while (i < n && t[i] != '#') i++;
-    if (i > q) { lua_pushlstring(L, t + q, i - q); return; }
+  t += i;
+  n -= i;
+query:                                      /* t: "?query#frag", "#frag" or "" */
+  if (n > 0 && t[0] == '?') {
+    size_t e = 1;
+    while (e < n && t[e] != '#') e++;
+    if (e > 1) { lua_pushlstring(L, t + 1, e - 1); return; }
   }
   lua_pushnil(L);
 }
