@@ -115,8 +115,8 @@ end
 function Response:write_head(status, headers)
   check_res(self, "write_head")
   if self._status then error(Error("INVALID_STATE", "write_head called twice", { op = "write_head" }), 0) end
-  if math.type(status) ~= "integer" or status < 100 or status > 999 then
-    raise("bad argument #1 to 'write_head' (status must be an integer 100-999)")
+  if math.type(status) ~= "integer" or status < 200 or status > 999 then
+    raise("bad argument #1 to 'write_head' (status must be an integer 200-999: a 1xx is never a final answer)")
   end
   self._status = status
   self._h = msg.new_headers(headers, "write_head", 2)
@@ -145,12 +145,23 @@ end
 -- even a whole string (never both framings); any other value, or on
 -- HTTP/1.0, is dropped (corio applies no transfer coding) and the body is
 -- framed as without it.  `final`: this is finish(): end the body too.
+--
+-- A handler's own Content-Length is held to: a whole body of another
+-- length is refused before anything is sent (500), and written pieces
+-- are counted -- past it, or short of it at finish, the connection ends
+-- (the client would read the next response as part of this one, or wait
+-- for bytes that never come) and the handler gets INVALID_STATE.
 -- Whether a Connection value lists the token "close"
 local function has_close(v)
   for t in v:gmatch("[^,]+") do
     if t:match("^[ \t]*(.-)[ \t]*$"):lower() == "close" then return true end
   end
   return false
+end
+
+local function framing_error(c, msg_)
+  c.keep = false
+  error(Error("INVALID_STATE", msg_, { op = "http" }), 0)
 end
 
 local function send_head(self, len, data, final)
@@ -163,7 +174,13 @@ local function send_head(self, len, data, final)
   local has_cl, has_date, user_te
   for i = 1, #names do
     local n = names[i]
-    if n == "content-length" then has_cl = true elseif n == "date" then has_date = true
+    if n == "content-length" then
+      local v = vals[i]:match("^%d+$") and #vals[i] <= 15 and tonumber(vals[i])
+      if not v or (has_cl and has_cl ~= v) then
+        error(Error("INVALID_STATE", "invalid Content-Length from the handler: " .. vals[i], { op = "http" }), 0)
+      end
+      has_cl = v
+    elseif n == "date" then has_date = true
     elseif n == "transfer-encoding" then user_te = (user_te and user_te .. "," or "") .. vals[i] end
   end
   local b = rawget(req, "_body")
@@ -195,6 +212,13 @@ local function send_head(self, len, data, final)
     end
   end
   if nobody then self._mode = "none" end
+  if self._mode == "length" and has_cl then
+    if len and final and len ~= has_cl then       -- a whole body: refused unsent
+      error(Error("INVALID_STATE", ("a body of %d bytes with Content-Length: %d"):format(len, has_cl),
+        { op = "http" }), 0)
+    end
+    self._left = has_cl
+  end
   -- the handler's own "Connection: close" ends the connection after this
   -- response (RFC 9112, 9.6), and ours replaces it
   if keep then
@@ -244,6 +268,11 @@ function Response:write(...)
       if self._mode == "chunked" then
         self._c:write(("%x\r\n"):format(#d), d, "\r\n")
       elseif self._mode ~= "none" then
+        local left = self._left
+        if left then
+          if #d > left then framing_error(self._c, "body longer than its Content-Length") end
+          self._left = left - #d
+        end
         self._c:write(d)
       end
     end
@@ -261,6 +290,10 @@ function Response:finish(data)
     if data then self:write(data) end
     if self._mode == "chunked" then self._c:write("0\r\n\r\n") end
     if self._mode == "close" then self._c.keep = false end
+    if self._left and self._left > 0 then
+      self.finished = true
+      framing_error(self._c, ("body shorter than its Content-Length (%d bytes missing)"):format(self._left))
+    end
   end
   self.finished = true
 end
@@ -269,6 +302,10 @@ end
 local function send_returned(res, status, headers, b)
   if math.type(status) ~= "integer" then
     error(Error("INVALID_STATE", "a handler must return an integer status or use res", { op = "http" }), 0)
+  end
+  if status >= 100 and status < 200 then
+    -- a client skips a 1xx and takes the next response as this one's
+    error(Error("INVALID_STATE", "a 1xx status is not a final answer", { op = "http" }), 0)
   end
   -- the common case in one C call: a plain map, a string body (or none)
   if (b == nil or type(b) == "string") and status >= 100 and status <= 999 and not res._status then

@@ -1421,6 +1421,52 @@ describe("http server rules", function()
     end
   end)
 
+  it("a handler's own Content-Length is held to, and a 1xx is never a final answer", function()
+    local errs = {}
+    with_server(function(req, res)
+      if req.path == "/long" then return 200, { ["Content-Length"] = "2" }, "hello" end
+      if req.path == "/short" then return 200, { ["Content-Length"] = "100" }, "short" end
+      if req.path == "/bad" then return 200, { ["Content-Length"] = "5x" }, "hello" end
+      if req.path == "/interim" then return 103, { link = "</a>; rel=preload" }, "x" end
+      if req.path == "/streamlong" then
+        res:write_head(200, { ["Content-Length"] = "2" })
+        res:write("hello")
+        return res:finish()
+      end
+      if req.path == "/streamshort" then
+        res:write_head(200, { ["Content-Length"] = "10" })
+        res:write("abc")
+        return res:finish()
+      end
+      if req.path == "/streamok" then
+        res:write_head(200, { ["Content-Length"] = "5" })
+        res:write("he", "llo")
+        return res:finish()
+      end
+      return 200, { ["Content-Length"] = "4" }, "next"
+    end, { on_error = function(e) errs[#errs + 1] = e.code end }, function(_, port)
+      local after = "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+      -- refused before anything is sent: a 500, and the connection ends
+      for _, path in ipairs({ "/long", "/short", "/bad", "/interim" }) do
+        local out = raw(port, "GET " .. path .. " HTTP/1.1\r\nHost: a\r\n\r\n" .. after)
+        assert.equal(500, status_of(out), path .. ": " .. out)
+        assert.equal(1, count_responses(out), path .. ": " .. out)
+      end
+      -- the head is out: the connection ends where the body went wrong
+      local out = raw(port, "GET /streamlong HTTP/1.1\r\nHost: a\r\n\r\n" .. after)
+      assert.equal(1, count_responses(out), out)
+      assert.truthy(out:find("\r\n\r\n$"), out)            -- not one byte past the head
+      out = raw(port, "GET /streamshort HTTP/1.1\r\nHost: a\r\n\r\n" .. after)
+      assert.equal(1, count_responses(out), out)
+      assert.truthy(out:find("\r\n\r\nabc$"), out)
+      -- a body that keeps its word keeps the connection
+      out = raw(port, "GET /streamok HTTP/1.1\r\nHost: a\r\n\r\n" .. after .. after:gsub("\r\n\r\n$", "\r\nConnection: close\r\n\r\n"))
+      assert.equal(3, count_responses(out), out)
+    end)
+    assert.equal(6, #errs)
+    for _, c in ipairs(errs) do assert.equal("INVALID_STATE", c) end
+  end)
+
   it("a handler's own Connection: close ends the connection after its response", function()
     with_server(function(req, res)
       if req.path == "/ret" then return 200, { Connection = "close" }, "bye" end

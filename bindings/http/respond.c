@@ -60,6 +60,17 @@ static int has_close(const char *v, size_t n) {
   return 0;
 }
 
+/* Whether a Content-Length value is exactly the decimal n. */
+static int is_length(const char *v, size_t vl, size_t n) {
+  if (vl == 0 || vl > 15) return 0;
+  size_t x = 0;
+  for (size_t i = 0; i < vl; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    x = x * 10 + (size_t)(v[i] - '0');
+  }
+  return x == n;
+}
+
 /* Byte order, as Lua compares the names in the C locale. */
 static int before(const field *a, const field *b) {
   size_t n = a->kl < b->kl ? a->kl : b->kl;
@@ -145,7 +156,13 @@ int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *
   int has_cl = 0, has_date = 0, drop_conn = (flags & (R_CLOSE | R_KEEP)) != 0;
   size_t total = 9 + 4 + rl + 2 + 2 + (flags & R_NOBODY ? 0 : bl);
   for (int i = 0; i < n; i++) {
-    if (ieq(f[i].k, f[i].kl, "content-length")) has_cl = 1;
+    if (ieq(f[i].k, f[i].kl, "content-length")) {
+      /* the handler's own length must be the body's: else the Lua path
+         refuses the answer (a client would read the next response as
+         part of this one) */
+      if (!(flags & R_NOBODY) && !is_length(f[i].v, f[i].vl, bl)) return -1;
+      has_cl = 1;
+    }
     else if (ieq(f[i].k, f[i].kl, "date")) has_date = 1;
     else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
     else if (ieq(f[i].k, f[i].kl, "transfer-encoding")) {
@@ -241,7 +258,7 @@ int corio__http_reply(lua_State *L) {
   int bt = lua_type(L, 4);
   if (!lua_isinteger(L, 2) || (bt != LUA_TNIL && bt != LUA_TSTRING)) goto lua_path;
   lua_Integer status = lua_tointeger(L, 2);
-  if (status < 100 || status > 999) goto lua_path;
+  if (status < 200 || status > 999) goto lua_path;   /* 1xx: the Lua path refuses it */
   luaL_checkstack(L, MAX_FIELDS + 12, "reply");
   if (rawfield(L, 1, _status) != LUA_TNIL) goto lua_path;     /* 6 */
   if (rawfield(L, 1, _req) != LUA_TTABLE) goto lua_path;      /* 7 */

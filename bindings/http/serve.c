@@ -150,7 +150,7 @@ static int answered(lua_State *L, int status, int ctx) {
   if (!lua_isinteger(L, st) || (bt != LUA_TNIL && bt != LUA_TSTRING) || s == NULL)
     return hand_over(L, "after", hok, 4);
   lua_Integer code = lua_tointeger(L, st);
-  if (code < 100 || code > 999) return hand_over(L, "after", hok, 4);
+  if (code < 200 || code > 999) return hand_over(L, "after", hok, 4);   /* 1xx: refused there */
   if (lua_isnil(L, A_RES)) {                /* the handler took req alone */
     lua_pushvalue(L, HTTP_KEY(_res));
     if (lua_rawget(L, A_REQ) != LUA_TNIL) lua_replace(L, A_RES);   /* made */
