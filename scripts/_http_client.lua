@@ -190,7 +190,13 @@ local function checkout(cl, u, o, deadline, fresh)
     local list = cl.idle[k]
     while list and #list > 0 do
       local c = table.remove(list)
-      if not fresh and core.now() - c.since < cl.o.idle_timeout and not c.r.eof then
+      -- an idle connection must have nothing to read: bytes that came
+      -- meanwhile (a body longer than its Content-Length, sent late)
+      -- would be read as this request's response, and an EOF means the
+      -- server closed it (a request sent there fails, and one that is
+      -- not idempotent could not be retried)
+      if not fresh and core.now() - c.since < cl.o.idle_timeout and not c.r.eof
+          and c.s:pending() == nil then
         return c, true
       end
       c.gone = true

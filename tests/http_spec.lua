@@ -1859,6 +1859,46 @@ describe("http client: a connection is pooled only when clean", function()
     srv:wait_closed()
   end)
 
+  it("an idle connection with bytes or an EOF waiting is not reused", function()
+    local sent, closed = corio.future(), corio.future()
+    local srv, port, conns = raw_origin(function(path, _, s)
+      if path == "/late" then
+        -- the answer, then (after the client took it) bytes nobody asked for
+        corio.spawn(function()
+          corio.sleep(0.1)
+          s:write(ok_body("forged"))
+          sent:set_result(true)
+        end)
+        return ok_body("ok")
+      elseif path == "/bye" then
+        corio.spawn(function()
+          corio.sleep(0.1)
+          s:close()
+          closed:set_result(true)
+        end)
+        return ok_body("bye")
+      end
+      return ok_body("real " .. path)
+    end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    assert.equal("ok", cl:get(base .. "/late"):body())
+    corio.wait_for(sent, 20)
+    corio.sleep(0.05)
+    assert.equal("real /1", cl:get(base .. "/1"):body())
+    -- the server closed its idle connection: a POST (never retried) goes
+    -- on a new one instead of failing on the closed one
+    assert.equal("bye", cl:get(base .. "/bye"):body())
+    corio.wait_for(closed, 20)
+    corio.sleep(0.05)
+    assert.equal("real /2", cl:post(base .. "/2", "x"):body())
+    -- /late alone on the first; /1 and /bye on the second; /2 on a third
+    assert.same({ 1, 2, 1 }, conns)
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
   it("the timeout bounds sending a body to a peer that never reads it", function()
     local hold = corio.future()
     local srv = net.serve("127.0.0.1", 0, function(s)

@@ -324,6 +324,33 @@ describe("net stream", function()
     done()
   end)
 
+  it("pending: data, eof or nil, without reading", function()
+    local c, s, done = pair()
+    -- until it is true (the bytes cross loopback at once; a slow machine
+    -- gets a few turns)
+    local function soon(want)
+      for _ = 1, 500 do
+        if s:pending() == want then return true end
+        corio.sleep(0.01)
+      end
+      return false
+    end
+    assert.is_nil(s:pending())
+    c:write("x")
+    assert.is_true(soon("data"))
+    assert.equal("data", s:pending())          -- peeking takes nothing
+    assert.equal("x", s:read(10))
+    assert.is_nil(s:pending())
+    c:close()
+    assert.is_true(soon("eof"))
+    assert.is_nil(s:read(10))
+    assert.equal("eof", s:pending())
+    s:close()
+    assert.equal("CLOSED", select(2, pcall(s.pending, s)).code)
+    assert.matches("invalid option 'nope'", select(2, pcall(s.abort, s, "nope")))
+    done()
+  end)
+
   it("write returns the stream and accepts numbers", function()
     local c, s, done = pair()
     assert.equal(c, c:write("a", 1, 2.5, "\n"))

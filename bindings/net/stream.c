@@ -19,6 +19,8 @@
 */
 #include <stdio.h>    /* fprintf: --debug */
 #include <stdlib.h>   /* calloc, free, malloc */
+#include <errno.h>    /* EAGAIN: pending */
+#include <sys/socket.h> /* recv: pending */
 
 #include "net.h"
 
@@ -366,6 +368,30 @@ static int stream_at_eof(lua_State *L) {
 }
 
 
+/* s:pending() -> "data", "eof" or nil: what a read would find now, without
+** reading -- bytes (buffered, or waiting in a TCP socket: MSG_PEEK), the
+** end (EOF seen or sent by the peer, an error pending), or nothing yet
+** (nil; also for what cannot be peeked at: pipes, ttys).  A TLS stream's
+** bytes are records: any counts as data.  corio.http checks an idle pooled
+** connection with it before reusing it. */
+static int stream_pending(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "pending");
+  const char *what = NULL;
+  uv_os_fd_t fd;
+  if (s->rb.len > 0) what = "data";
+  else if ((s->flags & SF_EOF) || s->rerr) what = "eof";
+  else if ((s->flags & SF_HANDLE) && s->u.h.type == UV_TCP && uv_fileno(&s->u.h, &fd) == 0) {
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) what = "data";
+    else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) what = "eof";
+  }
+  if (what) lua_pushstring(L, what);
+  else lua_pushnil(L);
+  return 1;
+}
+
+
 static int stream_tostring(lua_State *L) {
   static const char *const kinds[] = {"?", "tcp", "unix", "tty", "fd"};
   stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
@@ -443,6 +469,7 @@ void net__stream_metatable(lua_State *L, corio_rt *rt) {
     {"abort", stream_abort},
     {"closed", stream_closed},
     {"at_eof", stream_at_eof},
+    {"pending", stream_pending},
     {"peername", net__peername},
     {"sockname", net__sockname},
     {"set_nodelay", net__set_nodelay},
