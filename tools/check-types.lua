@@ -31,6 +31,7 @@ local INTERNAL = {
   ["corio.Listener"] = "corio.net's private listening socket",
   ["corio.WebSocketConn"] = "the wslay state behind a corio.WebSocket",
   ["corio.http.Parser"] = "the http_parser state behind an HTTP connection (corio._http)",
+  ["corio._http.armed"] = "the HTTP server's list of connections for its disconnect watcher",
   ["corio.ProcessHandle"] = "corio.process's private child handle",
 }
 

@@ -41,6 +41,10 @@ function Stream:readuntil(sep) end
 ---@return boolean eof EOF seen and nothing buffered
 function Stream:at_eof() end
 
+---What a read would find now, without reading or waiting.
+---@return "data"|"eof"|nil what buffered or waiting bytes, the end, or nothing yet
+function Stream:pending() end
+
 ---Queues strings or numbers; in a task, waits above the high-water mark.
 ---@async
 ---@param ... string|number
@@ -78,8 +82,10 @@ function Stream:close() end
 ---close that never waits.
 function Stream:close_nowait() end
 
----Closes now, dropping what is queued.
-function Stream:abort() end
+---Closes now, dropping what is queued; "reset" on TCP also drops what the
+---kernel still holds and sends the peer a RST.
+---@param how? "close"|"reset"
+function Stream:abort(how) end
 
 ---@return boolean
 function Stream:closed() end
