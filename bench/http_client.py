@@ -75,8 +75,10 @@ def start_nginx():
     raise SystemExit("nginx did not start")
 
 
-def runtimes(corio):
+def runtimes(corio, before=None):
     rts = [("corio", [corio, os.path.join(BENCH, "w13_http_client.lua")], {})]
+    if before:
+        rts.append(("corio-before", [before, os.path.join(BENCH, "w13_http_client.lua")], {}))
     if shutil.which("node"):
         js = os.path.join(PEERS, "w13_http_client.js")
         rts.append(("node-agent", ["node", js, "agent"], {}))
@@ -122,8 +124,9 @@ def main():
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--conc", type=int, default=16)
     ap.add_argument("--runtimes", default="")
+    ap.add_argument("--before", help="another corio binary (an older build) to run beside it")
     a = ap.parse_args()
-    rts = runtimes(a.corio)
+    rts = runtimes(a.corio, a.before)
     if a.runtimes:
         want = a.runtimes.split(",")
         rts = [r for r in rts if r[0] in want]

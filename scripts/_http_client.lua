@@ -262,7 +262,8 @@ end
 -- response (RFC 9112, 6.3: such data is never a separate response).
 local function checkin(cl, c)
   cl.inuse[c], cl.owner[c] = nil, nil
-  if cl.closed or c.gone or c.r:buffered() > 0 then return discard(cl, c) end
+  local r = c.r
+  if cl.closed or c.gone or r.pos <= #r.buf then return discard(cl, c) end   -- bytes buffered
   local list = cl.idle[c.k] or {}
   cl.idle[c.k] = list
   if #list >= cl.o.max_idle_per_host then return discard(cl, c) end
@@ -455,6 +456,11 @@ local function exchange(cl, method, u, h, bodyarg, o, deadline)
     if ok then return c, status, reason, minor, rh end
     discard(cl, c)
     local err = status
+    if type(err) == "table" and err.code == "TIMEOUT" and err.op ~= "http" then
+      -- the bound that fired, named (not the time that happened to be left)
+      err = Error("TIMEOUT", core.now() >= deadline - 0.001 and "HTTP exchange timed out"
+        or ("no data for %g s (read_timeout)"):format(o.read_timeout), { op = "http", cause = err })
+    end
     local code = type(err) == "table" and err.code
     local retry = reused and IDEMPOTENT[method] and c.r.got == before and attempt == 1
       and code ~= "CANCELLED" and code ~= "TIMEOUT" and replayable(bodyarg)
