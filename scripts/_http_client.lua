@@ -343,13 +343,20 @@ local function has(h, lname)
   return false
 end
 
+-- host[:port] of u as Host carries it: an IPv6 literal in brackets, the
+-- scheme's default port left out (http.websocket sends it too)
+local function authority(u)
+  local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
+  local host = u.host:find(":", 1, true) and "[" .. u.host .. "]" or u.host
+  return default and host or host .. ":" .. u.port
+end
+M.authority = authority
+
 -- "Host: ...\r\n" for u (parse_url keeps control characters out of hosts)
 local function host_line(u)
   local l = u.host_line
   if l then return l end
-  local default = (u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)
-  local host = u.host:find(":") and "[" .. u.host .. "]" or u.host
-  l = "Host: " .. (default and host or host .. ":" .. u.port) .. "\r\n"
+  l = "Host: " .. authority(u) .. "\r\n"
   u.host_line = l
   return l
 end

@@ -134,6 +134,20 @@ local function close_if_unread(c, req, b)
   end
 end
 
+-- Whether a Connection value lists the token "close"
+local function has_close(v)
+  for t in v:gmatch("[^,]+") do
+    if t:match("^[ \t]*(.-)[ \t]*$"):lower() == "close" then return true end
+  end
+  return false
+end
+
+-- A handler broke its own framing: the connection ends here
+local function framing_error(c, msg_)
+  c.keep = false
+  error(Error("INVALID_STATE", msg_, { op = "http" }), 0)
+end
+
 -- send the head; `len` the body length when known (else chunked/close);
 -- `data`, a whole body, goes out in the same write.  The head is built
 -- straight from the field lists (the fields were checked when added):
@@ -151,19 +165,6 @@ end
 -- are counted -- past it, or short of it at finish, the connection ends
 -- (the client would read the next response as part of this one, or wait
 -- for bytes that never come) and the handler gets INVALID_STATE.
--- Whether a Connection value lists the token "close"
-local function has_close(v)
-  for t in v:gmatch("[^,]+") do
-    if t:match("^[ \t]*(.-)[ \t]*$"):lower() == "close" then return true end
-  end
-  return false
-end
-
-local function framing_error(c, msg_)
-  c.keep = false
-  error(Error("INVALID_STATE", msg_, { op = "http" }), 0)
-end
-
 local function send_head(self, len, data, final)
   local c, req = self._c, self._req
   local status = self._status or 200

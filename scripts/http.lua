@@ -73,10 +73,8 @@ function http.websocket(url, opts)
   -- handshake_timeout: TIMEOUT either way, never a hang
   local s = ws.connect_stream(u.host, u.port, opts,
     scheme == "wss" and (opts.tls or {}) or nil, "websocket")
-  local default = (scheme == "ws" and u.port == 80) or (scheme == "wss" and u.port == 443)
-  -- an IPv6 literal keeps its brackets in Host (RFC 3986 IP-literal)
-  local host = u.host:find(":", 1, true) and "[" .. u.host .. "]" or u.host
-  local ok, w = pcall(ws.client_handshake, s, default and host or host .. ":" .. u.port, u.target, opts, "websocket")
+  -- u is the http(s) URL: its authority is the ws(s) one (ports 80, 443)
+  local ok, w = pcall(ws.client_handshake, s, client.authority(u), u.target, opts, "websocket")
   if not ok then s:abort() error(w, 0) end
   return w
 end

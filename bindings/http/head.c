@@ -548,11 +548,6 @@ size_t corio__http_head_end(const char *s, size_t n) {
 
 #define head_end corio__http_head_end
 
-
-/* Pushes the path and the query of a target [-0,+2]: the path is the
-** target up to its first '?' or '#', %XX escapes decoded; the query what
-** follows a '?' up to a '#', or nil when empty.  ti: the target's index,
-** pushed again when it is the path (no copy). */
 /* Where the path of an absolute-form target ("http://host/p?q", RFC 9112
 ** 3.2.2: what a proxy is sent) starts, past its scheme and authority; 0
 ** for any other form. */
@@ -565,24 +560,19 @@ static size_t absolute_form(const char *t, size_t n) {
   return i;
 }
 
+/* Pushes the path and the query of a target [-0,+2]: the path is the
+** target up to its first '?' or '#' (of an absolute-form target, what
+** follows its authority, "/" when nothing does), %XX escapes decoded; the
+** query what follows a '?' up to a '#', or nil when empty.  ti: the
+** target's index, pushed again when it is the path (no copy). */
 static void push_path(lua_State *L, const char *t, size_t n, int ti) {
   size_t a = absolute_form(t, n);
-  if (a > 0) {                              /* the path is what follows the authority */
-    t += a;
-    n -= a;
-    ti = 0;
-    if (n == 0 || t[0] != '/') {            /* "http://h" or "http://h?q": "/" */
-      lua_pushliteral(L, "/");
-      size_t q = 0;
-      while (q < n && t[q] != '?' && t[q] != '#') q++;
-      t += q;
-      n -= q;
-      goto query;
-    }
-  }
+  t += a;
+  n -= a;
   size_t i = 0, pct = 0;
   for (; i < n && t[i] != '?' && t[i] != '#'; i++) pct += t[i] == '%';
-  if (i == n && pct == 0 && ti) lua_pushvalue(L, ti);
+  if (a > 0 && i == 0) lua_pushliteral(L, "/");   /* "http://h", "http://h?q" */
+  else if (a == 0 && i == n && pct == 0) lua_pushvalue(L, ti);
   else if (pct == 0) lua_pushlstring(L, t, i);
   else {
     luaL_Buffer b;
@@ -599,13 +589,10 @@ static void push_path(lua_State *L, const char *t, size_t n, int ti) {
     }
     luaL_pushresultsize(&b, (size_t)(d - d0));
   }
-  t += i;
-  n -= i;
-query:                                      /* t: "?query#frag", "#frag" or "" */
-  if (n > 0 && t[0] == '?') {
-    size_t e = 1;
-    while (e < n && t[e] != '#') e++;
-    if (e > 1) { lua_pushlstring(L, t + 1, e - 1); return; }
+  if (i < n && t[i] == '?') {
+    size_t q = ++i;
+    while (i < n && t[i] != '#') i++;
+    if (i > q) { lua_pushlstring(L, t + q, i - q); return; }
   }
   lua_pushnil(L);
 }

@@ -142,11 +142,6 @@ int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *
   int n = collect(L, mapidx, f);
   if (n < 0) return -1;
   *closing = 0;
-  for (int i = 0; i < n; i++)               /* the handler's "Connection: close" */
-    if (ieq(f[i].k, f[i].kl, "connection") && has_close(f[i].v, f[i].vl)) {
-      *closing = 1;
-      if (flags & R_KEEP) flags = (flags & ~R_KEEP) | R_CLOSE;   /* 1.0: ours says close */
-    }
   for (int i = 1; i < n; i++) {             /* insertion sort: few fields */
     field x = f[i];
     int j = i;
@@ -164,7 +159,13 @@ int corio__http_build(lua_State *L, int mapidx, lua_Integer status, const char *
       has_cl = 1;
     }
     else if (ieq(f[i].k, f[i].kl, "date")) has_date = 1;
-    else if (drop_conn && ieq(f[i].k, f[i].kl, "connection")) { f[i].k = NULL; continue; }
+    else if (ieq(f[i].k, f[i].kl, "connection")) {
+      if (has_close(f[i].v, f[i].vl)) {     /* the handler's "Connection: close" */
+        *closing = 1;
+        if (flags & R_KEEP) flags = (flags & ~R_KEEP) | R_CLOSE;   /* 1.0: ours says close */
+      }
+      if (drop_conn) { f[i].k = NULL; continue; }   /* (unchanged by the line above) */
+    }
     else if (ieq(f[i].k, f[i].kl, "transfer-encoding")) {
       return -1;             /* the handler's own framing: the Lua path's rule */
     }

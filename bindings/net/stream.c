@@ -171,18 +171,24 @@ void net__maybe_free(stream *s) {
 
 
 /* Closes the handle now: queued writes are cancelled. */
-static void close_now(stream *s) {
+/* reset: on TCP, close with a RST (see stream_abort) when libuv can */
+static void close_how(stream *s, int reset) {
   if (s->flags & SF_CLOSING) return;
   s->flags |= SF_CLOSING;
   s->flags &= ~SF_READING;
   if (s->flags & SF_HANDLE) {
-    uv_close(&s->u.h, close_cb);
+    if (!reset || s->u.h.type != UV_TCP || uv_tcp_close_reset(&s->u.tcp, close_cb) != 0)
+      uv_close(&s->u.h, close_cb);
   } else if (s->kind == SK_FD) {
     net__fd_close(s);
     net__maybe_free(s);
   } else {
     stream_free(s);
   }
+}
+
+static void close_now(stream *s) {
+  close_how(s, 0);
 }
 
 
@@ -220,22 +226,6 @@ static void mark_closed(stream *s) {
 
 void net__stream_abort(stream *s) {
   if (!(s->flags & SF_CLOSED)) mark_closed(s);
-  close_now(s);
-}
-
-
-/* abort("reset") on TCP: the kernel drops what it still holds for the
-** peer and sends a RST, instead of keeping it (FIN-WAIT-1) for as long
-** as a peer that reads nothing likes -- nginx's reset_timedout_connection.
-** Elsewhere (or once libuv is shutting the socket down) a plain abort. */
-static void stream_reset(stream *s) {
-  if (!(s->flags & SF_CLOSED)) mark_closed(s);
-  if (!(s->flags & SF_CLOSING) && (s->flags & SF_HANDLE) && s->u.h.type == UV_TCP) {
-    s->flags |= SF_CLOSING;
-    s->flags &= ~SF_READING;
-    if (uv_tcp_close_reset(&s->u.tcp, close_cb) == 0) return;
-    s->flags &= ~SF_CLOSING;
-  }
   close_now(s);
 }
 
@@ -317,14 +307,19 @@ static int stream_close_nowait(lua_State *L) {
 }
 
 
-/* s:abort([how]): how "reset" sends a RST on TCP (stream_reset) */
+/* s:abort([how]).  "reset" on TCP: the kernel drops what it still holds
+** for the peer and sends a RST, instead of keeping it (FIN-WAIT-1) for as
+** long as a peer that reads nothing likes -- nginx's
+** reset_timedout_connection.  Elsewhere (or once libuv is shutting the
+** socket down) a plain abort. */
 static int stream_abort(lua_State *L) {
   static const char *const hows[] = { "close", "reset", NULL };
   stream_ud *ud = luaL_checkudata(L, 1, STREAM_MT);
   int reset = luaL_checkoption(L, 2, "close", hows) == 1;
-  if (ud->s == NULL) return 0;
-  if (reset) stream_reset(ud->s);
-  else net__stream_abort(ud->s);
+  stream *s = ud->s;
+  if (s == NULL) return 0;
+  if (!(s->flags & SF_CLOSED)) mark_closed(s);
+  close_how(s, reset);
   return 0;
 }
 
