@@ -138,6 +138,8 @@ enum {                          /* what the resumed await does */
 
 #define TF_CANCEL_REQ   0x01    /* raise CANCELLED at the next await */
 #define TF_CANCEL_WAKE  0x02    /* raise CANCELLED when woken */
+#define TF_DUE          0x04    /* its wait has a deadline (corio__wait_due:
+                                   the timer entry is armed for it) */
 #define TF_CORE_WAIT    0x08    /* suspended in core.wait (wakeable) */
 #define TF_HAS_CTX      0x10    /* its extras hold a context table */
 #define TF_CO_KEPT      0x20    /* UV_RES anchors its coroutine (it has
@@ -158,6 +160,7 @@ typedef struct corio_task {
   struct corio_task *wnext, *wprev;  /* link in awaited future's list */
   corio_fut *awaiting;         /* what it is suspended on, or NULL */
   corio_undo_fn undo;          /* undoes the pending wait on cancel */
+  const char *due_op;          /* TF_DUE: the op its TIMEOUT names */
   uint32_t token;              /* bumped at every suspension */
   uint32_t id;                 /* for the default name */
   int anchor;                  /* anchor slot, 0 when none */
@@ -602,6 +605,14 @@ int corio__suspend(lua_State *L, corio_rt *rt, corio_task *t,
                    corio_undo_fn undo);       /* yields; use as return */
 int corio__suspend_k(lua_State *L, corio_rt *rt, corio_task *t,
                      corio_undo_fn undo, lua_KContext ctx, lua_KFunction k);
+int corio__wait_due(corio_rt *rt, corio_task *t, uint64_t due,
+                    const char *op);
+  /* gives the wait t is about to enter (the next corio__suspend*, which
+     must follow at once) a deadline: past `due` (corio__due_after) the
+     wait is undone and raises TIMEOUT naming `op` (a static string);
+     woken before, the deadline goes.  One timer entry per task, no
+     allocation: a per-operation bound far cheaper than a corio.timeout
+     scope.  Nonzero when the timer heap cannot grow (nothing armed) */
   /* corio__suspend whose resume continues in k(L, status, ctx) (a C
      function that has more to do once woken); use as return */
 int corio__resumed(lua_State *L, corio_rt *rt, int base, int raise);

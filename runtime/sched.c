@@ -202,6 +202,10 @@ void corio__wake(corio_rt *rt, corio_task *t, lua_State *from, int n,
     }
     if (n > 0) lua_xmove(from, t->co, n);
   }
+  if (t->flags & TF_DUE) {              /* woken before its deadline */
+    t->flags &= ~TF_DUE;
+    corio__timer_disarm(rt, &t->timer);
+  }
   t->nwake = n;
   t->wake = (unsigned char)kind;
   t->state = T_READY;

@@ -15,12 +15,42 @@
 ** sleep, yield, now
 ** ===================================================================== */
 
+/* [t] -> (error): the TIMEOUT of a wait past its deadline. */
+static int push_due(lua_State *L) {
+  corio_task *t = lua_touserdata(L, 1);
+  corio__push_error(L, "TIMEOUT", t->due_op, "deadline passed");
+  return 1;
+}
+
+
+/* The wait of t passed its deadline: undone, as a cancel undoes it, and
+** raising TIMEOUT (made protected: out of memory, ENOMEM). */
+static void due_expired(corio_rt *rt, corio_task *t) {
+  t->flags &= ~TF_DUE;
+  if (t->state != T_WAITING) return;
+  t->token++;
+  if (t->undo) t->undo(rt, t);
+  corio__wake_with(rt, t, push_due, t, WAKE_RAISE);
+}
+
+
 void corio__timer_fired(corio_rt *rt, corio_tentry *e) {
   corio_node *n = (corio_node *)((char *)e - sizeof(corio_node));
-  if (n->kind == NODE_TASK)                   /* a sleeper */
-    corio__wake(rt, (corio_task *)n, rt->L, 0, WAKE_VALUES);
-  else                                        /* call_later / call_at */
+  if (n->kind != NODE_TASK)                   /* call_later / call_at */
     corio__enqueue(rt, n);
+  else if (((corio_task *)n)->flags & TF_DUE)  /* a wait with a deadline */
+    due_expired(rt, (corio_task *)n);
+  else                                        /* a sleeper */
+    corio__wake(rt, (corio_task *)n, rt->L, 0, WAKE_VALUES);
+}
+
+
+int corio__wait_due(corio_rt *rt, corio_task *t, uint64_t due,
+                    const char *op) {
+  if (corio__timer_arm(rt, &t->timer, due) != 0) return -1;
+  t->flags |= TF_DUE;
+  t->due_op = op;
+  return 0;
 }
 
 

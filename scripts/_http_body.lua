@@ -29,6 +29,16 @@ function M.new(r, kind, n, opts)
     total = 0, opts = opts, started = false, pending = nil, dec = dec }
 end
 
+local NO_OPTS = {}
+
+--- whole(data) -> the body source of a body read whole already (the
+--- client's answer whose Content-Length body came in the same reads as
+--- its head): done for its connection, `data` still to be read.
+function M.whole(data)
+  return { kind = "length", left = 0, done = true, whole = data, total = #data,
+    opts = NO_OPTS, started = true }
+end
+
 local function incomplete(b)
   error(Error("INCOMPLETE", "connection closed before the end of the body",
     { op = "http" }), 0)
@@ -51,6 +61,15 @@ end
 
 -- raw(b, n) -> up to n decoded-framing bytes, or nil at the body's end
 local function raw(b, n)
+  local w = b.whole
+  if w then
+    if #w > n then
+      b.whole = w:sub(n + 1)
+      return w:sub(1, n)
+    end
+    b.whole = nil
+    return w
+  end
   if b.done then return nil end
   if not b.started then
     b.started = true
@@ -149,11 +168,28 @@ function M.mixin.read(self, fmt)
   fmt = fmt or "l"
   if math.type(fmt) == "integer" or (type(fmt) == "number" and fmt == math.floor(fmt)) then
     if fmt < 0 then raise("bad argument #1 to 'read' (negative count)") end
-    if fmt == 0 then return b.done and not (b.pending and #b.pending > 0) and nil or "" end
-    return chunk(b, math.tointeger(fmt))
+    local lb = b.linebuf          -- what a line read took past its line
+    if fmt == 0 then   -- as file:read(0): "" while there is more, nil at the end
+      if b.done and not b.whole and not (b.pending and #b.pending > 0)
+          and not (lb and #lb > 0) then
+        return nil
+      end
+      return ""
+    end
+    fmt = math.tointeger(fmt)
+    if lb and #lb > 0 then
+      if #lb > fmt then
+        b.linebuf = lb:sub(fmt + 1)
+        return lb:sub(1, fmt)
+      end
+      b.linebuf = ""
+      return lb
+    end
+    return chunk(b, fmt)
   end
   if fmt == "a" or fmt == "*a" then
-    local parts = {}
+    local parts = { b.linebuf or "" }
+    b.linebuf = ""
     while true do
       local d = chunk(b, 65536)
       if not d then break end
@@ -195,6 +231,14 @@ function M.mixin.body(self, limit)
     raise(("bad argument #1 to 'body' (number expected, got %s)"):format(type(limit)))
   end
   limit = limit or 64 * 1048576
+  local w = b.whole
+  if w and not b.linebuf and not b.opts.inflate then   -- read whole already
+    if #w > limit then
+      error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
+    end
+    b.whole = nil
+    return w
+  end
   local parts, n = { b.linebuf or "" }, #(b.linebuf or "")
   b.linebuf = ""
   while true do

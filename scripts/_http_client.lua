@@ -369,24 +369,16 @@ local function send_body(s, src, len)
   end
 end
 
-local function write_request(c, method, u, h, src, len, o)
-  -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
-  local framing
-  if src then
-    framing = len and "Content-Length: " .. len .. "\r\n" or "Transfer-Encoding: chunked\r\n"
-  elseif method == "POST" or method == "PUT" or method == "PATCH" then
-    framing = "Content-Length: 0\r\n"
-  else
-    framing = ""
-  end
-  -- one pass: which fields the caller gave; the head is serialized here
+-- The head up to its framing line: the request line, Host unless the
+-- caller gave one, the caller's fields (its own Content-Length and
+-- Transfer-Encoding dropped: the framing is ours), User-Agent unless given.
+local function head_prefix(method, u, h)
   local names, vals, orig = h._n, h._v, h._o
   local host, ua = false, false
   local parts = { method, " ", u.target, " HTTP/1.1\r\n", "" }
   local j = 5
   for i = 1, #names do
     local k = names[i]
-    -- a caller's Content-Length / Transfer-Encoding is dropped: ours stand
     if k ~= "content-length" and k ~= "transfer-encoding" then
       if k == "host" then host = true elseif k == "user-agent" then ua = true end
       parts[j + 1], parts[j + 2], parts[j + 3], parts[j + 4] = orig[i], ": ", vals[i], "\r\n"
@@ -394,9 +386,39 @@ local function write_request(c, method, u, h, src, len, o)
     end
   end
   if not host then parts[5] = host_line(u) end
-  if not ua then parts[j + 1] = "User-Agent: corio\r\n" j = j + 1 end
-  parts[j + 1], parts[j + 2] = framing, "\r\n"
-  c.s:write(table.concat(parts))
+  if not ua then parts[j + 1] = "User-Agent: corio\r\n" end
+  return table.concat(parts)
+end
+
+local SHARED   -- the read-only header sets of a request without the caller's fields
+
+-- a request's head without its framing line and blank line; with one of
+-- the SHARED sets it depends on the URL and the method alone, so it is
+-- made once per cached URL (url_of) and method
+local function prefix_of(method, u, h)
+  if not SHARED[h] then return head_prefix(method, u, h) end
+  local byh = u.heads
+  if not byh then byh = {} u.heads = byh end
+  local bym = byh[h]
+  if not bym then bym = {} byh[h] = bym end
+  local p = bym[method]
+  if not p then p = head_prefix(method, u, h) bym[method] = p end
+  return p
+end
+
+local function write_request(c, method, u, h, src, len, o)
+  -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
+  local framing
+  if src then
+    framing = len and "Content-Length: " .. len .. "\r\n" or "Transfer-Encoding: chunked\r\n"
+  elseif method == "POST" or method == "PUT" or method == "PATCH" then
+    framing = "Content-Length: 0\r\n"
+  end
+  if framing then
+    c.s:write(prefix_of(method, u, h), framing, "\r\n")
+  else
+    c.s:write(prefix_of(method, u, h), "\r\n")
+  end
 
   if not src then return end
   if o.expect_continue then
@@ -426,13 +448,30 @@ end
 -- them (a peer sending 100 Continue forever would hold the exchange)
 local MAX_1XX = 10
 local function read_final(c, o, method)
+  local r, p, max = c.r, c.p, o.max_header_size
   for _ = 0, MAX_1XX do
-    local block = c.r:head(o.max_header_size)
-    if not block then
-      error(Error("ECONNRESET", "connection closed before the response", { op = "http" }), 0)
+    -- the head is parsed where it lies in the read buffer (response_at)
+    local scanned = 0
+    local e, status, reason, minor, names, values
+    while true do
+      e, status, reason, minor, names, values =
+        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", scanned)
+      if e ~= false then break end
+      if status then
+        error(Error("LIMIT", ("head larger than %d bytes"):format(max), { op = "http" }), 0)
+      end
+      scanned = #r.buf - r.pos + 1
+      if not r:fill() then
+        if r:buffered() == 0 then
+          error(Error("ECONNRESET", "connection closed before the response", { op = "http" }), 0)
+        end
+        error(Error("INCOMPLETE", "connection closed inside the head",
+          { op = "http", partial = r.buf:sub(r.pos) }), 0)
+      end
+      scanned = math.min(scanned, #r.buf - r.pos + 1)
     end
-    local status, reason, minor, names, values = c.p:response(block, o.max_headers, method == "HEAD")
-    if not status then error(perror(reason, minor), 0) end
+    if not e then error(perror(status, reason, minor), 0) end
+    r.pos = e
     if status >= 200 or status == 101 then
       return status, reason, minor, msg.headers_from_lists(names, values)
     end
@@ -485,6 +524,7 @@ end
 local VERSION = { [0] = "1.0", [1] = "1.1" }
 local AE_ONLY = msg.new_headers({ { "Accept-Encoding", "gzip, deflate" } })
 local NONE = msg.new_headers()
+SHARED = { [AE_ONLY] = true, [NONE] = true }
 
 -- One pass over a response's fields for what the client needs: the
 -- Content-Length count and (last) value, Transfer-Encoding present, and
@@ -622,13 +662,23 @@ local function request(self, method, url, opts, args)
       and (minor == 1 or conn_h:find("keep-alive", 1, true)) and not c.skip_body
     local res = setmetatable({ status = status, reason = reason, version = VERSION[minor] or "1." .. minor,
       url = url, headers = rh, _cl = self, _c = c }, Response)
-    res._body = body.new(c.r, kind, n, {
-      on_done = function()
-        if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
-      end,
-      inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
-      decoder = kind == "chunked" and c.p or nil,
-    })
+    local r = c.r
+    if kind == "length" and not (o.decompress and enc) and #r.buf - r.pos + 1 >= n then
+      -- the whole body came with the head: taken now, so nothing of this
+      -- response is left on the connection, which goes back to the pool
+      -- at once (no lending, no callback when the body is read)
+      res._body = body.whole(r.buf:sub(r.pos, r.pos + n - 1))
+      r.pos = r.pos + n
+      kind = "none"
+    else
+      res._body = body.new(r, kind, n, {
+        on_done = function()
+          if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
+        end,
+        inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
+        decoder = kind == "chunked" and c.p or nil,
+      })
+    end
     if kind == "none" then
       -- a 101 switched the connection to another protocol: never pooled
       if keep and status ~= 101 then checkin(self, c) else discard(self, c) end

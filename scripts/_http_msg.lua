@@ -8,9 +8,9 @@ rules here are the ones that need the whole field list: Content-Length
 against Transfer-Encoding, repeated Content-Length, Host on HTTP/1.1.
 ]]
 local core = require "corio.core"
-local compose = require "corio.compose"
 local C = require "corio._http"
 local raise = require("corio._args").raise
+local read_within = C.read_within
 
 local Error = core.Error
 local M = {}
@@ -227,12 +227,10 @@ function Reader:fill(timeout)
     if left <= 0 then error(Error("TIMEOUT", "HTTP exchange timed out", { op = "http" }), 0) end
     if not t or left < t then t = left end
   end
-  local d
-  if t then
-    d = compose.timeout(t, self.s.read, self.s, 65536)
-  else
-    d = self.s:read(65536)
-  end
+  -- the bound is the task's own timer (C.read_within), not a
+  -- corio.timeout scope: one per response read cost a table, a timer
+  -- Handle and a to-be-closed exit
+  local d = read_within(self.s, 65536, t)
   if not d then self.eof = true return false end
   self.got = self.got + #d
   if self.pos > #self.buf then
@@ -274,6 +272,8 @@ end
 
 --- head(max) -> the head block (through its blank line), or nil when
 --- the peer closed before sending a byte.  Past `max` bytes: LIMIT.
+--- (The server's slow path; the client parses where the head lies,
+--- Parser:response_at.)
 function Reader:head(max)
   local scanned = 0   -- bytes past pos already searched (fill moves pos)
   while true do

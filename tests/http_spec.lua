@@ -1213,6 +1213,89 @@ describe("http client bodies and timeouts", function()
   end)
 end)
 
+describe("the HTTP reader's bound per read (corio._http.read_within)", function()
+  local C = require "corio._http"
+
+  -- a connected pair of Streams over loopback TCP
+  local function pair()
+    local fut, hold = corio.future(), corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      fut:set_result(s)
+      hold:await()
+    end)
+    local _, port = srv:address()
+    local c = net.connect("127.0.0.1", port)
+    local s = fut:await()
+    srv:close()
+    return c, s, function()
+      c:abort()
+      hold:set_result(true)
+      srv:wait_closed()
+    end
+  end
+
+  it("raises TIMEOUT past its bound, and the Stream reads on afterwards", function()
+    local c, s, done = pair()
+    local t0 = corio.now()
+    local ok, err = pcall(C.read_within, c, 100, 0.1)
+    assert.is_false(ok)
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("read", err.op)
+    assert.is_true(corio.now() - t0 >= 0.09)
+    -- the read was undone: the Stream has no reader left, the next read gets the data
+    s:write("late")
+    assert.equal("late", C.read_within(c, 100, 5))
+    done()
+  end)
+
+  it("answers from the buffer or a wakeup before its bound, and leaves no timer behind", function()
+    local c, s, done = pair()
+    s:write("now")
+    assert.equal("now", C.read_within(c, 100, 30))
+    local got = corio.spawn(function() return C.read_within(c, 100, 30) end)
+    corio.yield()
+    assert.equal(1, require("corio.core").stats().timers)   -- the waiting read's
+    s:write("later")
+    assert.equal("later", got:await())
+    assert.equal(0, require("corio.core").stats().timers)
+    -- the task's timer entry serves a sleep again, undisturbed
+    corio.sleep(0.01)
+    s:close()
+    assert.is_nil(C.read_within(c, 100, 30))               -- EOF
+    done()
+  end)
+
+  it("is undone by a cancel (no TIMEOUT later) and by a close (CLOSED)", function()
+    local c, s, done = pair()
+    local t = corio.spawn(C.read_within, c, 100, 0.2)
+    corio.yield()
+    t:cancel()
+    assert.is_true(corio.is_cancelled(select(2, pcall(t.await, t))))
+    assert.equal(0, require("corio.core").stats().timers)
+    local t2 = corio.spawn(function()
+      local ok, err = pcall(C.read_within, c, 100, 30)
+      return ok, err
+    end)
+    corio.yield()
+    c:close()
+    local ok, err = t2:await()
+    assert.is_false(ok)
+    assert.equal("CLOSED", err.code)
+    assert.equal(0, require("corio.core").stats().timers)
+    s:close()
+    done()
+  end)
+
+  it("checks its arguments", function()
+    local c, _, done = pair()
+    assert.truthy(tostring(errof(C.read_within, {}, 1)):find("bad argument #1", 1, true))
+    assert.truthy(tostring(errof(C.read_within, c, -1)):find("bad argument #2", 1, true))
+    assert.truthy(tostring(errof(C.read_within, c, 1, "x")):find("bad argument #3", 1, true))
+    assert.truthy(tostring(errof(C.read_within, c, 1, 0 / 0)):find("bad argument #3", 1, true))
+    done()
+  end)
+end)
+
 describe("http headers", function()
   it("are case-insensitive, join repeats, keep set-cookie apart", function()
     local h = http.headers({ { "Set-Cookie", "a=1" }, { "set-cookie", "b=2" }, { "X", "1" }, { "x", "2" } })
@@ -1941,8 +2024,54 @@ describe("http client: a connection is pooled only when clean", function()
     srv:wait_closed()
   end)
 
+  it("a body that came whole with its head frees its connection at once, and reads as any body", function()
+    local srv, port, conns = raw_origin(function(path)
+      local b = ("line one\nline two\n%s"):format(path)
+      if path == "/chunked" then   -- (a body read as it comes, for comparison)
+        return ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"):format(#b, b)
+      end
+      return ok_body(b)
+    end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    local a = cl:get(base .. "/a")        -- not read yet: its connection is idle again
+    assert.equal(0, next(cl.inuse) == nil and 0 or 1)
+    local b = cl:get(base .. "/b")
+    assert.equal(1, #conns)               -- one connection served both
+    assert.equal(2, conns[1])
+    assert.equal("line one", a:read("l"))
+    assert.equal("line", a:read(4))
+    assert.equal("", a:read(0))
+    assert.equal(" two\n/a", a:body())
+    assert.is_nil(a:read(0))
+    assert.is_nil(a:read(1))
+    assert.equal("LIMIT", errof(b.body, b, 5).code)
+    local c = cl:get(base .. "/c")
+    local lines = {}
+    for l in c:lines() do lines[#lines + 1] = l end
+    assert.same({ "line one", "line two", "/c" }, lines)
+    c:close()
+    assert.equal(3, conns[1])
+    -- the same reads on a body that is read as it comes: what a line
+    -- read took past its line is what read(n) and read("a") give next
+    local d = cl:get(base .. "/chunked")
+    assert.equal("line one", d:read("l"))
+    assert.equal("", d:read(0))
+    assert.equal("line", d:read(4))
+    assert.equal(" two\n/chunked", d:read("a"))
+    assert.is_nil(d:read(0))
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
   it("Responses dropped unread give their pool slots back before a request waits long", function()
-    local srv, port = raw_origin(function(path) return ok_body("b " .. path) end)
+    -- chunked: a body that does not come whole with its head keeps its
+    -- connection lent to the Response until read or collected
+    local srv, port = raw_origin(function(path)
+      local b = "b " .. path
+      return ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"):format(#b, b)
+    end)
     local base = "http://127.0.0.1:" .. port
     local cl = http.client({ max_connections = 2, timeout = 30 })
     local t0 = corio.now()

@@ -26,6 +26,10 @@
 **       of the server's Request and Response in one call (see l_take)
 **   Parser:response(block, max_headers, no_body)
 **       -> status, reason, minor, names, values
+**   Parser:response_at(buf, pos, max_size, max_headers, no_body [, scanned])
+**       -> next, status, reason, minor, names, values: the same on the
+**       head at pos of buf, found there (the client's reading), or false
+**       while buf holds no whole head
 **       no_body: the answer to a HEAD request; 1xx, 204 and 304 have no
 **       body either, whatever their fields say
 **   Parser:chunk(buf, pos) -> data, newpos, done
@@ -42,6 +46,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "http.h"
+#include "shared.h"   /* corio__stream_read_within, exported here */
 
 int luaopen_corio__http(lua_State *L);
 
@@ -827,13 +832,10 @@ static int l_fields(lua_State *L) {
   return 2;
 }
 
-/* Parser:response(block, max_headers, no_body) */
-static int l_response(lua_State *L) {
-  Parser *P = check_parser(L);
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  lua_Integer max_headers = luaL_optinteger(L, 3, 100);
-  int no_body = lua_toboolean(L, 4);
+/* a response head s[0, n) guarded and parsed: pushes status, reason,
+** minor, names, values (5) or the error (3); returns how many */
+static int response_of(lua_State *L, Parser *P, const char *s, size_t n,
+                       lua_Integer max_headers, int no_body) {
   int nret;
   if (P->kind != HTTP_RESPONSE) return luaL_argerror(L, 1, "a response parser expected");
   if (!run_head(L, P, s, n, max_headers, no_body, &nret)) return nret;
@@ -843,6 +845,66 @@ static int l_response(lua_State *L) {
   lua_pushinteger(L, hp->http_minor);
   push_fields(L, P);
   return 5;
+}
+
+/* Parser:response(block, max_headers, no_body) */
+static int l_response(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  return response_of(L, P, s, n, luaL_optinteger(L, 3, 100), lua_toboolean(L, 4));
+}
+
+/* The end of a head in s[0, n) searched from `from`: the byte after the
+** first blank line, whatever its line ends (a bare LF is the guard's to
+** refuse, with a protocol error, not a reason to wait for more), or 0. */
+static size_t lax_head_end(const char *s, size_t n, size_t from) {
+  const char *p = s + from, *end = s + n;
+  while (p < end) {
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf) return 0;
+    if (lf + 1 < end && lf[1] == '\n') return (size_t)(lf + 2 - s);
+    if (lf + 2 < end && lf[1] == '\r' && lf[2] == '\n') return (size_t)(lf + 3 - s);
+    p = lf + 1;
+  }
+  return 0;
+}
+
+/* Parser:response_at(buf, pos, max_size, max_headers, no_body [, scanned])
+**   -> next, status, reason, minor, names, values: the head at pos of buf
+**      parsed where it lies (the client's Reader buffer: no block string
+**      cut out of it, no search in Lua); next is the byte after it
+**   -> false[, true]: no whole head yet (true: none can come within
+**      max_size bytes); `scanned` bytes after pos were searched before
+**   -> nil, status, detail: refused, as response() */
+static int l_response_at(lua_State *L) {
+  Parser *P = check_parser(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer pos = luaL_checkinteger(L, 3);
+  lua_Integer max = luaL_checkinteger(L, 4);
+  lua_Integer max_headers = luaL_optinteger(L, 5, 100);
+  int no_body = lua_toboolean(L, 6);
+  lua_Integer scanned = luaL_optinteger(L, 7, 0);
+  luaL_argcheck(L, pos >= 1 && (size_t)pos <= n + 1, 3, "out of range");
+  size_t avail = n - (size_t)(pos - 1), lim = avail;
+  if (max < 0) max = 0;
+  if ((lua_Unsigned)max < lim) lim = (size_t)max;
+  /* the last 2 bytes searched may start a blank line the next read ends */
+  size_t from = scanned > 2 ? (size_t)scanned - 2 : 0;
+  if (from > lim) from = lim;
+  size_t e = lax_head_end(s + pos - 1, lim, from);
+  if (e == 0) {
+    lua_pushboolean(L, 0);
+    if (avail < (size_t)max) return 1;
+    lua_pushboolean(L, 1);
+    return 2;
+  }
+  int nret = response_of(L, P, s + pos - 1, e, max_headers, no_body);
+  if (nret != 5) return nret;
+  lua_pushinteger(L, pos + (lua_Integer)e);
+  lua_rotate(L, -6, 1);
+  return 6;
 }
 
 static int hexval(unsigned char c) {
@@ -1022,11 +1084,13 @@ int luaopen_corio__http(lua_State *L) {
     { "line", l_line },
     { "respond", corio__http_respond },
     { "armed", corio__http_armed },
+    { "read_within", corio__stream_read_within },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {
     { "request", l_request },
     { "response", l_response },
+    { "response_at", l_response_at },
     { "next", l_next },
     { "limits", l_limits },
     { "chunk", l_chunk },

@@ -114,6 +114,7 @@ typedef struct stream {
   rreq rq;                   /* the pending read request */
   size_t rtake, rconsume;    /* SF_RPEND: the match read_cb found */
   int rmatch;                /* SF_RPEND: its result (RM_*) */
+  uint64_t rdue;             /* the pending read's deadline (0: none) */
   union {
     uv_handle_t h;
     uv_stream_t s;

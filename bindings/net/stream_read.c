@@ -273,7 +273,7 @@ static void read_undo(corio_rt *rt, corio_task *t) {
 static int read_k(lua_State *L, int status, lua_KContext ctx);
 
 static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
-                   const char *op) {
+                   const char *op, uint64_t due) {
   size_t take = 0, consume = 0;
   if (s->reader || (s->flags & SF_RPEND))
     return corio__error(L, "BUSY", op, "another task is reading this "
@@ -316,6 +316,12 @@ static int do_read(lua_State *L, corio_rt *rt, stream *s, rreq *q,
     net__push_ioerror(L, s, s->rerr, op);
     return lua_error(L);
   }
+  s->rdue = due;
+  if (due && corio__wait_due(rt, t, due, op) != 0) {
+    s->reader = NULL;
+    net__rd_want(s);
+    return luaL_error(L, "not enough memory");
+  }
   net__update_ref(s);
   lua_pushlightuserdata(L, s);                /* read_undo finds it */
   return corio__suspend_k(L, rt, t, read_undo, lua_gettop(L), read_k);
@@ -330,7 +336,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
   static const char *const ops[] = {"read", "readexactly", "readuntil"};
   stream_ud *ud = lua_touserdata(L, 1);
   stream *s = ud->s;
-  corio_rt *rt = s ? s->rt : RT_UPVALUE(L);   /* one API call fewer */
+  corio_rt *rt = s ? s->rt : corio__rt(L);   /* one API call fewer */
   int n = corio__resumed(L, rt, (int)ctx, 1);
   (void)status;
   if (n > 0) return n;
@@ -341,7 +347,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
     s = net__check_stream(L, 1, op);          /* raises CLOSED */
     rreq q = s->rq;
     lua_settop(L, (int)ctx - 1);              /* as the read was called */
-    return do_read(L, rt, s, &q, op);
+    return do_read(L, rt, s, &q, op, s->rdue);
   }
   s->flags &= ~SF_RPEND;
   int r = s->rmatch;
@@ -383,7 +389,28 @@ static int stream_read1(lua_State *L) {
   stream *s = net__check_stream(L, 1, "read");
   rreq q;
   check_format(L, 2, &q);
-  return do_read(L, s->rt, s, &q, "read");
+  return do_read(L, s->rt, s, &q, "read", 0);
+}
+
+
+/* read_within(stream, n, seconds) -> as stream:read(n), but a wait past
+** `seconds` (nil: none) raises TIMEOUT.  The HTTP reader's bound per read
+** (corio._http): the task's own timer entry, where a corio.timeout scope
+** per read costs a table, a timer Handle and a to-be-closed exit. */
+int corio__stream_read_within(lua_State *L) {
+  stream *s = net__check_stream(L, 1, "read");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "negative size");
+  uint64_t due = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    double secs = luaL_checknumber(L, 3);
+    luaL_argcheck(L, secs == secs, 3, "not a number");
+    due = corio__due_after(s->rt, secs < 0 ? 0 : secs);
+    if (due == 0) due = 1;                    /* 0 means none */
+  }
+  lua_settop(L, 2);
+  rreq q = {RQ_SOME, (size_t)n, NULL, 0, 0, 0};
+  return do_read(L, s->rt, s, &q, "read", due);
 }
 
 
@@ -422,7 +449,7 @@ static int stream_readexactly(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "negative size");
   rreq q = {RQ_EXACT, (size_t)n, NULL, 0, 0, 0};
-  return do_read(L, rt, s, &q, "readexactly");
+  return do_read(L, rt, s, &q, "readexactly", 0);
 }
 
 
@@ -433,7 +460,7 @@ static int stream_readuntil(lua_State *L) {
   const char *sep = luaL_optlstring(L, 2, "\n", &len);
   luaL_argcheck(L, len > 0, 2, "empty separator");
   rreq q = {RQ_UNTIL, 0, sep, len, 0, 0};
-  return do_read(L, rt, s, &q, "readuntil");
+  return do_read(L, rt, s, &q, "readuntil", 0);
 }
 
 
