@@ -447,16 +447,20 @@ end
 -- read heads until a final one: 1xx are skipped, at most MAX_1XX of
 -- them (a peer sending 100 Continue forever would hold the exchange)
 local MAX_1XX = 10
+-- -> status, reason, minor, Headers, length, te, connection,
+-- content_encoding, location (Parser:response_at)
 local function read_final(c, o, method)
   local r, p, max = c.r, c.p, o.max_header_size
   for _ = 0, MAX_1XX do
-    -- the head is parsed where it lies in the read buffer (response_at)
+    -- the head is parsed where it lies in the read buffer (response_at);
+    -- right after a request is written nothing is buffered yet: read first
     local scanned = 0
-    local e, status, reason, minor, names, values
-    while true do
-      e, status, reason, minor, names, values =
-        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", scanned)
-      if e ~= false then break end
+    local e, status, reason, minor, names, values, len, te, conn, enc, loc = false
+    if r.pos <= #r.buf then
+      e, status, reason, minor, names, values, len, te, conn, enc, loc =
+        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", 0)
+    end
+    while e == false do
       if status then
         error(Error("LIMIT", ("head larger than %d bytes"):format(max), { op = "http" }), 0)
       end
@@ -468,12 +472,13 @@ local function read_final(c, o, method)
         error(Error("INCOMPLETE", "connection closed inside the head",
           { op = "http", partial = r.buf:sub(r.pos) }), 0)
       end
-      scanned = math.min(scanned, #r.buf - r.pos + 1)
+      e, status, reason, minor, names, values, len, te, conn, enc, loc =
+        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", scanned)
     end
-    if not e then error(perror(status, reason, minor), 0) end
+    if not e then error(perror(status, reason), 0) end
     r.pos = e
     if status >= 200 or status == 101 then
-      return status, reason, minor, msg.headers_from_lists(names, values)
+      return status, reason, minor, msg.headers_from_lists(names, values), len, te, conn, enc, loc
     end
   end
   error(perror(502, ("more than %d informational (1xx) responses"):format(MAX_1XX), { op = "http" }), 0)
@@ -498,8 +503,9 @@ local function exchange(cl, method, u, h, bodyarg, o, deadline)
     local before = c.r.got
     local src, len = nil, nil
     if bodyarg ~= nil then src, len = body.source(bodyarg) end
-    local ok, status, reason, minor, rh = pcall(send_and_read, c, method, u, h, src, len, o)
-    if ok then return c, status, reason, minor, rh end
+    local ok, status, reason, minor, rh, n, te, conn, enc, loc =
+      pcall(send_and_read, c, method, u, h, src, len, o)
+    if ok then return c, status, reason, minor, rh, n, te, conn, enc, loc end
     discard(cl, c)
     local err = status
     if type(err) == "table" and err.code == "TIMEOUT" and err.op ~= "http" then
@@ -526,28 +532,14 @@ local AE_ONLY = msg.new_headers({ { "Accept-Encoding", "gzip, deflate" } })
 local NONE = msg.new_headers()
 SHARED = { [AE_ONLY] = true, [NONE] = true }
 
--- One pass over a response's fields for what the client needs: the
--- Content-Length count and (last) value, Transfer-Encoding present, and
--- Connection, Content-Encoding, Location joined as Headers would join them.
-local function scan(rh)
-  local names, vals = rh._n, rh._v
-  local ncl, cl, te, conn, enc, loc = 0, nil, false, nil, nil, nil
-  for i = 1, #names do
-    local k = names[i]
-    if k == "content-length" then ncl, cl = ncl + 1, vals[i]
-    elseif k == "transfer-encoding" then te = true
-    elseif k == "connection" then conn = conn and conn .. ", " .. vals[i] or vals[i]
-    elseif k == "content-encoding" then enc = enc and enc .. ", " .. vals[i] or vals[i]
-    elseif k == "location" then loc = loc and loc .. ", " .. vals[i] or vals[i]
-    end
-  end
-  return ncl, cl, te, conn, enc, loc
-end
+-- the common methods, each to its uppercase spelling (no pattern check,
+-- no upper() for them)
+local TOKEN_OK = { GET = "GET", HEAD = "HEAD", POST = "POST", PUT = "PUT", DELETE = "DELETE",
+  PATCH = "PATCH", OPTIONS = "OPTIONS", get = "GET", head = "HEAD", post = "POST",
+  put = "PUT", delete = "DELETE" }
 
-local TOKEN_OK = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
-  PATCH = true, OPTIONS = true, get = true, head = true, post = true, put = true, delete = true }
-
--- parse_url through a small per-client cache (the result is never mutated)
+-- parse_url through a small per-client cache (a result only gains caches
+-- of what is made from it alone: key, host_line, heads)
 local function url_of(cl, url)
   local u = cl.urls[url]
   if u then return u end
@@ -600,7 +592,8 @@ local function request(self, method, url, opts, args)
       check_body(opts.body, no, fname, "option 'body': ")
     end
   end
-  if not url_of(self, url) then argerr(nu, fname, "invalid URL " .. url) end
+  local u = url_of(self, url)
+  if not u then argerr(nu, fname, "invalid URL " .. url) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
   local o = self.o
   if opts and next(opts) ~= nil then
@@ -608,13 +601,14 @@ local function request(self, method, url, opts, args)
     for k, v in pairs(self.o) do o[k] = v end
     for k, v in pairs(opts) do o[k] = v end
   end
-  method = method:upper()
+  method = TOKEN_OK[method] or method:upper()
   if o.query then
     local parts, keys = {}, {}
     for k in pairs(o.query) do keys[#keys + 1] = k end
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
     for _, k in ipairs(keys) do parts[#parts + 1] = escape(k) .. "=" .. escape(o.query[k]) end
     url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+    u = url_of(self, url)
   end
   -- no headers of the caller's: a shared read-only set (copied before a
   -- redirect edits it)
@@ -629,35 +623,34 @@ local function request(self, method, url, opts, args)
     b = require("corio.json").encode(o.json)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
   end
-  if o.decompress and not has(h, "accept-encoding") then
+  if o.decompress and not SHARED[h] and not has(h, "accept-encoding") then
     local n = #h._n + 1
     h._n[n], h._v[n], h._o[n] = "accept-encoding", "gzip, deflate", "Accept-Encoding"
   end
   local follow = o.follow_redirects
   if follow == nil then follow = method == "GET" or method == "HEAD" end
   local deadline = core.now() + o.timeout
-  local first = url_of(self, url)
+  local first = u
   for _ = 0, o.max_redirects do
-    local u = url_of(self, url)
     if not u then argerr(nu, fname, "invalid URL " .. url) end
-    local c, status, reason, minor, rh = exchange(self, method, u, h, b, o, deadline)
+    local c, status, reason, minor, rh, n, te, conn_h, enc, loc =
+      exchange(self, method, u, h, b, o, deadline)
     if status == 101 and not has(h, "upgrade") then
       discard(self, c)
       error(Error("HTTP_PROTOCOL", "101 Switching Protocols without an Upgrade asked for",
         { op = "http", status = 101 }), 0)
     end
-    local kind, n
-    local ncl, cl, te, conn_h, enc, loc = scan(rh)
+    local kind
     if method == "HEAD" or status == 204 or status == 304 or status == 101 then
       kind = "none"
-    elseif ncl == 1 and not te and #cl <= 15 and #cl > 0 and not cl:find("%D") then
-      kind, n = "length", tonumber(cl)   -- the common case, plain digits
+    elseif n then
+      kind = "length"   -- the common case: one Content-Length of plain digits
     else
       local fok, k2, n2 = pcall(msg.framing, rh, false)
       if not fok then discard(self, c) error(k2, 0) end
       kind, n = k2, n2
     end
-    conn_h = conn_h and conn_h:lower() or ""
+    conn_h = conn_h or ""
     local keep = kind ~= "close" and not conn_h:find("close", 1, true)
       and (minor == 1 or conn_h:find("keep-alive", 1, true)) and not c.skip_body
     local res = setmetatable({ status = status, reason = reason, version = VERSION[minor] or "1." .. minor,
@@ -711,6 +704,7 @@ local function request(self, method, url, opts, args)
       h:remove("authorization"); h:remove("cookie"); h:remove("proxy-authorization")
     end
     h:remove("host")
+    u = nu
   end
   error(Error("LIMIT", ("more than %d redirects"):format(o.max_redirects), { op = "http" }), 0)
 end

@@ -27,9 +27,10 @@
 **   Parser:response(block, max_headers, no_body)
 **       -> status, reason, minor, names, values
 **   Parser:response_at(buf, pos, max_size, max_headers, no_body [, scanned])
-**       -> next, status, reason, minor, names, values: the same on the
-**       head at pos of buf, found there (the client's reading), or false
-**       while buf holds no whole head
+**       -> next, status, reason, minor, names, values, length, te,
+**          connection, content_encoding, location: the same on the head at
+**          pos of buf, found there (the client's reading), with what the
+**          client decides by; or false while buf holds no whole head
 **       no_body: the answer to a HEAD request; 1xx, 204 and 304 have no
 **       body either, whatever their fields say
 **   Parser:chunk(buf, pos) -> data, newpos, done
@@ -488,8 +489,13 @@ static void push_lower(lua_State *L, span s) {
 }
 
 /* the parser keeps trailing whitespace in a value: OWS is not part of it */
-static void push_value(lua_State *L, span s) {
+static span trim_value(span s) {
   while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t')) s.n--;
+  return s;
+}
+
+static void push_value(lua_State *L, span s) {
+  s = trim_value(s);
   lua_pushlstring(L, s.p, s.n);
 }
 
@@ -847,6 +853,57 @@ static int response_of(lua_State *L, Parser *P, const char *s, size_t n,
   return 5;
 }
 
+/* The values of the fields named `lname` joined with ", " (as Headers
+** joins them), lowercase if asked; nil when there are none. */
+static void push_joined(lua_State *L, Parser *P, const char *lname, size_t ln, int lower) {
+  size_t nf = P->nf / 2, found = 0;
+  luaL_Buffer b;
+  for (size_t i = 0; i < nf; i++) {
+    span k = P->f[2 * i];
+    if (k.n != ln || !corio__http_ieq(k.p, lname, ln)) continue;
+    if (found++ == 0) luaL_buffinit(L, &b);
+    else luaL_addlstring(&b, ", ", 2);
+    span v = trim_value(P->f[2 * i + 1]);
+    char *d = luaL_prepbuffsize(&b, v.n);
+    for (size_t j = 0; j < v.n; j++) {
+      unsigned char c = (unsigned char)v.p[j];
+      d[j] = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    luaL_addsize(&b, v.n);
+  }
+  if (found) luaL_pushresult(&b);
+  else lua_pushnil(L);
+}
+
+/* What the client decides a response by, from one look at its fields:
+** pushes length (the Content-Length when there is exactly one, of 1 to 15
+** plain digits, and no Transfer-Encoding: the common case; else nil, and
+** the strict rules of _http_msg.framing decide), te (a Transfer-Encoding
+** is there), and Connection (lowercase), Content-Encoding and Location
+** joined, or nil. */
+static void push_summary(lua_State *L, Parser *P) {
+  size_t nf = P->nf / 2;
+  int ncl = 0, te = 0;
+  span cl = { NULL, 0 };
+  for (size_t i = 0; i < nf; i++) {
+    span k = P->f[2 * i];
+    if (ieq(k.p, k.n, "content-length")) { ncl++; cl = trim_value(P->f[2 * i + 1]); }
+    else if (ieq(k.p, k.n, "transfer-encoding")) te = 1;
+  }
+  lua_Integer len = -1;
+  if (ncl == 1 && !te && cl.n >= 1 && cl.n <= 15) {
+    len = 0;
+    for (size_t j = 0; j < cl.n && len >= 0; j++)
+      len = cl.p[j] >= '0' && cl.p[j] <= '9' ? len * 10 + (cl.p[j] - '0') : -1;
+  }
+  if (len >= 0) lua_pushinteger(L, len);
+  else lua_pushnil(L);
+  lua_pushboolean(L, te);
+  push_joined(L, P, "connection", 10, 1);
+  push_joined(L, P, "content-encoding", 16, 0);
+  push_joined(L, P, "location", 8, 0);
+}
+
 /* Parser:response(block, max_headers, no_body) */
 static int l_response(lua_State *L) {
   Parser *P = check_parser(L);
@@ -871,9 +928,11 @@ static size_t lax_head_end(const char *s, size_t n, size_t from) {
 }
 
 /* Parser:response_at(buf, pos, max_size, max_headers, no_body [, scanned])
-**   -> next, status, reason, minor, names, values: the head at pos of buf
+**   -> next, status, reason, minor, names, values, length, te,
+**      connection, content_encoding, location: the head at pos of buf
 **      parsed where it lies (the client's Reader buffer: no block string
-**      cut out of it, no search in Lua); next is the byte after it
+**      cut out of it, no search in Lua); next is the byte after it; the
+**      rest is push_summary's
 **   -> false[, true]: no whole head yet (true: none can come within
 **      max_size bytes); `scanned` bytes after pos were searched before
 **   -> nil, status, detail: refused, as response() */
@@ -904,7 +963,9 @@ static int l_response_at(lua_State *L) {
   if (nret != 5) return nret;
   lua_pushinteger(L, pos + (lua_Integer)e);
   lua_rotate(L, -6, 1);
-  return 6;
+  luaL_checkstack(L, 8, "response_at");
+  push_summary(L, P);
+  return 11;
 }
 
 static int hexval(unsigned char c) {
