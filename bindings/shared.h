@@ -66,9 +66,6 @@ int corio__stream_waited(lua_State *L, corio_rt *rt, lua_KContext ctx);
   /* in k: the stack back as it was at the wait, 0; or -1 with the error
      that ended the wait pushed above it (the Stream's error, CLOSED,
      CANCELLED: what read() would raise) */
-int corio__stream_read_within(lua_State *L);
-  /* (stream, n [, seconds]) -> as Stream:read(n); a wait past `seconds`
-     raises TIMEOUT: a bound per read without a corio.timeout scope */
 void corio__stream_send(lua_State *L, struct stream *s, uv_buf_t *bufs,
                         int n, const char *op);
   /* writes the n bufs (which it may change) as Stream:write does: what

@@ -10,7 +10,7 @@ against Transfer-Encoding, repeated Content-Length, Host on HTTP/1.1.
 local core = require "corio.core"
 local C = require "corio._http"
 local raise = require("corio._args").raise
-local read_within = C.read_within
+local read_within = require("corio._net").read_within
 
 local Error = core.Error
 local M = {}
@@ -227,7 +227,7 @@ function Reader:fill(timeout)
     if left <= 0 then error(Error("TIMEOUT", "HTTP exchange timed out", { op = "http" }), 0) end
     if not t or left < t then t = left end
   end
-  -- the bound is the task's own timer (C.read_within), not a
+  -- the bound is the task's own timer (read_within), not a
   -- corio.timeout scope: one per response read cost a table, a timer
   -- Handle and a to-be-closed exit
   local d = read_within(self.s, 65536, t)

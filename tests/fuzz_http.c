@@ -162,6 +162,90 @@ static void check_next(const char *s, size_t n) {
   lua_settop(L, KEEP_RES);   /* the kept parsers stay for the next input */
 }
 
+/* Parser:response_at (the client's reading) against Parser:response on
+** the block that ends at the first blank line: the same verdict and
+** values, next after the block; false while no blank line is buffered,
+** also when the bytes come in two reads (the search resumes where the
+** first one stopped); and the summary agrees with the fields. */
+static size_t first_blank_line_end(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '\n') continue;
+    if (i + 1 < n && s[i + 1] == '\n') return i + 2;
+    if (i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
+  }
+  return 0;
+}
+
+static int response_at(int p, const char *s, size_t n, lua_Integer scanned) {
+  lua_getfield(L, p, "response_at");
+  lua_pushvalue(L, p);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, "xx", 2);
+  luaL_addlstring(&b, s, n);
+  luaL_pushresult(&b);
+  lua_pushinteger(L, 3);
+  lua_pushinteger(L, 1 << 20);
+  lua_pushinteger(L, 20);
+  lua_pushboolean(L, 0);
+  lua_pushinteger(L, scanned);
+  if (lua_pcall(L, 7, 11, 0) != LUA_OK) abort();
+  return lua_gettop(L) - 10;
+}
+
+static void check_response_at(const char *s, size_t n, size_t cut) {
+  size_t e = first_blank_line_end(s, n);
+  new_parser("response");
+  int p = lua_gettop(L);
+  lua_Integer scanned = 0;
+  if (cut < n) {                          /* a first read of cut bytes */
+    size_t e1 = first_blank_line_end(s, cut);
+    int a = response_at(p, s, cut, 0);
+    if (e1 == 0 && !(lua_isboolean(L, a) && !lua_toboolean(L, a))) abort();
+    if (e1 != 0 && lua_isboolean(L, a)) abort();
+    if (e1 == 0) scanned = (lua_Integer)cut;   /* searched: the next read resumes */
+    lua_settop(L, p);
+  }
+  int x = response_at(p, s, n, scanned);
+  if (e == 0) {
+    if (!lua_isboolean(L, x) || lua_toboolean(L, x)) abort();
+    lua_settop(L, KEEP_RES);
+    return;
+  }
+  parse(p, "response", s, e);
+  int r = lua_gettop(L) - 4;              /* status, reason, minor, names, values */
+  if (lua_isnil(L, r) != lua_isnil(L, x)) abort();
+  if (lua_isnil(L, r)) {
+    if (!lua_rawequal(L, r + 1, x + 1)) abort();
+  } else {
+    if (lua_tointeger(L, x) != (lua_Integer)e + 3) abort();
+    for (int i = 0; i < 3; i++)
+      if (!lua_rawequal(L, r + i, x + 1 + i)) abort();
+    lua_Integer nf = (lua_Integer)lua_rawlen(L, r + 3), ncl = 0;
+    if ((lua_Integer)lua_rawlen(L, x + 4) != nf) abort();
+    const char *clv = NULL;
+    int te = 0;
+    for (lua_Integer i = 1; i <= nf; i++) {
+      lua_rawgeti(L, r + 3, i);
+      lua_rawgeti(L, x + 4, i);
+      lua_rawgeti(L, r + 4, i);
+      lua_rawgeti(L, x + 5, i);
+      if (!lua_rawequal(L, -4, -3) || !lua_rawequal(L, -2, -1)) abort();
+      const char *name = lua_tostring(L, -4);
+      if (strcmp(name, "content-length") == 0) { ncl++; clv = lua_tostring(L, -2); }
+      if (strcmp(name, "transfer-encoding") == 0) te = 1;
+      lua_pop(L, 4);
+    }
+    if (lua_toboolean(L, x + 7) != te) abort();
+    if (!lua_isnil(L, x + 6)) {           /* length: one plain Content-Length */
+      if (ncl != 1 || te || !clv || strlen(clv) > 15) abort();
+      for (const char *c = clv; *c; c++) if (*c < '0' || *c > '9') abort();
+      if (lua_tointeger(L, x + 6) != (lua_Integer)strtoll(clv, NULL, 10)) abort();
+    }
+  }
+  lua_settop(L, KEEP_RES);
+}
+
 static int is_tchar(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
       || (c && strchr("!#$%&'*+-.^_`|~", c));
@@ -301,6 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_head(s, size, "request");
   check_head(s, size, "response");
   check_next(s, size);
+  check_response_at(s, size, size > 0 ? (size_t)data[0] % (size + 1) : 0);
   /* the chunked decoder: one piece vs two, split where byte 0 says:
      the same bytes in the same order, so the same verdict, data and end */
   if (size > 0) {

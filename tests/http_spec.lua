@@ -1213,8 +1213,8 @@ describe("http client bodies and timeouts", function()
   end)
 end)
 
-describe("the HTTP reader's bound per read (corio._http.read_within)", function()
-  local C = require "corio._http"
+describe("the HTTP reader's bound per read (corio._net.read_within)", function()
+  local C = require "corio._net"
 
   -- a connected pair of Streams over loopback TCP
   local function pair()

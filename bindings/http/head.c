@@ -47,7 +47,6 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "http.h"
-#include "shared.h"   /* corio__stream_read_within, exported here */
 
 int luaopen_corio__http(lua_State *L);
 
@@ -1145,7 +1144,6 @@ int luaopen_corio__http(lua_State *L) {
     { "line", l_line },
     { "respond", corio__http_respond },
     { "armed", corio__http_armed },
-    { "read_within", corio__stream_read_within },
     { NULL, NULL }
   };
   static const luaL_Reg meths[] = {

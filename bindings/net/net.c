@@ -16,6 +16,9 @@ int luaopen_corio__net(lua_State *L) {
   net__open_stdio(L, rt);
   net__open_dns(L, rt);
   net__open_udp(L, rt);
+  /* a read with its own deadline, for the HTTP client's Reader */
+  lua_pushcfunction(L, net__read_within);
+  lua_setfield(L, -2, "read_within");
   /* The method tables, for the Lua half (and future modules: TLS). */
   luaL_getmetatable(L, STREAM_MT);
   lua_getfield(L, -1, "__index");

@@ -144,6 +144,10 @@ typedef struct stream_ud {
 } stream_ud;
 
 int luaopen_corio__net(lua_State *L);   /* net.c */
+int net__read_within(lua_State *L);
+  /* (stream, n [, seconds]) -> as Stream:read(n); a wait past `seconds`
+     raises TIMEOUT: a bound per read without a corio.timeout scope
+     (stream_read.c; corio._net.read_within) */
 
 /* stream.c */
 stream *net__stream_new(lua_State *L, corio_rt *rt, int kind);

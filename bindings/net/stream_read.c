@@ -397,7 +397,7 @@ static int stream_read1(lua_State *L) {
 ** `seconds` (nil: none) raises TIMEOUT.  The HTTP reader's bound per read
 ** (corio._http): the task's own timer entry, where a corio.timeout scope
 ** per read costs a table, a timer Handle and a to-be-closed exit. */
-int corio__stream_read_within(lua_State *L) {
+int net__read_within(lua_State *L) {
   stream *s = net__check_stream(L, 1, "read");
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "negative size");
