@@ -74,7 +74,9 @@ function M.client(opts)
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
-  return setmetatable({ o = o, idle = {}, open = 0, per = {}, closed = false,
+  -- omt: a request's options are its own over the client's (__index),
+  -- not a copy of every default per request
+  return setmetatable({ o = o, omt = { __index = o }, idle = {}, open = 0, per = {}, closed = false,
     urls = {}, nurls = 0, waiters = {},
     -- connections lent to a Response whose body is unread: inuse holds
     -- them, owner (weak) their Response; see reclaim()
@@ -406,7 +408,18 @@ local function prefix_of(method, u, h)
   return p
 end
 
-local function write_request(c, method, u, h, src, len, o)
+-- A string body up to this size goes out in the same write as its head
+-- (write_nowait: it never waits, so no deadline scope is needed to bound
+-- it; the response's reads are bounded, and a peer that never reads it
+-- times them out).  A bigger one, a Stream or a chunk function is sent
+-- after the head under the exchange's deadline.
+local SMALL_BODY = 65536
+
+local function write_request(c, method, u, h, src, len, o, small)
+  if small then
+    c.s:write_nowait(prefix_of(method, u, h), "Content-Length: " .. #small .. "\r\n\r\n", small)
+    return
+  end
   -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
   local framing
   if src then
@@ -484,8 +497,8 @@ local function read_final(c, o, method)
   error(perror(502, ("more than %d informational (1xx) responses"):format(MAX_1XX), { op = "http" }), 0)
 end
 
-local function send_and_read(c, method, u, h, src, len, o)
-  write_request(c, method, u, h, src, len, o)
+local function send_and_read(c, method, u, h, src, len, o, small)
+  write_request(c, method, u, h, src, len, o, small)
   return read_final(c, o, method)
 end
 
@@ -501,10 +514,14 @@ local function exchange(cl, method, u, h, bodyarg, o, deadline)
     c.r.deadline = deadline
     c.r.read_timeout = o.read_timeout
     local before = c.r.got
-    local src, len = nil, nil
-    if bodyarg ~= nil then src, len = body.source(bodyarg) end
+    local src, len, small = nil, nil, nil
+    if type(bodyarg) == "string" and #bodyarg <= SMALL_BODY and not o.expect_continue then
+      small = bodyarg
+    elseif bodyarg ~= nil then
+      src, len = body.source(bodyarg)
+    end
     local ok, status, reason, minor, rh, n, te, conn, enc, loc =
-      pcall(send_and_read, c, method, u, h, src, len, o)
+      pcall(send_and_read, c, method, u, h, src, len, o, small)
     if ok then return c, status, reason, minor, rh, n, te, conn, enc, loc end
     discard(cl, c)
     local err = status
@@ -565,7 +582,7 @@ local function check_body(b, n, fname, what)
   argerr(n, fname, (what or "") .. "string, function or Stream expected, got " .. A.typename(b))
 end
 
-local function request(self, method, url, opts, args)
+local function request(self, method, url, opts, args, body_arg)
   local fname, nu, no = args[1], args[3], args[4]
   if getmetatable(self) ~= Client then
     A.raise(("calling '%s' on bad self (corio.http.Client expected, got %s)"):format(fname, A.typename(self)))
@@ -586,19 +603,15 @@ local function request(self, method, url, opts, args)
     if opts.query ~= nil and type(opts.query) ~= "table" then
       argerr(no, fname, "option 'query' must be a table, got " .. type(opts.query))
     end
-    if args[5] then
-      check_body(opts.body, args[5], fname)
-    else
-      check_body(opts.body, no, fname, "option 'body': ")
-    end
+    if not args[5] then check_body(opts.body, no, fname, "option 'body': ") end
   end
+  if args[5] then check_body(body_arg, args[5], fname) end
   local u = url_of(self, url)
   if not u then argerr(nu, fname, "invalid URL " .. url) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
   local o = self.o
   if opts and next(opts) ~= nil then
-    o = {}
-    for k, v in pairs(self.o) do o[k] = v end
+    o = setmetatable({}, self.omt)
     for k, v in pairs(opts) do o[k] = v end
   end
   method = TOKEN_OK[method] or method:upper()
@@ -618,7 +631,8 @@ local function request(self, method, url, opts, args)
   else
     h = msg.new_headers(o.headers, fname, no)
   end
-  local b = o.body
+  local b
+  if args[5] then b = body_arg else b = o.body end   -- post(url, body, opts): body_arg
   if o.json ~= nil then
     b = require("corio.json").encode(o.json)
     if not h["content-type"] then h:set("Content-Type", "application/json") end
@@ -718,12 +732,11 @@ local function sugar(method, with_body)
   local name = method:lower()
   if with_body then
     local args = { name, 0, 1, 3, 2 }
+    -- the body goes apart from the options (no table per request; an
+    -- opts.body is ignored: the argument is the body)
     return function(self, url, a, b)
       if b ~= nil and type(b) ~= "table" then argerr(3, name, "table expected, got " .. type(b)) end
-      local opts = {}
-      for k, v in pairs(b or {}) do opts[k] = v end
-      opts.body = a
-      return request(self, method, url, opts, args)
+      return request(self, method, url, b, args, a)
     end
   end
   local args = { name, 0, 1, 2 }

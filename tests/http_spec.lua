@@ -1994,6 +1994,13 @@ describe("http client: a connection is pooled only when clean", function()
       { timeout = 0.5, read_timeout = 30 })
     assert.equal("TIMEOUT", err.code)
     assert.is_true(corio.now() - t0 < 10)
+    -- a small string body goes out with its head without waiting: the
+    -- response's reads are what the timeout bounds then
+    t0 = corio.now()
+    err = errof(http.post, "http://127.0.0.1:" .. port .. "/", ("s"):rep(60000),
+      { timeout = 0.5, read_timeout = 30 })
+    assert.equal("TIMEOUT", err.code)
+    assert.is_true(corio.now() - t0 < 10)
     -- a chunk function too
     t0 = corio.now()
     local piece = ("y"):rep(1048576)
@@ -2022,6 +2029,25 @@ describe("http client: a connection is pooled only when clean", function()
     hold:set_result(true)
     srv:close()
     srv:wait_closed()
+  end)
+
+  it("post(url, body, opts) sends body, whatever opts.body says, with opts' other options", function()
+    local got = {}
+    local srv = http.serve("127.0.0.1", 0, function(req)
+      got[#got + 1] = { req:body(), req.headers["x-a"], req.headers["content-length"] }
+      return 200, {}, "ok"
+    end)
+    local _, port = srv:address()
+    local cl = http.client()
+    local base = "http://127.0.0.1:" .. port
+    assert.equal("ok", cl:post(base .. "/", "positional", { body = "ignored", headers = { ["X-A"] = "1" } }):body())
+    assert.equal("ok", cl:put(base .. "/", ("p"):rep(70000)):body())     -- past the small-body size
+    assert.equal("ok", cl:post(base .. "/", "", nil):body())
+    assert.same({ "positional", "1", "10" }, got[1])
+    assert.same({ ("p"):rep(70000), nil, "70000" }, got[2])
+    assert.same({ "", nil, "0" }, got[3])
+    cl:close()
+    srv:shutdown(5)
   end)
 
   it("a body that came whole with its head frees its connection at once, and reads as any body", function()
