@@ -35,8 +35,8 @@ local NO_OPTS = {}
 --- client's answer whose Content-Length body came in the same reads as
 --- its head): done for its connection, `data` still to be read.
 function M.whole(data)
-  return { kind = "length", left = 0, done = true, whole = data, total = #data,
-    opts = NO_OPTS, started = true }
+  return { kind = "length", left = 0, done = true, whole = data ~= "" and data or nil,
+    total = #data, opts = NO_OPTS, started = true }
 end
 
 local function incomplete(b)
@@ -101,7 +101,7 @@ local function raw(b, n)
       return count(b, rest)
     end
     if b.ended then finish(b) return nil end
-    if r.pos > #r.buf and not r:fill() then incomplete(b) end
+    if r.pos > #r.buf and not r:fill_named() then incomplete(b) end
     local d, pos, ended = b.dec:chunk(r.buf, r.pos)
     if not d then error(perror(pos, ended), 0) end
     r.pos = pos
@@ -170,8 +170,9 @@ function M.mixin.read(self, fmt)
     if fmt < 0 then raise("bad argument #1 to 'read' (negative count)") end
     local lb = b.linebuf          -- what a line read took past its line
     if fmt == 0 then   -- as file:read(0): "" while there is more, nil at the end
+      -- (an inflater may hold output after the last input: idone)
       if b.done and not b.whole and not (b.pending and #b.pending > 0)
-          and not (lb and #lb > 0) then
+          and not (lb and #lb > 0) and (not b.opts.inflate or b.idone) then
         return nil
       end
       return ""
@@ -241,6 +242,9 @@ function M.mixin.body(self, limit)
   end
   local parts, n = { b.linebuf or "" }, #(b.linebuf or "")
   b.linebuf = ""
+  if n > limit then
+    error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
+  end
   while true do
     local d = chunk(b, 65536)
     if not d then break end

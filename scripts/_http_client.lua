@@ -427,10 +427,13 @@ local function write_request(c, method, u, h, src, len, o, small)
   elseif method == "POST" or method == "PUT" or method == "PATCH" then
     framing = "Content-Length: 0\r\n"
   end
+  -- the head is queued without waiting (write_nowait), however big: the
+  -- body that follows is sent under the exchange's deadline, and the
+  -- response's reads are bounded
   if framing then
-    c.s:write(prefix_of(method, u, h), framing, "\r\n")
+    c.s:write_nowait(prefix_of(method, u, h), framing, "\r\n")
   else
-    c.s:write(prefix_of(method, u, h), "\r\n")
+    c.s:write_nowait(prefix_of(method, u, h), "\r\n")
   end
 
   if not src then return end
@@ -446,7 +449,7 @@ local function write_request(c, method, u, h, src, len, o, small)
   end
   -- the exchange's deadline bounds sending the body too: a peer that
   -- never reads it would hold the write for good (each read has its own
-  -- bound; a head alone is queued without waiting)
+  -- bound)
   local left = c.r.deadline and c.r.deadline - core.now()
   local ok, err = pcall(compose.timeout, left and math.max(left, 0), send_body, c.s, src, len)
   if not ok then
@@ -524,12 +527,7 @@ local function exchange(cl, method, u, h, bodyarg, o, deadline)
       pcall(send_and_read, c, method, u, h, src, len, o, small)
     if ok then return c, status, reason, minor, rh, n, te, conn, enc, loc end
     discard(cl, c)
-    local err = status
-    if type(err) == "table" and err.code == "TIMEOUT" and err.op ~= "http" then
-      -- the bound that fired, named (not the time that happened to be left)
-      err = Error("TIMEOUT", core.now() >= deadline - 0.001 and "HTTP exchange timed out"
-        or ("no data for %g s (read_timeout)"):format(o.read_timeout), { op = "http", cause = err })
-    end
+    local err = msg.name_timeout(status, deadline, o.read_timeout)
     local code = type(err) == "table" and err.code
     local retry = reused and IDEMPOTENT[method] and c.r.got == before and attempt == 1
       and code ~= "CANCELLED" and code ~= "TIMEOUT" and replayable(bodyarg)
@@ -685,6 +683,8 @@ local function request(self, method, url, opts, args, body_arg)
         inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
         decoder = kind == "chunked" and c.p or nil,
       })
+      -- (a length-0 body is done at creation, with no read to end it)
+      if res._body.done then kind = "none" end
     end
     if kind == "none" then
       -- a 101 switched the connection to another protocol: never pooled

@@ -241,9 +241,28 @@ function Reader:fill(timeout)
   return true
 end
 
+--- name_timeout(err, deadline, read_timeout) -> err, or for a read's
+--- TIMEOUT the HTTP one that names the bound that fired (not the time
+--- that happened to be left)
+function M.name_timeout(err, deadline, read_timeout)
+  if type(err) ~= "table" or err.code ~= "TIMEOUT" or err.op == "http" then return err end
+  return Error("TIMEOUT", deadline and core.now() >= deadline - 0.001 and "HTTP exchange timed out"
+    or ("no data for %g s (read_timeout)"):format(read_timeout), { op = "http", cause = err })
+end
+local name_timeout = M.name_timeout
+
+--- fill_named() -> fill() whose TIMEOUT names its bound: for the body's
+--- reads (the exchange names those of the head itself, without a pcall
+--- per read)
+function Reader:fill_named()
+  local ok, more = pcall(self.fill, self)
+  if ok then return more end
+  error(name_timeout(more, self.deadline, self.read_timeout), 0)
+end
+
 --- take(n) -> up to n buffered bytes (reads once if none), nil at EOF
 function Reader:take(n)
-  if self.pos > #self.buf and not self:fill() then return nil end
+  if self.pos > #self.buf and not self:fill_named() then return nil end
   local s = self.buf:sub(self.pos, self.pos + n - 1)
   self.pos = self.pos + #s
   return s

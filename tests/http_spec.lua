@@ -2122,6 +2122,116 @@ describe("http client: a connection is pooled only when clean", function()
   end)
 end)
 
+describe("http client: review of the fast paths (2026-12-07)", function()
+  -- a raw origin answering every request on a connection with `answer`
+  local function origin(answer)
+    local n = 0
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      n = n + 1
+      while true do
+        local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+        if not ok or not head then return end
+        local out = answer(head)
+        if not out then return end
+        s:write(out)
+      end
+    end)
+    local _, port = srv:address()
+    return "http://127.0.0.1:" .. port .. "/", srv, function() return n end
+  end
+
+  it("a Content-Length: 0 answer with a Content-Encoding goes back to the pool", function()
+    local url, srv, conns = origin(function()
+      return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"
+    end)
+    local cl = http.client({ max_connections = 1 })
+    local keep = {}
+    for i = 1, 3 do
+      keep[i] = cl:get(url, { timeout = 5 })    -- kept: never collected
+      assert.equal(200, keep[i].status)
+      assert.is_nil(next(cl.inuse))
+    end
+    assert.equal(1, conns())
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("an empty body that came with its head reads as ended", function()
+    local url, srv = origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" end)
+    local cl = http.client()
+    local r = cl:get(url)
+    assert.is_nil(r:read(0))
+    assert.is_nil(r:read(5))
+    assert.equal("", r:body())
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("read(0) is \"\" while a gzip body still has output", function()
+    -- 300,000 zero bytes, gzip -9: a few hundred bytes that inflate in 64 KiB steps
+    local f = assert(io.popen("head -c 300000 /dev/zero | gzip -9"))
+    local gz = f:read("a")
+    f:close()
+    local url, srv = origin(function()
+      return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " .. #gz .. "\r\n\r\n" .. gz
+    end)
+    local cl = http.client()
+    local r = cl:get(url)
+    assert.equal(65536, #r:read(65536))
+    assert.equal("", r:read(0))
+    assert.equal(300000 - 65536, #r:read("a"))
+    assert.is_nil(r:read(0))
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("a head bigger than the socket takes is bounded by the timeout too", function()
+    local hold = corio.future()
+    local srv = net.serve("127.0.0.1", 0, function() hold:await() end)   -- never reads
+    local _, port = srv:address()
+    local t0 = corio.now()
+    local err = errof(http.get, "http://127.0.0.1:" .. port .. "/",
+      { timeout = 0.5, headers = { ["X-Big"] = ("a"):rep(16 * 1048576) } })
+    assert.equal("TIMEOUT", err.code)
+    assert.is_true(corio.now() - t0 < 10)
+    hold:set_result(true)
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("body(limit) counts what a line read took past its line", function()
+    local b = "first\n" .. ("x"):rep(100)
+    local url, srv = origin(function()
+      return "HTTP/1.1 200 OK\r\nContent-Length: " .. #b .. "\r\n\r\n" .. b
+    end)
+    local cl = http.client()
+    local r = cl:get(url)
+    assert.equal("first", r:read("l"))
+    assert.equal("LIMIT", errof(r.body, r, 10).code)
+    cl:close()
+    srv:close()
+    srv:wait_closed()
+  end)
+
+  it("a read_timeout that fires inside the body names itself", function()
+    local url, srv = origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" end)
+    local cl = http.client()
+    local r = cl:get(url, { read_timeout = 0.2 })
+    local err = errof(r.body, r)
+    assert.equal("TIMEOUT", err.code)
+    assert.equal("http", err.op)
+    assert.truthy(err.message:find("no data for 0.2 s", 1, true), err.message)
+    r:close()
+    cl:close()
+    srv:close()
+    for t in pairs(srv._tasks) do t:cancel() end
+    srv:wait_closed()
+  end)
+end)
+
 describe("http.serve and WebSockets", function()
   it("a WebSocket outlives request_timeout", function()
     local srv = http.serve("127.0.0.1", 0, function(req)
