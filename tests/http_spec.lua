@@ -2123,50 +2123,49 @@ describe("http client: a connection is pooled only when clean", function()
 end)
 
 describe("http client: review of the fast paths (2026-12-07)", function()
-  -- a raw origin answering every request on a connection with `answer`
-  local function origin(answer)
+  -- fn(url, client, connections()) against a raw origin answering every
+  -- request on a connection with answer(head); then everything is closed
+  local function with_origin(answer, fn, client_opts)
     local n = 0
     local srv = net.serve("127.0.0.1", 0, function(s)
       n = n + 1
       while true do
         local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
         if not ok or not head then return end
-        local out = answer(head)
-        if not out then return end
-        s:write(out)
+        s:write(answer(head))
       end
     end)
     local _, port = srv:address()
-    return "http://127.0.0.1:" .. port .. "/", srv, function() return n end
+    local cl = http.client(client_opts)
+    local ok, err = pcall(fn, "http://127.0.0.1:" .. port .. "/", cl, function() return n end)
+    cl:close()
+    srv:close()
+    for t in pairs(srv._tasks) do t:cancel() end
+    srv:wait_closed()
+    if not ok then error(err, 0) end
   end
 
   it("a Content-Length: 0 answer with a Content-Encoding goes back to the pool", function()
-    local url, srv, conns = origin(function()
+    with_origin(function()
       return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"
-    end)
-    local cl = http.client({ max_connections = 1 })
-    local keep = {}
-    for i = 1, 3 do
-      keep[i] = cl:get(url, { timeout = 5 })    -- kept: never collected
-      assert.equal(200, keep[i].status)
-      assert.is_nil(next(cl.inuse))
-    end
-    assert.equal(1, conns())
-    cl:close()
-    srv:close()
-    srv:wait_closed()
+    end, function(url, cl, conns)
+      local keep = {}
+      for i = 1, 3 do
+        keep[i] = cl:get(url, { timeout = 5 })    -- kept: never collected
+        assert.equal(200, keep[i].status)
+        assert.is_nil(next(cl.inuse))
+      end
+      assert.equal(1, conns())
+    end, { max_connections = 1 })
   end)
 
   it("an empty body that came with its head reads as ended", function()
-    local url, srv = origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" end)
-    local cl = http.client()
-    local r = cl:get(url)
-    assert.is_nil(r:read(0))
-    assert.is_nil(r:read(5))
-    assert.equal("", r:body())
-    cl:close()
-    srv:close()
-    srv:wait_closed()
+    with_origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" end, function(url, cl)
+      local r = cl:get(url)
+      assert.is_nil(r:read(0))
+      assert.is_nil(r:read(5))
+      assert.equal("", r:body())
+    end)
   end)
 
   it("read(0) is \"\" while a gzip body still has output", function()
@@ -2174,18 +2173,15 @@ describe("http client: review of the fast paths (2026-12-07)", function()
     local f = assert(io.popen("head -c 300000 /dev/zero | gzip -9"))
     local gz = f:read("a")
     f:close()
-    local url, srv = origin(function()
+    with_origin(function()
       return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " .. #gz .. "\r\n\r\n" .. gz
+    end, function(url, cl)
+      local r = cl:get(url)
+      assert.equal(65536, #r:read(65536))
+      assert.equal("", r:read(0))
+      assert.equal(300000 - 65536, #r:read("a"))
+      assert.is_nil(r:read(0))
     end)
-    local cl = http.client()
-    local r = cl:get(url)
-    assert.equal(65536, #r:read(65536))
-    assert.equal("", r:read(0))
-    assert.equal(300000 - 65536, #r:read("a"))
-    assert.is_nil(r:read(0))
-    cl:close()
-    srv:close()
-    srv:wait_closed()
   end)
 
   it("a head bigger than the socket takes is bounded by the timeout too", function()
@@ -2204,31 +2200,23 @@ describe("http client: review of the fast paths (2026-12-07)", function()
 
   it("body(limit) counts what a line read took past its line", function()
     local b = "first\n" .. ("x"):rep(100)
-    local url, srv = origin(function()
+    with_origin(function()
       return "HTTP/1.1 200 OK\r\nContent-Length: " .. #b .. "\r\n\r\n" .. b
+    end, function(url, cl)
+      local r = cl:get(url)
+      assert.equal("first", r:read("l"))
+      assert.equal("LIMIT", errof(r.body, r, 10).code)
     end)
-    local cl = http.client()
-    local r = cl:get(url)
-    assert.equal("first", r:read("l"))
-    assert.equal("LIMIT", errof(r.body, r, 10).code)
-    cl:close()
-    srv:close()
-    srv:wait_closed()
   end)
 
   it("a read_timeout that fires inside the body names itself", function()
-    local url, srv = origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" end)
-    local cl = http.client()
-    local r = cl:get(url, { read_timeout = 0.2 })
-    local err = errof(r.body, r)
-    assert.equal("TIMEOUT", err.code)
-    assert.equal("http", err.op)
-    assert.truthy(err.message:find("no data for 0.2 s", 1, true), err.message)
-    r:close()
-    cl:close()
-    srv:close()
-    for t in pairs(srv._tasks) do t:cancel() end
-    srv:wait_closed()
+    with_origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" end, function(url, cl)
+      local r <close> = cl:get(url, { read_timeout = 0.2 })
+      local err = errof(r.body, r)
+      assert.equal("TIMEOUT", err.code)
+      assert.equal("http", err.op)
+      assert.truthy(err.message:find("no data for 0.2 s", 1, true), err.message)
+    end)
   end)
 end)
 
