@@ -31,12 +31,19 @@ end
 
 local NO_OPTS = {}
 
---- whole(data) -> the body source of a body read whole already (the
---- client's answer whose Content-Length body came in the same reads as
---- its head): done for its connection, `data` still to be read.
-function M.whole(data)
+--- whole(data [, inflate]) -> the body source of a body read whole
+--- already (the client's answer whose Content-Length body came in the
+--- same reads as its head): done for its connection, `data` still to be
+--- read (through the inflater, if one).
+function M.whole(data, inflate)
   return { kind = "length", left = 0, done = true, whole = data ~= "" and data or nil,
-    total = #data, opts = NO_OPTS, started = true }
+    total = #data, opts = inflate and { inflate = inflate } or NO_OPTS, started = true }
+end
+
+-- the first n bytes of s, and the rest (nil when nothing is left)
+local function split(s, n)
+  if #s > n then return s:sub(1, n), s:sub(n + 1) end
+  return s, nil
 end
 
 local function incomplete(b)
@@ -61,14 +68,10 @@ end
 
 -- raw(b, n) -> up to n decoded-framing bytes, or nil at the body's end
 local function raw(b, n)
-  local w = b.whole
-  if w then
-    if #w > n then
-      b.whole = w:sub(n + 1)
-      return w:sub(1, n)
-    end
-    b.whole = nil
-    return w
+  if b.whole then
+    local d
+    d, b.whole = split(b.whole, n)
+    return d
   end
   if b.done then return nil end
   if not b.started then
@@ -92,13 +95,10 @@ local function raw(b, n)
   while true do
     local rest = b.rest
     if rest then
-      if #rest > n then
-        b.rest = rest:sub(n + 1)
-        return count(b, rest:sub(1, n))
-      end
-      b.rest = nil
-      if b.ended then finish(b) end
-      return count(b, rest)
+      local d
+      d, b.rest = split(rest, n)
+      if not b.rest and b.ended then finish(b) end
+      return count(b, d)
     end
     if b.ended then finish(b) return nil end
     if r.pos > #r.buf and not r:fill_named() then incomplete(b) end
@@ -121,9 +121,9 @@ local function chunk(b, n)
   while true do
     local p = b.pending
     if p and #p > 0 then
-      if #p <= n then b.pending = nil return p end
-      b.pending = p:sub(n + 1)           -- p is at most ZOUT bytes
-      return p:sub(1, n)
+      local d
+      d, b.pending = split(p, n)         -- p is at most ZOUT bytes
+      return d
     end
     if b.idone then return nil end
     -- input the last feed left (its output was full), else more of the body
@@ -179,12 +179,9 @@ function M.mixin.read(self, fmt)
     end
     fmt = math.tointeger(fmt)
     if lb and #lb > 0 then
-      if #lb > fmt then
-        b.linebuf = lb:sub(fmt + 1)
-        return lb:sub(1, fmt)
-      end
-      b.linebuf = ""
-      return lb
+      local d, rest = split(lb, fmt)
+      b.linebuf = rest or ""
+      return d
     end
     return chunk(b, fmt)
   end
@@ -225,6 +222,10 @@ function M.mixin.lines(self, fmt)
   return function() return M.mixin.read(self, fmt or "l") end
 end
 
+local function too_large(limit)
+  error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
+end
+
 --- body([limit]) -> the whole body; LIMIT past `limit` (64 MiB)
 function M.mixin.body(self, limit)
   local b = check_self(self, "body")
@@ -234,24 +235,18 @@ function M.mixin.body(self, limit)
   limit = limit or 64 * 1048576
   local w = b.whole
   if w and not b.linebuf and not b.opts.inflate then   -- read whole already
-    if #w > limit then
-      error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
-    end
+    if #w > limit then too_large(limit) end
     b.whole = nil
     return w
   end
   local parts, n = { b.linebuf or "" }, #(b.linebuf or "")
   b.linebuf = ""
-  if n > limit then
-    error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
-  end
+  if n > limit then too_large(limit) end
   while true do
     local d = chunk(b, 65536)
     if not d then break end
     n = n + #d
-    if n > limit then
-      error(Error("LIMIT", ("body larger than %d bytes"):format(limit), { op = "body" }), 0)
-    end
+    if n > limit then too_large(limit) end
     parts[#parts + 1] = d
   end
   return table.concat(parts)

@@ -416,25 +416,23 @@ end
 local SMALL_BODY = 65536
 
 local function write_request(c, method, u, h, src, len, o, small)
-  if small then
-    c.s:write_nowait(prefix_of(method, u, h), "Content-Length: " .. #small .. "\r\n\r\n", small)
-    return
-  end
   -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
-  local framing
-  if src then
+  local framing = ""
+  if small then
+    framing = "Content-Length: " .. #small .. "\r\n"
+  elseif src then
     framing = len and "Content-Length: " .. len .. "\r\n" or "Transfer-Encoding: chunked\r\n"
   elseif method == "POST" or method == "PUT" or method == "PATCH" then
     framing = "Content-Length: 0\r\n"
   end
-  -- the head is queued without waiting (write_nowait), however big: the
-  -- body that follows is sent under the exchange's deadline, and the
-  -- response's reads are bounded
-  if framing then
-    c.s:write_nowait(prefix_of(method, u, h), framing, "\r\n")
-  else
-    c.s:write_nowait(prefix_of(method, u, h), "\r\n")
+  -- the head (with a small body) is queued without waiting
+  -- (write_nowait), however big: a body that follows is sent under the
+  -- exchange's deadline, and the response's reads are bounded
+  if small then
+    c.s:write_nowait(prefix_of(method, u, h), framing, "\r\n", small)
+    return
   end
+  c.s:write_nowait(prefix_of(method, u, h), framing, "\r\n")
 
   if not src then return end
   if o.expect_continue then
@@ -468,17 +466,18 @@ local MAX_1XX = 10
 local function read_final(c, o, method)
   local r, p, max = c.r, c.p, o.max_header_size
   for _ = 0, MAX_1XX do
-    -- the head is parsed where it lies in the read buffer (response_at);
-    -- right after a request is written nothing is buffered yet: read first
+    -- the head is parsed where it lies in the read buffer (response_at),
+    -- once something is buffered (right after a request, nothing is)
     local scanned = 0
-    local e, status, reason, minor, names, values, len, te, conn, enc, loc = false
-    if r.pos <= #r.buf then
-      e, status, reason, minor, names, values, len, te, conn, enc, loc =
-        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", 0)
-    end
-    while e == false do
-      if status then
-        error(Error("LIMIT", ("head larger than %d bytes"):format(max), { op = "http" }), 0)
+    local e, status, reason, minor, names, values, len, te, conn, enc, loc
+    while true do
+      if r.pos <= #r.buf then
+        e, status, reason, minor, names, values, len, te, conn, enc, loc =
+          p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", scanned)
+        if e ~= false then break end
+        if status then
+          error(Error("LIMIT", ("head larger than %d bytes"):format(max), { op = "http" }), 0)
+        end
       end
       scanned = #r.buf - r.pos + 1
       if not r:fill() then
@@ -488,8 +487,6 @@ local function read_final(c, o, method)
         error(Error("INCOMPLETE", "connection closed inside the head",
           { op = "http", partial = r.buf:sub(r.pos) }), 0)
       end
-      e, status, reason, minor, names, values, len, te, conn, enc, loc =
-        p:response_at(r.buf, r.pos, max, o.max_headers, method == "HEAD", scanned)
     end
     if not e then error(perror(status, reason), 0) end
     r.pos = e
@@ -668,11 +665,13 @@ local function request(self, method, url, opts, args, body_arg)
     local res = setmetatable({ status = status, reason = reason, version = VERSION[minor] or "1." .. minor,
       url = url, headers = rh, _cl = self, _c = c }, Response)
     local r = c.r
-    if kind == "length" and not (o.decompress and enc) and #r.buf - r.pos + 1 >= n then
-      -- the whole body came with the head: taken now, so nothing of this
-      -- response is left on the connection, which goes back to the pool
-      -- at once (no lending, no callback when the body is read)
-      res._body = body.whole(r.buf:sub(r.pos, r.pos + n - 1))
+    local inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil
+    if kind == "length" and #r.buf - r.pos + 1 >= n then
+      -- the whole body came with the head (an empty one always does):
+      -- taken now, so nothing of this response is left on the
+      -- connection, which goes back to the pool at once (no lending, no
+      -- callback when the body is read)
+      res._body = body.whole(r.buf:sub(r.pos, r.pos + n - 1), inflate)
       r.pos = r.pos + n
       kind = "none"
     else
@@ -680,11 +679,9 @@ local function request(self, method, url, opts, args, body_arg)
         on_done = function()
           if keep and status ~= 101 then checkin(self, c) else discard(self, c) end
         end,
-        inflate = o.decompress and kind ~= "none" and enc and inflater(enc) or nil,
+        inflate = inflate,
         decoder = kind == "chunked" and c.p or nil,
       })
-      -- (a length-0 body is done at creation, with no read to end it)
-      if res._body.done then kind = "none" end
     end
     if kind == "none" then
       -- a 101 switched the connection to another protocol: never pooled

@@ -5,6 +5,14 @@ local net = require "corio.net"
 local http = require "corio.http"
 local json = require "corio.json"
 
+-- what a shell command printed (the test data that gzip and zlib make)
+local function shell(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
 local function errof(fn, ...)
   local ok, err = pcall(fn, ...)
   assert.is_false(ok, "expected an error")
@@ -129,9 +137,7 @@ describe("http server and client", function()
   end)
 
   it("inflates gzip bodies", function()
-    local p = io.popen("printf 'hello gzip world' | gzip -c")
-    local gz = p:read("a")
-    p:close()
+    local gz = shell("printf 'hello gzip world' | gzip -c")
     with_server(function() return 200, { ["content-encoding"] = "gzip" }, gz end, nil,
       function(base, _, cl)
         assert.equal("hello gzip world", cl:get(base .. "/"):body())
@@ -141,9 +147,7 @@ describe("http server and client", function()
   end)
 
   it("a compression bomb is met a piece at a time: body(limit) stops at its limit, memory stays small", function()
-    local p = io.popen("head -c 134217728 /dev/zero | gzip -1 -c")
-    local gz = p:read("a")
-    p:close()
+    local gz = shell("head -c 134217728 /dev/zero | gzip -1 -c")
     with_server(function() return 200, { ["content-encoding"] = "gzip" }, gz end, nil,
       function(base, _, cl)
         local r = cl:get(base .. "/")
@@ -162,9 +166,7 @@ describe("http server and client", function()
   end)
 
   it("gzip members one after another are one body; bytes after the end are HTTP_PROTOCOL", function()
-    local p = io.popen("printf 'first-' | gzip -c; printf 'second' | gzip -c")
-    local two = p:read("a")
-    p:close()
+    local two = shell("printf 'first-' | gzip -c; printf 'second' | gzip -c")
     with_server(function(req)
       return 200, { ["content-encoding"] = "gzip" }, req.path == "/two" and two or two .. "GARBAGE"
     end, nil, function(base, _, cl)
@@ -1148,9 +1150,7 @@ end)
 
 describe("http client bodies and timeouts", function()
   it("inflates deflate bodies; body(limit) raises LIMIT past the limit", function()
-    local p = io.popen("printf 'hello deflate' | python3 -c 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))'")
-    local z = p:read("a")
-    p:close()
+    local z = shell("printf 'hello deflate' | python3 -c 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))'")
     assert.is_true(#z > 0)
     with_server(function(req)
       if req.path == "/z" then return 200, { ["content-encoding"] = "deflate" }, z end
@@ -2123,45 +2123,23 @@ describe("http client: a connection is pooled only when clean", function()
 end)
 
 describe("http client: review of the fast paths (2026-12-07)", function()
-  -- fn(url, client, connections()) against a raw origin answering every
-  -- request on a connection with answer(head); then everything is closed
-  local function with_origin(answer, fn, client_opts)
-    local n = 0
-    local srv = net.serve("127.0.0.1", 0, function(s)
-      n = n + 1
-      while true do
-        local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
-        if not ok or not head then return end
-        s:write(answer(head))
-      end
-    end)
-    local _, port = srv:address()
-    local cl = http.client(client_opts)
-    local ok, err = pcall(fn, "http://127.0.0.1:" .. port .. "/", cl, function() return n end)
-    cl:close()
-    srv:close()
-    for t in pairs(srv._tasks) do t:cancel() end
-    srv:wait_closed()
-    if not ok then error(err, 0) end
-  end
-
   it("a Content-Length: 0 answer with a Content-Encoding goes back to the pool", function()
-    with_origin(function()
-      return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"
-    end, function(url, cl, conns)
+    with_raw_origin({
+      ["/"] = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+    }, function(base, cl, stats)
       local keep = {}
       for i = 1, 3 do
-        keep[i] = cl:get(url, { timeout = 5 })    -- kept: never collected
+        keep[i] = cl:get(base .. "/", { timeout = 5 })    -- kept: never collected
         assert.equal(200, keep[i].status)
         assert.is_nil(next(cl.inuse))
       end
-      assert.equal(1, conns())
+      assert.equal(1, stats.conns)
     end, { max_connections = 1 })
   end)
 
   it("an empty body that came with its head reads as ended", function()
-    with_origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" end, function(url, cl)
-      local r = cl:get(url)
+    with_raw_origin({ ["/"] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" }, function(base, cl)
+      local r = cl:get(base .. "/")
       assert.is_nil(r:read(0))
       assert.is_nil(r:read(5))
       assert.equal("", r:body())
@@ -2170,13 +2148,11 @@ describe("http client: review of the fast paths (2026-12-07)", function()
 
   it("read(0) is \"\" while a gzip body still has output", function()
     -- 300,000 zero bytes, gzip -9: a few hundred bytes that inflate in 64 KiB steps
-    local f = assert(io.popen("head -c 300000 /dev/zero | gzip -9"))
-    local gz = f:read("a")
-    f:close()
-    with_origin(function()
-      return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " .. #gz .. "\r\n\r\n" .. gz
-    end, function(url, cl)
-      local r = cl:get(url)
+    local gz = shell("head -c 300000 /dev/zero | gzip -9")
+    with_raw_origin({
+      ["/"] = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " .. #gz .. "\r\n\r\n" .. gz,
+    }, function(base, cl)
+      local r = cl:get(base .. "/")
       assert.equal(65536, #r:read(65536))
       assert.equal("", r:read(0))
       assert.equal(300000 - 65536, #r:read("a"))
@@ -2200,18 +2176,20 @@ describe("http client: review of the fast paths (2026-12-07)", function()
 
   it("body(limit) counts what a line read took past its line", function()
     local b = "first\n" .. ("x"):rep(100)
-    with_origin(function()
-      return "HTTP/1.1 200 OK\r\nContent-Length: " .. #b .. "\r\n\r\n" .. b
-    end, function(url, cl)
-      local r = cl:get(url)
+    with_raw_origin({
+      ["/"] = "HTTP/1.1 200 OK\r\nContent-Length: " .. #b .. "\r\n\r\n" .. b,
+    }, function(base, cl)
+      local r = cl:get(base .. "/")
       assert.equal("first", r:read("l"))
       assert.equal("LIMIT", errof(r.body, r, 10).code)
     end)
   end)
 
   it("a read_timeout that fires inside the body names itself", function()
-    with_origin(function() return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" end, function(url, cl)
-      local r <close> = cl:get(url, { read_timeout = 0.2 })
+    with_raw_origin({
+      ["/"] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    }, function(base, cl)
+      local r <close> = cl:get(base .. "/", { read_timeout = 0.2 })
       local err = errof(r.body, r)
       assert.equal("TIMEOUT", err.code)
       assert.equal("http", err.op)

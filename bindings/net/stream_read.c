@@ -336,7 +336,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
   static const char *const ops[] = {"read", "readexactly", "readuntil"};
   stream_ud *ud = lua_touserdata(L, 1);
   stream *s = ud->s;
-  corio_rt *rt = s ? s->rt : corio__rt(L);   /* one API call fewer */
+  /* the Stream's runtime (no API call); read_within has no upvalue */
+  corio_rt *rt = s ? s->rt : corio__rt(L);
   int n = corio__resumed(L, rt, (int)ctx, 1);
   (void)status;
   if (n > 0) return n;

@@ -7,10 +7,10 @@ local net = require "corio.net"
 
 local O = {}
 
---- O.with_raw_origin(answers, fn): fn(base_url, client, stats) runs
---- against the origin; the client and the origin are closed afterwards,
---- also when fn fails.
-function O.with_raw_origin(answers, fn)
+--- O.with_raw_origin(answers, fn [, client_opts]): fn(base_url, client,
+--- stats) runs against the origin (client made with client_opts); the
+--- client and the origin are closed afterwards, also when fn fails.
+function O.with_raw_origin(answers, fn, client_opts)
   local stats = { conns = 0, paths = {} }
   local srv = net.serve("127.0.0.1", 0, function(s)
     stats.conns = stats.conns + 1
@@ -25,7 +25,7 @@ function O.with_raw_origin(answers, fn)
     s:close()
   end)
   local _, port = srv:address()
-  local cl = http.client()
+  local cl = http.client(client_opts)
   local ok, err = pcall(fn, "http://127.0.0.1:" .. port, cl, stats)
   cl:close()
   srv:close()
