@@ -508,6 +508,11 @@ describe("http server hardening", function()
     { "a tab after a chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\t\r\nabc\r\n0\r\n\r\n", 400 },
     { "a trailer section over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" ..
       ("X: " .. ("a"):rep(4000) .. "\r\n"):rep(5) .. "\r\n", 431 },
+    -- each chunk line is bounded, so the body's extensions are counted
+    -- together: 5 chunks of 1 byte with 4,000 bytes of extension each
+    -- (Node's CVE-2024-22019)
+    { "chunk extensions over 16 KiB in one body", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+      ("1;" .. ("e"):rep(4000) .. "\r\nx\r\n"):rep(5) .. "0\r\n\r\n", 413 },
     { "an unknown method", "BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501 },
     -- Host must be uri-host [":" port] (RFC 9112 3.2)
     { "a Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400 },
@@ -667,6 +672,22 @@ describe("http server hardening", function()
       end
       s:close()
       assert.truthy(out:find("\r\n\r\nabc0123456789HTTP/1.1 200", 1, true), out)
+    end)
+  end)
+
+  it("takes chunk extensions up to 16 KiB per body, counted afresh for each request", function()
+    with_server(echo, nil, function(_, port)
+      -- 4 x 4,092 + 16 bytes after the ';'s = 16,384: the most one body
+      -- may carry (a chunk line, "2;" and CRLF with it, is 4 KiB at most)
+      local function post(path)
+        return "POST " .. path .. " HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+          ("2;" .. ("e"):rep(4092) .. "\r\nok\r\n"):rep(4) .. "2;" .. ("e"):rep(16) .. "\r\nok\r\n0\r\n\r\n"
+      end
+      local out = raw(port, post("/1") .. post("/2") .. "GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local n = 0
+      for st in out:gmatch("HTTP/1.1 (%d+)") do n = n + 1; assert.equal("200", st, out) end
+      assert.equal(3, n, out)
+      assert.truthy(out:find("okokokokok", 1, true), out)
     end)
   end)
 

@@ -55,6 +55,11 @@ int luaopen_corio__http(lua_State *L);
 #define MAX_TRAILERS 100        /* trailer fields after the last chunk */
 #define MAX_TRAILER_BYTES 16384 /* all of them: refused here, before the
                                    parser's own limit (80 KiB) can be hit */
+#define MAX_EXT_BYTES 16384     /* chunk extensions of a whole body: each
+                                   line is bounded, but a body of 1-byte
+                                   chunks with 4 KiB extensions would carry
+                                   4,000 times its size (the pattern of
+                                   Node's CVE-2024-22019) */
 
 /* ------------------------------------------------------------ the guard */
 
@@ -286,6 +291,7 @@ struct Parser {
   size_t linelen;
   int digits, trailers;
   size_t trlbytes;         /* bytes of the trailer section so far */
+  size_t extbytes;         /* chunk-extension bytes of this body so far */
   luaL_Buffer *out;
   /* the server's limits, for take() (set by limits()) */
   lua_Integer max_headers, max_size, max_url, max_body;
@@ -459,7 +465,7 @@ static int run_head(lua_State *L, Parser *P, const char *s, size_t n, lua_Intege
   P->cg = CG_SIZE0;
   P->linelen = 0;
   P->digits = P->trailers = 0;
-  P->trlbytes = 0;
+  P->trlbytes = P->extbytes = 0;
   P->out = NULL;
   size_t used = http_parser_execute(&P->p, &settings, s, n);
   enum http_errno e = HTTP_PARSER_ERRNO(&P->p);
@@ -983,7 +989,8 @@ static int hexval(unsigned char c) {
 ** split across reads.  For the same reason it refuses everything the
 ** parser would refuse in what it accepts: a tab after the chunk size (the
 ** parser takes a space only), a trailer section past the parser's header
-** size limit.  *status is 400, or 431 for a size limit of the trailers. */
+** size limit.  *status is 400, 431 for a size limit of the trailers, or
+** 413 for the chunk extensions of the body past MAX_EXT_BYTES. */
 static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char **why,
                         int *status) {
   size_t i = 0;
@@ -1019,6 +1026,11 @@ static long chunk_guard(Parser *P, const unsigned char *s, size_t n, const char 
     case CG_EXT:
       if (c == '\r') P->cg = CG_SIZE_LF;
       else if (is_ctl(c)) { *why = "control byte in a chunk extension"; return -1; }
+      else if (++P->extbytes > MAX_EXT_BYTES) {
+        *why = "chunk extensions too large";
+        *status = 413;
+        return -1;
+      }
       break;
     case CG_SIZE_LF:
       if (c != '\n') { *why = "chunk size line without CRLF"; return -1; }
