@@ -148,14 +148,32 @@ local function write(self, out)
 end
 
 -- The stream ends here, whoever ended the WebSocket; a close waiting for
--- the reader hears of it.
+-- the reader hears of it.  What is queued is flushed for at most
+-- close_timeout: a peer that stopped reading cannot hold the task.
 local function finish(self)
   self._done = true
   self[FAST] = nil
   local s = self._s
-  pcall(s.close, s)
+  if not pcall(compose.timeout, self._ct, s.close, s) then pcall(s.abort, s) end
   local f = self._closefut
   if f and not f:done() then f:set_result(true) end
+end
+
+local function code_of(err)
+  return type(err) == "table" and err.code or nil
+end
+
+-- A receive whose own wait ended (its task cancelled, a deadline) leaves
+-- the WebSocket as it was: the bytes of a frame stay in the Stream's
+-- buffer or the framing.  A close waiting for this reader to read the
+-- peer's reply is told to read it itself.
+local function wait_ended(self, err)
+  local f = self._closefut
+  if self._closing and f and not f:done() then
+    self._closefut = nil
+    f:set_result("read")
+  end
+  error(err, 0)
 end
 
 -- Reading stopped in the framing layer: a close arrived (or was answered),
@@ -190,9 +208,12 @@ end
 local function pulled(self, c, s, data, kind, out)
   while true do
     if kind == "error" then       -- what ended the Stream read: out
-      if self._closed or self._closing or self._done then return nil end
+      local code = code_of(out)
+      if code == "CANCELLED" or code == "TIMEOUT" then wait_ended(self, out) end
+      if self._closed or self._done then return nil end
+      finish(self)                -- a close waiting for this reader goes on
+      if self._closing then return nil end
       self.close_code, self.close_reason = 1006, ""
-      finish(self)
       error(out, 0)
     end
     if out then s:write(out) end  -- pongs, the reply to a close
@@ -248,9 +269,12 @@ function WebSocket:receive()
     self._reading = false
     if self._closed then return nil end   -- close() ended it meanwhile
     if not ok then
-      if self._closing or self._done then return nil end
-      self.close_code, self.close_reason = 1006, ""
+      local code = code_of(chunk)
+      if code == "CANCELLED" or code == "TIMEOUT" then wait_ended(self, chunk) end
+      if self._done then return nil end
       finish(self)
+      if self._closing then return nil end
+      self.close_code, self.close_reason = 1006, ""
       error(chunk, 0)
     end
     if chunk == nil then          -- the TCP stream ended without a close
@@ -359,6 +383,24 @@ local function drain_to_close(self)
   end
 end
 
+-- The close handshake: the close frame out, then the peer's close read
+-- (by the task in receive, if one is, else here).  Runs in close()'s
+-- close_timeout scope, which bounds the write too.
+local function handshake(self, code, reason)
+  write(self, self._c:close(code, reason))
+  while not self._done do
+    if self._reading or (self._direct and self._c:pulling()) then
+      local f = self._closefut or core.future()
+      self._closefut = f
+      -- true: the reader finished; "read": it left (cancelled), so read
+      -- here.  shield: the deadline ends this wait, never the future.
+      compose.shield(f)
+    else
+      drain_to_close(self)
+    end
+  end
+end
+
 --- close([code [, reason]]): the close handshake, then the stream closes.
 --- Idempotent.  Waits up to close_timeout for the peer's close frame.
 function WebSocket:close(code, reason)
@@ -374,36 +416,35 @@ function WebSocket:close(code, reason)
     argerror(2, "close", "reason must be UTF-8")
   end
   if self._closing then             -- another task is closing: wait for it
-    local f = self._closefut or core.future()
-    self._closefut = f
-    pcall(f.await, f)
+    local f = self._endfut or core.future()
+    self._endfut = f
+    f:await()
     return
   end
   self._closing = true
   self[FAST] = nil
-  local corio = require "corio"
+  local err
   if not self._done then
-    local ok = pcall(write, self, self._c:close(code, reason))
-    if ok then
-      local done
-      if self._reading or (self._direct and self._c:pulling()) then
-        -- the receiving task reads the reply
-        self._closefut = self._closefut or core.future()
-        done = pcall(corio.wait_for, corio.shield(self._closefut), self._ct)
-      else
-        done = pcall(corio.timeout, self._ct, drain_to_close, self)
-      end
-      if not done then pcall(self._s.abort, self._s) end
-    end
+    local ok, e = pcall(compose.timeout, self._ct, handshake, self, code, reason)
+    -- past close_timeout, or the Stream failed: dropped without more ado
+    if not ok then pcall(self._s.abort, self._s) end
+    if code_of(e) == "CANCELLED" then err = e end  -- this task's own cancel
     if not self.close_code then self.close_code, self.close_reason = code, reason end
   end
   finish(self)
   self._closed = true
   self._c:free()
+  local f = self._endfut
+  if f and not f:done() then f:set_result(true) end
+  if err then error(err, 0) end
 end
 
+-- A scope left by an error says 1011; by a cancel (a server shutting
+-- down cancels its handlers) 1001, going away.
 function WebSocket:__close(err)
-  if not self._closed then self:close(err ~= nil and 1011 or 1000) end
+  if not self._closed then
+    self:close(err == nil and 1000 or code_of(err) == "CANCELLED" and 1001 or 1011)
+  end
 end
 
 function WebSocket:__tostring()
