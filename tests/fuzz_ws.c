@@ -8,7 +8,8 @@
 ** The same bytes also go, whole, to a connection without the fast path
 ** (nofast: wslay alone): both must give the same messages, and a fast
 ** connection that failed means wslay alone failed too (wslay alone may
-** fail earlier: it checks UTF-8 before a frame is complete).
+** fail earlier: it checks UTF-8 before a frame is complete), unless it
+** failed on corio's own limit of fragments per message (1009).
 **
 ** Input: byte 0 picks the side (bit 0) and max_message_size (bits 1-7:
 ** 1 << (n % 20) bytes); then a run of (chunk length byte, chunk bytes).
@@ -92,7 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     c.outlen = 0;                 /* as take() does */
   }
-  if (c.failed) assert(ref.failed || !wslay_event_get_read_enabled(ref.ctx));
+  /* (the fragment count of WS_PIECE_COST is corio's, not wslay's) */
+  if (c.failed && c.failcode != 1009)
+    assert(ref.failed || !wslay_event_get_read_enabled(ref.ctx));
   if (!c.failed && !ref.failed && c.heldlen == 0 && c.slow_left == 0)
     assert(expect == NULL);           /* no message wslay alone got more */
   ws__free(&c);

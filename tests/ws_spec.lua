@@ -401,6 +401,35 @@ describe("ws server side", function()
       frame(0, "\x28", { mask = true }), 1007, "HTTP_PROTOCOL")
   end)
 
+  -- wslay keeps each fragment apart (~100 bytes of heap besides its
+  -- payload): 1-byte fragments made a message cost 100 times its limit
+  it("a message of more fragments than max_message_size / 128 (at least 64) closes with 1009", function()
+    local M = { mask = true }
+    local function pieces(n)
+      local t = { frame(2, "x", { mask = true, fin = false }) }
+      for i = 2, n - 1 do t[i] = frame(0, "x", { mask = true, fin = false }) end
+      t[n] = frame(0, "x", M)
+      return table.concat(t)
+    end
+    -- 64 pieces: taken, joined; the 65th fails however they are split
+    local function joined(w) local d, k = w:receive() return k .. ":" .. d end
+    local srv, s, _, got = server_and_raw(joined, { max_message_size = 1024 })
+    s:write(pieces(64))
+    assert.same({ true, "binary:" .. string.rep("x", 64) }, { got:await() })
+    s:close()
+    srv:close()
+    refused(pieces(65), 1009, "LIMIT", { max_message_size = 1024 })
+    -- a larger limit allows more: 16 KiB / 128 = 128 pieces
+    srv, s, _, got = server_and_raw(joined, { max_message_size = 16384 })
+    for i = 1, 128 do
+      s:write(frame(i == 1 and 2 or 0, "y", { mask = true, fin = i == 128 }))
+    end
+    assert.same({ true, "binary:" .. string.rep("y", 128) }, { got:await() })
+    s:close()
+    srv:close()
+    refused(pieces(129), 1009, "LIMIT", { max_message_size = 16384 })
+  end)
+
   it("a message over max_message_size closes with 1009 and LIMIT", function()
     local srv, s, _, got = server_and_raw(function(w)
       local a = w:receive()

@@ -220,7 +220,7 @@ static int c_state(lua_State *L) {
   lua_pushboolean(L, wslay_event_get_read_enabled(c->ctx));
   lua_pushboolean(L, wslay_event_get_close_received(c->ctx));
   lua_pushinteger(L, wslay_event_get_status_code_received(c->ctx));
-  lua_pushinteger(L, c->failed ? 1002
+  lua_pushinteger(L, c->failed ? c->failcode
                      : wslay_event_get_status_code_sent(c->ctx));
   lua_pushboolean(L, c->failed);
   lua_pushlstring(L, c->reason, c->reasonlen);

@@ -91,7 +91,8 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 ** frame, so a ping followed by a close would go unanswered; RFC 6455
 ** section 5.5.2 wants the pong first.  wslay_event_send only works the
 ** output side, which wslay_event_recv is not using at this point. */
-static void fail_framing(ws_conn *c);
+static void fail_with(ws_conn *c, int code);
+#define fail_framing(c) fail_with((c), 1002)
 
 static void on_msg(wslay_event_context_ptr ctx,
                    const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
@@ -156,9 +157,10 @@ int ws__flush(ws_conn *c) {
 }
 
 
-/* A close frame with code 1002, built here: for a framing error wslay
-** queues a close without a code (its frame layer has no code to give). */
-static void fail_framing(ws_conn *c) {
+/* A close frame with code 1002 (or 1009), built here: for a framing
+** error wslay queues a close without a code (its frame layer has no code
+** to give). */
+static void fail_with(ws_conn *c, int code) {
   uint8_t f[8] = {0x88, 0x02};
   size_t n = 2;
   uint8_t mask[4] = {0, 0, 0, 0};
@@ -168,10 +170,11 @@ static void fail_framing(ws_conn *c) {
     memcpy(f + 2, mask, 4);
     n = 6;
   }
-  f[n] = (uint8_t)((1002 >> 8) ^ mask[0]);
-  f[n + 1] = (uint8_t)((1002 & 0xff) ^ mask[1]);
+  f[n] = (uint8_t)((code >> 8) ^ mask[0]);
+  f[n + 1] = (uint8_t)((code & 0xff) ^ mask[1]);
   if (out_append(c, f, n + 2) != 0) c->nomem = 1;
   c->failed = 1;
+  c->failcode = code;
   c->rd_off = c->wr_off = 1;
   wslay_event_shutdown_read(c->ctx);
   wslay_event_shutdown_write(c->ctx);
@@ -365,6 +368,14 @@ static ptrdiff_t scan(ws_conn *c, const char *b, size_t len) {
     } else if (op <= WSLAY_BINARY_FRAME) {   /* what wslay will make of it */
       if (op != 0 && !fin) c->frag = 1;
       else if (op == 0 && fin) c->frag = 0;
+      if (op != 0) c->pieces = 0;
+      if ((op != 0 && !fin) || op == 0) {   /* a fragment: see WS_PIECE_COST */
+        c->pieces++;
+        if (c->pieces > WS_PIECE_MIN && c->pieces > c->max / WS_PIECE_COST) {
+          fail_with(c, 1009);
+          break;
+        }
+      }
     }
     /* to wslay, header and payload (the sum cannot overflow: plen is at
     ** most 2^64 - 1 only if wslay rejects it at the header) */

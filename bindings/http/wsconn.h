@@ -39,7 +39,11 @@ typedef struct ws_conn {
   ws_msg *head, *tail;          /* complete messages, oldest first */
   int server;
   int nomem;                    /* a copy failed inside a callback */
-  int failed;                   /* the peer broke framing: 1002 sent */
+  int failed;                   /* the peer broke framing or a limit: a
+                                   close with failcode sent */
+  int failcode;                 /* 1002, or 1009 (too many fragments) */
+  uint64_t pieces;              /* fragments of the message wslay is
+                                   joining (see WS_PIECE_COST) */
   int rd_off;                   /* wslay reads no more (a close came):
                                    its read_enabled, kept by wslay_in, the
                                    one caller of wslay_event_recv, so that
@@ -63,6 +67,14 @@ typedef struct ws_conn {
 } ws_conn;
 
 #define WS_FAST_MAX (64 * 1024)  /* larger frames stream through wslay */
+/* wslay keeps each fragment of a message as a malloc'ed chunk (about 100
+** bytes besides its payload), which max_message_size, a count of payload
+** bytes, does not see: 1-byte fragments would make a message cost 100
+** times its limit.  A message may have max_message_size / WS_PIECE_COST
+** fragments (at least WS_PIECE_MIN), so that it costs at most about
+** twice the limit; past that, 1009. */
+#define WS_PIECE_COST 128
+#define WS_PIECE_MIN 64
 
 int ws__init(ws_conn *c, int server, uint64_t max_message_size);
   /* c zeroed by the caller; 0, or -1 out of memory */
