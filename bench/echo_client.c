@@ -8,6 +8,10 @@
 **   echo_client HOST PORT bulk [MIB]                      (512)
 **     one connection streaming MIB MiB out while reading the echo back
 **     (at most 4 MiB in flight).  Prints MiB/s.
+**   echo_client HOST PORT ws   [CONNS [ROUNDS]]          (50, 2000)
+**     the W14 load: CONNS WebSocket connections (an upgrade, then one
+**     pre-masked 32-byte text frame and its 34-byte echo, ROUNDS times),
+**     so the client does no framing work of its own.
 **   echo_client HOST PORT idle [CONNS]                    (10000)
 **     opens CONNS connections, does one round trip on each (so the
 **     server has accepted and served them), prints "ready" and holds them
@@ -26,13 +30,15 @@
 #define CHUNK (64 * 1024)
 #define WINDOW (4 * 1024 * 1024)
 
-enum { MODE_RT, MODE_BULK, MODE_IDLE };
+enum { MODE_RT, MODE_BULK, MODE_IDLE, MODE_WS };
 
 typedef struct conn {
   uv_tcp_t tcp;
   uv_connect_t creq;
   uv_write_t wreq;
-  size_t got;                  /* bytes of the current round received */
+  size_t got;                  /* bytes of the current round received
+                                  (ws: of the upgrade's answer, first) */
+  char head[512];              /* ws: the upgrade's answer */
   int rounds;                  /* rounds left */
   int idx;
 } conn;
@@ -40,7 +46,9 @@ typedef struct conn {
 static uv_loop_t *loop;
 static int mode, nconns = 100, rounds = 2000;
 static size_t size = 64;
-static char *msg;              /* the rt payload */
+static char *msg;              /* the rt payload (ws: the masked frame) */
+static const char *reply;      /* what comes back: msg, or the ws echo */
+static size_t reply_len;
 static int connected, finished, failed;
 static uint64_t t0;
 static struct sockaddr_storage addr;
@@ -78,7 +86,7 @@ static void on_write(uv_write_t *req, int status) {
 
 static void finish_all(void) {
   double secs = (double)(uv_hrtime() - t0) / 1e9;
-  if (mode == MODE_RT)
+  if (mode != MODE_BULK)
     printf("time=%.6f rt_per_s=%.0f check=%s\n", secs,
            (double)nconns * rounds / secs, failed ? "bad" : "ok");
   else
@@ -93,11 +101,11 @@ static void rt_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn *c = s->data;
   if (n < 0) die("read", (int)n);
   if (n == 0) return;
-  if (c->got + (size_t)n > size ||
-      memcmp(buf->base, msg + c->got, (size_t)n) != 0)
+  if (c->got + (size_t)n > reply_len ||
+      memcmp(buf->base, reply + c->got, (size_t)n) != 0)
     failed = 1;
   c->got += (size_t)n;
-  if (c->got < size) return;
+  if (c->got < reply_len) return;
   c->got = 0;
   if (--c->rounds > 0) {
     start_round(c);
@@ -183,6 +191,46 @@ static void idle_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 }
 
 
+/* ws: the upgrade's answer, up to its blank line; nothing may follow it
+** (the server speaks only when spoken to). */
+static const char UPGRADE[] =
+  "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+  "Sec-WebSocket-Version: 13\r\n\r\n";
+static int upgraded;
+static void begin(void);
+
+static void ws_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  conn *c = s->data;
+  if (n < 0) die("read (upgrade)", (int)n);
+  if (c->got + (size_t)n >= sizeof c->head) {
+    fprintf(stderr, "echo_client: upgrade answer too long\n");
+    exit(1);
+  }
+  memcpy(c->head + c->got, buf->base, (size_t)n);
+  c->got += (size_t)n;
+  c->head[c->got] = '\0';
+  char *end = strstr(c->head, "\r\n\r\n");
+  if (end == NULL) return;
+  if (strncmp(c->head, "HTTP/1.1 101", 12) != 0 ||
+      (size_t)(end + 4 - c->head) != c->got) {
+    fprintf(stderr, "echo_client: bad upgrade answer: %s\n", c->head);
+    exit(1);
+  }
+  c->got = 0;
+  uv_read_stop(s);
+  if (++upgraded == nconns) begin();
+}
+
+
+static void ws_upgrade(conn *c) {
+  uv_buf_t b = uv_buf_init((char *)UPGRADE, sizeof UPGRADE - 1);
+  int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (r) die("write", r);
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, ws_head_read);
+}
+
+
 static void stdin_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   (void)s;
   (void)buf;
@@ -200,7 +248,7 @@ static void begin(void) {
   for (int i = 0; i < nconns; i++) {
     conn *c = &conns[i];
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb,
-                  mode == MODE_RT ? rt_read : idle_read);
+                  mode == MODE_IDLE ? idle_read : rt_read);
     start_round(c);
   }
 }
@@ -215,7 +263,10 @@ static void connect_next(void);
 static void on_connect(uv_connect_t *req, int status) {
   (void)req;
   if (status < 0) die("connect", status);
-  if (++connected == nconns) begin();
+  if (mode == MODE_WS) ws_upgrade(req->data);
+  if (++connected == nconns) {
+    if (mode != MODE_WS) begin();
+  }
   else connect_next();
 }
 
@@ -251,6 +302,10 @@ int main(int argc, char **argv) {
     mode = MODE_BULK;
     nconns = 1;
     total = (uint64_t)(argc > 4 ? atol(argv[4]) : 512) * 1024 * 1024;
+  } else if (strcmp(argv[3], "ws") == 0) {
+    mode = MODE_WS;
+    nconns = argc > 4 ? atoi(argv[4]) : 50;
+    rounds = argc > 5 ? atoi(argv[5]) : 2000;
   } else if (strcmp(argv[3], "idle") == 0) {
     mode = MODE_IDLE;
     nconns = argc > 4 ? atoi(argv[4]) : 10000;
@@ -267,6 +322,22 @@ int main(int argc, char **argv) {
   }
   msg = malloc(size);
   for (size_t i = 0; i < size; i++) msg[i] = (char)('a' + i % 26);
+  reply = msg;
+  reply_len = size;
+  if (mode == MODE_WS) {               /* FIN text, masked, 32 bytes */
+    static const char payload[] = "0123456789abcdef0123456789abcdef";
+    static const unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
+    static char echo[34] = {(char)0x81, 32};
+    size = 2 + 4 + 32;
+    msg = realloc(msg, size);
+    msg[0] = (char)0x81;
+    msg[1] = (char)(0x80 | 32);
+    memcpy(msg + 2, key, 4);
+    for (int i = 0; i < 32; i++) msg[6 + i] = (char)(payload[i] ^ key[i % 4]);
+    memcpy(echo + 2, payload, 32);
+    reply = echo;
+    reply_len = sizeof echo;
+  }
   pattern = malloc(CHUNK + 256);
   for (size_t i = 0; i < CHUNK + 256; i++) pattern[i] = (char)(i % 256);
   conns = calloc((size_t)nconns, sizeof *conns);
@@ -277,6 +348,7 @@ int main(int argc, char **argv) {
     uv_tcp_init(loop, &c->tcp);
     uv_tcp_nodelay(&c->tcp, 1);
     c->tcp.data = c;
+    c->creq.data = c;
   }
   for (int i = 0; i < 256; i++) connect_next();
   if (mode == MODE_IDLE) {

@@ -2,14 +2,19 @@
 """W14: WebSocket echo, corio against Node (npm `ws`) and Python websockets.
 
     /usr/bin/python3 bench/ws_echo.py [--corio build/corio] [--rounds 3]
-        [--conns 50] [--trips 2000] [--node-modules DIR]
+        [--conns 50] [--trips 2000] [--node-modules DIR] [--client c|python]
 
 50 connections x 2,000 round trips of a 32-byte text message.  The load
-client (here, asyncio on raw sockets with one pre-masked frame, so it does
-no framing work of its own) is the same for every server; the figure that
-compares servers is the server's CPU time (every thread's time on CPU,
-/proc/PID/task/*/schedstat, in ns) per round trip, since on a 2-core machine the client is
-the bottleneck for throughput.  "corio Stream floor" is
+client is the same for every server and does no framing work of its own
+(one pre-masked frame, the 34-byte echo compared): by default
+bench/echo_client.c in its ws mode (C on libuv, built into --build), as
+wrk is for W11; --client python is the first W14 client, asyncio on raw
+sockets, which the faster servers outrun (their round trips/s are its
+ceiling, and a server that waits on its client polls more often per
+message).  The figure that compares servers is
+the server's CPU time (every thread's time on CPU,
+/proc/PID/task/*/schedstat, in ns) per round trip, since on a 2-core
+machine the client shares the CPUs.  "corio Stream floor" is
 w14_stream_floor.lua: the same loop on a raw Stream with no framing at all
 (what bounds any WebSocket server on corio's Streams).  "raw C floor" is
 peers/w14_floor_uv.c, the same loop in plain C on libuv: one read and one
@@ -70,6 +75,7 @@ async def load(port, conns, trips):
 
 
 
+CLIENT = None   # the C load client (echo_client ws), or None: asyncio
 USER_SYS = {}   # command -> [(user, sys) us per round trip], from ticks
 
 
@@ -79,7 +85,13 @@ def measure(cmd, env, conns, trips):
         line = p.stdout.readline()
         port = int(line.strip().split("=")[1])
         c0, t0, us0 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
-        asyncio.run(load(port, conns, trips))
+        if CLIENT:
+            out = subprocess.run([CLIENT, "127.0.0.1", str(port), "ws",
+                                  str(conns), str(trips)], check=True,
+                                 capture_output=True, text=True).stdout
+            assert "check=ok" in out, out
+        else:
+            asyncio.run(load(port, conns, trips))
         c1, t1, us1 = cpu(p.pid), time.monotonic(), cpu_user_sys(p.pid)
         n = conns * trips
         USER_SYS.setdefault(" ".join(cmd), []).append(
@@ -139,6 +151,9 @@ def main():
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--trips", type=int, default=2000)
     ap.add_argument("--node-modules")
+    ap.add_argument("--client", choices=("c", "python"), default="c",
+                    help="the load client: c (bench/echo_client.c, ws mode) "
+                    "or python (asyncio, the first W14 client)")
     ap.add_argument("--only", help="comma-separated server names to run "
                     "(prefixes: node,python); the corio rows always run")
     ap.add_argument("--callgrind", action="store_true",
@@ -159,6 +174,10 @@ def main():
                                  conns, trips)
             print("%s: %.0f instructions per round trip (%s)" % (name, ir, dump))
         return
+    global CLIENT
+    if a.client == "c":
+        CLIENT = build_c(os.path.join(BENCH, "echo_client.c"),
+                         os.path.join(a.build, "echo_client"))
     runs = {"corio": ([a.corio, os.path.join(BENCH, "w14_ws_echo.lua")], None),
             "corio Stream floor (no framing)":
             ([a.corio, os.path.join(BENCH, "w14_stream_floor.lua")], None),
@@ -189,8 +208,8 @@ def main():
         for name, (cmd, env) in runs.items():
             res[name].append(measure(cmd, env, a.conns, a.trips))
     base = statistics.median(c for c, _ in res["corio"])
-    print("W14 WebSocket echo, %d connections x %d round trips (%d rounds)"
-          % (a.conns, a.trips, a.rounds))
+    print("W14 WebSocket echo, %d connections x %d round trips (%d rounds, "
+          "%s load client)" % (a.conns, a.trips, a.rounds, a.client))
     print("| server | server CPU us/round trip (rounds) | round trips/s | vs corio |")
     print("| --- | ---: | ---: | ---: |")
     for name, r in res.items():
