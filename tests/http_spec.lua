@@ -1106,6 +1106,56 @@ describe("http client pool", function()
     end)
   end)
 
+  it("close(): new and waiting requests raise CLOSED, idle connections close at once, a response in flight is read to its end and then its connection closes", function()
+    local ended, gate = {}, corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local me = #ended + 1
+      ended[me] = corio.future()
+      while true do
+        local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+        if not ok or not head then break end
+        if head:match("^GET /slow ") then
+          s:write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsl")
+          gate:await()
+          s:write("ow")
+        else
+          s:write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nidle")
+        end
+      end
+      ended[me]:set_result(true)
+    end)
+    local _, port = srv:address()
+    local base = "http://127.0.0.1:" .. port
+    local function closed(i)   -- the server saw connection i end
+      return corio.wait_for(function() return ended[i]:await() end, 20)
+    end
+    -- one idle connection: close() ends it now
+    local cl = http.client()
+    assert.equal("idle", cl:get(base .. "/a"):body())
+    assert.equal(1, cl.open)
+    cl:close()
+    assert.is_true(closed(1))
+    assert.equal(0, cl.open)
+    assert.equal("CLOSED", errof(cl.get, cl, base .. "/a").code)
+    -- one busy connection and a request waiting for the only slot
+    cl = http.client({ max_connections = 1 })
+    local slow = cl:get(base .. "/slow")
+    local waiter = corio.spawn(function() return cl:get(base .. "/a") end)
+    for _ = 1, 20 do corio.yield() end
+    assert.is_false(waiter:done())
+    cl:close()
+    local ok, err = pcall(corio.wait_for, waiter, 20)
+    assert.is_false(ok)
+    assert.equal("CLOSED", err.code)
+    assert.is_false(ended[2]:done())         -- the response still reads
+    gate:set_result(true)
+    assert.equal("slow", slow:body())
+    assert.is_true(closed(2))                -- and is not pooled
+    assert.equal(0, cl.open)
+    assert.equal(2, #ended)                  -- the waiter never connected
+    srv:close()
+  end)
+
   it("retries only idempotent requests, once, and only before any response byte", function()
     local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     local count = O.count
