@@ -30,6 +30,12 @@ M.DEFAULTS = {
   max_connections = 100, max_per_host = 0, max_idle_per_host = 100, idle_timeout = 90,
 }
 
+-- after a pcall around a wait whose other failures the caller absorbs
+-- (the 100-continue wait, a redirect's drain): the task's own cancel goes on
+local function cancel_through(ok, err)
+  if not ok and type(err) == "table" and err.code == "CANCELLED" then error(err, 0) end
+end
+
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
 
 local function argerr(n, fname, msg_)
@@ -437,9 +443,10 @@ local function write_request(c, method, u, h, src, len, o, small)
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
-    local ok = pcall(compose.timeout, 1, function()
+    local ok, err = pcall(compose.timeout, 1, function()
       while c.r:buffered() == 0 do if not c.r:fill() then break end end
     end)
+    cancel_through(ok, err)
     if ok and c.r:buffered() > 0 and not c.r.buf:find("^HTTP/1%.%d 100", c.r.pos) then
       c.skip_body = true
       return
@@ -700,7 +707,9 @@ local function request(self, method, url, opts, args, body_arg)
     local to_get = status == 303 or ((status == 301 or status == 302) and method == "POST")
     if not to_get and not replayable(b) then return res end
     -- follow: drop this body (up to 1 MiB, else the connection)
-    if not pcall(body.drain, res._body, 1048576) or not res._body.done then discard(self, c) end
+    local dok, derr = pcall(body.drain, res._body, 1048576)
+    if not dok or not res._body.done then discard(self, c) end
+    cancel_through(dok, derr)
     if h == AE_ONLY or h == NONE then h = msg.new_headers(h) end
     url = resolve_url(url, loc)
     local nu = parse_url(url)

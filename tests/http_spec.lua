@@ -1156,6 +1156,54 @@ describe("http client pool", function()
     srv:close()
   end)
 
+  it("a cancel while the 100-continue wait or a redirect's drain runs ends the request with CANCELLED", function()
+    local heads, rest = {}, {}
+    local got_head, gone = corio.future(), corio.future()
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      local head = s:readuntil("\r\n\r\n")
+      heads[#heads + 1] = head
+      if head:match("^POST /continue ") then
+        got_head:set_result(true)          -- no 100, no answer: the client waits
+      else                                 -- a redirect whose body stalls
+        s:write("HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 100\r\n\r\n0123456789")
+      end
+      local ok, more = pcall(s.read, s)    -- what comes next: EOF once dropped
+      rest[#rest + 1] = ok and more or false
+      gone:set_result(true)
+    end)
+    local _, port = srv:address()
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    local t = corio.spawn(function()
+      return cl:post(base .. "/continue", "payload",
+        { headers = { expect = "100-continue" }, expect_continue = true })
+    end)
+    corio.wait_for(got_head, 20)
+    t:cancel()
+    local ok, err = pcall(corio.wait_for, t, 20)
+    assert.is_false(ok)
+    assert.equal("CANCELLED", err.code)
+    corio.wait_for(gone, 20)
+    assert.is_false(rest[1])                 -- EOF: the body never went
+    assert.equal(0, cl.open)
+    -- the redirect: cancelled while its body is drained, before /next
+    gone = corio.future()
+    t = corio.spawn(function() return cl:get(base .. "/start") end)
+    corio.wait_for(function()                -- the 302 was read: it is lent
+      while next(cl.owner) == nil do corio.sleep(0.01) end
+    end, 20)
+    t:cancel()
+    ok, err = pcall(corio.wait_for, t, 20)
+    assert.is_false(ok)
+    assert.equal("CANCELLED", err.code)
+    corio.wait_for(gone, 20)
+    assert.equal(2, #heads)                  -- /next was never asked for
+    assert.is_false(rest[2])
+    assert.equal(0, cl.open)
+    cl:close()
+    srv:close()
+  end)
+
   it("retries only idempotent requests, once, and only before any response byte", function()
     local ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     local count = O.count
