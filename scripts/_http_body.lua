@@ -10,6 +10,7 @@ local msg = require "corio._http_msg"
 local raise = require("corio._args").raise
 
 local Error, perror = core.Error, msg.perror
+local find, sub, byte = string.find, string.sub, string.byte
 local M = {}
 
 --- new(r, kind, n, opts) -> body source; kind "length" (n bytes),
@@ -162,13 +163,25 @@ end
 
 M.mixin = {}
 
+-- A line read keeps the bytes it took past its line in b.linebuf and
+-- where the unread ones start in b.linepos, so that each line costs its
+-- own length (cutting the rest off per line copied up to 64 KiB for
+-- each short line).  The other reads take the rest as a string first.
+local function settle(b)
+  local p = b.linepos
+  if p then
+    b.linebuf, b.linepos = b.linebuf:sub(p), nil
+  end
+  return b.linebuf
+end
+
 --- read(n | "l" | "L" | "a")
 function M.mixin.read(self, fmt)
   local b = check_self(self, "read")
   fmt = fmt or "l"
   if math.type(fmt) == "integer" or (type(fmt) == "number" and fmt == math.floor(fmt)) then
     if fmt < 0 then raise("bad argument #1 to 'read' (negative count)") end
-    local lb = b.linebuf          -- what a line read took past its line
+    local lb = settle(b)          -- what a line read took past its line
     if fmt == 0 then   -- as file:read(0): "" while there is more, nil at the end
       -- (an inflater may hold output after the last input: idone)
       if b.done and not b.whole and not (b.pending and #b.pending > 0)
@@ -186,7 +199,7 @@ function M.mixin.read(self, fmt)
     return chunk(b, fmt)
   end
   if fmt == "a" or fmt == "*a" then
-    local parts = { b.linebuf or "" }
+    local parts = { settle(b) or "" }
     b.linebuf = ""
     while true do
       local d = chunk(b, 65536)
@@ -196,22 +209,23 @@ function M.mixin.read(self, fmt)
     return table.concat(parts)
   end
   if fmt == "l" or fmt == "L" or fmt == "*l" or fmt == "*L" then
-    local acc = b.linebuf or ""
+    local keep = fmt == "L" or fmt == "*L"
+    local acc, p = b.linebuf or "", b.linepos or 1
     while true do
-      local e = acc:find("\n", 1, true)
+      local e = find(acc, "\n", p, true)
       if e then
-        b.linebuf = acc:sub(e + 1)
-        local line = acc:sub(1, e)
-        if fmt:find("l") then line = line:gsub("\r?\n$", "") end
-        return line
+        b.linebuf, b.linepos = acc, e + 1
+        if keep then return sub(acc, p, e) end
+        if e > p and byte(acc, e - 1) == 13 then e = e - 1 end   -- CRLF
+        return sub(acc, p, e - 1)
       end
       local d = chunk(b, 65536)
       if not d then
-        b.linebuf = ""
-        if acc == "" then return nil end
-        return acc
+        b.linebuf, b.linepos = "", nil
+        if p > #acc then return nil end
+        return sub(acc, p)
       end
-      acc = acc .. d
+      acc, p = sub(acc, p) .. d, 1
       if #acc > 1048576 then error(Error("LIMIT", "line too long", { op = "read" }), 0) end
     end
   end
@@ -234,6 +248,7 @@ function M.mixin.body(self, limit)
   end
   limit = limit or 64 * 1048576
   local w = b.whole
+  settle(b)
   if w and not b.linebuf and not b.opts.inflate then   -- read whole already
     if #w > limit then too_large(limit) end
     b.whole = nil

@@ -2210,6 +2210,34 @@ describe("http client: a connection is pooled only when clean", function()
     srv:wait_closed()
   end)
 
+  it("lines: CRLF and LF, \"L\" keeps the ending, lines across chunks, a last line without one", function()
+    -- the body in chunks that cut lines (and a CRLF) apart
+    local parts = { "one\r", "\ntw", "o\n\nthr", "ee\r\nfour" }
+    local chunked = {}
+    for i, c in ipairs(parts) do chunked[i] = ("%x\r\n%s\r\n"):format(#c, c) end
+    local srv, port = raw_origin(function()
+      return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .. table.concat(chunked) .. "0\r\n\r\n"
+    end)
+    local base = "http://127.0.0.1:" .. port
+    local cl = http.client()
+    local got = {}
+    for l in cl:get(base .. "/"):lines() do got[#got + 1] = l end
+    assert.same({ "one", "two", "", "three", "four" }, got)
+    got = {}
+    for l in cl:get(base .. "/"):lines("L") do got[#got + 1] = l end
+    assert.same({ "one\r\n", "two\n", "\n", "three\r\n", "four" }, got)
+    -- many short lines, then the rest by count and as a whole
+    local r = cl:get(base .. "/")
+    assert.equal("one", r:read("l"))
+    assert.equal("two\n", r:read("L"))
+    assert.equal("", r:read("l"))
+    assert.equal("thr", r:read(3))
+    assert.equal("ee\r\nfour", r:body())
+    cl:close()
+    srv:close()
+  end)
+
   it("Responses dropped unread give their pool slots back before a request waits long", function()
     -- chunked: a body that does not come whole with its head keeps its
     -- connection lent to the Response until read or collected
