@@ -146,6 +146,14 @@ local function chunk(b, n)
     if not out then error(perror(502, why, { op = "http" }), 0) end
     b.pending = out
     b.zout = (b.zout or 0) + #out
+    -- a few KB of input can inflate for seconds: other tasks get a turn
+    -- every 256 KiB of output (the reads of the input, already buffered,
+    -- do not wait)
+    b.zturn = (b.zturn or 0) + #out
+    if b.zturn >= 262144 then
+      b.zturn = 0
+      core.yield()
+    end
     if b.opts.limit and b.zout > b.opts.limit * 4 + 65536 then
       -- a zip bomb grows without bound
       error(Error("LIMIT", "decompressed body too large", { op = "http" }), 0)
@@ -190,7 +198,7 @@ function M.mixin.read(self, fmt)
       end
       return ""
     end
-    fmt = math.tointeger(fmt)
+    fmt = math.tointeger(fmt) or math.maxinteger   -- (math.huge: all that comes)
     if lb and #lb > 0 then
       local d, rest = split(lb, fmt)
       b.linebuf = rest or ""
@@ -198,16 +206,9 @@ function M.mixin.read(self, fmt)
     end
     return chunk(b, fmt)
   end
-  if fmt == "a" or fmt == "*a" then
-    local parts = { settle(b) or "" }
-    b.linebuf = ""
-    while true do
-      local d = chunk(b, 65536)
-      if not d then break end
-      parts[#parts + 1] = d
-    end
-    return table.concat(parts)
-  end
+  -- "a" is body() with its default limit: a compressed body of 1 MB
+  -- could otherwise inflate to a string of any size
+  if fmt == "a" or fmt == "*a" then return M.mixin.body(self) end
   if fmt == "l" or fmt == "L" or fmt == "*l" or fmt == "*L" then
     local keep = fmt == "L" or fmt == "*L"
     local acc, p = b.linebuf or "", b.linepos or 1
@@ -245,6 +246,9 @@ function M.mixin.body(self, limit)
   local b = check_self(self, "body")
   if limit ~= nil and type(limit) ~= "number" then
     raise(("bad argument #1 to 'body' (number expected, got %s)"):format(type(limit)))
+  end
+  if limit ~= nil and not (limit >= 0) then
+    raise(("bad argument #1 to 'body' (a limit >= 0 expected, got %s)"):format(tostring(limit)))
   end
   limit = limit or 64 * 1048576
   local w = b.whole

@@ -42,15 +42,23 @@ local function argerr(n, fname, msg_)
   A.argerror(n, fname, msg_)
 end
 
--- Every option whose default is a number must be a number >= 0, and one
--- whose default is a boolean a boolean: a string timeout used to fail deep
--- inside the request ("attempt to add a 'number' with a 'string'").
+-- Every option whose default is a number must be a number >= 0 (a count
+-- an integer), and one whose default is a boolean a boolean: a string
+-- timeout used to fail deep inside the request ("attempt to add a
+-- 'number' with a 'string'"), and a count of 1.5 only once the request
+-- had gone out.  follow_redirects has no default (it depends on the
+-- method) but is a boolean too.
+local QUERY_OK = { string = true, number = true, boolean = true }
+local COUNTS = { max_redirects = true, max_header_size = true, max_headers = true,
+  max_connections = true, max_per_host = true, max_idle_per_host = true }
 local function check_opts(opts, n, fname)
   for k, v in pairs(opts) do
     local d = M.DEFAULTS[k]
     if type(d) == "number" and (type(v) ~= "number" or v ~= v or v < 0) then
       argerr(n, fname, ("option '%s' must be a number >= 0, got %s"):format(k, tostring(v)))
-    elseif type(d) == "boolean" and type(v) ~= "boolean" then
+    elseif COUNTS[k] and not math.tointeger(v) then
+      argerr(n, fname, ("option '%s' must be an integer, got %s"):format(k, tostring(v)))
+    elseif (type(d) == "boolean" or k == "follow_redirects") and type(v) ~= "boolean" then
       argerr(n, fname, ("option '%s' must be a boolean, got %s"):format(k, tostring(v)))
     end
   end
@@ -222,9 +230,6 @@ local function checkout(cl, u, o, deadline, fresh)
       wait_slot(cl, deadline, waited)
       waited = true
     end
-  end
-  if u.scheme ~= "https" and u.scheme ~= "http" then
-    error(Error("HTTP_PROTOCOL", "unsupported URL scheme " .. u.scheme, { op = "http" }), 0)
   end
   -- the slot is taken before connecting: requests that check the limit
   -- while this one connects see it
@@ -421,6 +426,31 @@ end
 -- after the head under the exchange's deadline.
 local SMALL_BODY = 65536
 
+-- The wait of an `Expect: 100-continue` request for its 100, over the
+-- reader's buffer (nothing is taken: read_final reads the heads after):
+-- "continue" at a 100, "final" at another status (or bytes that are not
+-- a status line, or the end: read_final reports those).  Another 1xx
+-- (102, 103) is passed over, and a status line may come in pieces.
+local function await_continue(r, max)
+  local skip = 0                      -- bytes of 1xx heads passed over
+  while true do
+    local at = r.pos + skip
+    if #r.buf - at + 1 >= 12 then     -- "HTTP/1.x NNN"
+      local code = r.buf:match("^HTTP/1%.%d (%d%d%d)", at)
+      if code == "100" then return "continue" end
+      if not code or code:byte() ~= 49 then return "final" end   -- not 1xx
+      local e = r.buf:find("\r\n\r\n", at, true)
+      if e then
+        skip = e + 4 - r.pos          -- look at what follows that 1xx
+        goto again
+      end
+      if #r.buf - at + 1 > max then return "final" end
+    end
+    if not r:fill() then return "final" end
+    ::again::
+  end
+end
+
 local function write_request(c, method, u, h, src, len, o, small)
   -- framing is ours: a caller's Content-Length / Transfer-Encoding goes
   local framing = ""
@@ -443,11 +473,9 @@ local function write_request(c, method, u, h, src, len, o, small)
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
-    local ok, err = pcall(compose.timeout, 1, function()
-      while c.r:buffered() == 0 do if not c.r:fill() then break end end
-    end)
-    cancel_through(ok, err)
-    if ok and c.r:buffered() > 0 and not c.r.buf:find("^HTTP/1%.%d 100", c.r.pos) then
+    local ok, got = pcall(compose.timeout, 1, await_continue, c.r, o.max_header_size)
+    cancel_through(ok, got)
+    if ok and got == "final" then
       c.skip_body = true
       return
     end
@@ -559,10 +587,14 @@ local TOKEN_OK = { GET = "GET", HEAD = "HEAD", POST = "POST", PUT = "PUT", DELET
 
 -- parse_url through a small per-client cache (a result only gains caches
 -- of what is made from it alone: key, host_line, heads)
+local WEB = { http = true, https = true }
 local function url_of(cl, url)
   local u = cl.urls[url]
   if u then return u end
   u = parse_url(url)
+  if u and not WEB[u.scheme] then
+    return nil, ("unsupported URL scheme %s (http and https only)"):format(u.scheme)
+  end
   if u then
     if cl.nurls >= 64 then cl.urls, cl.nurls = {}, 0 end
     cl.urls[url], cl.nurls = u, cl.nurls + 1
@@ -602,14 +634,22 @@ local function request(self, method, url, opts, args, body_arg)
     if opts.headers ~= nil and type(opts.headers) ~= "table" then
       argerr(no, fname, "option 'headers' must be a table, got " .. type(opts.headers))
     end
-    if opts.query ~= nil and type(opts.query) ~= "table" then
-      argerr(no, fname, "option 'query' must be a table, got " .. type(opts.query))
+    if opts.query ~= nil then
+      if type(opts.query) ~= "table" then
+        argerr(no, fname, "option 'query' must be a table, got " .. type(opts.query))
+      end
+      for k, v in pairs(opts.query) do   -- (a table would go out as "table: 0x...")
+        if not QUERY_OK[type(k)] or not QUERY_OK[type(v)] then
+          argerr(no, fname, ("option 'query': %s = %s (strings, numbers and booleans only)")
+            :format(type(k), type(v)))
+        end
+      end
     end
     if not args[5] then check_body(opts.body, no, fname, "option 'body': ") end
   end
   if args[5] then check_body(body_arg, args[5], fname) end
-  local u = url_of(self, url)
-  if not u then argerr(nu, fname, "invalid URL " .. url) end
+  local u, why = url_of(self, url)
+  if not u then argerr(nu, fname, why or "invalid URL " .. url) end
   if self.closed then error(Error("CLOSED", "the client is closed", { op = "request" }), 0) end
   local o = self.o
   if opts and next(opts) ~= nil then
@@ -706,14 +746,18 @@ local function request(self, method, url, opts, args, body_arg)
     -- for a body without GetBody)
     local to_get = status == 303 or ((status == 301 or status == 302) and method == "POST")
     if not to_get and not replayable(b) then return res end
+    -- a Location that is empty (it would ask again for the same URL), not
+    -- a URL, or not http(s): the redirect itself is the answer, its body
+    -- unread (as Go)
+    local next_url = resolve_url(url, loc)
+    local nu = loc ~= "" and parse_url(next_url)
+    if not nu or not WEB[nu.scheme] then return res end
+    url = next_url
     -- follow: drop this body (up to 1 MiB, else the connection)
     local dok, derr = pcall(body.drain, res._body, 1048576)
     if not dok or not res._body.done then discard(self, c) end
     cancel_through(dok, derr)
     if h == AE_ONLY or h == NONE then h = msg.new_headers(h) end
-    url = resolve_url(url, loc)
-    local nu = parse_url(url)
-    if not nu then return res end
     if to_get then
       if method ~= "HEAD" then method = "GET" end
       b = nil

@@ -162,6 +162,30 @@ describe("http server and client", function()
         r = cl:get(base .. "/")
         assert.equal("LIMIT", errof(r.body, r).code)     -- the 64 MiB default
         r:close()
+        r = cl:get(base .. "/")
+        assert.equal("LIMIT", errof(r.read, r, "a").code)   -- read("a") is body()
+        r:close()
+      end)
+  end)
+
+  it("inflating gives other tasks a turn: a few KB that inflate to many lines do not hold the loop", function()
+    local gz = shell("head -c 4194304 /dev/zero | tr '\\0' '\\n' | gzip -9 -c")
+    assert.is_true(#gz < 65536)
+    with_server(function() return 200, { ["content-encoding"] = "gzip" }, gz end, nil,
+      function(base, _, cl)
+        local r = cl:get(base .. "/")
+        local ticks, n = 0, 0
+        local ticker = corio.spawn(function()
+          while true do ticks = ticks + 1 corio.yield() end
+        end)
+        for l in r:lines() do
+          n = n + 1
+          if n == 1 then ticks = 0 end     -- the input is all read by now
+          assert.equal("", l)
+        end
+        ticker:cancel()
+        assert.equal(4194304, n)
+        assert.is_true(ticks >= 8, "the ticker ran " .. ticks .. " times")
       end)
   end)
 
@@ -861,6 +885,30 @@ describe("http client errors", function()
       errof(http.client, { expect_continue = "yes" }))
     cl:close()
     assert.equal("CLOSED", errof(cl.get, cl, "http://127.0.0.1:1/").code)
+  end)
+
+  it("counts must be integers, follow_redirects a boolean, query values plain; read and body bounds", function()
+    local cl = http.client()
+    for _, o in ipairs({ { max_headers = 1.5 }, { max_header_size = math.huge },
+        { max_redirects = 2^63 }, { max_per_host = 0.5 } }) do
+      local k = next(o)
+      assert.matches("option '" .. k .. "' must be an integer", errof(cl.get, cl, "http://a/", o))
+    end
+    assert.matches("option 'max_connections' must be an integer",
+      errof(http.client, { max_connections = 2.5 }))
+    assert.matches("option 'follow_redirects' must be a boolean",
+      errof(cl.get, cl, "http://a/", { follow_redirects = "yes" }))
+    assert.matches("option 'query': string = table",
+      errof(cl.get, cl, "http://a/", { query = { a = {} } }))
+    assert.matches("bad argument #1 to 'get' %(unsupported URL scheme ftp", errof(cl.get, cl, "ftp://a:21/"))
+    with_server(function() return 200, {}, "body" end, nil, function(base)
+      local r = cl:get(base .. "/")
+      assert.matches("bad argument #1 to 'body' %(a limit >= 0", errof(r.body, r, -1))
+      assert.matches("bad argument #1 to 'body' %(a limit >= 0", errof(r.body, r, 0 / 0))
+      assert.equal("body", r:read(math.huge))            -- as much as there is
+      assert.is_nil(r:read(2^63))
+    end)
+    cl:close()
   end)
 
   it("bad arguments to the module functions name the function and the argument", function()
@@ -2342,6 +2390,65 @@ describe("http client: review of the fast paths (2026-12-07)", function()
       assert.equal("http", err.op)
       assert.truthy(err.message:find("no data for 0.2 s", 1, true), err.message)
     end)
+  end)
+end)
+
+describe("http client against origins that bend the rules (review of 2026-12-07)", function()
+  -- a raw origin that answers each request head with answer(head, stream)
+  local function origin(answer)
+    local srv = net.serve("127.0.0.1", 0, function(s)
+      while true do
+        local ok, head = pcall(s.readuntil, s, "\r\n\r\n")
+        if not ok or not head then break end
+        if not answer(head, s) then break end
+      end
+      s:close()
+    end)
+    local _, port = srv:address()
+    return srv, "http://127.0.0.1:" .. port
+  end
+
+  it("expect_continue sends the body after a 100 in pieces, or a 102 or 103 before it", function()
+    local interim = {
+      split = { "HTTP/1.1 1", "00 Continue\r\n\r\n" },
+      p102 = { "HTTP/1.1 102 Processing\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\n" },
+      p103 = { "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" },
+    }
+    local srv, base = origin(function(head, s)
+      for i, piece in ipairs(interim[head:match("^POST /(%w+)")]) do
+        if i > 1 then corio.sleep(0.02) end   -- (apart, most of the time)
+        s:write(piece)
+      end
+      local len = tonumber(head:match("[Cc]ontent%-[Ll]ength: *(%d+)"))
+      local got = corio.timeout(20, s.readexactly, s, len)
+      s:write(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#got, got))
+      return true
+    end)
+    local cl = http.client({ timeout = 20 })
+    for name in pairs(interim) do
+      local r = cl:post(base .. "/" .. name, "payload",
+        { headers = { expect = "100-continue" }, expect_continue = true })
+      assert.equal(200, r.status)
+      assert.equal("payload", r:body())
+    end
+    cl:close()
+    srv:close()
+  end)
+
+  it("a redirect to an empty Location or to another scheme is the answer, its body unread", function()
+    local srv, base = origin(function(head, s)
+      local loc = head:match("^GET /empty ") and "" or "ftp://127.0.0.1:21/x"
+      s:write("HTTP/1.1 302 Found\r\nLocation: " .. loc .. "\r\nContent-Length: 5\r\n\r\nmoved")
+      return true
+    end)
+    local cl = http.client()
+    for _, path in ipairs({ "/empty", "/ftp" }) do
+      local r = cl:get(base .. path)
+      assert.equal(302, r.status)
+      assert.equal("moved", r:body())
+    end
+    cl:close()
+    srv:close()
   end)
 end)
 
