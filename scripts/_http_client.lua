@@ -426,19 +426,23 @@ end
 -- after the head under the exchange's deadline.
 local SMALL_BODY = 65536
 
--- The wait of an `Expect: 100-continue` request for its 100, over the
--- reader's buffer (nothing is taken: read_final reads the heads after):
--- "continue" at a 100, "final" at another status (or bytes that are not
--- a status line, or the end: read_final reports those).  Another 1xx
--- (102, 103) is passed over, and a status line may come in pieces.
-local function await_continue(r, max)
+-- The next status of the heads in the reader's buffer, read as they
+-- come (nothing is taken: read_final reads the heads after): "continue"
+-- at a 100 when stop_at_100 is set, else "final" and the status of the
+-- first head that is not 1xx ("final" and no status for bytes that are
+-- not a status line, or the end: read_final reports those).  1xx heads
+-- (102, 103; 100 unless stop_at_100) are passed over, and a status line
+-- may come in pieces.  t bounds each read (the reader's read_timeout by
+-- default; the exchange's deadline always).
+local function next_status(r, max, stop_at_100, t)
   local skip = 0                      -- bytes of 1xx heads passed over
   while true do
     local at = r.pos + skip
     if #r.buf - at + 1 >= 12 then     -- "HTTP/1.x NNN"
       local code = r.buf:match("^HTTP/1%.%d (%d%d%d)", at)
-      if code == "100" then return "continue" end
-      if not code or code:byte() ~= 49 then return "final" end   -- not 1xx
+      if not code then return "final" end
+      if code:byte() ~= 49 then return "final", tonumber(code) end   -- not 1xx
+      if code == "100" and stop_at_100 then return "continue" end
       local e = r.buf:find("\r\n\r\n", at, true)
       if e then
         skip = e + 4 - r.pos          -- look at what follows that 1xx
@@ -446,9 +450,34 @@ local function await_continue(r, max)
       end
       if #r.buf - at + 1 > max then return "final" end
     end
-    if not r:fill() then return "final" end
+    if not r:fill(t) then return "final" end
     ::again::
   end
+end
+
+-- Sends the body while watching the connection (RFC 9112 section 9.5): a
+-- final answer of 300 or more before the body is all sent (a 401, a 413
+-- from a server that reads no further) stops the sending, and the
+-- connection closes after that answer; without the watch such a request
+-- waited out its whole timeout, or failed on the reset, and the answer
+-- was lost.  An early 2xx lets the body go on (a server may answer while
+-- it still reads).
+local function send_watching(c, src, len, left, max)
+  local g <close> = compose.group()
+  local sender, watcher
+  sender = g:spawn(function()
+    compose.timeout(left, send_body, c.s, src, len)
+    watcher:cancel()
+  end)
+  watcher = g:spawn(function()
+    -- no read_timeout while the body goes out: a slow upload is no fault
+    local ok, got, status = pcall(next_status, c.r, max, false, 1e9)
+    if ok and got == "final" and (status == nil or status >= 300) then
+      c.skip_body = true
+      sender:cancel()
+    end
+  end)
+  g:wait()
 end
 
 local function write_request(c, method, u, h, src, len, o, small)
@@ -473,7 +502,7 @@ local function write_request(c, method, u, h, src, len, o, small)
   if not src then return end
   if o.expect_continue then
     -- wait (up to 1 s) for 100 or a final answer before sending the body
-    local ok, got = pcall(compose.timeout, 1, await_continue, c.r, o.max_header_size)
+    local ok, got = pcall(compose.timeout, 1, next_status, c.r, o.max_header_size, true)
     cancel_through(ok, got)
     if ok and got == "final" then
       c.skip_body = true
@@ -484,7 +513,7 @@ local function write_request(c, method, u, h, src, len, o, small)
   -- never reads it would hold the write for good (each read has its own
   -- bound)
   local left = c.r.deadline and c.r.deadline - core.now()
-  local ok, err = pcall(compose.timeout, left and math.max(left, 0), send_body, c.s, src, len)
+  local ok, err = pcall(send_watching, c, src, len, left and math.max(left, 0), o.max_header_size)
   if not ok then
     if type(err) == "table" and err.code == "TIMEOUT" then
       err = Error("TIMEOUT", "HTTP exchange timed out (sending the body)", { op = "http", cause = err })

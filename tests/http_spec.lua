@@ -2435,6 +2435,39 @@ describe("http client against origins that bend the rules (review of 2026-12-07)
     srv:close()
   end)
 
+  it("an answer of 300 or more before the body is all sent stops the sending; an early 2xx lets it go on", function()
+    local hold, got = corio.future(), corio.future()
+    local srv, base = origin(function(head, s)
+      if head:match("^POST /deny ") then          -- answers, then reads nothing
+        s:write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope")
+        hold:await()
+        return false
+      end
+      s:write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")   -- then reads it all
+      local len = tonumber(head:match("[Cc]ontent%-[Ll]ength: *(%d+)"))
+      got:set_result(#corio.timeout(20, s.readexactly, s, len))
+      return true
+    end)
+    local cl = http.client({ timeout = 20 })
+    -- 26 MB in 64 KiB chunks: far more than the socket buffers hold
+    local n = 0
+    local r = cl:post(base .. "/deny", function()
+      n = n + 1
+      if n <= 400 then return ("x"):rep(65536) end
+    end)
+    assert.equal(401, r.status)
+    assert.equal("nope", r:body())
+    assert.is_true(n < 400)
+    assert.equal(0, cl.open)                    -- not pooled: the body was cut
+    hold:set_result(true)
+    r = cl:post(base .. "/early", ("y"):rep(4 * 1048576))
+    assert.equal(200, r.status)
+    assert.equal("ok", r:body())
+    assert.equal(4 * 1048576, corio.wait_for(got, 20))
+    cl:close()
+    srv:close()
+  end)
+
   it("a redirect to an empty Location or to another scheme is the answer, its body unread", function()
     local srv, base = origin(function(head, s)
       local loc = head:match("^GET /empty ") and "" or "ftp://127.0.0.1:21/x"
