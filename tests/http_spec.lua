@@ -2468,6 +2468,24 @@ describe("http client against origins that bend the rules (review of 2026-12-07)
     srv:close()
   end)
 
+  it("deflate: a raw stream whose first byte looks like a zlib header's is read as raw", function()
+    -- a stored block, not final, its padding bit 3 set (byte 0 = 0x08,
+    -- CM's value), then an empty final one: zlib's check (0x0805 % 31)
+    -- fails, so it is raw
+    local raw = "\8\5\0\250\255hello\1\0\0\255\255"
+    local zl = shell("printf 'hello zlib' | python3 -c 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))'")
+    local srv, base = origin(function(head, s)
+      local b = head:match("^GET /raw ") and raw or zl
+      s:write(("HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n%s"):format(#b, b))
+      return true
+    end)
+    local cl = http.client()
+    assert.equal("hello", cl:get(base .. "/raw"):body())
+    assert.equal("hello zlib", cl:get(base .. "/zlib"):body())
+    cl:close()
+    srv:close()
+  end)
+
   it("a redirect to an empty Location or to another scheme is the answer, its body unread", function()
     local srv, base = origin(function(head, s)
       local loc = head:match("^GET /empty ") and "" or "ftp://127.0.0.1:21/x"

@@ -48,13 +48,18 @@ static int zfail(lua_State *L, inflater *in) {
 }
 
 /* Many servers send "deflate" as a raw stream without the zlib header
-** (RFC 9110 says zlib): the first byte tells which (CM = 8 in a header). */
+** (RFC 9110 says zlib): a zlib header has CM = 8 and CINFO <= 7 in its
+** first byte and makes, with the second, a multiple of 31 (RFC 1950); a
+** raw stream's first byte can have CM's bits too (a stored block's
+** padding), so both bytes decide when both are there. */
 static int start(lua_State *L, inflater *in, const unsigned char *p, size_t n) {
   if (in->open) return 0;
   int bits = 15 + 16;
   if (!in->gzip) {
     if (n == 0) return -1;
-    bits = (p[0] & 0x0f) == 8 ? 15 : -15;
+    int zlib = (p[0] & 0x0f) == 8 && (p[0] >> 4) <= 7 &&
+               (n < 2 || ((unsigned)p[0] << 8 | p[1]) % 31 == 0);
+    bits = zlib ? 15 : -15;
   }
   memset(&in->z, 0, sizeof in->z);
   if (inflateInit2(&in->z, bits) != Z_OK) return luaL_error(L, "zlib: out of memory");
