@@ -48,7 +48,6 @@ end
 -- 'number' with a 'string'"), and a count of 1.5 only once the request
 -- had gone out.  follow_redirects has no default (it depends on the
 -- method) but is a boolean too.
-local QUERY_OK = { string = true, number = true, boolean = true }
 local COUNTS = { max_redirects = true, max_header_size = true, max_headers = true,
   max_connections = true, max_per_host = true, max_idle_per_host = true }
 local function check_opts(opts, n, fname)
@@ -617,6 +616,7 @@ local TOKEN_OK = { GET = "GET", HEAD = "HEAD", POST = "POST", PUT = "PUT", DELET
 -- parse_url through a small per-client cache (a result only gains caches
 -- of what is made from it alone: key, host_line, heads)
 local WEB = { http = true, https = true }
+local QUERY_OK = { string = true, number = true, boolean = true }
 local function url_of(cl, url)
   local u = cl.urls[url]
   if u then return u end
@@ -779,8 +779,8 @@ local function request(self, method, url, opts, args, body_arg)
     -- a URL, or not http(s): the redirect itself is the answer, its body
     -- unread (as Go)
     local next_url = resolve_url(url, loc)
-    local nu = loc ~= "" and parse_url(next_url)
-    if not nu or not WEB[nu.scheme] then return res end
+    local nu = loc ~= "" and url_of(self, next_url)
+    if not nu then return res end
     url = next_url
     -- follow: drop this body (up to 1 MiB, else the connection)
     local dok, derr = pcall(body.drain, res._body, 1048576)
