@@ -263,11 +263,9 @@ static void connect_next(void);
 static void on_connect(uv_connect_t *req, int status) {
   (void)req;
   if (status < 0) die("connect", status);
-  if (mode == MODE_WS) ws_upgrade(req->data);
-  if (++connected == nconns) {
-    if (mode != MODE_WS) begin();
-  }
-  else connect_next();
+  if (mode == MODE_WS) ws_upgrade(req->handle->data);   /* begins when all are up */
+  if (++connected < nconns) connect_next();
+  else if (mode != MODE_WS) begin();
 }
 
 
@@ -348,7 +346,6 @@ int main(int argc, char **argv) {
     uv_tcp_init(loop, &c->tcp);
     uv_tcp_nodelay(&c->tcp, 1);
     c->tcp.data = c;
-    c->creq.data = c;
   }
   for (int i = 0; i < 256; i++) connect_next();
   if (mode == MODE_IDLE) {
