@@ -108,6 +108,7 @@ http {
   server {
     listen 127.0.0.1:%d;
     location = /hello { return 200 "hello from nginx"; }
+    location = /small { client_max_body_size 1k; return 200 "small"; }
     location /proxy/ { proxy_pass http://127.0.0.1:%d/; proxy_http_version 1.1;
                        proxy_set_header Connection ""; }
   }
@@ -123,6 +124,18 @@ http {
         end
         local r = cl:post("http://127.0.0.1:" .. nport .. "/proxy/x", "through nginx")
         assert.equal("POST:through nginx", r:body())
+        -- nginx's own early 413: a body past client_max_body_size, sent
+        -- with Content-Length (watched while it goes out), and with
+        -- Expect: 100-continue (a 413 instead of the 100: no body sent)
+        local small = "http://127.0.0.1:" .. nport .. "/small"
+        assert.equal("small", cl:post(small, "tiny"):body())
+        r = cl:post(small, ("x"):rep(8 * 1048576))
+        assert.equal(413, r.status)
+        r:close()
+        r = cl:post(small, ("x"):rep(100000),
+          { headers = { expect = "100-continue" }, expect_continue = true })
+        assert.equal(413, r.status)
+        r:close()
         cl:close()
       end)
       p:kill()
